@@ -1,0 +1,86 @@
+#include "runtime/cfg_denoiser.hpp"
+
+#include "runtime/noise_schedule.hpp"
+#include "runtime/unet.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+namespace sdw {
+
+cfg_denoiser::cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, std::vector<multi_cond> conds,
+                           std::vector<cond_schedule> unconds, double cfg_scale, bool batch_cond_uncond)
+  : unet_(model), schedule_(schedule), conds_(std::move(conds)), unconds_(std::move(unconds)),
+    cfg_scale_(cfg_scale), batch_cond_uncond_(batch_cond_uncond) {}
+
+template <class F>
+at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& model_out) {
+  c10::InferenceMode guard;
+  auto pos = multi_cond_batch_at(conds_, step_);
+  auto uncond = cond_batch_at(unconds_, step_);
+  const int64_t batch = x.size(0);
+
+  std::vector<at::Tensor> xs, ss;
+  for (int64_t i = 0; i < batch; ++i) {
+    for (size_t j = 0; j < pos.rows[i].size(); ++j) {
+      xs.push_back(x[i]);
+      ss.push_back(s[i]);
+    }
+  }
+  auto x_in = at::cat({at::stack(xs), x});
+  auto s_in = at::cat({at::stack(ss), s});
+  const int64_t n_cond = pos.tensor.size(0);
+
+  at::Tensor out;
+  if (pos.tensor.size(1) == uncond.size(1)) {
+    auto cond_in = at::cat({pos.tensor, uncond.to(pos.tensor.scalar_type())});
+    if (batch_cond_uncond_) {
+      out = model_out(x_in, s_in, cond_in);
+    } else {
+      std::vector<at::Tensor> parts;
+      for (int64_t a = 0; a < x_in.size(0); a += batch) {
+        const int64_t n = std::min(batch, x_in.size(0) - a);
+        parts.push_back(model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), cond_in.narrow(0, a, n)));
+      }
+      out = at::cat(parts);
+    }
+  } else {
+    // Different token lengths cannot share a call: cond rows, then uncond rows.
+    std::vector<at::Tensor> parts;
+    const int64_t step = batch_cond_uncond_ ? batch * 2 : batch;
+    for (int64_t a = 0; a < n_cond; a += step) {
+      const int64_t n = std::min(step, n_cond - a);
+      parts.push_back(model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), pos.tensor.narrow(0, a, n)));
+    }
+    parts.push_back(model_out(x_in.narrow(0, n_cond, batch), s_in.narrow(0, n_cond, batch), uncond));
+    out = at::cat(parts);
+  }
+
+  auto denoised_uncond = out.narrow(0, n_cond, batch);
+  auto denoised = denoised_uncond.clone();
+  for (int64_t i = 0; i < batch; ++i) {
+    for (const auto& [row, weight] : pos.rows[i]) {
+      denoised[i] += (out[row] - denoised_uncond[i]) * (static_cast<double>(weight) * cfg_scale_);
+    }
+  }
+  ++step_;
+  return denoised;
+}
+
+at::Tensor cfg_denoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
+  return guided(x, sigma, [this](const at::Tensor& xi, const at::Tensor& si, const at::Tensor& cond) {
+    // k-diffusion DiscreteEpsDDPMDenoiser: c_in = 1/√(σ²+1), c_out = −σ, continuous t.
+    auto s = si.view({-1, 1, 1, 1});
+    auto c_in = 1.0 / (s * s + 1.0).sqrt();
+    auto e = unet_.forward(xi * c_in, schedule_.sigma_to_t(si), cond);
+    return xi + e * (-s);
+  });
+}
+
+at::Tensor cfg_denoiser::eps(const at::Tensor& x, const at::Tensor& t) {
+  return guided(x, t, [this](const at::Tensor& xi, const at::Tensor& ti, const at::Tensor& cond) {
+    return unet_.forward(xi, ti, cond);
+  });
+}
+
+} // namespace sdw

@@ -1,0 +1,42 @@
+#pragma once
+/// Classifier-free guidance around the UNet, batched as A1111's CFGDenoiser does it:
+/// cond rows (one per AND part) then uncond rows, one UNet call when token lengths match.
+
+#include "runtime/conditioning.hpp"
+
+#include <ATen/core/Tensor.h>
+
+namespace sdw {
+
+class unet;
+class discrete_schedule;
+
+/// Counts denoiser calls (the step prompt schedules are read at) and applies CFG.
+class cfg_denoiser {
+public:
+  cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, std::vector<multi_cond> conds,
+               std::vector<cond_schedule> unconds, double cfg_scale, bool batch_cond_uncond = true);
+
+  /// k-diffusion: denoised prediction for x at per-row sigma [B].
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma);
+
+  /// Timestep samplers (DDIM, PLMS, UniPC): guided eps for x at integer timesteps t [B].
+  at::Tensor eps(const at::Tensor& x, const at::Tensor& t);
+
+  int step() const noexcept { return step_; }
+
+private:
+  /// Runs the model on the CFG batch; `model_out(x_in, s_in, cond)` gives one output per row.
+  template <class F>
+  at::Tensor guided(const at::Tensor& x, const at::Tensor& s, F&& model_out);
+
+  const sdw::unet& unet_;
+  const discrete_schedule& schedule_;
+  std::vector<multi_cond> conds_;
+  std::vector<cond_schedule> unconds_;
+  double cfg_scale_;
+  bool batch_cond_uncond_;
+  int step_ = 0;
+};
+
+} // namespace sdw

@@ -1,0 +1,145 @@
+#include "runtime/generate_command.hpp"
+
+#include "runtime/clip_tokenizer.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/make_model.hpp"
+#include "runtime/npy.hpp"
+#include "runtime/png_codec.hpp"
+#include "runtime/options.hpp"
+#include "runtime/sd_model.hpp"
+#include "runtime/txt2img.hpp"
+#include "runtime/txt2img_request.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace sdw {
+namespace {
+
+constexpr const char* kVocabName = "bpe_simple_vocab_16e6.txt.gz";
+constexpr const char* kDemoName = "sdworker-tiny-demo.safetensors";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw error(errc::not_found, path, "cannot read the file");
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+} // namespace
+
+std::string find_clip_vocab(const std::string& explicit_path, const std::string& model_dir) {
+  std::vector<std::string> candidates;
+  if (!explicit_path.empty()) {
+    if (!fs::exists(explicit_path)) {
+      throw error(errc::not_found, explicit_path, "the CLIP vocabulary file does not exist");
+    }
+    return explicit_path;
+  }
+  if (const char* env = std::getenv("SDW_CLIP_VOCAB")) {
+    candidates.emplace_back(env);
+  }
+  candidates.push_back((fs::path(model_dir) / "clip" / kVocabName).string());
+  if (const char* shared = std::getenv("SDW_SHARED_DIR")) {
+    candidates.push_back((fs::path(shared) / "clip" / kVocabName).string());
+  }
+  candidates.push_back((fs::path("..") / "shared" / "clip" / kVocabName).string());
+  candidates.push_back(std::string("/usr/share/sdworker/") + kVocabName);
+  for (const auto& c : candidates) {
+    if (fs::exists(c)) {
+      return c;
+    }
+  }
+  throw error(errc::not_found, "clip_vocab",
+              std::string("no CLIP tokenizer file found (looked for ") + kVocabName +
+                " in $SDW_CLIP_VOCAB, " + model_dir + "/clip/, ../shared/clip/); run deploy/fetch-tokenizer.sh");
+}
+
+std::string ensure_demo_model(const std::string& model_dir) {
+  const fs::path path = fs::path(model_dir) / kDemoName;
+  spdlog::warn("*** No model configured: using the embedded tiny RANDOM-WEIGHT demo model ({}). ***", path.string());
+  spdlog::warn("*** Its images are noise patterns, not pictures. Pass --model to use a real checkpoint. ***");
+  if (!fs::exists(path)) {
+    fs::create_directories(model_dir);
+    make_model(model_preset::tiny, st_dtype::f32, 0, path.string());
+  }
+  return path.string();
+}
+
+int run_generate(const generate_args& args) {
+  try {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string body = read_file(args.input);
+    txt2img_request request = parse_txt2img_request(body);
+    options opts;
+    for (const auto& [key, value] : request.override_settings) {
+      apply_override(opts, key, value);
+    }
+    const std::string model_path = args.model.empty() ? ensure_demo_model(args.model_dir) : args.model;
+    clip_tokenizer tokenizer = clip_tokenizer::from_file(find_clip_vocab(args.clip_vocab, args.model_dir));
+
+    device_options dev{args.device, args.dtype};
+    auto model = sd_model::load(model_path, dev, [](double f, const std::string& stage) {
+      std::fprintf(stderr, "\rloading %3.0f%% %-40s", f * 100.0, stage.c_str());
+      if (f >= 1.0) {
+        std::fputc('\n', stderr);
+      }
+    });
+    spdlog::info("model {} ready in {:.2f} s ({})", model->name(), seconds_since(t0), model->config().source);
+
+    txt2img_hooks hooks;
+    const auto t_sample = std::chrono::steady_clock::now();
+    hooks.on_step = [&](int step, int total) {
+      std::fprintf(stderr, "\rsampling step %d/%d (%.1f s)", step, total, seconds_since(t_sample));
+      if (step == total) {
+        std::fputc('\n', stderr);
+      }
+    };
+    bool dumped = false;
+    hooks.on_latent = [&](const std::vector<float>& latent, const std::vector<int64_t>& shape) {
+      if (!args.dump_latent.empty() && !dumped) {
+        write_npy_f32(args.dump_latent, latent, shape);
+        dumped = true;
+      }
+    };
+    txt2img_result result = run_txt2img(*model, tokenizer, request, opts, hooks);
+
+    fs::create_directories(args.out_dir);
+    const std::string response = encode_txt2img_response(result, request);
+    std::ofstream(fs::path(args.out_dir) / "response.json", std::ios::binary) << response;
+    for (size_t i = 0; i < result.images.size(); ++i) {
+      char name[64];
+      std::snprintf(name, sizeof name, "%05zu-%lld.png", i, static_cast<long long>(result.all_seeds[i]));
+      const auto& img = result.images[i];
+      std::ofstream(fs::path(args.out_dir) / name, std::ios::binary)
+        << encode_png(img.pixels.data(), img.width, img.height, {{"parameters", img.infotext}});
+      spdlog::info("wrote {}", (fs::path(args.out_dir) / name).string());
+    }
+    spdlog::info("done in {:.2f} s; response in {}", seconds_since(t0),
+                 (fs::path(args.out_dir) / "response.json").string());
+    return 0;
+  } catch (const error& e) {
+    spdlog::error("{}", e.what());
+    return e.code() == errc::bad_request || e.code() == errc::not_found ? 2 : 1;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+}
+
+} // namespace sdw

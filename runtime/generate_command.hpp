@@ -1,0 +1,31 @@
+#pragma once
+/// `sdworker generate` and `sdworker make-model`: the engine from the command line.
+
+#include <cstdint>
+#include <string>
+
+namespace sdw {
+
+/// Arguments of `sdworker generate`.
+struct generate_args {
+  std::string model;        ///< checkpoint; empty = the embedded tiny random-weight demo model
+  std::string model_dir = "models";
+  std::string input;        ///< A1111 txt2img body or RunPod job JSON
+  std::string out_dir;
+  std::string dump_latent;  ///< optional .npy path for the final latent (first image)
+  std::string device = "auto";
+  std::string dtype = "auto";
+  std::string clip_vocab;   ///< empty = search the usual places
+};
+
+/// Runs one txt2img request end to end and writes PNGs plus response.json. Returns the exit code.
+int run_generate(const generate_args& args);
+
+/// Path of the tokenizer's BPE file: `explicit_path`, $SDW_CLIP_VOCAB, models/clip/…, or
+/// ../shared/clip/…; an error saying how to get it when none exists.
+std::string find_clip_vocab(const std::string& explicit_path, const std::string& model_dir);
+
+/// The embedded default model: the tiny random-weight checkpoint in `model_dir`, made on first use.
+std::string ensure_demo_model(const std::string& model_dir);
+
+} // namespace sdw

@@ -1,0 +1,27 @@
+#pragma once
+/// Small tensor operations shared by the SD modules, kept in one place so the few
+/// differences between libtorch 1.13 (CPU, Debian) and 2.x (CUDA image) live here only.
+
+#include <ATen/core/Tensor.h>
+
+namespace sdw::nn {
+
+/// Multi-head attention core: softmax(q·kᵀ/√d)·v over [B, heads, L, d] tensors.
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+/// The same with a causal mask (each token sees itself and earlier ones), as CLIP's text model.
+at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+/// [B, L, heads·d] → [B, heads, L, d].
+at::Tensor split_heads(const at::Tensor& x, int64_t heads);
+
+/// [B, heads, L, d] → [B, L, heads·d].
+at::Tensor merge_heads(const at::Tensor& x);
+
+/// GroupNorm with 32 groups computed in float32 whatever the model dtype (ldm's GroupNorm32).
+at::Tensor group_norm32(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
+
+/// The sinusoidal timestep embedding of ldm's UNet: [cos | sin] halves, max period 10000, float32.
+at::Tensor timestep_embedding(const at::Tensor& timesteps, int64_t dim);
+
+} // namespace sdw::nn

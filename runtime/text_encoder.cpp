@@ -1,0 +1,131 @@
+#include "runtime/text_encoder.hpp"
+
+#include "runtime/nn_ops.hpp"
+#include "runtime/safetensors.hpp"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+namespace sdw {
+namespace {
+
+namespace tnn = torch::nn;
+
+tnn::LayerNorm layer_norm(int64_t width) {
+  return tnn::LayerNorm(tnn::LayerNormOptions({width}).eps(1e-5));
+}
+
+struct clip_attention_impl : tnn::Module {
+  clip_attention_impl(int64_t width, int64_t heads) : heads(heads) {
+    q_proj = register_module("q_proj", tnn::Linear(width, width));
+    k_proj = register_module("k_proj", tnn::Linear(width, width));
+    v_proj = register_module("v_proj", tnn::Linear(width, width));
+    out_proj = register_module("out_proj", tnn::Linear(width, width));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto q = nn::split_heads(q_proj(x), heads);
+    auto k = nn::split_heads(k_proj(x), heads);
+    auto v = nn::split_heads(v_proj(x), heads);
+    return out_proj(nn::merge_heads(nn::causal_attention(q, k, v)));
+  }
+  int64_t heads;
+  tnn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+};
+TORCH_MODULE_IMPL(clip_attention, clip_attention_impl);
+
+struct clip_mlp_impl : tnn::Module {
+  clip_mlp_impl(int64_t width, int64_t inner) {
+    fc1 = register_module("fc1", tnn::Linear(width, inner));
+    fc2 = register_module("fc2", tnn::Linear(inner, width));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto h = fc1(x);
+    h = h * torch::sigmoid(1.702 * h);  // quick_gelu, SD1's CLIP activation
+    return fc2(h);
+  }
+  tnn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE_IMPL(clip_mlp, clip_mlp_impl);
+
+struct clip_layer_impl : tnn::Module {
+  clip_layer_impl(const text_encoder_config& c) {
+    self_attn = register_module("self_attn", clip_attention(c.width, c.heads));
+    layer_norm1 = register_module("layer_norm1", layer_norm(c.width));
+    mlp = register_module("mlp", clip_mlp(c.width, c.intermediate));
+    layer_norm2 = register_module("layer_norm2", layer_norm(c.width));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = x + self_attn(layer_norm1(x));
+    return x + mlp(layer_norm2(x));
+  }
+  clip_attention self_attn{nullptr};
+  tnn::LayerNorm layer_norm1{nullptr}, layer_norm2{nullptr};
+  clip_mlp mlp{nullptr};
+};
+TORCH_MODULE_IMPL(clip_layer, clip_layer_impl);
+
+struct clip_embeddings_impl : tnn::Module {
+  clip_embeddings_impl(const text_encoder_config& c) {
+    token_embedding = register_module("token_embedding", tnn::Embedding(c.vocab_size, c.width));
+    position_embedding = register_module("position_embedding", tnn::Embedding(c.max_positions, c.width));
+  }
+  tnn::Embedding token_embedding{nullptr}, position_embedding{nullptr};
+};
+TORCH_MODULE_IMPL(clip_embeddings, clip_embeddings_impl);
+
+struct clip_encoder_impl : tnn::Module {
+  clip_encoder_impl(const text_encoder_config& c) {
+    layers = register_module("layers", tnn::ModuleList());
+    for (int i = 0; i < c.layers; ++i) {
+      layers->push_back(clip_layer(c));
+    }
+  }
+  tnn::ModuleList layers{nullptr};
+};
+TORCH_MODULE_IMPL(clip_encoder, clip_encoder_impl);
+
+} // namespace
+
+// Module names mirror the checkpoint's keys below `cond_stage_model.transformer.text_model.`.
+struct text_encoder::impl : tnn::Module {
+  explicit impl(const text_encoder_config& c) {
+    embeddings = register_module("embeddings", clip_embeddings(c));
+    encoder = register_module("encoder", clip_encoder(c));
+    final_layer_norm = register_module("final_layer_norm", layer_norm(c.width));
+  }
+  clip_embeddings embeddings{nullptr};
+  clip_encoder encoder{nullptr};
+  tnn::LayerNorm final_layer_norm{nullptr};
+};
+
+text_encoder::text_encoder(const text_encoder_config& config)
+  : config_(config), impl_(std::make_unique<impl>(config)) {
+  impl_->eval();
+}
+
+text_encoder::~text_encoder() = default;
+text_encoder::text_encoder(text_encoder&&) noexcept = default;
+text_encoder& text_encoder::operator=(text_encoder&&) noexcept = default;
+
+void text_encoder::load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement) {
+  load_weights(*impl_, file, "cond_stage_model.transformer.text_model.", placement);
+}
+
+at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip) const {
+  c10::InferenceMode guard;
+  auto& m = *impl_;
+  const auto device = m.final_layer_norm->weight.device();
+  auto ids = tokens.to(device, torch::kLong);
+  const int64_t n = ids.size(1);
+  auto positions = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(device));
+  auto x = m.embeddings->token_embedding(ids) + m.embeddings->position_embedding(positions).unsqueeze(0);
+  const int skip = std::clamp(clip_skip, 1, config_.layers);
+  const int run = config_.layers - (skip - 1);
+  for (int i = 0; i < run; ++i) {
+    x = m.encoder->layers[i]->as<clip_layer_impl>()->forward(x);
+  }
+  return m.final_layer_norm(x);
+}
+
+} // namespace sdw

@@ -1,0 +1,30 @@
+#pragma once
+/// Copies checkpoint tensors into module parameters, checking names and shapes.
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <memory>
+#include <string>
+
+namespace torch::nn {
+class Module;
+}
+
+namespace sdw {
+
+class safetensors_file;
+
+/// Where and in what precision a model's weights live.
+struct weight_placement {
+  c10::Device device = c10::Device(c10::kCPU);
+  c10::ScalarType dtype = c10::kFloat;
+};
+
+/// Fills every parameter of `module` from the tensor named `prefix + parameter name` in `file`.
+/// A missing tensor, a shape mismatch or a non-float dtype is an error naming the file and tensor.
+/// float32 tensors already in place are used without a copy (they point into the mapping).
+void load_weights(torch::nn::Module& module, const std::shared_ptr<const safetensors_file>& file,
+                  const std::string& prefix, const weight_placement& placement);
+
+} // namespace sdw

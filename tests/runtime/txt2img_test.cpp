@@ -1,0 +1,150 @@
+#define BOOST_TEST_MODULE txt2img
+#include <boost/test/unit_test.hpp>
+
+#include "runtime/clip_tokenizer.hpp"
+#include "runtime/encoding.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/options.hpp"
+#include "runtime/png_codec.hpp"
+#include "runtime/samplers.hpp"
+#include "runtime/sd_model.hpp"
+#include "runtime/txt2img.hpp"
+#include "runtime/txt2img_request.hpp"
+#include "tests/support/tiny_model.hpp"
+
+#include <simdjson.h>
+
+#include <atomic>
+
+namespace {
+
+/// One tiny model and tokenizer for the whole test binary.
+struct engine {
+  engine()
+    : model(sdw::sd_model::load(sdw::test::tiny_model(dir), {"cpu", "f32"})),
+      tokenizer(sdw::clip_tokenizer::from_file(sdw::test::clip_vocab())) {}
+  sdw::test::temp_dir dir;
+  std::shared_ptr<sdw::sd_model> model;
+  sdw::clip_tokenizer tokenizer;
+};
+
+engine& the_engine() {
+  static engine e;
+  return e;
+}
+
+sdw::txt2img_request request(const std::string& json) { return sdw::parse_txt2img_request(json); }
+
+std::string respond(const std::string& json) {
+  auto req = request(json);
+  sdw::options opts;
+  for (const auto& [k, v] : req.override_settings) {
+    sdw::apply_override(opts, k, v);
+  }
+  auto& e = the_engine();
+  return sdw::encode_txt2img_response(sdw::run_txt2img(*e.model, e.tokenizer, req, opts), req);
+}
+
+/// The PNGs of an A1111 response, decoded.
+std::vector<sdw::decoded_png> images_of(const std::string& response) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = parser.parse(response);
+  std::vector<sdw::decoded_png> out;
+  for (auto img : doc["images"].get_array()) {
+    out.push_back(sdw::decode_png(sdw::base64_decode(std::string(img.get_string().value()))));
+  }
+  return out;
+}
+
+std::string body_for(const std::string& sampler, int seed = 42) {
+  return R"({"prompt": "a (red:1.2) fox", "negative_prompt": "blurry", "seed": )" + std::to_string(seed) +
+         R"(, "steps": 4, "width": 64, "height": 64, "cfg_scale": 6.5, "sampler_name": ")" + sampler +
+         R"(", "override_settings": {"randn_source": "CPU"}})";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(every_implemented_sampler_makes_a_deterministic_png_with_infotext) {
+  int ran = 0;
+  for (const auto& s : sdw::all_samplers()) {
+    if (!sdw::implemented(s)) {
+      continue;
+    }
+    BOOST_TEST_CONTEXT("sampler " << s.name) {
+      const auto first = respond(body_for(s.name));
+      const auto again = respond(body_for(s.name));
+      auto a = images_of(first);
+      auto b = images_of(again);
+      BOOST_TEST_REQUIRE(a.size() == 1u);
+      BOOST_TEST(a[0].width == 64);
+      BOOST_TEST(a[0].height == 64);
+      BOOST_TEST(a[0].pixels == b[0].pixels);
+      const std::string& info = a[0].text["parameters"];
+      const std::string head = "a (red:1.2) fox\nNegative prompt: blurry\nSteps: 4, Sampler: " + s.name;
+      BOOST_TEST(info.substr(0, head.size()) == head);
+      BOOST_TEST(info.find("CFG scale: 6.5, Seed: 42, Size: 64x64, Model hash: ") != std::string::npos);
+      BOOST_TEST(info.find("RNG: CPU") != std::string::npos);
+      ++ran;
+    }
+  }
+  BOOST_TEST(ran >= 10);
+}
+
+BOOST_AUTO_TEST_CASE(seeds_change_the_image_and_batches_count_up) {
+  auto a = images_of(respond(body_for("Euler", 1)));
+  auto b = images_of(respond(body_for("Euler", 2)));
+  BOOST_TEST(a[0].pixels != b[0].pixels);
+
+  const auto batch = respond(R"({"prompt": "x", "seed": 10, "steps": 3, "width": 64, "height": 64, "batch_size": 2,
+                                 "n_iter": 2, "sampler_name": "Euler a"})");
+  auto imgs = images_of(batch);
+  BOOST_TEST(imgs.size() == 4u);
+  BOOST_TEST(imgs[3].text["parameters"].find("Seed: 13,") != std::string::npos);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = parser.parse(batch);
+  simdjson::dom::parser info_parser;
+  simdjson::dom::element info = info_parser.parse(std::string(doc["info"].get_string().value()));
+  std::vector<int64_t> seeds;
+  for (auto s : info["all_seeds"].get_array()) {
+    seeds.push_back(s.get_int64());
+  }
+  BOOST_TEST(seeds == (std::vector<int64_t>{10, 11, 12, 13}));
+}
+
+BOOST_AUTO_TEST_CASE(the_second_image_of_a_batch_matches_its_seed_alone) {
+  // One generator per image (A1111's ImageRNG): batch position does not change the noise.
+  auto batch = images_of(respond(R"({"prompt": "x", "seed": 5, "steps": 3, "width": 64, "height": 64,
+                                      "batch_size": 2, "sampler_name": "Euler", "override_settings": {"randn_source": "CPU"}})"));
+  auto alone = images_of(respond(R"({"prompt": "x", "seed": 6, "steps": 3, "width": 64, "height": 64,
+                                      "sampler_name": "Euler", "override_settings": {"randn_source": "CPU"}})"));
+  size_t off_by_more_than_one = 0;
+  for (size_t i = 0; i < alone[0].pixels.size(); ++i) {
+    off_by_more_than_one += std::abs(int(batch[1].pixels[i]) - int(alone[0].pixels[i])) > 1;
+  }
+  BOOST_TEST(off_by_more_than_one == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_sampler_is_not_found_naming_the_field) {
+  try {
+    respond(body_for("DPM++ 2M Karras"));
+    BOOST_FAIL("an unknown sampler was accepted");
+  } catch (const sdw::error& e) {
+    BOOST_TEST(e.code() == sdw::errc::not_found);
+    BOOST_TEST(e.where() == "sampler_name");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_set_cancel_flag_stops_the_job) {
+  auto req = request(body_for("Euler"));
+  sdw::options opts;
+  std::atomic<bool> cancel{true};
+  sdw::txt2img_hooks hooks;
+  hooks.cancel = &cancel;
+  auto& e = the_engine();
+  try {
+    sdw::run_txt2img(*e.model, e.tokenizer, req, opts, hooks);
+    BOOST_FAIL("a cancelled job finished");
+  } catch (const sdw::error& err) {
+    BOOST_TEST(err.code() == sdw::errc::cancelled);
+  }
+}
