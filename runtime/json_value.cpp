@@ -63,13 +63,16 @@ json_value convert(simdjson::dom::element e) {
     case element_type::DOUBLE: return json_value(e.get_double().value_unsafe());
     case element_type::STRING: return json_value(std::string(e.get_string().value_unsafe()));
     case element_type::ARRAY: {
+      // Held in a named variable: value_unsafe() on the temporary result would dangle in a range-for.
+      const simdjson::dom::array array = e.get_array().value_unsafe();
       json_array items;
-      for (simdjson::dom::element item : e.get_array().value_unsafe()) items.push_back(convert(item));
+      for (simdjson::dom::element item : array) items.push_back(convert(item));
       return json_value(std::move(items));
     }
     case element_type::OBJECT: {
+      const simdjson::dom::object members = e.get_object().value_unsafe();
       json_value obj = json_value::object();
-      for (simdjson::dom::key_value_pair kv : e.get_object().value_unsafe())
+      for (simdjson::dom::key_value_pair kv : members)
         obj.set(std::string(kv.key), convert(kv.value));
       return obj;
     }

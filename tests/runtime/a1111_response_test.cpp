@@ -55,6 +55,6 @@ BOOST_AUTO_TEST_CASE(response_body_is_compact_and_parses_back) {
   const json_value back = parse_json(body);
   BOOST_TEST(back.as_object()[2].first == "info");
   BOOST_TEST(back.find("info")->as_string() == info);
-  BOOST_TEST(*back.find("parameters") == params);
+  BOOST_TEST((*back.find("parameters") == params));
   BOOST_TEST(job_timestamp_now().size() == 14u);
 }

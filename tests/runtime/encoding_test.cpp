@@ -28,7 +28,7 @@ std::string decode_error(const std::string& text) {
 } // namespace
 
 BOOST_AUTO_TEST_CASE(base64_known_value_and_round_trip) {
-  const std::string bytes("\x00\xffhello world!?", 14);
+  const std::string bytes("\x00\xffhello world!?", 15);
   BOOST_TEST(base64_encode(bytes) == "AP9oZWxsbyB3b3JsZCE/");
   BOOST_TEST(base64_decode("AP9oZWxsbyB3b3JsZCE/") == bytes);
   for (std::size_t n = 0; n < 8; ++n) {
