@@ -5,6 +5,7 @@
 #include "runtime/png_codec.hpp"
 
 #include <cstdint>
+#include <zlib.h>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,47 @@ std::string chunk_data(const std::string& png, const std::string& type) {
     pos += 12 + len;
   }
   return {};
+}
+
+
+// Hand-made PNG files of the kinds the encoder never writes (gray, palette, 16-bit, zTXt).
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
+}
+
+std::string chunk(const std::string& type, const std::string& data) {
+  std::string out;
+  put_u32(out, static_cast<std::uint32_t>(data.size()));
+  const std::string body = type + data;
+  out += body;
+  put_u32(out, static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()))));
+  return out;
+}
+
+std::string deflate_bytes(const std::string& raw) {
+  uLongf len = compressBound(static_cast<uLong>(raw.size()));
+  std::string out(len, '\0');
+  compress(reinterpret_cast<Bytef*>(out.data()), &len, reinterpret_cast<const Bytef*>(raw.data()), static_cast<uLong>(raw.size()));
+  out.resize(len);
+  return out;
+}
+
+std::string hand_png(int w, int h, int depth, int color, const std::string& scanlines, const std::string& before_idat = "",
+                     const std::string& after_idat = "") {
+  std::string ihdr;
+  put_u32(ihdr, static_cast<std::uint32_t>(w));
+  put_u32(ihdr, static_cast<std::uint32_t>(h));
+  ihdr += static_cast<char>(depth);
+  ihdr += static_cast<char>(color);
+  ihdr += std::string(3, '\0');
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + before_idat + chunk("IDAT", deflate_bytes(scanlines)) +
+         after_idat + chunk("IEND", "");
+}
+
+std::vector<std::uint8_t> bytes(std::initializer_list<int> v) {
+  std::vector<std::uint8_t> out;
+  for (int b : v) out.push_back(static_cast<std::uint8_t>(b));
+  return out;
 }
 
 std::string decode_error(const std::string& bytes) {
@@ -105,4 +147,31 @@ BOOST_AUTO_TEST_CASE(corrupt_data_is_an_error_not_a_crash) {
   std::string huge = png;
   huge[16] = 0x7f;
   BOOST_TEST(decode_error(huge).find("invalid PNG") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(other_pixel_formats_decode_to_8_bit) {
+  // Gray, 8 bits: one channel as stored.
+  auto d = decode_png(hand_png(3, 2, 8, 0, std::string("\0\x0a\x14\x1e\0\x28\x32\x3c", 8)));
+  BOOST_TEST(d.channels == 1);
+  BOOST_TEST(d.pixels == bytes({10, 20, 30, 40, 50, 60}), boost::test_tools::per_element());
+  // Gray, 1 bit: expanded to 0/255.
+  d = decode_png(hand_png(8, 1, 1, 0, std::string("\0\xa0", 2)));
+  BOOST_TEST(d.pixels == bytes({255, 0, 255, 0, 0, 0, 0, 0}), boost::test_tools::per_element());
+  // Palette with transparency: RGBA.
+  const std::string plte = chunk("PLTE", std::string("\xff\0\0\0\0\xff", 6)) + chunk("tRNS", "\x80");
+  d = decode_png(hand_png(2, 1, 8, 3, std::string("\0\0\x01", 3), plte));
+  BOOST_TEST(d.channels == 4);
+  BOOST_TEST(d.pixels == bytes({255, 0, 0, 128, 0, 0, 255, 255}), boost::test_tools::per_element());
+  // RGB, 16 bits: the high byte of each sample.
+  d = decode_png(hand_png(1, 1, 16, 2, std::string("\0\x12\x34\x56\x78\x9a\xbc", 7)));
+  BOOST_TEST(d.channels == 3);
+  BOOST_TEST(d.pixels == bytes({0x12, 0x56, 0x9a}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(ztxt_and_text_after_the_image_data_are_read) {
+  const std::string ztxt = chunk("zTXt", std::string("parameters\0\0", 12) + deflate_bytes("Steps: 20, caf\xe9"));
+  const std::string text = chunk("tEXt", std::string("Software\0sdw", 12));
+  const auto d = decode_png(hand_png(1, 1, 8, 0, std::string("\0\x07", 2), text, ztxt));
+  BOOST_TEST(d.text.at("parameters") == "Steps: 20, caf\xc3\xa9");
+  BOOST_TEST(d.text.at("Software") == "sdw");
 }
