@@ -53,7 +53,7 @@ std::string make_info_json(const processed_info& info);
 std::string make_txt2img_response(const std::vector<std::string>& png_base64, const json_value& parameters,
                                   const std::string& info);
 
-/// The job timestamp format of A1111 for a given time (local time, "%Y%m%d%H%M%S").
+/// The current local time in A1111's job timestamp format ("%Y%m%d%H%M%S").
 std::string job_timestamp_now();
 
 } // namespace sdw

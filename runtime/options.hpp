@@ -61,7 +61,7 @@ void apply_override(options& opts, const std::string& key, const json_value& val
 /// Applies every entry of an `override_settings` object, in order.
 void apply_overrides(options& opts, const json_object& overrides);
 
-/// The value of one of the engine's options as JSON; nullptr-like null for unknown keys.
+/// The value of one of the engine's options as JSON; null for keys that are not fields of `options`.
 json_value option_value(const options& opts, std::string_view key);
 
 /// Every option key A1111 1.9.4 registers (Appendix A of the spec), in registration order.

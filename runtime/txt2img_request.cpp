@@ -15,6 +15,22 @@ using request = txt2img_request;
 // Parsers for one field kind, given the member; a JSON null never reaches them (null = default).
 template <auto M>
 void as_int(request& r, const json_value& v, const std::string& n) { r.*M = coerce_int32(v, n); }
+// Ranged ints are checked on the 64-bit value, so 1e12 steps reads "must be from 1 to 150".
+template <auto M, long long lo, long long hi>
+void as_int_in(request& r, const json_value& v, const std::string& n) {
+  const std::int64_t i = coerce_int(v, n);
+  if (i < lo || i > hi)
+    throw error(errc::bad_request, n,
+                "must be from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got " + std::to_string(i));
+  r.*M = static_cast<int>(i);
+}
+template <auto M>
+void as_image_side(request& r, const json_value& v, const std::string& n) {
+  const std::int64_t i = coerce_int(v, n);
+  if (i < 64 || i > 2048 || i % 8 != 0)
+    throw error(errc::bad_request, n, "must be a multiple of 8 from 64 to 2048, got " + std::to_string(i));
+  r.*M = static_cast<int>(i);
+}
 template <auto M>
 void as_int64(request& r, const json_value& v, const std::string& n) { r.*M = coerce_int(v, n); }
 template <auto M>
@@ -76,12 +92,12 @@ const field_spec fields[] = {
     SDW_FIELD(as_int, seed_resize_from_w),
     SDW_FIELD(as_str, sampler_name),
     SDW_FIELD(as_str, scheduler),
-    SDW_FIELD(as_int, batch_size),
-    SDW_FIELD(as_int, n_iter),
-    SDW_FIELD(as_int, steps),
+    {"batch_size", &as_int_in<&request::batch_size, 1, 64>, &echo<&request::batch_size>},
+    {"n_iter", &as_int_in<&request::n_iter, 1, 100>, &echo<&request::n_iter>},
+    {"steps", &as_int_in<&request::steps, 1, 150>, &echo<&request::steps>},
     SDW_FIELD(as_float, cfg_scale),
-    SDW_FIELD(as_int, width),
-    SDW_FIELD(as_int, height),
+    SDW_FIELD(as_image_side, width),
+    SDW_FIELD(as_image_side, height),
     SDW_FIELD(as_bool, restore_faces),
     SDW_FIELD(as_bool, tiling),
     SDW_FIELD(as_bool, do_not_save_samples),
@@ -132,18 +148,6 @@ const field_spec* find_field(std::string_view name) {
   return nullptr;
 }
 
-void check_range(const char* field, long long value, long long lo, long long hi) {
-  if (value < lo || value > hi)
-    throw error(errc::bad_request, field,
-                "must be from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got " + std::to_string(value));
-}
-
-void check_size(const char* field, int value) {
-  if (value < 64 || value > 2048 || value % 8 != 0)
-    throw error(errc::bad_request, field,
-                "must be a multiple of 8 from 64 to 2048, got " + std::to_string(value));
-}
-
 void check_finite(const char* field, double value) {
   if (!std::isfinite(value)) throw error(errc::bad_request, field, "must be a finite number");
 }
@@ -161,11 +165,6 @@ void check_text(const char* field, const std::string& text) {
 void validate(const request& r) {
   check_text("prompt", r.prompt);
   check_text("negative_prompt", r.negative_prompt);
-  check_size("width", r.width);
-  check_size("height", r.height);
-  check_range("steps", r.steps, 1, 150);
-  check_range("batch_size", r.batch_size, 1, 64);
-  check_range("n_iter", r.n_iter, 1, 100);
   check_finite("cfg_scale", r.cfg_scale);
   check_finite("subseed_strength", r.subseed_strength);
   check_finite("eta", r.eta);

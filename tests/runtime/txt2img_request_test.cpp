@@ -102,7 +102,9 @@ BOOST_AUTO_TEST_CASE(range_checks_have_clear_messages) {
   BOOST_TEST((failure(R"({"batch_size": 65})") == p{"batch_size", "must be from 1 to 64, got 65"}));
   BOOST_TEST((failure(R"({"n_iter": 0})") == p{"n_iter", "must be from 1 to 100, got 0"}));
   BOOST_TEST((failure(R"({"cfg_scale": "nan"})") == p{"cfg_scale", "must be a finite number"}));
-  BOOST_TEST((failure(R"({"steps": 1e12})") == p{"steps", "value is not a valid integer"}));
+  BOOST_TEST((failure(R"({"steps": 1e12})") == p{"steps", "must be from 1 to 150, got 1000000000000"}));
+  BOOST_TEST((failure(R"({"width": "-8"})") == p{"width", "must be a multiple of 8 from 64 to 2048, got -8"}));
+  BOOST_TEST((failure(R"({"hr_resize_x": 1e12})") == p{"hr_resize_x", "value is not a valid integer"}));
   const std::string long_prompt(20001, 'a');
   BOOST_TEST(failure(R"({"prompt": ")" + long_prompt + "\"}").first == "prompt");
   // 20000 two-byte characters are within the limit: characters, not bytes, count.
