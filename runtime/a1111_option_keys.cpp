@@ -1,0 +1,105 @@
+#include "runtime/options.hpp"
+
+#include <algorithm>
+
+namespace sdw {
+
+// Every option key of A1111 1.9.4 (modules/shared_options.py, the built-in extensions and the
+// HTML explanation entries), in registration order: GET /sdapi/v1/options lists these.
+const std::vector<std::string_view>& a1111_option_keys() {
+  static const std::vector<std::string_view> keys = {
+    "samples_save", "samples_format", "samples_filename_pattern", "save_images_add_number",
+    "save_images_replace_action", "grid_save", "grid_format", "grid_extended_filename",
+    "grid_only_if_multiple", "grid_prevent_empty_spots", "grid_zip_filename_pattern", "n_rows", "font",
+    "grid_text_active_color", "grid_text_inactive_color", "grid_background_color",
+    "save_images_before_face_restoration", "save_images_before_highres_fix",
+    "save_images_before_color_correction", "save_mask", "save_mask_composite", "jpeg_quality",
+    "webp_lossless", "export_for_4chan", "img_downscale_threshold", "target_side_length", "img_max_size_mp",
+    "use_original_name_batch", "use_upscaler_name_as_suffix", "save_selected_only", "save_init_img",
+    "temp_dir", "clean_temp_dir_at_start", "save_incomplete_images", "notification_audio",
+    "notification_volume", "outdir_samples", "outdir_txt2img_samples", "outdir_img2img_samples",
+    "outdir_extras_samples", "outdir_grids", "outdir_txt2img_grids", "outdir_img2img_grids", "outdir_save",
+    "outdir_init_images", "save_to_dirs", "grid_save_to_dirs", "use_save_to_dirs_for_ui",
+    "directories_filename_pattern", "directories_max_prompt_words", "ESRGAN_tile", "ESRGAN_tile_overlap",
+    "realesrgan_enabled_models", "dat_enabled_models", "DAT_tile", "DAT_tile_overlap", "upscaler_for_img2img",
+    "set_scale_by_when_changing_upscaler", "face_restoration", "face_restoration_model", "code_former_weight",
+    "face_restoration_unload", "auto_launch_browser", "enable_console_prompts", "show_warnings",
+    "show_gradio_deprecation_warnings", "memmon_poll_rate", "samples_log_stdout", "multiple_tqdm",
+    "enable_upscale_progressbar", "print_hypernet_extra", "list_hidden_files",
+    "disable_mmap_load_safetensors", "hide_ldm_prints", "dump_stacks_on_signal", "api_enable_requests",
+    "api_forbid_local_requests", "api_useragent", "unload_models_when_training", "pin_memory",
+    "save_optimizer_state", "save_training_settings_to_txt", "dataset_filename_word_regex",
+    "dataset_filename_join_string", "training_image_repeats_per_epoch", "training_write_csv_every",
+    "training_xattention_optimizations", "training_enable_tensorboard", "training_tensorboard_save_images",
+    "training_tensorboard_flush_every", "sd_model_checkpoint", "sd_checkpoints_limit",
+    "sd_checkpoints_keep_in_cpu", "sd_checkpoint_cache", "sd_unet", "enable_quantization", "emphasis",
+    "enable_batch_seeds", "comma_padding_backtrack", "CLIP_stop_at_last_layers", "upcast_attn",
+    "randn_source", "tiling", "hires_fix_refiner_pass", "sdxl_crop_top", "sdxl_crop_left",
+    "sdxl_refiner_low_aesthetic_score", "sdxl_refiner_high_aesthetic_score", "sd_vae_checkpoint_cache",
+    "sd_vae", "sd_vae_overrides_per_model_preferences", "auto_vae_precision_bfloat16", "auto_vae_precision",
+    "sd_vae_encode_method", "sd_vae_decode_method", "inpainting_mask_weight", "initial_noise_multiplier",
+    "img2img_extra_noise", "img2img_color_correction", "img2img_fix_steps", "img2img_background_color",
+    "img2img_editor_height", "img2img_sketch_default_brush_color", "img2img_inpaint_mask_brush_color",
+    "img2img_inpaint_sketch_default_brush_color", "return_mask", "return_mask_composite",
+    "img2img_batch_show_results_limit", "overlay_inpaint", "cross_attention_optimization", "s_min_uncond",
+    "token_merging_ratio", "token_merging_ratio_img2img", "token_merging_ratio_hr", "pad_cond_uncond",
+    "pad_cond_uncond_v0", "persistent_cond_cache", "batch_cond_uncond", "fp8_storage", "cache_fp16_weight",
+    "auto_backcompat", "use_old_emphasis_implementation", "use_old_karras_scheduler_sigmas",
+    "no_dpmpp_sde_batch_determinism", "use_old_hires_fix_width_height",
+    "dont_fix_second_order_samplers_schedule", "hires_fix_use_firstpass_conds", "use_old_scheduling",
+    "use_downcasted_alpha_bar", "refiner_switch_by_sample_steps", "interrogate_keep_models_in_memory",
+    "interrogate_return_ranks", "interrogate_clip_num_beams", "interrogate_clip_min_length",
+    "interrogate_clip_max_length", "interrogate_clip_dict_limit", "interrogate_clip_skip_categories",
+    "interrogate_deepbooru_score_threshold", "deepbooru_sort_alpha", "deepbooru_use_spaces",
+    "deepbooru_escape", "deepbooru_filter_tags", "extra_networks_show_hidden_directories",
+    "extra_networks_dir_button_function", "extra_networks_hidden_models", "extra_networks_default_multiplier",
+    "extra_networks_card_width", "extra_networks_card_height", "extra_networks_card_text_scale",
+    "extra_networks_card_show_desc", "extra_networks_card_description_is_html",
+    "extra_networks_card_order_field", "extra_networks_card_order", "extra_networks_tree_view_style",
+    "extra_networks_tree_view_default_enabled", "extra_networks_tree_view_default_width",
+    "extra_networks_add_text_separator", "ui_extra_networks_tab_reorder", "textual_inversion_print_at_load",
+    "textual_inversion_add_hashes_to_infotext", "sd_hypernetwork", "keyedit_precision_attention",
+    "keyedit_precision_extra", "keyedit_delimiters", "keyedit_delimiters_whitespace", "keyedit_move",
+    "disable_token_counters", "include_styles_into_token_counters", "return_grid", "do_not_show_images",
+    "js_modal_lightbox", "js_modal_lightbox_initially_zoomed", "js_modal_lightbox_gamepad",
+    "js_modal_lightbox_gamepad_repeat", "sd_webui_modal_lightbox_icon_opacity",
+    "sd_webui_modal_lightbox_toolbar_opacity", "gallery_height", "open_dir_button_choice",
+    "compact_prompt_box", "samplers_in_dropdown", "dimensions_and_batch_together",
+    "sd_checkpoint_dropdown_use_short", "hires_fix_show_sampler", "hires_fix_show_prompts",
+    "txt2img_settings_accordion", "img2img_settings_accordion", "interrupt_after_current", "localization",
+    "quicksettings_list", "ui_tab_order", "hidden_tabs", "ui_reorder_list", "gradio_theme",
+    "gradio_themes_cache", "show_progress_in_title", "send_seed", "send_size", "enable_reloading_ui_scripts",
+    "enable_pnginfo", "save_txt", "add_model_name_to_info", "add_model_hash_to_info", "add_vae_name_to_info",
+    "add_vae_hash_to_info", "add_user_name_to_info", "add_version_to_infotext", "disable_weights_auto_swap",
+    "infotext_skip_pasting", "infotext_styles", "show_progressbar", "live_previews_enable",
+    "live_previews_image_format", "show_progress_grid", "show_progress_every_n_steps", "show_progress_type",
+    "live_preview_allow_lowvram_full", "live_preview_content", "live_preview_refresh_period",
+    "live_preview_fast_interrupt", "js_live_preview_in_modal_lightbox", "hide_samplers", "eta_ddim",
+    "eta_ancestral", "ddim_discretize", "s_churn", "s_tmin", "s_tmax", "s_noise", "sigma_min", "sigma_max",
+    "rho", "eta_noise_seed_delta", "always_discard_next_to_last_sigma", "sgm_noise_multiplier",
+    "uni_pc_variant", "uni_pc_skip_type", "uni_pc_order", "uni_pc_lower_order_final", "sd_noise_schedule",
+    "postprocessing_enable_in_main_ui", "postprocessing_disable_in_extras", "postprocessing_operation_order",
+    "upscaling_max_images_in_cache", "postprocessing_existing_caption_action", "disabled_extensions",
+    "disable_all_extensions", "restore_config_state_file", "sd_checkpoint_hash", "sd_lora",
+    "lora_preferred_name", "lora_add_hashes_to_infotext", "lora_show_all", "lora_hide_unknown_for_versions",
+    "lora_in_memory_limit", "lora_not_found_warning_console", "lora_not_found_gradio_warning",
+    "lora_functional", "canvas_hotkey_zoom", "canvas_hotkey_adjust", "canvas_hotkey_shrink_brush",
+    "canvas_hotkey_grow_brush", "canvas_hotkey_move", "canvas_hotkey_fullscreen", "canvas_hotkey_reset",
+    "canvas_hotkey_overlap", "canvas_show_tooltip", "canvas_auto_expand", "canvas_blur_prompt",
+    "canvas_disabled_functions", "extra_options_txt2img", "extra_options_img2img", "extra_options_cols",
+    "extra_options_accordion", "hypertile_enable_unet", "hypertile_enable_unet_secondpass",
+    "hypertile_max_depth_unet", "hypertile_max_tile_unet", "hypertile_swap_size_unet", "hypertile_enable_vae",
+    "hypertile_max_depth_vae", "hypertile_max_tile_vae", "hypertile_swap_size_vae", "enable_prompt_comments",
+    "SCUNET_tile", "SCUNET_tile_overlap", "SWIN_tile", "SWIN_tile_overlap", "SWIN_torch_compile",
+    "ldsr_steps", "ldsr_cached", "sd_vae_explanation", "infotext_explanation", "hypertile_explanation",
+    "settings_in_ui",
+  };
+  return keys;
+}
+
+bool is_a1111_option_key(std::string_view key) {
+  const auto& keys = a1111_option_keys();
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+} // namespace sdw

@@ -1,0 +1,174 @@
+#include "runtime/samplers.hpp"
+
+#include "runtime/errors.hpp"
+#include "runtime/samplers_impl.hpp"
+
+#include <ATen/ATen.h>
+
+namespace sdw {
+
+namespace {
+
+sampler_info make_info(std::string name, std::vector<std::string> aliases,
+                       std::map<std::string, std::string> options, bool timestep_based = false) {
+  sampler_info info;
+  info.name = std::move(name);
+  info.aliases = std::move(aliases);
+  auto flag = [&](const char* key) { return options.count(key) && options.at(key) == "True"; };
+  if (options.count("scheduler")) info.default_scheduler = parse_scheduler(options.at("scheduler"));
+  info.second_order = flag("second_order");
+  info.discard_next_to_last_sigma = flag("discard_next_to_last_sigma");
+  info.uses_ensd = flag("uses_ensd");
+  info.brownian_noise = flag("brownian_noise");
+  info.timestep_based = timestep_based;
+  info.options = std::move(options);
+  return info;
+}
+
+std::vector<sampler_info> build_list() {
+  const std::string t = "True";
+  return {
+      make_info("DPM++ 2M", {"k_dpmpp_2m"}, {{"scheduler", "karras"}}),
+      make_info("DPM++ SDE", {"k_dpmpp_sde"}, {{"scheduler", "karras"}, {"second_order", t}, {"brownian_noise", t}}),
+      make_info("DPM++ 2M SDE", {"k_dpmpp_2m_sde"}, {{"scheduler", "exponential"}, {"brownian_noise", t}}),
+      make_info("DPM++ 2M SDE Heun", {"k_dpmpp_2m_sde_heun"},
+                {{"scheduler", "exponential"}, {"brownian_noise", t}, {"solver_type", "heun"}}),
+      make_info("DPM++ 2S a", {"k_dpmpp_2s_a"}, {{"scheduler", "karras"}, {"uses_ensd", t}, {"second_order", t}}),
+      make_info("DPM++ 3M SDE", {"k_dpmpp_3m_sde"},
+                {{"scheduler", "exponential"}, {"discard_next_to_last_sigma", t}, {"brownian_noise", t}}),
+      make_info("Euler a", {"k_euler_a", "k_euler_ancestral"}, {{"uses_ensd", t}}),
+      make_info("Euler", {"k_euler"}, {}),
+      make_info("LMS", {"k_lms"}, {}),
+      make_info("Heun", {"k_heun"}, {{"second_order", t}}),
+      make_info("DPM2", {"k_dpm_2"}, {{"scheduler", "karras"}, {"discard_next_to_last_sigma", t}, {"second_order", t}}),
+      make_info("DPM2 a", {"k_dpm_2_a"},
+                {{"scheduler", "karras"}, {"discard_next_to_last_sigma", t}, {"uses_ensd", t}, {"second_order", t}}),
+      make_info("DPM fast", {"k_dpm_fast"}, {{"uses_ensd", t}}),
+      make_info("DPM adaptive", {"k_dpm_ad"}, {{"uses_ensd", t}}),
+      make_info("Restart", {"restart"}, {{"scheduler", "karras"}, {"second_order", t}}),
+      make_info("DDIM", {"ddim"}, {}, true),
+      make_info("PLMS", {"plms"}, {}, true),
+      make_info("UniPC", {"unipc"}, {}, true),
+      make_info("LCM", {"k_lcm"}, {}),
+  };
+}
+
+} // namespace
+
+namespace detail {
+
+sampler_fn function_of(const sampler_info& info) {
+  static const std::map<std::string, sampler_fn> map = {
+      {"DPM++ 2M", sampler_fn::dpmpp_2m},       {"DPM++ SDE", sampler_fn::dpmpp_sde},
+      {"DPM++ 2M SDE", sampler_fn::dpmpp_2m_sde}, {"DPM++ 2M SDE Heun", sampler_fn::dpmpp_2m_sde_heun},
+      {"DPM++ 2S a", sampler_fn::dpmpp_2s_ancestral}, {"DPM++ 3M SDE", sampler_fn::dpmpp_3m_sde},
+      {"Euler a", sampler_fn::euler_ancestral}, {"Euler", sampler_fn::euler},
+      {"LMS", sampler_fn::lms},                 {"Heun", sampler_fn::heun},
+      {"DPM2", sampler_fn::dpm_2},              {"DPM2 a", sampler_fn::dpm_2_ancestral},
+      {"DDIM", sampler_fn::ddim},               {"PLMS", sampler_fn::plms},
+      {"UniPC", sampler_fn::unipc},
+  };
+  auto it = map.find(info.name);
+  return it == map.end() ? sampler_fn::unsupported : it->second;
+}
+
+at::Tensor run_context::denoise(const at::Tensor& x, const at::Tensor& sigma) const {
+  auto s_in = at::ones({x.size(0)}, x.options());
+  return model.denoise(x, sigma.to(x.device()) * s_in);
+}
+
+at::Tensor run_context::noise(const at::Tensor& x) const {
+  if (!model.randn_like) throw error(errc::internal, "sampler", "the sampler needs a noise source");
+  auto n = model.randn_like();
+  if (!n.defined() || n.sizes() != x.sizes())
+    throw error(errc::internal, "sampler", "the noise source returned a tensor of the wrong shape");
+  return n.to(x.device(), x.scalar_type());
+}
+
+void run_context::step_done(int i) const {
+  if (model.on_step) model.on_step(i, total_steps);
+}
+
+std::pair<at::Tensor, at::Tensor> ancestral_step(const at::Tensor& sigma_from, const at::Tensor& sigma_to, double eta) {
+  if (eta == 0) return {sigma_to, at::zeros_like(sigma_to)};
+  auto up = ((sigma_to.pow(2) * (sigma_from.pow(2) - sigma_to.pow(2)) / sigma_from.pow(2)).pow(0.5)) * eta;
+  auto sigma_up = up.lt(sigma_to).item<bool>() ? up : sigma_to;
+  auto sigma_down = (sigma_to.pow(2) - sigma_up.pow(2)).pow(0.5);
+  return {sigma_down, sigma_up};
+}
+
+} // namespace detail
+
+const std::vector<sampler_info>& all_samplers() {
+  static const std::vector<sampler_info> list = build_list();
+  return list;
+}
+
+const sampler_info* find_sampler(const std::string& name) {
+  for (const auto& s : all_samplers())
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+bool implemented(const sampler_info& info) { return detail::function_of(info) != detail::sampler_fn::unsupported; }
+
+scheduler_kind effective_scheduler(const sampler_info& info, scheduler_kind requested) {
+  if (requested != scheduler_kind::automatic) return requested;
+  return info.default_scheduler.value_or(scheduler_kind::automatic);
+}
+
+double default_eta(const sampler_info& info) { return info.timestep_based ? 0.0 : 1.0; }
+
+at::Tensor ddim_timesteps(int steps, int64_t num_train_timesteps) {
+  if (steps < 1 || steps > num_train_timesteps)
+    throw error(errc::bad_request, "steps", "must be between 1 and " + std::to_string(num_train_timesteps));
+  const int64_t stride = num_train_timesteps / steps;
+  return (at::arange(0, num_train_timesteps, stride, at::TensorOptions().dtype(at::kLong)) + 1)
+      .clamp(0, num_train_timesteps - 1);
+}
+
+at::Tensor sample(const sampler_info& info, sampling_model& model, at::Tensor x_noise,
+                  const discrete_schedule& schedule, const at::Tensor& sigmas, const sampler_params& params) {
+  using detail::sampler_fn;
+  const auto fn = detail::function_of(info);
+  if (fn == sampler_fn::unsupported)
+    throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not implemented");
+  if (!x_noise.defined() || x_noise.dim() != 4)
+    throw error(errc::internal, "sampler", "the initial noise must be a [B,C,H,W] tensor");
+  if (!sigmas.defined() || sigmas.dim() != 1 || sigmas.size(0) < 2)
+    throw error(errc::bad_request, "steps", "the sampler needs at least one step");
+  auto sig = sigmas.detach().to(at::kCPU, at::kFloat).contiguous();
+
+  if (info.timestep_based) {
+    if (!model.eps) throw error(errc::internal, "sampler", "timestep samplers need an eps model");
+    auto timesteps = ddim_timesteps(static_cast<int>(sig.size(0) - 1), schedule.alphas_cumprod().size(0));
+    detail::run_context c{model, sig, params, static_cast<int>(timesteps.size(0) - 1)};
+    switch (fn) {
+    case sampler_fn::ddim: return detail::sample_ddim(c, schedule, timesteps, std::move(x_noise));
+    case sampler_fn::plms: return detail::sample_plms(c, schedule, timesteps, std::move(x_noise));
+    default: return detail::sample_unipc(c, schedule, timesteps, std::move(x_noise));
+    }
+  }
+
+  if (!model.denoise) throw error(errc::internal, "sampler", "k-diffusion samplers need a denoiser");
+  detail::run_context c{model, sig, params, static_cast<int>(sig.size(0) - 1)};
+  auto x = x_noise * sig[0].to(x_noise.device());
+  switch (fn) {
+  case sampler_fn::euler: return detail::sample_euler(c, x);
+  case sampler_fn::euler_ancestral: return detail::sample_euler_ancestral(c, x);
+  case sampler_fn::heun: return detail::sample_heun(c, x);
+  case sampler_fn::dpm_2: return detail::sample_dpm_2(c, x);
+  case sampler_fn::dpm_2_ancestral: return detail::sample_dpm_2_ancestral(c, x);
+  case sampler_fn::lms: return detail::sample_lms(c, x);
+  case sampler_fn::dpmpp_2m: return detail::sample_dpmpp_2m(c, x);
+  case sampler_fn::dpmpp_2s_ancestral: return detail::sample_dpmpp_2s_ancestral(c, x);
+  case sampler_fn::dpmpp_sde: return detail::sample_dpmpp_sde(c, x);
+  case sampler_fn::dpmpp_2m_sde: return detail::sample_dpmpp_2m_sde(c, x, false);
+  case sampler_fn::dpmpp_2m_sde_heun: return detail::sample_dpmpp_2m_sde(c, x, true);
+  case sampler_fn::dpmpp_3m_sde: return detail::sample_dpmpp_3m_sde(c, x);
+  default: break;
+  }
+  throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not implemented");
+}
+
+} // namespace sdw

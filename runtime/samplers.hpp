@@ -1,0 +1,76 @@
+#pragma once
+/// The samplers of A1111 1.9.4: the list `/sdapi/v1/samplers` shows and the sampling loops
+/// (k-diffusion samplers on sigmas, DDIM/PLMS/UniPC on integer timesteps).
+
+#include "runtime/noise_schedule.hpp"
+
+#include <ATen/core/Tensor.h>
+
+#include <cmath>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sdw {
+
+/// One entry of A1111's sampler list with the options it declares.
+struct sampler_info {
+  std::string name;                              ///< e.g. "DPM++ 2M"
+  std::vector<std::string> aliases;              ///< e.g. {"k_dpmpp_2m"}
+  std::optional<scheduler_kind> default_scheduler; ///< what "Automatic" means for this sampler
+  bool second_order = false;                     ///< two model calls per step (doubles total_steps)
+  bool discard_next_to_last_sigma = false;
+  bool uses_ensd = false;                        ///< the infotext shows ENSD when eta ≠ 0
+  bool brownian_noise = false;                   ///< A1111 uses a Brownian-tree noise sampler
+  bool timestep_based = false;                   ///< DDIM, PLMS, UniPC
+  std::map<std::string, std::string> options;    ///< as /sdapi/v1/samplers shows them ("True" etc.)
+};
+
+/// Every sampler of A1111 1.9.4 in its list order (k-diffusion, then DDIM, PLMS, UniPC, LCM).
+const std::vector<sampler_info>& all_samplers();
+/// The sampler with exactly this name (not an alias), or nullptr.
+const sampler_info* find_sampler(const std::string& name);
+/// Whether sample() can run this sampler (others throw errc::unsupported).
+bool implemented(const sampler_info& info);
+/// The scheduler a request's choice means for this sampler: `automatic` becomes the sampler's
+/// own default (e.g. Karras for DPM++ 2M) or stays automatic (= the model's uniform sigmas).
+scheduler_kind effective_scheduler(const sampler_info& info, scheduler_kind requested);
+/// The eta a request without one gets: option `eta_ancestral` (1.0) for k-diffusion samplers,
+/// option `eta_ddim` (0.0) for the timestep samplers.
+double default_eta(const sampler_info& info);
+
+/// Sampler parameters from the request and options (A1111 passes each only to samplers that take it).
+struct sampler_params {
+  double eta = 1.0;   ///< ancestral / SDE noise amount; DDIM eta for DDIM
+  double s_churn = 0, s_tmin = 0, s_tmax = INFINITY, s_noise = 1.0;
+};
+
+/// The model as samplers see it. The caller applies CFG inside these.
+struct sampling_model {
+  /// k-diffusion samplers: the denoised prediction for x at noise level sigma ([B], float32).
+  std::function<at::Tensor(const at::Tensor& x, const at::Tensor& sigma)> denoise;
+  /// Timestep samplers: the eps prediction for x at timesteps t ([B] float32; integral values for
+  /// DDIM/PLMS, fractional for UniPC, as A1111 passes them to the UNet).
+  std::function<at::Tensor(const at::Tensor& x, const at::Tensor& t)> eps;
+  /// The next per-image noise draw (A1111's rng.next()), shaped like x.
+  std::function<at::Tensor()> randn_like;
+  /// Called after each sampler step with (step index, number of steps); may throw
+  /// sdw::error(cancelled).
+  std::function<void(int step, int total)> on_step;
+};
+
+/// Runs a sampler. k-diffusion samplers receive the raw unit noise and start from
+/// noise·sigmas[0]; timestep samplers build their timesteps from steps = sigmas.size(0) − 1 and
+/// start from the unscaled noise. Throws unsupported for samplers implemented() rejects and
+/// bad_request for unusable sigmas.
+at::Tensor sample(const sampler_info& info, sampling_model& model, at::Tensor x_noise,
+                  const discrete_schedule& schedule, const at::Tensor& sigmas,
+                  const sampler_params& params);
+
+/// The integer timesteps A1111 gives DDIM/PLMS/UniPC for `steps`:
+/// clip(range(0, 1000, 1000 // steps) + 1, 0, 999) as int64 (it may hold more than `steps` entries).
+at::Tensor ddim_timesteps(int steps, int64_t num_train_timesteps = 1000);
+
+} // namespace sdw

@@ -1,0 +1,172 @@
+#define BOOST_TEST_MODULE prompt_chunks
+#include <boost/test/unit_test.hpp>
+
+#include "runtime/clip_tokenizer.hpp"
+#include "runtime/prompt_chunks.hpp"
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace tt = boost::test_tools;
+using sdw::emphasis_mode;
+
+namespace {
+
+const sdw::clip_tokenizer& tok() {
+  static const sdw::clip_tokenizer t = [] {
+    const char* dir = std::getenv("SDW_SHARED_DIR");
+    BOOST_TEST_REQUIRE(dir != nullptr);
+    return sdw::clip_tokenizer::from_file(std::string(dir) + "/clip/bpe_simple_vocab_16e6.txt.gz");
+  }();
+  return t;
+}
+
+int id_of(const std::string& word) {
+  std::vector<int> ids = tok().encode(word);
+  BOOST_TEST_REQUIRE(ids.size() == 1u, word << " is not one token");
+  return ids[0];
+}
+
+std::string repeat(const std::string& word, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i)
+    out += (i ? " " : "") + word;
+  return out;
+}
+
+void check_shape(const std::vector<sdw::token_chunk>& chunks) {
+  for (const auto& c : chunks) {
+    BOOST_TEST_REQUIRE(c.tokens.size() == 77u);
+    BOOST_TEST_REQUIRE(c.multipliers.size() == 77u);
+    BOOST_TEST(c.tokens.front() == 49406);
+    BOOST_TEST(c.tokens.back() == 49407);
+    BOOST_TEST(c.multipliers.front() == 1.0f);
+    BOOST_TEST(c.multipliers.back() == 1.0f);
+  }
+}
+
+// Number of prompt tokens in a chunk (before the end-token padding).
+int used(const sdw::token_chunk& c) {
+  int n = 0;
+  while (n < 75 && c.tokens[static_cast<std::size_t>(n + 1)] != 49407)
+    ++n;
+  return n;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(short_prompt_is_one_padded_chunk) {
+  auto chunks = sdw::tokenize_prompt("a photo of a cat", tok());
+  BOOST_TEST_REQUIRE(chunks.size() == 1u);
+  check_shape(chunks);
+  std::vector<int> head(chunks[0].tokens.begin(), chunks[0].tokens.begin() + 7);
+  BOOST_TEST(head == (std::vector<int>{49406, 320, 1125, 539, 320, 2368, 49407}), tt::per_element());
+  for (float m : chunks[0].multipliers)
+    BOOST_TEST(m == 1.0f);
+}
+
+BOOST_AUTO_TEST_CASE(empty_prompt_gives_the_empty_chunk) {
+  auto chunks = sdw::tokenize_prompt("", tok());
+  BOOST_TEST_REQUIRE(chunks.size() == 1u);
+  BOOST_TEST(chunks[0].tokens == sdw::empty_chunk().tokens, tt::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(seventy_five_tokens_fit_seventy_six_do_not) {
+  auto full = sdw::tokenize_prompt(repeat("cat", 75), tok());
+  BOOST_TEST(full.size() == 1u);
+  BOOST_TEST(used(full[0]) == 75);
+  auto over = sdw::tokenize_prompt(repeat("cat", 76), tok());
+  BOOST_TEST_REQUIRE(over.size() == 2u);
+  check_shape(over);
+  BOOST_TEST(used(over[0]) == 75);
+  BOOST_TEST(used(over[1]) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(break_closes_chunks) {
+  auto two = sdw::tokenize_prompt("cat BREAK dog", tok());
+  BOOST_TEST_REQUIRE(two.size() == 2u);
+  check_shape(two);
+  BOOST_TEST(two[0].tokens[1] == id_of("cat"));
+  BOOST_TEST(used(two[0]) == 1);
+  BOOST_TEST(two[1].tokens[1] == id_of("dog"));
+
+  auto three = sdw::tokenize_prompt("cat BREAK BREAK dog", tok());
+  BOOST_TEST_REQUIRE(three.size() == 3u);
+  BOOST_TEST(used(three[1]) == 0);  // an empty chunk, padded
+
+  auto leading = sdw::tokenize_prompt("BREAK dog", tok());
+  BOOST_TEST_REQUIRE(leading.size() == 2u);
+  BOOST_TEST(used(leading[0]) == 0);
+
+  auto trailing = sdw::tokenize_prompt("dog BREAK", tok());
+  BOOST_TEST(trailing.size() == 1u);  // nothing follows: no extra chunk
+}
+
+BOOST_AUTO_TEST_CASE(comma_backoff_moves_the_words_after_the_comma) {
+  const int cat = id_of("cat");
+  const int dog = id_of("dog");
+  // 70 cats, a comma at index 70, then 10 dogs: the chunk is full after 4 dogs; the comma is
+  // 5 tokens back, so all dogs move to the second chunk.
+  const std::string prompt = repeat("cat", 70) + ", " + repeat("dog", 10);
+  auto chunks = sdw::tokenize_prompt(prompt, tok());
+  BOOST_TEST_REQUIRE(chunks.size() == 2u);
+  check_shape(chunks);
+  BOOST_TEST(used(chunks[0]) == 71);
+  BOOST_TEST(chunks[0].tokens[70] == cat);
+  BOOST_TEST(chunks[0].tokens[71] == tok().comma_id());
+  BOOST_TEST(used(chunks[1]) == 10);
+  for (int i = 1; i <= 10; ++i)
+    BOOST_TEST(chunks[1].tokens[static_cast<std::size_t>(i)] == dog);
+
+  auto no_backoff = sdw::tokenize_prompt(prompt, tok(), emphasis_mode::original, 0);
+  BOOST_TEST_REQUIRE(no_backoff.size() == 2u);
+  BOOST_TEST(used(no_backoff[0]) == 75);
+  BOOST_TEST(used(no_backoff[1]) == 6);
+
+  // A comma further back than the backtrack limit does not move anything.
+  auto far = sdw::tokenize_prompt(repeat("cat", 30) + ", " + repeat("dog", 50), tok());
+  BOOST_TEST_REQUIRE(far.size() == 2u);
+  BOOST_TEST(used(far[0]) == 75);
+  BOOST_TEST(used(far[1]) == 6);
+}
+
+BOOST_AUTO_TEST_CASE(multipliers_follow_emphasis) {
+  auto chunks = sdw::tokenize_prompt("(cat) [dog] (bird:1.5) fish", tok());
+  BOOST_TEST_REQUIRE(chunks.size() == 1u);
+  const auto& m = chunks[0].multipliers;
+  BOOST_TEST(m[1] == 1.1f, tt::tolerance(1e-6f));
+  BOOST_TEST(m[2] == 1.0f / 1.1f, tt::tolerance(1e-6f));
+  BOOST_TEST(m[3] == 1.5f, tt::tolerance(1e-6f));
+  BOOST_TEST(m[4] == 1.0f);
+  BOOST_TEST(chunks[0].tokens[1] == id_of("cat"));
+  BOOST_TEST(chunks[0].tokens[4] == id_of("fish"));
+
+  auto no_norm = sdw::tokenize_prompt("(cat) [dog] (bird:1.5) fish", tok(), emphasis_mode::no_norm);
+  BOOST_TEST(no_norm[0].multipliers == m, tt::per_element());
+
+  auto ignore = sdw::tokenize_prompt("(cat) [dog] (bird:1.5) fish", tok(), emphasis_mode::ignore);
+  BOOST_TEST(ignore[0].tokens == chunks[0].tokens, tt::per_element());
+  for (float x : ignore[0].multipliers)
+    BOOST_TEST(x == 1.0f);
+}
+
+BOOST_AUTO_TEST_CASE(moved_tokens_keep_their_multipliers) {
+  const std::string prompt = repeat("cat", 70) + ", (" + repeat("dog", 10) + ")";
+  auto chunks = sdw::tokenize_prompt(prompt, tok());
+  BOOST_TEST_REQUIRE(chunks.size() == 2u);
+  for (int i = 1; i <= 10; ++i)
+    BOOST_TEST(chunks[1].multipliers[static_cast<std::size_t>(i)] == 1.1f, tt::tolerance(1e-6f));
+  BOOST_TEST(chunks[0].multipliers[72] == 1.0f);  // padding
+}
+
+BOOST_AUTO_TEST_CASE(emphasis_none_keeps_brackets_and_break_as_text) {
+  auto chunks = sdw::tokenize_prompt("(cat) BREAK dog", tok(), emphasis_mode::none);
+  BOOST_TEST_REQUIRE(chunks.size() == 1u);
+  std::vector<int> expected = tok().encode("(cat) BREAK dog");
+  BOOST_TEST_REQUIRE(used(chunks[0]) == static_cast<int>(expected.size()));
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    BOOST_TEST(chunks[0].tokens[i + 1] == expected[i]);
+  for (float x : chunks[0].multipliers)
+    BOOST_TEST(x == 1.0f);
+}

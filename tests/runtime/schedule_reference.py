@@ -1,0 +1,142 @@
+"""Reference sigma schedules for noise_schedule_test: the ldm SD1 schedule and the k-diffusion /
+A1111 1.9.4 scheduler formulas, recomputed with torch (CPU, float32 as k-diffusion does).
+
+usage: schedule_reference.py OUTDIR   -> OUTDIR/manifest.txt and OUTDIR/<case>.bin (float32 LE)
+"""
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+
+def sd1_alphas_cumprod():
+    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2
+    alphas = 1.0 - betas.numpy()
+    return torch.tensor(np.cumprod(alphas, axis=0), dtype=torch.float32)
+
+
+class Schedule:
+    def __init__(self, alphas_cumprod):
+        self.sigmas = ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5
+        self.log_sigmas = self.sigmas.log()
+
+    def sigma_to_t(self, sigma):
+        log_sigma = sigma.log()
+        dists = log_sigma - self.log_sigmas[:, None]
+        low_idx = dists.ge(0).cumsum(dim=0).argmax(dim=0).clamp(max=self.log_sigmas.shape[0] - 2)
+        high_idx = low_idx + 1
+        low, high = self.log_sigmas[low_idx], self.log_sigmas[high_idx]
+        w = ((low - log_sigma) / (low - high)).clamp(0, 1)
+        return ((1 - w) * low_idx + w * high_idx).view(sigma.shape)
+
+    def t_to_sigma(self, t):
+        t = t.float()
+        lo, hi, w = t.floor().long(), t.ceil().long(), t.frac()
+        return ((1 - w) * self.log_sigmas[lo] + w * self.log_sigmas[hi]).exp()
+
+    def get_sigmas(self, n):
+        t = torch.linspace(len(self.sigmas) - 1, 0, n)
+        return append_zero(self.t_to_sigma(t))
+
+
+def append_zero(x):
+    return torch.cat([x, x.new_zeros([1])])
+
+
+def karras(n, smin, smax, rho):
+    ramp = torch.linspace(0, 1, n)
+    lo, hi = smin ** (1 / rho), smax ** (1 / rho)
+    return append_zero((hi + ramp * (lo - hi)) ** rho)
+
+
+def exponential(n, smin, smax):
+    return append_zero(torch.linspace(math.log(smax), math.log(smin), n).exp())
+
+
+def polyexponential(n, smin, smax, rho):
+    ramp = torch.linspace(1, 0, n) ** rho
+    return append_zero(torch.exp(ramp * (math.log(smax) - math.log(smin)) + math.log(smin)))
+
+
+def sgm_uniform(sch, n, smin, smax):
+    start = sch.sigma_to_t(torch.tensor(smax))
+    end = sch.sigma_to_t(torch.tensor(smin))
+    sigs = [sch.t_to_sigma(ts) for ts in torch.linspace(start, end, n + 1)[:-1]]
+    sigs += [0.0]
+    return torch.FloatTensor(sigs)
+
+
+DEFAULT_RHO = {'karras': 7.0, 'polyexponential': 1.0}
+
+
+def make_sigmas(sch, kind, steps, opt_min=0.0, opt_max=0.0, opt_rho=0.0, discard=False, old_karras=False):
+    n = steps + (1 if discard else 0)
+    m_min, m_max = sch.sigmas[0].item(), sch.sigmas[-1].item()
+    smin, smax = (0.1, 10) if old_karras else (m_min, m_max)
+    if opt_min != 0 and opt_min != m_min:
+        smin = opt_min
+    if opt_max != 0 and opt_max != m_max:
+        smax = opt_max
+    rho = DEFAULT_RHO.get(kind)
+    if rho is not None and opt_rho != 0:
+        rho = opt_rho
+    if kind in ('automatic', 'uniform'):
+        s = sch.get_sigmas(n)
+    elif kind == 'karras':
+        s = karras(n, smin, smax, rho)
+    elif kind == 'exponential':
+        s = exponential(n, smin, smax)
+    elif kind == 'polyexponential':
+        s = polyexponential(n, smin, smax, rho)
+    elif kind == 'sgm_uniform':
+        s = sgm_uniform(sch, n, smin, smax)
+    else:
+        raise ValueError(kind)
+    if discard:
+        s = torch.cat([s[:-2], s[-1:]])
+    return s
+
+
+CASES = [
+    # name, scheduler, steps, sigma_min, sigma_max, rho, discard, old_karras
+    ('uniform20', 'uniform', 20, 0, 0, 0, 0, 0),
+    ('karras20', 'karras', 20, 0, 0, 0, 0, 0),
+    ('exponential20', 'exponential', 20, 0, 0, 0, 0, 0),
+    ('polyexponential20', 'polyexponential', 20, 0, 0, 0, 0, 0),
+    ('sgm_uniform20', 'sgm_uniform', 20, 0, 0, 0, 0, 0),
+    ('automatic7', 'automatic', 7, 0, 0, 0, 0, 0),
+    ('uniform1', 'uniform', 1, 0, 0, 0, 0, 0),
+    ('karras7_discard', 'karras', 7, 0, 0, 0, 1, 0),
+    ('sgm_uniform9_discard', 'sgm_uniform', 9, 0, 0, 0, 1, 0),
+    ('karras13_rho3', 'karras', 13, 0, 0, 3.0, 0, 0),
+    ('karras10_old', 'karras', 10, 0, 0, 0, 0, 1),
+    ('exponential11_range', 'exponential', 11, 0.05, 9.5, 0, 0, 0),
+    ('exponential11_rho_ignored', 'exponential', 11, 0, 0, 4.0, 0, 0),
+    ('polyexponential15_rho2', 'polyexponential', 15, 0, 0, 2.0, 0, 0),
+    ('sgm_uniform30_range', 'sgm_uniform', 30, 0.3, 12.0, 0, 0, 0),
+    ('uniform33_discard', 'uniform', 33, 0, 0, 0, 1, 0),
+]
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    ac = sd1_alphas_cumprod()
+    sch = Schedule(ac)
+    ac.numpy().astype('<f4').tofile(os.path.join(out, 'alphas_cumprod.bin'))
+    sch.sigmas.numpy().astype('<f4').tofile(os.path.join(out, 'model_sigmas.bin'))
+    probe = torch.tensor([0.0291675, 0.03, 0.1, 0.5, 1.0, 2.5, 7.0, 14.0, 14.6146, 20.0, 0.01])
+    sch.sigma_to_t(probe).numpy().astype('<f4').tofile(os.path.join(out, 'sigma_to_t.bin'))
+    ts = torch.tensor([0.0, 0.25, 1.5, 10.0, 499.5, 998.75, 999.0])
+    sch.t_to_sigma(ts).numpy().astype('<f4').tofile(os.path.join(out, 't_to_sigma.bin'))
+    with open(os.path.join(out, 'manifest.txt'), 'w') as f:
+        for name, kind, steps, smin, smax, rho, discard, old in CASES:
+            s = make_sigmas(sch, kind, steps, smin, smax, rho, bool(discard), bool(old))
+            s.numpy().astype('<f4').tofile(os.path.join(out, name + '.bin'))
+            f.write(f'{name} {kind} {steps} {smin!r} {smax!r} {rho!r} {discard} {old}\n')
+
+
+if __name__ == '__main__':
+    main()

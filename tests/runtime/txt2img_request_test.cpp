@@ -1,0 +1,159 @@
+#define BOOST_TEST_MODULE txt2img_request
+#include <boost/test/unit_test.hpp>
+
+#include "runtime/errors.hpp"
+#include "runtime/json_writer.hpp"
+#include "runtime/txt2img_request.hpp"
+
+#include <cmath>
+
+using namespace sdw;
+
+namespace {
+
+// The field and message of the error a body raises.
+std::pair<std::string, std::string> failure(const std::string& body) {
+  try {
+    parse_txt2img_request(body);
+  } catch (const error& e) {
+    BOOST_TEST(static_cast<int>(e.code()) == static_cast<int>(errc::bad_request));
+    return {e.where(), e.message()};
+  }
+  BOOST_FAIL("no error for " + body);
+  return {};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(empty_body_gets_a1111_defaults) {
+  const txt2img_request r = parse_txt2img_request("{}");
+  BOOST_TEST(r.effective_sampler_name() == "Euler");
+  BOOST_TEST(!r.sampler_name.has_value());
+  BOOST_TEST(r.steps == 50);
+  BOOST_TEST(r.width == 512);
+  BOOST_TEST(r.height == 512);
+  BOOST_TEST(r.cfg_scale == 7.0);
+  BOOST_TEST(r.seed == -1);
+  BOOST_TEST(r.subseed == -1);
+  BOOST_TEST(r.batch_size == 1);
+  BOOST_TEST(r.n_iter == 1);
+  BOOST_TEST(r.send_images);
+  BOOST_TEST(!r.save_images);
+  BOOST_TEST(!r.denoising_strength.has_value());
+  BOOST_TEST(r.hr_scale == 2.0);
+  BOOST_TEST(r.override_settings_restore_afterwards);
+  BOOST_TEST(r.fields_set.empty());
+}
+
+BOOST_AUTO_TEST_CASE(lenient_coercions_like_pydantic_v1) {
+  const txt2img_request r = parse_txt2img_request(
+      R"({"steps": "20", "width": 640.9, "cfg_scale": 7, "seed": " 1_000 ", "restore_faces": "true",
+          "tiling": 0, "send_images": "no", "save_images": 1, "prompt": 5, "negative_prompt": 1.5,
+          "styles": ["a", 2], "subseed_strength": "0.25", "sampler_name": "DPM++ 2M", "batch_size": true,
+          "height": null, "eta": "1e-1", "override_settings": [["CLIP_stop_at_last_layers", 2]], "ignored": [1]})");
+  BOOST_TEST(r.steps == 20);
+  BOOST_TEST(r.width == 640);
+  BOOST_TEST(r.height == 512);
+  BOOST_TEST(r.cfg_scale == 7.0);
+  BOOST_TEST(r.seed == 1000);
+  BOOST_TEST(*r.restore_faces);
+  BOOST_TEST(!*r.tiling);
+  BOOST_TEST(!r.send_images);
+  BOOST_TEST(r.save_images);
+  BOOST_TEST(r.prompt == "5");
+  BOOST_TEST(r.negative_prompt == "1.5");
+  BOOST_TEST((*r.styles == std::vector<std::string>{"a", "2"}));
+  BOOST_TEST(r.subseed_strength == 0.25);
+  BOOST_TEST(r.effective_sampler_name() == "DPM++ 2M");
+  BOOST_TEST(r.batch_size == 1);
+  BOOST_TEST(*r.eta == 0.1);
+  BOOST_TEST(r.override_settings->at(0).first == "CLIP_stop_at_last_layers");
+  BOOST_TEST(r.is_set("height"));
+  BOOST_TEST(!r.is_set("ignored"));
+  BOOST_TEST(r.fields_set.size() == 17u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_types_name_the_field_with_pydantic_messages) {
+  using p = std::pair<std::string, std::string>;
+  BOOST_TEST((failure(R"({"steps": "twenty"})") == p{"steps", "value is not a valid integer"}));
+  BOOST_TEST((failure(R"({"steps": "20.5"})") == p{"steps", "value is not a valid integer"}));
+  BOOST_TEST((failure(R"({"seed": [1]})") == p{"seed", "value is not a valid integer"}));
+  BOOST_TEST((failure(R"({"cfg_scale": "high"})") == p{"cfg_scale", "value is not a valid float"}));
+  BOOST_TEST((failure(R"({"enable_hr": "maybe"})") == p{"enable_hr", "value could not be parsed to a boolean"}));
+  BOOST_TEST((failure(R"({"send_images": 2})") == p{"send_images", "value could not be parsed to a boolean"}));
+  BOOST_TEST((failure(R"({"prompt": {"a": 1}})") == p{"prompt", "str type expected"}));
+  BOOST_TEST((failure(R"({"styles": "anime"})") == p{"styles", "value is not a valid list"}));
+  BOOST_TEST((failure(R"({"styles": ["ok", null]})") == p{"styles.1", "str type expected"}));
+  BOOST_TEST((failure(R"({"override_settings": 3})") == p{"override_settings", "value is not a valid dict"}));
+  BOOST_TEST((failure(R"({"alwayson_scripts": "x"})") == p{"alwayson_scripts", "value is not a valid dict"}));
+  BOOST_TEST((failure(R"({"script_args": {}})") == p{"script_args", "value is not a valid list"}));
+  BOOST_TEST((failure(R"([1, 2])") == p{"body", "value is not a valid dict"}));
+  BOOST_TEST((failure("") == p{"body", "field required"}));
+  BOOST_TEST((failure(R"({"steps": 20,})") ==
+              p{"body", "Expecting property name enclosed in double quotes: line 1 column 14 (char 13)"}));
+}
+
+BOOST_AUTO_TEST_CASE(range_checks_have_clear_messages) {
+  using p = std::pair<std::string, std::string>;
+  BOOST_TEST((failure(R"({"width": 500})") == p{"width", "must be a multiple of 8 from 64 to 2048, got 500"}));
+  BOOST_TEST((failure(R"({"height": 4096})") == p{"height", "must be a multiple of 8 from 64 to 2048, got 4096"}));
+  BOOST_TEST((failure(R"({"steps": 0})") == p{"steps", "must be from 1 to 150, got 0"}));
+  BOOST_TEST((failure(R"({"steps": 151})") == p{"steps", "must be from 1 to 150, got 151"}));
+  BOOST_TEST((failure(R"({"batch_size": 65})") == p{"batch_size", "must be from 1 to 64, got 65"}));
+  BOOST_TEST((failure(R"({"n_iter": 0})") == p{"n_iter", "must be from 1 to 100, got 0"}));
+  BOOST_TEST((failure(R"({"cfg_scale": "nan"})") == p{"cfg_scale", "must be a finite number"}));
+  BOOST_TEST((failure(R"({"steps": 1e12})") == p{"steps", "must be from 1 to 150, got 1000000000000"}));
+  BOOST_TEST((failure(R"({"width": "-8"})") == p{"width", "must be a multiple of 8 from 64 to 2048, got -8"}));
+  BOOST_TEST((failure(R"({"hr_resize_x": 1e12})") == p{"hr_resize_x", "value is not a valid integer"}));
+  const std::string long_prompt(20001, 'a');
+  BOOST_TEST(failure(R"({"prompt": ")" + long_prompt + "\"}").first == "prompt");
+  // 20000 two-byte characters are within the limit: characters, not bytes, count.
+  std::string wide;
+  for (int i = 0; i < 20000; ++i) wide += "\xc3\xa9";
+  BOOST_TEST(parse_txt2img_request(R"({"prompt": ")" + wide + "\"}").prompt.size() == 40000u);
+}
+
+BOOST_AUTO_TEST_CASE(runpod_wrapper_forms) {
+  const auto plain = parse_txt2img_request(R"({"id": "job-1", "input": {"prompt": "a cat", "steps": 20}})");
+  BOOST_TEST(plain.prompt == "a cat");
+  BOOST_TEST(plain.steps == 20);
+  const auto api = parse_txt2img_request(
+      R"({"input": {"api": {"method": "POST", "endpoint": "/sdapi/v1/txt2img"}, "payload": {"prompt": "a dog", "seed": 7}}})");
+  BOOST_TEST(api.prompt == "a dog");
+  BOOST_TEST(api.seed == 7);
+  const auto call = unwrap_a1111_call(parse_json(R"({"input": {"api": {"method": "get", "endpoint": "sdapi/v1/options"}}})"));
+  BOOST_TEST(call.method == "GET");
+  BOOST_TEST(call.endpoint == "/sdapi/v1/options");
+  BOOST_TEST(call.payload.is_object());
+
+  using p = std::pair<std::string, std::string>;
+  BOOST_TEST(failure(R"({"input": {"api": {"method": "POST", "endpoint": "/sdapi/v1/img2img"}, "payload": {}}})").first ==
+             "input.api.endpoint");
+  BOOST_TEST((failure(R"({"input": "a cat"})") == p{"input", "value is not a valid dict"}));
+  BOOST_TEST((failure(R"({"input": {"api": {"method": "POST"}, "payload": {}}})") == p{"input.api.endpoint", "field required"}));
+  BOOST_TEST((failure(R"({"input": {"api": {"endpoint": "/sdapi/v1/txt2img"}, "payload": []}})") ==
+              p{"input.payload", "value is not a valid dict"}));
+  BOOST_TEST((failure(R"({"input": {"steps": "x"}})") == p{"steps", "value is not a valid integer"}));
+}
+
+BOOST_AUTO_TEST_CASE(parameters_echo_in_model_order) {
+  const auto r = parse_txt2img_request(R"({"steps": "20", "prompt": "a cat", "override_settings": {"CLIP_stop_at_last_layers": 2}})");
+  const json_value echo = to_parameters_json(r);
+  const auto& o = echo.as_object();
+  BOOST_TEST(o.size() == 55u);
+  BOOST_TEST(o.front().first == "prompt");
+  BOOST_TEST(o.back().first == "infotext");
+  const std::string text = to_json(echo);
+  BOOST_TEST(text.rfind(R"({"prompt":"a cat","negative_prompt":"","styles":null,"seed":-1,"subseed":-1,)"
+                        R"("subseed_strength":0,"seed_resize_from_h":-1,"seed_resize_from_w":-1,"sampler_name":null,)"
+                        R"("scheduler":null,"batch_size":1,"n_iter":1,"steps":20,"cfg_scale":7.0,"width":512,)"
+                        R"("height":512,"restore_faces":null,"tiling":null,"do_not_save_samples":false,)",
+                        0) == 0u);
+  BOOST_TEST(text.find(R"("override_settings":{"CLIP_stop_at_last_layers":2},"override_settings_restore_afterwards":true,)") !=
+             std::string::npos);
+  BOOST_TEST(text.find(R"("sampler_index":"Euler","script_name":null,"script_args":[],"send_images":true,)"
+                       R"("save_images":false,"alwayson_scripts":{},"infotext":null})") != std::string::npos);
+  // A given subseed_strength is a float, as pydantic makes it.
+  const auto given = to_parameters_json(parse_txt2img_request(R"({"subseed_strength": 0})"));
+  BOOST_TEST(to_json(*given.find("subseed_strength")) == "0.0");
+}
