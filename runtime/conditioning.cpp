@@ -12,15 +12,6 @@
 namespace sdw {
 namespace {
 
-/// The chunk that stands in for texts with fewer chunks than others in the batch.
-token_chunk empty_chunk(const clip_tokenizer& tok) {
-  token_chunk c;
-  c.tokens.assign(77, tok.end_id());
-  c.tokens[0] = tok.start_id();
-  c.multipliers.assign(77, 1.0f);
-  return c;
-}
-
 /// Stacks [L_i, W] tensors, padding shorter ones by repeating their last vector (A1111 stack_conds).
 at::Tensor stack_conds(const std::vector<at::Tensor>& conds) {
   int64_t longest = 0;
@@ -63,7 +54,8 @@ at::Tensor prompt_encoder::encode(const std::vector<std::string>& texts) const {
     chunked.push_back(tokenize_prompt(text, tokenizer_, settings_.emphasis, settings_.comma_padding_backtrack));
     chunk_count = std::max(chunk_count, chunked.back().size());
   }
-  const token_chunk blank = empty_chunk(tokenizer_);
+  // Texts with fewer chunks than others in the batch get empty ones.
+  const token_chunk blank = empty_chunk();
   std::vector<at::Tensor> zs;
   for (size_t i = 0; i < chunk_count; ++i) {
     std::vector<int64_t> ids;

@@ -87,8 +87,8 @@ int run_generate(const generate_args& args) {
     const std::string body = read_file(args.input);
     txt2img_request request = parse_txt2img_request(body);
     options opts;
-    for (const auto& [key, value] : request.override_settings) {
-      apply_override(opts, key, value);
+    if (request.override_settings) {
+      apply_overrides(opts, *request.override_settings);
     }
     const std::string model_path = args.model.empty() ? ensure_demo_model(args.model_dir) : args.model;
     clip_tokenizer tokenizer = clip_tokenizer::from_file(find_clip_vocab(args.clip_vocab, args.model_dir));

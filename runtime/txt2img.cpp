@@ -6,6 +6,7 @@
 #include "runtime/encoding.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/infotext.hpp"
+#include "runtime/json_writer.hpp"
 #include "runtime/png_codec.hpp"
 #include "runtime/prompt_parser.hpp"
 #include "runtime/rng.hpp"
@@ -56,22 +57,6 @@ bool sampler_takes_eta(const sampler_info& s) {
   return false;
 }
 
-std::string python_float(double v) {
-  // Python's str(float): shortest repr, always with a decimal point or exponent.
-  char buf[64];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) {
-      break;
-    }
-  }
-  std::string s(buf);
-  if (s.find_first_of(".einn") == std::string::npos) {
-    s += ".0";
-  }
-  return s;
-}
-
 /// Decoded image tensor [3, H, W] in [-1, 1] → 8-bit RGB exactly as A1111 (float32, truncation).
 rgb_image to_rgb(const at::Tensor& decoded) {
   auto x = at::clamp((decoded.to(at::kFloat) + 1.0) / 2.0, 0.0, 1.0);
@@ -83,22 +68,12 @@ rgb_image to_rgb(const at::Tensor& decoded) {
   return img;
 }
 
-std::string job_timestamp() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%d%H%M%S", &tm);
-  return buf;
-}
-
 } // namespace
 
 txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& req,
                            const options& opts, const txt2img_hooks& hooks) {
   c10::InferenceMode guard;
-  const std::string sampler_name = req.sampler_name && !req.sampler_name->empty() ? *req.sampler_name
-                                                                                  : req.sampler_index;
+  const std::string& sampler_name = req.effective_sampler_name();
   const sampler_info* sampler = find_sampler(sampler_name);
   if (sampler == nullptr) {
     throw error(errc::not_found, "sampler_name", "Sampler not found: '" + sampler_name + "'");
@@ -121,10 +96,7 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
 
   // -- sampling settings, as the infotext reports them --
   const scheduler_kind requested_scheduler = parse_scheduler(req.scheduler);
-  scheduler_kind scheduler = requested_scheduler;
-  if (scheduler == scheduler_kind::automatic) {
-    scheduler = sampler->default_scheduler.value_or(scheduler_kind::automatic);
-  }
+  const scheduler_kind scheduler = effective_scheduler(*sampler, requested_scheduler);
   std::optional<std::string> schedule_type = req.scheduler;
   if (scheduler != scheduler_kind::automatic) {
     schedule_type = scheduler_label(scheduler);
@@ -138,8 +110,10 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   const at::Tensor sigmas = make_sigmas(model.schedule(), scheduler, req.steps, sigma_opts);
 
   sampler_params params;
-  const double default_eta = sampler->timestep_based ? opts.eta_ddim : opts.eta_ancestral;
-  params.eta = req.eta.value_or(default_eta);
+  // The option value is used when the request has none; the infotext notes an eta that
+  // differs from the sampler's own default.
+  const double option_eta = sampler->timestep_based ? opts.eta_ddim : opts.eta_ancestral;
+  params.eta = req.eta.value_or(option_eta);
   params.s_churn = req.s_churn.value_or(opts.s_churn);
   params.s_tmin = req.s_tmin.value_or(opts.s_tmin);
   const double s_tmax = req.s_tmax.value_or(opts.s_tmax);
@@ -167,7 +141,7 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   infotext_input info_in;
   info_in.negative_prompt = negative;
   info_in.steps = req.steps;
-  info_in.sampler = sampler->name;
+  info_in.sampler_name = sampler->name;
   info_in.schedule_type = schedule_type;
   info_in.cfg_scale = req.cfg_scale;
   info_in.width = req.width;
@@ -188,8 +162,8 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   info_in.subseed_strength = req.subseed_strength;
   info_in.seed_resize_from_w = req.seed_resize_from_w;
   info_in.seed_resize_from_h = req.seed_resize_from_h;
-  if (sampler_takes_eta(*sampler) && params.eta != default_eta) {
-    info_in.extra.emplace_back(sampler->timestep_based ? "Eta DDIM" : "Eta", python_float(params.eta));
+  if (sampler_takes_eta(*sampler) && params.eta != default_eta(*sampler)) {
+    info_in.extra_params.emplace_back(sampler->timestep_based ? "Eta DDIM" : "Eta", python_float_repr(params.eta));
   }
   if (opts.add_version_to_infotext) {
     info_in.version = kVersion;
@@ -241,15 +215,13 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   }
 
   processed_info info;
-  info.prompt = prompt;
   info.all_prompts.assign(total, prompt);
-  info.negative_prompt = negative;
   info.all_negative_prompts.assign(total, negative);
   info.seed = all_seeds.front();
   info.all_seeds = all_seeds;
   info.subseed = all_subseeds.front();
   info.all_subseeds = all_subseeds;
-  info.subseed_strength = req.subseed_strength;
+  info.subseed_strength = req.is_set("subseed_strength") ? json_value(req.subseed_strength) : json_value(0);
   info.width = req.width;
   info.height = req.height;
   info.sampler_name = sampler->name;
@@ -261,15 +233,15 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   info.seed_resize_from_w = req.seed_resize_from_w;
   info.seed_resize_from_h = req.seed_resize_from_h;
   if (schedule_type) {
-    info.extra_generation_params.emplace_back("Schedule type", *schedule_type);
+    info.extra_generation_params.emplace_back("Schedule type", json_value(*schedule_type));
   }
-  for (const auto& [k, v] : info_in.extra) {
-    info.extra_generation_params.emplace_back(k, v);
+  for (const auto& [k, v] : info_in.extra_params) {
+    info.extra_generation_params.emplace_back(k, k.rfind("Eta", 0) == 0 ? json_value(params.eta) : json_value(v));
   }
   info.index_of_first_image = 0;
   info.infotexts = infotexts;
-  info.styles = req.styles;
-  info.job_timestamp = job_timestamp();
+  info.styles = req.styles.value_or(std::vector<std::string>{});
+  info.job_timestamp = job_timestamp_now();
   info.clip_skip = ps.clip_skip;
   info.version = kVersion;
   result.info_json = make_info_json(info);

@@ -38,8 +38,8 @@ sdw::txt2img_request request(const std::string& json) { return sdw::parse_txt2im
 std::string respond(const std::string& json) {
   auto req = request(json);
   sdw::options opts;
-  for (const auto& [k, v] : req.override_settings) {
-    sdw::apply_override(opts, k, v);
+  if (req.override_settings) {
+    sdw::apply_overrides(opts, *req.override_settings);
   }
   auto& e = the_engine();
   return sdw::encode_txt2img_response(sdw::run_txt2img(*e.model, e.tokenizer, req, opts), req);
