@@ -1,0 +1,79 @@
+#pragma once
+/// The architecture of an SD1.x checkpoint: read from the `<stem>.yaml` beside it (ldm config
+/// structure) or detected from its tensor shapes, with SD1 defaults for the rest.
+
+#include <string>
+#include <vector>
+
+namespace sdw {
+
+class safetensors_file;
+
+/// LDM openaimodel UNetModel parameters (defaults: SD1.x).
+struct unet_config {
+  int in_channels = 4, out_channels = 4, model_channels = 320;
+  std::vector<int> channel_mult{1, 2, 4, 4};
+  int num_res_blocks = 2;
+  std::vector<int> attention_resolutions{4, 2, 1};
+  int num_heads = 8;
+  int num_head_channels = -1;
+  int transformer_depth = 1;
+  int context_dim = 768;
+  bool use_linear_in_transformer = false;
+};
+
+/// LDM AutoencoderKL parameters (defaults: SD1.x).
+struct vae_config {
+  int ch = 128;
+  std::vector<int> ch_mult{1, 2, 4, 4};
+  int num_res_blocks = 2;
+  int z_channels = 4;
+  int embed_dim = 4;
+  int in_channels = 3;
+  int out_ch = 3;
+  double scale_factor = 0.18215;
+};
+
+/// CLIP text transformer parameters (defaults: CLIP ViT-L/14 as in SD1.x).
+struct text_encoder_config {
+  int vocab_size = 49408;
+  int max_positions = 77;
+  int width = 768;
+  int layers = 12;
+  int heads = 12;
+  int intermediate = 3072;
+};
+
+/// Everything needed to build the modules of an SD1.x checkpoint and its noise schedule.
+struct model_config {
+  unet_config unet;
+  vae_config vae;
+  text_encoder_config text;
+  double linear_start = 0.00085, linear_end = 0.012;
+  int timesteps = 1000;
+  std::string source;  ///< "defaults", "detected from tensor shapes" or the yaml path
+};
+
+/// Field-by-field equality (for model_config, `source` is not compared).
+bool operator==(const unet_config& a, const unet_config& b);
+bool operator==(const vae_config& a, const vae_config& b);
+bool operator==(const text_encoder_config& a, const text_encoder_config& b);
+bool operator==(const model_config& a, const model_config& b);
+inline bool operator!=(const model_config& a, const model_config& b) { return !(a == b); }
+
+/// The config for a checkpoint: `<stem>.yaml` beside `checkpoint_path` when it exists, else SD1
+/// defaults with sizes detected from the file's tensor shapes. Throws error(bad_checkpoint) for
+/// architectures other than SD1.x (SDXL, SD2, inpainting, ...) and for a malformed yaml (naming
+/// the yaml file and key).
+model_config load_model_config(const std::string& checkpoint_path, const safetensors_file& file);
+
+/// Reads an ldm-style yaml config (plus the `cond_stage_config.params.text_model` extension).
+model_config read_model_config_yaml(const std::string& yaml_path);
+
+/// Writes `config` as an ldm-style yaml that read_model_config_yaml reads back unchanged.
+void write_model_config_yaml(const model_config& config, const std::string& yaml_path);
+
+/// The `<stem>.yaml` path beside a checkpoint path.
+std::string config_path_for(const std::string& checkpoint_path);
+
+} // namespace sdw
