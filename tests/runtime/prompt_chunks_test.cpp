@@ -179,6 +179,6 @@ BOOST_AUTO_TEST_CASE(break_inside_brackets_is_text) {
   BOOST_TEST(chunks[0].tokens[2] == id_of("break"));
   BOOST_TEST(chunks[0].multipliers[2] < 0.0f);
 
-  auto plain = sdw::tokenize_prompt("((([[[a))) BREAK b", tok());
+  auto plain = sdw::tokenize_prompt("((([[[a]]]))) BREAK b", tok());
   BOOST_TEST(plain.size() == 2u);
 }
