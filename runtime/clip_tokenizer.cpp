@@ -286,9 +286,33 @@ std::vector<int> clip_tokenizer::bpe(const std::string& piece) const {
 
 std::vector<int> clip_tokenizer::encode(const std::string& text) const {
   std::vector<int> ids;
-  for (const std::u32string& word : split_words(clip_clean_text(text))) {
-    std::vector<int> part = bpe(unicode::encode_utf8(word));
-    ids.insert(ids.end(), part.begin(), part.end());
+  auto encode_piece = [&](const std::string& piece) {
+    for (const std::u32string& word : split_words(clip_clean_text(piece))) {
+      std::vector<int> part = bpe(unicode::encode_utf8(word));
+      ids.insert(ids.end(), part.begin(), part.end());
+    }
+  };
+  // The special tokens, spelled exactly, are split off before any clean-up (HF's added-token
+  // split), so ",<|endoftext|>" is a comma and the end token.
+  static const std::string specials[2] = {"<|startoftext|>", "<|endoftext|>"};
+  std::size_t from = 0;
+  while (from <= text.size()) {
+    std::size_t best = std::string::npos;
+    int which = 0;
+    for (int k = 0; k < 2; ++k) {
+      std::size_t at = text.find(specials[k], from);
+      if (at < best) {
+        best = at;
+        which = k;
+      }
+    }
+    if (best == std::string::npos) {
+      encode_piece(text.substr(from));
+      break;
+    }
+    encode_piece(text.substr(from, best - from));
+    ids.push_back(which == 0 ? start_id() : end_id());
+    from = best + specials[which].size();
   }
   return ids;
 }

@@ -33,9 +33,8 @@ public:
   /// Number of tokens in the vocabulary (49408).
   std::size_t vocab_size() const;
 
-  struct tables;
-
 private:
+  struct tables;
   explicit clip_tokenizer(std::shared_ptr<tables> t) : tables_(std::move(t)) {}
   std::vector<int> bpe(const std::string& piece) const;
 

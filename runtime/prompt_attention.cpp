@@ -3,6 +3,7 @@
 #include "runtime/prompt_parser.hpp"
 #include "runtime/unicode_text.hpp"
 
+#include <cmath>
 #include <cstdlib>
 
 namespace sdw {
@@ -34,6 +35,15 @@ struct run {
   std::string text;
   double weight;
 };
+
+// A weight of exactly -1 marks BREAK; a product like -1·1.1·(1/1.1) is not -1 in double but would
+// round to -1.0f, so it is kept just off -1 to stay text, as it is in A1111.
+float to_float(double w) {
+  float f = static_cast<float>(w);
+  if (f == -1.0f && w != -1.0)
+    f = std::nextafter(-1.0f, w < -1.0 ? -2.0f : 0.0f);
+  return f;
+}
 
 // Python's re.split(r"\s*\bBREAK\b\s*", text), with a marker run between the pieces.
 void append_with_breaks(std::vector<run>& res, const std::string& text) {
@@ -265,11 +275,11 @@ std::vector<weighted_text> parse_prompt_attention(const std::string& text) {
     if (res[k].weight == current.weight) {
       current.text += res[k].text;
     } else {
-      merged.push_back({current.text, static_cast<float>(current.weight)});
+      merged.push_back({current.text, to_float(current.weight)});
       current = res[k];
     }
   }
-  merged.push_back({current.text, static_cast<float>(current.weight)});
+  merged.push_back({current.text, to_float(current.weight)});
   return merged;
 }
 

@@ -204,18 +204,14 @@ private:
       ++q;
     std::size_t int_digits = digits(q);
     std::size_t frac_digits = 0;
-    bool dot = false;
     if (q < s_.size() && s_[q] == '.') {
       std::size_t r = q + 1;
       frac_digits = digits(r);
-      if (int_digits > 0 || frac_digits > 0) {
-        dot = true;
+      if (int_digits > 0 || frac_digits > 0)
         q = r;
-      }
     }
     if (int_digits == 0 && frac_digits == 0)
       return false;
-    (void)dot;
     if (q < s_.size() && (s_[q] == 'e' || s_[q] == 'E')) {
       std::size_t r = q + 1;
       if (r < s_.size() && (s_[r] == '+' || s_[r] == '-'))

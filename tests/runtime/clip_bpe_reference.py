@@ -97,12 +97,17 @@ def main():
 
     with open(in_path) as src, open(out_path, "w") as dst:
         for line in src:
-            text = bytes.fromhex(line.strip()).decode("utf-8")
-            text = re.sub(r"\s+", " ", text).strip().lower()
+            raw = bytes.fromhex(line.strip()).decode("utf-8")
             out = []
-            for w in words(text):
-                mapped = "".join(enc[b] for b in w.encode("utf-8"))
-                out += [ids.get(t, 49407) for t in bpe(mapped)]
+            # Special tokens spelled exactly are split off first, as HF's added-token split does.
+            for piece in re.split(r"(<\|startoftext\|>|<\|endoftext\|>)", raw):
+                if piece in ("<|startoftext|>", "<|endoftext|>"):
+                    out.append(ids[piece])
+                    continue
+                text = re.sub(r"\s+", " ", piece).strip().lower()
+                for w in words(text):
+                    mapped = "".join(enc[b] for b in w.encode("utf-8"))
+                    out += [ids.get(t, 49407) for t in bpe(mapped)]
             dst.write(" ".join(map(str, out)) + "\n")
 
 

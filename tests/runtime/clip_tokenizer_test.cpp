@@ -55,6 +55,9 @@ BOOST_AUTO_TEST_CASE(special_tokens) {
   ids with_end = tok().encode("cat<|endoftext|>");
   BOOST_TEST_REQUIRE(with_end.size() == cat.size() + 1);
   BOOST_TEST(with_end.back() == 49407);
+  // Exact spellings are split off before the word pattern, even after punctuation.
+  BOOST_TEST(tok().encode(",<|endoftext|>") == (ids{267, 49407}), boost::test_tools::per_element());
+  BOOST_TEST(tok().encode("<|ENDOFTEXT|>") == ids{49407}, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(case_and_whitespace_fold) {
@@ -157,7 +160,7 @@ BOOST_AUTO_TEST_CASE(matches_python_reference) {
     "lowres, bad anatomy, bad hands, text, error, missing fingers, extra digit, fewer digits",
     "dslr photo of a red sports car, f/1.8, 1/200s, ISO100",
     "antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis",
-    "x", "X", "0", "\xC3\xA9", "''''", "<|endoftext|><|endoftext|>",
+    "x", "X", "0", "\xC3\xA9", "''''", "<|endoftext|><|endoftext|>", "a,<|startoftext|>,b <|ENDOFTEXT|>",
   };
   const std::string in = temp_path("ref_in.txt");
   const std::string out = temp_path("ref_out.txt");

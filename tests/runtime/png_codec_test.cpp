@@ -175,3 +175,22 @@ BOOST_AUTO_TEST_CASE(ztxt_and_text_after_the_image_data_are_read) {
   BOOST_TEST(d.text.at("parameters") == "Steps: 20, caf\xc3\xa9");
   BOOST_TEST(d.text.at("Software") == "sdw");
 }
+
+BOOST_AUTO_TEST_CASE(every_single_byte_corruption_decodes_or_errors) {
+  const auto rgb = test_image(16, 16);
+  const std::string png = encode_png(rgb.data(), 16, 16, {{"parameters", "a cat"}, {"comment", cjk_text}});
+  int errors = 0;
+  for (std::size_t i = 0; i < png.size(); ++i) {
+    std::string bad = png;
+    bad[i] = static_cast<char>(bad[i] ^ 0x5A);
+    try {
+      const auto d = decode_png(bad);
+      BOOST_TEST(d.pixels.size() == static_cast<std::size_t>(d.width) * d.height * d.channels);
+    } catch (const error& e) {
+      ++errors;
+      BOOST_TEST(e.where() == "image");
+    }
+  }
+  // Critical chunks are checksummed, so nearly every corruption is caught.
+  BOOST_TEST(errors > static_cast<int>(png.size()) / 2);
+}

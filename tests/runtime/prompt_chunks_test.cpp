@@ -170,3 +170,15 @@ BOOST_AUTO_TEST_CASE(emphasis_none_keeps_brackets_and_break_as_text) {
   for (float x : chunks[0].multipliers)
     BOOST_TEST(x == 1.0f);
 }
+
+BOOST_AUTO_TEST_CASE(break_inside_brackets_is_text) {
+  // Inside brackets the marker's weight is no longer exactly -1 (here -1.0000000000000002), so
+  // A1111 tokenizes "BREAK" as a word instead of closing the chunk.
+  auto chunks = sdw::tokenize_prompt("((([[[a BREAK b))))))", tok());
+  BOOST_TEST_REQUIRE(chunks.size() == 1u);
+  BOOST_TEST(chunks[0].tokens[2] == id_of("break"));
+  BOOST_TEST(chunks[0].multipliers[2] < 0.0f);
+
+  auto plain = sdw::tokenize_prompt("((([[[a]]]))) BREAK b", tok());
+  BOOST_TEST(plain.size() == 2u);
+}

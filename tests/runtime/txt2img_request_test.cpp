@@ -157,3 +157,17 @@ BOOST_AUTO_TEST_CASE(parameters_echo_in_model_order) {
   const auto given = to_parameters_json(parse_txt2img_request(R"({"subseed_strength": 0})"));
   BOOST_TEST(to_json(*given.find("subseed_strength")) == "0.0");
 }
+
+BOOST_AUTO_TEST_CASE(every_truncation_of_a_body_is_a_body_error) {
+  const std::string body = R"({"prompt": "a \"cat\" \u00e9", "steps": [1, {"x": null}], "cfg_scale": -1.5e3})";
+  // An empty body is "field required" (tested above); every other prefix is malformed JSON.
+  for (std::size_t n = 1; n < body.size(); ++n) {
+    try {
+      parse_txt2img_request(body.substr(0, n));
+      BOOST_FAIL("truncated body accepted: " + body.substr(0, n));
+    } catch (const error& e) {
+      BOOST_TEST(e.where() == "body");
+      BOOST_TEST(e.message().find("(char ") != std::string::npos);
+    }
+  }
+}
