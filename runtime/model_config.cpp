@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -13,10 +14,21 @@
 
 namespace sdw {
 
+namespace {
+
+// attention_resolutions is a set of downscale factors; ldm lists it in either order.
+bool same_set(std::vector<int> a, std::vector<int> b) {
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  return a == b;
+}
+
+} // namespace
+
 bool operator==(const unet_config& a, const unet_config& b) {
   return a.in_channels == b.in_channels && a.out_channels == b.out_channels && a.model_channels == b.model_channels &&
          a.channel_mult == b.channel_mult && a.num_res_blocks == b.num_res_blocks &&
-         a.attention_resolutions == b.attention_resolutions && a.num_heads == b.num_heads &&
+         same_set(a.attention_resolutions, b.attention_resolutions) && a.num_heads == b.num_heads &&
          a.num_head_channels == b.num_head_channels && a.transformer_depth == b.transformer_depth &&
          a.context_dim == b.context_dim && a.use_linear_in_transformer == b.use_linear_in_transformer;
 }

@@ -93,7 +93,7 @@ void detect_unet(shapes& s, unet_config& u) {
     if (c != blocks_per_level.front()) return;
   u.channel_mult = mult;
   u.num_res_blocks = blocks_per_level.front();
-  u.attention_resolutions = attention;
+  u.attention_resolutions.assign(attention.rbegin(), attention.rend());  // ldm lists them largest first
 }
 
 void detect_vae(shapes& s, vae_config& v) {

@@ -84,6 +84,10 @@ BOOST_AUTO_TEST_CASE(sizes_are_detected_from_tensor_shapes_without_a_yaml) {
   auto f = safetensors_file::open(tmp.file("m.safetensors"));
   model_config d = load_model_config(tmp.file("m.safetensors"), *f);
   BOOST_TEST(d.source == "detected from tensor shapes");
+  BOOST_TEST(d.unet.attention_resolutions == std::vector<int>({4, 1}));  // largest first, as ldm lists them
+  BOOST_TEST(d.unet.channel_mult == std::vector<int>({1, 2, 2}));
+  BOOST_TEST(d.unet.context_dim == 96);
+  BOOST_TEST(d.unet.use_linear_in_transformer);
   BOOST_TEST((d.unet == c.unet) == false);  // head counts are not stored in the weights
   d.unet.num_heads = c.unet.num_heads;
   BOOST_TEST((d.unet == c.unet));
