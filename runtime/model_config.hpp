@@ -54,7 +54,8 @@ struct model_config {
   std::string source;  ///< "defaults", "detected from tensor shapes" or the yaml path
 };
 
-/// Field-by-field equality (for model_config, `source` is not compared).
+/// Field-by-field equality (attention_resolutions compared as a set; for model_config, `source`
+/// is not compared).
 bool operator==(const unet_config& a, const unet_config& b);
 bool operator==(const vae_config& a, const vae_config& b);
 bool operator==(const text_encoder_config& a, const text_encoder_config& b);

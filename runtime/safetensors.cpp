@@ -76,9 +76,30 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
+bool has_pickle_extension(const std::string& path) {
+  for (const char* ext : {".ckpt", ".pt", ".pth", ".bin"}) {
+    size_t n = std::strlen(ext);
+    if (path.size() >= n && path.compare(path.size() - n, n, ext) == 0) return true;
+  }
+  return false;
+}
+
 } // namespace
 
 std::shared_ptr<safetensors_file> safetensors_file::open(const std::string& path) {
+  try {
+    return open_checked(path);
+  } catch (const error& e) {
+    // A .ckpt that is not a recognisable pickle is still most likely one.
+    if (e.code() != errc::bad_checkpoint || !has_pickle_extension(path) ||
+        e.message().find("convert it to .safetensors") != std::string::npos)
+      throw;
+    throw error(errc::bad_checkpoint, path,
+                e.message() + " (the name suggests a PyTorch pickle checkpoint; convert it to .safetensors)");
+  }
+}
+
+std::shared_ptr<safetensors_file> safetensors_file::open_checked(const std::string& path) {
   fd_guard fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (fd.fd < 0) {
     int e = errno;

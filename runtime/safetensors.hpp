@@ -66,6 +66,7 @@ public:
 
 private:
   safetensors_file() = default;
+  static std::shared_ptr<safetensors_file> open_checked(const std::string& path);
 
   std::string path_;
   const uint8_t* base_ = nullptr;

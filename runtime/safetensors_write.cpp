@@ -7,6 +7,7 @@
 #include <c10/util/Half.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -195,7 +196,7 @@ std::string build_header(std::vector<header_item>& items, const std::map<std::st
 // A temporary file beside the target, renamed over it on commit and removed otherwise.
 class temp_output {
 public:
-  explicit temp_output(const std::string& path) : path_(path), tmp_(path + ".tmp" + std::to_string(::getpid())) {
+  explicit temp_output(const std::string& path) : path_(path), tmp_(path + ".tmp" + std::to_string(::getpid()) + "." + std::to_string(counter_++)) {
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) fail("cannot create");
   }
@@ -229,6 +230,7 @@ private:
   [[noreturn]] void fail(const char* what) {
     throw error(errc::internal, path_, std::string(what) + " checkpoint file: " + std::strerror(errno));
   }
+  static inline std::atomic<unsigned> counter_{0};  // distinct names for concurrent writers
   std::string path_, tmp_;
   int fd_ = -1;
   bool committed_ = false;

@@ -231,4 +231,6 @@ BOOST_AUTO_TEST_CASE(pickle_checkpoints_are_refused_with_a_conversion_hint) {
   expect_bad(tmp.file("model.ckpt"), "", "convert it to .safetensors");
   { std::ofstream(tmp.file("old.pt"), std::ios::binary) << std::string("\x80\x02}q\x00", 5) << std::string(100, 'x'); }
   expect_bad(tmp.file("old.pt"), "", "convert it to .safetensors");
+  { std::ofstream(tmp.file("odd.ckpt"), std::ios::binary) << std::string(100, 'x'); }
+  expect_bad(tmp.file("odd.ckpt"), "", "convert it to .safetensors");
 }

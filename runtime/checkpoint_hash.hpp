@@ -1,0 +1,19 @@
+#pragma once
+/// Model file hashes as the A1111 WebUI computes them ("Model hash" in infotext, /sd-models).
+
+#include <string>
+
+namespace sdw {
+
+/// Lower-case hex sha256 of the whole file, read in 1 MiB blocks. Throws error(not_found) when the
+/// file cannot be opened and error(internal) on a read failure.
+std::string file_sha256(const std::string& path);
+
+/// The short hash shown as "Model hash": the first 10 hex characters of the full sha256.
+std::string short_hash(const std::string& sha256_hex);
+
+/// The legacy 8-character hash: sha256 of the 64 KiB at offset 1 MiB (fewer bytes, or none, when the
+/// file is shorter), first 8 hex characters; only used as a lookup alias.
+std::string legacy_model_hash(const std::string& path);
+
+} // namespace sdw
