@@ -9,9 +9,10 @@
 namespace sdw {
 
 cfg_denoiser::cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, std::vector<multi_cond> conds,
-                           std::vector<cond_schedule> unconds, double cfg_scale, bool batch_cond_uncond)
+                           std::vector<cond_schedule> unconds, double cfg_scale, bool batch_cond_uncond,
+                           double s_min_uncond)
   : unet_(model), schedule_(schedule), conds_(std::move(conds)), unconds_(std::move(unconds)),
-    cfg_scale_(cfg_scale), batch_cond_uncond_(batch_cond_uncond) {}
+    cfg_scale_(cfg_scale), batch_cond_uncond_(batch_cond_uncond), s_min_uncond_(s_min_uncond) {}
 
 template <class F>
 at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& model_out) {
@@ -31,8 +32,18 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   auto s_in = at::cat({at::stack(ss), s});
   const int64_t n_cond = pos.tensor.size(0);
 
+  // NGMS: on odd steps below s_min_uncond the uncond pass is skipped and the first cond row of
+  // each image stands in for it, so guidance is off for that step.
+  const bool skip_uncond = (step_ % 2 == 1) && s_min_uncond_ > 0 && s[0].item<double>() < s_min_uncond_;
   at::Tensor out;
-  if (pos.tensor.size(1) == uncond.size(1)) {
+  if (skip_uncond) {
+    out = model_out(x_in.narrow(0, 0, n_cond), s_in.narrow(0, 0, n_cond), pos.tensor);
+    std::vector<at::Tensor> fake;
+    for (int64_t i = 0; i < batch; ++i) {
+      fake.push_back(out.narrow(0, pos.rows[i].front().first, 1));
+    }
+    out = at::cat({out, at::cat(fake)});
+  } else if (pos.tensor.size(1) == uncond.size(1)) {
     auto cond_in = at::cat({pos.tensor, uncond.to(pos.tensor.scalar_type())});
     if (batch_cond_uncond_) {
       out = model_out(x_in, s_in, cond_in);
@@ -60,7 +71,7 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   auto denoised = denoised_uncond.clone();
   for (int64_t i = 0; i < batch; ++i) {
     for (const auto& [row, weight] : pos.rows[i]) {
-      denoised[i] += (out[row] - denoised_uncond[i]) * (static_cast<double>(weight) * cfg_scale_);
+      denoised[i] += (out[row] - denoised_uncond[i]) * (weight * (skip_uncond ? 1.0 : cfg_scale_));
     }
   }
   ++step_;

@@ -15,7 +15,8 @@ class discrete_schedule;
 class cfg_denoiser {
 public:
   cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, std::vector<multi_cond> conds,
-               std::vector<cond_schedule> unconds, double cfg_scale, bool batch_cond_uncond = true);
+               std::vector<cond_schedule> unconds, double cfg_scale, bool batch_cond_uncond = true,
+               double s_min_uncond = 0.0);
 
   /// k-diffusion: denoised prediction for x at per-row sigma [B].
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma);
@@ -36,6 +37,7 @@ private:
   std::vector<cond_schedule> unconds_;
   double cfg_scale_;
   bool batch_cond_uncond_;
+  double s_min_uncond_;
   int step_ = 0;
 };
 

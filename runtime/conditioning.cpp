@@ -37,7 +37,7 @@ const at::Tensor& cond_at(const cond_schedule& schedule, int step) {
       return entry.cond;
     }
   }
-  return schedule.back().cond;
+  return schedule.front().cond;  // A1111's reconstruct_cond_batch falls back to the first
 }
 
 } // namespace
@@ -67,8 +67,9 @@ at::Tensor prompt_encoder::encode(const std::vector<std::string>& texts) const {
     }
     const auto n = static_cast<int64_t>(texts.size());
     auto tokens = at::tensor(ids, at::kLong).view({n, 77});
-    auto z = encoder_.encode(tokens, settings_.clip_skip);
-    auto m = at::tensor(mult, at::kFloat).view({n, 77, 1}).to(z.device(), z.scalar_type());
+    // Emphasis runs in float32 whatever the model dtype, as under A1111's autocast.
+    auto z = encoder_.encode(tokens, settings_.clip_skip).to(at::kFloat);
+    auto m = at::tensor(mult, at::kFloat).view({n, 77, 1}).to(z.device());
     if (settings_.emphasis == emphasis_mode::original) {
       auto original_mean = z.mean();
       z = z * m.expand(z.sizes());
@@ -107,9 +108,9 @@ std::vector<cond_schedule> prompt_encoder::schedules(const std::vector<std::stri
 std::vector<multi_cond> prompt_encoder::multi_schedules(const std::vector<std::string>& prompts, int steps) const {
   // Identical AND parts across the batch are encoded once, as A1111's flat prompt list does.
   std::vector<std::string> flat;
-  std::vector<std::vector<std::pair<size_t, float>>> index;
+  std::vector<std::vector<std::pair<size_t, double>>> index;
   for (const auto& prompt : prompts) {
-    std::vector<std::pair<size_t, float>> parts;
+    std::vector<std::pair<size_t, double>> parts;
     for (const auto& part : split_and(prompt)) {
       auto it = std::find(flat.begin(), flat.end(), part.text);
       const size_t at = static_cast<size_t>(it - flat.begin());
@@ -145,7 +146,7 @@ multi_cond_batch multi_cond_batch_at(const std::vector<multi_cond>& conds, int s
   multi_cond_batch batch;
   std::vector<at::Tensor> picked;
   for (const auto& mc : conds) {
-    std::vector<std::pair<int, float>> rows;
+    std::vector<std::pair<int, double>> rows;
     for (const auto& [schedule, weight] : mc.parts) {
       rows.emplace_back(static_cast<int>(picked.size()), weight);
       picked.push_back(cond_at(schedule, step));

@@ -26,7 +26,7 @@ using cond_schedule = std::vector<scheduled_cond>;
 
 /// A positive prompt: its AND parts, each a schedule with a weight.
 struct multi_cond {
-  std::vector<std::pair<cond_schedule, float>> parts;
+  std::vector<std::pair<cond_schedule, double>> parts;
 };
 
 /// Text-encoder settings a request can change (A1111 options).
@@ -62,7 +62,7 @@ at::Tensor cond_batch_at(const std::vector<cond_schedule>& conds, int step);
 /// The positive conds at one step: the stacked tensor and, per image, (row, weight) pairs.
 struct multi_cond_batch {
   at::Tensor tensor;
-  std::vector<std::vector<std::pair<int, float>>> rows;
+  std::vector<std::vector<std::pair<int, double>>> rows;
 };
 multi_cond_batch multi_cond_batch_at(const std::vector<multi_cond>& conds, int step);
 

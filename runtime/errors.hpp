@@ -2,6 +2,7 @@
 /// Errors raised by the engine. Each names what was wrong (a request field, a file, a tensor),
 /// so the edge can answer with a clear message and a proper status.
 
+#include <ostream>
 #include <stdexcept>
 #include <string>
 
@@ -38,5 +39,7 @@ private:
 
 /// The name of an error kind, for logs and JSON bodies.
 const char* to_string(errc code) noexcept;
+
+inline std::ostream& operator<<(std::ostream& out, errc code) { return out << to_string(code); }
 
 } // namespace sdw

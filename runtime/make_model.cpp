@@ -84,10 +84,12 @@ init_rule rule_for(const tensor_spec& spec, const std::map<std::string, size_t>&
   if (ends_with("position_embedding.weight")) return {0, 0.01f};
   if (ends_with(".bias")) {
     auto w = rank.find(n.substr(0, n.size() - 5) + ".weight");
-    if (w != rank.end() && w->second == 1) return {0, 0};  // a norm's shift
+    // Norms get trained-looking shifts and scales: with exact 0/1 a layer norm's output has a
+    // zero mean, which A1111's emphasis re-normalisation (a ratio of means) turns into inf.
+    if (w != rank.end() && w->second == 1) return {0, 0.1f};  // a norm's shift
     return {0, 0.02f};
   }
-  if (spec.shape.size() == 1) return {1, 0};  // a norm's scale
+  if (spec.shape.size() == 1) return {1, 0.1f};  // a norm's scale
   double fan_in = 1;
   for (size_t i = 1; i < spec.shape.size(); ++i) fan_in *= static_cast<double>(spec.shape[i]);
   float stddev = static_cast<float>(1.0 / std::sqrt(fan_in));

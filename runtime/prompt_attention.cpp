@@ -124,7 +124,7 @@ weighted_prompt split_weight(const std::u32string& t) {
       break;
     double w = 1.0;
     if (weight_at(k, w))
-      return {unicode::encode_utf8(t.substr(0, k)), static_cast<float>(w)};
+      return {unicode::encode_utf8(t.substr(0, k)), w};
     if (all_space_from(k))
       return {unicode::encode_utf8(t.substr(0, k)), 1.0f};
   }

@@ -34,7 +34,7 @@ std::vector<std::pair<int, std::string>> prompt_schedule(const std::string& prom
 /// One part of a prompt split on AND, with its trailing `:weight` (default 1).
 struct weighted_prompt {
   std::string text;
-  float weight;
+  double weight;
 };
 
 /// Splits a (positive) prompt on the word AND and reads each part's trailing `:weight`.

@@ -102,8 +102,14 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
   m->unet_->load(file, m->placement_);
   report(0.85, "vae");
   m->vae_ = std::make_unique<sdw::vae>(m->config_.vae);
-  // A1111 keeps the VAE in the model dtype too (fp16 on GPU unless --no-half-vae).
-  m->vae_->load(file, m->placement_);
+  // fp16 VAEs overflow to NaN on some images; worker-a1111 runs A1111 with --no-half-vae.
+  weight_placement vae_placement = m->placement_;
+  if (options.vae_dtype == "f32") {
+    vae_placement.dtype = c10::kFloat;
+  } else if (options.vae_dtype != "model") {
+    throw error(errc::bad_request, "vae_dtype", "unknown VAE dtype '" + options.vae_dtype + "' (use f32 or model)");
+  }
+  m->vae_->load(file, vae_placement);
   report(1.0, "ready");
   return m;
 }

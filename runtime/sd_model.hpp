@@ -22,6 +22,8 @@ class safetensors_file;
 struct device_options {
   std::string device = "auto";
   std::string dtype = "auto";
+  /// The VAE's dtype: "f32" (as worker-a1111 runs A1111, with --no-half-vae) or "model".
+  std::string vae_dtype = "f32";
 };
 
 /// Resolves device_options to a concrete placement; an unknown name or a CUDA request on a

@@ -110,6 +110,23 @@ text_encoder& text_encoder::operator=(text_encoder&&) noexcept = default;
 
 void text_encoder::load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement) {
   load_weights(*impl_, file, "cond_stage_model.transformer.text_model.", placement);
+  // Merged checkpoints sometimes carry float position ids that are not quite integers; A1111
+  // loads the buffer, truncating them, so they are used as stored.
+  position_ids_ = torch::arange(config_.max_positions, torch::TensorOptions().dtype(torch::kLong));
+  if (const st_tensor* t = file->find("cond_stage_model.transformer.text_model.embeddings.position_ids")) {
+    const auto numel = t->numel();
+    if (numel == config_.max_positions) {
+      if (t->dtype == st_dtype::i64) {
+        position_ids_ = torch::from_blob(const_cast<uint8_t*>(t->data), {numel}, torch::kLong).clone();
+      } else if (t->dtype == st_dtype::f32 || t->dtype == st_dtype::f16 || t->dtype == st_dtype::bf16 ||
+                 t->dtype == st_dtype::f64) {
+        std::vector<float> values(static_cast<size_t>(numel));
+        copy_as_float(*t, values.data());
+        position_ids_ = torch::tensor(values).to(torch::kLong);
+      }
+    }
+  }
+  position_ids_ = position_ids_.clamp(0, config_.max_positions - 1).to(placement.device);
 }
 
 at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip) const {
@@ -118,7 +135,9 @@ at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip) const {
   const auto device = m.final_layer_norm->weight.device();
   auto ids = tokens.to(device, torch::kLong);
   const int64_t n = ids.size(1);
-  auto positions = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(device));
+  auto positions = position_ids_.defined()
+                     ? position_ids_.narrow(0, 0, n).to(device)
+                     : torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(device));
   auto x = m.embeddings->token_embedding(ids) + m.embeddings->position_embedding(positions).unsqueeze(0);
   const int skip = std::clamp(clip_skip, 1, config_.layers);
   const int run = config_.layers - (skip - 1);

@@ -33,6 +33,7 @@ public:
 private:
   struct impl;
   text_encoder_config config_;
+  at::Tensor position_ids_;  ///< [max_positions] int64; the checkpoint's own when it has them
   std::unique_ptr<impl> impl_;
 };
 

@@ -57,6 +57,48 @@ bool sampler_takes_eta(const sampler_info& s) {
   return false;
 }
 
+/// Samplers whose k-diffusion function takes s_churn/s_tmin/s_tmax.
+bool sampler_takes_churn(const sampler_info& s) {
+  return s.name == "Euler" || s.name == "Heun" || s.name == "DPM2";
+}
+
+/// Samplers whose k-diffusion function takes s_noise.
+bool sampler_takes_s_noise(const sampler_info& s) {
+  static const char* const names[] = {"Euler", "Heun", "DPM2", "DPM fast", "DPM2 a", "DPM++ 2S a",
+                                      "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 3M SDE"};
+  for (const char* n : names) {
+    if (s.name == n) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// The sigma schedule A1111's get_sigmas uses, and whether a named scheduler was applied
+/// (which is what puts "Schedule type" into extra_generation_params).
+struct scheduler_choice {
+  scheduler_kind kind = scheduler_kind::uniform;
+  bool applied = false;
+};
+
+scheduler_choice choose_scheduler(const sampler_info& sampler, const std::optional<std::string>& requested) {
+  std::string name = requested.value_or("");
+  if (name.empty() || name == "Automatic") {
+    if (sampler.default_scheduler && *sampler.default_scheduler != scheduler_kind::automatic) {
+      return {*sampler.default_scheduler, true};
+    }
+    return {};
+  }
+  for (auto kind : {scheduler_kind::uniform, scheduler_kind::karras, scheduler_kind::exponential,
+                    scheduler_kind::polyexponential, scheduler_kind::sgm_uniform}) {
+    if (name == scheduler_name(kind) || name == scheduler_label(kind)) {
+      return {kind, true};
+    }
+  }
+  // "automatic" by name, or an unknown string: the model's own (uniform) schedule, unlabelled.
+  return {};
+}
+
 /// Decoded image tensor [3, H, W] in [-1, 1] → 8-bit RGB exactly as A1111 (float32, truncation).
 rgb_image to_rgb(const at::Tensor& decoded) {
   auto x = at::clamp((decoded.to(at::kFloat) + 1.0) / 2.0, 0.0, 1.0);
@@ -88,18 +130,27 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   const int64_t subseed = fix_seed(req.subseed);
   const auto all_seeds = image_seeds(seed, total, req.subseed_strength);
   const auto all_subseeds = image_subseeds(subseed, total);
+  const std::string timestamp = job_timestamp_now();
   std::string prompt = req.prompt, negative = req.negative_prompt;
+  if (req.styles && !req.styles->empty()) {
+    // No styles are defined here; A1111 still merges each listed style, which strips the text.
+    prompt = python_strip(prompt);
+    negative = python_strip(negative);
+  }
   if (opts.enable_prompt_comments) {
     prompt = strip_prompt_comments(prompt);
     negative = strip_prompt_comments(negative);
   }
 
   // -- sampling settings, as the infotext reports them --
-  const scheduler_kind requested_scheduler = parse_scheduler(req.scheduler);
-  const scheduler_kind scheduler = effective_scheduler(*sampler, requested_scheduler);
+  // The request's raw scheduler fills the infotext slot; A1111's get_sigmas overwrites it with
+  // the label of a scheduler it actually applied.
   std::optional<std::string> schedule_type = req.scheduler;
-  if (scheduler != scheduler_kind::automatic) {
-    schedule_type = scheduler_label(scheduler);
+  json_object extra;
+  const scheduler_choice choice = choose_scheduler(*sampler, req.scheduler);
+  if (choice.applied && !sampler->timestep_based) {
+    schedule_type = scheduler_label(choice.kind);
+    extra.emplace_back("Schedule type", json_value(*schedule_type));
   }
   sigma_options sigma_opts;
   sigma_opts.sigma_min = opts.sigma_min;
@@ -107,18 +158,58 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   sigma_opts.rho = opts.rho;
   sigma_opts.discard_next_to_last_sigma = sampler->discard_next_to_last_sigma || opts.always_discard_next_to_last_sigma;
   sigma_opts.use_old_karras = opts.use_old_karras_scheduler_sigmas;
-  const at::Tensor sigmas = make_sigmas(model.schedule(), scheduler, req.steps, sigma_opts);
+  const at::Tensor sigmas = make_sigmas(model.schedule(), choice.kind, req.steps, sigma_opts);
+  if (!sampler->timestep_based) {
+    if (choice.applied && opts.sigma_min != 0) {
+      extra.emplace_back("Schedule min sigma", json_value(opts.sigma_min));
+    }
+    if (choice.applied && opts.sigma_max != 0) {
+      extra.emplace_back("Schedule max sigma", json_value(opts.sigma_max));
+    }
+    if (choice.applied && opts.rho != 0 &&
+        (choice.kind == scheduler_kind::karras || choice.kind == scheduler_kind::polyexponential)) {
+      extra.emplace_back("Schedule rho", json_value(opts.rho));
+    }
+  }
+  if (opts.always_discard_next_to_last_sigma && !sampler->discard_next_to_last_sigma) {
+    extra.emplace_back("Discard penultimate sigma", json_value(true));
+  }
 
   sampler_params params;
-  // The option value is used when the request has none; the infotext notes an eta that
-  // differs from the sampler's own default.
+  // Request value, else the option (A1111's __post_init__); a non-default option of the
+  // s_* family wins over the request and is noted (Sampler.initialize).
   const double option_eta = sampler->timestep_based ? opts.eta_ddim : opts.eta_ancestral;
   params.eta = req.eta.value_or(option_eta);
-  params.s_churn = req.s_churn.value_or(opts.s_churn);
-  params.s_tmin = req.s_tmin.value_or(opts.s_tmin);
-  const double s_tmax = req.s_tmax.value_or(opts.s_tmax);
-  params.s_tmax = s_tmax == 0.0 ? INFINITY : s_tmax;
-  params.s_noise = req.s_noise.value_or(opts.s_noise);
+  if (sampler_takes_eta(*sampler) && params.eta != default_eta(*sampler)) {
+    extra.emplace_back(sampler->timestep_based ? "Eta DDIM" : "Eta", json_value(params.eta));
+  }
+  auto pick = [](const std::optional<double>& request, double option) {
+    return request && *request != 0.0 ? *request : option;
+  };
+  params.s_churn = pick(req.s_churn, opts.s_churn);
+  params.s_tmin = pick(req.s_tmin, opts.s_tmin);
+  params.s_tmax = pick(req.s_tmax, opts.s_tmax);
+  params.s_noise = pick(req.s_noise, opts.s_noise);
+  if (opts.s_churn != 0.0 && sampler_takes_churn(*sampler)) {
+    params.s_churn = opts.s_churn;
+    extra.emplace_back("Sigma churn", json_value(opts.s_churn));
+  }
+  if (opts.s_tmin != 0.0 && sampler_takes_churn(*sampler)) {
+    params.s_tmin = opts.s_tmin;
+    extra.emplace_back("Sigma tmin", json_value(opts.s_tmin));
+  }
+  if (opts.s_tmax != 0.0 && sampler_takes_churn(*sampler)) {
+    params.s_tmax = opts.s_tmax;
+    extra.emplace_back("Sigma tmax", json_value(opts.s_tmax));
+  }
+  if (opts.s_noise != 1.0 && sampler_takes_s_noise(*sampler)) {
+    params.s_noise = opts.s_noise;
+    extra.emplace_back("Sigma noise", json_value(opts.s_noise));
+  }
+  if (params.s_tmax == 0.0) {
+    params.s_tmax = INFINITY;
+  }
+  const double s_min_uncond = req.s_min_uncond.value_or(opts.s_min_uncond);
 
   const rng_source source = parse_rng_source(opts.randn_source);
   prompt_settings ps;
@@ -126,6 +217,9 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   ps.emphasis = parse_emphasis(opts.emphasis);
   ps.comma_padding_backtrack = opts.comma_padding_backtrack;
   prompt_encoder encoder(model.text(), tokenizer, ps);
+  if (ps.emphasis != emphasis_mode::original && prompt.find_first_of("([") != std::string::npos) {
+    extra.emplace_back("Emphasis", json_value(opts.emphasis));
+  }
   // Prompt schedules count denoiser calls; second-order samplers make two per step.
   const int schedule_steps = sampler->second_order ? req.steps * 2 : req.steps;
 
@@ -162,8 +256,11 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   info_in.subseed_strength = req.subseed_strength;
   info_in.seed_resize_from_w = req.seed_resize_from_w;
   info_in.seed_resize_from_h = req.seed_resize_from_h;
-  if (sampler_takes_eta(*sampler) && params.eta != default_eta(*sampler)) {
-    info_in.extra_params.emplace_back(sampler->timestep_based ? "Eta DDIM" : "Eta", python_float_repr(params.eta));
+  info_in.s_min_uncond = s_min_uncond;
+  for (const auto& [k, v] : extra) {
+    if (k != "Schedule type") {
+      info_in.extra_params.emplace_back(k, python_str(v));
+    }
   }
   if (opts.add_version_to_infotext) {
     info_in.version = kVersion;
@@ -177,7 +274,8 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
     std::vector<std::string> negatives(req.batch_size, negative);
 
     cfg_denoiser denoiser(model.unet(), model.schedule(), encoder.multi_schedules(positives, schedule_steps),
-                          encoder.schedules(negatives, schedule_steps), req.cfg_scale, opts.batch_cond_uncond);
+                          encoder.schedules(negatives, schedule_steps), req.cfg_scale, opts.batch_cond_uncond,
+                          s_min_uncond);
     image_rng rng(source, seeds, subseeds, req.subseed_strength, {latent_c, latent_h, latent_w},
                   req.seed_resize_from_h, req.seed_resize_from_w, opts.eta_noise_seed_delta,
                   model.placement().device);
@@ -190,7 +288,7 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
         throw error(errc::cancelled, "", "the job was interrupted");
       }
       if (hooks.on_step) {
-        hooks.on_step(iter * req.steps + step, job_steps);
+        hooks.on_step(iter * req.steps + step + 1, job_steps);
       }
     };
     at::Tensor noise = rng.first();
@@ -232,16 +330,12 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   info.sd_model_hash = model.short_hash();
   info.seed_resize_from_w = req.seed_resize_from_w;
   info.seed_resize_from_h = req.seed_resize_from_h;
-  if (schedule_type) {
-    info.extra_generation_params.emplace_back("Schedule type", json_value(*schedule_type));
-  }
-  for (const auto& [k, v] : info_in.extra_params) {
-    info.extra_generation_params.emplace_back(k, k.rfind("Eta", 0) == 0 ? json_value(params.eta) : json_value(v));
-  }
+  info.extra_generation_params = extra;
+  info.denoising_strength = req.denoising_strength;
   info.index_of_first_image = 0;
   info.infotexts = infotexts;
   info.styles = req.styles.value_or(std::vector<std::string>{});
-  info.job_timestamp = job_timestamp_now();
+  info.job_timestamp = timestamp;
   info.clip_skip = ps.clip_skip;
   info.version = kVersion;
   result.info_json = make_info_json(info);

@@ -300,7 +300,9 @@ at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Ten
   auto& m = *impl_;
   const auto dtype = m.out_conv->weight.scalar_type();
   const auto device = m.out_conv->weight.device();
-  auto emb = nn::timestep_embedding(t.to(device), config_.model_channels).to(dtype);
+  // A1111's apply_model casts timesteps to the UNet dtype (fp16 on GPU) before ldm embeds them.
+  auto steps = dtype == torch::kFloat ? t.to(device) : t.to(device, dtype).to(torch::kFloat);
+  auto emb = nn::timestep_embedding(steps, config_.model_channels).to(dtype);
   emb = m.time_linear2(torch::silu(m.time_linear1(emb)));
   auto ctx = context.to(device, dtype);
   auto h = x.to(device, dtype);
@@ -312,7 +314,15 @@ at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Ten
   }
   h = m.middle_block->forward(h, emb, ctx);
   for (auto& blk : *m.output_blocks) {
-    h = torch::cat({h, skips.back()}, 1);
+    const auto& skip = skips.back();
+    if (h.size(2) != skip.size(2) || h.size(3) != skip.size(3)) {
+      // Sizes that are multiples of 8 but not 64 upsample one row/column too many; A1111
+      // resizes to the skip's size (sd_hijack_unet's cat).
+      namespace F = tnn::functional;
+      h = F::interpolate(h, F::InterpolateFuncOptions().size(std::vector<int64_t>{skip.size(2), skip.size(3)})
+                              .mode(torch::kNearest));
+    }
+    h = torch::cat({h, skip}, 1);
     skips.pop_back();
     h = blk->as<timestep_block_impl>()->forward(h, emb, ctx);
   }
