@@ -45,6 +45,10 @@ double default_eta(const sampler_info& info);
 struct sampler_params {
   double eta = 1.0;   ///< ancestral / SDE noise amount; DDIM eta for DDIM
   double s_churn = 0, s_tmin = 0, s_tmax = INFINITY, s_noise = 1.0;
+  std::string uni_pc_variant = "bh1";          ///< option `uni_pc_variant`: "bh1" or "bh2"
+  std::string uni_pc_skip_type = "time_uniform"; ///< "time_uniform", "time_quadratic" or "logSNR"
+  int uni_pc_order = 3;                        ///< option `uni_pc_order`; must not exceed the steps
+  bool uni_pc_lower_order_final = true;        ///< option `uni_pc_lower_order_final`
 };
 
 /// The model as samplers see it. The caller applies CFG inside these.

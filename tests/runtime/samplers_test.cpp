@@ -61,7 +61,19 @@ struct fake_model {
 sampler_params params_of(const std::vector<std::string>& row) {
   sampler_params p;
   p.eta = std::stod(row[4]);
-  p.s_churn = std::stod(row[5]);
+  if (row[5].find(':') != std::string::npos) {
+    // UniPC cases: variant:skip_type:order:lower_order_final
+    std::vector<std::string> f;
+    std::stringstream ss(row[5]);
+    std::string item;
+    while (std::getline(ss, item, ':')) f.push_back(item);
+    p.uni_pc_variant = f.at(0);
+    p.uni_pc_skip_type = f.at(1);
+    p.uni_pc_order = std::stoi(f.at(2));
+    p.uni_pc_lower_order_final = f.at(3) == "1";
+  } else {
+    p.s_churn = std::stod(row[5]);
+  }
   p.s_tmin = std::stod(row[6]);
   p.s_noise = std::stod(row[7]);
   return p;
@@ -161,6 +173,9 @@ BOOST_AUTO_TEST_CASE(model_calls_and_noise_draws_as_a1111) {
   // DDIM draws (and scales by σ_t = 0) on every step even at eta 0; 20 steps give 19 model calls.
   BOOST_CHECK(run("DDIM", scheduler_kind::automatic, 20, 0.0) == std::make_pair(19, 19));
   BOOST_CHECK(run("PLMS", scheduler_kind::automatic, 20, 0.0) == std::make_pair(20, 0));
+  BOOST_CHECK(run("UniPC", scheduler_kind::automatic, 20, 0.0) == std::make_pair(20, 0));
+  // 1000 // 30 = 33 gives 31 timesteps, and UniPC runs that many steps.
+  BOOST_CHECK(run("UniPC", scheduler_kind::automatic, 30, 0.0) == std::make_pair(31, 0));
 }
 
 BOOST_AUTO_TEST_CASE(ddim_timesteps_as_a1111) {
@@ -173,6 +188,17 @@ BOOST_AUTO_TEST_CASE(ddim_timesteps_as_a1111) {
   BOOST_CHECK_EQUAL(t30[30].item<int64_t>(), 991);
   BOOST_CHECK_EQUAL(ddim_timesteps(1000)[999].item<int64_t>(), 999);
   BOOST_CHECK_THROW(ddim_timesteps(0), error);
+}
+
+BOOST_AUTO_TEST_CASE(unipc_order_above_steps_is_a_bad_request) {
+  fake_model fm;
+  try {
+    sample(*find_sampler("UniPC"), fm.m, ref().x0.clone(), sd1(), make_sigmas(sd1(), scheduler_kind::automatic, 2), {});
+    BOOST_FAIL("UniPC ran with 2 steps and order 3");
+  } catch (const error& e) {
+    BOOST_CHECK(e.code() == errc::bad_request);
+    BOOST_CHECK_EQUAL(e.where(), "steps");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(unsupported_sampler_is_reported) {
