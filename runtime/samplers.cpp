@@ -112,6 +112,33 @@ const sampler_info* find_sampler(const std::string& name) {
 
 bool implemented(const sampler_info& info) { return detail::function_of(info) != detail::sampler_fn::unsupported; }
 
+resolved_sampler resolve_sampler_and_scheduler(const std::optional<std::string>& sampler_name,
+                                               const std::optional<std::string>& scheduler_name) {
+  scheduler_kind found = parse_scheduler(scheduler_name);
+  std::string name = sampler_name && !sampler_name->empty() ? *sampler_name : all_samplers().front().name;
+  static const scheduler_kind kinds[] = {scheduler_kind::automatic,   scheduler_kind::uniform,
+                                         scheduler_kind::karras,      scheduler_kind::exponential,
+                                         scheduler_kind::polyexponential, scheduler_kind::sgm_uniform};
+  auto ends_with = [](const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  for (auto kind : kinds) {
+    std::vector<std::string> options = {scheduler_label(kind), sdw::scheduler_name(kind)};
+    if (kind == scheduler_kind::sgm_uniform) options.emplace_back("SGMUniform");
+    for (const auto& option : options) {
+      if (ends_with(name, " " + option)) {
+        found = kind;
+        name.resize(name.size() - option.size() - 1);
+        break;
+      }
+    }
+  }
+  const sampler_info* sampler = find_sampler(name);
+  if (!sampler) sampler = &all_samplers().front();
+  if (sampler->default_scheduler && *sampler->default_scheduler == found) found = scheduler_kind::automatic;
+  return {sampler, found};
+}
+
 scheduler_kind effective_scheduler(const sampler_info& info, scheduler_kind requested) {
   if (requested != scheduler_kind::automatic) return requested;
   return info.default_scheduler.value_or(scheduler_kind::automatic);

@@ -32,6 +32,17 @@ struct sampler_info {
 const std::vector<sampler_info>& all_samplers();
 /// The sampler with exactly this name (not an alias), or nullptr.
 const sampler_info* find_sampler(const std::string& name);
+/// A sampler and scheduler as a request names them, resolved the A1111 1.9.4 way.
+struct resolved_sampler {
+  const sampler_info* sampler;  ///< never null
+  scheduler_kind scheduler;     ///< `automatic` when it equals the sampler's own default
+};
+/// A1111's `get_sampler_and_scheduler`: an absent or unknown sampler becomes the first one
+/// ("DPM++ 2M"); a scheduler suffix on the sampler name ("DPM++ 2M Karras", "Euler SGMUniform")
+/// is split off and wins over `scheduler_name`; unknown scheduler names mean Automatic; a scheduler
+/// equal to the sampler's default is reported as Automatic.
+resolved_sampler resolve_sampler_and_scheduler(const std::optional<std::string>& sampler_name,
+                                               const std::optional<std::string>& scheduler_name);
 /// Whether sample() can run this sampler (others throw errc::unsupported).
 bool implemented(const sampler_info& info);
 /// The scheduler a request's choice means for this sampler: `automatic` becomes the sampler's

@@ -117,6 +117,27 @@ BOOST_AUTO_TEST_CASE(automatic_scheduler_resolves_to_sampler_default) {
   BOOST_CHECK_EQUAL(default_eta(*find_sampler("Euler a")), 1.0);
 }
 
+BOOST_AUTO_TEST_CASE(request_names_resolve_like_a1111) {
+  auto r = resolve_sampler_and_scheduler(std::string("DPM++ 2M Karras"), std::nullopt);
+  BOOST_CHECK_EQUAL(r.sampler->name, "DPM++ 2M");
+  BOOST_CHECK(r.scheduler == scheduler_kind::automatic); // Karras is its default
+  r = resolve_sampler_and_scheduler(std::string("Euler a"), std::string("Karras"));
+  BOOST_CHECK_EQUAL(r.sampler->name, "Euler a");
+  BOOST_CHECK(r.scheduler == scheduler_kind::karras);
+  r = resolve_sampler_and_scheduler(std::string("Euler SGMUniform"), std::string("karras"));
+  BOOST_CHECK_EQUAL(r.sampler->name, "Euler");
+  BOOST_CHECK(r.scheduler == scheduler_kind::sgm_uniform);
+  r = resolve_sampler_and_scheduler(std::string("DPM++ 2M SDE Exponential"), std::string("Uniform"));
+  BOOST_CHECK_EQUAL(r.sampler->name, "DPM++ 2M SDE");
+  BOOST_CHECK(r.scheduler == scheduler_kind::automatic);
+  r = resolve_sampler_and_scheduler(std::string("no such sampler"), std::string("bogus"));
+  BOOST_CHECK_EQUAL(r.sampler->name, "DPM++ 2M");
+  BOOST_CHECK(r.scheduler == scheduler_kind::automatic);
+  r = resolve_sampler_and_scheduler(std::nullopt, std::string("Exponential"));
+  BOOST_CHECK_EQUAL(r.sampler->name, "DPM++ 2M");
+  BOOST_CHECK(r.scheduler == scheduler_kind::exponential);
+}
+
 BOOST_AUTO_TEST_CASE(every_sampler_matches_python_reference) {
   auto rows = test::read_manifest(ref().dir + "/manifest.txt", '|');
   BOOST_REQUIRE_GE(rows.size(), 20u);
