@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sdw {
@@ -83,6 +84,19 @@ struct sampling_model {
 at::Tensor sample(const sampler_info& info, sampling_model& model, at::Tensor x_noise,
                   const discrete_schedule& schedule, const at::Tensor& sigmas,
                   const sampler_params& params);
+
+/// A1111's `setup_img2img_steps`: {steps to build the schedule for, t_enc}. Without
+/// `img2img_fix_steps`, t_enc = int(min(strength, 0.999)·steps); with it, the schedule grows to
+/// int(steps / min(strength, 0.999)) and t_enc = steps − 1. Throws bad_request for bad values.
+std::pair<int, int> img2img_steps(int steps, double denoising_strength, bool fix_steps = false);
+
+/// img2img as A1111 runs it from an encoded latent and unit noise: k-diffusion samplers start from
+/// init + noise·σ on sigmas[steps − t_enc − 1:] (t_enc + 1 model steps); DDIM/PLMS/UniPC noise the
+/// latent to timestep[t_enc] (√ᾱ·init + √(1−ᾱ)·noise) and run the first t_enc timesteps.
+/// `sigmas` are those for the full `steps` (as make_sigmas builds them). Masks are the caller's.
+at::Tensor sample_img2img(const sampler_info& info, sampling_model& model, const at::Tensor& init_latent,
+                          const at::Tensor& noise, const discrete_schedule& schedule, const at::Tensor& sigmas,
+                          int t_enc, const sampler_params& params);
 
 /// The integer timesteps A1111 gives DDIM/PLMS/UniPC for `steps`:
 /// clip(range(0, 1000, 1000 // steps) + 1, 0, 999) as int64 (it may hold more than `steps` entries).

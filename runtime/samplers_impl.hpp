@@ -42,7 +42,9 @@ at::Tensor sample_dpmpp_3m_sde(run_context& c, at::Tensor x);
 /// Timestep samplers get the schedule's ᾱ and the timesteps instead of sigmas.
 at::Tensor sample_ddim(run_context& c, const discrete_schedule& s, const at::Tensor& timesteps, at::Tensor x);
 at::Tensor sample_plms(run_context& c, const discrete_schedule& s, const at::Tensor& timesteps, at::Tensor x);
-at::Tensor sample_unipc(run_context& c, const discrete_schedule& s, const at::Tensor& timesteps, at::Tensor x);
+/// `t_start` (img2img) replaces UniPC's start time 1.0; the number of steps is timesteps.size(0).
+at::Tensor sample_unipc(run_context& c, const discrete_schedule& s, const at::Tensor& timesteps, at::Tensor x,
+                        std::optional<double> t_start);
 
 /// The k-diffusion ancestral step split (σ_down, σ_up) as 0-d tensors.
 std::pair<at::Tensor, at::Tensor> ancestral_step(const at::Tensor& sigma_from, const at::Tensor& sigma_to, double eta);

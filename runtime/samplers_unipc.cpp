@@ -130,7 +130,8 @@ struct unipc_solver {
 
 } // namespace
 
-at::Tensor sample_unipc(run_context& c, const discrete_schedule& s, const at::Tensor& timesteps, at::Tensor x) {
+at::Tensor sample_unipc(run_context& c, const discrete_schedule& s, const at::Tensor& timesteps, at::Tensor x,
+                        std::optional<double> t_start) {
   const auto& p = c.params;
   if (p.uni_pc_variant != "bh1" && p.uni_pc_variant != "bh2")
     throw error(errc::unsupported, "uni_pc_variant", "only bh1 and bh2 are implemented");
@@ -140,13 +141,15 @@ at::Tensor sample_unipc(run_context& c, const discrete_schedule& s, const at::Te
   if (steps < order) throw error(errc::bad_request, "steps", "UniPC order must be < sampling steps");
 
   vp_schedule ns(s);
-  const double t_0 = 1. / static_cast<double>(ns.total_n()), t_T = 1.;
+  const double t_0 = 1. / static_cast<double>(ns.total_n()), t_T = t_start.value_or(1.);
   auto f32 = at::TensorOptions().dtype(at::kFloat);
   at::Tensor ts;
   if (p.uni_pc_skip_type == "time_uniform") {
     ts = at::linspace(t_T, t_0, steps + 1, f32);
   } else if (p.uni_pc_skip_type == "time_quadratic") {
-    ts = at::linspace(std::pow(t_T, 0.5), std::pow(t_0, 0.5), steps + 1, f32).pow(2);
+    // An img2img start time is a float32 tensor upstream, so its root is taken in float32.
+    const double root_T = t_start ? static_cast<double>(std::sqrt(static_cast<float>(t_T))) : std::pow(t_T, 0.5);
+    ts = at::linspace(root_T, std::pow(t_0, 0.5), steps + 1, f32).pow(2);
   } else if (p.uni_pc_skip_type == "logSNR") {
     const double lambda_T = ns.lambda(at::full({}, t_T, f32)).item<double>();
     const double lambda_0 = ns.lambda(at::full({}, t_0, f32)).item<double>();

@@ -375,7 +375,7 @@ class VP:
         return interp_sorted(la, torch.flip(self.log_alpha, [0]), torch.flip(self.t_array, [0]))
 
 
-def unipc(m, x, ac, steps, variant='bh1', skip='time_uniform', order=3, lower_final=True):
+def unipc(m, x, ac, steps, variant='bh1', skip='time_uniform', order=3, lower_final=True, t_start=None):
     ns = VP(ac)
     e4 = lambda v: v[:, None, None, None]
 
@@ -423,13 +423,13 @@ def unipc(m, x, ac, steps, variant='bh1', skip='time_uniform', order=3, lower_fi
             xt = base - e4(at * bh) * (corr + rc[-1] * (mt - m0))
         return xt, mt
 
-    t0, tT = 1. / ns.N, 1.
+    t0, tT = 1. / ns.N, (1. if t_start is None else t_start)
     if skip == 'time_uniform':
         ts = torch.linspace(tT, t0, steps + 1)
     elif skip == 'time_quadratic':
         ts = torch.linspace(tT ** 0.5, t0 ** 0.5, steps + 1).pow(2)
     else:
-        lT = ns.lam(torch.tensor(tT)).item()
+        lT = ns.lam(torch.as_tensor(tT, dtype=torch.float32)).item()
         l0 = ns.lam(torch.tensor(t0)).item()
         ts = ns.inv_lam(torch.linspace(lT, l0, steps + 1))
     B = x.shape[0]
@@ -510,6 +510,37 @@ CASES = [
 ]
 
 
+IMG2IMG_CASES = [
+    # case, sampler, scheduler, steps, t_enc
+    ('i2i_euler_a', 'Euler a', 'uniform', 10, 6),
+    ('i2i_dpmpp_2m', 'DPM++ 2M', 'karras', 12, 5),
+    ('i2i_heun', 'Heun', 'karras', 8, 7),
+    ('i2i_dpm2', 'DPM2', 'karras', 9, 4),
+    ('i2i_ddim', 'DDIM', 'uniform', 20, 11),
+    ('i2i_plms', 'PLMS', 'uniform', 15, 8),
+    ('i2i_unipc', 'UniPC', 'uniform', 20, 10),
+]
+
+
+def img2img(m, name, kind, steps, t_enc, ac, sch, init, noise):
+    if name in ('DDIM', 'PLMS', 'UniPC'):
+        timesteps = timesteps_for(steps)
+        sched = timesteps[:t_enc]
+        a = ac[timesteps[t_enc]]
+        xi = init * torch.sqrt(a) + noise * torch.sqrt(1 - a)
+        if name == 'DDIM':
+            return ddim(m, xi, ac, sched, 0.0)
+        if name == 'PLMS':
+            return plms(m, xi, ac, sched)
+        t_start = sched[-1] / 1000 + 1 / 1000
+        return unipc(m, xi, ac, len(sched), t_start=t_start)
+    sigmas = make_sigmas(sch, kind, steps, discard=name in DISCARD)
+    sched = sigmas[steps - t_enc - 1:]
+    xi = init + noise * sched[0]
+    p = dict(eta=1.0, s_churn=0.0, s_tmin=0.0, s_tmax=float('inf'), s_noise=1.0)
+    return KDIFF[name](m, xi, sched, p)
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -537,6 +568,16 @@ def main():
             sigmas.numpy().astype('<f4').tofile(os.path.join(out, case + '.sigmas.bin'))
             x.numpy().astype('<f4').tofile(os.path.join(out, case + '.x.bin'))
             f.write(f'{case}|{name}|{kind}|{steps}|{eta!r}|{churn if isinstance(churn, str) else repr(churn)}|{tmin!r}|{snoise!r}|{m.calls}|{m.draws}\n')
+
+
+    init = (initial_noise() * 0.5).flip(-1).contiguous()
+    noise = bank_draw(BANK - 1)
+    with open(os.path.join(out, 'img2img.txt'), 'w') as f:
+        for case, name, kind, steps, t_enc in IMG2IMG_CASES:
+            m = Counters()
+            x = img2img(m, name, kind, steps, t_enc, ac, sch, init, noise)
+            x.numpy().astype('<f4').tofile(os.path.join(out, case + '.x.bin'))
+            f.write(f'{case}|{name}|{kind}|{steps}|{t_enc}|{m.calls}|{m.draws}\n')
 
 
 if __name__ == '__main__':

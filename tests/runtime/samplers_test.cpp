@@ -171,6 +171,38 @@ BOOST_AUTO_TEST_CASE(every_sampler_matches_python_reference) {
   BOOST_CHECK_GE(covered.size(), 14u);
 }
 
+BOOST_AUTO_TEST_CASE(img2img_matches_python_reference) {
+  auto rows = test::read_manifest(ref().dir + "/img2img.txt", '|');
+  BOOST_REQUIRE_GE(rows.size(), 5u);
+  auto init = (ref().x0 * 0.5).flip(-1).contiguous();
+  auto noise = ref().bank[ref().bank.size(0) - 1];
+  for (const auto& r : rows) {
+    BOOST_TEST_CONTEXT("case " << r[0]) {
+      const auto* info = find_sampler(r[1]);
+      BOOST_REQUIRE(info);
+      sigma_options o;
+      o.discard_next_to_last_sigma = info->discard_next_to_last_sigma;
+      auto sigmas = make_sigmas(sd1(), parse_scheduler(r[2]), std::stoi(r[3]), o);
+      fake_model fm;
+      sampler_params p;
+      p.eta = default_eta(*info);
+      auto x = sample_img2img(*info, fm.m, init, noise, sd1(), sigmas, std::stoi(r[4]), p);
+      auto want = test::read_floats(ref().dir + "/" + r[0] + ".x.bin").view(k_shape);
+      BOOST_CHECK_LE(test::max_abs_diff(x, want), 1e-5 * std::max(1.0, want.abs().max().item<double>()));
+      BOOST_CHECK_EQUAL(fm.calls, std::stoi(r[5]));
+      BOOST_CHECK_EQUAL(fm.draws, std::stoi(r[6]));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(img2img_steps_as_a1111) {
+  BOOST_CHECK(img2img_steps(20, 0.75) == std::make_pair(20, 15));
+  BOOST_CHECK(img2img_steps(20, 1.0) == std::make_pair(20, 19));
+  BOOST_CHECK(img2img_steps(20, 0.5, true) == std::make_pair(40, 19));
+  BOOST_CHECK(img2img_steps(20, 0.0) == std::make_pair(20, 0));
+  BOOST_CHECK_THROW(img2img_steps(20, 1.5), error);
+}
+
 BOOST_AUTO_TEST_CASE(model_calls_and_noise_draws_as_a1111) {
   auto run = [](const std::string& name, scheduler_kind kind, int steps, double eta = 1.0) {
     const auto* info = find_sampler(name);
