@@ -78,14 +78,15 @@ struct unipc_solver {
     for (int i = 1; i < order; ++i) {
       const auto& t_prev_i = t_prev[t_prev.size() - 1 - i];
       const auto& model_prev_i = model_prev[model_prev.size() - 1 - i];
-      auto rk = ((ns.lambda(t_prev_i) - lambda_prev_0) / h)[0];
+      // Upstream turns these ratios into Python floats; they live on the CPU here too.
+      auto rk = ((ns.lambda(t_prev_i) - lambda_prev_0) / h)[0].cpu();
       rks.push_back(rk);
       d1s.push_back((model_prev_i - model_prev_0) / rk.to(x.device()));
     }
     rks.push_back(at::ones({}, at::kFloat));
     auto rk_vec = at::stack(rks).to(at::kFloat);
 
-    auto hh = -h[0];
+    auto hh = (-h[0]).cpu();
     auto h_phi_1 = at::expm1(hh);
     auto h_phi_k = h_phi_1 / hh - 1;
     auto b_h = bh2 ? at::expm1(hh) : hh;
