@@ -225,7 +225,8 @@ at::Tensor sample(const sampler_info& info, sampling_model& model, at::Tensor x_
       auto timesteps = ddim_timesteps(static_cast<int>(sig.size(0) - 1), schedule.alphas_cumprod().size(0));
       return run_timesteps(info, model, x_noise, schedule, sig, timesteps, params, std::nullopt);
     }
-    return run_kdiffusion(info, model, x_noise * sig[0].to(x_noise.device()), sig, params);
+    auto scale = params.sgm_noise_multiplier ? at::sqrt(1.0 + sig[0] * sig[0]) : sig[0];
+    return run_kdiffusion(info, model, x_noise * scale.to(x_noise.device()), sig, params);
   });
 }
 

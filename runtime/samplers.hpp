@@ -61,6 +61,7 @@ struct sampler_params {
   std::string uni_pc_skip_type = "time_uniform"; ///< "time_uniform", "time_quadratic" or "logSNR"
   int uni_pc_order = 3;                        ///< option `uni_pc_order`; must not exceed the steps
   bool uni_pc_lower_order_final = true;        ///< option `uni_pc_lower_order_final`
+  bool sgm_noise_multiplier = false;           ///< option: start from noise·√(1+σ₀²) instead of noise·σ₀
 };
 
 /// The model as samplers see it. The caller applies CFG inside these.
@@ -79,8 +80,11 @@ struct sampling_model {
 
 /// Runs a sampler. k-diffusion samplers receive the raw unit noise and start from
 /// noise·sigmas[0]; timestep samplers build their timesteps from steps = sigmas.size(0) − 1 and
-/// start from the unscaled noise. Throws unsupported for samplers implemented() rejects and
-/// bad_request for unusable sigmas.
+/// start from the unscaled noise. Noise comes only from model.randn_like, in A1111's draw order;
+/// the `brownian_noise` samplers (DPM++ SDE, 2M SDE, 2M SDE Heun, 3M SDE) also take theirs from it
+/// where A1111 samples a per-image torchsde Brownian tree, so their output differs from A1111's
+/// (same distribution). Throws unsupported for samplers implemented() rejects, bad_request for
+/// unusable sigmas or options, and rethrows what the model callbacks throw (e.g. cancelled).
 at::Tensor sample(const sampler_info& info, sampling_model& model, at::Tensor x_noise,
                   const discrete_schedule& schedule, const at::Tensor& sigmas,
                   const sampler_params& params);

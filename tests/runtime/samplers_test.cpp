@@ -195,6 +195,21 @@ BOOST_AUTO_TEST_CASE(img2img_matches_python_reference) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(sgm_noise_multiplier_scales_the_start) {
+  // A model that predicts 0 makes one Euler step from σ0=3 to σ1=1 scale x by 1/3, so the result
+  // shows the starting latent: noise·3 normally, noise·√(1+9) with the option.
+  sampling_model m;
+  m.denoise = [](const at::Tensor& x, const at::Tensor&) { return at::zeros_like(x); };
+  m.randn_like = [] { return at::zeros({1, 1, 1, 1}); };
+  auto sigmas = at::tensor({3.0f, 1.0f});
+  auto noise = at::ones({1, 1, 1, 1});
+  sampler_params p;
+  BOOST_CHECK_CLOSE(sample(*find_sampler("Euler"), m, noise, sd1(), sigmas, p).item<double>(), 1.0, 1e-4);
+  p.sgm_noise_multiplier = true;
+  BOOST_CHECK_CLOSE(sample(*find_sampler("Euler"), m, noise, sd1(), sigmas, p).item<double>(),
+                    std::sqrt(10.0) / 3.0, 1e-4);
+}
+
 BOOST_AUTO_TEST_CASE(img2img_steps_as_a1111) {
   BOOST_CHECK(img2img_steps(20, 0.75) == std::make_pair(20, 15));
   BOOST_CHECK(img2img_steps(20, 1.0) == std::make_pair(20, 19));
