@@ -66,7 +66,7 @@ sampler_fn function_of(const sampler_info& info) {
       {"LMS", sampler_fn::lms},                 {"Heun", sampler_fn::heun},
       {"DPM2", sampler_fn::dpm_2},              {"DPM2 a", sampler_fn::dpm_2_ancestral},
       {"DDIM", sampler_fn::ddim},               {"PLMS", sampler_fn::plms},
-      {"UniPC", sampler_fn::unipc},
+      {"UniPC", sampler_fn::unipc},             {"Restart", sampler_fn::restart},
   };
   auto it = map.find(info.name);
   return it == map.end() ? sampler_fn::unsupported : it->second;
@@ -180,9 +180,29 @@ at::Tensor guarded(F&& f) {
   }
 }
 
-at::Tensor run_kdiffusion(const sampler_info& info, sampling_model& model, const at::Tensor& x,
-                          const at::Tensor& sig, const sampler_params& params) {
+/// A1111 hands s_churn/s_tmin/s_tmax/s_noise only to the k-diffusion functions listed in its
+/// `sampler_extra_params`; the others run with k-diffusion's defaults (Euler a ignores s_noise).
+sampler_params accepted_params(detail::sampler_fn fn, const sampler_params& in) {
   using detail::sampler_fn;
+  sampler_params p = in;
+  const sampler_params defaults;
+  const bool churn = fn == sampler_fn::euler || fn == sampler_fn::heun || fn == sampler_fn::dpm_2;
+  const bool noise = churn || fn == sampler_fn::dpm_2_ancestral || fn == sampler_fn::dpmpp_2s_ancestral ||
+                     fn == sampler_fn::dpmpp_sde || fn == sampler_fn::dpmpp_2m_sde ||
+                     fn == sampler_fn::dpmpp_2m_sde_heun || fn == sampler_fn::dpmpp_3m_sde;
+  if (!churn) {
+    p.s_churn = defaults.s_churn;
+    p.s_tmin = defaults.s_tmin;
+    p.s_tmax = defaults.s_tmax;
+  }
+  if (!noise) p.s_noise = defaults.s_noise;
+  return p;
+}
+
+at::Tensor run_kdiffusion(const sampler_info& info, sampling_model& model, const at::Tensor& x,
+                          const at::Tensor& sig, const sampler_params& given) {
+  using detail::sampler_fn;
+  const sampler_params params = accepted_params(detail::function_of(info), given);
   detail::run_context c{model, sig, params, static_cast<int>(sig.size(0) - 1)};
   switch (detail::function_of(info)) {
   case sampler_fn::euler: return detail::sample_euler(c, x);
@@ -197,6 +217,7 @@ at::Tensor run_kdiffusion(const sampler_info& info, sampling_model& model, const
   case sampler_fn::dpmpp_2m_sde: return detail::sample_dpmpp_2m_sde(c, x, false);
   case sampler_fn::dpmpp_2m_sde_heun: return detail::sample_dpmpp_2m_sde(c, x, true);
   case sampler_fn::dpmpp_3m_sde: return detail::sample_dpmpp_3m_sde(c, x);
+  case sampler_fn::restart: return detail::sample_restart(c, x);
   default: break;
   }
   throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not implemented");

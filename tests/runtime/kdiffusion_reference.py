@@ -221,3 +221,50 @@ def dpmpp_3m_sde(m, x, sigmas, p):
         d_1, d_2 = denoised, d_1
         h_1, h_2 = h, h_1
     return x
+
+
+def karras7(n, smin, smax):
+    ramp = torch.linspace(0, 1, n)
+    lo, hi = smin ** (1 / 7.), smax ** (1 / 7.)
+    s = (hi + ramp * (lo - hi)) ** 7.
+    return torch.cat([s, s.new_zeros([1])])
+
+
+def restart(m, x, sigmas, p):
+    """A1111's restart sampler with its automatic restart plan."""
+    s_in = x.new_ones([x.shape[0]])
+    steps = sigmas.shape[0] - 1
+    plan = {}
+    if steps >= 20:
+        rs, rt = (steps // 4, 2) if steps >= 36 else (9, 1)
+        sigmas = karras7(steps - rs * rt, sigmas[-2].item(), sigmas[0].item())
+        plan = {0.1: [rs + 1, rt, 2]}
+    plan = {int(torch.argmin(abs(sigmas - k), dim=0)): v for k, v in plan.items()}
+    pairs = []
+    for i in range(len(sigmas) - 1):
+        pairs.append((sigmas[i], sigmas[i + 1]))
+        if i + 1 in plan:
+            rs, rt, rmax = plan[i + 1]
+            lo = i + 1
+            hi = int(torch.argmin(abs(sigmas - rmax), dim=0))
+            if hi < lo:
+                seg = karras7(rs, sigmas[lo].item(), sigmas[hi].item())[:-1]
+                for _ in range(rt):
+                    pairs.extend(zip(seg[:-1], seg[1:]))
+    last = None
+    for old, new in pairs:
+        if last is None:
+            last = old
+        elif last < old:
+            x = x + m.randn_like(x) * p['s_noise'] * (old ** 2 - last ** 2) ** 0.5
+        denoised = m.denoise(x, old * s_in)
+        d = to_d(x, old, denoised)
+        dt = new - old
+        if new == 0:
+            x = x + d * dt
+        else:
+            x_2 = x + d * dt
+            d_2 = to_d(x_2, new, m.denoise(x_2, new * s_in))
+            x = x + (d + d_2) / 2 * dt
+        last = new
+    return x

@@ -16,7 +16,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from schedule_reference import Schedule, make_sigmas, sd1_alphas_cumprod  # noqa: E402
 from kdiffusion_reference import (dpm2_a, dpmpp_2m, dpmpp_2m_sde, dpmpp_2s_a, dpmpp_3m_sde,  # noqa: E402
-                                  dpmpp_sde, churn_loop, euler_a, lms)
+                                  dpmpp_sde, churn_loop, euler_a, lms, restart)
 from timestep_reference import ddim, plms, timesteps_for, unipc  # noqa: E402
 
 SHAPE = (2, 4, 5, 6)
@@ -68,7 +68,12 @@ KDIFF = {
     'DPM++ 2M SDE': dpmpp_2m_sde,
     'DPM++ 2M SDE Heun': lambda m, x, s, p: dpmpp_2m_sde(m, x, s, p, 'heun'),
     'DPM++ 3M SDE': dpmpp_3m_sde,
+    'Restart': restart,
 }
+
+# A1111 passes s_churn/s_tmin/s_tmax/s_noise only to these (sampler_extra_params).
+TAKES_CHURN = {'Euler', 'Heun', 'DPM2'}
+TAKES_NOISE = TAKES_CHURN | {'DPM2 a', 'DPM++ 2S a', 'DPM++ SDE', 'DPM++ 2M SDE', 'DPM++ 2M SDE Heun', 'DPM++ 3M SDE'}
 
 DISCARD = {'DPM2', 'DPM2 a', 'DPM++ 3M SDE'}
 
@@ -101,6 +106,9 @@ CASES = [
     ('ddim', 'DDIM', 'uniform', 10, 0.0, 0.0, 0.0, 1.0),
     ('ddim_eta', 'DDIM', 'uniform', 7, 0.7, 0.0, 0.0, 1.0),
     ('ddim_30', 'DDIM', 'uniform', 30, 0.0, 0.0, 0.0, 1.0),
+    ('restart_10', 'Restart', 'karras', 10, 1.0, 0.0, 0.0, 1.0),
+    ('restart_24', 'Restart', 'karras', 24, 1.0, 0.0, 0.0, 1.3),
+    ('restart_40', 'Restart', 'uniform', 40, 1.0, 0.0, 0.0, 1.0),
     ('plms', 'PLMS', 'uniform', 10, 0.0, 0.0, 0.0, 1.0),
     ('plms_3', 'PLMS', 'uniform', 3, 0.0, 0.0, 0.0, 1.0),
     # UniPC cases carry variant:skip_type:order:lower_order_final in the s_churn column's place
@@ -157,6 +165,10 @@ def main():
             sigmas = make_sigmas(sch, kind, steps, discard=name in DISCARD)
             m = Counters()
             p = dict(eta=eta, s_churn=churn, s_tmin=tmin, s_tmax=float('inf'), s_noise=snoise)
+            if name not in TAKES_CHURN:
+                p.update(s_churn=0.0, s_tmin=0.0)
+            if name not in TAKES_NOISE:
+                p.update(s_noise=1.0)
             if name == 'DDIM':
                 x = ddim(m, x0, ac, timesteps_for(steps), eta)
             elif name == 'PLMS':
