@@ -67,6 +67,7 @@ sampler_fn function_of(const sampler_info& info) {
       {"DPM2", sampler_fn::dpm_2},              {"DPM2 a", sampler_fn::dpm_2_ancestral},
       {"DDIM", sampler_fn::ddim},               {"PLMS", sampler_fn::plms},
       {"UniPC", sampler_fn::unipc},             {"Restart", sampler_fn::restart},
+      {"DPM fast", sampler_fn::dpm_fast},
   };
   auto it = map.find(info.name);
   return it == map.end() ? sampler_fn::unsupported : it->second;
@@ -187,7 +188,7 @@ sampler_params accepted_params(detail::sampler_fn fn, const sampler_params& in) 
   sampler_params p = in;
   const sampler_params defaults;
   const bool churn = fn == sampler_fn::euler || fn == sampler_fn::heun || fn == sampler_fn::dpm_2;
-  const bool noise = churn || fn == sampler_fn::dpm_2_ancestral || fn == sampler_fn::dpmpp_2s_ancestral ||
+  const bool noise = churn || fn == sampler_fn::dpm_fast || fn == sampler_fn::dpm_2_ancestral || fn == sampler_fn::dpmpp_2s_ancestral ||
                      fn == sampler_fn::dpmpp_sde || fn == sampler_fn::dpmpp_2m_sde ||
                      fn == sampler_fn::dpmpp_2m_sde_heun || fn == sampler_fn::dpmpp_3m_sde;
   if (!churn) {
@@ -218,6 +219,7 @@ at::Tensor run_kdiffusion(const sampler_info& info, sampling_model& model, const
   case sampler_fn::dpmpp_2m_sde_heun: return detail::sample_dpmpp_2m_sde(c, x, true);
   case sampler_fn::dpmpp_3m_sde: return detail::sample_dpmpp_3m_sde(c, x);
   case sampler_fn::restart: return detail::sample_restart(c, x);
+  case sampler_fn::dpm_fast: return detail::sample_dpm_fast(c, x);
   default: break;
   }
   throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not implemented");

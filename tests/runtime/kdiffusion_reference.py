@@ -268,3 +268,47 @@ def restart(m, x, sigmas, p):
             x = x + (d + d_2) / 2 * dt
         last = new
     return x
+
+
+def dpm_fast(m, x, sigmas, p):
+    """DPM-Solver-Fast as A1111 calls it: sigma_max = sigmas[0], sigma_min = sigmas[-2], n = len - 1."""
+    s_min, s_max, nfe = sigmas[-2], sigmas[0], len(sigmas) - 1
+    eta, sn = p['eta'], p['s_noise']
+    tf = lambda s: -s.log()  # noqa: E731
+    sf = lambda t: t.neg().exp()  # noqa: E731
+
+    def eps(xx, t):
+        s = sf(t)
+        return (xx - m.denoise(xx, s * xx.new_ones([xx.shape[0]]))) / s
+
+    def solve(xx, t, tn, e, order):
+        h = tn - t
+        if order == 1:
+            return xx - sf(tn) * h.expm1() * e
+        if order == 2:
+            r1 = 1 / 2
+            s1 = t + r1 * h
+            e1 = eps(xx - sf(s1) * (r1 * h).expm1() * e, s1)
+            return xx - sf(tn) * h.expm1() * e - sf(tn) / (2 * r1) * h.expm1() * (e1 - e)
+        r1, r2 = 1 / 3, 2 / 3
+        s1, s2 = t + r1 * h, t + r2 * h
+        e1 = eps(xx - sf(s1) * (r1 * h).expm1() * e, s1)
+        u2 = xx - sf(s2) * (r2 * h).expm1() * e - sf(s2) * (r2 / r1) * ((r2 * h).expm1() / (r2 * h) - 1) * (e1 - e)
+        e2 = eps(u2, s2)
+        return xx - sf(tn) * h.expm1() * e - sf(tn) / r2 * (h.expm1() / h - 1) * (e2 - e)
+
+    t_start, t_end = tf(s_max.clone()), tf(s_min.clone())
+    k = nfe // 3 + 1
+    ts = torch.linspace(t_start, t_end, k + 1)
+    orders = [3] * (k - 2) + [2, 1] if nfe % 3 == 0 else [3] * (k - 1) + [nfe % 3]
+    for i, order in enumerate(orders):
+        t, tn = ts[i], ts[i + 1]
+        if eta:
+            sd, _ = ancestral(sf(t), sf(tn), eta)
+            tn_ = torch.minimum(t_end, tf(sd))
+            su = (sf(tn) ** 2 - sf(tn_) ** 2) ** 0.5
+        else:
+            tn_, su = tn, 0.
+        x = solve(x, t, tn_, eps(x, t), order)
+        x = x + su * sn * m.randn_like(x)
+    return x

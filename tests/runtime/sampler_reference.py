@@ -16,7 +16,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from schedule_reference import Schedule, make_sigmas, sd1_alphas_cumprod  # noqa: E402
 from kdiffusion_reference import (dpm2_a, dpmpp_2m, dpmpp_2m_sde, dpmpp_2s_a, dpmpp_3m_sde,  # noqa: E402
-                                  dpmpp_sde, churn_loop, euler_a, lms, restart)
+                                  dpmpp_sde, churn_loop, dpm_fast, euler_a, lms, restart)
 from timestep_reference import ddim, plms, timesteps_for, unipc  # noqa: E402
 
 SHAPE = (2, 4, 5, 6)
@@ -69,11 +69,12 @@ KDIFF = {
     'DPM++ 2M SDE Heun': lambda m, x, s, p: dpmpp_2m_sde(m, x, s, p, 'heun'),
     'DPM++ 3M SDE': dpmpp_3m_sde,
     'Restart': restart,
+    'DPM fast': dpm_fast,
 }
 
 # A1111 passes s_churn/s_tmin/s_tmax/s_noise only to these (sampler_extra_params).
 TAKES_CHURN = {'Euler', 'Heun', 'DPM2'}
-TAKES_NOISE = TAKES_CHURN | {'DPM2 a', 'DPM++ 2S a', 'DPM++ SDE', 'DPM++ 2M SDE', 'DPM++ 2M SDE Heun', 'DPM++ 3M SDE'}
+TAKES_NOISE = TAKES_CHURN | {'DPM fast', 'DPM2 a', 'DPM++ 2S a', 'DPM++ SDE', 'DPM++ 2M SDE', 'DPM++ 2M SDE Heun', 'DPM++ 3M SDE'}
 
 DISCARD = {'DPM2', 'DPM2 a', 'DPM++ 3M SDE'}
 
@@ -109,6 +110,10 @@ CASES = [
     ('restart_10', 'Restart', 'karras', 10, 1.0, 0.0, 0.0, 1.0),
     ('restart_24', 'Restart', 'karras', 24, 1.0, 0.0, 0.0, 1.3),
     ('restart_40', 'Restart', 'uniform', 40, 1.0, 0.0, 0.0, 1.0),
+    ('dpm_fast', 'DPM fast', 'uniform', 10, 1.0, 0.0, 0.0, 1.0),
+    ('dpm_fast_eta0', 'DPM fast', 'uniform', 9, 0.0, 0.0, 0.0, 1.0),
+    ('dpm_fast_2', 'DPM fast', 'karras', 2, 0.7, 0.0, 0.0, 0.8),
+    ('dpm_fast_13', 'DPM fast', 'karras', 13, 1.0, 0.0, 0.0, 1.0),
     ('plms', 'PLMS', 'uniform', 10, 0.0, 0.0, 0.0, 1.0),
     ('plms_3', 'PLMS', 'uniform', 3, 0.0, 0.0, 0.0, 1.0),
     # UniPC cases carry variant:skip_type:order:lower_order_final in the s_churn column's place
