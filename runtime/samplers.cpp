@@ -67,7 +67,7 @@ sampler_fn function_of(const sampler_info& info) {
       {"DPM2", sampler_fn::dpm_2},              {"DPM2 a", sampler_fn::dpm_2_ancestral},
       {"DDIM", sampler_fn::ddim},               {"PLMS", sampler_fn::plms},
       {"UniPC", sampler_fn::unipc},             {"Restart", sampler_fn::restart},
-      {"DPM fast", sampler_fn::dpm_fast},
+      {"DPM fast", sampler_fn::dpm_fast},       {"DPM adaptive", sampler_fn::dpm_adaptive},
   };
   auto it = map.find(info.name);
   return it == map.end() ? sampler_fn::unsupported : it->second;
@@ -220,6 +220,7 @@ at::Tensor run_kdiffusion(const sampler_info& info, sampling_model& model, const
   case sampler_fn::dpmpp_3m_sde: return detail::sample_dpmpp_3m_sde(c, x);
   case sampler_fn::restart: return detail::sample_restart(c, x);
   case sampler_fn::dpm_fast: return detail::sample_dpm_fast(c, x);
+  case sampler_fn::dpm_adaptive: return detail::sample_dpm_adaptive(c, x);
   default: break;
   }
   throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not implemented");

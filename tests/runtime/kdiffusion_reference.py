@@ -1,5 +1,7 @@
 """The k-diffusion sampler formulas (crowsonkb/k-diffusion ab527a9, with A1111's to_d) re-implemented
 with torch for samplers_test. `m` supplies denoise(x, sigma) and randn_like(x)."""
+import math
+
 import numpy as np
 import torch
 
@@ -311,4 +313,61 @@ def dpm_fast(m, x, sigmas, p):
             tn_, su = tn, 0.
         x = solve(x, t, tn_, eps(x, t), order)
         x = x + su * sn * m.randn_like(x)
+    return x
+
+
+def dpm_adaptive(m, x, sigmas, p):
+    """DPM-Solver-23 with k-diffusion's default PID settings, as A1111 calls it."""
+    eta, sn = p['eta'], 1.0
+    tf = lambda s: -s.log()  # noqa: E731
+    sf = lambda t: t.neg().exp()  # noqa: E731
+    cache = {}
+
+    def eps(key, xx, t):
+        if key not in cache:
+            s = sf(t)
+            cache[key] = (xx - m.denoise(xx, s * xx.new_ones([xx.shape[0]]))) / s
+        return cache[key]
+
+    def step2(xx, t, tn, r1):
+        h = tn - t
+        e = eps('eps', xx, t)
+        s1 = t + r1 * h
+        e1 = eps('eps_r1', xx - sf(s1) * (r1 * h).expm1() * e, s1)
+        return xx - sf(tn) * h.expm1() * e - sf(tn) / (2 * r1) * h.expm1() * (e1 - e)
+
+    def step3(xx, t, tn):
+        r1, r2 = 1 / 3, 2 / 3
+        h = tn - t
+        e = eps('eps', xx, t)
+        s1, s2 = t + r1 * h, t + r2 * h
+        e1 = eps('eps_r1', xx - sf(s1) * (r1 * h).expm1() * e, s1)
+        u2 = xx - sf(s2) * (r2 * h).expm1() * e - sf(s2) * (r2 / r1) * ((r2 * h).expm1() / (r2 * h) - 1) * (e1 - e)
+        e2 = eps('eps_r2', u2, s2)
+        return xx - sf(tn) * h.expm1() * e - sf(tn) / r2 * (h.expm1() / h - 1) * (e2 - e)
+
+    t_start, t_end = tf(sigmas[0].clone()), tf(sigmas[-2].clone())
+    atol, rtol = torch.tensor(0.0078), torch.tensor(0.05)
+    h = 0.05
+    b1 = 1 / (1.5 if eta else 3)
+    s, x_prev = t_start, x
+    while s < t_end - 1e-5:
+        cache.clear()
+        t = torch.minimum(t_end, s + h)
+        if eta:
+            sd, _ = ancestral(sf(s), sf(t), eta)
+            t_ = torch.minimum(t_end, tf(sd))
+            su = (sf(t) ** 2 - sf(t_) ** 2) ** 0.5
+        else:
+            t_, su = t, 0.
+        lo = step2(x, s, t_, 1 / 3)
+        hi = step3(x, s, t_)
+        delta = torch.maximum(atol, rtol * torch.maximum(lo.abs(), x_prev.abs()))
+        err = torch.linalg.norm((lo - hi) / delta) / x.numel() ** 0.5
+        factor = 1 + math.atan((1 / (float(err) + 1e-8)) ** b1 - 1)
+        h *= factor
+        if factor >= 0.81:
+            x_prev = lo
+            x = hi + su * sn * m.randn_like(x)
+            s = t
     return x

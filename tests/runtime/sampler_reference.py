@@ -16,7 +16,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from schedule_reference import Schedule, make_sigmas, sd1_alphas_cumprod  # noqa: E402
 from kdiffusion_reference import (dpm2_a, dpmpp_2m, dpmpp_2m_sde, dpmpp_2s_a, dpmpp_3m_sde,  # noqa: E402
-                                  dpmpp_sde, churn_loop, dpm_fast, euler_a, lms, restart)
+                                  dpmpp_sde, churn_loop, dpm_adaptive, dpm_fast, euler_a, lms, restart)
 from timestep_reference import ddim, plms, timesteps_for, unipc  # noqa: E402
 
 SHAPE = (2, 4, 5, 6)
@@ -70,6 +70,7 @@ KDIFF = {
     'DPM++ 3M SDE': dpmpp_3m_sde,
     'Restart': restart,
     'DPM fast': dpm_fast,
+    'DPM adaptive': dpm_adaptive,
 }
 
 # A1111 passes s_churn/s_tmin/s_tmax/s_noise only to these (sampler_extra_params).
@@ -114,6 +115,8 @@ CASES = [
     ('dpm_fast_eta0', 'DPM fast', 'uniform', 9, 0.0, 0.0, 0.0, 1.0),
     ('dpm_fast_2', 'DPM fast', 'karras', 2, 0.7, 0.0, 0.0, 0.8),
     ('dpm_fast_13', 'DPM fast', 'karras', 13, 1.0, 0.0, 0.0, 1.0),
+    ('dpm_adaptive', 'DPM adaptive', 'uniform', 10, 1.0, 0.0, 0.0, 1.0),
+    ('dpm_adaptive_eta0', 'DPM adaptive', 'karras', 6, 0.0, 0.0, 0.0, 1.0),
     ('plms', 'PLMS', 'uniform', 10, 0.0, 0.0, 0.0, 1.0),
     ('plms_3', 'PLMS', 'uniform', 3, 0.0, 0.0, 0.0, 1.0),
     # UniPC cases carry variant:skip_type:order:lower_order_final in the s_churn column's place
