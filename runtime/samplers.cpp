@@ -66,7 +66,8 @@ sampler_fn function_of(const sampler_info& info) {
       {"LMS", sampler_fn::lms},                 {"Heun", sampler_fn::heun},
       {"DPM2", sampler_fn::dpm_2},              {"DPM2 a", sampler_fn::dpm_2_ancestral},
       {"DDIM", sampler_fn::ddim},               {"PLMS", sampler_fn::plms},
-      {"UniPC", sampler_fn::unipc},
+      {"UniPC", sampler_fn::unipc},             {"Restart", sampler_fn::restart},
+      {"DPM fast", sampler_fn::dpm_fast},       {"DPM adaptive", sampler_fn::dpm_adaptive},
   };
   auto it = map.find(info.name);
   return it == map.end() ? sampler_fn::unsupported : it->second;
@@ -112,6 +113,33 @@ const sampler_info* find_sampler(const std::string& name) {
 
 bool implemented(const sampler_info& info) { return detail::function_of(info) != detail::sampler_fn::unsupported; }
 
+resolved_sampler resolve_sampler_and_scheduler(const std::optional<std::string>& sampler_name,
+                                               const std::optional<std::string>& scheduler_name) {
+  scheduler_kind found = parse_scheduler(scheduler_name);
+  std::string name = sampler_name && !sampler_name->empty() ? *sampler_name : all_samplers().front().name;
+  static const scheduler_kind kinds[] = {scheduler_kind::automatic,   scheduler_kind::uniform,
+                                         scheduler_kind::karras,      scheduler_kind::exponential,
+                                         scheduler_kind::polyexponential, scheduler_kind::sgm_uniform};
+  auto ends_with = [](const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  for (auto kind : kinds) {
+    std::vector<std::string> options = {scheduler_label(kind), sdw::scheduler_name(kind)};
+    if (kind == scheduler_kind::sgm_uniform) options.emplace_back("SGMUniform");
+    for (const auto& option : options) {
+      if (ends_with(name, " " + option)) {
+        found = kind;
+        name.resize(name.size() - option.size() - 1);
+        break;
+      }
+    }
+  }
+  const sampler_info* sampler = find_sampler(name);
+  if (!sampler) sampler = &all_samplers().front();
+  if (sampler->default_scheduler && *sampler->default_scheduler == found) found = scheduler_kind::automatic;
+  return {sampler, found};
+}
+
 scheduler_kind effective_scheduler(const sampler_info& info, scheduler_kind requested) {
   if (requested != scheduler_kind::automatic) return requested;
   return info.default_scheduler.value_or(scheduler_kind::automatic);
@@ -127,33 +155,57 @@ at::Tensor ddim_timesteps(int steps, int64_t num_train_timesteps) {
       .clamp(0, num_train_timesteps - 1);
 }
 
-at::Tensor sample(const sampler_info& info, sampling_model& model, at::Tensor x_noise,
-                  const discrete_schedule& schedule, const at::Tensor& sigmas, const sampler_params& params) {
-  using detail::sampler_fn;
-  const auto fn = detail::function_of(info);
-  if (fn == sampler_fn::unsupported)
+namespace {
+
+void check_inputs(const sampler_info& info, const sampling_model& model, const at::Tensor& x,
+                  const at::Tensor& sigmas) {
+  if (!implemented(info))
     throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not implemented");
-  if (!x_noise.defined() || x_noise.dim() != 4)
-    throw error(errc::internal, "sampler", "the initial noise must be a [B,C,H,W] tensor");
+  if (!x.defined() || x.dim() != 4)
+    throw error(errc::internal, "sampler", "the latent must be a [B,C,H,W] tensor");
   if (!sigmas.defined() || sigmas.dim() != 1 || sigmas.size(0) < 2)
     throw error(errc::bad_request, "steps", "the sampler needs at least one step");
-  auto sig = sigmas.detach().to(at::kCPU, at::kFloat).contiguous();
+  if (info.timestep_based ? !model.eps : !model.denoise)
+    throw error(errc::internal, "sampler", "the model lacks the prediction this sampler needs");
+}
 
-  if (info.timestep_based) {
-    if (!model.eps) throw error(errc::internal, "sampler", "timestep samplers need an eps model");
-    auto timesteps = ddim_timesteps(static_cast<int>(sig.size(0) - 1), schedule.alphas_cumprod().size(0));
-    detail::run_context c{model, sig, params, static_cast<int>(timesteps.size(0) - 1)};
-    switch (fn) {
-    case sampler_fn::ddim: return detail::sample_ddim(c, schedule, timesteps, std::move(x_noise));
-    case sampler_fn::plms: return detail::sample_plms(c, schedule, timesteps, std::move(x_noise));
-    default: return detail::sample_unipc(c, schedule, timesteps, std::move(x_noise));
-    }
+/// Runs a sampler loop and turns torch failures (e.g. a singular UniPC system) into sdw errors.
+template <class F>
+at::Tensor guarded(F&& f) {
+  try {
+    return f();
+  } catch (const error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw error(errc::internal, "sampler", e.what_without_backtrace());
   }
+}
 
-  if (!model.denoise) throw error(errc::internal, "sampler", "k-diffusion samplers need a denoiser");
+/// A1111 hands s_churn/s_tmin/s_tmax/s_noise only to the k-diffusion functions listed in its
+/// `sampler_extra_params`; the others run with k-diffusion's defaults (Euler a ignores s_noise).
+sampler_params accepted_params(detail::sampler_fn fn, const sampler_params& in) {
+  using detail::sampler_fn;
+  sampler_params p = in;
+  const sampler_params defaults;
+  const bool churn = fn == sampler_fn::euler || fn == sampler_fn::heun || fn == sampler_fn::dpm_2;
+  const bool noise = churn || fn == sampler_fn::dpm_fast || fn == sampler_fn::dpm_2_ancestral || fn == sampler_fn::dpmpp_2s_ancestral ||
+                     fn == sampler_fn::dpmpp_sde || fn == sampler_fn::dpmpp_2m_sde ||
+                     fn == sampler_fn::dpmpp_2m_sde_heun || fn == sampler_fn::dpmpp_3m_sde;
+  if (!churn) {
+    p.s_churn = defaults.s_churn;
+    p.s_tmin = defaults.s_tmin;
+    p.s_tmax = defaults.s_tmax;
+  }
+  if (!noise) p.s_noise = defaults.s_noise;
+  return p;
+}
+
+at::Tensor run_kdiffusion(const sampler_info& info, sampling_model& model, const at::Tensor& x,
+                          const at::Tensor& sig, const sampler_params& given) {
+  using detail::sampler_fn;
+  const sampler_params params = accepted_params(detail::function_of(info), given);
   detail::run_context c{model, sig, params, static_cast<int>(sig.size(0) - 1)};
-  auto x = x_noise * sig[0].to(x_noise.device());
-  switch (fn) {
+  switch (detail::function_of(info)) {
   case sampler_fn::euler: return detail::sample_euler(c, x);
   case sampler_fn::euler_ancestral: return detail::sample_euler_ancestral(c, x);
   case sampler_fn::heun: return detail::sample_heun(c, x);
@@ -166,9 +218,80 @@ at::Tensor sample(const sampler_info& info, sampling_model& model, at::Tensor x_
   case sampler_fn::dpmpp_2m_sde: return detail::sample_dpmpp_2m_sde(c, x, false);
   case sampler_fn::dpmpp_2m_sde_heun: return detail::sample_dpmpp_2m_sde(c, x, true);
   case sampler_fn::dpmpp_3m_sde: return detail::sample_dpmpp_3m_sde(c, x);
+  case sampler_fn::restart: return detail::sample_restart(c, x);
+  case sampler_fn::dpm_fast: return detail::sample_dpm_fast(c, x);
+  case sampler_fn::dpm_adaptive: return detail::sample_dpm_adaptive(c, x);
   default: break;
   }
   throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not implemented");
+}
+
+at::Tensor run_timesteps(const sampler_info& info, sampling_model& model, const at::Tensor& x,
+                         const discrete_schedule& schedule, const at::Tensor& sig, const at::Tensor& timesteps,
+                         const sampler_params& params, std::optional<double> unipc_t_start) {
+  using detail::sampler_fn;
+  detail::run_context c{model, sig, params, static_cast<int>(timesteps.size(0) - 1)};
+  switch (detail::function_of(info)) {
+  case sampler_fn::ddim: return detail::sample_ddim(c, schedule, timesteps, x);
+  case sampler_fn::plms: return detail::sample_plms(c, schedule, timesteps, x);
+  default: return detail::sample_unipc(c, schedule, timesteps, x, unipc_t_start);
+  }
+}
+
+} // namespace
+
+at::Tensor sample(const sampler_info& info, sampling_model& model, at::Tensor x_noise,
+                  const discrete_schedule& schedule, const at::Tensor& sigmas, const sampler_params& params) {
+  check_inputs(info, model, x_noise, sigmas);
+  auto sig = sigmas.detach().to(at::kCPU, at::kFloat).contiguous();
+  return guarded([&] {
+    if (info.timestep_based) {
+      auto timesteps = ddim_timesteps(static_cast<int>(sig.size(0) - 1), schedule.alphas_cumprod().size(0));
+      return run_timesteps(info, model, x_noise, schedule, sig, timesteps, params, std::nullopt);
+    }
+    auto scale = params.sgm_noise_multiplier ? at::sqrt(1.0 + sig[0] * sig[0]) : sig[0];
+    return run_kdiffusion(info, model, x_noise * scale.to(x_noise.device()), sig, params);
+  });
+}
+
+std::pair<int, int> img2img_steps(int steps, double denoising_strength, bool fix_steps) {
+  if (steps < 1) throw error(errc::bad_request, "steps", "must be at least 1");
+  if (!(denoising_strength >= 0 && denoising_strength <= 1))
+    throw error(errc::bad_request, "denoising_strength", "must be between 0 and 1");
+  const double strength = std::min(denoising_strength, 0.999);
+  if (fix_steps) {
+    const int total = denoising_strength > 0 ? static_cast<int>(steps / strength) : 0;
+    return {total, steps - 1};
+  }
+  return {steps, static_cast<int>(strength * steps)};
+}
+
+at::Tensor sample_img2img(const sampler_info& info, sampling_model& model, const at::Tensor& init_latent,
+                          const at::Tensor& noise, const discrete_schedule& schedule, const at::Tensor& sigmas,
+                          int t_enc, const sampler_params& params) {
+  check_inputs(info, model, init_latent, sigmas);
+  if (!noise.defined() || noise.sizes() != init_latent.sizes())
+    throw error(errc::internal, "sampler", "the noise must have the latent's shape");
+  auto sig = sigmas.detach().to(at::kCPU, at::kFloat).contiguous();
+  const int steps = static_cast<int>(sig.size(0) - 1);
+  if (t_enc < 0 || t_enc >= steps) throw error(errc::bad_request, "denoising_strength", "leaves no step to run");
+  return guarded([&] {
+    if (info.timestep_based) {
+      auto timesteps = ddim_timesteps(steps, schedule.alphas_cumprod().size(0));
+      if (t_enc >= timesteps.size(0)) throw error(errc::bad_request, "denoising_strength", "leaves no step to run");
+      auto sched = timesteps.slice(0, 0, t_enc);
+      if (sched.size(0) < 1) throw error(errc::bad_request, "denoising_strength", "leaves no step to run");
+      // Noise the latent to timestep[t_enc] in one go, as the forward process does.
+      auto a = schedule.alphas_cumprod()[timesteps[t_enc].item<int64_t>()];
+      auto xi = init_latent * at::sqrt(a).to(init_latent.device()) + noise * at::sqrt(1 - a).to(init_latent.device());
+      // UniPC starts at the last kept timestep, expressed in its [1/N, 1] time.
+      auto t_start = (sched[-1].to(at::kFloat) / 1000 + 1. / 1000).item<double>();
+      return run_timesteps(info, model, xi, schedule, sig, sched, params, t_start);
+    }
+    auto sched = sig.slice(0, steps - t_enc - 1);
+    auto xi = init_latent + noise * sched[0].to(init_latent.device());
+    return run_kdiffusion(info, model, xi, sched.contiguous(), params);
+  });
 }
 
 } // namespace sdw

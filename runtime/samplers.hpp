@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sdw {
@@ -32,6 +33,17 @@ struct sampler_info {
 const std::vector<sampler_info>& all_samplers();
 /// The sampler with exactly this name (not an alias), or nullptr.
 const sampler_info* find_sampler(const std::string& name);
+/// A sampler and scheduler as a request names them, resolved the A1111 1.9.4 way.
+struct resolved_sampler {
+  const sampler_info* sampler;  ///< never null
+  scheduler_kind scheduler;     ///< `automatic` when it equals the sampler's own default
+};
+/// A1111's `get_sampler_and_scheduler`: an absent or unknown sampler becomes the first one
+/// ("DPM++ 2M"); a scheduler suffix on the sampler name ("DPM++ 2M Karras", "Euler SGMUniform")
+/// is split off and wins over `scheduler_name`; unknown scheduler names mean Automatic; a scheduler
+/// equal to the sampler's default is reported as Automatic.
+resolved_sampler resolve_sampler_and_scheduler(const std::optional<std::string>& sampler_name,
+                                               const std::optional<std::string>& scheduler_name);
 /// Whether sample() can run this sampler (others throw errc::unsupported).
 bool implemented(const sampler_info& info);
 /// The scheduler a request's choice means for this sampler: `automatic` becomes the sampler's
@@ -45,6 +57,11 @@ double default_eta(const sampler_info& info);
 struct sampler_params {
   double eta = 1.0;   ///< ancestral / SDE noise amount; DDIM eta for DDIM
   double s_churn = 0, s_tmin = 0, s_tmax = INFINITY, s_noise = 1.0;
+  std::string uni_pc_variant = "bh1";          ///< option `uni_pc_variant`: "bh1" or "bh2"
+  std::string uni_pc_skip_type = "time_uniform"; ///< "time_uniform", "time_quadratic" or "logSNR"
+  int uni_pc_order = 3;                        ///< option `uni_pc_order`; must not exceed the steps
+  bool uni_pc_lower_order_final = true;        ///< option `uni_pc_lower_order_final`
+  bool sgm_noise_multiplier = false;           ///< option: start from noise·√(1+σ₀²) instead of noise·σ₀
 };
 
 /// The model as samplers see it. The caller applies CFG inside these.
@@ -63,11 +80,27 @@ struct sampling_model {
 
 /// Runs a sampler. k-diffusion samplers receive the raw unit noise and start from
 /// noise·sigmas[0]; timestep samplers build their timesteps from steps = sigmas.size(0) − 1 and
-/// start from the unscaled noise. Throws unsupported for samplers implemented() rejects and
-/// bad_request for unusable sigmas.
+/// start from the unscaled noise. Noise comes only from model.randn_like, in A1111's draw order;
+/// the `brownian_noise` samplers (DPM++ SDE, 2M SDE, 2M SDE Heun, 3M SDE) also take theirs from it
+/// where A1111 samples a per-image torchsde Brownian tree, so their output differs from A1111's
+/// (same distribution). Throws unsupported for samplers implemented() rejects, bad_request for
+/// unusable sigmas or options, and rethrows what the model callbacks throw (e.g. cancelled).
 at::Tensor sample(const sampler_info& info, sampling_model& model, at::Tensor x_noise,
                   const discrete_schedule& schedule, const at::Tensor& sigmas,
                   const sampler_params& params);
+
+/// A1111's `setup_img2img_steps`: {steps to build the schedule for, t_enc}. Without
+/// `img2img_fix_steps`, t_enc = int(min(strength, 0.999)·steps); with it, the schedule grows to
+/// int(steps / min(strength, 0.999)) and t_enc = steps − 1. Throws bad_request for bad values.
+std::pair<int, int> img2img_steps(int steps, double denoising_strength, bool fix_steps = false);
+
+/// img2img as A1111 runs it from an encoded latent and unit noise: k-diffusion samplers start from
+/// init + noise·σ on sigmas[steps − t_enc − 1:] (t_enc + 1 model steps); DDIM/PLMS/UniPC noise the
+/// latent to timestep[t_enc] (√ᾱ·init + √(1−ᾱ)·noise) and run the first t_enc timesteps.
+/// `sigmas` are those for the full `steps` (as make_sigmas builds them). Masks are the caller's.
+at::Tensor sample_img2img(const sampler_info& info, sampling_model& model, const at::Tensor& init_latent,
+                          const at::Tensor& noise, const discrete_schedule& schedule, const at::Tensor& sigmas,
+                          int t_enc, const sampler_params& params);
 
 /// The integer timesteps A1111 gives DDIM/PLMS/UniPC for `steps`:
 /// clip(range(0, 1000, 1000 // steps) + 1, 0, 999) as int64 (it may hold more than `steps` entries).

@@ -8,7 +8,7 @@ namespace sdw::detail {
 /// Which k-diffusion function (or A1111 timestep function) a sampler runs.
 enum class sampler_fn {
   euler, euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2m, dpmpp_2s_ancestral,
-  dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, ddim, plms, unipc, unsupported
+  dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, restart, dpm_fast, dpm_adaptive, ddim, plms, unipc, unsupported
 };
 
 /// The function a sampler of all_samplers() maps to.
@@ -38,11 +38,16 @@ at::Tensor sample_dpmpp_2s_ancestral(run_context& c, at::Tensor x);
 at::Tensor sample_dpmpp_sde(run_context& c, at::Tensor x);
 at::Tensor sample_dpmpp_2m_sde(run_context& c, at::Tensor x, bool heun);
 at::Tensor sample_dpmpp_3m_sde(run_context& c, at::Tensor x);
+at::Tensor sample_restart(run_context& c, at::Tensor x);
+at::Tensor sample_dpm_fast(run_context& c, at::Tensor x);
+at::Tensor sample_dpm_adaptive(run_context& c, at::Tensor x);
 
 /// Timestep samplers get the schedule's ᾱ and the timesteps instead of sigmas.
 at::Tensor sample_ddim(run_context& c, const discrete_schedule& s, const at::Tensor& timesteps, at::Tensor x);
 at::Tensor sample_plms(run_context& c, const discrete_schedule& s, const at::Tensor& timesteps, at::Tensor x);
-at::Tensor sample_unipc(run_context& c, const discrete_schedule& s, const at::Tensor& timesteps, at::Tensor x);
+/// `t_start` (img2img) replaces UniPC's start time 1.0; the number of steps is timesteps.size(0).
+at::Tensor sample_unipc(run_context& c, const discrete_schedule& s, const at::Tensor& timesteps, at::Tensor x,
+                        std::optional<double> t_start);
 
 /// The k-diffusion ancestral step split (σ_down, σ_up) as 0-d tensors.
 std::pair<at::Tensor, at::Tensor> ancestral_step(const at::Tensor& sigma_from, const at::Tensor& sigma_to, double eta);
