@@ -140,11 +140,11 @@ BOOST_AUTO_TEST_CASE(and_split) {
   auto parts = sdw::split_and("a cat :1.2 AND a dog AND a penguin :2.2");
   BOOST_TEST_REQUIRE(parts.size() == 3u);
   BOOST_TEST(parts[0].text == "a cat");
-  BOOST_TEST(parts[0].weight == 1.2f);
+  BOOST_TEST(parts[0].weight == 1.2);
   BOOST_TEST(parts[1].text == " a dog");
-  BOOST_TEST(parts[1].weight == 1.0f);
+  BOOST_TEST(parts[1].weight == 1.0);
   BOOST_TEST(parts[2].text == " a penguin");
-  BOOST_TEST(parts[2].weight == 2.2f);
+  BOOST_TEST(parts[2].weight == 2.2);
 
   auto one = sdw::split_and("ANDROID and ANDY");
   BOOST_TEST_REQUIRE(one.size() == 1u);
@@ -152,17 +152,17 @@ BOOST_AUTO_TEST_CASE(and_split) {
 
   auto neg = sdw::split_and("x:-0.5 AND y: +.5");
   BOOST_TEST_REQUIRE(neg.size() == 2u);
-  BOOST_TEST(neg[0].weight == -0.5f);
+  BOOST_TEST(neg[0].weight == -0.5);
   BOOST_TEST(neg[1].text == " y");
-  BOOST_TEST(neg[1].weight == 0.5f);
+  BOOST_TEST(neg[1].weight == 0.5);
 
   auto not_number = sdw::split_and("ratio:abc");
   BOOST_TEST(not_number[0].text == "ratio:abc");
-  BOOST_TEST(not_number[0].weight == 1.0f);
+  BOOST_TEST(not_number[0].weight == 1.0);
 
   auto lines = sdw::split_and("a\nb:2 AND c");   // '.' does not cross lines: no weight read
   BOOST_TEST(lines[0].text == "a\nb:2 ");
-  BOOST_TEST(lines[0].weight == 1.0f);
+  BOOST_TEST(lines[0].weight == 1.0);
 
   auto trailing = sdw::split_and("a AND");
   BOOST_TEST_REQUIRE(trailing.size() == 2u);
