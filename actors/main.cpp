@@ -4,6 +4,7 @@
 #include "runtime/errors.hpp"
 #include "runtime/generate_command.hpp"
 #include "runtime/make_model.hpp"
+#include "runtime/memory_tuning.hpp"
 
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
@@ -29,6 +30,7 @@ void set_threads(int requested) {
 } // namespace
 
 int main(int argc, char** argv) {
+  sdw::keep_freed_memory();
   CLI::App app{"sdworker: a native Stable Diffusion worker (A1111 API, RunPod protocol)"};
   app.require_subcommand(1);
   int threads = 0;

@@ -9,6 +9,10 @@ namespace sdw {
 /// file cannot be opened and error(internal) on a read failure.
 std::string file_sha256(const std::string& path);
 
+/// file_sha256, remembered in `<path>.sha256` beside the file (with its size and mtime) so a
+/// 2 GB checkpoint is hashed once, as A1111 keeps its hashes in cache.json.
+std::string cached_file_sha256(const std::string& path);
+
 /// The short hash shown as "Model hash": the first 10 hex characters of the full sha256.
 std::string short_hash(const std::string& sha256_hex);
 

@@ -129,7 +129,8 @@ std::shared_ptr<safetensors_file> safetensors_file::open_checked(const std::stri
 
   std::shared_ptr<safetensors_file> file(new safetensors_file());
   file->path_ = path;
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+  // MAP_POPULATE maps the whole file in one call: much cheaper than a fault per page.
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd.fd, 0);
   if (map == MAP_FAILED) fail(path, std::string("cannot map checkpoint: ") + std::strerror(errno));
   file->base_ = static_cast<const uint8_t*>(map);
   file->size_ = size;

@@ -1,6 +1,6 @@
 #include "runtime/sd_model.hpp"
 
-#include "runtime/encoding.hpp"
+#include "runtime/checkpoint_hash.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/safetensors.hpp"
 
@@ -87,7 +87,6 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
   m->placement_ = resolve_placement(options);
   m->path_ = path;
   m->name_ = std::filesystem::path(path).stem().string();
-  m->sha256_ = std::async(std::launch::async, [path] { return sha256_file_hex(path); }).share();
 
   report(0.0, "reading " + path);
   std::shared_ptr<const safetensors_file> file = safetensors_file::open(path);
@@ -110,6 +109,9 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
     throw error(errc::bad_request, "vae_dtype", "unknown VAE dtype '" + options.vae_dtype + "' (use f32 or model)");
   }
   m->vae_->load(file, vae_placement);
+  // Hashing 2 GB takes seconds; it runs after the weights are in, off the caller's thread, and
+  // only the infotext of the first job waits for it.
+  m->sha256_ = std::async(std::launch::async, [path] { return cached_file_sha256(path); }).share();
   report(1.0, "ready");
   return m;
 }

@@ -1,6 +1,6 @@
 #include "runtime/text_encoder.hpp"
 
-#include "runtime/nn_ops.hpp"
+#include "runtime/nn_layers.hpp"
 #include "runtime/safetensors.hpp"
 
 #include <torch/torch.h>
@@ -12,16 +12,16 @@ namespace {
 
 namespace tnn = torch::nn;
 
-tnn::LayerNorm layer_norm(int64_t width) {
-  return tnn::LayerNorm(tnn::LayerNormOptions({width}).eps(1e-5));
+nn::layer_norm layer_norm(int64_t width) {
+  return nn::layer_norm(width);
 }
 
 struct clip_attention_impl : tnn::Module {
   clip_attention_impl(int64_t width, int64_t heads) : heads(heads) {
-    q_proj = register_module("q_proj", tnn::Linear(width, width));
-    k_proj = register_module("k_proj", tnn::Linear(width, width));
-    v_proj = register_module("v_proj", tnn::Linear(width, width));
-    out_proj = register_module("out_proj", tnn::Linear(width, width));
+    q_proj = register_module("q_proj", nn::linear(width, width));
+    k_proj = register_module("k_proj", nn::linear(width, width));
+    v_proj = register_module("v_proj", nn::linear(width, width));
+    out_proj = register_module("out_proj", nn::linear(width, width));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto q = nn::split_heads(q_proj(x), heads);
@@ -30,21 +30,21 @@ struct clip_attention_impl : tnn::Module {
     return out_proj(nn::merge_heads(nn::causal_attention(q, k, v)));
   }
   int64_t heads;
-  tnn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+  nn::linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
 };
 TORCH_MODULE_IMPL(clip_attention, clip_attention_impl);
 
 struct clip_mlp_impl : tnn::Module {
   clip_mlp_impl(int64_t width, int64_t inner) {
-    fc1 = register_module("fc1", tnn::Linear(width, inner));
-    fc2 = register_module("fc2", tnn::Linear(inner, width));
+    fc1 = register_module("fc1", nn::linear(width, inner));
+    fc2 = register_module("fc2", nn::linear(inner, width));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto h = fc1(x);
     h = h * torch::sigmoid(1.702 * h);  // quick_gelu, SD1's CLIP activation
     return fc2(h);
   }
-  tnn::Linear fc1{nullptr}, fc2{nullptr};
+  nn::linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE_IMPL(clip_mlp, clip_mlp_impl);
 
@@ -60,17 +60,17 @@ struct clip_layer_impl : tnn::Module {
     return x + mlp(layer_norm2(x));
   }
   clip_attention self_attn{nullptr};
-  tnn::LayerNorm layer_norm1{nullptr}, layer_norm2{nullptr};
+  nn::layer_norm layer_norm1{nullptr}, layer_norm2{nullptr};
   clip_mlp mlp{nullptr};
 };
 TORCH_MODULE_IMPL(clip_layer, clip_layer_impl);
 
 struct clip_embeddings_impl : tnn::Module {
   clip_embeddings_impl(const text_encoder_config& c) {
-    token_embedding = register_module("token_embedding", tnn::Embedding(c.vocab_size, c.width));
-    position_embedding = register_module("position_embedding", tnn::Embedding(c.max_positions, c.width));
+    token_embedding = register_module("token_embedding", nn::embedding(c.vocab_size, c.width));
+    position_embedding = register_module("position_embedding", nn::embedding(c.max_positions, c.width));
   }
-  tnn::Embedding token_embedding{nullptr}, position_embedding{nullptr};
+  nn::embedding token_embedding{nullptr}, position_embedding{nullptr};
 };
 TORCH_MODULE_IMPL(clip_embeddings, clip_embeddings_impl);
 
@@ -96,7 +96,7 @@ struct text_encoder::impl : tnn::Module {
   }
   clip_embeddings embeddings{nullptr};
   clip_encoder encoder{nullptr};
-  tnn::LayerNorm final_layer_norm{nullptr};
+  nn::layer_norm final_layer_norm{nullptr};
 };
 
 text_encoder::text_encoder(const text_encoder_config& config)

@@ -1,6 +1,6 @@
 #include "runtime/unet.hpp"
 
-#include "runtime/nn_ops.hpp"
+#include "runtime/nn_layers.hpp"
 #include "runtime/safetensors.hpp"
 
 #include <torch/torch.h>
@@ -12,16 +12,16 @@ namespace {
 
 namespace tnn = torch::nn;
 
-tnn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1) {
-  return tnn::Conv2d(tnn::Conv2dOptions(in, out, k).stride(stride).padding(k / 2));
+nn::conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1) {
+  return nn::conv2d(in, out, k, stride);
 }
 
-tnn::GroupNorm group_norm(int64_t ch, double eps) {
-  return tnn::GroupNorm(tnn::GroupNormOptions(32, ch).eps(eps));
+nn::group_norm group_norm(int64_t ch, double eps) {
+  return nn::group_norm(ch, eps);
 }
 
-torch::Tensor gn(const tnn::GroupNorm& norm, const torch::Tensor& x) {
-  return nn::group_norm32(x, norm->weight, norm->bias, norm->options.eps());
+torch::Tensor gn(nn::group_norm& norm, const torch::Tensor& x) {
+  return norm(x);
 }
 
 /// A container whose children are named "0", "1", … at chosen indices, as in ldm's Sequentials.
@@ -39,7 +39,7 @@ struct res_block_impl : tnn::Module {
     in_norm = in_layers->set(0, group_norm(in, 1e-5));
     in_conv = in_layers->set(2, conv(in, out, 3));
     auto emb_layers = register_module("emb_layers", indexed());
-    emb_linear = emb_layers->set(1, tnn::Linear(emb_dim, out));
+    emb_linear = emb_layers->set(1, nn::linear(emb_dim, out));
     auto out_layers = register_module("out_layers", indexed());
     out_norm = out_layers->set(0, group_norm(out, 1e-5));
     out_conv = out_layers->set(3, conv(out, out, 3));
@@ -53,19 +53,19 @@ struct res_block_impl : tnn::Module {
     h = out_conv(torch::silu(gn(out_norm, h)));
     return (skip ? skip(x) : x) + h;
   }
-  tnn::GroupNorm in_norm{nullptr}, out_norm{nullptr};
-  tnn::Conv2d in_conv{nullptr}, out_conv{nullptr}, skip{nullptr};
-  tnn::Linear emb_linear{nullptr};
+  nn::group_norm in_norm{nullptr}, out_norm{nullptr};
+  nn::conv2d in_conv{nullptr}, out_conv{nullptr}, skip{nullptr};
+  nn::linear emb_linear{nullptr};
 };
 TORCH_MODULE_IMPL(res_block, res_block_impl);
 
 struct cross_attention_impl : tnn::Module {
   cross_attention_impl(int64_t dim, int64_t context_dim, int64_t heads) : heads(heads) {
-    to_q = register_module("to_q", tnn::Linear(tnn::LinearOptions(dim, dim).bias(false)));
-    to_k = register_module("to_k", tnn::Linear(tnn::LinearOptions(context_dim, dim).bias(false)));
-    to_v = register_module("to_v", tnn::Linear(tnn::LinearOptions(context_dim, dim).bias(false)));
+    to_q = register_module("to_q", nn::linear(dim, dim, false));
+    to_k = register_module("to_k", nn::linear(context_dim, dim, false));
+    to_v = register_module("to_v", nn::linear(context_dim, dim, false));
     auto to_out_list = register_module("to_out", indexed());
-    to_out = to_out_list->set(0, tnn::Linear(dim, dim));
+    to_out = to_out_list->set(0, nn::linear(dim, dim));
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context) {
     auto q = nn::split_heads(to_q(x), heads);
@@ -74,7 +74,7 @@ struct cross_attention_impl : tnn::Module {
     return to_out(nn::merge_heads(nn::attention(q, k, v)));
   }
   int64_t heads;
-  tnn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr}, to_out{nullptr};
+  nn::linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr}, to_out{nullptr};
 };
 TORCH_MODULE_IMPL(cross_attention, cross_attention_impl);
 
@@ -85,11 +85,11 @@ struct transformer_block_impl : tnn::Module {
     auto ff = register_module("ff", indexed());
     auto net = ff->register_module("net", indexed());
     auto geglu = net->set(0, indexed());
-    ff_proj = geglu->register_module("proj", tnn::Linear(dim, dim * 8));
-    ff_out = net->set(2, tnn::Linear(dim * 4, dim));
-    norm1 = register_module("norm1", tnn::LayerNorm(tnn::LayerNormOptions({dim})));
-    norm2 = register_module("norm2", tnn::LayerNorm(tnn::LayerNormOptions({dim})));
-    norm3 = register_module("norm3", tnn::LayerNorm(tnn::LayerNormOptions({dim})));
+    ff_proj = geglu->register_module("proj", nn::linear(dim, dim * 8));
+    ff_out = net->set(2, nn::linear(dim * 4, dim));
+    norm1 = register_module("norm1", nn::layer_norm(dim));
+    norm2 = register_module("norm2", nn::layer_norm(dim));
+    norm3 = register_module("norm3", nn::layer_norm(dim));
   }
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& context) {
     auto h = norm1(x);
@@ -99,8 +99,8 @@ struct transformer_block_impl : tnn::Module {
     return ff_out(parts[0] * torch::gelu(parts[1])) + x;
   }
   cross_attention attn1{nullptr}, attn2{nullptr};
-  tnn::Linear ff_proj{nullptr}, ff_out{nullptr};
-  tnn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
+  nn::linear ff_proj{nullptr}, ff_out{nullptr};
+  nn::layer_norm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
 };
 TORCH_MODULE_IMPL(transformer_block, transformer_block_impl);
 
@@ -109,8 +109,8 @@ struct spatial_transformer_impl : tnn::Module {
     : linear(linear) {
     norm = register_module("norm", group_norm(ch, 1e-6));
     if (linear) {
-      proj_in_linear = register_module("proj_in", tnn::Linear(ch, ch));
-      proj_out_linear = register_module("proj_out", tnn::Linear(ch, ch));
+      proj_in_linear = register_module("proj_in", nn::linear(ch, ch));
+      proj_out_linear = register_module("proj_out", nn::linear(ch, ch));
     } else {
       proj_in_conv = register_module("proj_in", conv(ch, ch, 1));
       proj_out_conv = register_module("proj_out", conv(ch, ch, 1));
@@ -143,9 +143,9 @@ struct spatial_transformer_impl : tnn::Module {
     return y + x;
   }
   bool linear;
-  tnn::GroupNorm norm{nullptr};
-  tnn::Conv2d proj_in_conv{nullptr}, proj_out_conv{nullptr};
-  tnn::Linear proj_in_linear{nullptr}, proj_out_linear{nullptr};
+  nn::group_norm norm{nullptr};
+  nn::conv2d proj_in_conv{nullptr}, proj_out_conv{nullptr};
+  nn::linear proj_in_linear{nullptr}, proj_out_linear{nullptr};
   tnn::ModuleList blocks{nullptr};
 };
 TORCH_MODULE_IMPL(spatial_transformer, spatial_transformer_impl);
@@ -154,7 +154,7 @@ TORCH_MODULE_IMPL(spatial_transformer, spatial_transformer_impl);
 struct downsample_impl : tnn::Module {
   explicit downsample_impl(int64_t ch) { op = register_module("op", conv(ch, ch, 3, 2)); }
   torch::Tensor forward(const torch::Tensor& x) { return op(x); }
-  tnn::Conv2d op{nullptr};
+  nn::conv2d op{nullptr};
 };
 TORCH_MODULE_IMPL(downsample, downsample_impl);
 
@@ -166,7 +166,7 @@ struct upsample_impl : tnn::Module {
     return conv_(F::interpolate(
       x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));
   }
-  tnn::Conv2d conv_{nullptr};
+  nn::conv2d conv_{nullptr};
 };
 TORCH_MODULE_IMPL(upsample, upsample_impl);
 
@@ -182,7 +182,7 @@ struct timestep_block_impl : tnn::Module {
         x = d->forward(x);
       } else if (auto* u = layer->as<upsample_impl>()) {
         x = u->forward(x);
-      } else if (auto* c = layer->as<tnn::Conv2dImpl>()) {
+      } else if (auto* c = layer->as<nn::conv2d_impl>()) {
         x = c->forward(x);
       }
     }
@@ -203,8 +203,8 @@ struct unet::impl : tnn::Module {
     const int64_t mc = c.model_channels;
     const int64_t emb_dim = mc * 4;
     auto te = register_module("time_embed", indexed());
-    time_linear1 = te->set(0, tnn::Linear(mc, emb_dim));
-    time_linear2 = te->set(2, tnn::Linear(emb_dim, emb_dim));
+    time_linear1 = te->set(0, nn::linear(mc, emb_dim));
+    time_linear2 = te->set(2, nn::linear(emb_dim, emb_dim));
     input_blocks = register_module("input_blocks", tnn::ModuleList());
     output_blocks = register_module("output_blocks", tnn::ModuleList());
 
@@ -276,11 +276,11 @@ struct unet::impl : tnn::Module {
     out_conv = out->set(2, conv(mc, c.out_channels, 3));
   }
 
-  tnn::Linear time_linear1{nullptr}, time_linear2{nullptr};
+  nn::linear time_linear1{nullptr}, time_linear2{nullptr};
   tnn::ModuleList input_blocks{nullptr}, output_blocks{nullptr};
   timestep_block middle_block{nullptr};
-  tnn::GroupNorm out_norm{nullptr};
-  tnn::Conv2d out_conv{nullptr};
+  nn::group_norm out_norm{nullptr};
+  nn::conv2d out_conv{nullptr};
 };
 
 unet::unet(const unet_config& config) : config_(config), impl_(std::make_unique<impl>(config)) {

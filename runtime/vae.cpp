@@ -1,6 +1,6 @@
 #include "runtime/vae.hpp"
 
-#include "runtime/nn_ops.hpp"
+#include "runtime/nn_layers.hpp"
 #include "runtime/safetensors.hpp"
 
 #include <torch/torch.h>
@@ -13,16 +13,16 @@ namespace {
 namespace tnn = torch::nn;
 namespace F = tnn::functional;
 
-tnn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t pad = -1) {
-  return tnn::Conv2d(tnn::Conv2dOptions(in, out, k).stride(stride).padding(pad < 0 ? k / 2 : pad));
+nn::conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t pad = -1) {
+  return nn::conv2d(in, out, k, stride, pad);
 }
 
-tnn::GroupNorm normalize(int64_t ch) {
-  return tnn::GroupNorm(tnn::GroupNormOptions(32, ch).eps(1e-6));
+nn::group_norm normalize(int64_t ch) {
+  return nn::group_norm(ch, 1e-6);
 }
 
-torch::Tensor gn(const tnn::GroupNorm& norm, const torch::Tensor& x) {
-  return nn::group_norm32(x, norm->weight, norm->bias, 1e-6);
+torch::Tensor gn(nn::group_norm& norm, const torch::Tensor& x) {
+  return norm(x);
 }
 
 struct resnet_block_impl : tnn::Module {
@@ -40,8 +40,8 @@ struct resnet_block_impl : tnn::Module {
     h = conv2(torch::silu(gn(norm2, h)));
     return (nin_shortcut ? nin_shortcut(x) : x) + h;
   }
-  tnn::GroupNorm norm1{nullptr}, norm2{nullptr};
-  tnn::Conv2d conv1{nullptr}, conv2{nullptr}, nin_shortcut{nullptr};
+  nn::group_norm norm1{nullptr}, norm2{nullptr};
+  nn::conv2d conv1{nullptr}, conv2{nullptr}, nin_shortcut{nullptr};
 };
 TORCH_MODULE_IMPL(resnet_block, resnet_block_impl);
 
@@ -61,8 +61,8 @@ struct attn_block_impl : tnn::Module {
     out = out.transpose(2, 3).reshape({b, c, h, w});
     return x + proj_out(out);
   }
-  tnn::GroupNorm norm{nullptr};
-  tnn::Conv2d q{nullptr}, k{nullptr}, v{nullptr}, proj_out{nullptr};
+  nn::group_norm norm{nullptr};
+  nn::conv2d q{nullptr}, k{nullptr}, v{nullptr}, proj_out{nullptr};
 };
 TORCH_MODULE_IMPL(attn_block, attn_block_impl);
 
@@ -82,7 +82,7 @@ TORCH_MODULE_IMPL(mid, mid_impl);
 struct level_impl : tnn::Module {
   level_impl() { block = register_module("block", tnn::ModuleList()); }
   tnn::ModuleList block{nullptr};
-  tnn::Conv2d resample{nullptr};
+  nn::conv2d resample{nullptr};
 };
 TORCH_MODULE_IMPL(level, level_impl);
 
@@ -125,10 +125,10 @@ struct encoder_impl : tnn::Module {
     x = mid_(x);
     return conv_out(torch::silu(gn(norm_out, x)));
   }
-  tnn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  nn::conv2d conv_in{nullptr}, conv_out{nullptr};
   tnn::ModuleList down{nullptr};
   mid mid_{nullptr};
-  tnn::GroupNorm norm_out{nullptr};
+  nn::group_norm norm_out{nullptr};
 };
 TORCH_MODULE_IMPL(encoder, encoder_impl);
 
@@ -174,10 +174,10 @@ struct decoder_impl : tnn::Module {
     }
     return conv_out(torch::silu(gn(norm_out, x)));
   }
-  tnn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  nn::conv2d conv_in{nullptr}, conv_out{nullptr};
   mid mid_{nullptr};
   tnn::ModuleList up{nullptr};
-  tnn::GroupNorm norm_out{nullptr};
+  nn::group_norm norm_out{nullptr};
 };
 TORCH_MODULE_IMPL(decoder, decoder_impl);
 
@@ -192,7 +192,7 @@ struct vae::impl : tnn::Module {
   }
   encoder enc{nullptr};
   decoder dec{nullptr};
-  tnn::Conv2d quant_conv{nullptr}, post_quant_conv{nullptr};
+  nn::conv2d quant_conv{nullptr}, post_quant_conv{nullptr};
 };
 
 vae::vae(const vae_config& config) : config_(config), impl_(std::make_unique<impl>(config)) {

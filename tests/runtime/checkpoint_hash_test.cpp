@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace sdw;
@@ -56,4 +57,21 @@ BOOST_AUTO_TEST_CASE(missing_file_is_not_found) {
     BOOST_TEST((e.code() == errc::not_found));
     BOOST_TEST(e.where() == "/nonexistent/model.safetensors");
   }
+}
+
+BOOST_AUTO_TEST_CASE(cached_hash_is_reused_until_the_file_changes) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("sdw-hash-cache-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "m.safetensors").string();
+  std::ofstream(path, std::ios::binary) << "abc";
+  const std::string abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  BOOST_TEST(sdw::cached_file_sha256(path) == abc);
+  BOOST_TEST(fs::exists(path + ".sha256"));
+  BOOST_TEST(sdw::cached_file_sha256(path) == abc);
+  // a different size invalidates the cached value
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "abcd";
+  BOOST_TEST(sdw::cached_file_sha256(path) == sdw::file_sha256(path));
+  BOOST_TEST(sdw::cached_file_sha256(path) != abc);
+  fs::remove_all(dir);
 }
