@@ -160,7 +160,7 @@ namespace {
 void check_inputs(const sampler_info& info, const sampling_model& model, const at::Tensor& x,
                   const at::Tensor& sigmas) {
   if (!implemented(info))
-    throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not implemented");
+    throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not supported yet");
   if (!x.defined() || x.dim() != 4)
     throw error(errc::internal, "sampler", "the latent must be a [B,C,H,W] tensor");
   if (!sigmas.defined() || sigmas.dim() != 1 || sigmas.size(0) < 2)
@@ -223,7 +223,7 @@ at::Tensor run_kdiffusion(const sampler_info& info, sampling_model& model, const
   case sampler_fn::dpm_adaptive: return detail::sample_dpm_adaptive(c, x);
   default: break;
   }
-  throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not implemented");
+  throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not supported yet");
 }
 
 at::Tensor run_timesteps(const sampler_info& info, sampling_model& model, const at::Tensor& x,

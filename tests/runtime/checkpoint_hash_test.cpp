@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE checkpoint_hash
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/temp_dir.hpp"
+
 #include "runtime/checkpoint_hash.hpp"
 #include "runtime/errors.hpp"
 
@@ -13,15 +15,7 @@ using namespace sdw;
 
 namespace {
 
-struct temp_dir {
-  fs::path dir;
-  temp_dir() {
-    char tmpl[] = "/tmp/sdw_hash_test_XXXXXX";
-    dir = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { fs::remove_all(dir); }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
+using sdw::test::temp_dir;
 
 } // namespace
 

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE make_model
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/temp_dir.hpp"
+
 #include "runtime/errors.hpp"
 #include "runtime/make_model.hpp"
 #include "runtime/model_config.hpp"
@@ -18,15 +20,7 @@ using namespace sdw;
 
 namespace {
 
-struct temp_dir {
-  fs::path dir;
-  temp_dir() {
-    char tmpl[] = "/tmp/sdw_make_model_XXXXXX";
-    dir = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { fs::remove_all(dir); }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
+using sdw::test::temp_dir;
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

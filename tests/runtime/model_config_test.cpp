@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE model_config
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/temp_dir.hpp"
+
 #include "runtime/errors.hpp"
 #include "runtime/model_config.hpp"
 #include "runtime/model_detect.hpp"
@@ -15,15 +17,7 @@ using namespace sdw;
 
 namespace {
 
-struct temp_dir {
-  fs::path dir;
-  temp_dir() {
-    char tmpl[] = "/tmp/sdw_model_config_XXXXXX";
-    dir = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { fs::remove_all(dir); }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
+using sdw::test::temp_dir;
 
 // A checkpoint of zeros with the layout of `config` (keys renamed by `rename` when given).
 void write_checkpoint(const std::string& path, const model_config& config,

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE safetensors
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/temp_dir.hpp"
+
 #include "runtime/errors.hpp"
 #include "runtime/safetensors.hpp"
 
@@ -18,15 +20,7 @@ using namespace sdw;
 
 namespace {
 
-struct temp_dir {
-  fs::path dir;
-  temp_dir() {
-    char tmpl[] = "/tmp/sdw_st_test_XXXXXX";
-    dir = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { fs::remove_all(dir); }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
+using sdw::test::temp_dir;
 
 template <class T>
 std::string bytes_of(std::initializer_list<T> values) {

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE sd1_check
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/temp_dir.hpp"
+
 #include "runtime/errors.hpp"
 #include "runtime/make_model.hpp"
 #include "runtime/sd1_check.hpp"
@@ -13,15 +15,7 @@ using namespace sdw;
 
 namespace {
 
-struct temp_dir {
-  fs::path dir;
-  temp_dir() {
-    char tmpl[] = "/tmp/sdw_sd1_check_XXXXXX";
-    dir = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { fs::remove_all(dir); }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
+using sdw::test::temp_dir;
 
 // The tiny layout in zeros, with `edit` applied to each entry (returning false drops it).
 std::string write_tiny(const temp_dir& tmp, const std::string& name, std::function<bool(st_write_entry&)> edit) {

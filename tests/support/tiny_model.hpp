@@ -2,6 +2,7 @@
 // The tiny random-weight checkpoint every engine test shares, made once per test binary.
 
 #include "runtime/make_model.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -9,20 +10,6 @@
 #include <unistd.h>
 
 namespace sdw::test {
-
-/// A fresh temporary folder, removed by the destructor.
-struct temp_dir {
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sdw-test-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (std::filesystem::path(path) / name).string(); }
-  std::string path;
-};
 
 /// The tiny preset (f32), made in `dir` unless already there.
 inline std::string tiny_model(const temp_dir& dir, const std::string& name = "tiny.safetensors") {
