@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   generate->add_option("--device", gen.device, "auto, cpu, cuda, cuda:N")->capture_default_str();
   generate->add_option("--dtype", gen.dtype, "auto, f32, f16, bf16")->capture_default_str();
   generate->add_option("--clip-vocab", gen.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
+  generate->add_flag("--widen-weights", gen.widen_weights,
+                     "CPU: widen fp16 weights to float32 at load (slower load, faster steps)");
 
   std::string preset = "tiny", dtype = "f16", out;
   uint64_t seed = 0;
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--dtype", bench.dtype, "auto, f32, f16, bf16")->capture_default_str();
   bench_cmd->add_option("--clip-vocab", bench.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
   bench_cmd->add_option("--json", bench.json_out, "also write the figures as JSON");
+  bench_cmd->add_flag("--widen-weights", bench.widen_weights, "CPU: widen fp16 weights to float32 at load");
 
   CLI11_PARSE(app, argc, argv);
   set_threads(threads);

@@ -16,6 +16,7 @@ struct bench_args {
   std::string dtype = "auto";
   std::string clip_vocab;
   std::string json_out;
+  bool widen_weights = false;
 };
 
 /// Prints load, text-encode, UNet-step (CFG batch 2), VAE-decode and PNG-encode times.

@@ -94,6 +94,7 @@ int run_generate(const generate_args& args) {
     clip_tokenizer tokenizer = clip_tokenizer::from_file(find_clip_vocab(args.clip_vocab, args.model_dir));
 
     device_options dev{args.device, args.dtype};
+    dev.keep_file_dtype = !args.widen_weights;
     auto model = sd_model::load(model_path, dev, [](double f, const std::string& stage) {
       std::fprintf(stderr, "\rloading %3.0f%% %-40s", f * 100.0, stage.c_str());
       if (f >= 1.0) {

@@ -9,13 +9,20 @@
 
 namespace sdw::nn {
 
+/// A parameter in the dtype of the activations it meets (weights may be kept as stored).
+inline torch::Tensor as_type_of(const torch::Tensor& param, const torch::Tensor& x) {
+  return !param.defined() || param.scalar_type() == x.scalar_type() ? param : param.to(x.scalar_type());
+}
+
 struct conv2d_impl : torch::nn::Module {
   conv2d_impl(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = -1)
     : stride(stride), padding(padding < 0 ? kernel / 2 : padding) {
     weight = register_parameter("weight", torch::empty({out, in, kernel, kernel}), false);
     bias = register_parameter("bias", torch::empty({out}), false);
   }
-  torch::Tensor forward(const torch::Tensor& x) { return torch::conv2d(x, weight, bias, stride, padding); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return torch::conv2d(x, as_type_of(weight, x), as_type_of(bias, x), stride, padding);
+  }
   torch::Tensor weight, bias;
   int64_t stride, padding;
 };
@@ -28,7 +35,7 @@ struct linear_impl : torch::nn::Module {
       bias = register_parameter("bias", torch::empty({out}), false);
     }
   }
-  torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+  torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, as_type_of(weight, x), as_type_of(bias, x)); }
   torch::Tensor weight, bias;
 };
 TORCH_MODULE_IMPL(linear, linear_impl);
@@ -39,7 +46,9 @@ struct group_norm_impl : torch::nn::Module {
     weight = register_parameter("weight", torch::empty({channels}), false);
     bias = register_parameter("bias", torch::empty({channels}), false);
   }
-  torch::Tensor forward(const torch::Tensor& x) { return group_norm32(x, weight, bias, eps); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return group_norm32(x, as_type_of(weight, x), as_type_of(bias, x), eps);
+  }
   torch::Tensor weight, bias;
   double eps;
 };
@@ -51,7 +60,7 @@ struct layer_norm_impl : torch::nn::Module {
     bias = register_parameter("bias", torch::empty({dim}), false);
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    return torch::layer_norm(x, {weight.size(0)}, weight, bias, eps);
+    return torch::layer_norm(x, {weight.size(0)}, as_type_of(weight, x), as_type_of(bias, x), eps);
   }
   torch::Tensor weight, bias;
   double eps;
@@ -62,7 +71,10 @@ struct embedding_impl : torch::nn::Module {
   embedding_impl(int64_t count, int64_t dim) {
     weight = register_parameter("weight", torch::empty({count, dim}), false);
   }
-  torch::Tensor forward(const torch::Tensor& ids) { return torch::embedding(weight, ids); }
+  /// Rows come out in `dtype` (the compute dtype) whatever the stored one.
+  torch::Tensor forward(const torch::Tensor& ids, c10::ScalarType dtype) {
+    return torch::embedding(weight, ids).to(dtype);
+  }
   torch::Tensor weight;
 };
 TORCH_MODULE_IMPL(embedding, embedding_impl);

@@ -70,6 +70,7 @@ weight_placement resolve_placement(const device_options& options) {
     throw error(errc::bad_request, "device", "unknown device '" + d + "' (use auto, cpu, cuda or cuda:N)");
   }
   p.dtype = parse_dtype(options.dtype, cuda);
+  p.keep_file_dtype = !cuda && options.keep_file_dtype;
   if (!cuda && p.dtype == c10::kHalf) {
     throw error(errc::bad_request, "dtype", "f16 is not supported on CPU (use f32 or bf16)");
   }

@@ -24,6 +24,9 @@ struct device_options {
   std::string dtype = "auto";
   /// The VAE's dtype: "f32" (as worker-a1111 runs A1111, with --no-half-vae) or "model".
   std::string vae_dtype = "f32";
+  /// CPU only: keep fp16/bf16 weights in the file mapping (fast load) instead of widening them
+  /// all to float32 at load (faster steps).
+  bool keep_file_dtype = true;
 };
 
 /// Resolves device_options to a concrete placement; an unknown name or a CUDA request on a

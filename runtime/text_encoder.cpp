@@ -110,6 +110,7 @@ text_encoder& text_encoder::operator=(text_encoder&&) noexcept = default;
 
 void text_encoder::load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement) {
   load_weights(*impl_, file, "cond_stage_model.transformer.text_model.", placement);
+  dtype_ = placement.dtype;
   // Merged checkpoints sometimes carry float position ids that are not quite integers; A1111
   // loads the buffer, truncating them, so they are used as stored.
   position_ids_ = torch::arange(config_.max_positions, torch::TensorOptions().dtype(torch::kLong));
@@ -138,7 +139,7 @@ at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip) const {
   auto positions = position_ids_.defined()
                      ? position_ids_.narrow(0, 0, n).to(device)
                      : torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(device));
-  auto x = m.embeddings->token_embedding(ids) + m.embeddings->position_embedding(positions).unsqueeze(0);
+  auto x = m.embeddings->token_embedding(ids, dtype_) + m.embeddings->position_embedding(positions, dtype_).unsqueeze(0);
   const int skip = std::clamp(clip_skip, 1, config_.layers);
   const int run = config_.layers - (skip - 1);
   for (int i = 0; i < run; ++i) {

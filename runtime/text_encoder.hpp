@@ -32,6 +32,7 @@ public:
 
 private:
   struct impl;
+  c10::ScalarType dtype_ = c10::kFloat;  ///< compute dtype, from the placement at load
   text_encoder_config config_;
   at::Tensor position_ids_;  ///< [max_positions] int64; the checkpoint's own when it has them
   std::unique_ptr<impl> impl_;

@@ -293,12 +293,13 @@ unet& unet::operator=(unet&&) noexcept = default;
 
 void unet::load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement) {
   load_weights(*impl_, file, "model.diffusion_model.", placement);
+  dtype_ = placement.dtype;
 }
 
 at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context) const {
   c10::InferenceMode guard;
   auto& m = *impl_;
-  const auto dtype = m.out_conv->weight.scalar_type();
+  const auto dtype = dtype_;
   const auto device = m.out_conv->weight.device();
   // A1111's apply_model casts timesteps to the UNet dtype (fp16 on GPU) before ldm embeds them.
   auto steps = dtype == torch::kFloat ? t.to(device) : t.to(device, dtype).to(torch::kFloat);

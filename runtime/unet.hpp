@@ -31,6 +31,7 @@ public:
 
 private:
   struct impl;
+  c10::ScalarType dtype_ = c10::kFloat;  ///< compute dtype, from the placement at load
   unet_config config_;
   std::unique_ptr<impl> impl_;
 };

@@ -206,13 +206,14 @@ vae& vae::operator=(vae&&) noexcept = default;
 void vae::load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement,
                const std::string& prefix) {
   load_weights(*impl_, file, prefix, placement);
+  dtype_ = placement.dtype;
 }
 
 at::Tensor vae::decode(const at::Tensor& latents) const {
   c10::InferenceMode guard;
   auto& m = *impl_;
   const auto& w = m.post_quant_conv->weight;
-  auto z = latents.to(w.device(), w.scalar_type()) * (1.0 / config_.scale_factor);
+  auto z = latents.to(w.device(), dtype_) * (1.0 / config_.scale_factor);
   return m.dec->forward(m.post_quant_conv(z));
 }
 
@@ -220,7 +221,7 @@ std::pair<at::Tensor, at::Tensor> vae::encode_moments(const at::Tensor& images) 
   c10::InferenceMode guard;
   auto& m = *impl_;
   const auto& w = m.quant_conv->weight;
-  auto moments = m.quant_conv(m.enc->forward(images.to(w.device(), w.scalar_type())));
+  auto moments = m.quant_conv(m.enc->forward(images.to(w.device(), dtype_)));
   auto parts = moments.chunk(2, 1);
   return {parts[0], torch::clamp(parts[1], -30.0, 20.0)};
 }

@@ -57,7 +57,9 @@ void load_weights(torch::nn::Module& module, const std::shared_ptr<const safeten
     const auto src_type = torch_dtype(*t, file.path());
     auto src = torch::from_blob(const_cast<uint8_t*>(t->data), shape,
                                 [keep_alive](void*) {}, torch::TensorOptions().dtype(src_type));
-    if (src_type == placement.dtype && placement.device.is_cpu()) {
+    const bool narrower = src_type == c10::kHalf || src_type == c10::kBFloat16;
+    if (placement.device.is_cpu() &&
+        (src_type == placement.dtype || (placement.keep_file_dtype && narrower && placement.dtype == c10::kFloat))) {
       param.set_data(src);
     } else {
       param.set_data(src.to(placement.device, placement.dtype, /*non_blocking=*/false, /*copy=*/true));

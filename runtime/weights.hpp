@@ -18,7 +18,11 @@ class safetensors_file;
 /// Where and in what precision a model's weights live.
 struct weight_placement {
   c10::Device device = c10::Device(c10::kCPU);
-  c10::ScalarType dtype = c10::kFloat;
+  c10::ScalarType dtype = c10::kFloat;  ///< the compute dtype
+  /// On CPU, leave fp16/bf16 weights in the file mapping and widen each one when a layer uses
+  /// it: the model is ready as soon as the file is mapped, instead of after writing gigabytes
+  /// of fresh float32 memory, for a little more work per step. Results are the same.
+  bool keep_file_dtype = false;
 };
 
 /// Fills every parameter of `module` from the tensor named `prefix + parameter name` in `file`.

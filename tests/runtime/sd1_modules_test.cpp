@@ -113,3 +113,31 @@ BOOST_AUTO_TEST_CASE(a_missing_tensor_is_an_error_naming_file_and_tensor) {
     BOOST_TEST(std::string(e.what()).find(dropped) != std::string::npos);
   }
 }
+
+// fp16 weights used from the file mapping (widened per use) give exactly what weights widened
+// at load give: float16 → float32 is exact either way.
+BOOST_AUTO_TEST_CASE(weights_kept_in_file_dtype_compute_the_same) {
+  sdw::test::temp_dir dir;
+  const auto ckpt = dir.file("half.safetensors");
+  sdw::make_model(sdw::model_preset::tiny, sdw::st_dtype::f16, 11, ckpt);
+  sdw::device_options kept{"cpu", "f32"};
+  kept.keep_file_dtype = true;
+  sdw::device_options widened{"cpu", "f32"};
+  widened.keep_file_dtype = false;
+  auto a = sdw::sd_model::load(ckpt, kept);
+  auto b = sdw::sd_model::load(ckpt, widened);
+  c10::InferenceMode guard;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  auto tokens = at::full({1, 77}, 49407, at::kLong);
+  tokens[0][0] = 49406;
+  tokens[0][1] = 2368;
+  auto ta = a->text().encode(tokens, 1);
+  BOOST_TEST(ta.scalar_type() == at::kFloat);
+  BOOST_TEST(at::equal(ta, b->text().encode(tokens, 1)));
+  auto x = at::randn({2, 4, 8, 8}, gen);
+  auto t = at::tensor({3.0f, 900.5f});
+  auto ctx = at::randn({2, 77, a->config().unet.context_dim}, gen);
+  BOOST_TEST(at::equal(a->unet().forward(x, t, ctx), b->unet().forward(x, t, ctx)));
+  auto z = at::randn({1, 4, 8, 8}, gen);
+  BOOST_TEST(at::equal(a->vae().decode(z), b->vae().decode(z)));
+}
