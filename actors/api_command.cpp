@@ -14,12 +14,26 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 
 #include <exception>
 
 namespace sdw {
+namespace {
+
+int stop_pipe[2] = {-1, -1};
+
+void on_stop_signal(int sig) {
+  const char byte = static_cast<char>(sig);
+  [[maybe_unused]] auto n = ::write(stop_pipe[1], &byte, 1);
+}
+
+} // namespace
 
 int run_api(const api_args& args) {
   if (args.port <= 0 || args.port > 65535) {
@@ -38,12 +52,17 @@ int run_api(const api_args& args) {
     return 2;
   }
 
-  // Every thread started from here on inherits the mask, so only sigwait below sees the signals.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // libtorch may already have started threads that do not block signals, so the handler only
+  // wakes the main thread through a pipe, whichever thread receives the signal.
+  if (::pipe(stop_pipe) != 0) {
+    spdlog::error("cannot create the shutdown pipe");
+    return 1;
+  }
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
 
   caf::actor_system_config cfg;
   add_message_types(cfg);
@@ -66,9 +85,10 @@ int run_api(const api_args& args) {
       front.open();
       spdlog::info("listening on http://{}:{} (A1111 /sdapi/v1, /run, /runsync, /status, /cancel, /health)",
                    args.host, args.port);
-      int sig = 0;
-      sigwait(&stop_signals, &sig);
-      spdlog::info("signal {}: shutting down", sig);
+      char sig = 0;
+      while (::read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+      }
+      spdlog::info("signal {}: shutting down", static_cast<int>(sig));
     } catch (const std::exception& e) {
       spdlog::error("cannot serve on {}:{}: {}", args.host, args.port, e.what());
       code = 1;
@@ -79,6 +99,12 @@ int run_api(const api_args& args) {
   caf::anon_send_exit(encoder_hdl, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(executor_hdl, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(health_hdl, caf::exit_reason::user_shutdown);
+  // CAF 0.17.6's actor_system destructor was seen waiting forever here after every actor and
+  // CAF thread had ended; nothing is left to save, so leave without running it.
+  spdlog::info("stopped");
+  spdlog::shutdown();
+  std::fflush(nullptr);
+  std::_Exit(code);
   return code;
 }
 
