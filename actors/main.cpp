@@ -1,5 +1,7 @@
-// sdworker: the program. Subcommands run the engine directly (generate, make-model, bench).
+// sdworker: the program. Subcommands run the engine directly (generate, make-model, bench) or serve
+// it over HTTP through the actors (api).
 
+#include "actors/api_command.hpp"
 #include "runtime/bench_command.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/generate_command.hpp"
@@ -69,6 +71,17 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--json", bench.json_out, "also write the figures as JSON");
   bench_cmd->add_flag("--widen-weights", bench.widen_weights, "CPU: widen fp16 weights to float32 at load");
 
+  sdw::api_args api;
+  auto* api_cmd = app.add_subcommand("api", "serve the A1111 API and a RunPod-style test API over HTTP");
+  api_cmd->add_option("--port", api.port, "TCP port")->capture_default_str();
+  api_cmd->add_option("--host", api.host, "address to listen on")->capture_default_str();
+  api_cmd->add_option("--model", api.model, "checkpoint (.safetensors); default: the tiny random-weight demo model");
+  api_cmd->add_option("--model-dir", api.model_dir, "models folder (demo model, clip/ tokenizer)")->capture_default_str();
+  api_cmd->add_option("--clip-vocab", api.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
+  api_cmd->add_option("--device", api.device, "auto, cpu, cuda, cuda:N")->capture_default_str();
+  api_cmd->add_option("--dtype", api.dtype, "auto, f32, f16, bf16")->capture_default_str();
+  api_cmd->add_option("--queue-size", api.queue_size, "jobs that may wait; more get HTTP 503")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   set_threads(threads);
 
@@ -84,6 +97,9 @@ int main(int argc, char** argv) {
     }
     if (bench_cmd->parsed()) {
       return sdw::run_bench(bench);
+    }
+    if (api_cmd->parsed()) {
+      return sdw::run_api(api);
     }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

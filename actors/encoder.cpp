@@ -1,0 +1,45 @@
+#include "actors/encoder.hpp"
+
+#include "runtime/errors.hpp"
+#include "runtime/txt2img.hpp"
+#include "runtime/txt2img_request.hpp"
+
+#include <exception>
+
+namespace sdw {
+
+job_result encode_generation(const generation_output& out) {
+  job_result r;
+  r.id = out.job.id;
+  if (!out.ok) {
+    r.status = out.error.kind == "cancelled" ? job_status::cancelled : job_status::failed;
+    r.error = out.error;
+    return r;
+  }
+  try {
+    txt2img_result result;
+    for (const auto& f : out.images) {
+      result.images.push_back(rgb_image{f.width, f.height, f.pixels, f.infotext});
+    }
+    result.info_json = out.info_json;
+    result.all_seeds = out.all_seeds;
+    result.all_subseeds = out.all_subseeds;
+    r.output_json = encode_txt2img_response(result, parse_txt2img_request(out.job.body));
+    r.status = job_status::completed;
+  } catch (const error& e) {
+    r.status = job_status::failed;
+    r.error = job_error{to_string(e.code()), e.where(), e.message()};
+  } catch (const std::exception& e) {
+    r.status = job_status::failed;
+    r.error = job_error{"internal", "", e.what()};
+  }
+  return r;
+}
+
+encoder_actor::behavior_type encoder(encoder_actor::pointer) {
+  return {
+    [](encode_atom, const generation_output& out) { return encode_generation(out); },
+  };
+}
+
+} // namespace sdw

@@ -1,0 +1,62 @@
+#include "actors/executor.hpp"
+
+#include "runtime/clip_tokenizer.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/options.hpp"
+#include "runtime/sd_model.hpp"
+#include "runtime/txt2img.hpp"
+#include "runtime/txt2img_request.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+namespace sdw {
+
+generation_output executor_state::run(const generation_job& job, const cancel_token& token,
+                                      executor_actor::stateful_pointer<executor_state> self) {
+  generation_output out;
+  out.job = job;
+  try {
+    if (!model.model || !model.tokenizer) {
+      throw error(errc::internal, "", "the executor has no model");
+    }
+    const txt2img_request request = parse_txt2img_request(job.body);
+    options opts;
+    if (request.override_settings) {
+      apply_overrides(opts, *request.override_settings);
+    }
+    txt2img_hooks hooks;
+    hooks.cancel = token.flag.get();
+    hooks.on_step = [&](int step, int steps) {
+      self->send(health, progress_atom::value, job_progress{job.id, step, steps});
+    };
+    txt2img_result result = run_txt2img(*model.model, *model.tokenizer, request, opts, hooks);
+    for (auto& img : result.images) {
+      out.images.push_back(image_frame{img.width, img.height, std::move(img.pixels), std::move(img.infotext)});
+    }
+    out.info_json = std::move(result.info_json);
+    out.all_seeds = std::move(result.all_seeds);
+    out.all_subseeds = std::move(result.all_subseeds);
+    out.ok = true;
+  } catch (const error& e) {
+    out.error = job_error{to_string(e.code()), e.where(), e.message()};
+  } catch (const std::exception& e) {
+    // c10::Error (out of memory, shape mismatches) and anything else stays this job's problem.
+    out.error = job_error{"internal", "", e.what()};
+  }
+  if (!out.ok) {
+    spdlog::warn("job {} failed: {} {} {}", job.id, out.error.kind, out.error.field, out.error.message);
+  }
+  return out;
+}
+
+executor_actor::behavior_type executor(executor_actor::stateful_pointer<executor_state> self, health_actor health) {
+  self->state.health = std::move(health);
+  return {
+    [=](model_atom, loaded_model& m) { self->state.model = std::move(m); },
+    [=](run_atom, const generation_job& job, const cancel_token& token) { return self->state.run(job, token, self); },
+  };
+}
+
+} // namespace sdw

@@ -1,0 +1,24 @@
+#pragma once
+/// The executor actor: the only place that runs the model. Spawned detached (its own thread),
+/// it holds the model the loader hands it and runs one txt2img job at a time, reporting each
+/// sampler step to health. A failing job (bad input that got through, a cancelled job, out of
+/// memory) becomes that job's error; the executor stays alive. Only the scheduler sends it jobs.
+
+#include "messages/interfaces.hpp"
+
+namespace sdw {
+
+/// The executor's state: the model once loaded, and who hears about progress.
+struct executor_state {
+  loaded_model model;
+  health_actor health;
+
+  /// Runs one job to images, or to its error.
+  generation_output run(const generation_job& job, const cancel_token& token,
+                        executor_actor::stateful_pointer<executor_state> self);
+};
+
+/// The executor's behaviour; spawn it with caf::detached.
+executor_actor::behavior_type executor(executor_actor::stateful_pointer<executor_state> self, health_actor health);
+
+} // namespace sdw

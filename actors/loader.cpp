@@ -1,0 +1,59 @@
+#include "actors/loader.hpp"
+
+#include "runtime/clip_tokenizer.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/generate_command.hpp"
+#include "runtime/sd_model.hpp"
+
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <exception>
+#include <filesystem>
+
+namespace sdw {
+
+void loader(caf::blocking_actor* self, loader_config config, executor_actor executor, scheduler_actor scheduler,
+            health_actor health) {
+  const auto t0 = std::chrono::steady_clock::now();
+  model_status status;
+  try {
+    status.path = config.model_path.empty() ? ensure_demo_model(config.model_dir) : config.model_path;
+    status.name = std::filesystem::path(status.path).stem().string();
+    const auto yaml = std::filesystem::path(status.path).replace_extension(".yaml");
+    if (std::filesystem::exists(yaml)) {
+      status.config_path = yaml.string();
+    }
+    status.stage = "starting";
+    self->send(health, state_atom::value, status);
+
+    auto tokenizer = std::make_shared<const clip_tokenizer>(clip_tokenizer::from_file(config.clip_vocab));
+    // The progress callback may run on loading threads: anon_send is safe from any thread.
+    std::shared_ptr<const sd_model> model =
+      sd_model::load(status.path, device_options{config.device, config.dtype},
+                     [health](double fraction, const std::string& stage) {
+                       caf::anon_send(health, progress_atom::value, fraction, stage);
+                     });
+    // The executor gets the model before the scheduler hears it is ready, so the first job
+    // always finds it.
+    self->send(executor, model_atom::value, loaded_model{model, tokenizer});
+    self->send(scheduler, ready_atom::value, true, std::string());
+    status.state = "ready";
+    status.progress = 1.0;
+    status.stage = "ready";
+    self->send(health, state_atom::value, status);
+    spdlog::info("model {} ready in {:.2f} s", status.name,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    status.sha256 = model->sha256();
+    self->send(health, state_atom::value, status);
+  } catch (const std::exception& e) {
+    spdlog::error("loading the model failed: {}", e.what());
+    status.state = "failed";
+    status.error = e.what();
+    self->send(scheduler, ready_atom::value, false, std::string(e.what()));
+    self->send(health, state_atom::value, status);
+  }
+}
+
+} // namespace sdw

@@ -1,0 +1,28 @@
+#pragma once
+/// The loader: reads the checkpoint and the tokenizer in the background from the moment the
+/// worker starts, reports load progress to health, hands the model to the executor and tells
+/// the scheduler it may start (or that loading failed). A blocking actor on its own thread;
+/// it ends when the model is loaded and hashed. Nobody sends it messages.
+
+#include "messages/interfaces.hpp"
+
+#include <caf/blocking_actor.hpp>
+
+#include <string>
+
+namespace sdw {
+
+/// What to load and where.
+struct loader_config {
+  std::string model_path;  ///< checkpoint; empty = the embedded demo model in model_dir
+  std::string model_dir = "models";
+  std::string clip_vocab;  ///< the tokenizer's BPE file
+  std::string device = "auto";
+  std::string dtype = "auto";
+};
+
+/// The loader's body; spawn it with the system (blocking actors always get their own thread).
+void loader(caf::blocking_actor* self, loader_config config, executor_actor executor, scheduler_actor scheduler,
+            health_actor health);
+
+} // namespace sdw

@@ -1,0 +1,33 @@
+#pragma once
+/// The atoms that name the requests between sdworker's actors (CAF 0.17: at most 10 characters).
+
+#include <caf/atom.hpp>
+
+namespace sdw {
+
+/// scheduler: take a new job.
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+/// scheduler: answer when a job has finished.
+using wait_atom = caf::atom_constant<caf::atom("wait")>;
+/// scheduler: the current state of a job.
+using status_atom = caf::atom_constant<caf::atom("status")>;
+/// scheduler: cancel a queued or running job.
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+/// executor: run one job.
+using run_atom = caf::atom_constant<caf::atom("run")>;
+/// encoder: turn generated images into the response JSON.
+using encode_atom = caf::atom_constant<caf::atom("encode")>;
+/// executor: here is the model to run.
+using model_atom = caf::atom_constant<caf::atom("model")>;
+/// scheduler: the model is loaded (or failed to load).
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
+/// health: a model-load or job progress report.
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
+/// health: the queue counters changed.
+using queue_atom = caf::atom_constant<caf::atom("queue")>;
+/// health: the model's state changed.
+using state_atom = caf::atom_constant<caf::atom("state")>;
+/// health: the full report.
+using report_atom = caf::atom_constant<caf::atom("report")>;
+
+} // namespace sdw

@@ -1,0 +1,58 @@
+#pragma once
+/// The typed interfaces of sdworker's actors (who may send what, and what comes back).
+
+#include "messages/atoms.hpp"
+#include "messages/errors.hpp"
+#include "messages/health.hpp"
+#include "messages/jobs.hpp"
+#include "messages/model.hpp"
+
+#include <caf/all.hpp>
+
+#include <string>
+
+namespace sdw {
+
+/// health: collects the model state, load progress, queue counters and job progress; answers
+/// /health. Everyone reports to it; nobody waits on it but the front door.
+using health_actor = caf::typed_actor<
+  caf::reacts_to<state_atom, model_status>,
+  caf::reacts_to<progress_atom, double, std::string>,
+  caf::reacts_to<progress_atom, job_progress>,
+  caf::reacts_to<queue_atom, queue_stats>,
+  caf::replies_to<report_atom>::with<health_report>>;
+
+/// executor: owns the model and runs one job at a time on its own thread.
+using executor_actor = caf::typed_actor<
+  caf::reacts_to<model_atom, loaded_model>,
+  caf::replies_to<run_atom, generation_job, cancel_token>::with<generation_output>>;
+
+/// encoder: PNG + base64 + the A1111 response JSON for a finished generation.
+using encoder_actor = caf::typed_actor<
+  caf::replies_to<encode_atom, generation_output>::with<job_result>>;
+
+/// scheduler: the bounded job queue. submit answers at once (IN_QUEUE) or with
+/// sd_errc::queue_full; wait answers when the job is final; status and cancel answer at once
+/// (sd_errc::unknown_job for an unknown id).
+using scheduler_actor = caf::typed_actor<
+  caf::replies_to<submit_atom, generation_job>::with<job_result>,
+  caf::replies_to<wait_atom, std::string>::with<job_result>,
+  caf::replies_to<status_atom, std::string>::with<job_result>,
+  caf::replies_to<cancel_atom, std::string>::with<job_result>,
+  caf::reacts_to<ready_atom, bool, std::string>>;
+
+/// Registers the message types that can be serialized (needed only across processes).
+inline void add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<job_options>("sdw::job_options");
+  cfg.add_message_type<generation_job>("sdw::generation_job");
+  cfg.add_message_type<job_error>("sdw::job_error");
+  cfg.add_message_type<job_result>("sdw::job_result");
+  cfg.add_message_type<job_progress>("sdw::job_progress");
+  cfg.add_message_type<image_frame>("sdw::image_frame");
+  cfg.add_message_type<generation_output>("sdw::generation_output");
+  cfg.add_message_type<model_status>("sdw::model_status");
+  cfg.add_message_type<queue_stats>("sdw::queue_stats");
+  cfg.add_message_type<health_report>("sdw::health_report");
+}
+
+} // namespace sdw

@@ -1,0 +1,130 @@
+#pragma once
+/// Messages about generation jobs: the job itself, its progress, the generated images and the
+/// final result. Plain owned data (ids, strings, numbers, bytes) with inspect() for CAF.
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sdw {
+
+/// How a job is handled apart from its body.
+struct job_options {
+  /// Keep the finished job for later /status calls (RunPod jobs); A1111 requests are answered
+  /// once and then forgotten.
+  bool keep_result = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_options& x) {
+  return f(caf::meta::type_name("sdw::job_options"), x.keep_result);
+}
+
+/// One txt2img job: its id and the request body as received (an A1111 body or a RunPod job).
+struct generation_job {
+  std::string id;
+  std::string body;
+  job_options options;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, generation_job& x) {
+  return f(caf::meta::type_name("sdw::generation_job"), x.id, x.body, x.options);
+}
+
+/// Why a job failed: the runtime error kind ("bad_request", "not_found", "cancelled", ...),
+/// the request field or file at fault (may be empty) and the message.
+struct job_error {
+  std::string kind;
+  std::string field;
+  std::string message;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_error& x) {
+  return f(caf::meta::type_name("sdw::job_error"), x.kind, x.field, x.message);
+}
+
+/// RunPod's job states, as the status API spells them.
+namespace job_status {
+constexpr const char* in_queue = "IN_QUEUE";
+constexpr const char* in_progress = "IN_PROGRESS";
+constexpr const char* completed = "COMPLETED";
+constexpr const char* failed = "FAILED";
+constexpr const char* cancelled = "CANCELLED";
+} // namespace job_status
+
+/// A job as a client sees it: id, status, the A1111 response JSON once COMPLETED or the error
+/// once FAILED, and times in milliseconds (-1 = not yet known).
+struct job_result {
+  std::string id;
+  std::string status;
+  std::string output_json;
+  job_error error;
+  int64_t delay_ms = -1;      ///< from submission to the start of execution
+  int64_t execution_ms = -1;  ///< from the start of execution to the result
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_result& x) {
+  return f(caf::meta::type_name("sdw::job_result"), x.id, x.status, x.output_json, x.error, x.delay_ms,
+           x.execution_ms);
+}
+
+/// Sampling progress of a running job: `step` of `steps` sampler steps done.
+struct job_progress {
+  std::string id;
+  int32_t step = 0;
+  int32_t steps = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_progress& x) {
+  return f(caf::meta::type_name("sdw::job_progress"), x.id, x.step, x.steps);
+}
+
+/// One generated image: 8-bit RGB rows, top to bottom, and its infotext.
+struct image_frame {
+  int32_t width = 0;
+  int32_t height = 0;
+  std::vector<uint8_t> pixels;
+  std::string infotext;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, image_frame& x) {
+  return f(caf::meta::type_name("sdw::image_frame"), x.width, x.height, x.pixels, x.infotext);
+}
+
+/// What the executor made of a job: the images and the `info` JSON, or the error.
+struct generation_output {
+  generation_job job;
+  bool ok = false;
+  job_error error;
+  std::vector<image_frame> images;
+  std::string info_json;
+  std::vector<int64_t> all_seeds;
+  std::vector<int64_t> all_subseeds;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, generation_output& x) {
+  return f(caf::meta::type_name("sdw::generation_output"), x.job, x.ok, x.error, x.images, x.info_json,
+           x.all_seeds, x.all_subseeds);
+}
+
+/// The flag that interrupts a running job. The executor is busy inside the sampler while a job
+/// runs and reads no messages, so the scheduler sets this shared flag instead; local only.
+struct cancel_token {
+  std::shared_ptr<std::atomic<bool>> flag = std::make_shared<std::atomic<bool>>(false);
+};
+
+} // namespace sdw
+
+/// A cancel_token shares an in-process flag; it never leaves the process.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sdw::cancel_token)

@@ -1,0 +1,43 @@
+#pragma once
+/// Messages about the model: the loaded model handed to the executor, and its state for health.
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <memory>
+#include <string>
+
+namespace sdw {
+
+class sd_model;
+class clip_tokenizer;
+
+/// A loaded checkpoint and its tokenizer, shared read-only with the executor. Local only: the
+/// networks live in this process's memory.
+struct loaded_model {
+  std::shared_ptr<const sd_model> model;
+  std::shared_ptr<const clip_tokenizer> tokenizer;
+};
+
+/// Where the model stands, as health reports it.
+struct model_status {
+  std::string state = "loading";  ///< "loading", "ready" or "failed"
+  double progress = 0;            ///< load progress in [0, 1]
+  std::string stage;              ///< what the loader is doing
+  std::string error;              ///< why loading failed
+  std::string name;               ///< A1111's model name (file stem)
+  std::string path;               ///< the checkpoint file
+  std::string sha256;             ///< of the whole file; empty until computed
+  std::string config_path;        ///< the YAML beside the checkpoint, or empty
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_status& x) {
+  return f(caf::meta::type_name("sdw::model_status"), x.state, x.progress, x.stage, x.error, x.name, x.path,
+           x.sha256, x.config_path);
+}
+
+} // namespace sdw
+
+/// loaded_model holds in-process networks; it never leaves the process.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sdw::loaded_model)

@@ -1,0 +1,60 @@
+#pragma once
+/// The RunPod-style job API at the edge (/run, /runsync, /status, /cancel, /health): job ids,
+/// request checks and the JSON shapes of the answers.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sdw {
+
+/// A new job id: a random UUID v4, after `prefix` and a dash when `prefix` is not empty
+/// ("sync" → "sync-1b4e28ba-2fa1-41d2-883f-0016d3cca427").
+std::string new_job_id(std::string_view prefix = "");
+
+/// Checks a /run or /runsync body: a JSON object whose `input` is an object. Errors:
+/// sdw::error(bad_request, "body" or "input", ...) with pydantic's messages.
+void check_runpod_body(std::string_view body);
+
+/// A job as the RunPod status API shows it.
+struct runpod_job_view {
+  std::string id;
+  std::string status;       ///< IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED
+  std::string output_json;  ///< JSON text of `output`; empty = no output key
+  std::string error;        ///< the `error` string; empty = no error key
+  int64_t delay_ms = -1;    ///< -1 = no delayTime key
+  int64_t execution_ms = -1;
+};
+
+/// `{"id","status"[,"delayTime"][,"executionTime"][,"output"][,"error"]}`; `output_json` is spliced
+/// in as it is (it is already JSON).
+std::string runpod_job_json(const runpod_job_view& job);
+
+/// The `error` string of a FAILED job: JSON text `{"error_type","error_message","field"}`, which
+/// clients parse as they do the RunPod SDK's error object.
+std::string runpod_error_text(std::string_view kind, const std::string& field, const std::string& message);
+
+/// The time /runsync waits for a result: the `wait` query value in milliseconds, clamped to
+/// 1000..300000; 90000 when absent or not a number.
+int64_t runsync_wait_ms(const std::optional<std::string>& wait_query);
+
+/// What /health shows.
+struct service_health {
+  std::string state = "loading";  ///< "loading", "ready" or "failed"
+  double load_progress = 0;
+  std::string load_stage;
+  std::string error;
+  std::string model_name;
+  int64_t in_queue = 0, in_progress = 0, capacity = 0;
+  int64_t completed = 0, failed = 0, cancelled = 0;
+  std::string current_job;  ///< the running job's id, or empty
+  int64_t current_step = 0, current_steps = 0;
+};
+
+/// `{"status","model":{...},"jobs":{"completed","failed","cancelled","inProgress","inQueue","retried"},
+/// "workers":{"idle","running","initializing","ready","unhealthy"},"queue":{"capacity"},"current"?}`:
+/// RunPod's /health shape with the model state added.
+std::string health_json(const service_health& health);
+
+} // namespace sdw

@@ -1,0 +1,201 @@
+#pragma once
+// Runs the real `sdworker api` binary (SDW_BINARY) on a free loopback port and talks to it over
+// HTTP with cpprest. Include after defining _TURN_OFF_PLATFORM_STRING.
+
+#include "runtime/json_value.hpp"
+#include "tests/support/tiny_model.hpp"
+
+#include <cpprest/http_client.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sdw::test {
+
+/// A loopback TCP port nobody listens on right now.
+inline int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot bind a loopback port");
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+/// An HTTP answer: status, body text and the body parsed as JSON (null when it is not JSON).
+struct http_reply {
+  int status = 0;
+  std::string body;
+  json_value json;
+};
+
+/// The server process; stopped (SIGTERM, then SIGKILL) by the destructor.
+class api_server {
+public:
+  explicit api_server(const std::string& model, std::vector<std::string> extra = {})
+    : port_(free_port()), log_(dir_.file("server.log")) {
+    const char* binary = std::getenv("SDW_BINARY");
+    if (binary == nullptr) {
+      throw std::runtime_error("SDW_BINARY is not set");
+    }
+    std::vector<std::string> args = {binary,         "--threads",   "1",         "api",
+                                     "--host",       "127.0.0.1",   "--port",    std::to_string(port_),
+                                     "--model",      model,         "--clip-vocab", clip_vocab(),
+                                     "--model-dir",  dir_.path};
+    args.insert(args.end(), extra.begin(), extra.end());
+    // Everything the child needs is made before fork: only async-signal-safe calls after it.
+    std::vector<char*> argv;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execv(binary, argv.data());
+      ::_exit(127);
+    }
+    ::close(fd);
+    web::http::client::http_client_config cfg;
+    cfg.set_timeout(std::chrono::seconds(120));
+    client_ = std::make_unique<web::http::client::http_client>("http://127.0.0.1:" + std::to_string(port_), cfg);
+  }
+
+  ~api_server() { stop(); }
+
+  /// Waits until the server answers /health (in any state); false if it died or took over `limit`.
+  bool wait_until_up(std::chrono::seconds limit = std::chrono::seconds(60)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (!alive()) {
+        return false;
+      }
+      try {
+        if (call("GET", "/health").status == 200) {
+          return true;
+        }
+      } catch (const std::exception&) {
+        // Not listening yet.
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  /// Waits until /health says `state` ("ready", "failed"); false on timeout.
+  bool wait_for_state(const std::string& state, std::chrono::seconds limit = std::chrono::seconds(60)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      const auto r = call("GET", "/health");
+      if (const json_value* s = r.json.find("status"); s != nullptr && s->is_string() && s->as_string() == state) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  /// One request; the body is sent as application/json.
+  http_reply call(const std::string& method, const std::string& path, const std::string& body = "") {
+    web::http::http_request req(method);
+    req.set_request_uri(path);
+    if (method == "POST") {
+      req.set_body(body, "application/json");
+    }
+    auto response = client_->request(req).get();
+    http_reply r;
+    r.status = response.status_code();
+    r.body = response.extract_utf8string(true).get();
+    try {
+      r.json = parse_json(r.body);
+    } catch (const std::exception&) {
+      r.json = json_value();
+    }
+    return r;
+  }
+
+  /// Whether the process is still running.
+  bool alive() {
+    if (pid_ <= 0) {
+      return false;
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+
+  /// Stops the server: SIGTERM, up to 10 s to exit, then SIGKILL. Returns the exit status
+  /// (-1 when it had to be killed or was already gone).
+  int stop() {
+    if (pid_ <= 0) {
+      return -1;
+    }
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return -1;
+  }
+
+  /// The server's log so far (for failure messages).
+  std::string log() const {
+    std::ifstream in(log_);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  int port() const { return port_; }
+  const temp_dir& dir() const { return dir_; }
+
+private:
+  temp_dir dir_;
+  int port_;
+  std::string log_;
+  pid_t pid_ = -1;
+  std::unique_ptr<web::http::client::http_client> client_;
+};
+
+/// A member of a JSON object, or a null value when absent.
+inline const json_value& member(const json_value& v, const std::string& key) {
+  static const json_value null;
+  const json_value* m = v.find(key);
+  return m != nullptr ? *m : null;
+}
+
+} // namespace sdw::test
