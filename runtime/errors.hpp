@@ -13,7 +13,7 @@ enum class errc {
   bad_request,     ///< a request field is missing, of the wrong type or out of range (422)
   not_found,       ///< a named thing (sampler, model, file) does not exist (404)
   bad_checkpoint,  ///< a model file is malformed or does not match the architecture
-  unsupported,     ///< a valid request for something not implemented yet
+  unsupported,     ///< a valid request for something sdworker does not do yet
   cancelled,       ///< the job was interrupted
   internal,        ///< anything else
 };
