@@ -124,6 +124,23 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
     throw error(errc::unsupported, "sampler_name", "sampler '" + sampler_name + "' is not supported yet");
   }
 
+  // Features A1111 has and this engine does not do yet fail loudly rather than being ignored.
+  if (req.enable_hr) {
+    throw error(errc::unsupported, "enable_hr", "hires fix is not supported yet");
+  }
+  if (req.restore_faces.value_or(false)) {
+    throw error(errc::unsupported, "restore_faces", "face restoration is not supported yet");
+  }
+  if (req.tiling.value_or(false)) {
+    throw error(errc::unsupported, "tiling", "tiling is not supported yet");
+  }
+  if (req.script_name && !req.script_name->empty()) {
+    throw error(errc::unsupported, "script_name", "scripts are not supported yet");
+  }
+  if (!req.alwayson_scripts.empty()) {
+    throw error(errc::unsupported, "alwayson_scripts", "scripts are not supported yet");
+  }
+
   // -- seeds and prompts, for the whole job --
   const int total = req.batch_size * req.n_iter;
   const int64_t seed = fix_seed(req.seed);
