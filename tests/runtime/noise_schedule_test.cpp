@@ -21,8 +21,9 @@ void check_values(const at::Tensor& got, const std::vector<double>& want, double
 }
 
 struct reference {
-  std::string dir;
-  reference() : dir(test::make_temp_dir("sched")) { test::run_python("schedule_reference.py", dir); }
+  test::temp_dir tmp{"sched"};
+  std::string dir = tmp.path;
+  reference() { test::run_python("schedule_reference.py", dir); }
 };
 
 const reference& ref() {
