@@ -124,6 +124,12 @@ BOOST_AUTO_TEST_CASE(bad_input_names_the_field) {
     BOOST_CHECK(e.code() == errc::bad_request);
   }
   try {
+    s.t_to_sigma(at::tensor({1000.5f}));
+    BOOST_FAIL("timestep beyond the schedule accepted");
+  } catch (const error& e) {
+    BOOST_CHECK_EQUAL(e.where(), "timestep");
+  }
+  try {
     discrete_schedule bad(at::ones({10, 2}));
     BOOST_FAIL("2-D alphas_cumprod accepted");
   } catch (const error& e) {
