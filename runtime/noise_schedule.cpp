@@ -80,6 +80,9 @@ at::Tensor discrete_schedule::sigma_to_t(const at::Tensor& sigma) const {
 at::Tensor discrete_schedule::t_to_sigma(const at::Tensor& t_in) const {
   auto t = t_in.to(at::kFloat);
   auto flat = t.reshape({-1});
+  const int64_t last = log_sigmas_.size(0) - 1;
+  if (flat.numel() > 0 && !(flat.min().item<double>() >= 0 && flat.max().item<double>() <= last))
+    throw error(errc::bad_request, "timestep", "must lie between 0 and " + std::to_string(last));
   auto ls = log_sigmas_.to(flat.device());
   auto low_idx = flat.floor().to(at::kLong);
   auto high_idx = flat.ceil().to(at::kLong);

@@ -201,10 +201,11 @@ sampler_params accepted_params(detail::sampler_fn fn, const sampler_params& in) 
 }
 
 at::Tensor run_kdiffusion(const sampler_info& info, sampling_model& model, const at::Tensor& x,
-                          const at::Tensor& sig, const sampler_params& given) {
+                          const at::Tensor& sig, const sampler_params& given,
+                          std::optional<std::pair<double, double>> dpm_range = std::nullopt) {
   using detail::sampler_fn;
   const sampler_params params = accepted_params(detail::function_of(info), given);
-  detail::run_context c{model, sig, params, static_cast<int>(sig.size(0) - 1)};
+  detail::run_context c{model, sig, params, static_cast<int>(sig.size(0) - 1), dpm_range};
   switch (detail::function_of(info)) {
   case sampler_fn::euler: return detail::sample_euler(c, x);
   case sampler_fn::euler_ancestral: return detail::sample_euler_ancestral(c, x);
@@ -250,7 +251,8 @@ at::Tensor sample(const sampler_info& info, sampling_model& model, at::Tensor x_
       return run_timesteps(info, model, x_noise, schedule, sig, timesteps, params, std::nullopt);
     }
     auto scale = params.sgm_noise_multiplier ? at::sqrt(1.0 + sig[0] * sig[0]) : sig[0];
-    return run_kdiffusion(info, model, x_noise * scale.to(x_noise.device()), sig, params);
+    return run_kdiffusion(info, model, x_noise * scale.to(x_noise.device()), sig, params,
+                          std::make_pair(schedule.sigma_min(), schedule.sigma_max()));
   });
 }
 

@@ -1,6 +1,6 @@
 // DPM-Solver (k-diffusion `sample_dpm_fast` and `sample_dpm_adaptive`) in t = −log σ. A1111 runs
-// both from sigmas[0] down to sigmas[-2] (the last nonzero sigma) with its ancestral eta; fast takes
-// n = len(sigmas) − 1 model calls, adaptive picks its own steps with a PID step-size controller.
+// both over the model's σ range (img2img: sigmas[0] down to sigmas[-2]) with its ancestral eta;
+// fast takes n = len(sigmas) − 1 model calls, adaptive picks its steps with a PID controller.
 #include "runtime/errors.hpp"
 #include "runtime/samplers_impl.hpp"
 
@@ -67,7 +67,11 @@ struct dpm_solver {
 std::pair<at::Tensor, at::Tensor> t_range(const run_context& c, const char* who) {
   const int64_t len = c.sigmas.size(0);
   if (len < 3) throw error(errc::bad_request, "steps", std::string(who) + " needs at least 2 steps");
-  const auto sigma_min = c.sigmas[len - 2], sigma_max = c.sigmas[0];
+  auto sigma_min = c.sigmas[len - 2], sigma_max = c.sigmas[0];
+  if (c.dpm_sigma_range) {
+    sigma_min = at::full({}, c.dpm_sigma_range->first, at::kFloat);
+    sigma_max = at::full({}, c.dpm_sigma_range->second, at::kFloat);
+  }
   if (!(sigma_min.item<float>() > 0) || !(sigma_max.item<float>() > 0))
     throw error(errc::bad_request, "sigma_min", std::string(who) + " needs positive sigmas");
   auto t_start = dpm_solver::t_of(sigma_max), t_end = dpm_solver::t_of(sigma_min);

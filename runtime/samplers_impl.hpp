@@ -20,6 +20,9 @@ struct run_context {
   at::Tensor sigmas; ///< float32, on x's device
   const sampler_params& params;
   int total_steps;   ///< number of sampler steps, for on_step
+  /// DPM fast/adaptive σ range {min, max}: the model's for txt2img; unset for img2img, where
+  /// A1111 uses sigmas[-2] and sigmas[0] of the shortened schedule.
+  std::optional<std::pair<double, double>> dpm_sigma_range = std::nullopt;
   /// Calls the denoiser with sigma (a 0-d tensor) broadcast to the batch, as `sigma * s_in`.
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) const;
   /// A noise draw shaped like x (rng.next()).

@@ -272,9 +272,17 @@ def restart(m, x, sigmas, p):
     return x
 
 
+def dpm_range(sigmas, p):
+    """txt2img: the model's σ range as Python floats; img2img: sigmas[-2] and sigmas[0]."""
+    if p.get('model_range'):
+        lo, hi = p['model_range']
+        return torch.tensor(lo), torch.tensor(hi)
+    return sigmas[-2].clone(), sigmas[0].clone()
+
+
 def dpm_fast(m, x, sigmas, p):
-    """DPM-Solver-Fast as A1111 calls it: sigma_max = sigmas[0], sigma_min = sigmas[-2], n = len - 1."""
-    s_min, s_max, nfe = sigmas[-2], sigmas[0], len(sigmas) - 1
+    """DPM-Solver-Fast as A1111 calls it, with n = len(sigmas) - 1."""
+    (s_min, s_max), nfe = dpm_range(sigmas, p), len(sigmas) - 1
     eta, sn = p['eta'], p['s_noise']
     tf = lambda s: -s.log()  # noqa: E731
     sf = lambda t: t.neg().exp()  # noqa: E731
@@ -299,7 +307,7 @@ def dpm_fast(m, x, sigmas, p):
         e2 = eps(u2, s2)
         return xx - sf(tn) * h.expm1() * e - sf(tn) / r2 * (h.expm1() / h - 1) * (e2 - e)
 
-    t_start, t_end = tf(s_max.clone()), tf(s_min.clone())
+    t_start, t_end = tf(s_max), tf(s_min)
     k = nfe // 3 + 1
     ts = torch.linspace(t_start, t_end, k + 1)
     orders = [3] * (k - 2) + [2, 1] if nfe % 3 == 0 else [3] * (k - 1) + [nfe % 3]
@@ -346,7 +354,8 @@ def dpm_adaptive(m, x, sigmas, p):
         e2 = eps('eps_r2', u2, s2)
         return xx - sf(tn) * h.expm1() * e - sf(tn) / r2 * (h.expm1() / h - 1) * (e2 - e)
 
-    t_start, t_end = tf(sigmas[0].clone()), tf(sigmas[-2].clone())
+    s_min, s_max = dpm_range(sigmas, p)
+    t_start, t_end = tf(s_max), tf(s_min)
     atol, rtol = torch.tensor(0.0078), torch.tensor(0.05)
     h = 0.05
     b1 = 1 / (1.5 if eta else 3)

@@ -21,8 +21,9 @@ void check_values(const at::Tensor& got, const std::vector<double>& want, double
 }
 
 struct reference {
-  std::string dir;
-  reference() : dir(test::make_temp_dir("sched")) { test::run_python("schedule_reference.py", dir); }
+  test::temp_dir tmp{"sched"};
+  std::string dir = tmp.path;
+  reference() { test::run_python("schedule_reference.py", dir); }
 };
 
 const reference& ref() {
@@ -121,6 +122,12 @@ BOOST_AUTO_TEST_CASE(bad_input_names_the_field) {
   } catch (const error& e) {
     BOOST_CHECK_EQUAL(e.where(), "steps");
     BOOST_CHECK(e.code() == errc::bad_request);
+  }
+  try {
+    s.t_to_sigma(at::tensor({1000.5f}));
+    BOOST_FAIL("timestep beyond the schedule accepted");
+  } catch (const error& e) {
+    BOOST_CHECK_EQUAL(e.where(), "timestep");
   }
   try {
     discrete_schedule bad(at::ones({10, 2}));

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -30,6 +31,18 @@ inline std::string make_temp_dir(const std::string& tag) {
   if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
   return buf.data();
 }
+
+/// A temporary directory removed again when the object goes away.
+struct temp_dir {
+  std::string path;
+  explicit temp_dir(const std::string& tag) : path(make_temp_dir(tag)) {}
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+};
 
 /// Runs tests/runtime/<script> with /usr/bin/python3 and the given arguments; throws on failure.
 inline void run_python(const std::string& script, const std::string& args) {

@@ -12,8 +12,9 @@ using namespace sdw;
 namespace {
 
 struct reference {
-  std::string dir;
-  reference() : dir(test::make_temp_dir("rng")) { test::run_python("rng_reference.py", dir); }
+  test::temp_dir tmp{"rng"};
+  std::string dir = tmp.path;
+  reference() { test::run_python("rng_reference.py", dir); }
   at::Tensor get(const std::string& name) const { return test::read_floats(dir + "/" + name + ".bin"); }
 };
 

@@ -115,6 +115,7 @@ CASES = [
     ('dpm_fast_eta0', 'DPM fast', 'uniform', 9, 0.0, 0.0, 0.0, 1.0),
     ('dpm_fast_2', 'DPM fast', 'karras', 2, 0.7, 0.0, 0.0, 0.8),
     ('dpm_fast_13', 'DPM fast', 'karras', 13, 1.0, 0.0, 0.0, 1.0),
+    ('dpm_fast_exponential', 'DPM fast', 'exponential', 7, 1.0, 0.0, 0.0, 1.0),
     ('dpm_adaptive', 'DPM adaptive', 'uniform', 10, 1.0, 0.0, 0.0, 1.0),
     ('dpm_adaptive_eta0', 'DPM adaptive', 'karras', 6, 0.0, 0.0, 0.0, 1.0),
     ('plms', 'PLMS', 'uniform', 10, 0.0, 0.0, 0.0, 1.0),
@@ -135,6 +136,8 @@ IMG2IMG_CASES = [
     ('i2i_dpmpp_2m', 'DPM++ 2M', 'karras', 12, 5),
     ('i2i_heun', 'Heun', 'karras', 8, 7),
     ('i2i_dpm2', 'DPM2', 'karras', 9, 4),
+    ('i2i_dpm_fast', 'DPM fast', 'uniform', 12, 7),
+    ('i2i_dpm_adaptive', 'DPM adaptive', 'karras', 10, 6),
     ('i2i_ddim', 'DDIM', 'uniform', 20, 11),
     ('i2i_plms', 'PLMS', 'uniform', 15, 8),
     ('i2i_unipc', 'UniPC', 'uniform', 20, 10),
@@ -172,7 +175,8 @@ def main():
         for case, name, kind, steps, eta, churn, tmin, snoise in CASES:
             sigmas = make_sigmas(sch, kind, steps, discard=name in DISCARD)
             m = Counters()
-            p = dict(eta=eta, s_churn=churn, s_tmin=tmin, s_tmax=float('inf'), s_noise=snoise)
+            p = dict(eta=eta, s_churn=churn, s_tmin=tmin, s_tmax=float('inf'), s_noise=snoise,
+                     model_range=(sch.sigmas[0].item(), sch.sigmas[-1].item()))
             if name not in TAKES_CHURN:
                 p.update(s_churn=0.0, s_tmin=0.0)
             if name not in TAKES_NOISE:

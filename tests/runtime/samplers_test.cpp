@@ -16,9 +16,10 @@ namespace {
 const std::vector<int64_t> k_shape = {2, 4, 5, 6};
 
 struct reference {
-  std::string dir;
+  test::temp_dir tmp{"samplers"};
+  std::string dir = tmp.path;
   at::Tensor x0, bank;
-  reference() : dir(test::make_temp_dir("samplers")) {
+  reference() {
     test::run_python("sampler_reference.py", dir);
     x0 = test::read_floats(dir + "/x0.bin").view(k_shape);
     bank = test::read_floats(dir + "/noise.bin").view({-1, 2, 4, 5, 6});
