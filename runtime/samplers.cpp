@@ -147,6 +147,22 @@ scheduler_kind effective_scheduler(const sampler_info& info, scheduler_kind requ
 
 double default_eta(const sampler_info& info) { return info.timestep_based ? 0.0 : 1.0; }
 
+sampler_takes parameters_taken(const sampler_info& info) {
+  using detail::sampler_fn;
+  const sampler_fn fn = detail::function_of(info);
+  const bool churn = fn == sampler_fn::euler || fn == sampler_fn::heun || fn == sampler_fn::dpm_2;
+  const bool noise_adding = fn == sampler_fn::dpm_fast || fn == sampler_fn::dpm_2_ancestral ||
+                            fn == sampler_fn::dpmpp_2s_ancestral || fn == sampler_fn::dpmpp_sde ||
+                            fn == sampler_fn::dpmpp_2m_sde || fn == sampler_fn::dpmpp_2m_sde_heun ||
+                            fn == sampler_fn::dpmpp_3m_sde;
+  sampler_takes t;
+  t.churn = churn;
+  t.s_noise = churn || noise_adding;
+  t.eta = noise_adding || fn == sampler_fn::euler_ancestral || fn == sampler_fn::dpm_adaptive ||
+          fn == sampler_fn::ddim;
+  return t;
+}
+
 at::Tensor ddim_timesteps(int steps, int64_t num_train_timesteps) {
   if (steps < 1 || steps > num_train_timesteps)
     throw error(errc::bad_request, "steps", "must be between 1 and " + std::to_string(num_train_timesteps));
@@ -183,20 +199,16 @@ at::Tensor guarded(F&& f) {
 
 /// A1111 hands s_churn/s_tmin/s_tmax/s_noise only to the k-diffusion functions listed in its
 /// `sampler_extra_params`; the others run with k-diffusion's defaults (Euler a ignores s_noise).
-sampler_params accepted_params(detail::sampler_fn fn, const sampler_params& in) {
-  using detail::sampler_fn;
+sampler_params accepted_params(const sampler_info& info, const sampler_params& in) {
   sampler_params p = in;
   const sampler_params defaults;
-  const bool churn = fn == sampler_fn::euler || fn == sampler_fn::heun || fn == sampler_fn::dpm_2;
-  const bool noise = churn || fn == sampler_fn::dpm_fast || fn == sampler_fn::dpm_2_ancestral || fn == sampler_fn::dpmpp_2s_ancestral ||
-                     fn == sampler_fn::dpmpp_sde || fn == sampler_fn::dpmpp_2m_sde ||
-                     fn == sampler_fn::dpmpp_2m_sde_heun || fn == sampler_fn::dpmpp_3m_sde;
-  if (!churn) {
+  const sampler_takes takes = parameters_taken(info);
+  if (!takes.churn) {
     p.s_churn = defaults.s_churn;
     p.s_tmin = defaults.s_tmin;
     p.s_tmax = defaults.s_tmax;
   }
-  if (!noise) p.s_noise = defaults.s_noise;
+  if (!takes.s_noise) p.s_noise = defaults.s_noise;
   return p;
 }
 
@@ -204,7 +216,7 @@ at::Tensor run_kdiffusion(const sampler_info& info, sampling_model& model, const
                           const at::Tensor& sig, const sampler_params& given,
                           std::optional<std::pair<double, double>> dpm_range = std::nullopt) {
   using detail::sampler_fn;
-  const sampler_params params = accepted_params(detail::function_of(info), given);
+  const sampler_params params = accepted_params(info, given);
   detail::run_context c{model, sig, params, static_cast<int>(sig.size(0) - 1), dpm_range};
   switch (detail::function_of(info)) {
   case sampler_fn::euler: return detail::sample_euler(c, x);

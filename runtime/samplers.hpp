@@ -53,6 +53,15 @@ scheduler_kind effective_scheduler(const sampler_info& info, scheduler_kind requ
 /// option `eta_ddim` (0.0) for the timestep samplers.
 double default_eta(const sampler_info& info);
 
+/// Which request parameters a sampler's function takes (A1111 passes each only to those, and
+/// notes non-default values in the infotext only for those).
+struct sampler_takes {
+  bool eta = false;      ///< ancestral and SDE k-diffusion samplers, DDIM
+  bool churn = false;    ///< s_churn, s_tmin, s_tmax: Euler, Heun, DPM2
+  bool s_noise = false;  ///< the churn samplers and the noise-adding ones
+};
+sampler_takes parameters_taken(const sampler_info& info);
+
 /// Sampler parameters from the request and options (A1111 passes each only to samplers that take it).
 struct sampler_params {
   double eta = 1.0;   ///< ancestral / SDE noise amount; DDIM eta for DDIM

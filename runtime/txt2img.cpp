@@ -46,34 +46,6 @@ emphasis_mode parse_emphasis(const std::string& name) {
   return emphasis_mode::original;
 }
 
-bool sampler_takes_eta(const sampler_info& s) {
-  static const char* const names[] = {"Euler a", "DPM2 a", "DPM++ 2S a", "DPM++ SDE", "DPM++ 2M SDE",
-                                      "DPM++ 2M SDE Heun", "DPM++ 3M SDE", "DDIM", "DPM fast", "DPM adaptive"};
-  for (const char* n : names) {
-    if (s.name == n) {
-      return true;
-    }
-  }
-  return false;
-}
-
-/// Samplers whose k-diffusion function takes s_churn/s_tmin/s_tmax.
-bool sampler_takes_churn(const sampler_info& s) {
-  return s.name == "Euler" || s.name == "Heun" || s.name == "DPM2";
-}
-
-/// Samplers whose k-diffusion function takes s_noise.
-bool sampler_takes_s_noise(const sampler_info& s) {
-  static const char* const names[] = {"Euler", "Heun", "DPM2", "DPM fast", "DPM2 a", "DPM++ 2S a",
-                                      "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 3M SDE"};
-  for (const char* n : names) {
-    if (s.name == n) {
-      return true;
-    }
-  }
-  return false;
-}
-
 /// The sigma schedule A1111's get_sigmas uses, and whether a named scheduler was applied
 /// (which is what puts "Schedule type" into extra_generation_params).
 struct scheduler_choice {
@@ -197,7 +169,8 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   // s_* family wins over the request and is noted (Sampler.initialize).
   const double option_eta = sampler->timestep_based ? opts.eta_ddim : opts.eta_ancestral;
   params.eta = req.eta.value_or(option_eta);
-  if (sampler_takes_eta(*sampler) && params.eta != default_eta(*sampler)) {
+  const sampler_takes takes = parameters_taken(*sampler);
+  if (takes.eta && params.eta != default_eta(*sampler)) {
     extra.emplace_back(sampler->timestep_based ? "Eta DDIM" : "Eta", json_value(params.eta));
   }
   auto pick = [](const std::optional<double>& request, double option) {
@@ -207,21 +180,20 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   params.s_tmin = pick(req.s_tmin, opts.s_tmin);
   params.s_tmax = pick(req.s_tmax, opts.s_tmax);
   params.s_noise = pick(req.s_noise, opts.s_noise);
-  if (opts.s_churn != 0.0 && sampler_takes_churn(*sampler)) {
-    params.s_churn = opts.s_churn;
-    extra.emplace_back("Sigma churn", json_value(opts.s_churn));
-  }
-  if (opts.s_tmin != 0.0 && sampler_takes_churn(*sampler)) {
-    params.s_tmin = opts.s_tmin;
-    extra.emplace_back("Sigma tmin", json_value(opts.s_tmin));
-  }
-  if (opts.s_tmax != 0.0 && sampler_takes_churn(*sampler)) {
-    params.s_tmax = opts.s_tmax;
-    extra.emplace_back("Sigma tmax", json_value(opts.s_tmax));
-  }
-  if (opts.s_noise != 1.0 && sampler_takes_s_noise(*sampler)) {
-    params.s_noise = opts.s_noise;
-    extra.emplace_back("Sigma noise", json_value(opts.s_noise));
+  const struct {
+    double option, sampler_default;
+    double sampler_params::*field;
+    bool taken;
+    const char* key;
+  } overrides[] = {{opts.s_churn, 0.0, &sampler_params::s_churn, takes.churn, "Sigma churn"},
+                   {opts.s_tmin, 0.0, &sampler_params::s_tmin, takes.churn, "Sigma tmin"},
+                   {opts.s_tmax, 0.0, &sampler_params::s_tmax, takes.churn, "Sigma tmax"},
+                   {opts.s_noise, 1.0, &sampler_params::s_noise, takes.s_noise, "Sigma noise"}};
+  for (const auto& o : overrides) {
+    if (o.taken && o.option != o.sampler_default) {
+      params.*o.field = o.option;
+      extra.emplace_back(o.key, json_value(o.option));
+    }
   }
   if (params.s_tmax == 0.0) {
     params.s_tmax = INFINITY;
