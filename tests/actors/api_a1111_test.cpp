@@ -13,34 +13,20 @@ using sdw::test::member;
 
 namespace {
 
-/// One server for the whole file (starting it costs seconds), made by the first test and stopped
-/// when the test module ends.
-struct server_fixture {
-  server_fixture() : model(sdw::test::tiny_model(models)), server(model) {}
-  sdw::test::temp_dir models;
-  std::string model;
-  sdw::test::api_server server;
-};
-
-server_fixture* fixture = nullptr;
-
-/// The running server; fails the calling test when it does not come up.
-void start_server() {
-  if (fixture == nullptr) {
-    fixture = new server_fixture();
-    BOOST_TEST_REQUIRE(fixture->server.wait_until_up(), fixture->server.log());
-    BOOST_TEST_REQUIRE(fixture->server.wait_for_state("ready"), fixture->server.log());
+/// The running server, shared by the file's tests; fails the calling test when it does not come up.
+sdw::test::shared_server& start_server() {
+  bool first = false;
+  auto& s = sdw::test::shared_api_server({}, first);
+  if (first) {
+    BOOST_TEST_REQUIRE(s.server.wait_until_up(), s.server.log());
+    BOOST_TEST_REQUIRE(s.server.wait_for_state("ready"), s.server.log());
   }
-  BOOST_TEST_REQUIRE(fixture->server.alive(), fixture->server.log());
+  BOOST_TEST_REQUIRE(s.server.alive(), s.server.log());
+  return s;
 }
 
-struct stop_server {
-  ~stop_server() { delete fixture; }
-};
-BOOST_TEST_GLOBAL_FIXTURE(stop_server);
-
 sdw::test::http_reply post(const std::string& path, const std::string& body) {
-  return fixture->server.call("POST", path, body);
+  return start_server().server.call("POST", path, body);
 }
 
 } // namespace
@@ -123,7 +109,7 @@ BOOST_AUTO_TEST_CASE(the_server_keeps_answering_after_errors) {
 
 BOOST_AUTO_TEST_CASE(samplers_lists_a1111_samplers_in_order) {
   start_server();
-  const auto r = fixture->server.call("GET", "/sdapi/v1/samplers");
+  const auto r = start_server().server.call("GET", "/sdapi/v1/samplers");
   BOOST_TEST_REQUIRE(r.status == 200);
   const auto& list = r.json.as_array();
   BOOST_TEST_REQUIRE(list.size() == sdw::all_samplers().size());
@@ -137,7 +123,7 @@ BOOST_AUTO_TEST_CASE(samplers_lists_a1111_samplers_in_order) {
 
 BOOST_AUTO_TEST_CASE(sd_models_lists_the_loaded_checkpoint_with_its_hash) {
   start_server();
-  const auto r = fixture->server.call("GET", "/sdapi/v1/sd-models");
+  const auto r = start_server().server.call("GET", "/sdapi/v1/sd-models");
   BOOST_TEST_REQUIRE(r.status == 200);
   const auto& m = r.json.as_array().at(0);
   BOOST_TEST(member(m, "model_name").as_string() == "tiny");
@@ -145,16 +131,16 @@ BOOST_AUTO_TEST_CASE(sd_models_lists_the_loaded_checkpoint_with_its_hash) {
   auto sha = member(m, "sha256");
   for (int i = 0; i < 50 && sha.is_null(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    sha = member(fixture->server.call("GET", "/sdapi/v1/sd-models").json.as_array().at(0), "sha256");
+    sha = member(start_server().server.call("GET", "/sdapi/v1/sd-models").json.as_array().at(0), "sha256");
   }
   BOOST_TEST_REQUIRE(sha.is_string());
-  BOOST_TEST(sha.as_string() == sdw::sha256_file_hex(fixture->model));
+  BOOST_TEST(sha.as_string() == sdw::sha256_file_hex(start_server().model));
 }
 
 BOOST_AUTO_TEST_CASE(health_reports_ready_and_counts_jobs) {
   start_server();
   BOOST_TEST_REQUIRE(post("/sdapi/v1/txt2img", R"({"steps":2,"width":64,"height":64})").status == 200);
-  const auto r = fixture->server.call("GET", "/health");
+  const auto r = start_server().server.call("GET", "/health");
   BOOST_TEST_REQUIRE(r.status == 200);
   BOOST_TEST(member(r.json, "status").as_string() == "ready");
   BOOST_TEST(member(member(r.json, "model"), "name").as_string() == "tiny");
@@ -164,5 +150,5 @@ BOOST_AUTO_TEST_CASE(health_reports_ready_and_counts_jobs) {
 
 BOOST_AUTO_TEST_CASE(unknown_paths_are_404) {
   start_server();
-  BOOST_TEST(fixture->server.call("GET", "/sdapi/v1/nothing-here").status == 404);
+  BOOST_TEST(start_server().server.call("GET", "/sdapi/v1/nothing-here").status == 404);
 }

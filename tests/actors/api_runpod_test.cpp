@@ -12,33 +12,19 @@ using sdw::test::member;
 
 namespace {
 
-/// One server for the whole file (starting it costs seconds), made by the first test and stopped
-/// when the test module ends.
-struct server_fixture {
-  server_fixture() : model(sdw::test::tiny_model(models)), server(model, {"--queue-size", "2"}) {}
-  sdw::test::temp_dir models;
-  std::string model;
-  sdw::test::api_server server;
-};
-
-server_fixture* fixture = nullptr;
-
-/// The running server; fails the calling test when it does not come up.
-void start_server() {
-  if (fixture == nullptr) {
-    fixture = new server_fixture();
-    BOOST_TEST_REQUIRE(fixture->server.wait_until_up(), fixture->server.log());
+/// The running server, shared by the file's tests; fails the calling test when it does not come up.
+sdw::test::shared_server& start_server() {
+  bool first = false;
+  auto& s = sdw::test::shared_api_server({"--queue-size", "2"}, first);
+  if (first) {
+    BOOST_TEST_REQUIRE(s.server.wait_until_up(), s.server.log());
   }
-  BOOST_TEST_REQUIRE(fixture->server.alive(), fixture->server.log());
+  BOOST_TEST_REQUIRE(s.server.alive(), s.server.log());
+  return s;
 }
 
-struct stop_server {
-  ~stop_server() { delete fixture; }
-};
-BOOST_TEST_GLOBAL_FIXTURE(stop_server);
-
 sdw::test::http_reply call(const std::string& method, const std::string& path, const std::string& body = "") {
-  return fixture->server.call(method, path, body);
+  return start_server().server.call(method, path, body);
 }
 
 std::string status_of(const sdw::test::http_reply& r) {
@@ -75,7 +61,7 @@ BOOST_AUTO_TEST_CASE(run_then_status_until_completed) {
   const std::string id = member(r.json, "id").as_string();
   BOOST_TEST(id.size() == 36u);
   const auto done = wait_for_status(id, "COMPLETED");
-  BOOST_TEST_REQUIRE(status_of(done) == "COMPLETED", done.body.substr(0, 500) + fixture->server.log());
+  BOOST_TEST_REQUIRE(status_of(done) == "COMPLETED", done.body.substr(0, 500) + start_server().server.log());
   const auto& images = member(member(done.json, "output"), "images").as_array();
   BOOST_TEST_REQUIRE(images.size() == 1u);
   const auto png = sdw::decode_png(sdw::base64_decode(images[0].as_string()));
@@ -163,6 +149,6 @@ BOOST_AUTO_TEST_CASE(queued_and_running_jobs_cancel_and_a_full_queue_is_503) {
 
 // Last: SIGTERM ends the server cleanly (listener closed, actors stopped, exit code 0).
 BOOST_AUTO_TEST_CASE(the_server_stops_cleanly_on_sigterm) {
-  start_server();
-  BOOST_TEST(fixture->server.stop() == 0, fixture->server.log());
+  auto& server = start_server().server;
+  BOOST_TEST(server.stop() == 0, server.log());
 }

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/png_codec.hpp"
+#include "tests/support/run_command.hpp"
 #include "tests/support/tiny_model.hpp"
 
 #include <simdjson.h>
@@ -12,17 +13,6 @@
 #include <sstream>
 
 namespace {
-
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::array<char, 512> buf{};
-  while (fgets(buf.data(), buf.size(), p) != nullptr) {
-    out += buf.data();
-  }
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -38,13 +28,13 @@ const std::string bin = std::getenv("SDW_BINARY") ? std::getenv("SDW_BINARY") : 
 // The program as a user runs it: make a model, then generate from a RunPod job file.
 BOOST_AUTO_TEST_CASE(generate_writes_pngs_response_and_latent) {
   sdw::test::temp_dir dir;
-  auto [rc_make, out_make] = run(bin + " make-model --preset tiny --dtype f16 --seed 3 " + dir.file("m.safetensors"));
+  auto [rc_make, out_make] = sdw::test::run_command(bin + " make-model --preset tiny --dtype f16 --seed 3 " + dir.file("m.safetensors"));
   BOOST_TEST_REQUIRE(rc_make == 0, out_make);
   std::ofstream(dir.file("job.json")) << R"({"input": {"prompt": "a cat", "seed": 9, "steps": 3, "width": 64,
       "height": 64, "batch_size": 2, "sampler_name": "DPM++ 2M", "override_settings": {"randn_source": "CPU"}}})";
   const std::string cmd = bin + " generate --model " + dir.file("m.safetensors") + " --input " + dir.file("job.json") +
                           " --clip-vocab " + sdw::test::clip_vocab() + " --out ";
-  auto [rc, out] = run(cmd + dir.file("a") + " --dump-latent " + dir.file("latent.npy"));
+  auto [rc, out] = sdw::test::run_command(cmd + dir.file("a") + " --dump-latent " + dir.file("latent.npy"));
   BOOST_TEST_REQUIRE(rc == 0, out);
   auto png = sdw::decode_png(slurp(dir.file("a/00001-10.png")));
   BOOST_TEST(png.width == 64);
@@ -58,7 +48,7 @@ BOOST_AUTO_TEST_CASE(generate_writes_pngs_response_and_latent) {
   BOOST_TEST(doc["images"].get_array().size() == 2u);
   BOOST_TEST(std::string(doc["parameters"]["sampler_name"].get_string().value()) == "DPM++ 2M");
 
-  auto [rc2, out2] = run(cmd + dir.file("b"));
+  auto [rc2, out2] = sdw::test::run_command(cmd + dir.file("b"));
   BOOST_TEST_REQUIRE(rc2 == 0, out2);
   BOOST_TEST(slurp(dir.file("a/00000-9.png")) == slurp(dir.file("b/00000-9.png")));
 }
@@ -66,13 +56,13 @@ BOOST_AUTO_TEST_CASE(generate_writes_pngs_response_and_latent) {
 BOOST_AUTO_TEST_CASE(bad_input_is_a_clear_error_and_exit_code) {
   sdw::test::temp_dir dir;
   std::ofstream(dir.file("bad.json")) << R"({"prompt": "x", "steps": "many"})";
-  auto [rc, out] = run(bin + " generate --input " + dir.file("bad.json") + " --out " + dir.file("o") +
+  auto [rc, out] = sdw::test::run_command(bin + " generate --input " + dir.file("bad.json") + " --out " + dir.file("o") +
                        " --model-dir " + dir.path + " --clip-vocab " + sdw::test::clip_vocab());
   BOOST_TEST(rc == 2);
   BOOST_TEST(out.find("steps") != std::string::npos, out);
 
   std::ofstream(dir.file("ok.json")) << R"({"prompt": "x", "steps": 2})";
-  auto [rc2, out2] = run(bin + " generate --model " + dir.file("none.safetensors") + " --input " +
+  auto [rc2, out2] = sdw::test::run_command(bin + " generate --model " + dir.file("none.safetensors") + " --input " +
                          dir.file("ok.json") + " --out " + dir.file("o") + " --clip-vocab " + sdw::test::clip_vocab());
   BOOST_TEST(rc2 != 0);
   BOOST_TEST(out2.find(dir.file("none.safetensors")) != std::string::npos, out2);

@@ -5,6 +5,7 @@
 #include "runtime/npy.hpp"
 #include "runtime/safetensors.hpp"
 #include "runtime/sd_model.hpp"
+#include "tests/support/run_command.hpp"
 #include "tests/support/tiny_model.hpp"
 
 #include <ATen/ATen.h>
@@ -18,16 +19,6 @@ namespace {
 void save(const std::string& path, const at::Tensor& t) {
   auto c = t.to(at::kFloat).contiguous();
   sdw::write_npy_f32(path, std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel()), c.sizes().vec());
-}
-
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::array<char, 512> buf{};
-  while (fgets(buf.data(), buf.size(), p) != nullptr) {
-    out += buf.data();
-  }
-  return {pclose(p), out};
 }
 
 } // namespace
@@ -74,7 +65,7 @@ BOOST_AUTO_TEST_CASE(networks_match_an_independent_pytorch_implementation) {
   const std::string script = std::string(std::getenv("SDW_SOURCE_DIR")) + "/tests/reference/sd1_reference.py";
   const auto heads_unet = model->config().unet.num_heads;
   const auto heads_text = model->config().text.heads;
-  auto [rc, out] = run("/usr/bin/python3 " + script + " " + ckpt + " " + dir.path + " " + std::to_string(heads_unet) +
+  auto [rc, out] = sdw::test::run_command("/usr/bin/python3 " + script + " " + ckpt + " " + dir.path + " " + std::to_string(heads_unet) +
                        " " + std::to_string(heads_text));
   BOOST_TEST_MESSAGE(out);
   BOOST_TEST(rc == 0, "reference comparison failed:\n" << out);

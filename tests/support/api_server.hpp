@@ -198,4 +198,23 @@ inline const json_value& member(const json_value& v, const std::string& key) {
   return m != nullptr ? *m : null;
 }
 
+/// The server all tests of one file share (starting one costs seconds), with its tiny model.
+struct shared_server {
+  explicit shared_server(std::vector<std::string> extra) : model(tiny_model(models)), server(model, std::move(extra)) {}
+  temp_dir models;
+  std::string model;
+  api_server server;
+};
+
+/// Made on first use with `extra` arguments (later arguments are ignored); the server is stopped
+/// when the test program exits. `first` tells the caller it was just started.
+inline shared_server& shared_api_server(std::vector<std::string> extra, bool& first) {
+  static std::unique_ptr<shared_server> instance;
+  first = !instance;
+  if (first) {
+    instance = std::make_unique<shared_server>(std::move(extra));
+  }
+  return *instance;
+}
+
 } // namespace sdw::test
