@@ -35,15 +35,7 @@ void on_stop_signal(int sig) {
 
 } // namespace
 
-int run_api(const api_args& args) {
-  if (args.port <= 0 || args.port > 65535) {
-    spdlog::error("--port: must be 1..65535, got {}", args.port);
-    return 2;
-  }
-  if (args.queue_size < 1) {
-    spdlog::error("--queue-size: must be at least 1, got {}", args.queue_size);
-    return 2;
-  }
+int run_api(const worker_config& args) {
   std::string vocab;
   try {
     vocab = find_clip_vocab(args.clip_vocab, args.model_dir);
@@ -74,7 +66,7 @@ int run_api(const api_args& args) {
   auto executor_hdl = system.spawn<caf::detached>(executor, health_hdl);
   auto scheduler_hdl =
     system.spawn(scheduler, executor_hdl, encoder_hdl, health_hdl, static_cast<size_t>(args.queue_size));
-  system.spawn(loader, loader_config{args.model, args.model_dir, vocab, args.device, args.dtype}, executor_hdl,
+  system.spawn(loader, loader_config{args.checkpoint, args.model_dir, vocab, args.device, args.dtype}, executor_hdl,
                scheduler_hdl, health_hdl);
 
   int code = 0;

@@ -2,6 +2,7 @@
 // it over HTTP through the actors (api).
 
 #include "actors/api_command.hpp"
+#include "actors/config_file.hpp"
 #include "runtime/bench_command.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/generate_command.hpp"
@@ -14,6 +15,8 @@
 
 #include <cstdlib>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -71,18 +74,49 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--json", bench.json_out, "also write the figures as JSON");
   bench_cmd->add_flag("--widen-weights", bench.widen_weights, "CPU: widen fp16 weights to float32 at load");
 
-  sdw::api_args api;
+  // `api` takes the worker configuration: flags are kept as (key, value) pairs and applied after
+  // the INI file and the environment, so the command line always wins.
+  std::string config_file;
+  std::vector<std::pair<std::string, std::string>> cli_settings;
+  auto setting = [&cli_settings](CLI::App* cmd, const std::string& flag, const std::string& key, const std::string& help) {
+    cmd->add_option_function<std::string>(
+      flag, [&cli_settings, key](const std::string& v) { cli_settings.emplace_back(key, v); }, help + " [" + key + "]");
+  };
   auto* api_cmd = app.add_subcommand("api", "serve the A1111 API and a RunPod-style test API over HTTP");
-  api_cmd->add_option("--port", api.port, "TCP port")->capture_default_str();
-  api_cmd->add_option("--host", api.host, "address to listen on")->capture_default_str();
-  api_cmd->add_option("--model", api.model, "checkpoint (.safetensors); default: the tiny random-weight demo model");
-  api_cmd->add_option("--model-dir", api.model_dir, "models folder (demo model, clip/ tokenizer)")->capture_default_str();
-  api_cmd->add_option("--clip-vocab", api.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
-  api_cmd->add_option("--device", api.device, "auto, cpu, cuda, cuda:N")->capture_default_str();
-  api_cmd->add_option("--dtype", api.dtype, "auto, f32, f16, bf16")->capture_default_str();
-  api_cmd->add_option("--queue-size", api.queue_size, "jobs that may wait; more get HTTP 503")->capture_default_str();
+  api_cmd->add_option("--config", config_file, "INI file (default: $SDWORKER_CONFIG, else conf/sdworker.ini if present)");
+  setting(api_cmd, "--port", "http.port", "TCP port");
+  setting(api_cmd, "--host", "http.host", "address to listen on");
+  setting(api_cmd, "--model", "model.checkpoint", "checkpoint (.safetensors); default: the tiny random-weight demo model");
+  setting(api_cmd, "--model-dir", "model.dir", "models folder (demo model, clip/ tokenizer)");
+  setting(api_cmd, "--clip-vocab", "model.clip-vocab", "CLIP bpe_simple_vocab_16e6.txt.gz");
+  setting(api_cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
+  setting(api_cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
+  setting(api_cmd, "--queue-size", "queue.size", "jobs that may wait; more get HTTP 503");
 
   CLI11_PARSE(app, argc, argv);
+
+  sdw::worker_config config;
+  if (api_cmd->parsed()) {
+    try {
+      std::string used;
+      config = sdw::load_worker_config(config_file, used);
+      for (const auto& [key, value] : cli_settings) {
+        sdw::set_config_value(config, key, value, "--" + key.substr(key.find('.') + 1));
+      }
+      if (app.count("--threads") > 0) {
+        config.threads = threads;
+      }
+      sdw::validate(config);
+      if (!used.empty()) {
+        spdlog::info("configuration: {}", used);
+      }
+    } catch (const sdw::error& e) {
+      spdlog::error("configuration: {}", e.what());
+      return 2;
+    }
+    threads = config.threads;
+    spdlog::set_level(spdlog::level::from_str(config.log_level));
+  }
   set_threads(threads);
 
   try {
@@ -99,7 +133,7 @@ int main(int argc, char** argv) {
       return sdw::run_bench(bench);
     }
     if (api_cmd->parsed()) {
-      return sdw::run_api(api);
+      return sdw::run_api(config);
     }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

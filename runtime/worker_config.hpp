@@ -1,0 +1,75 @@
+#pragma once
+/// The worker's one configuration struct. Values come, each overriding the one before, from the
+/// defaults here, the INI file (conf/sdworker.ini), the environment (SDWORKER_*, RUNPOD_*) and
+/// the command line. Every source goes through the same table of keys, so a key is spelled,
+/// parsed and checked the same way wherever it is set, and errors name the source and the key.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sdw {
+
+/// Everything `sdworker api` and `sdworker serve` are told.
+struct worker_config {
+  // [model]
+  std::string model_dir = "models";  ///< checkpoints, the demo model and clip/
+  std::string checkpoint;            ///< the model to load; empty = the tiny random-weight demo model
+  std::string clip_vocab;            ///< CLIP BPE file; empty = search model_dir/clip and ../shared/clip
+  std::string device = "auto";       ///< auto, cpu, cuda, cuda:N
+  std::string dtype = "auto";        ///< auto, f32, f16, bf16
+  int threads = 0;                   ///< libtorch CPU threads; 0 = all cores
+  // [queue]
+  int queue_size = 16;  ///< jobs that may wait; more are refused (HTTP 503)
+  // [http]
+  std::string host = "127.0.0.1";
+  int port = 3000;
+  std::string api_auth;  ///< "user:pass[,user2:pass2]"; empty = no authentication
+  // [runpod]
+  std::string get_job_url;      ///< RUNPOD_WEBHOOK_GET_JOB; set = serverless mode
+  std::string post_output_url;  ///< RUNPOD_WEBHOOK_POST_OUTPUT
+  std::string ping_url;         ///< RUNPOD_WEBHOOK_PING
+  int ping_interval_ms = 10000;  ///< RUNPOD_PING_INTERVAL
+  std::string api_key;          ///< RUNPOD_AI_API_KEY; never logged
+  std::string pod_id;           ///< RUNPOD_POD_ID; empty = a random id
+  std::string pod_hostname;     ///< RUNPOD_POD_HOSTNAME
+  std::string endpoint_id;      ///< RUNPOD_ENDPOINT_ID; set = JSON log lines
+  // [log]
+  std::string log_format = "auto";  ///< auto (JSON when endpoint_id is set), text, json
+  std::string log_level = "info";   ///< trace, debug, info, warn, error
+};
+
+/// One configuration key: its INI name ("section.key"), the environment variable that sets it
+/// (may be empty), whether it is a secret (never shown), and what it means.
+struct config_key {
+  std::string_view name;
+  std::string_view env;
+  bool secret = false;
+  std::string_view help;
+};
+
+/// Every key, in the order conf/sdworker.ini lists them.
+const std::vector<config_key>& config_keys();
+
+/// Sets key `name` from its text form. `source` names where the text came from
+/// ("conf/sdworker.ini", "SDWORKER_PORT", "--port") for the error: sdw::error(bad_request,
+/// source, "<key>: ...") for an unknown key or a value of the wrong form.
+void set_config_value(worker_config& config, std::string_view name, const std::string& value,
+                      const std::string& source);
+
+/// The text form of key `name` (secrets as given; callers that show values redact them).
+std::string config_value_text(const worker_config& config, std::string_view name);
+
+/// Applies every variable of config_keys() that `getenv` returns non-null for.
+void apply_environment(worker_config& config, const std::function<const char*(const char*)>& getenv);
+
+/// Checks the whole configuration once, at start: sdw::error(bad_request, "<key>", message) for the
+/// first value that cannot work (a port out of range, an unknown device or log level, an api-auth
+/// entry without ':', ...).
+void validate(const worker_config& config);
+
+/// Whether logs are JSON lines: log_format "json", or "auto" with endpoint_id set (as on RunPod).
+bool json_logs(const worker_config& config);
+
+} // namespace sdw

@@ -1,0 +1,164 @@
+#define BOOST_TEST_MODULE config
+#include <boost/test/unit_test.hpp>
+
+#include "actors/config_file.hpp"
+#include "runtime/errors.hpp"
+#include "tests/support/run_command.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+using namespace sdw;
+
+namespace {
+
+std::string source_dir() {
+  const char* dir = std::getenv("SDW_SOURCE_DIR");
+  BOOST_REQUIRE(dir != nullptr);
+  return dir;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+/// The message of the sdw::error `f` throws (fails the test when it does not throw).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const error& e) {
+    return e.what();
+  }
+  BOOST_FAIL("no error was thrown");
+  return {};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(shipped_ini_documents_every_key_with_its_default) {
+  const std::string path = source_dir() + "/conf/sdworker.ini";
+  worker_config from_file;
+  load_config_file(from_file, path);
+  const worker_config defaults;
+  const std::string text = read_text(path);
+  for (const auto& key : config_keys()) {
+    const std::string name(key.name);
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_TEST(config_value_text(from_file, name) == config_value_text(defaults, name));
+      const std::string bare = name.substr(name.find('.') + 1);
+      BOOST_TEST(text.find("\n" + bare + "=") != std::string::npos);
+      if (!key.env.empty()) {
+        BOOST_TEST(text.find("(" + std::string(key.env) + ")") != std::string::npos);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(file_then_environment_then_command_line) {
+  test::temp_dir dir;
+  const std::string ini = dir.file("w.ini");
+  write_text(ini, "[http]\nport=4000\nhost=\"0.0.0.0\"\n[queue]\nsize=3\n[runpod]\nping-interval=2500\n");
+  worker_config c;
+  load_config_file(c, ini);
+  BOOST_TEST(c.port == 4000);
+  BOOST_TEST(c.host == "0.0.0.0");
+  BOOST_TEST(c.queue_size == 3);
+  BOOST_TEST(c.ping_interval_ms == 2500);
+  BOOST_TEST(c.model_dir == "models");  // untouched keys keep their defaults
+
+  std::map<std::string, std::string> env = {{"SDWORKER_PORT", "5000"},
+                                            {"RUNPOD_WEBHOOK_GET_JOB", "http://127.0.0.1:9/job-take/$ID?gpu=x"},
+                                            {"RUNPOD_AI_API_KEY", "secret-key"}};
+  apply_environment(c, [&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+  BOOST_TEST(c.port == 5000);
+  BOOST_TEST(c.host == "0.0.0.0");
+  BOOST_TEST(c.get_job_url == "http://127.0.0.1:9/job-take/$ID?gpu=x");
+  BOOST_TEST(c.api_key == "secret-key");
+
+  set_config_value(c, "http.port", "6000", "--port");
+  BOOST_TEST(c.port == 6000);
+  validate(c);
+}
+
+BOOST_AUTO_TEST_CASE(errors_name_the_source_and_the_key) {
+  test::temp_dir dir;
+  const std::string ini = dir.file("bad.ini");
+
+  write_text(ini, "[http]\nprot=3000\n");
+  worker_config c;
+  std::string msg = error_of([&] { load_config_file(c, ini); });
+  BOOST_TEST(msg.find(ini) != std::string::npos);
+  BOOST_TEST(msg.find("unknown key 'http.prot'") != std::string::npos);
+
+  write_text(ini, "[http]\nport=\"abc\"\n");
+  msg = error_of([&] { load_config_file(c, ini); });
+  BOOST_TEST(msg.find("http.port must be an integer, got 'abc'") != std::string::npos);
+
+  write_text(ini, "[http]\nport=3000\n[broken\n");
+  msg = error_of([&] { load_config_file(c, ini); });
+  BOOST_TEST(msg.find("line 3") != std::string::npos, msg);
+
+  write_text(ini, "[model]\ndevice=[\"0\", \"1\"]\n");
+  msg = error_of([&] { load_config_file(c, ini); });
+  BOOST_TEST(msg.find("model.device must be a string or an integer") != std::string::npos);
+
+  msg = error_of([&] { load_config_file(c, dir.file("missing.ini")); });
+  BOOST_TEST(msg.find("missing.ini: cannot read") != std::string::npos);
+
+  msg = error_of([&] {
+    apply_environment(c, [](const char* name) -> const char* {
+      return std::string(name) == "SDWORKER_QUEUE_SIZE" ? "many" : nullptr;
+    });
+  });
+  BOOST_TEST(msg == "SDWORKER_QUEUE_SIZE: queue.size must be an integer, got 'many'");
+
+  const std::map<std::string, std::pair<std::string, std::string>> invalid = {
+    {"http.port", {"70000", "http.port: must be 1..65535, got 70000"}},
+    {"queue.size", {"0", "queue.size: must be at least 1, got 0"}},
+    {"model.device", {"gpu", "model.device: must be auto, cpu, cuda or cuda:N, got 'gpu'"}},
+    {"model.dtype", {"f8", "model.dtype: must be auto, f32, f16 or bf16, got 'f8'"}},
+    {"log.level", {"loud", "log.level: must be trace, debug, info, warn or error, got 'loud'"}},
+    {"http.api-auth", {"alice:pw,bob", "http.api-auth: each entry must be user:password (entry 2 is not)"}},
+    {"runpod.get-job-url", {"ftp://x", "runpod.get-job-url: must be an http:// or https:// URL, got 'ftp://x'"}},
+  };
+  for (const auto& [key, case_] : invalid) {
+    worker_config v;
+    set_config_value(v, key, case_.first, "test");
+    BOOST_TEST(error_of([&] { validate(v); }) == case_.second);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(api_command_refuses_a_bad_configuration_in_one_line) {
+  test::temp_dir dir;
+  const std::string ini = dir.file("bad.ini");
+  write_text(ini, "[queue]\nsize=0\n");
+  const char* binary = std::getenv("SDW_BINARY");
+  BOOST_REQUIRE(binary != nullptr);
+  auto [code, out] = test::run_command(std::string(binary) + " api --config " + ini);
+  BOOST_TEST(code == 2);
+  BOOST_TEST(out.find("queue.size: must be at least 1, got 0") != std::string::npos, out);
+
+  // The command line overrides the file (and is checked the same way).
+  write_text(ini, "[queue]\nsize=4\n");
+  std::tie(code, out) = test::run_command(std::string(binary) + " api --config " + ini + " --port 0");
+  BOOST_TEST(code == 2);
+  BOOST_TEST(out.find("http.port: must be 1..65535, got 0") != std::string::npos, out);
+
+  std::tie(code, out) = test::run_command("SDWORKER_PORT=x " + std::string(binary) + " api --config " + ini);
+  BOOST_TEST(code == 2);
+  BOOST_TEST(out.find("SDWORKER_PORT: http.port must be an integer, got 'x'") != std::string::npos, out);
+}
