@@ -4,13 +4,16 @@
 #include "runtime/txt2img.hpp"
 #include "runtime/txt2img_request.hpp"
 
+#include <chrono>
 #include <exception>
 
 namespace sdw {
 
 job_result encode_generation(const generation_output& out) {
+  const auto t0 = std::chrono::steady_clock::now();
   job_result r;
   r.id = out.job.id;
+  r.engine_us = out.engine_us;
   if (!out.ok) {
     r.status = out.error.kind == "cancelled" ? job_status::cancelled : job_status::failed;
     r.error = out.error;
@@ -26,6 +29,8 @@ job_result encode_generation(const generation_output& out) {
     result.all_subseeds = out.all_subseeds;
     r.output_json = encode_txt2img_response(result, parse_txt2img_request(out.job.body));
     r.status = job_status::completed;
+    r.engine_us +=
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   } catch (const error& e) {
     r.status = job_status::failed;
     r.error = job_error{to_string(e.code()), e.where(), e.message()};

@@ -9,12 +9,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <exception>
 
 namespace sdw {
 
 generation_output executor_state::run(const generation_job& job, const cancel_token& token,
                                       executor_actor::stateful_pointer<executor_state> self) {
+  const auto t0 = std::chrono::steady_clock::now();
   generation_output out;
   out.job = job;
   try {
@@ -45,6 +47,8 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     // c10::Error (out of memory, shape mismatches) and anything else stays this job's problem.
     out.error = job_error{"internal", "", e.what()};
   }
+  out.engine_us =
+    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   if (!out.ok) {
     spdlog::warn("job {} failed: {} {} {}", job.id, out.error.kind, out.error.field, out.error.message);
   }

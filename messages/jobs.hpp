@@ -68,12 +68,13 @@ struct job_result {
   job_error error;
   int64_t delay_ms = -1;      ///< from submission to the start of execution
   int64_t execution_ms = -1;  ///< from the start of execution to the result
+  int64_t engine_us = 0;      ///< of which the engine ran (generation and encoding), for benchmarks
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_result& x) {
   return f(caf::meta::type_name("sdw::job_result"), x.id, x.status, x.output_json, x.error, x.delay_ms,
-           x.execution_ms);
+           x.execution_ms, x.engine_us);
 }
 
 /// Sampling progress of a running job: `step` of `steps` sampler steps done.
@@ -110,12 +111,13 @@ struct generation_output {
   std::string info_json;
   std::vector<int64_t> all_seeds;
   std::vector<int64_t> all_subseeds;
+  int64_t engine_us = 0;  ///< how long the executor ran the job
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generation_output& x) {
   return f(caf::meta::type_name("sdw::generation_output"), x.job, x.ok, x.error, x.images, x.info_json,
-           x.all_seeds, x.all_subseeds);
+           x.all_seeds, x.all_subseeds, x.engine_us);
 }
 
 /// The flag that interrupts a running job. The executor is busy inside the sampler while a job
