@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Cold start of `sdworker api`: process start → HTTP answering → /health "ready" → first job done.
+# The first job is sent as soon as the server answers (as a job waiting on RunPod would be), so
+# its time includes waiting for the model. Runs each measure with the checkpoint evicted from the
+# page cache (dd iflag=nocache) and again with it cached.
+#
+#   bench/cold_start.sh [--model CKPT] [--binary build/actors/sdworker] [--size 256] [--steps 1]
+#
+# Without --model it makes (once) an sd15-size random-weight fp16 checkpoint in models/.
+set -euo pipefail
+
+binary=build/actors/sdworker
+model=""
+size=256
+steps=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --model) model="$2"; shift 2 ;;
+    --binary) binary="$2"; shift 2 ;;
+    --size) size="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+if [[ -z "$model" ]]; then
+  model=models/bench-sd15.safetensors
+  [[ -f "$model" ]] || "$binary" make-model --preset sd15 --dtype f16 "$model"
+fi
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+now() { date +%s.%N; }
+elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+
+measure() {
+  local label="$1"
+  local log
+  log=$(mktemp)
+  local t0 t_http="" t_ready="" t_job=""
+  t0=$(now)
+  "$binary" api --port "$port" --model "$model" >"$log" 2>&1 &
+  local pid=$!
+  until curl -s -o /dev/null "http://127.0.0.1:$port/health"; do sleep 0.005; done
+  t_http=$(now)
+  # The first job goes in at once; its answer comes when the model is loaded and the job has run.
+  curl -s -o /dev/null -X POST "http://127.0.0.1:$port/sdapi/v1/txt2img" \
+    -d "{\"prompt\":\"a red cube\",\"steps\":$steps,\"width\":$size,\"height\":$size}" &
+  local job=$!
+  until curl -s "http://127.0.0.1:$port/health" | grep -q '"state":"ready"'; do sleep 0.005; done
+  t_ready=$(now)
+  wait "$job"
+  t_job=$(now)
+  kill -TERM "$pid"
+  wait "$pid" || true
+  printf '%-14s answering %6s s   ready %6s s   first job (%sx%s, %s step) done %6s s\n' "$label" \
+    "$(elapsed "$t0" "$t_http")" "$(elapsed "$t0" "$t_ready")" "$size" "$size" "$steps" "$(elapsed "$t0" "$t_job")"
+  rm -f "$log"
+}
+
+echo "checkpoint: $model ($(du -h "$model" | cut -f1))"
+dd if="$model" iflag=nocache count=0 status=none
+measure "not cached"
+measure "page cache"
