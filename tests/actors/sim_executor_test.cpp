@@ -1,0 +1,110 @@
+#define BOOST_TEST_MODULE sim_executor
+#include <boost/test/unit_test.hpp>
+
+// The simulated executor behind the real scheduler and encoder: jobs come back with the
+// requested images (decoded from the real encoder's PNGs), take the cost model's time, and
+// stop at the next step when cancelled.
+
+#include "actors/encoder.hpp"
+#include "actors/health.hpp"
+#include "actors/scheduler.hpp"
+#include "actors/sim_executor.hpp"
+#include "runtime/encoding.hpp"
+#include "runtime/json_value.hpp"
+#include "runtime/png_codec.hpp"
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <thread>
+
+using namespace sdw;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto timeout = std::chrono::seconds(60);
+
+struct sim_fixture {
+  explicit sim_fixture(sim_device device) : system(make_config()), self(system) {
+    health_hdl = system.spawn(health);
+    encoder_hdl = system.spawn(encoder);
+    executor_hdl = system.spawn<caf::detached>(sim_executor, health_hdl, device);
+    scheduler_hdl = system.spawn(scheduler, executor_hdl, encoder_hdl, health_hdl, size_t{8});
+    self->send(executor_hdl, model_atom::value, loaded_model{});
+    self->send(scheduler_hdl, ready_atom::value, true, std::string());
+  }
+  ~sim_fixture() {
+    for (const caf::actor& a : {caf::actor_cast<caf::actor>(scheduler_hdl), caf::actor_cast<caf::actor>(encoder_hdl),
+                                caf::actor_cast<caf::actor>(executor_hdl), caf::actor_cast<caf::actor>(health_hdl)}) {
+      self->send_exit(a, caf::exit_reason::user_shutdown);
+    }
+  }
+  static caf::actor_system_config& make_config() {
+    static caf::actor_system_config cfg;
+    static bool once = (add_message_types(cfg), true);
+    (void)once;
+    return cfg;
+  }
+  template <class... Ts>
+  job_result ask(Ts&&... xs) {
+    job_result out;
+    self->request(scheduler_hdl, timeout, std::forward<Ts>(xs)...)
+      .receive([&](job_result& r) { out = std::move(r); },
+               [&](caf::error& e) { BOOST_FAIL("scheduler: " + system.render(e)); });
+    return out;
+  }
+
+  caf::actor_system system;
+  caf::scoped_actor self;
+  health_actor health_hdl;
+  encoder_actor encoder_hdl;
+  executor_actor executor_hdl;
+  scheduler_actor scheduler_hdl;
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_simulated_job_returns_the_requested_images) {
+  sim_device device;
+  device.time_scale = 0.01;
+  sim_fixture f(device);
+  const std::string body =
+    R"({"input":{"prompt":"sim","steps":20,"width":128,"height":64,"batch_size":2,"n_iter":2,"seed":40}})";
+  BOOST_TEST(f.ask(submit_atom::value, generation_job{"j1", body, job_options{true}}).status == job_status::in_queue);
+  const job_result r = f.ask(wait_atom::value, std::string("j1"));
+  BOOST_TEST_REQUIRE(r.status == job_status::completed, r.error.message);
+  const json_value out = parse_json(r.output_json);
+  const auto& images = out.find("images")->as_array();
+  BOOST_TEST_REQUIRE(images.size() == 4u);
+  std::vector<uint8_t> first_pixels;
+  for (size_t k = 0; k < images.size(); ++k) {
+    const decoded_png png = decode_png(base64_decode(images[k].as_string()));
+    BOOST_TEST(png.width == 128);
+    BOOST_TEST(png.height == 64);
+    BOOST_TEST(png.text.at("parameters").find("Seed: " + std::to_string(40 + k)) != std::string::npos);
+    if (k == 0) {
+      first_pixels = png.pixels;
+    } else {
+      BOOST_TEST((png.pixels != first_pixels));  // each seed its own colour
+    }
+  }
+  // The job took the cost model's time, scaled: 2 batches of 20 steps of 2 images.
+  const double expected_ms = job_ms(device.costs, job_shape{128, 64, 20, 2, 2}) * device.time_scale;
+  BOOST_TEST(static_cast<double>(r.engine_us) / 1000.0 >= expected_ms * 0.95);
+}
+
+BOOST_AUTO_TEST_CASE(cancel_stops_a_simulated_job_at_the_next_step) {
+  sim_device device;  // real time: this job would take about 50 s
+  sim_fixture f(device);
+  const std::string body = R"({"input":{"prompt":"long","steps":1000,"width":512,"height":512}})";
+  f.ask(submit_atom::value, generation_job{"long", body, job_options{true}});
+  const auto t0 = clock_type::now();
+  while (f.ask(status_atom::value, std::string("long")).status != job_status::in_progress) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  f.ask(cancel_atom::value, std::string("long"));
+  const job_result r = f.ask(wait_atom::value, std::string("long"));
+  BOOST_TEST(r.status == job_status::cancelled);
+  BOOST_TEST(std::chrono::duration<double>(clock_type::now() - t0).count() < 5.0);
+}
