@@ -9,10 +9,10 @@
 namespace sdw {
 
 cfg_denoiser::cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, std::vector<multi_cond> conds,
-                           std::vector<cond_schedule> unconds, double cfg_scale, bool batch_cond_uncond,
+                           std::vector<cond_schedule> unconds, std::vector<double> cfg_scales, bool batch_cond_uncond,
                            double s_min_uncond)
   : unet_(model), schedule_(schedule), conds_(std::move(conds)), unconds_(std::move(unconds)),
-    cfg_scale_(cfg_scale), batch_cond_uncond_(batch_cond_uncond), s_min_uncond_(s_min_uncond) {}
+    cfg_scales_(std::move(cfg_scales)), batch_cond_uncond_(batch_cond_uncond), s_min_uncond_(s_min_uncond) {}
 
 template <class F>
 at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& model_out) {
@@ -70,8 +70,9 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   auto denoised_uncond = out.narrow(0, n_cond, batch);
   auto denoised = denoised_uncond.clone();
   for (int64_t i = 0; i < batch; ++i) {
+    const double scale = cfg_scales_.size() == 1 ? cfg_scales_.front() : cfg_scales_.at(static_cast<size_t>(i));
     for (const auto& [row, weight] : pos.rows[i]) {
-      denoised[i] += (out[row] - denoised_uncond[i]) * (weight * (skip_uncond ? 1.0 : cfg_scale_));
+      denoised[i] += (out[row] - denoised_uncond[i]) * (weight * (skip_uncond ? 1.0 : scale));
     }
   }
   ++step_;

@@ -6,6 +6,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <vector>
+
 namespace sdw {
 
 class unet;
@@ -14,8 +16,10 @@ class discrete_schedule;
 /// Counts denoiser calls (the step prompt schedules are read at) and applies CFG.
 class cfg_denoiser {
 public:
+  /// `cfg_scales` has one scale per image (images of different requests batched together keep
+  /// their own), or a single scale for all.
   cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, std::vector<multi_cond> conds,
-               std::vector<cond_schedule> unconds, double cfg_scale, bool batch_cond_uncond = true,
+               std::vector<cond_schedule> unconds, std::vector<double> cfg_scales, bool batch_cond_uncond = true,
                double s_min_uncond = 0.0);
 
   /// k-diffusion: denoised prediction for x at per-row sigma [B].
@@ -35,7 +39,7 @@ private:
   const discrete_schedule& schedule_;
   std::vector<multi_cond> conds_;
   std::vector<cond_schedule> unconds_;
-  double cfg_scale_;
+  std::vector<double> cfg_scales_;
   bool batch_cond_uncond_;
   double s_min_uncond_;
   int step_ = 0;

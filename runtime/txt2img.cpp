@@ -263,7 +263,7 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
     std::vector<std::string> negatives(req.batch_size, negative);
 
     cfg_denoiser denoiser(model.unet(), model.schedule(), encoder.multi_schedules(positives, schedule_steps),
-                          encoder.schedules(negatives, schedule_steps), req.cfg_scale, opts.batch_cond_uncond,
+                          encoder.schedules(negatives, schedule_steps), {req.cfg_scale}, opts.batch_cond_uncond,
                           s_min_uncond);
     image_rng rng(source, seeds, subseeds, req.subseed_strength, {latent_c, latent_h, latent_w},
                   req.seed_resize_from_h, req.seed_resize_from_w, opts.eta_noise_seed_delta,
