@@ -1,6 +1,7 @@
 #pragma once
 /// `sdworker api`: the worker as a local HTTP server (A1111 API and RunPod-style test API).
 
+#include <cstddef>
 #include <string>
 
 namespace sdw {
@@ -15,6 +16,8 @@ struct api_args {
   std::string device = "auto";
   std::string dtype = "auto";
   int queue_size = 16;  ///< jobs that may wait; more are refused with HTTP 503
+  std::string api_auth;  ///< A1111's `--api-auth user:pass[,user2:pass2]` for the /sdapi/v1 routes; empty = open
+  size_t max_body_mb = 32;  ///< request bodies above this many MiB get HTTP 413
 };
 
 /// Starts the actors and the HTTP server, serves until SIGINT or SIGTERM, then shuts down.

@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
   api_cmd->add_option("--device", api.device, "auto, cpu, cuda, cuda:N")->capture_default_str();
   api_cmd->add_option("--dtype", api.dtype, "auto, f32, f16, bf16")->capture_default_str();
   api_cmd->add_option("--queue-size", api.queue_size, "jobs that may wait; more get HTTP 503")->capture_default_str();
+  api_cmd->add_option("--api-auth", api.api_auth, "HTTP basic auth for the /sdapi/v1 routes: user:pass[,user2:pass2]");
+  api_cmd->add_option("--max-body-mb", api.max_body_mb, "largest request body in MiB; larger get HTTP 413")
+    ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   set_threads(threads);
