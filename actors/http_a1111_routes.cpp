@@ -31,7 +31,19 @@ constexpr a1111_route routes[] = {
   {"/sdapi/v1/memory", "GET"},    {"/sdapi/v1/refresh-checkpoints", "POST"},
 };
 
+/// FastAPI's answer to a POST without the body the route requires.
+bool body_missing(const std::string& body, http_answer& answer) {
+  if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    return false;
+  }
+  answer = a1111_error_answer("bad_request", "body", "field required");
+  return true;
+}
+
 http_answer txt2img(front_context& ctx, const std::string& body) {
+  if (http_answer missing; body_missing(body, missing)) {
+    return missing;
+  }
   try {
     check_txt2img_body(body);
   } catch (const error& e) {
@@ -135,6 +147,9 @@ http_answer get_options(front_context& ctx) {
 }
 
 http_answer set_options(front_context& ctx, const std::string& body) {
+  if (http_answer missing; body_missing(body, missing)) {
+    return missing;
+  }
   auto h = ctx.report();
   if (!h) {
     return json_error(500, "health did not answer");

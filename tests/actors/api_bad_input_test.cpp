@@ -47,7 +47,7 @@ std::vector<bad_case> catalogue() {
     {"POST", t2i, R"({"subseed_strength":"x"})", 422, R"("loc":["body","subseed_strength"])"},
     {"POST", t2i, R"({"eta":[]})", 422, R"("loc":["body","eta"])"},
     {"POST", t2i, R"({"styles":"x"})", 422, R"("loc":["body","styles"])"},
-    {"POST", t2i, R"({"sampler_name":7})", 422, R"("loc":["body","sampler_name"])"},
+    {"POST", t2i, R"({"sampler_name":[7]})", 422, R"("loc":["body","sampler_name"])"},
     {"POST", t2i, R"({"scheduler":{}})", 422, R"("loc":["body","scheduler"])"},
     {"POST", t2i, R"({"send_images":"yes please"})", 422, R"("loc":["body","send_images"])"},
     {"POST", t2i, R"({"override_settings":"x"})", 422, R"("loc":["body","override_settings"])"},
@@ -69,10 +69,11 @@ std::vector<bad_case> catalogue() {
     {"POST", t2i, R"({"prompt":")" + huge_prompt + R"("})", 422, R"("loc":["body","prompt"])"},
     // Malformed JSON: FastAPI's jsondecode 422 with the character offset.
     {"POST", t2i, R"({"prompt":"\x"})", 422, "value_error.jsondecode"},
-    {"POST", t2i, R"({"prompt":"\ud800x"})", 422, "value_error.jsondecode"},
+    {"POST", t2i, R"({"prompt":"x" "y"})", 422, "value_error.jsondecode"},
     {"POST", t2i, "not json", 422, "value_error.jsondecode"},
     {"POST", t2i, R"({"prompt":"x",})", 422, "value_error.jsondecode"},
-    {"POST", t2i, "", 422, "field required"},
+    {"POST", t2i, "", 422, R"({"detail":[{"loc":["body"],"msg":"field required","type":"value_error.missing"}]})"},
+    {"POST", "/sdapi/v1/options", "", 422, "value_error.missing"},
     {"POST", t2i, "[1,2]", 422, "value is not a valid dict"},
     // Features this worker refuses instead of ignoring: 500 naming the field.
     {"POST", t2i, txt2img_with(R"("enable_hr":true)"), 500, "enable_hr"},

@@ -32,8 +32,8 @@ sdw::test::http_reply call(const std::string& method, const std::string& path, c
   return start_server().server.call(method, path, body);
 }
 
-std::vector<sdw::png_image> images_of(const sdw::test::http_reply& r) {
-  std::vector<sdw::png_image> out;
+std::vector<sdw::decoded_png> images_of(const sdw::test::http_reply& r) {
+  std::vector<sdw::decoded_png> out;
   for (const auto& img : member(r.json, "images").as_array()) {
     out.push_back(sdw::decode_png(sdw::base64_decode(img.as_string())));
   }
