@@ -146,6 +146,7 @@ BOOST_AUTO_TEST_CASE(interrupt_ends_the_job_early_with_the_image_reached_so_far)
   BOOST_TEST_REQUIRE(imgs.size() == 1u);
   BOOST_TEST(imgs[0].width == 64);
   BOOST_TEST(imgs[0].text.at("parameters").find("Seed: 21,") != std::string::npos);
+  BOOST_TEST_MESSAGE("interrupted after " << took << " s; a step takes " << step << " s");
   BOOST_TEST(took < 0.5 * 450 * step, "took " << took << " s, a step takes " << step << " s");
 }
 
@@ -166,6 +167,7 @@ BOOST_AUTO_TEST_CASE(skip_ends_the_current_batch_and_the_job_goes_on) {
   const auto imgs = images_of(done);
   BOOST_TEST_REQUIRE(imgs.size() == 2u);
   BOOST_TEST(imgs[1].text.at("parameters").find("Seed: 32,") != std::string::npos);
+  BOOST_TEST_MESSAGE("skipped job took " << took << " s; a step takes " << step << " s");
   BOOST_TEST(took < 0.8 * 300 * step, "took " << took << " s, a step takes " << step << " s");
 }
 
@@ -182,6 +184,7 @@ BOOST_AUTO_TEST_CASE(a_cancelled_long_job_ends_well_before_its_steps_could_have_
   const auto final = call("GET", "/status-sync/" + id + "?wait=60000");
   const double took = seconds_since(t0);
   BOOST_TEST(member(final.json, "status").as_string() == "CANCELLED");
+  BOOST_TEST_MESSAGE("cancelled after " << took << " s; a step takes " << step << " s");
   BOOST_TEST(took < 0.25 * 600 * step, "took " << took << " s, a step takes " << step << " s");
   // The executor is free again.
   const auto next = call("POST", "/runsync", R"({"input":{"prompt":"x","steps":2,"width":64,"height":64}})");
