@@ -121,6 +121,7 @@ http_answer health_answer(front_context& ctx) {
   s.completed = h->queue.completed;
   s.failed = h->queue.failed;
   s.cancelled = h->queue.cancelled;
+  s.retried = h->queue.retried;
   s.current_job = h->current.id;
   s.current_step = h->current.step;
   s.current_steps = h->current.steps;

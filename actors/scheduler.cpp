@@ -123,6 +123,7 @@ caf::result<job_result> scheduler_state::retry(const std::string& id) {
   rec.result.status = job_status::in_queue;
   rec.submitted = clock_type::now();
   queue.push_back(id);
+  ++stats.retried;
   job_result answer = rec.result;
   dispatch();
   report();

@@ -128,7 +128,7 @@ std::string health_json(const service_health& h) {
   jobs.set("cancelled", h.cancelled);
   jobs.set("inProgress", h.in_progress);
   jobs.set("inQueue", h.in_queue);
-  jobs.set("retried", 0);
+  jobs.set("retried", h.retried);
   json_value workers = json_value::object();
   workers.set("idle", ready && h.in_progress == 0 ? 1 : 0);
   workers.set("running", h.in_progress > 0 ? 1 : 0);

@@ -60,7 +60,7 @@ struct service_health {
   std::string error;
   std::string model_name;
   int64_t in_queue = 0, in_progress = 0, capacity = 0;
-  int64_t completed = 0, failed = 0, cancelled = 0;
+  int64_t completed = 0, failed = 0, cancelled = 0, retried = 0;
   std::string current_job;  ///< the running job's id, or empty
   int64_t current_step = 0, current_steps = 0;
 };

@@ -297,7 +297,7 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
       stop_check();
       at::Tensor e = denoiser.eps(x, t);
       // x0 = (x − √(1−ᾱ)·eps) / √ᾱ at the nearest discrete timestep.
-      const auto& ac = model.schedule().alphas_cumprod();
+      const auto ac = model.schedule().alphas_cumprod().to(at::kCPU, at::kFloat);
       const auto idx = t.to(at::kCPU, at::kFloat).round().clamp(0, ac.size(0) - 1).to(at::kLong);
       const auto a = ac.index_select(0, idx).to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
       last_denoised = (x - (1 - a).sqrt() * e) / a.sqrt();

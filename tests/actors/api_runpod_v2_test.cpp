@@ -114,6 +114,8 @@ BOOST_AUTO_TEST_CASE(retry_requeues_failed_and_cancelled_jobs_with_the_same_id) 
   BOOST_TEST(status_of(call("POST", "/retry/" + small_id)) == "IN_QUEUE");
   BOOST_TEST(wait_for(small_id, "COMPLETED") == "COMPLETED");
 
+  BOOST_TEST(member(member(call("GET", "/health").json, "jobs"), "retried").as_int() == 2);
+
   // Only FAILED or CANCELLED jobs can be retried.
   const auto again = call("POST", "/retry/" + small_id);
   BOOST_TEST(again.status == 400);
