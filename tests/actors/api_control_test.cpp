@@ -6,6 +6,7 @@
 #include "runtime/png_codec.hpp"
 #include "tests/support/api_server.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -148,6 +149,24 @@ BOOST_AUTO_TEST_CASE(interrupt_ends_the_job_early_with_the_image_reached_so_far)
   BOOST_TEST(imgs[0].text.at("parameters").find("Seed: 21,") != std::string::npos);
   BOOST_TEST_MESSAGE("interrupted after " << took << " s; a step takes " << step << " s");
   BOOST_TEST(took < 0.5 * 450 * step, "took " << took << " s, a step takes " << step << " s");
+}
+
+// Timestep samplers predict noise: the interrupted image is decoded from the x0 it implies.
+BOOST_AUTO_TEST_CASE(interrupt_works_for_timestep_samplers) {
+  for (const char* sampler : {"DDIM", "UniPC"}) {
+    const std::string body = std::string(R"({"prompt":"ts","steps":150,"n_iter":2,"width":64,"height":64,"seed":5,)") +
+                             R"("sampler_name":")" + sampler + R"("})";
+    auto job = std::async(std::launch::async, [&] { return call("POST", "/sdapi/v1/txt2img", body); });
+    wait_until_sampling();
+    BOOST_TEST(call("POST", "/sdapi/v1/interrupt").status == 200);
+    const auto done = job.get();
+    BOOST_TEST_REQUIRE(done.status == 200, sampler << ": " << done.body.substr(0, 300));
+    const auto imgs = images_of(done);
+    BOOST_TEST_REQUIRE(imgs.size() == 1u, sampler);
+    // Not a flat image: the prediction carries structure.
+    const auto [lo, hi] = std::minmax_element(imgs[0].pixels.begin(), imgs[0].pixels.end());
+    BOOST_TEST(*hi > *lo, sampler);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(skip_ends_the_current_batch_and_the_job_goes_on) {
