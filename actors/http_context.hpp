@@ -26,7 +26,9 @@ struct route_request {
   std::map<std::string, std::string> query;
   std::string body;
 
+  /// Whether the method is GET.
   bool get() const { return method == "GET"; }
+  /// Whether the method is POST.
   bool post() const { return method == "POST"; }
   /// A query parameter, if given.
   std::optional<std::string> param(const std::string& name) const {

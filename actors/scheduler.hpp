@@ -55,7 +55,9 @@ struct scheduler_state {
   caf::result<job_result> wait(const std::string& id);
   caf::result<job_result> status(const std::string& id);
   caf::result<job_result> cancel(const std::string& id);
+  /// Requeues a FAILED or CANCELLED job with its id and input (IN_QUEUE).
   caf::result<job_result> retry(const std::string& id);
+  /// Cancels every queued job; returns how many there were.
   int32_t purge();
   /// Sets one of the running job's flags (interrupt or skip); false when no job runs.
   bool flag_running(bool interrupt);
