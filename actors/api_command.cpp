@@ -6,6 +6,7 @@
 #include "actors/http_front.hpp"
 #include "actors/loader.hpp"
 #include "actors/scheduler.hpp"
+#include "runtime/a1111_info_api.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/generate_command.hpp"
 
@@ -37,8 +38,12 @@ void on_stop_signal(int sig) {
 
 int run_api(const worker_config& args) {
   std::string vocab;
+  std::vector<api_credential> users;
   try {
     vocab = find_clip_vocab(args.clip_vocab, args.model_dir);
+    if (!args.api_auth.empty()) {
+      users = parse_api_auth(args.api_auth);
+    }
   } catch (const error& e) {
     spdlog::error("{}", e.what());
     return 2;
@@ -71,12 +76,14 @@ int run_api(const worker_config& args) {
 
   int code = 0;
   {
-    http_front front(system, scheduler_hdl, health_hdl,
-                     front_door_config{args.host, args.port, static_cast<size_t>(args.queue_size)});
+    front_door_config door{args.host, args.port, static_cast<size_t>(args.queue_size), users, {args.model_dir},
+                           static_cast<size_t>(args.max_body_mb) << 20};
+    http_front front(system, scheduler_hdl, health_hdl, std::move(door));
     try {
       front.open();
-      spdlog::info("listening on http://{}:{} (A1111 /sdapi/v1, /run, /runsync, /status, /cancel, /health)",
-                   args.host, args.port);
+      spdlog::info("listening on http://{}:{} (A1111 /sdapi/v1{}, RunPod /run, /runsync, /status, /stream, /cancel, "
+                   "/retry, /purge-queue, /health, also under /v2/<endpoint>/)",
+                   args.host, args.port, users.empty() ? "" : " with --api-auth");
       char sig = 0;
       while (::read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
       }

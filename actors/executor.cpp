@@ -2,6 +2,7 @@
 
 #include "runtime/clip_tokenizer.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/json_value.hpp"
 #include "runtime/options.hpp"
 #include "runtime/sd_model.hpp"
 #include "runtime/txt2img.hpp"
@@ -25,13 +26,26 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     }
     const txt2img_request request = parse_txt2img_request(job.body);
     options opts;
+    if (!job.settings_json.empty()) {
+      // Stored options were checked when they were posted.
+      const json_value stored = parse_json(job.settings_json, "options");
+      if (stored.is_object()) {
+        apply_overrides(opts, stored.as_object());
+      }
+    }
     if (request.override_settings) {
       apply_overrides(opts, *request.override_settings);
     }
     txt2img_hooks hooks;
     hooks.cancel = token.flag.get();
+    hooks.interrupt = token.interrupt.get();
+    hooks.skip = token.skip.get();
+    const int64_t started = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    self->send(health, progress_atom::value, job_progress{job.id, 0, request.steps * request.n_iter, request.n_iter, started});
     hooks.on_step = [&](int step, int steps) {
-      self->send(health, progress_atom::value, job_progress{job.id, step, steps});
+      self->send(health, progress_atom::value, job_progress{job.id, step, steps, request.n_iter, started});
     };
     txt2img_result result = run_txt2img(*model.model, *model.tokenizer, request, opts, hooks);
     for (auto& img : result.images) {

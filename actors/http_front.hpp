@@ -1,24 +1,33 @@
 #pragma once
 /// The local HTTP front door: A1111's /sdapi/v1 routes, /health and the RunPod-style test API
-/// (/run, /runsync, /status/{id}, /cancel/{id}). A thin adapter: bodies are checked with
-/// runtime/ functions, turned into typed messages to the scheduler and health, and the answers
-/// are turned back into JSON. Requests run on the HTTP library's threads.
+/// (/run, /runsync, /status, /status-sync, /stream, /cancel, /retry, /purge-queue), also under
+/// `/v2/{endpoint_id}/` so RunPod's own clients work unchanged. A thin adapter: bodies are
+/// checked with runtime/ functions, turned into typed messages to the scheduler and health, and
+/// the answers are turned back into JSON. Requests run on the HTTP library's threads.
 
 #include "messages/interfaces.hpp"
+#include "runtime/a1111_info_api.hpp"
 
 #include <caf/actor_system.hpp>
 
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sdw {
 
-/// Where to listen and what to tell clients about limits.
+/// Where to listen, what to tell clients about limits, and who may call the A1111 routes.
 struct front_door_config {
   std::string host = "127.0.0.1";
   int port = 3000;
   size_t queue_capacity = 16;
+  /// `--api-auth` users; empty = no authentication. Only the /sdapi/v1 routes ask for it.
+  std::vector<api_credential> auth;
+  /// Folders /sdapi/v1/refresh-checkpoints scans (the loaded checkpoint's own folder is added).
+  std::vector<std::string> model_dirs;
+  /// Bodies longer than this are refused with HTTP 413.
+  size_t max_body_bytes = size_t{32} << 20;
 };
 
 /// The HTTP listener and its routes.
@@ -34,8 +43,9 @@ public:
   /// Stops listening and waits for the listener to close.
   void close();
 
-private:
   struct impl;
+
+private:
   std::unique_ptr<impl> impl_;
 };
 

@@ -92,6 +92,8 @@ int main(int argc, char** argv) {
   setting(api_cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
   setting(api_cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
   setting(api_cmd, "--queue-size", "queue.size", "jobs that may wait; more get HTTP 503");
+  setting(api_cmd, "--api-auth", "http.api-auth", "HTTP basic auth for the /sdapi/v1 routes: user:pass[,user2:pass2]");
+  setting(api_cmd, "--max-body-mb", "http.max-body-mb", "largest request body in MiB; larger get HTTP 413");
 
   CLI11_PARSE(app, argc, argv);
 

@@ -101,6 +101,57 @@ caf::result<job_result> scheduler_state::cancel(const std::string& id) {
   return rec.result;
 }
 
+caf::result<job_result> scheduler_state::retry(const std::string& id) {
+  auto it = jobs.find(id);
+  if (it == jobs.end()) {
+    return sd_errc::unknown_job;
+  }
+  job_record& rec = it->second;
+  const std::string& st = rec.result.status;
+  if (rec.phase != job_phase::done || (st != job_status::failed && st != job_status::cancelled)) {
+    return sd_errc::not_retryable;
+  }
+  if (model_state != "failed" && queue.size() >= capacity) {
+    return sd_errc::queue_full;
+  }
+  finished.erase(std::remove(finished.begin(), finished.end(), id), finished.end());
+  // The same id and input run again from the start, with fresh stop flags.
+  rec.phase = job_phase::queued;
+  rec.token = cancel_token{};
+  rec.result = job_result{};
+  rec.result.id = id;
+  rec.result.status = job_status::in_queue;
+  rec.submitted = clock_type::now();
+  queue.push_back(id);
+  ++stats.retried;
+  job_result answer = rec.result;
+  dispatch();
+  report();
+  return answer;
+}
+
+int32_t scheduler_state::purge() {
+  const std::deque<std::string> waiting = std::move(queue);
+  queue.clear();
+  for (const auto& id : waiting) {
+    job_result r;
+    r.id = id;
+    r.status = job_status::cancelled;
+    finish(id, r);
+  }
+  report();
+  return static_cast<int32_t>(waiting.size());
+}
+
+bool scheduler_state::flag_running(bool interrupt) {
+  auto it = jobs.find(running);
+  if (running.empty() || it == jobs.end()) {
+    return false;
+  }
+  (interrupt ? it->second.token.interrupt : it->second.token.skip)->store(true);
+  return true;
+}
+
 void scheduler_state::model_ready(bool ok, const std::string& message) {
   if (ok) {
     model_state = "ready";
@@ -129,6 +180,7 @@ void scheduler_state::dispatch() {
   rec.started = clock_type::now();
   rec.result.status = job_status::in_progress;
   rec.result.delay_ms = ms_between(rec.submitted, rec.started);
+  rec.job.settings_json = settings_json;
   ++stats.in_progress;
   running = id;
   auto* me = self;
@@ -219,6 +271,14 @@ scheduler_actor::behavior_type scheduler(scheduler_actor::stateful_pointer<sched
     [=](wait_atom, const std::string& id) { return self->state.wait(id); },
     [=](status_atom, const std::string& id) { return self->state.status(id); },
     [=](cancel_atom, const std::string& id) { return self->state.cancel(id); },
+    [=](retry_atom, const std::string& id) { return self->state.retry(id); },
+    [=](purge_atom) { return self->state.purge(); },
+    [=](interrupt_atom) { return self->state.flag_running(true); },
+    [=](skip_atom) { return self->state.flag_running(false); },
+    [=](options_atom, std::string& settings) {
+      self->state.settings_json = std::move(settings);
+      return true;
+    },
     [=](ready_atom, bool ok, const std::string& message) { self->state.model_ready(ok, message); },
   };
 }

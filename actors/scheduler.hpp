@@ -49,11 +49,18 @@ struct scheduler_state {
   std::unordered_map<std::string, job_record> jobs;
   std::deque<std::string> finished;     ///< kept results, oldest first
   queue_stats stats;
+  std::string settings_json;            ///< the stored A1111 options given to each job as it starts
 
   caf::result<job_result> submit(generation_job job);
   caf::result<job_result> wait(const std::string& id);
   caf::result<job_result> status(const std::string& id);
   caf::result<job_result> cancel(const std::string& id);
+  /// Requeues a FAILED or CANCELLED job with its id and input (IN_QUEUE).
+  caf::result<job_result> retry(const std::string& id);
+  /// Cancels every queued job; returns how many there were.
+  int32_t purge();
+  /// Sets one of the running job's flags (interrupt or skip); false when no job runs.
+  bool flag_running(bool interrupt);
   void model_ready(bool ok, const std::string& message);
 
 private:

@@ -15,6 +15,10 @@ packages=(
   libboost-test-dev libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev libicu-dev
   python3-torch python3-numpy curl ca-certificates
 )
+# Node and npm run the RunPod JavaScript client test (tests/js); a machine with its own node keeps it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 sudo_cmd=()
 if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
@@ -34,6 +38,10 @@ fi
 # The CLIP BPE merges. A checkout beside ../shared (development, CI) uses that copy; a deployment
 # downloads the file once into models/clip/.
 "$root/deploy/fetch-tokenizer.sh"
+
+# RunPod's JavaScript client for the client test, pinned by tests/js/package-lock.json, into the
+# ignored tests/js/node_modules/.
+(cd "$root/tests/js" && npm ci --no-audit --no-fund)
 
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ninja -C "$build_dir" -j"$(nproc)"

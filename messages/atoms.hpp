@@ -13,6 +13,16 @@ using wait_atom = caf::atom_constant<caf::atom("wait")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 /// scheduler: cancel a queued or running job.
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+/// scheduler: end the running job early, keeping the images decoded so far (A1111 /interrupt).
+using interrupt_atom = caf::atom_constant<caf::atom("interrupt")>;
+/// scheduler: end the current image of the running job's n_iter batch (A1111 /skip).
+using skip_atom = caf::atom_constant<caf::atom("skip")>;
+/// scheduler: requeue a FAILED or CANCELLED job with its id and input.
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+/// scheduler: remove every queued job.
+using purge_atom = caf::atom_constant<caf::atom("purge")>;
+/// scheduler: the stored A1111 options that jobs starting from now run with.
+using options_atom = caf::atom_constant<caf::atom("options")>;
 /// executor: run one job.
 using run_atom = caf::atom_constant<caf::atom("run")>;
 /// encoder: turn generated images into the response JSON.

@@ -11,6 +11,7 @@ namespace sdw {
 enum class sd_errc : uint8_t {
   queue_full = 1,  ///< the bounded queue holds its maximum of waiting jobs (HTTP 503)
   unknown_job,     ///< no job with that id (HTTP 404)
+  not_retryable,   ///< /retry of a job that is not FAILED or CANCELLED (HTTP 400)
 };
 
 /// The name of an sd_errc, for logs and error bodies.
@@ -18,6 +19,7 @@ inline const char* to_string(sd_errc code) noexcept {
   switch (code) {
     case sd_errc::queue_full: return "queue_full";
     case sd_errc::unknown_job: return "unknown_job";
+    case sd_errc::not_retryable: return "not_retryable";
   }
   return "unknown";
 }

@@ -18,12 +18,13 @@ struct queue_stats {
   int64_t completed = 0;
   int64_t failed = 0;
   int64_t cancelled = 0;
+  int64_t retried = 0;  ///< jobs run again through /retry
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
   return f(caf::meta::type_name("sdw::queue_stats"), x.in_queue, x.in_progress, x.capacity, x.completed,
-           x.failed, x.cancelled);
+           x.failed, x.cancelled, x.retried);
 }
 
 /// Everything /health shows: the model, the queue and the running job's progress.

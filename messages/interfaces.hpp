@@ -32,13 +32,20 @@ using encoder_actor = caf::typed_actor<
   caf::replies_to<encode_atom, generation_output>::with<job_result>>;
 
 /// scheduler: the bounded job queue. submit answers at once (IN_QUEUE) or with
-/// sd_errc::queue_full; wait answers when the job is final; status and cancel answer at once
-/// (sd_errc::unknown_job for an unknown id).
+/// sd_errc::queue_full; wait answers when the job is final; status, cancel and retry answer at
+/// once (sd_errc::unknown_job for an unknown id, not_retryable for retrying a job that neither
+/// failed nor was cancelled); purge answers how many queued jobs it removed; interrupt and skip
+/// answer whether a job was running; options stores the A1111 options for jobs that start later.
 using scheduler_actor = caf::typed_actor<
   caf::replies_to<submit_atom, generation_job>::with<job_result>,
   caf::replies_to<wait_atom, std::string>::with<job_result>,
   caf::replies_to<status_atom, std::string>::with<job_result>,
   caf::replies_to<cancel_atom, std::string>::with<job_result>,
+  caf::replies_to<retry_atom, std::string>::with<job_result>,
+  caf::replies_to<purge_atom>::with<int32_t>,
+  caf::replies_to<interrupt_atom>::with<bool>,
+  caf::replies_to<skip_atom>::with<bool>,
+  caf::replies_to<options_atom, std::string>::with<bool>,
   caf::reacts_to<ready_atom, bool, std::string>>;
 
 /// Registers the message types that can be serialized (needed only across processes).

@@ -30,11 +30,14 @@ struct generation_job {
   std::string id;
   std::string body;
   job_options options;
+  /// The stored A1111 options (POST /sdapi/v1/options) as a JSON object, set when the job starts;
+  /// empty = defaults. The body's override_settings apply on top.
+  std::string settings_json;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generation_job& x) {
-  return f(caf::meta::type_name("sdw::generation_job"), x.id, x.body, x.options);
+  return f(caf::meta::type_name("sdw::generation_job"), x.id, x.body, x.options, x.settings_json);
 }
 
 /// Why a job failed: the runtime error kind ("bad_request", "not_found", "cancelled", ...),
@@ -77,16 +80,19 @@ typename Inspector::result_type inspect(Inspector& f, job_result& x) {
            x.execution_ms, x.engine_us);
 }
 
-/// Sampling progress of a running job: `step` of `steps` sampler steps done.
+/// Sampling progress of a running job: `step` of `steps` sampler steps done (over all of its
+/// `iterations` n_iter batches), and when it started (Unix time in milliseconds).
 struct job_progress {
   std::string id;
   int32_t step = 0;
   int32_t steps = 0;
+  int32_t iterations = 1;
+  int64_t started_unix_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_progress& x) {
-  return f(caf::meta::type_name("sdw::job_progress"), x.id, x.step, x.steps);
+  return f(caf::meta::type_name("sdw::job_progress"), x.id, x.step, x.steps, x.iterations, x.started_unix_ms);
 }
 
 /// One generated image: 8-bit RGB rows, top to bottom, and its infotext.
@@ -120,10 +126,15 @@ typename Inspector::result_type inspect(Inspector& f, generation_output& x) {
            x.all_seeds, x.all_subseeds, x.engine_us);
 }
 
-/// The flag that interrupts a running job. The executor is busy inside the sampler while a job
-/// runs and reads no messages, so the scheduler sets this shared flag instead; local only.
+/// The flags that stop a running job. The executor is busy inside the sampler while a job runs
+/// and reads no messages, so the scheduler sets these shared flags instead; local only.
 struct cancel_token {
+  /// Cancel: the job ends as CANCELLED without images.
   std::shared_ptr<std::atomic<bool>> flag = std::make_shared<std::atomic<bool>>(false);
+  /// A1111 interrupt: the job ends early with the images decoded from the latents reached so far.
+  std::shared_ptr<std::atomic<bool>> interrupt = std::make_shared<std::atomic<bool>>(false);
+  /// A1111 skip: the current n_iter batch ends early; the pipeline clears the flag when it has.
+  std::shared_ptr<std::atomic<bool>> skip = std::make_shared<std::atomic<bool>>(false);
 };
 
 } // namespace sdw

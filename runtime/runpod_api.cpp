@@ -88,6 +88,30 @@ int64_t runsync_wait_ms(const std::optional<std::string>& wait_query) {
   }
 }
 
+int64_t parse_wait_ms(const std::optional<std::string>& wait_query, int64_t fallback, int64_t min_ms, int64_t max_ms) {
+  if (!wait_query || wait_query->empty()) {
+    return fallback;
+  }
+  const std::string& text = *wait_query;
+  const bool digits = text.size() <= 18 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) {
+    throw error(errc::bad_request, "wait", "expected a whole number of milliseconds, got '" + text + "'");
+  }
+  return std::clamp<int64_t>(std::stoll(text), min_ms, max_ms);
+}
+
+std::string runpod_stream_json(const std::string& id, const std::string& status) {
+  return "{\"id\":" + json_quote(id, false) + ",\"status\":" + json_quote(status, false) + ",\"stream\":[]}";
+}
+
+std::string runpod_purge_json(int64_t removed) {
+  return "{\"removed\":" + std::to_string(removed) + ",\"status\":\"completed\"}";
+}
+
+bool is_final_status(std::string_view status) {
+  return status == "COMPLETED" || status == "FAILED" || status == "CANCELLED" || status == "TIMED_OUT";
+}
+
 std::string health_json(const service_health& h) {
   const bool ready = h.state == "ready";
   json_value model = json_value::object();
@@ -104,7 +128,7 @@ std::string health_json(const service_health& h) {
   jobs.set("cancelled", h.cancelled);
   jobs.set("inProgress", h.in_progress);
   jobs.set("inQueue", h.in_queue);
-  jobs.set("retried", 0);
+  jobs.set("retried", h.retried);
   json_value workers = json_value::object();
   workers.set("idle", ready && h.in_progress == 0 ? 1 : 0);
   workers.set("running", h.in_progress > 0 ? 1 : 0);

@@ -39,6 +39,19 @@ std::string runpod_error_text(std::string_view kind, const std::string& field, c
 /// 1000..300000; 90000 when absent or not a number.
 int64_t runsync_wait_ms(const std::optional<std::string>& wait_query);
 
+/// A `wait` query value in milliseconds, clamped to min_ms..max_ms; `fallback` when absent or
+/// empty. Anything but a whole number → sdw::error(bad_request, "wait", ...).
+int64_t parse_wait_ms(const std::optional<std::string>& wait_query, int64_t fallback, int64_t min_ms, int64_t max_ms);
+
+/// GET/POST /stream/{id} of a worker that streams nothing: `{"id","status","stream":[]}`.
+std::string runpod_stream_json(const std::string& id, const std::string& status);
+
+/// POST /purge-queue: `{"removed":n,"status":"completed"}`.
+std::string runpod_purge_json(int64_t removed);
+
+/// Whether a RunPod job status is final (COMPLETED, FAILED, CANCELLED, TIMED_OUT).
+bool is_final_status(std::string_view status);
+
 /// What /health shows.
 struct service_health {
   std::string state = "loading";  ///< "loading", "ready" or "failed"
@@ -47,7 +60,7 @@ struct service_health {
   std::string error;
   std::string model_name;
   int64_t in_queue = 0, in_progress = 0, capacity = 0;
-  int64_t completed = 0, failed = 0, cancelled = 0;
+  int64_t completed = 0, failed = 0, cancelled = 0, retried = 0;
   std::string current_job;  ///< the running job's id, or empty
   int64_t current_step = 0, current_steps = 0;
 };

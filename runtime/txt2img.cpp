@@ -71,6 +71,11 @@ scheduler_choice choose_scheduler(const sampler_info& sampler, const std::option
   return {};
 }
 
+/// Thrown from the model callbacks when A1111's interrupt or skip flag is set.
+struct sampling_stopped {};
+
+bool is_set(const std::atomic<bool>* flag) { return flag != nullptr && flag->load(); }
+
 /// Decoded image tensor [3, H, W] in [-1, 1] → 8-bit RGB exactly as A1111 (float32, truncation).
 rgb_image to_rgb(const at::Tensor& decoded) {
   auto x = at::clamp((decoded.to(at::kFloat) + 1.0) / 2.0, 0.0, 1.0);
@@ -256,6 +261,12 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
   }
 
   for (int iter = 0; iter < req.n_iter; ++iter) {
+    if (hooks.skip != nullptr) {
+      hooks.skip->store(false);
+    }
+    if (is_set(hooks.interrupt)) {
+      break;
+    }
     const auto first = static_cast<size_t>(iter * req.batch_size);
     std::vector<int64_t> seeds(all_seeds.begin() + first, all_seeds.begin() + first + req.batch_size);
     std::vector<int64_t> subseeds(all_subseeds.begin() + first, all_subseeds.begin() + first + req.batch_size);
@@ -269,8 +280,29 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
                   req.seed_resize_from_h, req.seed_resize_from_w, opts.eta_noise_seed_delta,
                   model.placement().device);
     sampling_model sm;
-    sm.denoise = [&](const at::Tensor& x, const at::Tensor& s) { return denoiser.denoise(x, s); };
-    sm.eps = [&](const at::Tensor& x, const at::Tensor& t) { return denoiser.eps(x, t); };
+    // A1111 keeps the denoised prediction of the last model call: an interrupted or skipped batch
+    // is decoded from it.
+    at::Tensor last_denoised;
+    const auto stop_check = [&] {
+      if (is_set(hooks.interrupt) || is_set(hooks.skip)) {
+        throw sampling_stopped{};
+      }
+    };
+    sm.denoise = [&](const at::Tensor& x, const at::Tensor& s) {
+      stop_check();
+      last_denoised = denoiser.denoise(x, s);
+      return last_denoised;
+    };
+    sm.eps = [&](const at::Tensor& x, const at::Tensor& t) {
+      stop_check();
+      at::Tensor e = denoiser.eps(x, t);
+      // x0 = (x − √(1−ᾱ)·eps) / √ᾱ at the nearest discrete timestep.
+      const auto ac = model.schedule().alphas_cumprod().to(at::kCPU, at::kFloat);
+      const auto idx = t.to(at::kCPU, at::kFloat).round().clamp(0, ac.size(0) - 1).to(at::kLong);
+      const auto a = ac.index_select(0, idx).to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
+      last_denoised = (x - (1 - a).sqrt() * e) / a.sqrt();
+      return e;
+    };
     sm.randn_like = [&] { return rng.next(); };
     sm.on_step = [&](int step, int) {
       if (hooks.cancel != nullptr && hooks.cancel->load()) {
@@ -281,7 +313,12 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
       }
     };
     at::Tensor noise = rng.first();
-    at::Tensor samples = sample(*sampler, sm, noise, model.schedule(), sigmas, params);
+    at::Tensor samples;
+    try {
+      samples = sample(*sampler, sm, noise, model.schedule(), sigmas, params);
+    } catch (const sampling_stopped&) {
+      samples = last_denoised.defined() ? last_denoised : noise * sigmas[0].item<double>();
+    }
 
     for (int64_t i = 0; i < samples.size(0); ++i) {
       auto latent = samples.narrow(0, i, 1);

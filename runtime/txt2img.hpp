@@ -32,12 +32,18 @@ struct txt2img_result {
   std::vector<int64_t> all_subseeds;
 };
 
-/// Hooks into a running job: progress after each sampler step, an optional final latent, and a
-/// cancel flag checked between steps (a set flag ends the job with errc::cancelled).
+/// Hooks into a running job: progress after each sampler step, an optional final latent, and the
+/// flags that stop it. `cancel`, checked after each step, ends the job with errc::cancelled.
+/// `interrupt` and `skip` are A1111's: checked before each model call, they end the current
+/// n_iter batch with the denoised prediction of the last model call (decoded like a finished
+/// one); `interrupt` then ends the job with the images made so far, `skip` goes on with the next
+/// batch and is cleared.
 struct txt2img_hooks {
   std::function<void(int job_step, int job_steps)> on_step;
   std::function<void(const std::vector<float>& latent, const std::vector<int64_t>& shape)> on_latent;
   const std::atomic<bool>* cancel = nullptr;
+  const std::atomic<bool>* interrupt = nullptr;
+  std::atomic<bool>* skip = nullptr;
 };
 
 /// Runs a txt2img request. `opts` are the effective options (defaults + override_settings).

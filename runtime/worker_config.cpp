@@ -36,8 +36,11 @@ const std::vector<key_binding>& bindings() {
      &worker_config::queue_size},
     {{"http.host", "SDWORKER_HOST", false, "address `sdworker api` listens on"}, &worker_config::host},
     {{"http.port", "SDWORKER_PORT", false, "TCP port of `sdworker api`"}, &worker_config::port},
-    {{"http.api-auth", "SDWORKER_API_AUTH", true, "user:pass[,user2:pass2] for HTTP basic auth; empty = none"},
+    {{"http.api-auth", "SDWORKER_API_AUTH", true,
+      "user:pass[,user2:pass2]: HTTP basic auth for the /sdapi/v1 routes; empty = none"},
      &worker_config::api_auth},
+    {{"http.max-body-mb", "SDWORKER_MAX_BODY_MB", false, "largest request body in MiB; larger get HTTP 413"},
+     &worker_config::max_body_mb},
     {{"runpod.get-job-url", "RUNPOD_WEBHOOK_GET_JOB", false, "job-take URL template; set = serverless mode"},
      &worker_config::get_job_url},
     {{"runpod.post-output-url", "RUNPOD_WEBHOOK_POST_OUTPUT", false, "job-done URL template"},
@@ -144,6 +147,9 @@ void validate(const worker_config& c) {
   }
   if (c.queue_size < 1) {
     bad("queue.size", "must be at least 1, got " + std::to_string(c.queue_size));
+  }
+  if (c.max_body_mb < 1 || c.max_body_mb > 4096) {
+    bad("http.max-body-mb", "must be 1..4096, got " + std::to_string(c.max_body_mb));
   }
   if (c.threads < 0) {
     bad("model.threads", "must be 0 (all cores) or more, got " + std::to_string(c.threads));

@@ -25,7 +25,8 @@ struct worker_config {
   // [http]
   std::string host = "127.0.0.1";
   int port = 3000;
-  std::string api_auth;  ///< "user:pass[,user2:pass2]"; empty = no authentication
+  std::string api_auth;  ///< "user:pass[,user2:pass2]" for /sdapi/v1; empty = no authentication
+  int max_body_mb = 32;  ///< request bodies above this many MiB get HTTP 413
   // [runpod]
   std::string get_job_url;      ///< RUNPOD_WEBHOOK_GET_JOB; set = serverless mode
   std::string post_output_url;  ///< RUNPOD_WEBHOOK_POST_OUTPUT

@@ -119,12 +119,16 @@ public:
     return false;
   }
 
-  /// One request; the body is sent as application/json.
-  http_reply call(const std::string& method, const std::string& path, const std::string& body = "") {
+  /// One request; the body is sent as application/json, with `headers` added.
+  http_reply call(const std::string& method, const std::string& path, const std::string& body = "",
+                  const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     web::http::http_request req(method);
     req.set_request_uri(path);
     if (method == "POST") {
       req.set_body(body, "application/json");
+    }
+    for (const auto& [name, value] : headers) {
+      req.headers().add(name, value);
     }
     auto response = client_->request(req).get();
     http_reply r;

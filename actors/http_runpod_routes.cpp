@@ -1,0 +1,204 @@
+// The RunPod-style routes of the front door: the public endpoint API's shapes and statuses, so
+// RunPod's own clients (which throw on anything but HTTP 200) work against a local worker.
+#define _TURN_OFF_PLATFORM_STRING
+#include "actors/http_context.hpp"
+
+#include "runtime/errors.hpp"
+#include "runtime/runpod_api.hpp"
+
+#include <cpprest/uri.h>
+
+namespace sdw {
+namespace {
+
+/// The job routes that take an id: /status/{id}, /cancel/{id}, ...
+struct id_route {
+  const char* prefix;
+  bool get;
+  bool post;
+};
+
+constexpr id_route id_routes[] = {
+  {"/status/", true, true},   {"/status-sync/", true, true}, {"/stream/", true, true},
+  {"/cancel/", false, true},  {"/retry/", false, true},
+};
+
+/// How long one /stream poll waits for a running job to end: long enough that RunPod's JS SDK,
+/// which polls without pause, does not spin; short enough for its timeout.
+constexpr auto stream_poll = std::chrono::milliseconds(1000);
+
+runpod_job_view to_view(const job_result& r) {
+  runpod_job_view v;
+  v.id = r.id;
+  v.status = r.status;
+  v.output_json = r.output_json;
+  if (r.status == job_status::failed) {
+    v.error = runpod_error_text(r.error.kind, r.error.field, r.error.message);
+  }
+  v.delay_ms = r.delay_ms;
+  v.execution_ms = r.execution_ms;
+  return v;
+}
+
+std::string queue_full_message(const front_context& ctx) {
+  return "Service Unavailable: the job queue is full (" + std::to_string(ctx.config.queue_capacity) +
+         " jobs waiting); retry later";
+}
+
+/// The error answer for a failed ask about job `id`.
+http_answer job_error_answer(front_context& ctx, const std::string& id, const caf::error& err) {
+  if (is(err, sd_errc::unknown_job)) {
+    return {404, runpod_job_json({id, job_status::failed, "", "Job ID not found"})};
+  }
+  if (is(err, sd_errc::queue_full)) {
+    return json_error(503, queue_full_message(ctx));
+  }
+  if (is(err, sd_errc::not_retryable)) {
+    return json_error(400, "job " + id + " cannot be retried: only FAILED or CANCELLED jobs can");
+  }
+  return json_error(500, ctx.system.render(err));
+}
+
+/// The job's status, waiting up to `wait` for it to become final.
+std::optional<job_result> status_after(front_context& ctx, const std::string& id, std::chrono::milliseconds wait,
+                                       caf::error& err) {
+  auto now = ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, status_atom::value, id);
+  if (!now || is_final_status(now->status) || wait.count() <= 0) {
+    return now;
+  }
+  caf::error wait_err;
+  if (auto done = ctx.ask<job_result>(ctx.scheduler, wait, wait_err, wait_atom::value, id)) {
+    return done;
+  }
+  // Not final within the wait: the job's current status.
+  return ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, status_atom::value, id);
+}
+
+http_answer run(front_context& ctx, const route_request& req, bool sync) {
+  int64_t wait_ms = 0;
+  try {
+    check_runpod_body(req.body);
+    if (sync) {
+      wait_ms = parse_wait_ms(req.param("wait"), 90000, 1000, 300000);
+    }
+  } catch (const error& e) {
+    if (e.where() == "wait") {
+      return json_error(400, e.what());
+    }
+    return a1111_error_answer(to_string(e.code()), e.where(), e.message());
+  }
+  caf::error err;
+  const std::string id = new_job_id(sync ? "sync" : "");
+  auto submitted =
+    ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, submit_atom::value, generation_job{id, req.body, job_options{true}, ""});
+  if (!submitted) {
+    return job_error_answer(ctx, id, err);
+  }
+  if (!sync) {
+    return {200, runpod_job_json({id, job_status::in_queue})};
+  }
+  auto done = status_after(ctx, id, std::chrono::milliseconds(wait_ms), err);
+  if (!done) {
+    return job_error_answer(ctx, id, err);
+  }
+  return {200, runpod_job_json(to_view(*done))};
+}
+
+http_answer health_answer(front_context& ctx) {
+  auto h = ctx.report();
+  if (!h) {
+    return json_error(500, "health did not answer");
+  }
+  service_health s;
+  s.state = h->model.state;
+  s.load_progress = h->model.progress;
+  s.load_stage = h->model.stage;
+  s.error = h->model.error;
+  s.model_name = h->model.name;
+  s.in_queue = h->queue.in_queue;
+  s.in_progress = h->queue.in_progress;
+  s.capacity = h->queue.capacity;
+  s.completed = h->queue.completed;
+  s.failed = h->queue.failed;
+  s.cancelled = h->queue.cancelled;
+  s.retried = h->queue.retried;
+  s.current_job = h->current.id;
+  s.current_step = h->current.step;
+  s.current_steps = h->current.steps;
+  return {200, health_json(s)};
+}
+
+http_answer job_route(front_context& ctx, const route_request& req, const std::string& prefix, const std::string& id) {
+  caf::error err;
+  std::optional<job_result> r;
+  if (prefix == "/status/") {
+    r = ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, status_atom::value, id);
+  } else if (prefix == "/status-sync/") {
+    int64_t wait_ms = 0;
+    try {
+      wait_ms = parse_wait_ms(req.param("wait"), 90000, 1000, 300000);
+    } catch (const error& e) {
+      return json_error(400, e.what());
+    }
+    r = status_after(ctx, id, std::chrono::milliseconds(wait_ms), err);
+  } else if (prefix == "/stream/") {
+    r = status_after(ctx, id, stream_poll, err);
+    if (r) {
+      return {200, runpod_stream_json(r->id, r->status)};
+    }
+  } else if (prefix == "/cancel/") {
+    r = ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, cancel_atom::value, id);
+  } else {
+    r = ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, retry_atom::value, id);
+    if (r) {
+      return {200, runpod_job_json({r->id, r->status})};
+    }
+  }
+  if (!r) {
+    return job_error_answer(ctx, id, err);
+  }
+  return {200, runpod_job_json(to_view(*r))};
+}
+
+} // namespace
+
+route_match match_runpod(const std::string& method, const std::string& path) {
+  const bool get = method == "GET", post = method == "POST";
+  if (path == "/run" || path == "/runsync" || path == "/purge-queue") {
+    return post ? route_match::found : route_match::wrong_method;
+  }
+  if (path == "/health") {
+    return get ? route_match::found : route_match::wrong_method;
+  }
+  for (const auto& r : id_routes) {
+    const std::string prefix = r.prefix;
+    if (path.size() > prefix.size() && path.rfind(prefix, 0) == 0 && path.find('/', prefix.size()) == std::string::npos) {
+      return (get && r.get) || (post && r.post) ? route_match::found : route_match::wrong_method;
+    }
+  }
+  return route_match::none;
+}
+
+http_answer serve_runpod(front_context& ctx, const route_request& req) {
+  const std::string& path = req.path;
+  if (path == "/run" || path == "/runsync") {
+    return run(ctx, req, path == "/runsync");
+  }
+  if (path == "/health") {
+    return health_answer(ctx);
+  }
+  if (path == "/purge-queue") {
+    caf::error err;
+    auto removed = ctx.ask<int32_t>(ctx.scheduler, quick_timeout, err, purge_atom::value);
+    return removed ? http_answer{200, runpod_purge_json(*removed)} : json_error(500, ctx.system.render(err));
+  }
+  for (const auto& r : id_routes) {
+    const std::string prefix = r.prefix;
+    if (path.rfind(prefix, 0) == 0) {
+      return job_route(ctx, req, prefix, web::uri::decode(path.substr(prefix.size())));
+    }
+  }
+  return {404, "{\"detail\":\"Not Found\"}"};
+}
+
+} // namespace sdw

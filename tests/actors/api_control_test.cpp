@@ -1,0 +1,248 @@
+#define BOOST_TEST_MODULE api_control
+#include <boost/test/unit_test.hpp>
+
+#define _TURN_OFF_PLATFORM_STRING
+#include "runtime/encoding.hpp"
+#include "runtime/png_codec.hpp"
+#include "tests/support/api_server.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <string>
+
+using sdw::json_value;
+using sdw::test::member;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+sdw::test::shared_server& start_server() {
+  bool first = false;
+  auto& s = sdw::test::shared_api_server({}, first);
+  if (first) {
+    BOOST_TEST_REQUIRE(s.server.wait_until_up(), s.server.log());
+    BOOST_TEST_REQUIRE(s.server.wait_for_state("ready"), s.server.log());
+  }
+  BOOST_TEST_REQUIRE(s.server.alive(), s.server.log());
+  return s;
+}
+
+sdw::test::http_reply call(const std::string& method, const std::string& path, const std::string& body = "") {
+  return start_server().server.call(method, path, body);
+}
+
+std::vector<sdw::decoded_png> images_of(const sdw::test::http_reply& r) {
+  std::vector<sdw::decoded_png> out;
+  for (const auto& img : member(r.json, "images").as_array()) {
+    out.push_back(sdw::decode_png(sdw::base64_decode(img.as_string())));
+  }
+  return out;
+}
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+/// Seconds one sampler step of a 64x64 Euler job takes here, measured on a 20-step job.
+double seconds_per_step() {
+  static double measured = 0;
+  if (measured == 0) {
+    const std::string body = R"({"prompt":"timing","steps":20,"width":64,"height":64,"seed":2,"sampler_name":"Euler"})";
+    call("POST", "/sdapi/v1/txt2img", body);  // warm-up
+    const auto t0 = clock_type::now();
+    const auto r = call("POST", "/sdapi/v1/txt2img", body);
+    BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 300));
+    measured = seconds_since(t0) / 20;
+  }
+  return measured;
+}
+
+/// Polls /sdapi/v1/progress until a job has done at least one sampler step (or 30 s pass).
+json_value wait_until_sampling() {
+  json_value p;
+  for (int i = 0; i < 3000; ++i) {
+    p = call("GET", "/sdapi/v1/progress").json;
+    if (member(member(p, "state"), "sampling_step").as_int() >= 1) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return p;
+}
+
+const std::string long_a1111 =
+  R"({"prompt":"long","steps":150,"n_iter":3,"width":64,"height":64,"seed":21,"sampler_name":"Euler"})";
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(options_list_every_key_and_keep_what_is_posted) {
+  start_server();
+  const auto before = call("GET", "/sdapi/v1/options");
+  BOOST_TEST_REQUIRE(before.status == 200);
+  BOOST_TEST(before.json.as_object().size() == 314u);
+  BOOST_TEST(member(before.json, "send_seed").as_bool() == true);
+  BOOST_TEST(member(before.json, "CLIP_stop_at_last_layers").as_int() == 1);
+  BOOST_TEST(member(before.json, "sd_model_checkpoint").as_string().rfind("tiny.safetensors", 0) == 0);
+
+  const auto post = call("POST", "/sdapi/v1/options", R"({"CLIP_stop_at_last_layers":2,"jpeg_quality":91})");
+  BOOST_TEST(post.status == 200, post.body);
+  BOOST_TEST(post.body == "null");
+  const auto after = call("GET", "/sdapi/v1/options");
+  BOOST_TEST(member(after.json, "CLIP_stop_at_last_layers").as_int() == 2);
+  BOOST_TEST(member(after.json, "jpeg_quality").as_int() == 91);
+  // The loaded checkpoint may be selected by its file name.
+  BOOST_TEST(call("POST", "/sdapi/v1/options", R"({"sd_model_checkpoint":"tiny.safetensors"})").status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(a_job_started_after_posting_options_runs_with_them) {
+  start_server();
+  const std::string job = R"({"prompt":"x","steps":2,"width":64,"height":64,"seed":4})";
+  BOOST_TEST_REQUIRE(call("POST", "/sdapi/v1/options", R"({"CLIP_stop_at_last_layers":2})").status == 200);
+  const auto two = images_of(call("POST", "/sdapi/v1/txt2img", job));
+  BOOST_TEST_REQUIRE(two.size() == 1u);
+  BOOST_TEST(two[0].text.at("parameters").find("Clip skip: 2") != std::string::npos, two[0].text.at("parameters"));
+  BOOST_TEST_REQUIRE(call("POST", "/sdapi/v1/options", R"({"CLIP_stop_at_last_layers":1})").status == 200);
+  const auto one = images_of(call("POST", "/sdapi/v1/txt2img", job));
+  BOOST_TEST_REQUIRE(one.size() == 1u);
+  BOOST_TEST(one[0].text.at("parameters").find("Clip skip") == std::string::npos, one[0].text.at("parameters"));
+  BOOST_TEST((one[0].pixels != two[0].pixels));
+}
+
+BOOST_AUTO_TEST_CASE(progress_is_zero_when_idle_and_counts_steps_while_a_job_runs) {
+  start_server();
+  const auto idle = call("GET", "/sdapi/v1/progress");
+  BOOST_TEST_REQUIRE(idle.status == 200);
+  BOOST_TEST(member(idle.json, "progress").as_number() == 0.0);
+  BOOST_TEST(member(member(idle.json, "state"), "job_count").as_int() == 0);
+  BOOST_TEST(member(idle.json, "current_image").is_null());
+
+  auto job = std::async(std::launch::async, [] { return call("POST", "/sdapi/v1/txt2img", long_a1111); });
+  const json_value p = wait_until_sampling();
+  const json_value& state = member(p, "state");
+  BOOST_TEST(member(state, "sampling_steps").as_int() == 150);
+  BOOST_TEST(member(state, "job_count").as_int() == 3);
+  BOOST_TEST(member(state, "job").as_string() == "scripts_txt2img");
+  BOOST_TEST(member(p, "progress").as_number() > 0.01);
+  BOOST_TEST(member(p, "progress").as_number() < 1.0);
+  BOOST_TEST(member(p, "eta_relative").as_number() > 0.0);
+  call("POST", "/sdapi/v1/interrupt");
+  BOOST_TEST(job.get().status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(interrupt_ends_the_job_early_with_the_image_reached_so_far) {
+  const double step = seconds_per_step();
+  const auto t0 = clock_type::now();
+  auto job = std::async(std::launch::async, [] { return call("POST", "/sdapi/v1/txt2img", long_a1111); });
+  wait_until_sampling();
+  const auto r = call("POST", "/sdapi/v1/interrupt");
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.body == "{}");
+  const auto done = job.get();
+  const double took = seconds_since(t0);
+  BOOST_TEST_REQUIRE(done.status == 200, done.body.substr(0, 300));
+  // One image: the first batch, decoded from where it was; the other two batches never ran.
+  const auto imgs = images_of(done);
+  BOOST_TEST_REQUIRE(imgs.size() == 1u);
+  BOOST_TEST(imgs[0].width == 64);
+  BOOST_TEST(imgs[0].text.at("parameters").find("Seed: 21,") != std::string::npos);
+  BOOST_TEST_MESSAGE("interrupted after " << took << " s; a step takes " << step << " s");
+  BOOST_TEST(took < 0.5 * 450 * step, "took " << took << " s, a step takes " << step << " s");
+}
+
+// Timestep samplers predict noise: the interrupted image is decoded from the x0 it implies.
+BOOST_AUTO_TEST_CASE(interrupt_works_for_timestep_samplers) {
+  for (const char* sampler : {"DDIM", "UniPC"}) {
+    const std::string body = std::string(R"({"prompt":"ts","steps":150,"n_iter":2,"width":64,"height":64,"seed":5,)") +
+                             R"("sampler_name":")" + sampler + R"("})";
+    auto job = std::async(std::launch::async, [&] { return call("POST", "/sdapi/v1/txt2img", body); });
+    wait_until_sampling();
+    BOOST_TEST(call("POST", "/sdapi/v1/interrupt").status == 200);
+    const auto done = job.get();
+    BOOST_TEST_REQUIRE(done.status == 200, sampler << ": " << done.body.substr(0, 300));
+    const auto imgs = images_of(done);
+    BOOST_TEST_REQUIRE(imgs.size() == 1u, sampler);
+    // Not a flat image: the prediction carries structure.
+    const auto [lo, hi] = std::minmax_element(imgs[0].pixels.begin(), imgs[0].pixels.end());
+    BOOST_TEST(*hi > *lo, sampler);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(skip_ends_the_current_batch_and_the_job_goes_on) {
+  const double step = seconds_per_step();
+  const std::string body =
+    R"({"prompt":"skip","steps":150,"n_iter":2,"width":64,"height":64,"seed":31,"sampler_name":"Euler"})";
+  const auto t0 = clock_type::now();
+  auto job = std::async(std::launch::async, [&] { return call("POST", "/sdapi/v1/txt2img", body); });
+  wait_until_sampling();
+  const auto r = call("POST", "/sdapi/v1/skip");
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.body == "null");
+  const auto done = job.get();
+  const double took = seconds_since(t0);
+  BOOST_TEST_REQUIRE(done.status == 200, done.body.substr(0, 300));
+  // Both batches give an image; only the second ran all of its steps.
+  const auto imgs = images_of(done);
+  BOOST_TEST_REQUIRE(imgs.size() == 2u);
+  BOOST_TEST(imgs[1].text.at("parameters").find("Seed: 32,") != std::string::npos);
+  BOOST_TEST_MESSAGE("skipped job took " << took << " s; a step takes " << step << " s");
+  BOOST_TEST(took < 0.8 * 300 * step, "took " << took << " s, a step takes " << step << " s");
+}
+
+BOOST_AUTO_TEST_CASE(a_cancelled_long_job_ends_well_before_its_steps_could_have_run) {
+  const double step = seconds_per_step();
+  const auto t0 = clock_type::now();
+  const auto run = call("POST", "/run",
+                        R"({"input":{"prompt":"cancel me","steps":150,"n_iter":4,"width":64,"height":64}})");
+  BOOST_TEST_REQUIRE(run.status == 200);
+  const std::string id = member(run.json, "id").as_string();
+  wait_until_sampling();
+  BOOST_TEST(member(call("POST", "/cancel/" + id).json, "status").as_string() == "CANCELLED");
+  // status-sync answers as soon as the job is final.
+  const auto final = call("GET", "/status-sync/" + id + "?wait=60000");
+  const double took = seconds_since(t0);
+  BOOST_TEST(member(final.json, "status").as_string() == "CANCELLED");
+  BOOST_TEST_MESSAGE("cancelled after " << took << " s; a step takes " << step << " s");
+  BOOST_TEST(took < 0.25 * 600 * step, "took " << took << " s, a step takes " << step << " s");
+  // The executor is free again.
+  const auto next = call("POST", "/runsync", R"({"input":{"prompt":"x","steps":2,"width":64,"height":64}})");
+  BOOST_TEST(member(next.json, "status").as_string() == "COMPLETED");
+}
+
+BOOST_AUTO_TEST_CASE(schedulers_memory_and_refreshed_checkpoints) {
+  auto& s = start_server();
+  const auto sch = call("GET", "/sdapi/v1/schedulers");
+  BOOST_TEST_REQUIRE(sch.status == 200);
+  BOOST_TEST_REQUIRE(sch.json.as_array().size() == 6u);
+  BOOST_TEST(member(sch.json.as_array()[2], "name").as_string() == "karras");
+  BOOST_TEST(member(sch.json.as_array()[2], "default_rho").as_number() == 7.0);
+  BOOST_TEST(member(sch.json.as_array()[5], "aliases").as_array().at(0).as_string() == "SGMUniform");
+
+  const auto mem = call("GET", "/sdapi/v1/memory");
+  BOOST_TEST_REQUIRE(mem.status == 200);
+  const auto& ram = member(mem.json, "ram");
+  BOOST_TEST(member(ram, "used").as_number() > 1e6);
+  BOOST_TEST(member(ram, "total").as_number() > member(ram, "used").as_number());
+  BOOST_TEST(member(member(mem.json, "cuda"), "error").as_string() == "unavailable");
+
+  const auto listed = call("GET", "/sdapi/v1/sd-models");
+  BOOST_TEST_REQUIRE(listed.json.as_array().size() == 1u);
+  // A checkpoint copied into the folder shows after a refresh; the loaded one keeps its hash.
+  std::filesystem::copy_file(s.model, s.models.file("second.safetensors"));
+  BOOST_TEST(call("GET", "/sdapi/v1/sd-models").json.as_array().size() == 1u);
+  const auto refresh = call("POST", "/sdapi/v1/refresh-checkpoints");
+  BOOST_TEST(refresh.status == 200);
+  BOOST_TEST(refresh.body == "null");
+  const auto models = call("GET", "/sdapi/v1/sd-models").json.as_array();
+  BOOST_TEST_REQUIRE(models.size() == 2u);
+  for (const auto& m : models) {
+    const std::string name = member(m, "model_name").as_string();
+    BOOST_TEST((name == "second" || name == "tiny"));
+    if (name == "tiny") {
+      BOOST_TEST(member(m, "sha256").is_string());
+    } else {
+      BOOST_TEST(member(m, "sha256").is_null());
+    }
+  }
+}
