@@ -3,6 +3,7 @@
 #include "runtime/clip_tokenizer.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/options.hpp"
+#include "runtime/runpod_worker.hpp"
 #include "runtime/sd_model.hpp"
 #include "runtime/txt2img.hpp"
 #include "runtime/txt2img_request.hpp"
@@ -42,8 +43,9 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
   } catch (const error& e) {
     out.error = job_error{to_string(e.code()), e.where(), e.message()};
   } catch (const std::exception& e) {
-    // c10::Error (out of memory, shape mismatches) and anything else stays this job's problem.
-    out.error = job_error{"internal", "", e.what()};
+    // c10::Error (out of memory, shape mismatches) and anything else stays this job's problem,
+    // except a broken device, which the intake must hear of: later jobs would fail too.
+    out.error = job_error{is_device_fault(e.what()) ? "device_fault" : "internal", "", e.what()};
   }
   if (!out.ok) {
     spdlog::warn("job {} failed: {} {} {}", job.id, out.error.kind, out.error.field, out.error.message);

@@ -1,7 +1,8 @@
 // sdworker: the program. Subcommands run the engine directly (generate, make-model, bench) or serve
-// it over HTTP through the actors (api).
+// it through the actors: over HTTP (api) or as a RunPod serverless worker (serve).
 
 #include "actors/api_command.hpp"
+#include "actors/serve_command.hpp"
 #include "runtime/bench_command.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/generate_command.hpp"
@@ -82,6 +83,19 @@ int main(int argc, char** argv) {
   api_cmd->add_option("--dtype", api.dtype, "auto, f32, f16, bf16")->capture_default_str();
   api_cmd->add_option("--queue-size", api.queue_size, "jobs that may wait; more get HTTP 503")->capture_default_str();
 
+  sdw::serve_args serve;
+  auto* serve_cmd = app.add_subcommand(
+    "serve", "RunPod serverless worker: take jobs from RUNPOD_WEBHOOK_GET_JOB; without it, run one test job");
+  serve_cmd->add_option("--model", serve.model, "checkpoint (.safetensors); default: the tiny random-weight demo model");
+  serve_cmd->add_option("--model-dir", serve.model_dir, "models folder (demo model, clip/ tokenizer)")->capture_default_str();
+  serve_cmd->add_option("--clip-vocab", serve.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
+  serve_cmd->add_option("--device", serve.device, "auto, cpu, cuda, cuda:N")->capture_default_str();
+  serve_cmd->add_option("--dtype", serve.dtype, "auto, f32, f16, bf16")->capture_default_str();
+  serve_cmd->add_option("--queue-size", serve.queue_size, "jobs that may wait at the scheduler")->capture_default_str();
+  serve_cmd->add_option("--test-input", serve.test_input,
+                        "run this job file ({\"input\": {...}}) once, print the result, exit (default: ./test_input.json "
+                        "when RUNPOD_WEBHOOK_GET_JOB is unset)");
+
   CLI11_PARSE(app, argc, argv);
   set_threads(threads);
 
@@ -100,6 +114,10 @@ int main(int argc, char** argv) {
     }
     if (api_cmd->parsed()) {
       return sdw::run_api(api);
+    }
+    if (serve_cmd->parsed()) {
+      serve.runpod = sdw::runpod_settings_from_env([](const char* name) { return std::getenv(name); });
+      return sdw::run_serve(serve);
     }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
