@@ -13,6 +13,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 namespace sdw {
@@ -82,6 +84,8 @@ int run_local_test(caf::actor_system& system, const worker_actors& actors, const
 } // namespace
 
 int run_serve(const serve_args& args) {
+  // stdout carries only the local test's result; logs go to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("sdworker"));
   if (!args.runpod.endpoint_id.empty()) {
     use_runpod_json_logs();
   }
