@@ -67,37 +67,3 @@ BOOST_AUTO_TEST_CASE(results_are_retried_through_5xx_and_resets_and_delivered_on
   BOOST_TEST(fake.results_for("job-reset").size() == 3u);
   BOOST_TEST(worker.alive(), worker.log());
 }
-
-BOOST_AUTO_TEST_CASE(sigterm_while_a_job_runs_delivers_its_result_then_exits_0) {
-  fake_runpod fake;
-  sdw::test::temp_dir models;
-  sdw::test::serve_process worker(sdw::test::tiny_model(models), fake.env());
-  fake.add_job("job-term", R"({"prompt":"slow","steps":150,"n_iter":2,"width":64,"height":64,"seed":4})");
-  fake.add_job("job-never", small_input);
-  // Running: the heartbeat names it.
-  BOOST_TEST_REQUIRE(fake.wait_until(
-    [&] {
-      for (const auto& p : fake.pings()) {
-        if (p.param("job_id") == "job-term") {
-          return true;
-        }
-      }
-      return false;
-    },
-    60s), worker.log());
-  BOOST_TEST_REQUIRE(fake.results_for("job-term").empty(), "the job ended before the signal: make it longer");
-  const auto signalled = std::chrono::steady_clock::now();
-  worker.signal(SIGTERM);
-  const int code = worker.wait_exit(120s);
-  BOOST_TEST(code == 0, worker.log());
-
-  const auto results = fake.results_for("job-term");
-  BOOST_TEST_REQUIRE(results.size() == 1u, worker.log());
-  BOOST_TEST(results[0].answered == 200);
-  BOOST_TEST(images_in(results[0].body) == 2u);
-  // No job was taken after the signal: the second one stays with the platform.
-  for (const auto& t : fake.takes()) {
-    BOOST_TEST((t.at < signalled));
-  }
-  BOOST_TEST(fake.results_for("job-never").empty());
-}
