@@ -93,8 +93,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--dtype", serve.dtype, "auto, f32, f16, bf16")->capture_default_str();
   serve_cmd->add_option("--queue-size", serve.queue_size, "jobs that may wait at the scheduler")->capture_default_str();
   serve_cmd->add_option("--test-input", serve.test_input,
-                        "run this job file ({\"input\": {...}}) once, print the result, exit (default: ./test_input.json "
-                        "when RUNPOD_WEBHOOK_GET_JOB is unset)");
+                        "run this job once ({\"input\": {...}}: a file, or the JSON itself), print the result, exit "
+                        "(default: ./test_input.json when RUNPOD_WEBHOOK_GET_JOB is unset)");
 
   CLI11_PARSE(app, argc, argv);
   set_threads(threads);

@@ -164,7 +164,8 @@ void on_taken(self_pointer self, const http_exchange& answer) {
   st.take_cancel.reset();
   if (!answer.failure.empty()) {
     if (!st.stopping) {
-      spdlog::warn("job-take to {} failed: {}", url_for_log(st.config.settings.get_job_url), answer.failure);
+      spdlog::warn("job-take to {} failed: {}", url_for_log(job_take_url(st.config.settings, false)),
+                   answer.failure);
     }
     schedule_take(self, failed_take_pause);
     check_done(self);
@@ -233,7 +234,7 @@ void on_tick(self_pointer self) {
           if (!st.ready && !st.stopping && h.model.state == "ready") {
             st.ready = true;
             spdlog::info("model {} ready: taking jobs from {}", h.model.name,
-                         url_for_log(st.config.settings.get_job_url));
+                         url_for_log(job_take_url(st.config.settings, false)));
             self->send(self, take_atom::value);
           } else if (!st.ready && !st.stopping && h.model.state == "failed") {
             spdlog::error("the model failed to load ({}); exiting so that RunPod restarts the worker", h.model.error);

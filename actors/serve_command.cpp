@@ -28,8 +28,13 @@
 namespace sdw {
 namespace {
 
-/// Reads the one-shot job: `--test-input`, else ./test_input.json. Empty when neither exists.
+/// Reads the one-shot job: `--test-input` (a file, or the JSON itself as the SDK's --test_input
+/// takes it), else ./test_input.json. Empty when there is none.
 std::optional<std::string> read_test_input(const std::string& flag) {
+  const size_t first = flag.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && flag[first] == '{') {
+    return flag;
+  }
   const std::string path = flag.empty() ? "test_input.json" : flag;
   if (!std::filesystem::exists(path)) {
     if (!flag.empty()) {
@@ -129,8 +134,8 @@ int run_serve(const serve_args& args) {
     leave_process(code);
   }
 
-  spdlog::info("worker {}: job-take {}, job-done {}", args.runpod.worker_id, url_for_log(args.runpod.get_job_url),
-               url_for_log(args.runpod.post_output_url));
+  spdlog::info("worker {}: job-take {}, job-done {}", args.runpod.worker_id,
+               url_for_log(job_take_url(args.runpod, false)), url_for_log(job_done_url(args.runpod, "$ID")));
   auto heartbeat_hdl = system.spawn(heartbeat, args.runpod);
   auto delivery_hdl = system.spawn(delivery, args.runpod.api_key);
   auto poller_hdl = system.spawn(runpod_poller, poller_config{args.runpod, actors.scheduler, actors.health,

@@ -193,6 +193,10 @@ BOOST_AUTO_TEST_CASE(answers_400_mean_no_job_and_429_makes_the_worker_wait) {
   const double gap = std::chrono::duration<double>(next.at - limited.at).count();
   BOOST_TEST(gap >= 4.5, "asked again after " << gap << " s");
   BOOST_TEST(gap < 8.0, "asked again after " << gap << " s");
+  // The queue is empty now: the fake says 204 and the worker keeps asking.
+  BOOST_TEST(next.answered == 204);
+  const size_t takes_then = w.fake.takes().size();
+  BOOST_TEST(w.fake.wait_until([&] { return w.fake.takes().size() > takes_then; }, 5s));
 }
 
 BOOST_AUTO_TEST_CASE(logs_are_json_lines_with_the_job_id_and_never_show_the_key) {

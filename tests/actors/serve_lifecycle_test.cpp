@@ -27,7 +27,7 @@ BOOST_AUTO_TEST_CASE(sigterm_while_a_job_runs_delivers_its_result_then_exits_0) 
   fake_runpod fake;
   sdw::test::temp_dir models;
   sdw::test::serve_process worker(sdw::test::tiny_model(models), fake.env());
-  fake.add_job("job-term", R"({"prompt":"slow","steps":150,"n_iter":2,"width":64,"height":64,"seed":4})");
+  fake.add_job("job-term", R"({"prompt":"slow","steps":150,"n_iter":4,"width":64,"height":64,"seed":4})");
   fake.add_job("job-never", small_input);
   // Running: the heartbeat names it.
   BOOST_TEST_REQUIRE(fake.wait_until(
@@ -49,7 +49,7 @@ BOOST_AUTO_TEST_CASE(sigterm_while_a_job_runs_delivers_its_result_then_exits_0) 
   const auto results = fake.results_for("job-term");
   BOOST_TEST_REQUIRE(results.size() == 1u, worker.log());
   BOOST_TEST(results[0].answered == 200);
-  BOOST_TEST(images_in(results[0].body) == 2u);
+  BOOST_TEST(images_in(results[0].body) == 4u);
   // No job was taken after the signal: the second one stays with the platform.
   for (const auto& t : fake.takes()) {
     BOOST_TEST((t.at < signalled));

@@ -58,6 +58,15 @@ BOOST_AUTO_TEST_CASE(a_bad_test_input_exits_1_with_an_error_naming_the_field) {
   BOOST_TEST(e.find("field")->as_string() == "width");
 }
 
+// As the SDK's --test_input takes it: the job's JSON on the command line.
+BOOST_AUTO_TEST_CASE(test_input_may_be_the_json_itself) {
+  model_dir m;
+  sdw::test::serve_process p(m.model, {}, {"--test-input", R"({"input":{"steps":2,"width":64,"height":64,"seed":3}})"},
+                             runpod_vars);
+  BOOST_TEST_REQUIRE(p.wait_exit(60s) == 0, p.log());
+  BOOST_TEST(result_of(p).find("output")->find("images")->as_array().size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(test_input_json_in_the_working_folder_is_used_without_runpod_vars) {
   model_dir m;
   sdw::test::serve_process p(m.model, {}, {}, runpod_vars,
