@@ -4,6 +4,7 @@
 #include "runtime/errors.hpp"
 #include "runtime/json_value.hpp"
 #include "runtime/options.hpp"
+#include "runtime/runpod_worker.hpp"
 #include "runtime/sd_model.hpp"
 #include "runtime/txt2img.hpp"
 #include "runtime/txt2img_request.hpp"
@@ -58,8 +59,9 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
   } catch (const error& e) {
     out.error = job_error{to_string(e.code()), e.where(), e.message()};
   } catch (const std::exception& e) {
-    // c10::Error (out of memory, shape mismatches) and anything else stays this job's problem.
-    out.error = job_error{"internal", "", e.what()};
+    // c10::Error (out of memory, shape mismatches) and anything else stays this job's problem,
+    // except a broken device, which the intake must hear of: later jobs would fail too.
+    out.error = job_error{is_device_fault(e.what()) ? "device_fault" : "internal", "", e.what()};
   }
   out.engine_us =
     std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();

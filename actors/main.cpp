@@ -1,16 +1,19 @@
 // sdworker: the program. Subcommands run the engine directly (generate, make-model, bench) or serve
-// it over HTTP through the actors (api).
+// it through the actors: over HTTP (api) or as a RunPod serverless worker (serve).
 
 #include "actors/api_command.hpp"
 #include "actors/config_file.hpp"
+#include "actors/serve_command.hpp"
 #include "runtime/bench_command.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/generate_command.hpp"
 #include "runtime/make_model.hpp"
 #include "runtime/memory_tuning.hpp"
+#include "runtime/runpod_log.hpp"
 
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -74,31 +77,48 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--json", bench.json_out, "also write the figures as JSON");
   bench_cmd->add_flag("--widen-weights", bench.widen_weights, "CPU: widen fp16 weights to float32 at load");
 
-  // `api` takes the worker configuration: flags are kept as (key, value) pairs and applied after
-  // the INI file and the environment, so the command line always wins.
+  // `api` and `serve` take the worker configuration: flags are kept as (key, value) pairs and
+  // applied after the INI file and the environment, so the command line always wins.
   std::string config_file;
   std::vector<std::pair<std::string, std::string>> cli_settings;
   auto setting = [&cli_settings](CLI::App* cmd, const std::string& flag, const std::string& key, const std::string& help) {
     cmd->add_option_function<std::string>(
       flag, [&cli_settings, key](const std::string& v) { cli_settings.emplace_back(key, v); }, help + " [" + key + "]");
   };
+  auto model_settings = [&](CLI::App* cmd) {
+    cmd->add_option("--config", config_file, "INI file (default: $SDWORKER_CONFIG, else conf/sdworker.ini if present)");
+    setting(cmd, "--model", "model.checkpoint", "checkpoint (.safetensors); default: the tiny random-weight demo model");
+    setting(cmd, "--model-dir", "model.dir", "models folder (demo model, clip/ tokenizer)");
+    setting(cmd, "--clip-vocab", "model.clip-vocab", "CLIP bpe_simple_vocab_16e6.txt.gz");
+    setting(cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
+    setting(cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
+    setting(cmd, "--queue-size", "queue.size", "jobs that may wait; more are refused");
+    setting(cmd, "--log-format", "log.format", "auto (JSON lines when RUNPOD_ENDPOINT_ID is set), text or json");
+    setting(cmd, "--log-level", "log.level", "trace, debug, info, warn or error");
+  };
   auto* api_cmd = app.add_subcommand("api", "serve the A1111 API and a RunPod-style test API over HTTP");
-  api_cmd->add_option("--config", config_file, "INI file (default: $SDWORKER_CONFIG, else conf/sdworker.ini if present)");
+  model_settings(api_cmd);
   setting(api_cmd, "--port", "http.port", "TCP port");
   setting(api_cmd, "--host", "http.host", "address to listen on");
-  setting(api_cmd, "--model", "model.checkpoint", "checkpoint (.safetensors); default: the tiny random-weight demo model");
-  setting(api_cmd, "--model-dir", "model.dir", "models folder (demo model, clip/ tokenizer)");
-  setting(api_cmd, "--clip-vocab", "model.clip-vocab", "CLIP bpe_simple_vocab_16e6.txt.gz");
-  setting(api_cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
-  setting(api_cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
-  setting(api_cmd, "--queue-size", "queue.size", "jobs that may wait; more get HTTP 503");
   setting(api_cmd, "--api-auth", "http.api-auth", "HTTP basic auth for the /sdapi/v1 routes: user:pass[,user2:pass2]");
   setting(api_cmd, "--max-body-mb", "http.max-body-mb", "largest request body in MiB; larger get HTTP 413");
+
+  std::string test_input;
+  auto* serve_cmd = app.add_subcommand(
+    "serve", "RunPod serverless worker: take jobs from RUNPOD_WEBHOOK_GET_JOB; without it, run one test job");
+  model_settings(serve_cmd);
+  serve_cmd->add_option("--test-input", test_input,
+                        "run this job once ({\"input\": {...}}: a file, or the JSON itself), print the result, exit "
+                        "(default: ./test_input.json when RUNPOD_WEBHOOK_GET_JOB is unset)");
 
   CLI11_PARSE(app, argc, argv);
 
   sdw::worker_config config;
-  if (api_cmd->parsed()) {
+  if (api_cmd->parsed() || serve_cmd->parsed()) {
+    if (serve_cmd->parsed()) {
+      // stdout carries only the local test's result; logs go to stderr.
+      spdlog::set_default_logger(spdlog::stderr_color_mt("sdworker"));
+    }
     try {
       std::string used;
       config = sdw::load_worker_config(config_file, used);
@@ -109,6 +129,10 @@ int main(int argc, char** argv) {
         config.threads = threads;
       }
       sdw::validate(config);
+      if (sdw::json_logs(config)) {
+        sdw::use_runpod_json_logs();
+      }
+      spdlog::set_level(spdlog::level::from_str(config.log_level));
       if (!used.empty()) {
         spdlog::info("configuration: {}", used);
       }
@@ -117,7 +141,6 @@ int main(int argc, char** argv) {
       return 2;
     }
     threads = config.threads;
-    spdlog::set_level(spdlog::level::from_str(config.log_level));
   }
   set_threads(threads);
 
@@ -136,6 +159,9 @@ int main(int argc, char** argv) {
     }
     if (api_cmd->parsed()) {
       return sdw::run_api(config);
+    }
+    if (serve_cmd->parsed()) {
+      return sdw::run_serve(config, test_input);
     }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

@@ -188,13 +188,8 @@ void validate(const worker_config& c) {
       start = comma + 1;
     }
   }
-  for (const auto* url : {&c.get_job_url, &c.post_output_url, &c.ping_url}) {
-    if (!url->empty() && url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
-      const char* key = url == &c.get_job_url ? "runpod.get-job-url"
-                        : url == &c.post_output_url ? "runpod.post-output-url"
-                                                    : "runpod.ping-url";
-      bad(key, "must be an http:// or https:// URL, got '" + *url + "'");
-    }
+  if (!c.get_job_url.empty() && c.get_job_url.rfind("http://", 0) != 0 && c.get_job_url.rfind("https://", 0) != 0) {
+    bad("runpod.get-job-url", "must be an http:// or https:// URL, got '" + c.get_job_url + "'");
   }
 }
 

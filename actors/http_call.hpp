@@ -1,0 +1,36 @@
+#pragma once
+/// Outgoing HTTP calls that do not block the caller: the request runs on the HTTP library's
+/// threads and `done` is called there with the outcome (actors turn it into a message to themselves).
+
+#include "messages/runpod.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace sdw {
+
+/// Cancels a call started with http_call_async (a long poll that should end at shutdown).
+class http_cancel {
+public:
+  http_cancel();
+  ~http_cancel();
+  /// Ends the call; its `done` still runs, with a failure.
+  void cancel();
+
+private:
+  friend void http_call_async(const std::string&, const std::string&, const std::string&, const std::string&,
+                              std::chrono::seconds, std::function<void(http_exchange)>, http_cancel*);
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+/// Sends `method` to `url` with `Authorization: <authorization>` (when not empty) and, for a
+/// non-empty body, `Content-Type: application/json`. `done` gets the status, content type and
+/// body, or the failure (connection error, timeout after `timeout`, cancelled).
+void http_call_async(const std::string& method, const std::string& url, const std::string& authorization,
+                     const std::string& body, std::chrono::seconds timeout, std::function<void(http_exchange)> done,
+                     http_cancel* cancel = nullptr);
+
+} // namespace sdw

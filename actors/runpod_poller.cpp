@@ -1,0 +1,276 @@
+#include "actors/runpod_poller.hpp"
+
+#include "runtime/errors.hpp"
+#include "runtime/runpod_api.hpp"
+#include "runtime/runpod_log.hpp"
+
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+namespace sdw {
+namespace {
+
+using self_pointer = poller_actor::stateful_pointer<poller_state>;
+
+constexpr auto tick_every = std::chrono::milliseconds(250);
+/// RunPod holds job-take open for a while when it has no job (a long poll); the SDK gives up after 90 s.
+constexpr auto take_timeout = std::chrono::seconds(90);
+/// A pause after "no job", so a server that answers at once is not asked in a tight loop.
+constexpr auto no_job_pause = std::chrono::milliseconds(200);
+/// The SDK's wait after 429.
+constexpr auto back_off_pause = std::chrono::seconds(5);
+constexpr auto failed_take_pause = std::chrono::seconds(1);
+/// At most one progress update per job per second (plus the first step).
+constexpr auto progress_every = std::chrono::seconds(1);
+constexpr auto ask_timeout = std::chrono::seconds(10);
+
+job_result failure(const std::string& id, std::string kind, std::string field, std::string message) {
+  job_result r;
+  r.id = id;
+  r.status = job_status::failed;
+  r.error = job_error{std::move(kind), std::move(field), std::move(message)};
+  return r;
+}
+
+void tell_heartbeat(self_pointer self) {
+  auto& st = self->state;
+  std::vector<std::string> ids(st.running.begin(), st.running.end());
+  ids.insert(ids.end(), st.delivering.begin(), st.delivering.end());
+  self->send(st.config.heartbeat, jobs_atom::value, std::move(ids));
+}
+
+void check_done(self_pointer self) {
+  auto& st = self->state;
+  if (st.done || !st.stopping || st.taking || !st.running.empty() || !st.delivering.empty()) {
+    return;
+  }
+  st.done = true;
+  spdlog::info("all jobs delivered; the worker stops");
+  if (st.config.on_done) {
+    st.config.on_done(st.unfit ? 1 : 0);
+  }
+  self->quit();
+}
+
+void schedule_take(self_pointer self, std::chrono::milliseconds delay) {
+  auto& st = self->state;
+  if (st.take_scheduled || st.stopping) {
+    return;
+  }
+  st.take_scheduled = true;
+  self->delayed_send(self, delay, take_atom::value);
+}
+
+void take(self_pointer self) {
+  auto& st = self->state;
+  st.take_scheduled = false;
+  if (!st.ready || st.stopping || st.taking || !st.running.empty()) {
+    return;
+  }
+  st.taking = true;
+  const std::string url = job_take_url(st.config.settings, !st.delivering.empty());
+  st.take_cancel = std::make_unique<http_cancel>();
+  auto me = caf::actor_cast<poller_actor>(self);
+  http_call_async("GET", url, st.config.settings.api_key, "", take_timeout,
+                  [me](http_exchange answer) { caf::anon_send(me, taken_atom::value, std::move(answer)); },
+                  st.take_cancel.get());
+}
+
+void finish(self_pointer self, const std::string& id, const job_result& r) {
+  auto& st = self->state;
+  if (st.running.erase(id) == 0) {
+    return;
+  }
+  std::string body;
+  if (r.status == job_status::completed && !r.output_json.empty()) {
+    body = done_output_body(r.output_json);
+    log_job(log_level::info, id, "Job completed; posting the result");
+  } else {
+    job_error e = r.error;
+    if (r.status == job_status::completed) {
+      e = job_error{"internal", "", "the job completed without output"};
+    } else if (r.status == job_status::cancelled && e.message.empty()) {
+      e = job_error{"cancelled", "", "the job was cancelled"};
+    }
+    const bool device_fault = e.kind == "device_fault";
+    if (device_fault) {
+      st.unfit = true;
+      st.stopping = true;
+    }
+    body = done_error_body(runpod_error_text(e.kind, e.field, e.message), device_fault);
+    log_job(log_level::error, id,
+            "Job failed with error: " + (e.field.empty() ? e.message : e.field + ": " + e.message) +
+              (device_fault ? " (device fault: this worker takes no more jobs)" : ""));
+  }
+  if (st.progress_job == id) {
+    st.progress_job.clear();
+  }
+  st.delivering.insert(id);
+  tell_heartbeat(self);
+  self->request(st.config.delivery, caf::infinite, deliver_atom::value,
+                job_post{id, job_done_url(st.config.settings, id), std::move(body)})
+    .then(
+      [self, id](bool) {
+        self->state.delivering.erase(id);
+        tell_heartbeat(self);
+        check_done(self);
+      },
+      [self, id](caf::error&) {
+        self->state.delivering.erase(id);
+        check_done(self);
+      });
+  self->send(self, take_atom::value);
+}
+
+void start_job(self_pointer self, const runpod_job& job) {
+  auto& st = self->state;
+  const std::string id = job.id;
+  if (!st.running.insert(id).second || st.delivering.count(id) != 0) {
+    log_job(log_level::warn, id, "handed out again while in progress; ignored");
+    return;
+  }
+  tell_heartbeat(self);
+  log_job(log_level::info, id, "Started.");
+  try {
+    check_job_input(job.body);
+  } catch (const error& e) {
+    finish(self, id, failure(id, to_string(e.code()), e.where(), e.message()));
+    return;
+  } catch (const std::exception& e) {
+    finish(self, id, failure(id, "bad_request", "input", e.what()));
+    return;
+  }
+  self->request(st.config.scheduler, ask_timeout, submit_atom::value, generation_job{id, job.body, job_options{false}})
+    .then(
+      [self, id](job_result&) {
+        self->request(self->state.config.scheduler, caf::infinite, wait_atom::value, id)
+          .then([self, id](job_result& r) { finish(self, id, r); },
+                [self, id](caf::error& err) {
+                  finish(self, id, failure(id, "internal", "", "scheduler: " + self->system().render(err)));
+                });
+      },
+      [self, id](caf::error& err) {
+        const std::string why =
+          is(err, sd_errc::queue_full) ? "the worker's queue is full" : "scheduler: " + self->system().render(err);
+        finish(self, id, failure(id, "internal", "", why));
+      });
+}
+
+void on_taken(self_pointer self, const http_exchange& answer) {
+  auto& st = self->state;
+  st.taking = false;
+  st.take_cancel.reset();
+  if (!answer.failure.empty()) {
+    if (!st.stopping) {
+      spdlog::warn("job-take to {} failed: {}", url_for_log(job_take_url(st.config.settings, false)),
+                   answer.failure);
+    }
+    schedule_take(self, failed_take_pause);
+    check_done(self);
+    return;
+  }
+  const take_outcome outcome = classify_take(answer.status, answer.content_type, answer.body);
+  if (!outcome.message.empty()) {
+    spdlog::warn("{}", outcome.message);
+  }
+  switch (outcome.what) {
+    case take_outcome::kind::no_job:
+      schedule_take(self, no_job_pause);
+      break;
+    case take_outcome::kind::back_off:
+      spdlog::info("job-take answered 429 (too many requests); waiting {} s", back_off_pause.count());
+      schedule_take(self, back_off_pause);
+      break;
+    case take_outcome::kind::failed:
+      spdlog::warn("Failed to get job: {}", outcome.message);
+      schedule_take(self, failed_take_pause);
+      break;
+    case take_outcome::kind::jobs:
+      // Jobs taken after a stop began still run: every taken job gets its result.
+      for (const auto& job : outcome.rejected) {
+        start_job(self, job);
+      }
+      for (const auto& job : outcome.jobs) {
+        start_job(self, job);
+      }
+      break;
+  }
+  check_done(self);
+}
+
+void post_progress(self_pointer self, const job_progress& p) {
+  auto& st = self->state;
+  if (p.id.empty() || p.step <= 0 || st.running.count(p.id) == 0) {
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (p.id != st.progress_job) {
+    st.progress_job = p.id;
+    st.progress_step = 0;
+  }
+  if (p.step == st.progress_step || (st.progress_step != 0 && now - st.progress_posted < progress_every)) {
+    return;
+  }
+  st.progress_step = p.step;
+  st.progress_posted = now;
+  self->send(st.config.delivery, post_atom::value,
+             job_post{p.id, job_done_url(st.config.settings, p.id), progress_body(p.step, p.steps)});
+}
+
+void on_tick(self_pointer self) {
+  auto& st = self->state;
+  if (st.done) {
+    return;
+  }
+  const bool wants_readiness = !st.ready && !st.stopping;
+  const bool wants_progress = !st.running.empty();
+  if (wants_readiness || wants_progress) {
+    self->request(st.config.health, ask_timeout, report_atom::value)
+      .then(
+        [self](health_report& h) {
+          auto& st = self->state;
+          if (!st.ready && !st.stopping && h.model.state == "ready") {
+            st.ready = true;
+            spdlog::info("model {} ready: taking jobs from {}", h.model.name,
+                         url_for_log(job_take_url(st.config.settings, false)));
+            self->send(self, take_atom::value);
+          } else if (!st.ready && !st.stopping && h.model.state == "failed") {
+            spdlog::error("the model failed to load ({}); exiting so that RunPod restarts the worker", h.model.error);
+            st.stopping = true;
+            st.unfit = true;
+            check_done(self);
+          }
+          post_progress(self, h.current);
+        },
+        [](caf::error&) {});
+  }
+  self->delayed_send(self, tick_every, tick_atom::value);
+}
+
+} // namespace
+
+poller_actor::behavior_type runpod_poller(poller_actor::stateful_pointer<poller_state> self, poller_config config) {
+  self->state.config = std::move(config);
+  self->send(self, tick_atom::value);
+  return {
+    [=](take_atom) { take(self); },
+    [=](taken_atom, const http_exchange& answer) { on_taken(self, answer); },
+    [=](tick_atom) { on_tick(self); },
+    [=](stop_atom) {
+      auto& st = self->state;
+      if (st.stopping) {
+        return;
+      }
+      st.stopping = true;
+      spdlog::info("stopping: no more jobs are taken; {} in flight", st.running.size() + st.delivering.size());
+      if (st.take_cancel) {
+        st.take_cancel->cancel();
+      }
+      check_done(self);
+    },
+  };
+}
+
+} // namespace sdw

@@ -1,0 +1,86 @@
+#include "actors/worker.hpp"
+
+#include "actors/encoder.hpp"
+#include "actors/executor.hpp"
+#include "actors/health.hpp"
+#include "actors/loader.hpp"
+#include "actors/scheduler.hpp"
+
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+namespace sdw {
+namespace {
+
+int stop_pipe[2] = {-1, -1};
+
+void on_stop_signal(int sig) {
+  const char byte = static_cast<char>(sig);
+  [[maybe_unused]] auto n = ::write(stop_pipe[1], &byte, 1);
+}
+
+} // namespace
+
+worker_setup worker_setup_from(const worker_config& config, const std::string& clip_vocab) {
+  return worker_setup{config.checkpoint, config.model_dir, clip_vocab, config.device, config.dtype,
+                      static_cast<size_t>(config.queue_size)};
+}
+
+worker_actors start_worker(caf::actor_system& system, const worker_setup& config) {
+  worker_actors a;
+  a.health = system.spawn(health);
+  a.encoder = system.spawn(encoder);
+  a.executor = system.spawn<caf::detached>(executor, a.health);
+  a.scheduler = system.spawn(scheduler, a.executor, a.encoder, a.health, config.queue_size);
+  system.spawn(loader, loader_config{config.model, config.model_dir, config.clip_vocab, config.device, config.dtype},
+               a.executor, a.scheduler, a.health);
+  return a;
+}
+
+void stop_worker(const worker_actors& a) {
+  caf::anon_send_exit(a.scheduler, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(a.encoder, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(a.executor, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(a.health, caf::exit_reason::user_shutdown);
+}
+
+bool open_stop_channel() {
+  // libtorch may already have started threads that do not block signals, so the handler only
+  // wakes the main thread through a pipe, whichever thread receives the signal.
+  if (::pipe(stop_pipe) != 0) {
+    return false;
+  }
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+  return true;
+}
+
+int wait_stop_event() {
+  unsigned char byte = 0;
+  while (::read(stop_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  }
+  return byte;
+}
+
+void notify_done(int code) {
+  const char byte = static_cast<char>(stop_done + code);
+  [[maybe_unused]] auto n = ::write(stop_pipe[1], &byte, 1);
+}
+
+void leave_process(int code) {
+  spdlog::shutdown();
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
+
+} // namespace sdw

@@ -1,0 +1,230 @@
+#define BOOST_TEST_MODULE serve_jobs
+#include <boost/test/unit_test.hpp>
+
+#include "runtime/encoding.hpp"
+#include "runtime/json_value.hpp"
+#include "runtime/png_codec.hpp"
+#include "tests/support/fake_runpod.hpp"
+#include "tests/support/serve_process.hpp"
+
+#include <memory>
+#include <sstream>
+
+using sdw::json_value;
+using sdw::test::fake_request;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// One fake control plane and one worker process for the whole file (starting one costs seconds).
+struct world {
+  world()
+    : model(sdw::test::tiny_model(models)),
+      worker(model, [&] {
+        auto env = fake.env();
+        env.emplace_back("RUNPOD_ENDPOINT_ID", "ep-test");
+        return env;
+      }()) {}
+  sdw::test::fake_runpod fake;
+  sdw::test::temp_dir models;
+  std::string model;
+  sdw::test::serve_process worker;
+};
+
+world& the_world() {
+  static std::unique_ptr<world> w = std::make_unique<world>();
+  BOOST_TEST_REQUIRE(w->worker.alive(), w->worker.log());
+  return *w;
+}
+
+const json_value& member(const json_value& v, const std::string& key) {
+  static const json_value null;
+  const json_value* m = v.find(key);
+  return m != nullptr ? *m : null;
+}
+
+/// The parsed `error` of a job-done body: RunPod clients parse this string as JSON.
+json_value error_object(const std::string& body) {
+  const json_value doc = sdw::parse_json(body);
+  BOOST_TEST_REQUIRE(member(doc, "error").is_string(), body);
+  BOOST_TEST(doc.find("output") == nullptr, body);
+  return sdw::parse_json(member(doc, "error").as_string());
+}
+
+const std::string small_input = R"({"prompt":"a red tree","steps":3,"width":64,"height":64,"seed":11})";
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_taken_job_gets_its_images_posted_once) {
+  auto& w = the_world();
+  w.fake.add_job("job-ok", small_input);
+  const std::string body = w.fake.wait_for_result("job-ok");
+  BOOST_TEST_REQUIRE(!body.empty(), w.worker.log());
+  const json_value doc = sdw::parse_json(body);
+  BOOST_TEST(doc.find("error") == nullptr, body.substr(0, 400));
+  const json_value& output = member(doc, "output");
+  const auto& images = member(output, "images").as_array();
+  BOOST_TEST_REQUIRE(images.size() == 1u);
+  const auto png = sdw::decode_png(sdw::base64_decode(images[0].as_string()));
+  BOOST_TEST(png.width == 64);
+  BOOST_TEST(png.height == 64);
+  const std::string infotext = png.text.count("parameters") ? png.text.at("parameters") : "";
+  BOOST_TEST(infotext.find("a red tree") == 0u, infotext);
+  BOOST_TEST(infotext.find("Steps: 3,") != std::string::npos, infotext);
+  BOOST_TEST(infotext.find("Seed: 11,") != std::string::npos, infotext);
+  BOOST_TEST(member(member(output, "parameters"), "steps").as_int() == 3);
+  BOOST_TEST(member(output, "info").is_string());
+
+  // Exactly one result, at the templated URL, with the raw key.
+  const auto results = w.fake.results_for("job-ok");
+  BOOST_TEST_REQUIRE(results.size() == 1u);
+  BOOST_TEST(results[0].path == "/v2/ep/job-done/pod-1/job-ok");
+  BOOST_TEST(results[0].query == "gpu=cpu&isStream=false");
+  BOOST_TEST(results[0].headers.at("authorization") == "rp-test-key");
+
+  const auto takes = w.fake.takes();
+  BOOST_TEST_REQUIRE(!takes.empty());
+  BOOST_TEST(takes[0].path == "/v2/ep/job-take/pod-1");
+  BOOST_TEST(takes[0].param("job_in_progress") == "0");
+  BOOST_TEST(takes[0].headers.at("authorization") == "rp-test-key");
+}
+
+BOOST_AUTO_TEST_CASE(heartbeats_name_the_running_job_and_progress_is_throttled) {
+  auto& w = the_world();
+  // Long enough (several hundred steps) for pings every 300 ms to see it running.
+  w.fake.add_job("job-long", R"({"prompt":"slow","steps":150,"n_iter":3,"width":64,"height":64,"seed":5})");
+  const auto started = std::chrono::steady_clock::now();
+  const bool seen = w.fake.wait_until(
+    [&] {
+      for (const auto& p : w.fake.pings()) {
+        if (p.param("job_id") == "job-long") {
+          return true;
+        }
+      }
+      return false;
+    },
+    60s);
+  BOOST_TEST(seen, w.worker.log());
+  BOOST_TEST_REQUIRE(!w.fake.wait_for_result("job-long", 120s).empty(), w.worker.log());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  const auto pings = w.fake.pings();
+  BOOST_TEST_REQUIRE(pings.size() >= 2u);
+  for (const auto& p : pings) {
+    BOOST_TEST(p.path == "/v2/ep/ping/pod-1");
+    BOOST_TEST(p.param("runpod_version") == "sdworker-0.1");
+    BOOST_TEST(p.headers.at("authorization") == "rp-test-key");
+  }
+  // 450 sampler steps, yet at most one update a second (plus the first).
+  const auto progress = w.fake.progress_for("job-long");
+  BOOST_TEST(progress.size() >= 1u);
+  BOOST_TEST(progress.size() <= static_cast<size_t>(seconds) + 2u, progress.size() << " updates in " << seconds << " s");
+  if (!progress.empty()) {
+    const json_value first = sdw::parse_json(progress.front().body);
+    BOOST_TEST(member(first, "status").as_string() == "IN_PROGRESS");
+    BOOST_TEST(member(member(first, "output"), "steps").as_int() > 0);
+    BOOST_TEST(progress.front().query == "gpu=cpu&isStream=false");
+  }
+  // The result came after every progress update.
+  const auto result = w.fake.results_for("job-long");
+  BOOST_TEST_REQUIRE(result.size() == 1u);
+  for (const auto& p : progress) {
+    BOOST_TEST((p.at <= result[0].at));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(malformed_input_gets_an_error_and_the_worker_keeps_serving) {
+  auto& w = the_world();
+  w.fake.add_job("job-bad", R"({"steps":"many","width":64,"height":64})");
+  w.fake.add_raw_job(R"({"id":"job-noinput"})");
+  w.fake.add_job("job-api", R"({"api":{"method":"GET","endpoint":"/sdapi/v1/sd-models"},"payload":{}})");
+  w.fake.add_job("job-after", small_input);
+
+  const json_value bad = error_object(w.fake.wait_for_result("job-bad"));
+  BOOST_TEST(member(bad, "field").as_string() == "steps");
+  BOOST_TEST(member(bad, "error_message").as_string().find("steps: value is not a valid integer") == 0u);
+
+  const json_value no_input = error_object(w.fake.wait_for_result("job-noinput"));
+  BOOST_TEST(member(no_input, "field").as_string() == "input");
+
+  const json_value api = error_object(w.fake.wait_for_result("job-api"));
+  BOOST_TEST(member(api, "error_message").as_string().find("GET /sdapi/v1/sd-models is not supported yet") !=
+             std::string::npos, member(api, "error_message").as_string());
+
+  const std::string after = w.fake.wait_for_result("job-after");
+  BOOST_TEST_REQUIRE(!after.empty(), w.worker.log());
+  BOOST_TEST(member(member(sdw::parse_json(after), "output"), "images").as_array().size() == 1u);
+  for (const char* id : {"job-bad", "job-noinput", "job-api", "job-after"}) {
+    BOOST_TEST(w.fake.results_for(id).size() == 1u, id);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(answers_400_mean_no_job_and_429_makes_the_worker_wait) {
+  auto& w = the_world();
+  w.fake.answer_next_takes(400, 2);
+  w.fake.add_job("job-after-400", small_input);
+  BOOST_TEST_REQUIRE(!w.fake.wait_for_result("job-after-400").empty(), w.worker.log());
+
+  w.fake.answer_next_takes(429, 1);
+  fake_request limited;
+  BOOST_TEST_REQUIRE(w.fake.wait_until(
+    [&] {
+      for (const auto& t : w.fake.takes()) {
+        if (t.answered == 429) {
+          limited = t;
+          return true;
+        }
+      }
+      return false;
+    },
+    10s));
+  fake_request next;
+  BOOST_TEST_REQUIRE(w.fake.wait_until(
+    [&] {
+      for (const auto& t : w.fake.takes()) {
+        if (t.at > limited.at) {
+          next = t;
+          return true;
+        }
+      }
+      return false;
+    },
+    15s));
+  const double gap = std::chrono::duration<double>(next.at - limited.at).count();
+  BOOST_TEST(gap >= 4.5, "asked again after " << gap << " s");
+  BOOST_TEST(gap < 8.0, "asked again after " << gap << " s");
+  // The queue is empty now: the fake says 204 and the worker keeps asking.
+  BOOST_TEST(next.answered == 204);
+  const size_t takes_then = w.fake.takes().size();
+  BOOST_TEST(w.fake.wait_until([&] { return w.fake.takes().size() > takes_then; }, 5s));
+}
+
+BOOST_AUTO_TEST_CASE(logs_are_json_lines_with_the_job_id_and_never_show_the_key) {
+  auto& w = the_world();
+  w.fake.add_job("job-logged", small_input);
+  BOOST_TEST_REQUIRE(!w.fake.wait_for_result("job-logged").empty());
+  std::this_thread::sleep_for(200ms);
+  const std::string log = w.worker.log();
+  BOOST_TEST(log.find("rp-test-key") == std::string::npos);
+  std::istringstream lines(log);
+  std::string line;
+  int lines_seen = 0;
+  bool started = false;
+  while (std::getline(lines, line)) {
+    if (line.empty()) {
+      continue;
+    }
+    ++lines_seen;
+    json_value doc;
+    BOOST_CHECK_NO_THROW(doc = sdw::parse_json(line));
+    BOOST_TEST(member(doc, "level").is_string(), line);
+    BOOST_TEST(member(doc, "message").is_string(), line);
+    BOOST_TEST((member(doc, "requestId").is_null() || member(doc, "requestId").is_string()), line);
+    if (member(doc, "requestId").is_string() && member(doc, "requestId").as_string() == "job-logged" &&
+        member(doc, "message").as_string() == "Started.") {
+      started = true;
+    }
+  }
+  BOOST_TEST(lines_seen > 3);
+  BOOST_TEST(started, log);
+}
