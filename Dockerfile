@@ -1,7 +1,11 @@
-# The GPU image: sdworker built against libtorch 2.x with CUDA.
-#   docker build -t sdworker:cuda .
-#   docker run --gpus all -e RUNPOD_WEBHOOK_GET_JOB=... -v /runpod-volume:/models sdworker:cuda
-# Models are read from /models (a network volume) or baked in with --build-arg MODEL_URL=...
+# The GPU image: sdworker built against libtorch 2.x with CUDA, started as a RunPod serverless
+# worker (`sdworker serve`). On RunPod the RUNPOD_* variables select the queue; elsewhere it runs
+# /test_input.json once and exits, as worker-a1111's image does.
+#   docker build -t sdworker:cuda --build-arg MODEL_URL=https://.../model.safetensors .
+#   docker run --gpus all sdworker:cuda                       # the test job, then exit
+#   docker run --gpus all -p 3000:3000 sdworker:cuda api --host 0.0.0.0   # the local A1111 API
+# Without MODEL_URL the model is read from $SDWORKER_MODEL (e.g. on a network volume), else the
+# tiny random-weight demo model is used (loudly announced).
 ARG CUDA_IMAGE=nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04
 ARG CUDA_RUNTIME_IMAGE=nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
 
@@ -28,6 +32,15 @@ COPY --from=build /opt/libtorch/lib /opt/libtorch/lib
 COPY --from=build /src/build/actors/sdworker /usr/local/bin/sdworker
 COPY --from=build /src/models/clip /usr/share/sdworker
 COPY conf /etc/sdworker
-ENV LD_LIBRARY_PATH=/opt/libtorch/lib SDW_CLIP_VOCAB=/usr/share/sdworker/bpe_simple_vocab_16e6.txt.gz
-ENTRYPOINT ["/usr/local/bin/sdworker"]
-CMD ["generate", "--input", "/etc/sdworker/examples/txt2img.json", "--out", "/tmp/out"]
+COPY conf/examples/runpod_job.json /test_input.json
+ARG MODEL_URL=""
+RUN if [ -n "${MODEL_URL}" ]; then apt-get update && apt-get install -y --no-install-recommends curl \
+      && curl -fL -o /model.safetensors "${MODEL_URL}" && rm -rf /var/lib/apt/lists/*; fi
+ENV LD_LIBRARY_PATH=/opt/libtorch/lib \
+    SDW_CLIP_VOCAB=/usr/share/sdworker/bpe_simple_vocab_16e6.txt.gz \
+    SDWORKER_CONFIG=/etc/sdworker/sdworker.ini \
+    SDWORKER_MODEL_DIR=/models
+COPY deploy/entrypoint.sh /usr/local/bin/sdworker-entrypoint
+WORKDIR /
+ENTRYPOINT ["/usr/local/bin/sdworker-entrypoint"]
+CMD ["serve"]
