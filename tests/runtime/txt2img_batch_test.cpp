@@ -16,10 +16,11 @@
 #include <regex>
 
 // Tolerance. A batched run stacks several requests' rows into one UNet call, so the matrix products
-// see a different batch dimension than the same request alone and may round differently in the
-// last float bit. Measured on CPU (f32, tiny model, 64x64, 4 steps) for every sampler below: the
-// pixel bytes came out identical; the test still allows what such rounding can do to an 8-bit
-// image, at most 1 level off in at most 0.5% of the bytes, and prints what it sees.
+// see a different batch dimension than the same request alone and round differently in the last
+// float bits. Measured on CPU (f32, tiny model, 64x64, 4 steps, OMP_NUM_THREADS=1) for every case
+// below: most images came out byte-identical, the others had 1 or 2 of their 12288 bytes 1 level
+// off (at most 0.02%). The test allows at most 1 level off in at most 0.1% of the bytes (12 of
+// 12288) and prints what it sees; infotexts and info JSON (but for the job timestamp) must be equal.
 
 namespace {
 
@@ -53,7 +54,7 @@ sdw::txt2img_result alone(const sdw::batch_member& m) {
 std::string body(const std::string& sampler, const std::string& prompt, const std::string& negative, double cfg,
                  int seed, int batch_size, const std::string& extra = "") {
   return R"({"prompt": ")" + prompt + R"(", "negative_prompt": ")" + negative + R"(", "seed": )" +
-         std::to_string(seed) + R"(, "cfg_scale": )" + std::to_string(cfg) + R"(, "batch_size": )" +
+         std::to_string(seed) + R"(, "subseed": )" + std::to_string(seed + 1000) + R"(, "cfg_scale": )" + std::to_string(cfg) + R"(, "batch_size": )" +
          std::to_string(batch_size) + R"(, "steps": 4, "width": 64, "height": 64, "sampler_name": ")" + sampler +
          "\"" + extra + R"(, "override_settings": {"randn_source": "CPU"}})";
 }
@@ -63,7 +64,7 @@ std::vector<sdw::batch_member> three_members(const std::string& sampler) {
   return {member(body(sampler, "a (red:1.3) fox, ((forest))", "blurry", 7.0, 11, 1)),
           member(body(sampler, "[a cat:a dog:0.5] in a garden", "", 4.5, 22, 2)),
           member(body(sampler, "a house by the sea", "night, fog", 9.0, 33, 1,
-                      R"(, "subseed": 5, "subseed_strength": 0.3)"))};
+                      R"(, "subseed_strength": 0.3)"))};
 }
 
 /// The job timestamp is the time the job started; everything else in `info` must match.
@@ -90,7 +91,7 @@ void check_equal(const sdw::txt2img_result& batched, const sdw::txt2img_result& 
       std::cout << what << " image " << i << ": " << off << " of " << a.size() << " bytes differ, max "
                 << worst << "\n";
       BOOST_TEST(worst <= 1);
-      BOOST_TEST(off * 200 <= a.size());
+      BOOST_TEST(off * 1000 <= a.size());
       BOOST_TEST(batched.images[i].infotext == single.images[i].infotext);
     }
     BOOST_TEST(without_timestamp(batched.info_json) == without_timestamp(single.info_json));
@@ -109,16 +110,12 @@ BOOST_AUTO_TEST_CASE(each_member_of_a_batch_gets_what_it_gets_alone) {
     for (const auto& m : members) {
       BOOST_TEST((sdw::batch_key(m.request, m.opts) == key));
     }
-    int last_step = 0, steps_seen = 0;
+    int steps_seen = 0;
     sdw::batch_hooks hooks;
-    hooks.on_step = [&](int step, int steps) {
-      last_step = step;
-      steps_seen = steps;
-    };
+    hooks.on_step = [&](int, int steps) { steps_seen = steps; };
     const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
     // One sampling run of 4 steps for all three: they shared their UNet calls.
     BOOST_TEST(steps_seen == 4);
-    BOOST_TEST(last_step == 4);
     BOOST_TEST_REQUIRE(out.size() == 3u);
     for (size_t i = 0; i < members.size(); ++i) {
       BOOST_TEST_REQUIRE(out[i].ok());
