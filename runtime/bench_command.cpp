@@ -47,6 +47,9 @@ void read_through(const std::string& path) {
 } // namespace
 
 int run_bench(const bench_args& args) {
+  if (args.batch > 0) {
+    return run_batch_bench(args);
+  }
   c10::InferenceMode guard;
   std::string path = args.model;
   if (path.empty()) {

@@ -17,9 +17,18 @@ struct bench_args {
   std::string clip_vocab;
   std::string json_out;
   bool widen_weights = false;
+  int batch = 0;  ///< > 0: time this many txt2img requests as one batch against as many singles instead
+  int batch_steps = 8;   ///< sampler steps of each request of the batch measurement
+  int batch_image = 64;  ///< image width and height of the batch measurement
 };
 
 /// Prints load, text-encode, UNet-step (CFG batch 2), VAE-decode and PNG-encode times.
+/// With `batch` > 0 it runs run_batch_bench instead.
 int run_bench(const bench_args& args);
+
+/// Batching across requests: `batch` txt2img requests (different prompts, seeds, CFG scales) with the
+/// tiny model (made in model_dir) or `model`, as one run_txt2img_batch against as many run_txt2img
+/// calls; prints both wall times and the gain.
+int run_batch_bench(const bench_args& args);
 
 } // namespace sdw

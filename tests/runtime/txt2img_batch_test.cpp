@@ -1,0 +1,215 @@
+#define BOOST_TEST_MODULE txt2img_batch
+#include <boost/test/unit_test.hpp>
+
+#include "runtime/clip_tokenizer.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/options.hpp"
+#include "runtime/sd_model.hpp"
+#include "runtime/txt2img.hpp"
+#include "runtime/txt2img_batch.hpp"
+#include "runtime/txt2img_request.hpp"
+#include "tests/support/tiny_model.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
+#include <regex>
+
+// Tolerance. A batched run stacks several requests' rows into one UNet call, so the matrix products
+// see a different batch dimension than the same request alone and round differently in the last
+// float bits. Measured on CPU (f32, tiny model, 64x64, 4 steps, OMP_NUM_THREADS=1) for every case
+// below: most images came out byte-identical, the others had 1 or 2 of their 12288 bytes 1 level
+// off (at most 0.02%). The test allows at most 1 level off in at most 0.1% of the bytes (12 of
+// 12288) and prints what it sees; infotexts and info JSON (but for the job timestamp) must be equal.
+
+namespace {
+
+struct engine {
+  engine()
+    : model(sdw::sd_model::load(sdw::test::tiny_model(dir), {"cpu", "f32"})),
+      tokenizer(sdw::clip_tokenizer::from_file(sdw::test::clip_vocab())) {}
+  sdw::test::temp_dir dir;
+  std::shared_ptr<sdw::sd_model> model;
+  sdw::clip_tokenizer tokenizer;
+};
+
+engine& the_engine() {
+  static engine e;
+  return e;
+}
+
+sdw::batch_member member(const std::string& json) {
+  sdw::batch_member m{sdw::parse_txt2img_request(json), {}};
+  if (m.request.override_settings) {
+    sdw::apply_overrides(m.opts, *m.request.override_settings);
+  }
+  return m;
+}
+
+sdw::txt2img_result alone(const sdw::batch_member& m) {
+  auto& e = the_engine();
+  return sdw::run_txt2img(*e.model, e.tokenizer, m.request, m.opts);
+}
+
+std::string body(const std::string& sampler, const std::string& prompt, const std::string& negative, double cfg,
+                 int seed, int batch_size, const std::string& extra = "") {
+  return R"({"prompt": ")" + prompt + R"(", "negative_prompt": ")" + negative + R"(", "seed": )" +
+         std::to_string(seed) + R"(, "subseed": )" + std::to_string(seed + 1000) + R"(, "cfg_scale": )" + std::to_string(cfg) + R"(, "batch_size": )" +
+         std::to_string(batch_size) + R"(, "steps": 4, "width": 64, "height": 64, "sampler_name": ")" + sampler +
+         "\"" + extra + R"(, "override_settings": {"randn_source": "CPU"}})";
+}
+
+/// Three requests that differ in everything a member keeps for itself.
+std::vector<sdw::batch_member> three_members(const std::string& sampler) {
+  return {member(body(sampler, "a (red:1.3) fox, ((forest))", "blurry", 7.0, 11, 1)),
+          member(body(sampler, "[a cat:a dog:0.5] in a garden", "", 4.5, 22, 2)),
+          member(body(sampler, "a house by the sea", "night, fog", 9.0, 33, 1,
+                      R"(, "subseed_strength": 0.3)"))};
+}
+
+/// The job timestamp is the time the job started; everything else in `info` must match.
+std::string without_timestamp(const std::string& info) {
+  static const std::regex stamp(R"("job_timestamp": *"[0-9]*")");
+  return std::regex_replace(info, stamp, "\"job_timestamp\": \"\"");
+}
+
+/// Asserts a batched result equals the member's result alone within the stated tolerance.
+void check_equal(const sdw::txt2img_result& batched, const sdw::txt2img_result& single, const std::string& what) {
+  BOOST_TEST_CONTEXT(what) {
+    BOOST_TEST_REQUIRE(batched.images.size() == single.images.size());
+    for (size_t i = 0; i < single.images.size(); ++i) {
+      const auto& a = batched.images[i].pixels;
+      const auto& b = single.images[i].pixels;
+      BOOST_TEST_REQUIRE(a.size() == b.size());
+      size_t off = 0;
+      int worst = 0;
+      for (size_t k = 0; k < a.size(); ++k) {
+        const int d = std::abs(int(a[k]) - int(b[k]));
+        off += d != 0;
+        worst = std::max(worst, d);
+      }
+      std::cout << what << " image " << i << ": " << off << " of " << a.size() << " bytes differ, max "
+                << worst << "\n";
+      BOOST_TEST(worst <= 1);
+      BOOST_TEST(off * 1000 <= a.size());
+      BOOST_TEST(batched.images[i].infotext == single.images[i].infotext);
+    }
+    BOOST_TEST(without_timestamp(batched.info_json) == without_timestamp(single.info_json));
+    BOOST_TEST(batched.all_seeds == single.all_seeds);
+  }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(each_member_of_a_batch_gets_what_it_gets_alone) {
+  auto& e = the_engine();
+  for (const std::string sampler : {"Euler", "Euler a", "DPM++ 2M", "DDIM", "UniPC", "DPM++ 2M SDE"}) {
+    const auto members = three_members(sampler);
+    const auto key = sdw::batch_key(members[0].request, members[0].opts);
+    BOOST_TEST_REQUIRE(key.has_value());
+    for (const auto& m : members) {
+      BOOST_TEST((sdw::batch_key(m.request, m.opts) == key));
+    }
+    int steps_seen = 0;
+    sdw::batch_hooks hooks;
+    hooks.on_step = [&](int, int steps) { steps_seen = steps; };
+    const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
+    // One sampling run of 4 steps for all three: they shared their UNet calls.
+    BOOST_TEST(steps_seen == 4);
+    BOOST_TEST_REQUIRE(out.size() == 3u);
+    for (size_t i = 0; i < members.size(); ++i) {
+      BOOST_TEST_REQUIRE(out[i].ok());
+      check_equal(*out[i].result, alone(members[i]), sampler + " member " + std::to_string(i));
+    }
+    BOOST_TEST(out[1].result->images.size() == 2u);
+    BOOST_TEST(out[0].result->images[0].pixels != out[2].result->images[0].pixels);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_prompt_over_75_tokens_runs_in_its_own_sub_batch_and_matches) {
+  auto& e = the_engine();
+  std::string long_prompt = "a castle";
+  for (int i = 0; i < 40; ++i) {
+    long_prompt += ", tower " + std::to_string(i);
+  }
+  auto members = three_members("Euler a");
+  members.push_back(member(body("Euler a", long_prompt, "blurry", 6.0, 44, 1)));
+  BOOST_TEST((sdw::batch_key(members[3].request, members[3].opts) ==
+              sdw::batch_key(members[0].request, members[0].opts)));
+  int steps_seen = 0;
+  sdw::batch_hooks hooks;
+  hooks.on_step = [&](int, int steps) { steps_seen = steps; };
+  const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
+  BOOST_TEST(steps_seen == 8);  // two sampling runs: 77-token prompts, then the 154-token one
+  for (size_t i = 0; i < members.size(); ++i) {
+    BOOST_TEST_REQUIRE(out[i].ok());
+    check_equal(*out[i].result, alone(members[i]), "long prompt batch, member " + std::to_string(i));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(batch_keys_separate_what_cannot_share_a_unet_call) {
+  const auto key = [](const std::string& json) {
+    auto m = member(json);
+    return sdw::batch_key(m.request, m.opts);
+  };
+  const std::string base = body("Euler a", "x", "", 7, 1, 1);
+  const auto k = key(base);
+  BOOST_TEST_REQUIRE(k.has_value());
+  // What a member keeps for itself does not change the key.
+  BOOST_TEST((key(body("Euler a", "other (prompt:1.2)", "neg", 3, 99, 4, R"(, "subseed_strength": 0.5)")) == k));
+  BOOST_TEST((key(R"({"prompt": "x", "steps": 4, "width": 64, "height": 64, "sampler_name": "Euler a",
+                     "override_settings": {"randn_source": "CPU", "CLIP_stop_at_last_layers": 2}})") == k));
+  // What the sampler and denoiser share does.
+  BOOST_TEST((key(body("Euler", "x", "", 7, 1, 1)) != k));
+  BOOST_TEST((key(body("Euler a", "x", "", 7, 1, 1, R"(, "eta": 0.5)")) != k));
+  BOOST_TEST((key(body("Euler a", "x", "", 7, 1, 1, R"(, "scheduler": "Karras")")) != k));
+  BOOST_TEST((key(body("Euler a", "x", "", 7, 1, 1, R"(, "s_min_uncond": 1.5)")) != k));
+  BOOST_TEST((key(R"({"prompt": "x", "steps": 5, "width": 64, "height": 64, "sampler_name": "Euler a",
+                     "override_settings": {"randn_source": "CPU"}})") != k));
+  BOOST_TEST((key(R"({"prompt": "x", "steps": 4, "width": 64, "height": 128, "sampler_name": "Euler a",
+                     "override_settings": {"randn_source": "CPU"}})") != k));
+  BOOST_TEST((key(R"({"prompt": "x", "steps": 4, "width": 64, "height": 64, "sampler_name": "Euler a"})") != k));
+  BOOST_TEST((key(R"({"prompt": "x", "steps": 4, "width": 64, "height": 64, "sampler_name": "Euler a",
+                     "override_settings": {"randn_source": "CPU", "eta_noise_seed_delta": 31337}})") != k));
+  BOOST_TEST((key(R"({"prompt": "x", "steps": 4, "width": 64, "height": 64, "sampler_name": "Euler a",
+                     "override_settings": {"randn_source": "CPU", "batch_cond_uncond": false}})") != k));
+  // Jobs that share with nobody.
+  BOOST_TEST(!key(body("Euler a", "x", "", 7, 1, 1, R"(, "n_iter": 2)")));
+  BOOST_TEST(!key(body("Euler a", "x", "", 7, 1, 1, R"(, "enable_hr": true)")));
+  BOOST_TEST(!key(body("DPM adaptive", "x", "", 7, 1, 1)));
+  BOOST_TEST(!key(body("No such sampler", "x", "", 7, 1, 1)));
+}
+
+BOOST_AUTO_TEST_CASE(a_cancelled_member_ends_cancelled_and_the_others_go_on) {
+  auto& e = the_engine();
+  const auto members = three_members("DPM++ 2M");
+  std::atomic<bool> cancel_first{true}, cancel_second{false}, never{false};
+  sdw::batch_hooks hooks;
+  hooks.cancel = {&cancel_first, &cancel_second, &never};
+  // The second member is cancelled while the batch runs.
+  hooks.on_step = [&](int step, int) {
+    if (step == 2) {
+      cancel_second = true;
+    }
+  };
+  const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
+  BOOST_TEST_REQUIRE(out.size() == 3u);
+  for (int i : {0, 1}) {
+    BOOST_TEST_REQUIRE(!out[i].ok());
+    BOOST_TEST_REQUIRE(out[i].failure.has_value());
+    BOOST_TEST(out[i].failure->code() == sdw::errc::cancelled);
+  }
+  BOOST_TEST_REQUIRE(out[2].ok());
+  check_equal(*out[2].result, alone(members[2]), "member left after two were cancelled");
+}
+
+BOOST_AUTO_TEST_CASE(a_member_that_cannot_run_fails_alone_naming_its_field) {
+  auto& e = the_engine();
+  std::vector<sdw::batch_member> members{member(body("Euler", "x", "", 7, 1, 1)),
+                                         member(body("Euler", "x", "", 7, 1, 1, R"(, "enable_hr": true)"))};
+  const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members);
+  BOOST_TEST(out[0].ok());
+  BOOST_TEST_REQUIRE(out[1].failure.has_value());
+  BOOST_TEST(out[1].failure->code() == sdw::errc::unsupported);
+  BOOST_TEST(out[1].failure->where() == "enable_hr");
+}
