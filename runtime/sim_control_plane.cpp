@@ -116,8 +116,8 @@ void sim_control_plane::sweep_locked() {
     }
     auto seen = last_listed_ms_.find(id);
     const double last = seen == last_listed_ms_.end() ? r.taken_ms : seen->second;
-    if (now - last > config_.lost_after_ms) {
-      // Its worker died or dropped it: back to the head of the queue, as the platform does.
+    if (now - last > config_.lost_after_ms || now - r.taken_ms > config_.job_timeout_ms) {
+      // Its worker died, dropped it or never delivered: back to the head of the queue.
       r.status = "IN_QUEUE";
       ++r.requeues;
       ++counters_.requeued;

@@ -35,6 +35,7 @@ struct sim_faults {
 struct sim_plane_config {
   int take_wait_ms = 1000;  ///< job-take long poll before 204
   int lost_after_ms = 3000; ///< a job whose worker has not listed it in a ping for this long is requeued
+  int job_timeout_ms = 600000;  ///< a job held longer than this without a result is requeued too
   sim_faults faults;
 };
 
