@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -70,7 +71,8 @@ void open_loop(const sim_args& args, int port, sim_load_generator& load) {
 }
 
 /// Closed loop: `clients` clients, each sends a job with /runsync and the next when it ends.
-void closed_loop(const sim_args& args, int port, sim_control_plane& plane, sim_load_generator& load) {
+void closed_loop(const sim_args& args, int port, sim_control_plane& plane, sim_load_generator& load,
+                 clock_type::time_point deadline) {
   std::atomic<int> left{args.jobs};
   std::mutex load_mutex;
   std::vector<std::thread> clients;
@@ -82,10 +84,16 @@ void closed_loop(const sim_args& args, int port, sim_control_plane& plane, sim_l
           std::lock_guard<std::mutex> lock(load_mutex);
           input = load.next_input();
         }
-        const auto reply = sim_http_request(port, "POST", "/v2/sim/runsync?wait=300000", "{\"input\":" + input + "}");
+        const int wait_ms = static_cast<int>(std::clamp(args.timeout_s * 1000, 1000.0, 300000.0));
+        const auto reply = sim_http_request(port, "POST", "/v2/sim/runsync?wait=" + std::to_string(wait_ms),
+                                            "{\"input\":" + input + "}");
         const auto [id, done] = id_and_done(reply.body);
-        if (!id.empty() && !done) {
-          plane.wait_terminal(id, static_cast<int>(args.timeout_s * 1000));
+        const auto left_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+        if (!id.empty() && !done && left_ms.count() > 0) {
+          plane.wait_terminal(id, static_cast<int>(left_ms.count()));
+        }
+        if (clock_type::now() >= deadline) {
+          return;
         }
       }
     });
@@ -130,6 +138,11 @@ sim_outcome run_sim_session(const sim_args& args) {
   spdlog::info("sim: emulator on {}, {} workers, {} jobs", server.base(), args.workers, args.jobs);
   sim_load_generator load(args.mix_file.empty() ? default_request_mix() : parse_request_mix(read_file(args.mix_file)),
                           args.seed);
+  // Latency figures should not include process start-up: the load begins once every worker pings.
+  const auto ready_by = clock_type::now() + std::chrono::seconds(30);
+  while (plane.live_workers() < args.workers && clock_type::now() < ready_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   const auto start = clock_type::now();
   const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(args.timeout_s));
   sim_outcome outcome;
@@ -147,7 +160,7 @@ sim_outcome run_sim_session(const sim_args& args) {
   if (args.rate > 0) {
     open_loop(args, server.port(), load);
   } else {
-    closed_loop(args, server.port(), plane, load);
+    closed_loop(args, server.port(), plane, load, deadline);
   }
   while (plane.unfinished() > 0 && clock_type::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -345,6 +345,16 @@ sim_counters sim_control_plane::counters() const {
   return c;
 }
 
+int sim_control_plane::live_workers() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const double now = now_ms();
+  int n = 0;
+  for (const auto& [name, w] : workers_) {
+    n += w.last_ping_ms >= 0 && now - w.last_ping_ms <= config_.lost_after_ms;
+  }
+  return n;
+}
+
 int sim_control_plane::unfinished() const {
   std::lock_guard<std::mutex> lock(mutex_);
   int n = 0;

@@ -95,6 +95,8 @@ public:
   sim_counters counters() const;
   /// Jobs submitted and not yet COMPLETED, FAILED or CANCELLED.
   int unfinished() const;
+  /// Workers that pinged within lost_after_ms.
+  int live_workers() const;
   /// Milliseconds since the plane started.
   double now_ms() const;
 

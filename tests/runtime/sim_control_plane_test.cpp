@@ -55,12 +55,12 @@ BOOST_AUTO_TEST_CASE(take_then_result_and_a_second_result_is_a_duplicate) {
 }
 
 BOOST_AUTO_TEST_CASE(a_silent_worker_job_is_requeued_and_a_pinging_one_is_not) {
-  sdw::sim_control_plane p(quick(200));
+  sdw::sim_control_plane p(quick(600));
   const std::string quiet = p.submit("{}");
   const std::string busy = p.submit("{}");
   p.handle("GET", "/v2/ep/job-take/w1", "", "");
   p.handle("GET", "/v2/ep/job-take/w2", "", "");
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < 16; ++i) {
     std::this_thread::sleep_for(50ms);
     p.handle("GET", "/v2/ep/ping/w2", "job_id=" + busy + "&runpod_version=1", "");
   }
