@@ -57,6 +57,7 @@ sim_report make_sim_report(const std::vector<sim_job_record>& records, const sim
   }
   double first = -1, last = 0;
   std::vector<double> queue_samples;
+  std::map<std::string, std::vector<std::pair<double, double>>> intervals;
   for (const auto& j : records) {
     first = first < 0 ? j.submitted_ms : std::min(first, j.submitted_ms);
     r.completed += j.status == "COMPLETED";
@@ -73,8 +74,22 @@ sim_report make_sim_report(const std::vector<sim_job_record>& records, const sim
     auto& w = per_worker[j.worker];
     w.name = j.worker;
     ++w.jobs;
-    w.busy_ms += j.done_ms - j.taken_ms;
+    intervals[j.worker].emplace_back(j.taken_ms, j.done_ms);
     r.completions.emplace_back(j.worker, j.done_ms);
+  }
+  // A worker takes its next job while it still posts the last one, so its jobs' intervals
+  // overlap: busy time is their union, not their sum.
+  for (auto& [name, list] : intervals) {
+    std::sort(list.begin(), list.end());
+    double busy = 0, from = list.front().first, to = list.front().second;
+    for (const auto& [a, b] : list) {
+      if (a > to) {
+        busy += to - from;
+        from = a;
+      }
+      to = std::max(to, b);
+    }
+    per_worker[name].busy_ms = busy + (to - from);
   }
   std::sort(r.completions.begin(), r.completions.end(),
             [](const auto& a, const auto& b) { return a.second < b.second; });

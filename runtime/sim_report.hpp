@@ -21,7 +21,7 @@ struct sim_latency {
 struct sim_worker_stat {
   std::string name;
   int jobs = 0;          ///< results of this worker that were kept
-  double busy_ms = 0;    ///< sum of their execution times
+  double busy_ms = 0;    ///< the union of their take-to-result intervals
   double utilisation = 0;  ///< busy_ms / the run's span
 };
 
