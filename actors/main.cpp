@@ -4,6 +4,7 @@
 #include "actors/api_command.hpp"
 #include "actors/config_file.hpp"
 #include "actors/serve_command.hpp"
+#include "actors/sim_command.hpp"
 #include "runtime/bench_command.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/generate_command.hpp"
@@ -97,6 +98,8 @@ int main(int argc, char** argv) {
     setting(cmd, "--clip-vocab", "model.clip-vocab", "CLIP bpe_simple_vocab_16e6.txt.gz");
     setting(cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
     setting(cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
+    setting(cmd, "--simulate", "model.simulate", "N > 0: N simulated executors (cost model) instead of the model");
+    setting(cmd, "--simulate-time-scale", "model.simulate-time-scale", "simulated time per real time (0.01 = 100x faster)");
     setting(cmd, "--queue-size", "queue.size", "jobs that may wait; more are refused");
     setting(cmd, "--log-format", "log.format", "auto (JSON lines when RUNPOD_ENDPOINT_ID is set), text or json");
     setting(cmd, "--log-level", "log.level", "trace, debug, info, warn or error");
@@ -115,6 +118,35 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--test-input", test_input,
                         "run this job once ({\"input\": {...}}: a file, or the JSON itself), print the result, exit "
                         "(default: ./test_input.json when RUNPOD_WEBHOOK_GET_JOB is unset)");
+
+  sdw::sim_args sim;
+  auto* sim_cmd = app.add_subcommand(
+    "sim", "simulation: a RunPod control-plane emulator, K `serve --simulate 1` workers, load, faults, a report");
+  sim_cmd->add_option("--workers", sim.workers, "worker processes")->capture_default_str();
+  sim_cmd->add_option("--jobs", sim.jobs, "jobs to send")->capture_default_str();
+  sim_cmd->add_option("--rate", sim.rate, "Poisson arrivals per second; 0 = closed loop")->capture_default_str();
+  sim_cmd->add_option("--clients", sim.clients, "closed-loop clients (with --rate 0)")->capture_default_str();
+  sim_cmd->add_option("--mix", sim.mix_file, "JSON request mix: [{\"weight\": w, \"input\": {...}}, ...]");
+  sim_cmd->add_option("--seed", sim.seed, "random seed (load and faults)")->capture_default_str();
+  sim_cmd->add_option("--time-scale", sim.time_scale, "simulated time per real time")->capture_default_str();
+  sim_cmd->add_option("--ping-ms", sim.ping_ms, "workers' RUNPOD_PING_INTERVAL")->capture_default_str();
+  sim_cmd->add_option("--lost-after-ms", sim.lost_after_ms, "requeue a job its worker stopped showing; 0 = 4 pings")
+    ->capture_default_str();
+  sim_cmd->add_option("--take-wait-ms", sim.take_wait_ms, "job-take long poll")->capture_default_str();
+  sim_cmd->add_option("--take-5xx", sim.faults.take_5xx, "job-take 503 rate")->capture_default_str();
+  sim_cmd->add_option("--done-5xx", sim.faults.done_5xx, "job-done 500 rate")->capture_default_str();
+  sim_cmd->add_option("--slow", sim.faults.slow, "rate of late worker-side answers")->capture_default_str();
+  sim_cmd->add_option("--slow-ms", sim.faults.slow_ms, "how late")->capture_default_str();
+  sim_cmd->add_option("--drop", sim.faults.drop, "rate of job-take/job-done closed without an answer")
+    ->capture_default_str();
+  sim_cmd->add_option("--reset", sim.faults.reset, "rate of job-take/job-done connection resets")->capture_default_str();
+  sim_cmd->add_option("--duplicate", sim.faults.duplicate, "rate of jobs handed out twice")->capture_default_str();
+  sim_cmd->add_option("--kill-after", sim.kill_after_s, "SIGKILL a worker holding a job after this many seconds")
+    ->capture_default_str();
+  sim_cmd->add_option("--timeout", sim.timeout_s, "seconds to wait for unfinished jobs")->capture_default_str();
+  sim_cmd->add_option("--port", sim.port, "emulator port; 0 = any free one")->capture_default_str();
+  sim_cmd->add_option("--out", sim.out, "report files: <out>.json, <out>.html, <out>-logs/")->capture_default_str();
+  sim_cmd->add_option("--binary", sim.binary, "sdworker executable for the workers (default: this one)");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -167,6 +199,10 @@ int main(int argc, char** argv) {
     }
     if (serve_cmd->parsed()) {
       return sdw::run_serve(config, test_input);
+    }
+    if (sim_cmd->parsed()) {
+      sim.faults.seed = sim.seed;
+      return sdw::run_sim(sim);
     }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

@@ -127,8 +127,12 @@ void finish(self_pointer self, const std::string& id, const job_result& r) {
 void start_job(self_pointer self, const runpod_job& job) {
   auto& st = self->state;
   const std::string id = job.id;
-  if (!st.running.insert(id).second || st.delivering.count(id) != 0) {
+  if (st.delivering.count(id) != 0 || !st.running.insert(id).second) {
     log_job(log_level::warn, id, "handed out again while in progress; ignored");
+    // Nothing new runs: when no job is running either, nothing else would ask for the next one.
+    if (st.running.empty()) {
+      self->send(self, take_atom::value);
+    }
     return;
   }
   tell_heartbeat(self);

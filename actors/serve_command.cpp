@@ -92,7 +92,10 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   const runpod_settings runpod = runpod_settings_from(config);
   std::string vocab;
   try {
-    vocab = find_clip_vocab(config.clip_vocab, config.model_dir);
+    // Simulated executors have no text encoder, so they need no tokenizer file.
+    if (config.simulate == 0) {
+      vocab = find_clip_vocab(config.clip_vocab, config.model_dir);
+    }
   } catch (const error& e) {
     spdlog::error("{}", e.what());
     return 2;

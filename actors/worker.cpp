@@ -5,6 +5,7 @@
 #include "actors/health.hpp"
 #include "actors/loader.hpp"
 #include "actors/scheduler.hpp"
+#include "actors/sim_executor.hpp"
 
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
@@ -15,6 +16,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 namespace sdw {
 namespace {
@@ -29,14 +31,34 @@ void on_stop_signal(int sig) {
 } // namespace
 
 worker_setup worker_setup_from(const worker_config& config, const std::string& clip_vocab) {
-  return worker_setup{config.checkpoint, config.model_dir, clip_vocab, config.device, config.dtype,
-                      static_cast<size_t>(config.queue_size)};
+  return worker_setup{config.checkpoint,
+                      config.model_dir,
+                      clip_vocab,
+                      config.device,
+                      config.dtype,
+                      static_cast<size_t>(config.queue_size),
+                      config.simulate,
+                      std::stod(config.simulate_time_scale)};
 }
 
 worker_actors start_worker(caf::actor_system& system, const worker_setup& config) {
   worker_actors a;
   a.health = system.spawn(health);
   a.encoder = system.spawn(encoder);
+  if (config.simulate > 0) {
+    // No model: the simulated executor is ready at once, so the worker serves from the start.
+    a.executor = system.spawn<caf::detached>(sim_executor, a.health, sim_device{cost_model{}, config.simulate_time_scale});
+    a.scheduler = system.spawn(scheduler, a.executor, a.encoder, a.health, config.queue_size);
+    caf::anon_send(a.executor, model_atom::value, loaded_model{});
+    caf::anon_send(a.scheduler, ready_atom::value, true, std::string());
+    model_status status;
+    status.state = "ready";
+    status.progress = 1.0;
+    status.stage = "ready";
+    status.name = "simulated";
+    caf::anon_send(a.health, state_atom::value, status);
+    return a;
+  }
   a.executor = system.spawn<caf::detached>(executor, a.health);
   a.scheduler = system.spawn(scheduler, a.executor, a.encoder, a.health, config.queue_size);
   system.spawn(loader, loader_config{config.model, config.model_dir, config.clip_vocab, config.device, config.dtype},

@@ -20,6 +20,8 @@ struct worker_setup {
   std::string device = "auto";
   std::string dtype = "auto";
   size_t queue_size = 16;
+  int simulate = 0;                 ///< N > 0: simulated executors instead of the model (N = 1 for now)
+  double simulate_time_scale = 1.0;  ///< simulated time per real time
 };
 
 /// The handles of the running worker actors.
@@ -31,7 +33,7 @@ struct worker_actors {
 };
 
 /// Spawns health, encoder, the executor (detached), the scheduler and the loader, which starts
-/// reading the model at once.
+/// reading the model at once; with `simulate` > 0, a simulated executor instead, ready at once.
 worker_actors start_worker(caf::actor_system& system, const worker_setup& setup);
 
 /// The actors' part of the configuration, with the tokenizer file already found.

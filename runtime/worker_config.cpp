@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <variant>
 
 namespace sdw {
@@ -32,6 +33,12 @@ const std::vector<key_binding>& bindings() {
     {{"model.dtype", "SDWORKER_DTYPE", false, "auto, f32, f16 or bf16"}, &worker_config::dtype},
     {{"model.threads", "SDWORKER_THREADS", false, "CPU threads for libtorch; 0 = all cores"},
      &worker_config::threads},
+    {{"model.simulate", "SDWORKER_SIMULATE", false,
+      "N > 0: run N simulated executors (the cost model's time, flat images) instead of the model"},
+     &worker_config::simulate},
+    {{"model.simulate-time-scale", "SDWORKER_SIMULATE_TIME_SCALE", false,
+      "how fast simulated time runs: 0.01 = a 1 s job takes 10 ms"},
+     &worker_config::simulate_time_scale},
     {{"queue.size", "SDWORKER_QUEUE_SIZE", false, "jobs that may wait; more are refused with HTTP 503"},
      &worker_config::queue_size},
     {{"http.host", "SDWORKER_HOST", false, "address `sdworker api` listens on"}, &worker_config::host},
@@ -144,6 +151,16 @@ void apply_environment(worker_config& config, const std::function<const char*(co
 void validate(const worker_config& c) {
   if (c.port < 1 || c.port > 65535) {
     bad("http.port", "must be 1..65535, got " + std::to_string(c.port));
+  }
+  if (c.simulate < 0 || c.simulate > 64) {
+    bad("model.simulate", "must be 0 (the real model) to 64, got " + std::to_string(c.simulate));
+  }
+  {
+    char* end = nullptr;
+    const double scale = std::strtod(c.simulate_time_scale.c_str(), &end);
+    if (c.simulate_time_scale.empty() || *end != '\0' || !(scale > 0) || scale > 1000) {
+      bad("model.simulate-time-scale", "must be a number in (0, 1000], got '" + c.simulate_time_scale + "'");
+    }
   }
   if (c.queue_size < 1) {
     bad("queue.size", "must be at least 1, got " + std::to_string(c.queue_size));

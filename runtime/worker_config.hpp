@@ -20,6 +20,8 @@ struct worker_config {
   std::string device = "auto";       ///< auto, cpu, cuda, cuda:N
   std::string dtype = "auto";        ///< auto, f32, f16, bf16
   int threads = 0;                   ///< libtorch CPU threads; 0 = all cores
+  int simulate = 0;                  ///< N > 0: N simulated executors (cost model) instead of the model
+  std::string simulate_time_scale = "1";  ///< simulated time per real time (0.01: a 1 s job takes 10 ms)
   // [queue]
   int queue_size = 16;  ///< jobs that may wait; more are refused (HTTP 503)
   // [http]

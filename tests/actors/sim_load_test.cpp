@@ -1,0 +1,84 @@
+#define BOOST_TEST_MODULE sim_load
+#include <boost/test/unit_test.hpp>
+
+// A few hundred jobs through the emulator and four real workers: none lost, none duplicated,
+// every worker used, and the report files written.
+
+#include "actors/sim_command.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace {
+
+sdw::sim_args small_run(const sdw::test::temp_dir& dir) {
+  sdw::sim_args args;
+  const char* binary = std::getenv("SDW_BINARY");
+  BOOST_REQUIRE(binary != nullptr);
+  args.binary = binary;
+  args.time_scale = 0.01;
+  args.ping_ms = 300;
+  args.take_wait_ms = 200;
+  args.timeout_s = 50;
+  args.out = dir.file("report");
+  return args;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(three_hundred_jobs_closed_loop_none_lost_or_duplicated) {
+  sdw::test::temp_dir dir;
+  sdw::sim_args args = small_run(dir);
+  args.workers = 4;
+  args.jobs = 300;
+  args.clients = 8;
+  BOOST_TEST(sdw::run_sim(args) == 0);
+  const std::string json = slurp(args.out + ".json");
+  BOOST_TEST(json.find("\"jobs\":300,\"completed\":300,") != std::string::npos);
+  BOOST_TEST(json.find("\"lost\":0,\"duplicated\":0,") != std::string::npos);
+  const std::string html = slurp(args.out + ".html");
+  BOOST_TEST(html.find("<svg") != std::string::npos);
+  BOOST_TEST(html.find("worker-4") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(poisson_arrivals_with_every_fault_still_lose_nothing) {
+  sdw::test::temp_dir dir;
+  sdw::sim_args args = small_run(dir);
+  args.workers = 3;
+  args.jobs = 120;
+  args.rate = 40;
+  args.seed = 5;
+  args.faults.seed = 5;
+  args.faults.take_5xx = 0.05;
+  args.faults.done_5xx = 0.05;
+  args.faults.slow = 0.05;
+  args.faults.slow_ms = 100;
+  args.faults.drop = 0.03;
+  args.faults.reset = 0.03;
+  const sdw::sim_outcome outcome = sdw::run_sim_session(args);
+  const auto& r = outcome.report;
+  BOOST_TEST(r.jobs == 120);
+  BOOST_TEST(r.completed == 120);
+  BOOST_TEST(r.lost == 0);
+  BOOST_TEST(r.duplicated == 0);
+  BOOST_TEST(r.injected_faults > 0);
+  BOOST_TEST(r.throughput_per_s > 0);
+  BOOST_TEST(r.end_to_end.p50 <= r.end_to_end.p95);
+  BOOST_TEST(r.end_to_end.p95 <= r.end_to_end.p99);
+  BOOST_TEST(r.queue.p99 <= r.end_to_end.p99);
+  int used = 0;
+  for (const auto& w : r.workers) {
+    used += w.jobs > 0;
+    BOOST_TEST(w.utilisation <= 1.0);
+  }
+  BOOST_TEST(used == 3);
+}
