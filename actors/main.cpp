@@ -93,6 +93,11 @@ int main(int argc, char** argv) {
     setting(cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
     setting(cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
     setting(cmd, "--queue-size", "queue.size", "jobs that may wait; more are refused");
+    setting(cmd, "--devices", "model.devices", "one executor per device: auto, cpu or CUDA ordinals 0,1");
+    setting(cmd, "--simulate", "model.simulate", "N simulated devices (cost model, no model) instead of the model");
+    setting(cmd, "--simulate-speeds", "model.simulate-speeds", "speed factor per simulated device, e.g. 1,1,2");
+    setting(cmd, "--simulate-time-scale", "model.simulate-time-scale", "simulated time per real time, e.g. 0.01");
+    setting(cmd, "--max-batch", "queue.max-batch", "images per batch across requests; 1 = no batching");
     setting(cmd, "--log-format", "log.format", "auto (JSON lines when RUNPOD_ENDPOINT_ID is set), text or json");
     setting(cmd, "--log-level", "log.level", "trace, debug, info, warn or error");
   };
