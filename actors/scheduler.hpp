@@ -93,10 +93,13 @@ struct scheduler_state {
   /// The device where `plan` is expected to finish first (busy-until plus its cost there, a
   /// device holding the model preferred), or -1 when no device is ready.
   int place(const job_plan& plan, std::chrono::steady_clock::time_point now) const;
-  /// The queue head and the queued jobs that may join its batch, in queue order.
-  std::vector<std::string> batch_for_head() const;
+  /// The queued job at `pos` and the queued jobs behind it that may join its batch (same
+  /// batch key, up to limits.max_batch images), in queue order.
+  std::vector<std::string> batch_from(size_t pos) const;
 
 private:
+  double finish_ms(size_t device, const job_plan& plan, double free_in_ms) const;
+  int best_device(const job_plan& plan, const std::vector<double>& free_in_ms) const;
   void dispatch();
   void start_batch(size_t device, std::vector<std::string> ids);
   void batch_done(size_t device, const std::vector<std::string>& ids, std::vector<generation_output> outs);

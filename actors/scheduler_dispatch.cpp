@@ -35,19 +35,32 @@ bool usable(const device_slot& s) { return s.stats.state == "idle" || s.stats.st
 
 } // namespace
 
+double scheduler_state::finish_ms(size_t d, const job_plan& plan, double free_in_ms) const {
+  const device_slot& s = devices[d];
+  return free_in_ms + job_ms(s.device.costs, plan.shape) + (s.holds_model ? 0.0 : model_switch_ms);
+}
+
 int scheduler_state::place(const job_plan& plan, clock_type::time_point now) const {
+  std::vector<double> free_in(devices.size(), 0.0);
+  for (size_t d = 0; d < devices.size(); ++d) {
+    // A batch that overran its estimate still counts as ending now, not in the past.
+    free_in[d] = devices[d].running.empty()
+                   ? 0.0
+                   : std::max(0.0, std::chrono::duration<double, std::milli>(devices[d].busy_until - now).count());
+  }
+  return best_device(plan, free_in);
+}
+
+int scheduler_state::best_device(const job_plan& plan, const std::vector<double>& free_in) const {
   int best = -1;
   double best_finish = std::numeric_limits<double>::infinity();
   bool best_idle = false;
   for (size_t d = 0; d < devices.size(); ++d) {
-    const device_slot& s = devices[d];
-    if (!usable(s)) {
+    if (!usable(devices[d])) {
       continue;
     }
-    const bool idle = s.running.empty();
-    // A batch that overran its estimate still counts as ending now, not in the past.
-    const double wait_ms = idle ? 0.0 : std::max(0.0, std::chrono::duration<double, std::milli>(s.busy_until - now).count());
-    const double finish = wait_ms + job_ms(s.device.costs, plan.shape) + (s.holds_model ? 0.0 : model_switch_ms);
+    const bool idle = devices[d].running.empty() && free_in[d] <= 0.0;
+    const double finish = finish_ms(d, plan, free_in[d]);
     // Ties go to an idle device, then to the first one listed.
     if (finish < best_finish - 1e-9 || (std::abs(finish - best_finish) <= 1e-9 && idle && !best_idle)) {
       best = static_cast<int>(d);
@@ -58,20 +71,16 @@ int scheduler_state::place(const job_plan& plan, clock_type::time_point now) con
   return best;
 }
 
-std::vector<std::string> scheduler_state::batch_for_head() const {
-  std::vector<std::string> ids;
-  if (queue.empty()) {
+std::vector<std::string> scheduler_state::batch_from(size_t pos) const {
+  std::vector<std::string> ids{queue[pos]};
+  const job_plan& lead = jobs.at(queue[pos]).plan;
+  if (!lead.key) {
     return ids;
   }
-  ids.push_back(queue.front());
-  const job_plan& head = jobs.at(queue.front()).plan;
-  if (!head.key) {
-    return ids;
-  }
-  int images = head.images;
-  for (size_t i = 1; i < queue.size() && images < limits.max_batch; ++i) {
+  int images = lead.images;
+  for (size_t i = pos + 1; i < queue.size() && images < limits.max_batch; ++i) {
     const job_plan& p = jobs.at(queue[i]).plan;
-    if (p.key == head.key && images + p.images <= limits.max_batch) {
+    if (p.key == lead.key && images + p.images <= limits.max_batch) {
       ids.push_back(queue[i]);
       images += p.images;
     }
@@ -83,18 +92,38 @@ void scheduler_state::dispatch() {
   if (model_state != "ready") {
     return;
   }
-  // The head always goes first: later jobs only ever join its batch, so none overtakes it for
-  // long. When the device where it finishes first is busy, it waits for that one.
-  while (!queue.empty()) {
-    const int d = place(jobs.at(queue.front()).plan, clock_type::now());
-    if (d < 0 || !devices[d].running.empty()) {
+  // List scheduling in queue order: each queued job in turn is planned on the device where it
+  // would finish first, after the jobs planned before it. A job whose device is idle starts now
+  // (with the compatible jobs behind it as one batch); one whose best device is busy waits for
+  // it, and jobs behind it may still start on devices that are free. No job is ever planned
+  // behind a later one, so none starves, however many batchable jobs keep coming.
+  const auto now = clock_type::now();
+  std::vector<double> free_in(devices.size(), 0.0);
+  for (size_t d = 0; d < devices.size(); ++d) {
+    free_in[d] = devices[d].running.empty()
+                   ? 0.0
+                   : std::max(0.0, std::chrono::duration<double, std::milli>(devices[d].busy_until - now).count());
+  }
+  // Planning further than a few jobs per device changes nothing that starts now.
+  const size_t horizon = 4 * devices.size() + 4;
+  size_t pos = 0;
+  for (size_t planned = 0; pos < queue.size() && planned < horizon; ++planned) {
+    const job_plan& plan = jobs.at(queue[pos]).plan;
+    const int d = best_device(plan, free_in);
+    if (d < 0) {
       return;
     }
-    std::vector<std::string> ids = batch_for_head();
-    queue.erase(std::remove_if(queue.begin(), queue.end(),
+    if (!devices[d].running.empty() || free_in[d] > 0.0) {
+      free_in[d] = finish_ms(d, plan, free_in[d]);
+      ++pos;
+      continue;
+    }
+    std::vector<std::string> ids = batch_from(pos);
+    queue.erase(std::remove_if(queue.begin() + static_cast<std::ptrdiff_t>(pos), queue.end(),
                                [&ids](const std::string& q) { return std::find(ids.begin(), ids.end(), q) != ids.end(); }),
                 queue.end());
     start_batch(static_cast<size_t>(d), std::move(ids));
+    free_in[d] = std::max(0.0, std::chrono::duration<double, std::milli>(devices[d].busy_until - now).count());
   }
 }
 
