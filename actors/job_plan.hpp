@@ -20,7 +20,7 @@ struct job_plan {
 
 /// The batch key of a parsed request: equal keys = the same size, steps, sampler, scheduler and
 /// sampling options, so the jobs can share UNet calls. std::nullopt for a job that must run
-/// alone (n_iter > 1, hires fix, refiner, scripts, override_settings, tiling or face restoration).
+/// alone (n_iter > 1, hires fix, refiner, scripts, non-empty override_settings, tiling or face restoration).
 /// Conservative by design; the runtime's own batch_key can replace it.
 std::optional<std::string> scheduler_batch_key(const txt2img_request& request);
 
