@@ -151,6 +151,10 @@ bool scheduler_state::flag_running(bool interrupt) {
 }
 
 void scheduler_state::model_ready(bool ok, const std::string& message, int32_t index) {
+  if (index >= static_cast<int32_t>(devices.size())) {
+    spdlog::warn("model state for device {} of {} ignored", index, devices.size());
+    return;
+  }
   for (size_t d = 0; d < devices.size(); ++d) {
     if (index < 0 || static_cast<size_t>(index) == d) {
       devices[d].stats.state = ok ? "idle" : "failed";

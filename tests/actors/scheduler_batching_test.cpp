@@ -44,9 +44,9 @@ BOOST_AUTO_TEST_CASE(compatible_queued_jobs_run_as_one_batch_and_an_incompatible
   wait_until_started(c, "blocker");
   c.submit("a1", test::sim_job(512, 512, 20, 11));
   c.submit("a2", test::sim_job(512, 512, 20, 12, R"(,"cfg_scale":4)"));
-  c.submit("x", test::sim_job(512, 512, 10, 13));  // other step count: not compatible
-  c.submit("a3", test::sim_job(512, 512, 20, 14));
-  c.submit("a4", test::sim_job(512, 512, 20, 15));
+  c.submit("x", test::sim_job(512, 512, 10, 30));  // other step count: not compatible
+  c.submit("a3", test::sim_job(512, 512, 20, 13));
+  c.submit("a4", test::sim_job(512, 512, 20, 14));
   for (const std::string id : {"a1", "a2", "a3", "a4"}) {
     const job_result r = c.wait(id);
     BOOST_TEST_CONTEXT(id) {
