@@ -30,7 +30,9 @@ std::vector<std::string> executor_devices(const worker_config& config) {
   size_t start = 0;
   while (start <= list.size()) {
     const size_t comma = std::min(list.find(',', start), list.size());
-    const std::string item = list.substr(start, comma - start);
+    std::string item = list.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
     if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos || item.size() > 3) {
       throw error(errc::bad_request, "model.devices",
                   "must be auto, cpu or CUDA ordinals like \"0,1\", got '" + list + "'");
