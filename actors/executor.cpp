@@ -71,11 +71,24 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
   return out;
 }
 
+std::vector<generation_output> executor_state::run_batch(const std::vector<generation_job>& jobs,
+                                                         const std::vector<cancel_token>& tokens,
+                                                         executor_actor::stateful_pointer<executor_state> self) {
+  std::vector<generation_output> outs;
+  outs.reserve(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    outs.push_back(run(jobs[i], i < tokens.size() ? tokens[i] : cancel_token{}, self));
+  }
+  return outs;
+}
+
 executor_actor::behavior_type executor(executor_actor::stateful_pointer<executor_state> self, health_actor health) {
   self->state.health = std::move(health);
   return {
     [=](model_atom, loaded_model& m) { self->state.model = std::move(m); },
-    [=](run_atom, const generation_job& job, const cancel_token& token) { return self->state.run(job, token, self); },
+    [=](run_atom, const std::vector<generation_job>& jobs, const std::vector<cancel_token>& tokens) {
+      return self->state.run_batch(jobs, tokens, self);
+    },
   };
 }
 

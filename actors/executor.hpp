@@ -1,7 +1,8 @@
 #pragma once
 /// The executor actor: the only place that runs the model. Spawned detached (its own thread),
-/// it holds the model the loader hands it and runs one txt2img job at a time, reporting each
-/// sampler step to health. A failing job (bad input that got through, a cancelled job, out of
+/// it holds the model the loader hands it and runs one batch of txt2img jobs at a time (today
+/// the members one after another, each with its own cancel flags), reporting each sampler step
+/// to health. A failing job (bad input that got through, a cancelled job, out of
 /// memory) becomes that job's error; the executor stays alive. Only the scheduler sends it jobs.
 
 #include "messages/interfaces.hpp"
@@ -16,6 +17,11 @@ struct executor_state {
   /// Runs one job to images, or to its error.
   generation_output run(const generation_job& job, const cancel_token& token,
                         executor_actor::stateful_pointer<executor_state> self);
+
+  /// Runs a batch: one output per job, in order; a cancelled member ends as cancelled alone.
+  std::vector<generation_output> run_batch(const std::vector<generation_job>& jobs,
+                                           const std::vector<cancel_token>& tokens,
+                                           executor_actor::stateful_pointer<executor_state> self);
 };
 
 /// The executor's behaviour; spawn it with caf::detached.

@@ -13,6 +13,25 @@
 #include <filesystem>
 
 namespace sdw {
+namespace {
+
+void tell_ready(caf::blocking_actor* self, const scheduler_actor& scheduler, const loader_config& config, bool ok,
+                const std::string& message) {
+  if (config.device_index < 0) {
+    self->send(scheduler, ready_atom::value, ok, message);
+  } else {
+    self->send(scheduler, ready_atom::value, ok, message, config.device_index);
+  }
+}
+
+void tell_health(caf::blocking_actor* self, const health_actor& health, const loader_config& config,
+                 const model_status& status) {
+  if (config.report_health) {
+    self->send(health, state_atom::value, status);
+  }
+}
+
+} // namespace
 
 void loader(caf::blocking_actor* self, loader_config config, executor_actor executor, scheduler_actor scheduler,
             health_actor health) {
@@ -26,33 +45,35 @@ void loader(caf::blocking_actor* self, loader_config config, executor_actor exec
       status.config_path = yaml.string();
     }
     status.stage = "starting";
-    self->send(health, state_atom::value, status);
+    tell_health(self, health, config, status);
 
     auto tokenizer = std::make_shared<const clip_tokenizer>(clip_tokenizer::from_file(config.clip_vocab));
     // The progress callback may run on loading threads: anon_send is safe from any thread.
     std::shared_ptr<const sd_model> model =
       sd_model::load(status.path, device_options{config.device, config.dtype},
-                     [health](double fraction, const std::string& stage) {
-                       caf::anon_send(health, progress_atom::value, fraction, stage);
+                     [health, report = config.report_health](double fraction, const std::string& stage) {
+                       if (report) {
+                         caf::anon_send(health, progress_atom::value, fraction, stage);
+                       }
                      });
     // The executor gets the model before the scheduler hears it is ready, so the first job
     // always finds it.
     self->send(executor, model_atom::value, loaded_model{model, tokenizer});
-    self->send(scheduler, ready_atom::value, true, std::string());
+    tell_ready(self, scheduler, config, true, std::string());
     status.state = "ready";
     status.progress = 1.0;
     status.stage = "ready";
-    self->send(health, state_atom::value, status);
-    spdlog::info("model {} ready in {:.2f} s", status.name,
+    tell_health(self, health, config, status);
+    spdlog::info("model {} ready on {} in {:.2f} s", status.name, config.device,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     status.sha256 = model->sha256();
-    self->send(health, state_atom::value, status);
+    tell_health(self, health, config, status);
   } catch (const std::exception& e) {
     spdlog::error("loading the model failed: {}", e.what());
     status.state = "failed";
     status.error = e.what();
-    self->send(scheduler, ready_atom::value, false, std::string(e.what()));
-    self->send(health, state_atom::value, status);
+    tell_ready(self, scheduler, config, false, std::string(e.what()));
+    tell_health(self, health, config, status);
   }
 }
 

@@ -1,13 +1,14 @@
 #pragma once
 /// The loader: reads the checkpoint and the tokenizer in the background from the moment the
 /// worker starts, reports load progress to health, hands the model to the executor and tells
-/// the scheduler it may start (or that loading failed). A blocking actor on its own thread;
+/// the scheduler it may start (or that loading failed). One per device, each for its executor. A blocking actor on its own thread;
 /// it ends when the model is loaded and hashed. Nobody sends it messages.
 
 #include "messages/interfaces.hpp"
 
 #include <caf/blocking_actor.hpp>
 
+#include <cstdint>
 #include <string>
 
 namespace sdw {
@@ -19,6 +20,8 @@ struct loader_config {
   std::string clip_vocab;  ///< the tokenizer's BPE file
   std::string device = "auto";
   std::string dtype = "auto";
+  int32_t device_index = -1;  ///< the scheduler's index of this loader's device; -1 = every device
+  bool report_health = true;  ///< whether this loader reports the model's state to health
 };
 
 /// The loader's body; spawn it with the system (blocking actors always get their own thread).

@@ -98,9 +98,12 @@ int main(int argc, char** argv) {
     setting(cmd, "--clip-vocab", "model.clip-vocab", "CLIP bpe_simple_vocab_16e6.txt.gz");
     setting(cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
     setting(cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
-    setting(cmd, "--simulate", "model.simulate", "N > 0: N simulated executors (cost model) instead of the model");
-    setting(cmd, "--simulate-time-scale", "model.simulate-time-scale", "simulated time per real time (0.01 = 100x faster)");
     setting(cmd, "--queue-size", "queue.size", "jobs that may wait; more are refused");
+    setting(cmd, "--devices", "model.devices", "one executor per device: auto, cpu or CUDA ordinals 0,1");
+    setting(cmd, "--simulate", "model.simulate", "N simulated devices (cost model, no model) instead of the model");
+    setting(cmd, "--simulate-speeds", "model.simulate-speeds", "speed factor per simulated device, e.g. 1,1,2");
+    setting(cmd, "--simulate-time-scale", "model.simulate-time-scale", "simulated time per real time, e.g. 0.01");
+    setting(cmd, "--max-batch", "queue.max-batch", "images per batch across requests; 1 = no batching");
     setting(cmd, "--log-format", "log.format", "auto (JSON lines when RUNPOD_ENDPOINT_ID is set), text or json");
     setting(cmd, "--log-level", "log.level", "trace, debug, info, warn or error");
   };

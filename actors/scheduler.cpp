@@ -9,10 +9,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-int64_t ms_between(clock_type::time_point a, clock_type::time_point b) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
-}
-
 job_result failure(const std::string& id, std::string kind, std::string field, std::string message) {
   job_result r;
   r.id = id;
@@ -21,22 +17,19 @@ job_result failure(const std::string& id, std::string kind, std::string field, s
   return r;
 }
 
-/// How long a job may run at the executor, and be encoded, before it counts as lost.
-constexpr auto executor_timeout = std::chrono::seconds(24 * 3600);
-constexpr auto encoder_timeout = std::chrono::seconds(600);
-
 } // namespace
 
 caf::result<job_result> scheduler_state::submit(generation_job job) {
   if (jobs.count(job.id) != 0) {
     return jobs.at(job.id).result;
   }
-  if (model_state != "failed" && queue.size() >= capacity) {
+  if (model_state != "failed" && queue.size() >= limits.capacity) {
     return sd_errc::queue_full;
   }
   const std::string id = job.id;
   job_record& rec = jobs[id];
   rec.job = std::move(job);
+  rec.plan = plan_job(rec.job.body);
   rec.result.id = id;
   rec.result.status = job_status::in_queue;
   rec.submitted = clock_type::now();
@@ -111,7 +104,7 @@ caf::result<job_result> scheduler_state::retry(const std::string& id) {
   if (rec.phase != job_phase::done || (st != job_status::failed && st != job_status::cancelled)) {
     return sd_errc::not_retryable;
   }
-  if (model_state != "failed" && queue.size() >= capacity) {
+  if (model_state != "failed" && queue.size() >= limits.capacity) {
     return sd_errc::queue_full;
   }
   finished.erase(std::remove(finished.begin(), finished.end(), id), finished.end());
@@ -144,128 +137,62 @@ int32_t scheduler_state::purge() {
 }
 
 bool scheduler_state::flag_running(bool interrupt) {
-  auto it = jobs.find(running);
-  if (running.empty() || it == jobs.end()) {
-    return false;
+  bool any = false;
+  for (const auto& slot : devices) {
+    for (const auto& id : slot.running) {
+      auto it = jobs.find(id);
+      if (it != jobs.end() && it->second.phase == job_phase::running) {
+        (interrupt ? it->second.token.interrupt : it->second.token.skip)->store(true);
+        any = true;
+      }
+    }
   }
-  (interrupt ? it->second.token.interrupt : it->second.token.skip)->store(true);
-  return true;
+  return any;
 }
 
-void scheduler_state::model_ready(bool ok, const std::string& message) {
-  if (ok) {
+void scheduler_state::model_ready(bool ok, const std::string& message, int32_t index) {
+  if (index >= static_cast<int32_t>(devices.size())) {
+    spdlog::warn("model state for device {} of {} ignored", index, devices.size());
+    return;
+  }
+  for (size_t d = 0; d < devices.size(); ++d) {
+    if (index < 0 || static_cast<size_t>(index) == d) {
+      devices[d].stats.state = ok ? "idle" : "failed";
+    }
+  }
+  const bool any_ready = std::any_of(devices.begin(), devices.end(), [](const device_slot& s) {
+    return s.stats.state == "idle" || s.stats.state == "busy";
+  });
+  const bool all_failed = std::all_of(devices.begin(), devices.end(),
+                                      [](const device_slot& s) { return s.stats.state == "failed"; });
+  if (!ok) {
+    spdlog::error("model failed on {}: {}", index < 0 ? std::string("every device") : devices.at(index).device.name,
+                  message);
+    model_error = message;
+  }
+  if (any_ready) {
     model_state = "ready";
     dispatch();
     report();
     return;
   }
+  if (!all_failed) {
+    report();
+    return;
+  }
+  // No device will ever run a job: the queued ones fail at once, and say why.
   model_state = "failed";
-  model_error = message;
   const std::deque<std::string> waiting = std::move(queue);
   queue.clear();
   for (const auto& id : waiting) {
-    finish(id, failure(id, "internal", "model", "the model failed to load: " + message));
+    finish(id, failure(id, "internal", "model", "the model failed to load: " + model_error));
   }
   report();
 }
 
-void scheduler_state::dispatch() {
-  if (!running.empty() || model_state != "ready" || queue.empty()) {
-    return;
-  }
-  const std::string id = queue.front();
-  queue.pop_front();
-  job_record& rec = jobs.at(id);
-  rec.phase = job_phase::running;
-  rec.started = clock_type::now();
-  rec.result.status = job_status::in_progress;
-  rec.result.delay_ms = ms_between(rec.submitted, rec.started);
-  rec.job.settings_json = settings_json;
-  ++stats.in_progress;
-  running = id;
-  auto* me = self;
-  me->request(executor, executor_timeout, run_atom::value, rec.job, rec.token)
-    .then(
-      [me, id](generation_output& out) {
-        auto& st = me->state;
-        st.running.clear();
-        // The next job starts while this one is encoded.
-        st.dispatch();
-        me->request(st.encoder, encoder_timeout, encode_atom::value, std::move(out))
-          .then([me, id](job_result& r) { me->state.finish(id, std::move(r)); },
-                [me, id](caf::error& err) {
-                  me->state.finish(id, failure(id, "internal", "", "encoder: " + me->system().render(err)));
-                });
-      },
-      [me, id](caf::error& err) {
-        auto& st = me->state;
-        st.running.clear();
-        st.finish(id, failure(id, "internal", "", "executor: " + me->system().render(err)));
-        st.dispatch();
-      });
-  report();
-}
+namespace {
 
-void scheduler_state::finish(const std::string& id, job_result result) {
-  auto it = jobs.find(id);
-  if (it == jobs.end()) {
-    return;
-  }
-  job_record& rec = it->second;
-  const auto now = clock_type::now();
-  if (rec.phase == job_phase::running) {
-    --stats.in_progress;
-    result.delay_ms = rec.result.delay_ms;
-    result.execution_ms = ms_between(rec.started, now);
-  }
-  if (rec.result.status == job_status::cancelled) {
-    // A cancel that came while the job ran wins, even if the last step had already passed.
-    result.status = job_status::cancelled;
-    result.output_json.clear();
-  }
-  result.id = id;
-  rec.phase = job_phase::done;
-  rec.result = std::move(result);
-  if (rec.result.status == job_status::completed) {
-    ++stats.completed;
-  } else if (rec.result.status == job_status::cancelled) {
-    ++stats.cancelled;
-  } else {
-    ++stats.failed;
-  }
-  // Health hears first, so a client that gets its answer and then asks /health sees this job.
-  report();
-  const bool answered = !rec.waiters.empty();
-  for (auto& w : rec.waiters) {
-    w.deliver(rec.result);
-  }
-  rec.waiters.clear();
-  if (!rec.job.options.keep_result && answered) {
-    jobs.erase(it);
-  } else {
-    finished.push_back(id);
-    while (finished.size() > kept_results) {
-      jobs.erase(finished.front());
-      finished.pop_front();
-    }
-  }
-}
-
-void scheduler_state::report() {
-  stats.in_queue = static_cast<int32_t>(queue.size());
-  stats.capacity = static_cast<int32_t>(capacity);
-  self->send(health, queue_atom::value, stats);
-}
-
-scheduler_actor::behavior_type scheduler(scheduler_actor::stateful_pointer<scheduler_state> self,
-                                         executor_actor executor, encoder_actor encoder, health_actor health,
-                                         size_t capacity) {
-  auto& st = self->state;
-  st.self = self;
-  st.executor = std::move(executor);
-  st.encoder = std::move(encoder);
-  st.health = std::move(health);
-  st.capacity = capacity;
+scheduler_actor::behavior_type behaviour(scheduler_actor::stateful_pointer<scheduler_state> self) {
   return {
     [=](submit_atom, generation_job& job) { return self->state.submit(std::move(job)); },
     [=](wait_atom, const std::string& id) { return self->state.wait(id); },
@@ -280,7 +207,40 @@ scheduler_actor::behavior_type scheduler(scheduler_actor::stateful_pointer<sched
       return true;
     },
     [=](ready_atom, bool ok, const std::string& message) { self->state.model_ready(ok, message); },
+    [=](ready_atom, bool ok, const std::string& message, int32_t index) {
+      self->state.model_ready(ok, message, index);
+    },
   };
+}
+
+} // namespace
+
+scheduler_actor::behavior_type scheduler_for_devices(scheduler_actor::stateful_pointer<scheduler_state> self,
+                                                     std::vector<scheduler_device> devices, encoder_actor encoder,
+                                                     health_actor health, scheduler_limits limits) {
+  auto& st = self->state;
+  st.self = self;
+  for (auto& d : devices) {
+    device_slot slot;
+    slot.stats.name = d.name;
+    slot.stats.state = "loading";
+    slot.stats.speed = d.costs.speed;
+    slot.device = std::move(d);
+    st.devices.push_back(std::move(slot));
+  }
+  st.encoder = std::move(encoder);
+  st.health = std::move(health);
+  st.limits = limits;
+  st.limits.max_batch = std::max(1, st.limits.max_batch);
+  return behaviour(self);
+}
+
+scheduler_actor::behavior_type scheduler(scheduler_actor::stateful_pointer<scheduler_state> self,
+                                         executor_actor executor, encoder_actor encoder, health_actor health,
+                                         size_t capacity) {
+  std::vector<scheduler_device> devices{scheduler_device{std::move(executor), "executor", cost_model{}}};
+  return scheduler_for_devices(self, std::move(devices), std::move(encoder), std::move(health),
+                               scheduler_limits{capacity, 4});
 }
 
 } // namespace sdw

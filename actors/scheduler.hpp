@@ -1,11 +1,14 @@
 #pragma once
-/// The scheduler actor: owns the bounded FIFO job queue and every job's record. Jobs that
-/// arrive before the model is ready wait here; it hands one job at a time to the executor,
-/// passes each generation to the encoder, keeps RunPod jobs' results for /status, answers
-/// waiters when a job is final, and cancels queued jobs (removed) and the running one (through
-/// its cancel flag). Runs on the CAF scheduler; the front door and the loader message it.
+/// The scheduler actor: owns the bounded job queue and every job's record. Jobs that arrive
+/// before the model is ready wait here. It places the queue head on the executor (device) where
+/// the cost model says it finishes first, adds compatible queued jobs to it as one batch, passes
+/// each generation to the encoder, keeps RunPod jobs' results for /status, answers waiters when
+/// a job is final, and cancels queued jobs (removed) and running ones (through their flags).
+/// Runs on the CAF scheduler; the front door and the loaders message it.
 
+#include "actors/job_plan.hpp"
 #include "messages/interfaces.hpp"
+#include "runtime/cost_model.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
@@ -24,6 +27,7 @@ enum class job_phase { queued, running, done };
 /// Everything the scheduler knows about one job.
 struct job_record {
   generation_job job;
+  job_plan plan;
   job_phase phase = job_phase::queued;
   job_result result;
   cancel_token token;
@@ -32,20 +36,42 @@ struct job_record {
   std::vector<caf::typed_response_promise<job_result>> waiters;
 };
 
+/// One executor the scheduler may place jobs on, and what it costs there.
+struct scheduler_device {
+  executor_actor executor;
+  std::string name;   ///< shown in /health and in each job's result ("cuda:0", "sim:1")
+  cost_model costs;   ///< placement estimates (speed included)
+};
+
+/// How much the scheduler queues and batches.
+struct scheduler_limits {
+  size_t capacity = 16;  ///< jobs that may wait (running ones not counted)
+  int max_batch = 4;     ///< images one batch may hold; 1 = no batching across requests
+};
+
+/// One device as the scheduler tracks it.
+struct device_slot {
+  scheduler_device device;
+  device_stats stats;
+  bool holds_model = true;  ///< one model today: every device holds it once loaded
+  std::chrono::steady_clock::time_point busy_until;  ///< expected end of the running batch
+  std::chrono::steady_clock::time_point batch_started;
+  std::vector<std::string> running;  ///< ids of the batch at the executor
+};
+
 /// The scheduler's state and the logic of its handlers.
 struct scheduler_state {
   /// How many finished RunPod jobs are kept for /status before the oldest is forgotten.
   static constexpr size_t kept_results = 512;
 
   scheduler_actor::stateful_base<scheduler_state>* self = nullptr;
-  executor_actor executor;
+  std::vector<device_slot> devices;
   encoder_actor encoder;
   health_actor health;
-  size_t capacity = 16;
-  std::string model_state = "loading";  ///< "loading", "ready" or "failed"
+  scheduler_limits limits;
+  std::string model_state = "loading";  ///< "loading", "ready" (on a device at least) or "failed" (on all)
   std::string model_error;
   std::deque<std::string> queue;        ///< waiting job ids, oldest first
-  std::string running;                  ///< the id at the executor, or empty
   std::unordered_map<std::string, job_record> jobs;
   std::deque<std::string> finished;     ///< kept results, oldest first
   queue_stats stats;
@@ -59,17 +85,35 @@ struct scheduler_state {
   caf::result<job_result> retry(const std::string& id);
   /// Cancels every queued job; returns how many there were.
   int32_t purge();
-  /// Sets one of the running job's flags (interrupt or skip); false when no job runs.
+  /// Sets one of the running jobs' flags (interrupt or skip) on every device; false when none runs.
   bool flag_running(bool interrupt);
-  void model_ready(bool ok, const std::string& message);
+  /// The model loaded (or failed) on device `index`, or on every device when `index` < 0.
+  void model_ready(bool ok, const std::string& message, int32_t index = -1);
+
+  /// The device where `plan` is expected to finish first (busy-until plus its cost there, a
+  /// device holding the model preferred), or -1 when no device is ready.
+  int place(const job_plan& plan, std::chrono::steady_clock::time_point now) const;
+  /// The queued job at `pos` and the queued jobs behind it that may join its batch (same
+  /// batch key, up to limits.max_batch images), in queue order.
+  std::vector<std::string> batch_from(size_t pos) const;
 
 private:
+  double finish_ms(size_t device, const job_plan& plan, double free_in_ms) const;
+  int best_device(const job_plan& plan, const std::vector<double>& free_in_ms) const;
   void dispatch();
+  void start_batch(size_t device, std::vector<std::string> ids);
+  void batch_done(size_t device, const std::vector<std::string>& ids, std::vector<generation_output> outs);
   void finish(const std::string& id, job_result result);
   void report();
 };
 
-/// The scheduler's behaviour: `capacity` jobs may wait at most (the running one not counted).
+/// The scheduler's behaviour over several devices (executors).
+scheduler_actor::behavior_type scheduler_for_devices(scheduler_actor::stateful_pointer<scheduler_state> self,
+                                                     std::vector<scheduler_device> devices, encoder_actor encoder,
+                                                     health_actor health, scheduler_limits limits);
+
+/// The scheduler's behaviour with one executor: `capacity` jobs may wait at most (the running
+/// one not counted), batches of up to 4 images.
 scheduler_actor::behavior_type scheduler(scheduler_actor::stateful_pointer<scheduler_state> self,
                                          executor_actor executor, encoder_actor encoder, health_actor health,
                                          size_t capacity);

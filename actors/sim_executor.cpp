@@ -6,10 +6,13 @@
 
 #include <chrono>
 #include <exception>
+#include <optional>
 #include <thread>
 
 namespace sdw {
 namespace {
+
+using clock_type = std::chrono::steady_clock;
 
 /// A flat colour per seed, so images of different seeds differ and the same seed repeats.
 image_frame flat_image(int width, int height, int64_t seed, const std::string& infotext) {
@@ -26,36 +29,64 @@ image_frame flat_image(int width, int height, int64_t seed, const std::string& i
   return f;
 }
 
+void set_error(generation_output& out, const error& e) { out.error = job_error{to_string(e.code()), e.where(), e.message()}; }
+
+int64_t us_since(clock_type::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0).count();
+}
+
 } // namespace
 
-generation_output sim_executor_state::run(const generation_job& job, const cancel_token& token,
-                                          executor_actor::stateful_pointer<sim_executor_state> self) {
-  const auto t0 = std::chrono::steady_clock::now();
-  generation_output out;
-  out.job = job;
-  try {
-    if (!has_model) {
-      throw error(errc::internal, "", "the executor has no model");
+void sim_executor_state::run_together(std::vector<generation_output*> outs, std::vector<const cancel_token*> tokens,
+                                      executor_actor::stateful_pointer<sim_executor_state> self) {
+  std::vector<txt2img_request> reqs;
+  for (auto* out : outs) {
+    reqs.push_back(parse_txt2img_request(out->job.body));
+  }
+  const txt2img_request& first = reqs.front();
+  const auto& costs = device.costs;
+  auto sleep_ms = [&](double ms) {
+    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(ms * device.time_scale));
+  };
+  std::vector<bool> active(outs.size(), true);
+  auto active_images = [&] {
+    int n = 0;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      n += active[i] ? reqs[i].batch_size : 0;
     }
-    const txt2img_request req = parse_txt2img_request(job.body);
-    const job_shape shape{req.width, req.height, req.steps, req.batch_size, req.n_iter};
-    const auto& costs = device.costs;
-    auto sleep_ms = [&](double ms) {
-      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(ms * device.time_scale));
-    };
-    sleep_ms(costs.text_encode_ms / costs.speed);
-    const int steps = shape.steps * shape.batches;
-    const double megapixels = static_cast<double>(req.width) * req.height / 1e6;
-    for (int step = 1; step <= steps; ++step) {
-      if (token.flag->load()) {
-        throw error(errc::cancelled, "", "the job was cancelled");
+    return n;
+  };
+  sleep_ms(costs.text_encode_ms * static_cast<double>(outs.size()) / costs.speed);
+  const int steps = first.steps * first.n_iter;
+  const double megapixels = static_cast<double>(first.width) * first.height / 1e6;
+  for (int step = 1; step <= steps; ++step) {
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (active[i] && tokens[i]->flag->load()) {
+        // This member leaves the batch; the others go on, and the batch gets cheaper.
+        active[i] = false;
+        set_error(*outs[i], error(errc::cancelled, "", "the job was cancelled"));
       }
-      sleep_ms(step_ms(costs, req.width, req.height, req.batch_size));
-      if (step % shape.steps == 0) {
-        sleep_ms(costs.decode_ms_per_megapixel * megapixels * req.batch_size / costs.speed);
-      }
-      self->send(health, progress_atom::value, job_progress{job.id, step, steps});
     }
+    const int images = active_images();
+    if (images == 0) {
+      return;
+    }
+    sleep_ms(step_ms(costs, first.width, first.height, images));
+    if (step % first.steps == 0) {
+      sleep_ms(costs.decode_ms_per_megapixel * megapixels * images / costs.speed);
+    }
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (active[i]) {
+        self->send(health, progress_atom::value, job_progress{outs[i]->job.id, step, steps});
+      }
+    }
+  }
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (!active[i]) {
+      continue;
+    }
+    const txt2img_request& req = reqs[i];
+    generation_output& out = *outs[i];
     const int total = req.batch_size * req.n_iter;
     out.all_seeds = image_seeds(fix_seed(req.seed), total, req.subseed_strength);
     out.all_subseeds = image_subseeds(fix_seed(req.subseed), total);
@@ -65,16 +96,66 @@ generation_output sim_executor_state::run(const generation_job& job, const cance
                                "x" + std::to_string(req.height) + ", Model: simulated";
       out.images.push_back(flat_image(req.width, req.height, out.all_seeds[k], info));
     }
-    out.info_json = "{\"simulated\":true}";
+    out.info_json = "{\"simulated\":true,\"batch\":" + std::to_string(outs.size()) + "}";
     out.ok = true;
-  } catch (const error& e) {
-    out.error = job_error{to_string(e.code()), e.where(), e.message()};
-  } catch (const std::exception& e) {
-    out.error = job_error{"internal", "", e.what()};
   }
-  out.engine_us =
-    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-  return out;
+}
+
+std::vector<generation_output> sim_executor_state::run(const std::vector<generation_job>& jobs,
+                                                       const std::vector<cancel_token>& tokens,
+                                                       executor_actor::stateful_pointer<sim_executor_state> self) {
+  const auto t0 = clock_type::now();
+  std::vector<generation_output> outs(jobs.size());
+  const cancel_token none;
+  std::vector<generation_output*> group;
+  std::vector<const cancel_token*> group_tokens;
+  std::optional<std::string> shape;  // width x height x steps of the group, when it may share calls
+  bool shared = jobs.size() > 1;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    outs[i].job = jobs[i];
+    try {
+      if (!has_model) {
+        throw error(errc::internal, "", "the executor has no model");
+      }
+      const txt2img_request req = parse_txt2img_request(jobs[i].body);
+      const std::string s = std::to_string(req.width) + "x" + std::to_string(req.height) + "x" + std::to_string(req.steps);
+      shared = shared && req.n_iter == 1 && (!shape || *shape == s);
+      shape = s;
+      group.push_back(&outs[i]);
+      group_tokens.push_back(i < tokens.size() ? &tokens[i] : &none);
+    } catch (const error& e) {
+      set_error(outs[i], e);
+    } catch (const std::exception& e) {
+      outs[i].error = job_error{"internal", "", e.what()};
+    }
+  }
+  auto run_group = [&](std::vector<generation_output*> g, std::vector<const cancel_token*> t) {
+    try {
+      run_together(g, t, self);
+    } catch (const error& e) {
+      for (auto* o : g) {
+        set_error(*o, e);
+      }
+    } catch (const std::exception& e) {
+      for (auto* o : g) {
+        o->error = job_error{"internal", "", e.what()};
+      }
+    }
+  };
+  if (shared || group.size() <= 1) {
+    if (!group.empty()) {
+      run_group(group, group_tokens);
+    }
+  } else {
+    for (size_t i = 0; i < group.size(); ++i) {
+      run_group({group[i]}, {group_tokens[i]});
+    }
+  }
+  const int64_t engine_us = us_since(t0);
+  for (auto& o : outs) {
+    o.engine_us = engine_us;
+  }
+  return outs;
 }
 
 executor_actor::behavior_type sim_executor(executor_actor::stateful_pointer<sim_executor_state> self,
@@ -83,7 +164,9 @@ executor_actor::behavior_type sim_executor(executor_actor::stateful_pointer<sim_
   self->state.device = device;
   return {
     [=](model_atom, loaded_model&) { self->state.has_model = true; },
-    [=](run_atom, const generation_job& job, const cancel_token& token) { return self->state.run(job, token, self); },
+    [=](run_atom, const std::vector<generation_job>& jobs, const std::vector<cancel_token>& tokens) {
+      return self->state.run(jobs, tokens, self);
+    },
   };
 }
 

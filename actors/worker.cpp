@@ -31,45 +31,74 @@ void on_stop_signal(int sig) {
 } // namespace
 
 worker_setup worker_setup_from(const worker_config& config, const std::string& clip_vocab) {
-  return worker_setup{config.checkpoint,
-                      config.model_dir,
-                      clip_vocab,
-                      config.device,
-                      config.dtype,
-                      static_cast<size_t>(config.queue_size),
-                      config.simulate,
-                      std::stod(config.simulate_time_scale)};
+  worker_setup s{config.checkpoint, config.model_dir, clip_vocab, config.device, config.dtype,
+                 static_cast<size_t>(config.queue_size)};
+  if (config.simulate > 0) {
+    s.simulate = config.simulate;
+    s.simulate_speeds = simulate_speeds(config);
+    s.simulate_time_scale = simulate_time_scale(config);
+  } else {
+    s.devices = executor_devices(config);
+  }
+  s.max_batch = config.max_batch;
+  return s;
 }
 
 worker_actors start_worker(caf::actor_system& system, const worker_setup& config) {
   worker_actors a;
   a.health = system.spawn(health);
   a.encoder = system.spawn(encoder);
+  const scheduler_limits limits{config.queue_size, config.max_batch};
+  std::vector<scheduler_device> devices;
   if (config.simulate > 0) {
-    // No model: the simulated executor is ready at once, so the worker serves from the start.
-    a.executor = system.spawn<caf::detached>(sim_executor, a.health, sim_device{cost_model{}, config.simulate_time_scale});
-    a.scheduler = system.spawn(scheduler, a.executor, a.encoder, a.health, config.queue_size);
-    caf::anon_send(a.executor, model_atom::value, loaded_model{});
-    caf::anon_send(a.scheduler, ready_atom::value, true, std::string());
+    for (int i = 0; i < config.simulate; ++i) {
+      sim_device dev;
+      dev.costs.speed = static_cast<size_t>(i) < config.simulate_speeds.size() ? config.simulate_speeds[i] : 1.0;
+      dev.time_scale = config.simulate_time_scale;
+      auto hdl = system.spawn<caf::detached>(sim_executor, a.health, dev);
+      caf::anon_send(hdl, model_atom::value, loaded_model{});
+      a.executors.push_back(hdl);
+      devices.push_back(scheduler_device{hdl, "sim:" + std::to_string(i), dev.costs});
+    }
+    a.executor = a.executors.front();
+    a.scheduler = system.spawn(scheduler_for_devices, std::move(devices), a.encoder, a.health, limits);
     model_status status;
     status.state = "ready";
     status.progress = 1.0;
     status.stage = "ready";
     status.name = "simulated";
     caf::anon_send(a.health, state_atom::value, status);
+    caf::anon_send(a.scheduler, ready_atom::value, true, std::string());
+    spdlog::info("{} simulated devices (time scale {})", config.simulate, config.simulate_time_scale);
     return a;
   }
-  a.executor = system.spawn<caf::detached>(executor, a.health);
-  a.scheduler = system.spawn(scheduler, a.executor, a.encoder, a.health, config.queue_size);
-  system.spawn(loader, loader_config{config.model, config.model_dir, config.clip_vocab, config.device, config.dtype},
-               a.executor, a.scheduler, a.health);
+  const std::vector<std::string> names = config.devices.empty() ? std::vector<std::string>{config.device} : config.devices;
+  for (const auto& name : names) {
+    auto hdl = system.spawn<caf::detached>(executor, a.health);
+    a.executors.push_back(hdl);
+    devices.push_back(scheduler_device{hdl, name, cost_model{}});
+  }
+  a.executor = a.executors.front();
+  a.scheduler = system.spawn(scheduler_for_devices, std::move(devices), a.encoder, a.health, limits);
+  for (size_t i = 0; i < names.size(); ++i) {
+    loader_config lc{config.model, config.model_dir, config.clip_vocab, names[i], config.dtype};
+    lc.device_index = static_cast<int32_t>(i);
+    // One voice for the model's state in /health; each device's own state is in its entry.
+    lc.report_health = i == 0;
+    system.spawn(loader, lc, a.executors[i], a.scheduler, a.health);
+  }
+  if (names.size() > 1) {
+    spdlog::info("{} devices: one executor and model each", names.size());
+  }
   return a;
 }
 
 void stop_worker(const worker_actors& a) {
   caf::anon_send_exit(a.scheduler, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(a.encoder, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(a.executor, caf::exit_reason::user_shutdown);
+  for (const auto& e : a.executors) {
+    caf::anon_send_exit(e, caf::exit_reason::user_shutdown);
+  }
   caf::anon_send_exit(a.health, caf::exit_reason::user_shutdown);
 }
 

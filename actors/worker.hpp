@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace sdw {
 
@@ -20,20 +21,25 @@ struct worker_setup {
   std::string device = "auto";
   std::string dtype = "auto";
   size_t queue_size = 16;
-  int simulate = 0;                 ///< N > 0: simulated executors instead of the model (N = 1 for now)
-  double simulate_time_scale = 1.0;  ///< simulated time per real time
+  std::vector<std::string> devices;  ///< one executor and loader each; empty = {device}
+  int simulate = 0;                  ///< N > 0: N simulated executors, no model loaded
+  std::vector<double> simulate_speeds;  ///< speed factor per simulated device (missing = 1)
+  double simulate_time_scale = 1.0;
+  int max_batch = 4;                 ///< images per batch across requests
 };
 
 /// The handles of the running worker actors.
 struct worker_actors {
   health_actor health;
   encoder_actor encoder;
-  executor_actor executor;
+  executor_actor executor;               ///< the first of `executors`
+  std::vector<executor_actor> executors;  ///< one per device, as the scheduler lists them
   scheduler_actor scheduler;
 };
 
-/// Spawns health, encoder, the executor (detached), the scheduler and the loader, which starts
-/// reading the model at once; with `simulate` > 0, a simulated executor instead, ready at once.
+/// Spawns health, encoder, one executor per device (detached), the scheduler and one loader per
+/// device, which starts reading the model at once; or, with `simulate`, that many simulated
+/// executors that are ready at once.
 worker_actors start_worker(caf::actor_system& system, const worker_setup& setup);
 
 /// The actors' part of the configuration, with the tokenizer file already found.

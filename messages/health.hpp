@@ -7,8 +7,28 @@
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace sdw {
+
+/// One executor (device) as the scheduler sees it.
+struct device_stats {
+  std::string name;           ///< "cuda:0", "cpu", "sim:2"
+  std::string state;          ///< "loading", "idle", "busy" or "failed"
+  double speed = 1.0;         ///< the cost model's speed factor used for placement
+  int32_t running = 0;        ///< jobs in its current batch
+  int64_t jobs = 0;           ///< jobs it has been given
+  int64_t batches = 0;        ///< executor runs (a batch of several jobs counts once)
+  int64_t images = 0;         ///< images it has been asked for
+  int64_t busy_ms = 0;        ///< time spent running batches
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, device_stats& x) {
+  return f(caf::meta::type_name("sdw::device_stats"), x.name, x.state, x.speed, x.running, x.jobs, x.batches,
+           x.images, x.busy_ms);
+}
 
 /// The scheduler's counters.
 struct queue_stats {
@@ -19,12 +39,13 @@ struct queue_stats {
   int64_t failed = 0;
   int64_t cancelled = 0;
   int64_t retried = 0;  ///< jobs run again through /retry
+  std::vector<device_stats> devices;  ///< one per executor, in configuration order
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
   return f(caf::meta::type_name("sdw::queue_stats"), x.in_queue, x.in_progress, x.capacity, x.completed,
-           x.failed, x.cancelled, x.retried);
+           x.failed, x.cancelled, x.retried, x.devices);
 }
 
 /// Everything /health shows: the model, the queue and the running job's progress.

@@ -22,10 +22,13 @@ using health_actor = caf::typed_actor<
   caf::reacts_to<queue_atom, queue_stats>,
   caf::replies_to<report_atom>::with<health_report>>;
 
-/// executor: owns the model and runs one job at a time on its own thread.
+/// executor: owns the model and runs one batch at a time on its own thread. A batch is jobs
+/// the scheduler found compatible (one job alone is a batch of one), each with its own cancel
+/// token; the answer has one output per job, in the same order.
 using executor_actor = caf::typed_actor<
   caf::reacts_to<model_atom, loaded_model>,
-  caf::replies_to<run_atom, generation_job, cancel_token>::with<generation_output>>;
+  caf::replies_to<run_atom, std::vector<generation_job>, std::vector<cancel_token>>::with<
+    std::vector<generation_output>>>;
 
 /// encoder: PNG + base64 + the A1111 response JSON for a finished generation.
 using encoder_actor = caf::typed_actor<
@@ -36,6 +39,7 @@ using encoder_actor = caf::typed_actor<
 /// once (sd_errc::unknown_job for an unknown id, not_retryable for retrying a job that neither
 /// failed nor was cancelled); purge answers how many queued jobs it removed; interrupt and skip
 /// answer whether a job was running; options stores the A1111 options for jobs that start later.
+/// ready says the model is loaded (or failed) on every device, or, with an index, on that one.
 using scheduler_actor = caf::typed_actor<
   caf::replies_to<submit_atom, generation_job>::with<job_result>,
   caf::replies_to<wait_atom, std::string>::with<job_result>,
@@ -46,7 +50,8 @@ using scheduler_actor = caf::typed_actor<
   caf::replies_to<interrupt_atom>::with<bool>,
   caf::replies_to<skip_atom>::with<bool>,
   caf::replies_to<options_atom, std::string>::with<bool>,
-  caf::reacts_to<ready_atom, bool, std::string>>;
+  caf::reacts_to<ready_atom, bool, std::string>,
+  caf::reacts_to<ready_atom, bool, std::string, int32_t>>;
 
 /// Registers the message types that can be serialized (needed only across processes).
 inline void add_message_types(caf::actor_system_config& cfg) {
@@ -58,6 +63,7 @@ inline void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<image_frame>("sdw::image_frame");
   cfg.add_message_type<generation_output>("sdw::generation_output");
   cfg.add_message_type<model_status>("sdw::model_status");
+  cfg.add_message_type<device_stats>("sdw::device_stats");
   cfg.add_message_type<queue_stats>("sdw::queue_stats");
   cfg.add_message_type<health_report>("sdw::health_report");
 }

@@ -72,12 +72,14 @@ struct job_result {
   int64_t delay_ms = -1;      ///< from submission to the start of execution
   int64_t execution_ms = -1;  ///< from the start of execution to the result
   int64_t engine_us = 0;      ///< of which the engine ran (generation and encoding), for benchmarks
+  std::string device;         ///< the executor (device) that ran the job; empty until it started
+  int32_t batch_jobs = 0;     ///< how many jobs shared its run (1 = alone; 0 = not run)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_result& x) {
   return f(caf::meta::type_name("sdw::job_result"), x.id, x.status, x.output_json, x.error, x.delay_ms,
-           x.execution_ms, x.engine_us);
+           x.execution_ms, x.engine_us, x.device, x.batch_jobs);
 }
 
 /// Sampling progress of a running job: `step` of `steps` sampler steps done (over all of its
@@ -141,3 +143,5 @@ struct cancel_token {
 
 /// A cancel_token shares an in-process flag; it never leaves the process.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sdw::cancel_token)
+/// One cancel_token per member of a batch sent to an executor.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<sdw::cancel_token>)

@@ -150,6 +150,22 @@ std::string health_json(const service_health& h) {
     current.set("steps", h.current_steps);
     body.set("current", std::move(current));
   }
+  if (!h.devices.empty()) {
+    json_value devices = json_value::array();
+    for (const auto& d : h.devices) {
+      json_value one = json_value::object();
+      one.set("name", d.name);
+      one.set("state", d.state);
+      one.set("speed", d.speed);
+      one.set("running", d.running);
+      one.set("jobs", d.jobs);
+      one.set("batches", d.batches);
+      one.set("images", d.images);
+      one.set("busyMs", d.busy_ms);
+      devices.push_back(std::move(one));
+    }
+    body.set("devices", std::move(devices));
+  }
   return to_json(body);
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace sdw {
@@ -52,6 +53,14 @@ std::string runpod_purge_json(int64_t removed);
 /// Whether a RunPod job status is final (COMPLETED, FAILED, CANCELLED, TIMED_OUT).
 bool is_final_status(std::string_view status);
 
+/// One executor (device) in /health.
+struct device_health {
+  std::string name;   ///< "cuda:0", "cpu", "sim:3"
+  std::string state;  ///< loading, idle, busy or failed
+  double speed = 1;   ///< the placement cost model's speed factor
+  int64_t running = 0, jobs = 0, batches = 0, images = 0, busy_ms = 0;
+};
+
 /// What /health shows.
 struct service_health {
   std::string state = "loading";  ///< "loading", "ready" or "failed"
@@ -63,11 +72,13 @@ struct service_health {
   int64_t completed = 0, failed = 0, cancelled = 0, retried = 0;
   std::string current_job;  ///< the running job's id, or empty
   int64_t current_step = 0, current_steps = 0;
+  std::vector<device_health> devices;  ///< one per executor; empty = not shown
 };
 
 /// `{"status","model":{...},"jobs":{"completed","failed","cancelled","inProgress","inQueue","retried"},
-/// "workers":{"idle","running","initializing","ready","unhealthy"},"queue":{"capacity"},"current"?}`:
-/// RunPod's /health shape with the model state added.
+/// "workers":{"idle","running","initializing","ready","unhealthy"},"queue":{"capacity"},"current"?,
+/// "devices"?:[{"name","state","speed","running","jobs","batches","images","busyMs"}]}`:
+/// RunPod's /health shape with the model state and the devices added.
 std::string health_json(const service_health& health);
 
 } // namespace sdw

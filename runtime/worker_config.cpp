@@ -3,6 +3,10 @@
 #include "runtime/errors.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <exception>
+#include <optional>
+#include <string>
 #include <charconv>
 #include <cstdlib>
 #include <variant>
@@ -33,14 +37,23 @@ const std::vector<key_binding>& bindings() {
     {{"model.dtype", "SDWORKER_DTYPE", false, "auto, f32, f16 or bf16"}, &worker_config::dtype},
     {{"model.threads", "SDWORKER_THREADS", false, "CPU threads for libtorch; 0 = all cores"},
      &worker_config::threads},
+    {{"model.devices", "SDWORKER_DEVICES", false,
+      "one executor per device: empty = model.device; auto = every CUDA device, else cpu; cpu; or CUDA ordinals \"0,1\""},
+     &worker_config::devices},
     {{"model.simulate", "SDWORKER_SIMULATE", false,
-      "N > 0: run N simulated executors (the cost model's time, flat images) instead of the model"},
+      "N > 0: N simulated devices (cost model's time, flat images, no model) instead of the model"},
      &worker_config::simulate},
+    {{"model.simulate-speeds", "SDWORKER_SIMULATE_SPEEDS", false,
+      "speed factor of each simulated device, e.g. \"1,1,2\" (cycled); empty = all 1"},
+     &worker_config::simulate_speeds},
     {{"model.simulate-time-scale", "SDWORKER_SIMULATE_TIME_SCALE", false,
-      "how fast simulated time runs: 0.01 = a 1 s job takes 10 ms"},
+      "simulated time per real time: 0.01 = a 1 s job takes 10 ms"},
      &worker_config::simulate_time_scale},
     {{"queue.size", "SDWORKER_QUEUE_SIZE", false, "jobs that may wait; more are refused with HTTP 503"},
      &worker_config::queue_size},
+    {{"queue.max-batch", "SDWORKER_MAX_BATCH", false,
+      "images one batch across requests may hold (compatible jobs share UNet calls); 1 = no batching"},
+     &worker_config::max_batch},
     {{"http.host", "SDWORKER_HOST", false, "address `sdworker api` listens on"}, &worker_config::host},
     {{"http.port", "SDWORKER_PORT", false, "TCP port of `sdworker api`"}, &worker_config::port},
     {{"http.api-auth", "SDWORKER_API_AUTH", true,
@@ -152,16 +165,6 @@ void validate(const worker_config& c) {
   if (c.port < 1 || c.port > 65535) {
     bad("http.port", "must be 1..65535, got " + std::to_string(c.port));
   }
-  if (c.simulate < 0 || c.simulate > 64) {
-    bad("model.simulate", "must be 0 (the real model) to 64, got " + std::to_string(c.simulate));
-  }
-  {
-    char* end = nullptr;
-    const double scale = std::strtod(c.simulate_time_scale.c_str(), &end);
-    if (c.simulate_time_scale.empty() || *end != '\0' || !(scale > 0) || scale > 1000) {
-      bad("model.simulate-time-scale", "must be a number in (0, 1000], got '" + c.simulate_time_scale + "'");
-    }
-  }
   if (c.queue_size < 1) {
     bad("queue.size", "must be at least 1, got " + std::to_string(c.queue_size));
   }
@@ -188,6 +191,17 @@ void validate(const worker_config& c) {
   if (!one_of(c.log_level, {"trace", "debug", "info", "warn", "error"})) {
     bad("log.level", "must be trace, debug, info, warn or error, got '" + c.log_level + "'");
   }
+  if (c.max_batch < 1 || c.max_batch > 64) {
+    bad("queue.max-batch", "must be 1..64, got " + std::to_string(c.max_batch));
+  }
+  if (c.simulate < 0 || c.simulate > 1024) {
+    bad("model.simulate", "must be 0..1024, got " + std::to_string(c.simulate));
+  }
+  simulate_speeds(c);
+  simulate_time_scale(c);
+  if (c.simulate == 0 && !c.devices.empty()) {
+    executor_devices(c);
+  }
   if (c.host.empty()) {
     bad("http.host", "must not be empty");
   }
@@ -208,6 +222,63 @@ void validate(const worker_config& c) {
   if (!c.get_job_url.empty() && c.get_job_url.rfind("http://", 0) != 0 && c.get_job_url.rfind("https://", 0) != 0) {
     bad("runpod.get-job-url", "must be an http:// or https:// URL, got '" + c.get_job_url + "'");
   }
+}
+
+namespace {
+
+/// A positive finite number, or std::nullopt.
+std::optional<double> positive_number(const std::string& text) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size() && std::isfinite(v) && v > 0) {
+      return v;
+    }
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    std::string item = text.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+} // namespace
+
+std::vector<double> simulate_speeds(const worker_config& config) {
+  std::vector<double> listed;
+  if (!config.simulate_speeds.empty()) {
+    for (const auto& item : split_list(config.simulate_speeds)) {
+      const auto v = positive_number(item);
+      if (!v) {
+        bad("model.simulate-speeds", "each speed must be a positive number, got '" + item + "'");
+      }
+      listed.push_back(*v);
+    }
+  }
+  std::vector<double> speeds(static_cast<size_t>(std::max(0, config.simulate)), 1.0);
+  for (size_t i = 0; i < speeds.size() && !listed.empty(); ++i) {
+    speeds[i] = listed[i % listed.size()];
+  }
+  return speeds;
+}
+
+double simulate_time_scale(const worker_config& config) {
+  const auto v = positive_number(config.simulate_time_scale);
+  if (!v) {
+    bad("model.simulate-time-scale", "must be a positive number, got '" + config.simulate_time_scale + "'");
+  }
+  return *v;
 }
 
 bool json_logs(const worker_config& config) {

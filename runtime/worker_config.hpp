@@ -20,10 +20,13 @@ struct worker_config {
   std::string device = "auto";       ///< auto, cpu, cuda, cuda:N
   std::string dtype = "auto";        ///< auto, f32, f16, bf16
   int threads = 0;                   ///< libtorch CPU threads; 0 = all cores
-  int simulate = 0;                  ///< N > 0: N simulated executors (cost model) instead of the model
-  std::string simulate_time_scale = "1";  ///< simulated time per real time (0.01: a 1 s job takes 10 ms)
+  std::string devices;               ///< one executor each: "" = model.device; auto; cpu; "0,1" (CUDA ordinals)
+  int simulate = 0;                  ///< N > 0: N simulated executors (cost model, no model) instead
+  std::string simulate_speeds;       ///< speed factor of each simulated device ("1,1,2"); empty = all 1
+  std::string simulate_time_scale = "1";  ///< simulated time per real time (0.01 = 100× faster)
   // [queue]
   int queue_size = 16;  ///< jobs that may wait; more are refused (HTTP 503)
+  int max_batch = 4;    ///< images one batch across requests may hold; 1 = no batching
   // [http]
   std::string host = "127.0.0.1";
   int port = 3000;
@@ -71,6 +74,19 @@ void apply_environment(worker_config& config, const std::function<const char*(co
 /// first value that cannot work (a port out of range, an unknown device or log level, an api-auth
 /// entry without ':', ...).
 void validate(const worker_config& config);
+
+/// The speed factor of each of the `simulate` simulated devices: simulate-speeds, cycled when
+/// shorter, 1 when empty. sdw::error(bad_request, "model.simulate-speeds", ...) for a bad list.
+std::vector<double> simulate_speeds(const worker_config& config);
+
+/// model.simulate-time-scale as a number; sdw::error(bad_request, "model.simulate-time-scale", ...)
+/// unless it is a positive number.
+double simulate_time_scale(const worker_config& config);
+
+/// The devices to start one executor on: model.device alone when model.devices is empty;
+/// "auto" = every CUDA device ("cuda:0", ...), else "cpu"; "cpu"; "0,1" = "cuda:0", "cuda:1".
+/// sdw::error(bad_request, "model.devices", ...) for anything else.
+std::vector<std::string> executor_devices(const worker_config& config);
 
 /// Whether logs are JSON lines: log_format "json", or "auto" with endpoint_id set (as on RunPod).
 bool json_logs(const worker_config& config);

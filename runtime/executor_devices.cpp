@@ -1,0 +1,52 @@
+#include "runtime/errors.hpp"
+#include "runtime/worker_config.hpp"
+
+#include <torch/cuda.h>
+
+#include <string>
+#include <vector>
+
+namespace sdw {
+
+std::vector<std::string> executor_devices(const worker_config& config) {
+  const std::string& list = config.devices;
+  if (list.empty()) {
+    return {config.device};
+  }
+  if (list == "cpu") {
+    return {"cpu"};
+  }
+  std::vector<std::string> out;
+  if (list == "auto" || list == "all") {
+    const int n = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+    for (int i = 0; i < n; ++i) {
+      out.push_back("cuda:" + std::to_string(i));
+    }
+    if (out.empty()) {
+      out.push_back("cpu");
+    }
+    return out;
+  }
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    std::string item = list.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos || item.size() > 3) {
+      throw error(errc::bad_request, "model.devices",
+                  "must be auto, cpu or CUDA ordinals like \"0,1\", got '" + list + "'");
+    }
+    const std::string name = "cuda:" + std::to_string(std::stoi(item));
+    for (const auto& seen : out) {
+      if (seen == name) {
+        throw error(errc::bad_request, "model.devices", "device " + item + " is listed twice");
+      }
+    }
+    out.push_back(name);
+    start = comma + 1;
+  }
+  return out;
+}
+
+} // namespace sdw
