@@ -7,6 +7,7 @@
 #include "runtime/runpod_worker.hpp"
 #include "runtime/sd_model.hpp"
 #include "runtime/txt2img.hpp"
+#include "runtime/txt2img_batch.hpp"
 #include "runtime/txt2img_request.hpp"
 
 #include <spdlog/spdlog.h>
@@ -15,6 +16,44 @@
 #include <exception>
 
 namespace sdw {
+namespace {
+
+/// The options a job runs with: defaults, then the stored A1111 options, then its override_settings.
+options effective_options(const generation_job& job, const txt2img_request& request) {
+  options opts;
+  if (!job.settings_json.empty()) {
+    // Stored options were checked when they were posted.
+    const json_value stored = parse_json(job.settings_json, "options");
+    if (stored.is_object()) {
+      apply_overrides(opts, stored.as_object());
+    }
+  }
+  if (request.override_settings) {
+    apply_overrides(opts, *request.override_settings);
+  }
+  return opts;
+}
+
+void set_images(generation_output& out, txt2img_result& result) {
+  for (auto& img : result.images) {
+    out.images.push_back(image_frame{img.width, img.height, std::move(img.pixels), std::move(img.infotext)});
+  }
+  out.info_json = std::move(result.info_json);
+  out.all_seeds = std::move(result.all_seeds);
+  out.all_subseeds = std::move(result.all_subseeds);
+  out.ok = true;
+}
+
+job_error job_error_of(const std::exception& e) {
+  if (const auto* err = dynamic_cast<const error*>(&e)) {
+    return job_error{to_string(err->code()), err->where(), err->message()};
+  }
+  // c10::Error (out of memory, shape mismatches) and anything else stays this job's problem,
+  // except a broken device, which the intake must hear of: later jobs would fail too.
+  return job_error{is_device_fault(e.what()) ? "device_fault" : "internal", "", e.what()};
+}
+
+} // namespace
 
 generation_output executor_state::run(const generation_job& job, const cancel_token& token,
                                       executor_actor::stateful_pointer<executor_state> self) {
@@ -26,17 +65,7 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
       throw error(errc::internal, "", "the executor has no model");
     }
     const txt2img_request request = parse_txt2img_request(job.body);
-    options opts;
-    if (!job.settings_json.empty()) {
-      // Stored options were checked when they were posted.
-      const json_value stored = parse_json(job.settings_json, "options");
-      if (stored.is_object()) {
-        apply_overrides(opts, stored.as_object());
-      }
-    }
-    if (request.override_settings) {
-      apply_overrides(opts, *request.override_settings);
-    }
+    const options opts = effective_options(job, request);
     txt2img_hooks hooks;
     hooks.cancel = token.flag.get();
     hooks.interrupt = token.interrupt.get();
@@ -49,19 +78,9 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
       self->send(health, progress_atom::value, job_progress{job.id, step, steps, request.n_iter, started});
     };
     txt2img_result result = run_txt2img(*model.model, *model.tokenizer, request, opts, hooks);
-    for (auto& img : result.images) {
-      out.images.push_back(image_frame{img.width, img.height, std::move(img.pixels), std::move(img.infotext)});
-    }
-    out.info_json = std::move(result.info_json);
-    out.all_seeds = std::move(result.all_seeds);
-    out.all_subseeds = std::move(result.all_subseeds);
-    out.ok = true;
-  } catch (const error& e) {
-    out.error = job_error{to_string(e.code()), e.where(), e.message()};
+    set_images(out, result);
   } catch (const std::exception& e) {
-    // c10::Error (out of memory, shape mismatches) and anything else stays this job's problem,
-    // except a broken device, which the intake must hear of: later jobs would fail too.
-    out.error = job_error{is_device_fault(e.what()) ? "device_fault" : "internal", "", e.what()};
+    out.error = job_error_of(e);
   }
   out.engine_us =
     std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -74,10 +93,61 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
 std::vector<generation_output> executor_state::run_batch(const std::vector<generation_job>& jobs,
                                                          const std::vector<cancel_token>& tokens,
                                                          executor_actor::stateful_pointer<executor_state> self) {
-  std::vector<generation_output> outs;
-  outs.reserve(jobs.size());
+  if (jobs.size() == 1) {
+    // Alone, a job also honours A1111's interrupt and skip.
+    return {run(jobs[0], tokens.empty() ? cancel_token{} : tokens[0], self)};
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<generation_output> outs(jobs.size());
+  std::vector<batch_member> members;
+  std::vector<size_t> slot;  // member → job index
+  batch_hooks hooks;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    outs.push_back(run(jobs[i], i < tokens.size() ? tokens[i] : cancel_token{}, self));
+    outs[i].job = jobs[i];
+    try {
+      if (!model.model || !model.tokenizer) {
+        throw error(errc::internal, "", "the executor has no model");
+      }
+      txt2img_request request = parse_txt2img_request(jobs[i].body);
+      options opts = effective_options(jobs[i], request);
+      members.push_back(batch_member{std::move(request), std::move(opts)});
+      slot.push_back(i);
+      hooks.cancel.push_back(i < tokens.size() ? tokens[i].flag.get() : nullptr);
+    } catch (const std::exception& e) {
+      outs[i].error = job_error_of(e);
+    }
+  }
+  if (!members.empty()) {
+    const int64_t started = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    hooks.on_step = [&](int step, int steps) {
+      for (size_t m : slot) {
+        self->send(health, progress_atom::value, job_progress{jobs[m].id, step, steps, 1, started});
+      }
+    };
+    try {
+      std::vector<batch_outcome> outcomes = run_txt2img_batch(*model.model, *model.tokenizer, members, hooks);
+      for (size_t k = 0; k < outcomes.size() && k < slot.size(); ++k) {
+        if (outcomes[k].ok()) {
+          set_images(outs[slot[k]], *outcomes[k].result);
+        } else if (outcomes[k].failure) {
+          outs[slot[k]].error = job_error_of(*outcomes[k].failure);
+        }
+      }
+    } catch (const std::exception& e) {
+      for (size_t m : slot) {
+        outs[m].error = job_error_of(e);
+      }
+    }
+  }
+  const auto engine_us =
+    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  for (auto& out : outs) {
+    out.engine_us = engine_us;
+    if (!out.ok) {
+      spdlog::warn("job {} failed: {} {} {}", out.job.id, out.error.kind, out.error.field, out.error.message);
+    }
   }
   return outs;
 }
