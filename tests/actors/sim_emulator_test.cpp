@@ -193,6 +193,8 @@ BOOST_AUTO_TEST_CASE(duplicate_deliveries_are_detected_and_the_first_result_wins
     doubled += r.takes > 1;
   }
   BOOST_TEST(doubled > 0);
+  // Whether a doubled job also runs twice depends on which worker takes the second copy (a worker
+  // ignores a job it already holds); every second result that does arrive is counted, and the
+  // first result is the one kept (sim_control_plane_test checks that case directly).
   BOOST_TEST(c.duplicate_results == extra);
-  BOOST_TEST(extra > 0);
 }
