@@ -20,22 +20,6 @@
 namespace fs = std::filesystem;
 
 namespace sdw {
-namespace {
-
-/// Median wall time of `repeats` runs of `fn`, after one untimed warm-up run.
-double median_of(int repeats, const std::function<void()>& fn) {
-  fn();
-  std::vector<double> times;
-  for (int i = 0; i < std::max(1, repeats); ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
-
-} // namespace
 
 int run_batch_bench(const bench_args& args) {
   std::string path = args.model;
@@ -66,12 +50,12 @@ int run_batch_bench(const bench_args& args) {
   }
   spdlog::info("bench --batch: {} requests of {}x{}, {} steps, Euler a, {} ({} threads)", args.batch, size, size,
                args.batch_steps, path, at::get_num_threads());
-  const double singles = median_of(args.repeats, [&] {
+  const double singles = median_seconds(args.repeats, [&] {
     for (const auto& m : members) {
       run_txt2img(*model, tokenizer, m.request, m.opts);
     }
   });
-  const double batched = median_of(args.repeats, [&] {
+  const double batched = median_seconds(args.repeats, [&] {
     for (const auto& o : run_txt2img_batch(*model, tokenizer, members)) {
       if (!o.ok()) {
         throw *o.failure;

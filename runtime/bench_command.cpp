@@ -23,7 +23,16 @@ namespace fs = std::filesystem;
 namespace sdw {
 namespace {
 
-/// Median wall time of `repeats` runs of `fn`, after one untimed warm-up run.
+/// Reads a file to the end so that it is in the page cache.
+void read_through(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> block(1 << 20);
+  while (in.read(block.data(), static_cast<std::streamsize>(block.size())) || in.gcount() > 0) {
+  }
+}
+
+} // namespace
+
 double median_seconds(int repeats, const std::function<void()>& fn) {
   fn();
   std::vector<double> times;
@@ -35,16 +44,6 @@ double median_seconds(int repeats, const std::function<void()>& fn) {
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
 }
-
-/// Reads a file to the end so that it is in the page cache.
-void read_through(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> block(1 << 20);
-  while (in.read(block.data(), static_cast<std::streamsize>(block.size())) || in.gcount() > 0) {
-  }
-}
-
-} // namespace
 
 int run_bench(const bench_args& args) {
   if (args.batch > 0) {

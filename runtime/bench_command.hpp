@@ -1,6 +1,7 @@
 #pragma once
 /// `sdworker bench`: the engine's speed on this machine, measured (not a test).
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,8 @@ int run_bench(const bench_args& args);
 /// tiny model (made in model_dir) or `model`, as one run_txt2img_batch against as many run_txt2img
 /// calls; prints both wall times and the gain.
 int run_batch_bench(const bench_args& args);
+
+/// Median wall time in seconds of `repeats` runs of `fn`, after one untimed warm-up run.
+double median_seconds(int repeats, const std::function<void()>& fn);
 
 } // namespace sdw

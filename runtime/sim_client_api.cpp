@@ -5,6 +5,7 @@
 
 #include "runtime/json_value.hpp"
 #include "runtime/json_writer.hpp"
+#include "runtime/runpod_api.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -12,21 +13,6 @@
 
 namespace sdw {
 namespace {
-
-bool is_terminal(const std::string& status) {
-  return status == "COMPLETED" || status == "FAILED" || status == "CANCELLED" || status == "TIMED_OUT";
-}
-
-sim_answer answer(int status, std::string body) {
-  sim_answer a;
-  a.status = status;
-  a.body = std::move(body);
-  return a;
-}
-
-sim_answer client_error(int status, const std::string& message) {
-  return answer(status, "{\"error\":" + json_quote(message, false) + "}");
-}
 
 int wait_param(const std::string& query, int fallback) {
   const std::string text = sim_query_param(query, "wait");
@@ -48,23 +34,23 @@ sim_answer sim_control_plane::client(const std::string& method, const std::vecto
   auto wait_for = [&](const std::string& job, int ms) {
     changed_.wait_for(lock, std::chrono::milliseconds(ms), [&] {
       auto it = jobs_.find(job);
-      return stopping_ || it == jobs_.end() || is_terminal(it->second.status);
+      return stopping_ || it == jobs_.end() || is_final_status(it->second.status);
     });
   };
   if (op == "run" || op == "runsync") {
     if (method != "POST") {
-      return client_error(405, op + " takes POST");
+      return sim_error_answer(405, op + " takes POST");
     }
     std::string input;
     try {
       const json_value v = parse_json(body);
       const json_value* in = v.find("input");
       if (in == nullptr) {
-        return client_error(400, "the body has no 'input'");
+        return sim_error_answer(400, "the body has no 'input'");
       }
       input = to_json(*in);
     } catch (const std::exception& e) {
-      return client_error(400, e.what());
+      return sim_error_answer(400, e.what());
     }
     sim_job_record r;
     r.id = new_id(op == "runsync" ? "sync-" : "");
@@ -77,10 +63,10 @@ sim_answer sim_control_plane::client(const std::string& method, const std::vecto
     ++counters_.submitted;
     changed_.notify_all();
     if (op == "run") {
-      return answer(200, "{\"id\":" + json_quote(r.id, false) + ",\"status\":\"IN_QUEUE\"}");
+      return sim_json_answer(200, "{\"id\":" + json_quote(r.id, false) + ",\"status\":\"IN_QUEUE\"}");
     }
     wait_for(r.id, wait_param(query, 90000));
-    return answer(200, status_json(jobs_.at(r.id)));
+    return sim_json_answer(200, status_json(jobs_.at(r.id)));
   }
   if (op == "purge-queue") {
     int removed = 0;
@@ -93,7 +79,7 @@ sim_answer sim_control_plane::client(const std::string& method, const std::vecto
     }
     queue_.clear();
     changed_.notify_all();
-    return answer(200, "{\"removed\":" + std::to_string(removed) + ",\"status\":\"completed\"}");
+    return sim_json_answer(200, "{\"removed\":" + std::to_string(removed) + ",\"status\":\"completed\"}");
   }
   if (op == "health") {
     int in_queue = 0, in_progress = 0, completed = 0, failed = 0;
@@ -114,7 +100,7 @@ sim_answer sim_control_plane::client(const std::string& method, const std::vecto
         (busy.count(name) > 0 ? running : idle) += 1;
       }
     }
-    return answer(200, "{\"jobs\":{\"completed\":" + std::to_string(completed) + ",\"failed\":" +
+    return sim_json_answer(200, "{\"jobs\":{\"completed\":" + std::to_string(completed) + ",\"failed\":" +
                          std::to_string(failed) + ",\"inProgress\":" + std::to_string(in_progress) +
                          ",\"inQueue\":" + std::to_string(in_queue) + ",\"retried\":" +
                          std::to_string(counters_.retried) + "},\"workers\":{\"idle\":" + std::to_string(idle) +
@@ -122,20 +108,20 @@ sim_answer sim_control_plane::client(const std::string& method, const std::vecto
   }
   auto it = jobs_.find(id);
   if (id.empty() || it == jobs_.end()) {
-    return client_error(404, "job " + id + " not found");
+    return sim_error_answer(404, "job " + id + " not found");
   }
   if (op == "status") {
-    return answer(200, status_json(it->second));
+    return sim_json_answer(200, status_json(it->second));
   }
   if (op == "status-sync") {
     wait_for(id, wait_param(query, 90000));
-    return answer(200, status_json(jobs_.at(id)));
+    return sim_json_answer(200, status_json(jobs_.at(id)));
   }
   if (op == "stream") {
     // A short long poll, so that SDK clients that poll without a pause do not spin.
     changed_.wait_for(lock, std::chrono::milliseconds(200), [&] {
       const auto& r = jobs_.at(id);
-      return stopping_ || !r.stream.empty() || is_terminal(r.status);
+      return stopping_ || !r.stream.empty() || is_final_status(r.status);
     });
     auto& r = jobs_.at(id);
     std::string chunks;
@@ -143,11 +129,11 @@ sim_answer sim_control_plane::client(const std::string& method, const std::vecto
       chunks += (chunks.empty() ? "{\"output\":" : ",{\"output\":") + c + "}";
     }
     r.stream.clear();
-    return answer(200, "{\"status\":" + json_quote(r.status, false) + ",\"stream\":[" + chunks + "]}");
+    return sim_json_answer(200, "{\"status\":" + json_quote(r.status, false) + ",\"stream\":[" + chunks + "]}");
   }
   auto& r = it->second;
   if (op == "cancel") {
-    if (!is_terminal(r.status)) {
+    if (!is_final_status(r.status)) {
       if (r.status == "IN_PROGRESS") {
         for (const auto& [worker, at] : holders_[id]) {
           workers_[worker].stop.push_back(id);
@@ -157,11 +143,11 @@ sim_answer sim_control_plane::client(const std::string& method, const std::vecto
       r.status = "CANCELLED";
       changed_.notify_all();
     }
-    return answer(200, "{\"id\":" + json_quote(id, false) + ",\"status\":" + json_quote(r.status, false) + "}");
+    return sim_json_answer(200, "{\"id\":" + json_quote(id, false) + ",\"status\":" + json_quote(r.status, false) + "}");
   }
   if (op == "retry") {
     if (r.status != "FAILED" && r.status != "TIMED_OUT") {
-      return client_error(400, "only FAILED or TIMED_OUT jobs can be retried; job " + id + " is " + r.status);
+      return sim_error_answer(400, "only FAILED or TIMED_OUT jobs can be retried; job " + id + " is " + r.status);
     }
     r.status = "IN_QUEUE";
     r.output.clear();
@@ -171,9 +157,9 @@ sim_answer sim_control_plane::client(const std::string& method, const std::vecto
     queue_.push_back(id);
     ++counters_.retried;
     changed_.notify_all();
-    return answer(200, "{\"id\":" + json_quote(id, false) + ",\"status\":\"IN_QUEUE\"}");
+    return sim_json_answer(200, "{\"id\":" + json_quote(id, false) + ",\"status\":\"IN_QUEUE\"}");
   }
-  return client_error(404, "unknown operation " + op);
+  return sim_error_answer(404, "unknown operation " + op);
 }
 
 } // namespace sdw

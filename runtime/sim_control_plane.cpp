@@ -2,6 +2,7 @@
 
 #include "runtime/json_value.hpp"
 #include "runtime/json_writer.hpp"
+#include "runtime/runpod_api.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -23,22 +24,18 @@ std::vector<std::string> split(const std::string& text, char sep) {
   return out;
 }
 
-bool terminal(const std::string& status) {
-  return status == "COMPLETED" || status == "FAILED" || status == "CANCELLED" || status == "TIMED_OUT";
-}
+} // namespace
 
-sim_answer json_answer(int status, std::string body) {
+sim_answer sim_json_answer(int status, std::string body) {
   sim_answer a;
   a.status = status;
   a.body = std::move(body);
   return a;
 }
 
-sim_answer error_answer(int status, const std::string& message) {
-  return json_answer(status, "{\"error\":" + json_quote(message, false) + "}");
+sim_answer sim_error_answer(int status, const std::string& message) {
+  return sim_json_answer(status, "{\"error\":" + json_quote(message, false) + "}");
 }
-
-} // namespace
 
 std::string sim_query_param(const std::string& query, const std::string& name) {
   for (const auto& kv : split(query, '&')) {
@@ -91,7 +88,7 @@ std::string sim_control_plane::wait_terminal(const std::string& id, int wait_ms)
   std::unique_lock<std::mutex> lock(mutex_);
   changed_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
     auto it = jobs_.find(id);
-    return stopping_ || it == jobs_.end() || terminal(it->second.status);
+    return stopping_ || it == jobs_.end() || is_final_status(it->second.status);
   });
   auto it = jobs_.find(id);
   return it == jobs_.end() ? "" : it->second.status;
@@ -152,7 +149,7 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
                                      const std::string& body) {
   const auto parts = split(path, '/');
   if (parts.size() < 3 || parts[0] != "v2") {
-    return error_answer(404, "unknown path " + path);
+    return sim_error_answer(404, "unknown path " + path);
   }
   const std::string& op = parts[2];
   const bool worker_side = op == "job-take" || op == "job-done" || op == "job-stream" || op == "ping" ||
@@ -163,7 +160,7 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
     return client(method, parts, query, body, lock);
   }
   if (parts.size() < 4) {
-    return error_answer(400, "no worker id in " + path);
+    return sim_error_answer(400, "no worker id in " + path);
   }
   const std::string& worker = parts[3];
   workers_[worker];
@@ -192,7 +189,7 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
     a = take(worker, lock);
   } else if (op == "job-done" || op == "job-stream") {
     if (parts.size() < 5) {
-      return error_answer(400, "no job id in " + path);
+      return sim_error_answer(400, "no job id in " + path);
     }
     if (op == "job-stream") {
       auto it = jobs_.find(parts[4]);
@@ -203,10 +200,10 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
             it->second.stream.push_back(to_json(*out));
           }
         } catch (const std::exception&) {
-          return error_answer(400, "the stream chunk is not JSON");
+          return sim_error_answer(400, "the stream chunk is not JSON");
         }
       }
-      a = json_answer(200, "{}");
+      a = sim_json_answer(200, "{}");
     } else {
       a = done(worker, parts[4], query, body);
     }
@@ -223,7 +220,7 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
         last_listed_ms_[id] = w.last_ping_ms;
       }
     }
-    a = json_answer(200, "{}");
+    a = sim_json_answer(200, "{}");
   } else {  // job-stop
     auto& w = workers_[worker];
     if (w.stop.empty()) {
@@ -239,7 +236,7 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
         list += (list.empty() ? "" : ",") + json_quote(id, false);
       }
       stops.clear();
-      a = json_answer(200, "{\"jobsToStop\":[" + list + "]}");
+      a = sim_json_answer(200, "{\"jobsToStop\":[" + list + "]}");
     }
   }
   a.delay_ms = delay;
@@ -253,7 +250,7 @@ sim_answer sim_control_plane::take(const std::string& worker, std::unique_lock<s
     const std::string id = queue_.front();
     queue_.pop_front();
     auto it = jobs_.find(id);
-    if (it == jobs_.end() || terminal(it->second.status)) {
+    if (it == jobs_.end() || is_final_status(it->second.status)) {
       continue;
     }
     auto& r = it->second;
@@ -269,7 +266,7 @@ sim_answer sim_control_plane::take(const std::string& worker, std::unique_lock<s
     ++r.takes;
     holders_[id][worker] = now;
     last_listed_ms_[id] = now;
-    return json_answer(200, "{\"id\":" + json_quote(id, false) + ",\"input\":" + r.input + "}");
+    return sim_json_answer(200, "{\"id\":" + json_quote(id, false) + ",\"input\":" + r.input + "}");
   }
   sim_answer none;
   none.status = 204;
@@ -280,31 +277,31 @@ sim_answer sim_control_plane::done(const std::string& worker, const std::string&
                                    const std::string& body) {
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) {
-    return error_answer(404, "no job " + job_id);
+    return sim_error_answer(404, "no job " + job_id);
   }
   auto& r = it->second;
   json_value v;
   try {
     v = parse_json(body);
   } catch (const std::exception&) {
-    return error_answer(400, "the result is not JSON");
+    return sim_error_answer(400, "the result is not JSON");
   }
   const json_value* status = v.find("status");
   if (status != nullptr && status->is_string() && status->as_string() == "IN_PROGRESS") {
-    if (!terminal(r.status)) {
+    if (!is_final_status(r.status)) {
       if (const json_value* out = v.find("output")) {
         r.output = to_json(*out);
       }
     }
-    return json_answer(200, "{}");
+    return sim_json_answer(200, "{}");
   }
   ++r.results;
   if (r.results > 1) {
     // Only the first result counts; every later one (a duplicate delivery, a late worker) is noted.
     ++counters_.duplicate_results;
   }
-  if (terminal(r.status)) {
-    return json_answer(200, "{}");
+  if (is_final_status(r.status)) {
+    return sim_json_answer(200, "{}");
   }
   const json_value* error = v.find("error");
   const json_value* output = v.find("output");
@@ -322,7 +319,7 @@ sim_answer sim_control_plane::done(const std::string& worker, const std::string&
   queue_.erase(std::remove(queue_.begin(), queue_.end(), job_id), queue_.end());
   last_listed_ms_.erase(job_id);
   changed_.notify_all();
-  return json_answer(200, "{}");
+  return sim_json_answer(200, "{}");
 }
 
 std::vector<sim_job_record> sim_control_plane::records() const {
@@ -359,7 +356,7 @@ int sim_control_plane::unfinished() const {
   std::lock_guard<std::mutex> lock(mutex_);
   int n = 0;
   for (const auto& [id, r] : jobs_) {
-    n += !terminal(r.status);
+    n += !is_final_status(r.status);
   }
   return n;
 }

@@ -48,6 +48,12 @@ struct sim_answer {
   int delay_ms = 0;  ///< answer this late
 };
 
+/// An answer with `status` and JSON `body`.
+sim_answer sim_json_answer(int status, std::string body);
+
+/// An answer `{"error": message}` with `status`.
+sim_answer sim_error_answer(int status, const std::string& message);
+
 /// One job as the report sees it; times in ms since the plane started, -1 = never.
 struct sim_job_record {
   std::string id;
