@@ -8,6 +8,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
 #include <spdlog/spdlog.h>
 
 #include <exception>
@@ -35,6 +36,9 @@ int run_api(const worker_config& config) {
   caf::actor_system_config cfg;
   add_message_types(cfg);
   cfg.set("scheduler.max-threads", 2);
+  if (!config.remote_executors.empty()) {
+    cfg.load<caf::io::middleman>();  // executor hosts are reached through CAF's network layer
+  }
   caf::actor_system system{cfg};
   const worker_actors actors = start_worker(system, worker_setup_from(config, vocab));
 

@@ -1,5 +1,7 @@
 #include "actors/health.hpp"
 
+#include <algorithm>
+
 namespace sdw {
 
 health_actor::behavior_type health(health_actor::stateful_pointer<health_state> self) {
@@ -16,7 +18,21 @@ health_actor::behavior_type health(health_actor::stateful_pointer<health_state> 
         self->state.report.current = job_progress{};
       }
     },
-    [=](report_atom) { return self->state.report; },
+    [=](report_atom) {
+      health_report r = self->state.report;
+      // A loaded model is no use while every device is gone (executor hosts offline): say so.
+      const auto& devices = r.queue.devices;
+      const bool none_usable = !devices.empty() && std::none_of(devices.begin(), devices.end(), [](const device_stats& d) {
+        return d.state == "idle" || d.state == "busy";
+      });
+      const bool some_offline = std::any_of(devices.begin(), devices.end(),
+                                            [](const device_stats& d) { return d.state == "offline"; });
+      if (r.model.state == "ready" && none_usable && some_offline) {
+        r.model.state = "loading";
+        r.model.stage = "waiting for an executor host";
+      }
+      return r;
+    },
   };
 }
 

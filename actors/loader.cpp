@@ -15,7 +15,7 @@
 namespace sdw {
 namespace {
 
-void tell_ready(caf::blocking_actor* self, const scheduler_actor& scheduler, const loader_config& config, bool ok,
+void tell_ready(caf::blocking_actor* self, const ready_listener& scheduler, const loader_config& config, bool ok,
                 const std::string& message) {
   if (config.device_index < 0) {
     self->send(scheduler, ready_atom::value, ok, message);
@@ -33,7 +33,7 @@ void tell_health(caf::blocking_actor* self, const health_actor& health, const lo
 
 } // namespace
 
-void loader(caf::blocking_actor* self, loader_config config, executor_actor executor, scheduler_actor scheduler,
+void loader(caf::blocking_actor* self, loader_config config, executor_actor executor, ready_listener scheduler,
             health_actor health) {
   const auto t0 = std::chrono::steady_clock::now();
   model_status status;

@@ -1,7 +1,8 @@
 #pragma once
 /// The loader: reads the checkpoint and the tokenizer in the background from the moment the
 /// worker starts, reports load progress to health, hands the model to the executor and tells
-/// the scheduler it may start (or that loading failed). One per device, each for its executor. A blocking actor on its own thread;
+/// the scheduler (or an executor host) it may start (or that loading failed). One per device, each for its
+/// executor. A blocking actor on its own thread;
 /// it ends when the model is loaded and hashed. Nobody sends it messages.
 
 #include "messages/interfaces.hpp"
@@ -25,7 +26,7 @@ struct loader_config {
 };
 
 /// The loader's body; spawn it with the system (blocking actors always get their own thread).
-void loader(caf::blocking_actor* self, loader_config config, executor_actor executor, scheduler_actor scheduler,
+void loader(caf::blocking_actor* self, loader_config config, executor_actor executor, ready_listener scheduler,
             health_actor health);
 
 } // namespace sdw

@@ -3,6 +3,7 @@
 
 #include "actors/api_command.hpp"
 #include "actors/config_file.hpp"
+#include "actors/executor_host_command.hpp"
 #include "actors/serve_command.hpp"
 #include "actors/sim_command.hpp"
 #include "runtime/bench_command.hpp"
@@ -151,10 +152,20 @@ int main(int argc, char** argv) {
   sim_cmd->add_option("--out", sim.out, "report files: <out>.json, <out>.html, <out>-logs/")->capture_default_str();
   sim_cmd->add_option("--binary", sim.binary, "sdworker executable for the workers (default: this one)");
 
+  auto* host_cmd = app.add_subcommand(
+    "executor-host", "run jobs for a worker on another host: this device as a remote executor (CAF network layer)");
+  model_settings(host_cmd);
+  setting(host_cmd, "--port", "remote.port", "TCP port to listen on");
+  setting(host_cmd, "--host", "remote.host", "address to listen on");
+  for (auto* cmd : {api_cmd, serve_cmd}) {
+    setting(cmd, "--remote-executors", "remote.executors",
+            "host:port,... of `sdworker executor-host`s whose devices join this worker's (--devices none: only them)");
+  }
+
   CLI11_PARSE(app, argc, argv);
 
   sdw::worker_config config;
-  if (api_cmd->parsed() || serve_cmd->parsed()) {
+  if (api_cmd->parsed() || serve_cmd->parsed() || host_cmd->parsed()) {
     if (serve_cmd->parsed()) {
       // stdout carries only the local test's result; logs go to stderr.
       spdlog::set_default_logger(spdlog::stderr_color_mt("sdworker"));
@@ -206,6 +217,9 @@ int main(int argc, char** argv) {
     if (sim_cmd->parsed()) {
       sim.faults.seed = sim.seed;
       return sdw::run_sim(sim);
+    }
+    if (host_cmd->parsed()) {
+      return sdw::run_executor_host(config);
     }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

@@ -190,6 +190,15 @@ void scheduler_state::model_ready(bool ok, const std::string& message, int32_t i
   report();
 }
 
+void scheduler_state::device_offline(const std::string& why, int32_t index) {
+  if (index < 0 || index >= static_cast<int32_t>(devices.size())) {
+    return;
+  }
+  devices[index].stats.state = "offline";
+  spdlog::warn("device {} offline: {}", devices[index].device.name, why);
+  report();
+}
+
 namespace {
 
 scheduler_actor::behavior_type behaviour(scheduler_actor::stateful_pointer<scheduler_state> self) {
@@ -210,6 +219,7 @@ scheduler_actor::behavior_type behaviour(scheduler_actor::stateful_pointer<sched
     [=](ready_atom, bool ok, const std::string& message, int32_t index) {
       self->state.model_ready(ok, message, index);
     },
+    [=](offline_atom, const std::string& why, int32_t index) { self->state.device_offline(why, index); },
   };
 }
 

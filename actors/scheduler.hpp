@@ -31,6 +31,7 @@ struct job_record {
   job_phase phase = job_phase::queued;
   job_result result;
   cancel_token token;
+  int lost_runs = 0;  ///< times its executor host went away while it ran
   std::chrono::steady_clock::time_point submitted;
   std::chrono::steady_clock::time_point started;
   std::vector<caf::typed_response_promise<job_result>> waiters;
@@ -89,6 +90,9 @@ struct scheduler_state {
   bool flag_running(bool interrupt);
   /// The model loaded (or failed) on device `index`, or on every device when `index` < 0.
   void model_ready(bool ok, const std::string& message, int32_t index = -1);
+  /// Device `index` went away (a lost executor host): nothing is placed on it until it is ready
+  /// again; its running batch comes back as "executor_lost" and is queued again.
+  void device_offline(const std::string& why, int32_t index);
 
   /// The device where `plan` is expected to finish first (busy-until plus its cost there, a
   /// device holding the model preferred), or -1 when no device is ready.
@@ -103,6 +107,9 @@ private:
   void dispatch();
   void start_batch(size_t device, std::vector<std::string> ids);
   void batch_done(size_t device, const std::vector<std::string>& ids, std::vector<generation_output> outs);
+  /// Puts a job whose executor host went away back at the head of the queue; false when it has
+  /// been lost too often (or was cancelled) and should finish with its error instead.
+  bool requeue_lost(const std::string& id);
   void finish(const std::string& id, job_result result);
   void report();
 };

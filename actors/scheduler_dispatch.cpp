@@ -181,11 +181,21 @@ void scheduler_state::batch_done(size_t d, const std::vector<std::string>& ids, 
   if (slot.stats.state == "busy") {
     slot.stats.state = "idle";
   }
+  // Jobs whose executor host went away go back to the head of the queue, in their order.
+  std::vector<bool> requeued(ids.size(), false);
+  for (size_t i = std::min(ids.size(), outs.size()); i-- > 0;) {
+    if (!outs[i].ok && outs[i].error.kind == "executor_lost") {
+      requeued[i] = requeue_lost(ids[i]);
+    }
+  }
   // The next batch starts while this one is encoded.
   dispatch();
   auto* me = self;
   for (size_t i = 0; i < ids.size(); ++i) {
     const std::string id = ids[i];
+    if (requeued[i]) {
+      continue;
+    }
     if (i >= outs.size()) {
       finish(id, failed_result(id, "executor: no output for this job"));
       continue;
@@ -195,6 +205,24 @@ void scheduler_state::batch_done(size_t d, const std::vector<std::string>& ids, 
             [me, id](caf::error& err) { me->state.finish(id, failed_result(id, "encoder: " + me->system().render(err))); });
   }
   report();
+}
+
+bool scheduler_state::requeue_lost(const std::string& id) {
+  // A job that took its host down three times may be what brings hosts down.
+  constexpr int max_lost_runs = 3;
+  auto it = jobs.find(id);
+  if (it == jobs.end() || it->second.result.status == job_status::cancelled ||
+      ++it->second.lost_runs >= max_lost_runs) {
+    return false;
+  }
+  job_record& rec = it->second;
+  rec.phase = job_phase::queued;
+  rec.result.status = job_status::in_queue;
+  rec.result.device.clear();
+  --stats.in_progress;
+  queue.push_front(id);
+  spdlog::info("job {} queued again: its executor host went away", id);
+  return true;
 }
 
 void scheduler_state::finish(const std::string& id, job_result result) {

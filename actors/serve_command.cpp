@@ -11,6 +11,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -119,6 +120,9 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   add_message_types(cfg);
   add_runpod_message_types(cfg);
   cfg.set("scheduler.max-threads", 2);
+  if (!config.remote_executors.empty()) {
+    cfg.load<caf::io::middleman>();  // executor hosts are reached through CAF's network layer
+  }
   caf::actor_system system{cfg};
   const worker_actors actors = start_worker(system, worker_setup_from(config, vocab));
 

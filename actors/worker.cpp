@@ -4,6 +4,7 @@
 #include "actors/executor.hpp"
 #include "actors/health.hpp"
 #include "actors/loader.hpp"
+#include "actors/remote_executor.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/sim_executor.hpp"
 
@@ -39,6 +40,7 @@ worker_setup worker_setup_from(const worker_config& config, const std::string& c
     s.simulate_time_scale = simulate_time_scale(config);
   } else {
     s.devices = executor_devices(config);
+    s.remotes = remote_executors(config);
   }
   s.max_batch = config.max_batch;
   return s;
@@ -72,14 +74,27 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
     spdlog::info("{} simulated devices (time scale {})", config.simulate, config.simulate_time_scale);
     return a;
   }
-  const std::vector<std::string> names = config.devices.empty() ? std::vector<std::string>{config.device} : config.devices;
+  const std::vector<std::string> names = config.devices.empty() && config.remotes.empty()
+                                          ? std::vector<std::string>{config.device}
+                                          : config.devices;
   for (const auto& name : names) {
     auto hdl = system.spawn<caf::detached>(executor, a.health);
     a.executors.push_back(hdl);
     devices.push_back(scheduler_device{hdl, name, cost_model{}});
   }
+  std::vector<remote_executor_actor> remotes;
+  for (const auto& address : config.remotes) {
+    // With no local device, the first host speaks for the model in /health.
+    auto hdl = system.spawn(remote_executor, address, a.health, names.empty() && remotes.empty());
+    remotes.push_back(hdl);
+    a.executors.push_back(hdl);
+    devices.push_back(scheduler_device{hdl, "remote:" + address.text(), cost_model{}});
+  }
   a.executor = a.executors.front();
   a.scheduler = system.spawn(scheduler_for_devices, std::move(devices), a.encoder, a.health, limits);
+  for (size_t j = 0; j < remotes.size(); ++j) {
+    caf::anon_send(remotes[j], ready_atom::value, a.scheduler, static_cast<int32_t>(names.size() + j));
+  }
   for (size_t i = 0; i < names.size(); ++i) {
     loader_config lc{config.model, config.model_dir, config.clip_vocab, names[i], config.dtype};
     lc.device_index = static_cast<int32_t>(i);
@@ -87,8 +102,9 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
     lc.report_health = i == 0;
     system.spawn(loader, lc, a.executors[i], a.scheduler, a.health);
   }
-  if (names.size() > 1) {
-    spdlog::info("{} devices: one executor and model each", names.size());
+  if (names.size() + remotes.size() > 1) {
+    spdlog::info("{} devices: one executor and model each ({} on executor hosts)", names.size() + remotes.size(),
+                 remotes.size());
   }
   return a;
 }

@@ -26,6 +26,8 @@ struct worker_setup {
   std::vector<double> simulate_speeds;  ///< speed factor per simulated device (missing = 1)
   double simulate_time_scale = 1.0;
   int max_batch = 4;                 ///< images per batch across requests
+  /// Executor hosts whose devices join the local ones (the system must load caf::io::middleman).
+  std::vector<remote_address> remotes;
 };
 
 /// The handles of the running worker actors.
@@ -38,8 +40,9 @@ struct worker_actors {
 };
 
 /// Spawns health, encoder, one executor per device (detached), the scheduler and one loader per
-/// device, which starts reading the model at once; or, with `simulate`, that many simulated
-/// executors that are ready at once.
+/// device, which starts reading the model at once, and one remote executor per executor host,
+/// which connects in the background; or, with `simulate`, that many simulated executors that
+/// are ready at once.
 worker_actors start_worker(caf::actor_system& system, const worker_setup& setup);
 
 /// The actors' part of the configuration, with the tokenizer file already found.

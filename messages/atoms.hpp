@@ -31,6 +31,10 @@ using encode_atom = caf::atom_constant<caf::atom("encode")>;
 using model_atom = caf::atom_constant<caf::atom("model")>;
 /// scheduler: the model is loaded (or failed to load).
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
+/// scheduler: a device went away (a remote executor host lost); its jobs come back to the queue.
+using offline_atom = caf::atom_constant<caf::atom("offline")>;
+/// remote executor: time to look at stop flags and the host's health.
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 /// health: a model-load or job progress report.
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 /// health: the queue counters changed.

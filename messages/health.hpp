@@ -15,7 +15,7 @@ namespace sdw {
 /// One executor (device) as the scheduler sees it.
 struct device_stats {
   std::string name;           ///< "cuda:0", "cpu", "sim:2"
-  std::string state;          ///< "loading", "idle", "busy" or "failed"
+  std::string state;          ///< "loading", "idle", "busy", "failed" or "offline" (executor host gone)
   double speed = 1.0;         ///< the cost model's speed factor used for placement
   int32_t running = 0;        ///< jobs in its current batch
   int64_t jobs = 0;           ///< jobs it has been given

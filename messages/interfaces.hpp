@@ -10,6 +10,7 @@
 #include <caf/all.hpp>
 
 #include <string>
+#include <vector>
 
 namespace sdw {
 
@@ -21,6 +22,11 @@ using health_actor = caf::typed_actor<
   caf::reacts_to<progress_atom, job_progress>,
   caf::reacts_to<queue_atom, queue_stats>,
   caf::replies_to<report_atom>::with<health_report>>;
+
+/// Whoever hears that a model is loaded (or failed to load): the scheduler, or an executor host
+/// serving another process. The index names the scheduler's device.
+using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, bool, std::string>,
+                                        caf::reacts_to<ready_atom, bool, std::string, int32_t>>;
 
 /// executor: owns the model and runs one batch at a time on its own thread. A batch is jobs
 /// the scheduler found compatible (one job alone is a batch of one), each with its own cancel
@@ -39,7 +45,8 @@ using encoder_actor = caf::typed_actor<
 /// once (sd_errc::unknown_job for an unknown id, not_retryable for retrying a job that neither
 /// failed nor was cancelled); purge answers how many queued jobs it removed; interrupt and skip
 /// answer whether a job was running; options stores the A1111 options for jobs that start later.
-/// ready says the model is loaded (or failed) on every device, or, with an index, on that one.
+/// ready says the model is loaded (or failed) on every device, or, with an index, on that one;
+/// offline says device `index` went away (a lost executor host) until it says ready again.
 using scheduler_actor = caf::typed_actor<
   caf::replies_to<submit_atom, generation_job>::with<job_result>,
   caf::replies_to<wait_atom, std::string>::with<job_result>,
@@ -51,7 +58,8 @@ using scheduler_actor = caf::typed_actor<
   caf::replies_to<skip_atom>::with<bool>,
   caf::replies_to<options_atom, std::string>::with<bool>,
   caf::reacts_to<ready_atom, bool, std::string>,
-  caf::reacts_to<ready_atom, bool, std::string, int32_t>>;
+  caf::reacts_to<ready_atom, bool, std::string, int32_t>,
+  caf::reacts_to<offline_atom, std::string, int32_t>>;
 
 /// Registers the message types that can be serialized (needed only across processes).
 inline void add_message_types(caf::actor_system_config& cfg) {
@@ -66,6 +74,8 @@ inline void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<device_stats>("sdw::device_stats");
   cfg.add_message_type<queue_stats>("sdw::queue_stats");
   cfg.add_message_type<health_report>("sdw::health_report");
+  cfg.add_message_type<std::vector<generation_job>>("std::vector<sdw::generation_job>");
+  cfg.add_message_type<std::vector<generation_output>>("std::vector<sdw::generation_output>");
 }
 
 } // namespace sdw

@@ -16,6 +16,9 @@ std::vector<std::string> executor_devices(const worker_config& config) {
   if (list == "cpu") {
     return {"cpu"};
   }
+  if (list == "none") {
+    return {};
+  }
   std::vector<std::string> out;
   if (list == "auto" || list == "all") {
     const int n = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
@@ -35,7 +38,7 @@ std::vector<std::string> executor_devices(const worker_config& config) {
     item.erase(item.find_last_not_of(' ') + 1);
     if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos || item.size() > 3) {
       throw error(errc::bad_request, "model.devices",
-                  "must be auto, cpu or CUDA ordinals like \"0,1\", got '" + list + "'");
+                  "must be auto, cpu, none or CUDA ordinals like \"0,1\", got '" + list + "'");
     }
     const std::string name = "cuda:" + std::to_string(std::stoi(item));
     for (const auto& seen : out) {

@@ -38,7 +38,7 @@ const std::vector<key_binding>& bindings() {
     {{"model.threads", "SDWORKER_THREADS", false, "CPU threads for libtorch; 0 = all cores"},
      &worker_config::threads},
     {{"model.devices", "SDWORKER_DEVICES", false,
-      "one executor per device: empty = model.device; auto = every CUDA device, else cpu; cpu; or CUDA ordinals \"0,1\""},
+      "one executor per device: empty = model.device; auto = every CUDA device, else cpu; cpu; CUDA ordinals \"0,1\"; none (remote executors only)"},
      &worker_config::devices},
     {{"model.simulate", "SDWORKER_SIMULATE", false,
       "N > 0: N simulated devices (cost model's time, flat images, no model) instead of the model"},
@@ -49,6 +49,13 @@ const std::vector<key_binding>& bindings() {
     {{"model.simulate-time-scale", "SDWORKER_SIMULATE_TIME_SCALE", false,
       "simulated time per real time: 0.01 = a 1 s job takes 10 ms"},
      &worker_config::simulate_time_scale},
+    {{"remote.executors", "SDWORKER_REMOTE_EXECUTORS", false,
+      "host:port,... of `sdworker executor-host`s whose devices join this worker's (model.devices = none: only them)"},
+     &worker_config::remote_executors},
+    {{"remote.host", "SDWORKER_REMOTE_HOST", false, "address `sdworker executor-host` listens on"},
+     &worker_config::remote_host},
+    {{"remote.port", "SDWORKER_REMOTE_PORT", false, "TCP port `sdworker executor-host` listens on"},
+     &worker_config::remote_port},
     {{"queue.size", "SDWORKER_QUEUE_SIZE", false, "jobs that may wait; more are refused with HTTP 503"},
      &worker_config::queue_size},
     {{"queue.max-batch", "SDWORKER_MAX_BATCH", false,
@@ -165,6 +172,12 @@ void validate(const worker_config& c) {
   if (c.port < 1 || c.port > 65535) {
     bad("http.port", "must be 1..65535, got " + std::to_string(c.port));
   }
+  if (c.remote_port < 1 || c.remote_port > 65535) {
+    bad("remote.port", "must be 1..65535, got " + std::to_string(c.remote_port));
+  }
+  if (remote_executors(c).empty() && c.devices == "none" && c.simulate == 0) {
+    bad("model.devices", "is none, so remote.executors must name at least one executor host");
+  }
   if (c.queue_size < 1) {
     bad("queue.size", "must be at least 1, got " + std::to_string(c.queue_size));
   }
@@ -271,6 +284,29 @@ std::vector<double> simulate_speeds(const worker_config& config) {
     speeds[i] = listed[i % listed.size()];
   }
   return speeds;
+}
+
+std::vector<remote_address> remote_executors(const worker_config& config) {
+  std::vector<remote_address> out;
+  if (config.remote_executors.empty()) {
+    return out;
+  }
+  for (const auto& item : split_list(config.remote_executors)) {
+    const auto colon = item.rfind(':');
+    const std::string port = colon == std::string::npos ? "" : item.substr(colon + 1);
+    if (colon == 0 || colon == std::string::npos || port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) < 1 || std::stoi(port) > 65535) {
+      bad("remote.executors", "each item must be host:port, got '" + item + "'");
+    }
+    remote_address a{item.substr(0, colon), static_cast<uint16_t>(std::stoi(port))};
+    for (const auto& seen : out) {
+      if (seen.text() == a.text()) {
+        bad("remote.executors", a.text() + " is listed twice");
+      }
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
 }
 
 double simulate_time_scale(const worker_config& config) {

@@ -4,6 +4,7 @@
 /// the command line. Every source goes through the same table of keys, so a key is spelled,
 /// parsed and checked the same way wherever it is set, and errors name the source and the key.
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,10 @@ struct worker_config {
   int simulate = 0;                  ///< N > 0: N simulated executors (cost model, no model) instead
   std::string simulate_speeds;       ///< speed factor of each simulated device ("1,1,2"); empty = all 1
   std::string simulate_time_scale = "1";  ///< simulated time per real time (0.01 = 100× faster)
+  // [remote]
+  std::string remote_executors;  ///< "host:port,..." of `sdworker executor-host`s that join the local devices
+  std::string remote_host = "127.0.0.1";  ///< where `sdworker executor-host` listens
+  int remote_port = 4100;
   // [queue]
   int queue_size = 16;  ///< jobs that may wait; more are refused (HTTP 503)
   int max_batch = 4;    ///< images one batch across requests may hold; 1 = no batching
@@ -84,9 +89,22 @@ std::vector<double> simulate_speeds(const worker_config& config);
 double simulate_time_scale(const worker_config& config);
 
 /// The devices to start one executor on: model.device alone when model.devices is empty;
-/// "auto" = every CUDA device ("cuda:0", ...), else "cpu"; "cpu"; "0,1" = "cuda:0", "cuda:1".
+/// "auto" = every CUDA device ("cuda:0", ...), else "cpu"; "cpu"; "0,1" = "cuda:0", "cuda:1";
+/// "none" = no local executor (only with remote.executors: this worker is a front for executor hosts).
 /// sdw::error(bad_request, "model.devices", ...) for anything else.
 std::vector<std::string> executor_devices(const worker_config& config);
+
+/// One `sdworker executor-host` a worker places jobs on, besides (or instead of) its own devices.
+struct remote_address {
+  std::string host;
+  uint16_t port = 0;
+  /// "host:port", as the device is named in /health and in results ("remote:" prefixed there).
+  std::string text() const { return host + ":" + std::to_string(port); }
+};
+
+/// remote.executors as addresses, in order; sdw::error(bad_request, "remote.executors", ...) for an
+/// item that is not host:port or an address listed twice.
+std::vector<remote_address> remote_executors(const worker_config& config);
 
 /// Whether logs are JSON lines: log_format "json", or "auto" with endpoint_id set (as on RunPod).
 bool json_logs(const worker_config& config);

@@ -134,12 +134,22 @@ BOOST_AUTO_TEST_CASE(errors_name_the_source_and_the_key) {
     {"log.level", {"loud", "log.level: must be trace, debug, info, warn or error, got 'loud'"}},
     {"http.api-auth", {"alice:pw,bob", "http.api-auth: each entry must be user:password (entry 2 is not)"}},
     {"runpod.get-job-url", {"ftp://x", "runpod.get-job-url: must be an http:// or https:// URL, got 'ftp://x'"}},
+    {"remote.executors", {"gpu1:4100,gpu2", "remote.executors: each item must be host:port, got 'gpu2'"}},
+    {"model.devices", {"none", "model.devices: is none, so remote.executors must name at least one executor host"}},
   };
   for (const auto& [key, case_] : invalid) {
     worker_config v;
     set_config_value(v, key, case_.first, "test");
     BOOST_TEST(error_of([&] { validate(v); }) == case_.second);
   }
+  worker_config twice;
+  set_config_value(twice, "remote.executors", "gpu1:4100, gpu1:4100", "test");
+  BOOST_TEST(error_of([&] { validate(twice); }) == "remote.executors: gpu1:4100 is listed twice");
+  set_config_value(twice, "remote.executors", "gpu1:4100, 10.0.0.2:4101", "test");
+  const auto hosts = remote_executors(twice);
+  BOOST_TEST_REQUIRE(hosts.size() == 2u);
+  BOOST_TEST(hosts[1].host == "10.0.0.2");
+  BOOST_TEST(hosts[1].port == 4101);
 }
 
 BOOST_AUTO_TEST_CASE(api_command_refuses_a_bad_configuration_in_one_line) {

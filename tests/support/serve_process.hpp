@@ -25,12 +25,13 @@ namespace sdw::test {
 
 class serve_process {
 public:
-  /// Starts `sdworker --threads 1 serve --model <model> ... <extra>` with `env` added to (or
+  /// Starts `sdworker --threads 1 <subcommand> --model <model> ... <extra>` with `env` added to (or
   /// replacing in) the environment; `unset` names variables to remove. Runs in its own temp folder,
   /// where `files` (name, text) are written first.
   serve_process(const std::string& model, const std::vector<std::pair<std::string, std::string>>& env,
                 std::vector<std::string> extra = {}, const std::vector<std::string>& unset = {},
-                const std::vector<std::pair<std::string, std::string>>& files = {})
+                const std::vector<std::pair<std::string, std::string>>& files = {},
+                const std::string& subcommand = "serve")
     : out_(dir_.file("stdout.txt")), log_(dir_.file("stderr.txt")) {
     for (const auto& f : files) {
       std::ofstream(dir_.file(f.first)) << f.second;
@@ -39,7 +40,7 @@ public:
     if (binary == nullptr) {
       throw std::runtime_error("SDW_BINARY is not set");
     }
-    std::vector<std::string> args = {binary,        "--threads",    "1",          "serve",
+    std::vector<std::string> args = {binary,        "--threads",    "1",          subcommand,
                                      "--model",     model,          "--clip-vocab", clip_vocab(),
                                      "--model-dir", dir_.path};
     args.insert(args.end(), extra.begin(), extra.end());
