@@ -8,7 +8,6 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <caf/io/middleman.hpp>
 #include <spdlog/spdlog.h>
 
 #include <exception>
@@ -34,11 +33,7 @@ int run_api(const worker_config& config) {
   }
 
   caf::actor_system_config cfg;
-  add_message_types(cfg);
-  cfg.set("scheduler.max-threads", 2);
-  if (!config.remote_executors.empty()) {
-    cfg.load<caf::io::middleman>();  // executor hosts are reached through CAF's network layer
-  }
+  prepare_system_config(cfg, !config.remote_executors.empty());
   caf::actor_system system{cfg};
   const worker_actors actors = start_worker(system, worker_setup_from(config, vocab));
 

@@ -29,9 +29,7 @@ int run_executor_host(const worker_config& config) {
     return 1;
   }
   caf::actor_system_config cfg;
-  add_message_types(cfg);
-  cfg.set("scheduler.max-threads", 2);
-  cfg.load<caf::io::middleman>();
+  prepare_system_config(cfg, true);
   caf::actor_system system{cfg};
 
   auto health_hdl = system.spawn(health);

@@ -11,7 +11,6 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -117,12 +116,8 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
 
   spdlog::info("--- Starting Serverless Worker |  Version {} ---", runpod_worker_version);
   caf::actor_system_config cfg;
-  add_message_types(cfg);
+  prepare_system_config(cfg, !config.remote_executors.empty());
   add_runpod_message_types(cfg);
-  cfg.set("scheduler.max-threads", 2);
-  if (!config.remote_executors.empty()) {
-    cfg.load<caf::io::middleman>();  // executor hosts are reached through CAF's network layer
-  }
   caf::actor_system system{cfg};
   const worker_actors actors = start_worker(system, worker_setup_from(config, vocab));
 

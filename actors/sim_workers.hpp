@@ -3,8 +3,9 @@
 /// each with the RUNPOD_* variables pointing at the emulator, logs to files in a folder; one can
 /// be SIGKILLed mid-job; all are killed and reaped at the end.
 
-#include <sys/types.h>
+#include "runtime/child_process.hpp"
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,9 +23,8 @@ struct sim_worker_spec {
 /// The running workers.
 class sim_workers {
 public:
+  /// Every worker still running is killed (SIGKILL) and reaped with it.
   sim_workers() = default;
-  /// Kills (SIGKILL) and reaps every worker still running.
-  ~sim_workers();
   sim_workers(const sim_workers&) = delete;
   sim_workers& operator=(const sim_workers&) = delete;
 
@@ -41,7 +41,7 @@ public:
 private:
   struct proc {
     std::string name;
-    pid_t pid = -1;
+    std::unique_ptr<child_process> process;
   };
   std::vector<proc> procs_;
 };

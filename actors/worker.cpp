@@ -8,6 +8,7 @@
 #include "actors/scheduler.hpp"
 #include "actors/sim_executor.hpp"
 
+#include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
@@ -107,6 +108,14 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
                  remotes.size());
   }
   return a;
+}
+
+void prepare_system_config(caf::actor_system_config& cfg, bool network) {
+  add_message_types(cfg);
+  cfg.set("scheduler.max-threads", 2);
+  if (network) {
+    cfg.load<caf::io::middleman>();
+  }
 }
 
 void stop_worker(const worker_actors& a) {

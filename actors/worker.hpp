@@ -6,6 +6,7 @@
 #include "runtime/worker_config.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 
 #include <cstddef>
 #include <string>
@@ -47,6 +48,10 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& setup)
 
 /// The actors' part of the configuration, with the tokenizer file already found.
 worker_setup worker_setup_from(const worker_config& config, const std::string& clip_vocab);
+
+/// The actor system's settings every command shares: message types, two scheduler threads, and
+/// CAF's network layer when `network` (executor hosts, and workers that use them).
+void prepare_system_config(caf::actor_system_config& cfg, bool network);
 
 /// Asks every worker actor to end.
 void stop_worker(const worker_actors& actors);

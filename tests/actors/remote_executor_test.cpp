@@ -132,8 +132,9 @@ BOOST_AUTO_TEST_CASE(jobs_run_on_an_executor_host_in_another_process) {
   }
 
   // Cancel reaches the host and stops the sampling loop there (a full run: a minute or more).
-  const std::string id = run_id(worker, R"({"input":{"steps":600,"width":256,"height":256,"seed":1}})");
-  BOOST_TEST_REQUIRE(eventually([&] { return job_status(worker, id) == "IN_PROGRESS"; }, std::chrono::seconds(30)));
+  const std::string id = run_id(worker, R"({"input":{"steps":150,"width":512,"height":512,"seed":1}})");
+  BOOST_TEST_REQUIRE(eventually([&] { return job_status(worker, id) == "IN_PROGRESS"; }, std::chrono::seconds(30)),
+                     worker.log());
   const auto t0 = clock_type::now();
   worker.call("POST", "/cancel/" + id);
   BOOST_TEST(final_status(worker, id, std::chrono::seconds(60)) == "CANCELLED");

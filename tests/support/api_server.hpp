@@ -2,17 +2,16 @@
 // Runs the real `sdworker api` binary (SDW_BINARY) on a free loopback port and talks to it over
 // HTTP with cpprest. Include after defining _TURN_OFF_PLATFORM_STRING.
 
+#include "runtime/child_process.hpp"
 #include "runtime/json_value.hpp"
 #include "tests/support/tiny_model.hpp"
 
 #include <cpprest/http_client.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -60,26 +59,13 @@ public:
     if (binary == nullptr) {
       throw std::runtime_error("SDW_BINARY is not set");
     }
-    std::vector<std::string> args = {binary,         "--threads",   "1",         "api",
-                                     "--host",       "127.0.0.1",   "--port",    std::to_string(port_),
-                                     "--model",      model,         "--clip-vocab", clip_vocab(),
-                                     "--model-dir",  dir_.path};
-    args.insert(args.end(), extra.begin(), extra.end());
-    // Everything the child needs is made before fork: only async-signal-safe calls after it.
-    std::vector<char*> argv;
-    for (auto& a : args) {
-      argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execv(binary, argv.data());
-      ::_exit(127);
-    }
-    ::close(fd);
+    child_spec spec;
+    spec.args = {binary, "--threads", "1", "api", "--host", "127.0.0.1", "--port", std::to_string(port_),
+                 "--model", model, "--clip-vocab", clip_vocab(), "--model-dir", dir_.path};
+    spec.args.insert(spec.args.end(), extra.begin(), extra.end());
+    spec.stdout_path = log_;
+    spec.stderr_path = log_;
+    child_ = std::make_unique<child_process>(spec);
     web::http::client::http_client_config cfg;
     cfg.set_timeout(std::chrono::seconds(120));
     client_ = std::make_unique<web::http::client::http_client>("http://127.0.0.1:" + std::to_string(port_), cfg);
@@ -143,38 +129,11 @@ public:
   }
 
   /// Whether the process is still running.
-  bool alive() {
-    if (pid_ <= 0) {
-      return false;
-    }
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
+  bool alive() { return child_->alive(); }
 
   /// Stops the server: SIGTERM, up to 10 s to exit, then SIGKILL. Returns the exit status
   /// (-1 when it had to be killed or was already gone).
-  int stop() {
-    if (pid_ <= 0) {
-      return -1;
-    }
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 100; ++i) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return -1;
-  }
+  int stop() { return child_->stop(std::chrono::seconds(10)); }
 
   /// The server's log so far (for failure messages).
   std::string log() const {
@@ -191,7 +150,7 @@ private:
   temp_dir dir_;
   int port_;
   std::string log_;
-  pid_t pid_ = -1;
+  std::unique_ptr<child_process> child_;
   std::unique_ptr<web::http::client::http_client> client_;
 };
 
