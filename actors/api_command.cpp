@@ -28,7 +28,6 @@ int run_api(const worker_config& config) {
   }
 
   if (!open_stop_channel()) {
-    spdlog::error("cannot create the shutdown pipe");
     return 1;
   }
 

@@ -25,7 +25,6 @@ int run_executor_host(const worker_config& config) {
     return 2;
   }
   if (!open_stop_channel()) {
-    spdlog::error("cannot create the shutdown pipe");
     return 1;
   }
   caf::actor_system_config cfg;

@@ -110,7 +110,6 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
     }
   }
   if (!open_stop_channel()) {
-    spdlog::error("cannot create the shutdown pipe");
     return 1;
   }
 

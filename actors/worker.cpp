@@ -131,6 +131,7 @@ bool open_stop_channel() {
   // libtorch may already have started threads that do not block signals, so the handler only
   // wakes the main thread through a pipe, whichever thread receives the signal.
   if (::pipe(stop_pipe) != 0) {
+    spdlog::error("cannot create the shutdown pipe");
     return false;
   }
   struct sigaction action {};

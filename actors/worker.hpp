@@ -56,7 +56,7 @@ void prepare_system_config(caf::actor_system_config& cfg, bool network);
 /// Asks every worker actor to end.
 void stop_worker(const worker_actors& actors);
 
-/// Installs the SIGINT/SIGTERM handlers that feed the stop channel; false when it cannot be made.
+/// Installs the SIGINT/SIGTERM handlers that feed the stop channel; false (logged) when it cannot be made.
 bool open_stop_channel();
 
 /// Blocks until an event arrives: a signal number (SIGINT, SIGTERM), or `stop_done + code` from
