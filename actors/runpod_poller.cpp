@@ -7,6 +7,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace sdw {
@@ -63,14 +64,21 @@ void schedule_take(self_pointer self, std::chrono::milliseconds delay) {
   self->delayed_send(self, delay, take_atom::value);
 }
 
+/// How many more jobs the worker takes now (runpod concurrency minus the jobs it runs).
+int jobs_wanted(const poller_state& st) {
+  return std::max(0, st.config.settings.concurrency - static_cast<int>(st.running.size()));
+}
+
 void take(self_pointer self) {
   auto& st = self->state;
   st.take_scheduled = false;
-  if (!st.ready || st.stopping || st.taking || !st.running.empty()) {
+  const int wanted = jobs_wanted(st);
+  if (!st.ready || st.stopping || st.taking || wanted == 0) {
     return;
   }
   st.taking = true;
-  const std::string url = job_take_url(st.config.settings, !st.delivering.empty());
+  const std::string url =
+    job_take_url(st.config.settings, !st.running.empty() || !st.delivering.empty(), wanted);
   st.take_cancel = std::make_unique<http_cancel>();
   auto me = caf::actor_cast<poller_actor>(self);
   http_call_async("GET", url, st.config.settings.api_key, "", take_timeout,
@@ -129,8 +137,8 @@ void start_job(self_pointer self, const runpod_job& job) {
   const std::string id = job.id;
   if (st.delivering.count(id) != 0 || !st.running.insert(id).second) {
     log_job(log_level::warn, id, "handed out again while in progress; ignored");
-    // Nothing new runs: when no job is running either, nothing else would ask for the next one.
-    if (st.running.empty()) {
+    // Nothing new runs: with room for more, nothing else would ask for the next one.
+    if (jobs_wanted(st) > 0) {
       self->send(self, take_atom::value);
     }
     return;
@@ -198,6 +206,10 @@ void on_taken(self_pointer self, const http_exchange& answer) {
       }
       for (const auto& job : outcome.jobs) {
         start_job(self, job);
+      }
+      // Room for more (fewer jobs came than asked for): ask again at once.
+      if (jobs_wanted(st) > 0) {
+        self->send(self, take_atom::value);
       }
       break;
   }

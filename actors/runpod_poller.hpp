@@ -1,6 +1,6 @@
 #pragma once
 /// The RunPod poller: the serverless intake. Once the model is ready it long-polls job-take
-/// (one job at a time), checks each job's input (a malformed one gets its error result at once),
+/// (up to runpod concurrency jobs at once, through job-take-batch when it wants several), checks each job's input (a malformed one gets its error result at once),
 /// queues good ones at the scheduler, posts throttled progress updates while a job runs and
 /// hands every result to delivery. On stop (SIGTERM) or after a device fault it takes no more
 /// jobs, waits until the ones in flight are delivered, then reports the exit code. Runs on the

@@ -89,7 +89,7 @@ int run_local_test(caf::actor_system& system, const worker_actors& actors, const
 } // namespace
 
 int run_serve(const worker_config& config, const std::string& test_input_arg) {
-  const runpod_settings runpod = runpod_settings_from(config);
+  runpod_settings runpod = runpod_settings_from(config);
   std::string vocab;
   try {
     // Simulated executors have no text encoder, so they need no tokenizer file.
@@ -126,7 +126,9 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
     leave_process(code);
   }
 
-  spdlog::info("worker {}: job-take {}, job-done {}", runpod.worker_id,
+  // One job per device by default, as many as configured otherwise (more lets batches form).
+  runpod.concurrency = config.concurrency > 0 ? config.concurrency : static_cast<int>(actors.executors.size());
+  spdlog::info("worker {}: {} jobs at once, job-take {}, job-done {}", runpod.worker_id, runpod.concurrency,
                url_for_log(job_take_url(runpod, false)), url_for_log(job_done_url(runpod, "$ID")));
   auto heartbeat_hdl = system.spawn(heartbeat, runpod);
   auto delivery_hdl = system.spawn(delivery, runpod.api_key);

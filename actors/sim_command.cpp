@@ -129,7 +129,11 @@ sim_outcome run_sim_session(const sim_args& args) {
   sim_server server(plane, args.port);
   const std::string log_dir = args.out + "-logs";
   std::filesystem::create_directories(log_dir);
-  sim_worker_spec spec{args.binary.empty() ? self_executable() : args.binary, log_dir, args.time_scale, {}};
+  sim_worker_spec spec{args.binary.empty() ? self_executable() : args.binary, log_dir, args.time_scale,
+                       {"--max-batch", std::to_string(args.max_batch)}};
+  if (args.concurrency > 0) {
+    spec.extra.insert(spec.extra.end(), {"--concurrency", std::to_string(args.concurrency)});
+  }
   sim_workers workers;
   for (int w = 0; w < args.workers; ++w) {
     const std::string name = "worker-" + std::to_string(w + 1);
@@ -171,7 +175,8 @@ sim_outcome run_sim_session(const sim_args& args) {
   }
   outcome.report = make_sim_report(plane.records(), plane.counters(), workers.names());
   std::ostringstream settings;
-  settings << args.workers << " workers, " << args.jobs << " jobs, "
+  settings << args.workers << " workers (concurrency " << (args.concurrency > 0 ? args.concurrency : 1)
+           << ", max batch " << args.max_batch << "), " << args.jobs << " jobs, "
            << (args.rate > 0 ? "Poisson " + std::to_string(args.rate) + "/s" : std::to_string(args.clients) + " closed-loop clients")
            << ", time scale " << args.time_scale << ", seed " << args.seed << ", faults: take 5xx " << args.faults.take_5xx
            << ", done 5xx " << args.faults.done_5xx << ", slow " << args.faults.slow << ", drop " << args.faults.drop

@@ -17,6 +17,8 @@ namespace sdw {
 struct sim_args {
   int workers = 2;             ///< worker processes
   double time_scale = 0.05;    ///< simulated time per real time in the workers' cost model
+  int concurrency = 0;         ///< jobs each worker holds at once (runpod.concurrency); 0 = its default
+  int max_batch = 4;           ///< images per batch across requests in each worker (queue.max-batch)
   int ping_ms = 500;           ///< RUNPOD_PING_INTERVAL given to the workers
   int lost_after_ms = 0;       ///< requeue a job unseen this long; 0 = 4 ping intervals
   int take_wait_ms = 500;      ///< job-take long poll

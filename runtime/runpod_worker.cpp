@@ -57,9 +57,13 @@ std::string append_query(std::string url, std::string_view key_value) {
   return url;
 }
 
-std::string job_take_url(const runpod_settings& s, bool job_in_progress) {
+std::string job_take_url(const runpod_settings& s, bool job_in_progress, int batch_size) {
   // `$RUNPOD_POD_ID` first: `$ID` is not inside it, but this keeps the order obvious.
   std::string url = replace_all(replace_all(s.get_job_url, "$RUNPOD_POD_ID", s.worker_id), "$ID", s.worker_id);
+  if (batch_size > 1) {
+    url = append_query(replace_all(std::move(url), "/job-take/", "/job-take-batch/"),
+                       "batch_size=" + std::to_string(batch_size));
+  }
   return append_query(std::move(url), job_in_progress ? "job_in_progress=1" : "job_in_progress=0");
 }
 

@@ -27,6 +27,7 @@ struct runpod_settings {
   std::string api_key;                          ///< RUNPOD_AI_API_KEY, sent raw in Authorization
   std::string worker_id;                        ///< RUNPOD_POD_ID; a random UUID when unset
   std::string endpoint_id;                      ///< RUNPOD_ENDPOINT_ID; set = JSON log lines
+  int concurrency = 1;                          ///< jobs held at once (taken, running or being delivered)
 
   /// Whether job-take is configured (production mode).
   bool on_runpod() const { return !get_job_url.empty(); }
@@ -45,8 +46,10 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
 /// when it ends in `?` or `&`).
 std::string append_query(std::string url, std::string_view key_value);
 
-/// `GET_JOB` with `$ID` and `$RUNPOD_POD_ID` set to the worker id, plus `job_in_progress=0|1`.
-std::string job_take_url(const runpod_settings& s, bool job_in_progress);
+/// `GET_JOB` with `$ID` and `$RUNPOD_POD_ID` set to the worker id, plus `job_in_progress=0|1`; for
+/// more than one job, the SDK's batch form: `/job-take/` becomes `/job-take-batch/` and
+/// `batch_size=N` is added (the answer is then a JSON array).
+std::string job_take_url(const runpod_settings& s, bool job_in_progress, int batch_size = 1);
 
 /// `POST_OUTPUT` with `$RUNPOD_POD_ID` = worker id and `$ID` = job id, plus `isStream=false|true`.
 std::string job_done_url(const runpod_settings& s, const std::string& job_id, bool is_stream = false);

@@ -152,7 +152,8 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
     return sim_error_answer(404, "unknown path " + path);
   }
   const std::string& op = parts[2];
-  const bool worker_side = op == "job-take" || op == "job-done" || op == "job-stream" || op == "ping" ||
+  const bool batch_take = op == "job-take-batch";
+  const bool worker_side = op == "job-take" || batch_take || op == "job-done" || op == "job-stream" || op == "ping" ||
                            op == "job-stop";
   std::unique_lock<std::mutex> lock(mutex_);
   sweep_locked();
@@ -166,15 +167,15 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
   workers_[worker];
   const auto& f = config_.faults;
   const int delay = roll(f.slow) ? f.slow_ms : 0;
-  if (op == "job-take" || op == "job-done") {
+  if (op == "job-take" || batch_take || op == "job-done") {
     sim_answer fault;
     fault.delay_ms = delay;
     if (roll(f.drop)) {
       fault.action = sim_answer::how::drop;
     } else if (roll(f.reset)) {
       fault.action = sim_answer::how::reset;
-    } else if (roll(op == "job-take" ? f.take_5xx : f.done_5xx)) {
-      fault.status = op == "job-take" ? 503 : 500;
+    } else if (roll(op == "job-done" ? f.done_5xx : f.take_5xx)) {
+      fault.status = op == "job-done" ? 500 : 503;
       fault.body = R"({"error":"injected server error"})";
     } else {
       fault.status = 0;
@@ -186,7 +187,16 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
   }
   sim_answer a;
   if (op == "job-take") {
-    a = take(worker, lock);
+    a = take(worker, lock, 1, false);
+  } else if (batch_take) {
+    ++counters_.batch_takes;
+    int n = 1;
+    try {
+      n = std::stoi(sim_query_param(query, "batch_size"));
+    } catch (const std::exception&) {
+      return sim_error_answer(400, "job-take-batch needs batch_size");
+    }
+    a = take(worker, lock, std::max(1, n), true);
   } else if (op == "job-done" || op == "job-stream") {
     if (parts.size() < 5) {
       return sim_error_answer(400, "no job id in " + path);
@@ -243,10 +253,12 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
   return a;
 }
 
-sim_answer sim_control_plane::take(const std::string& worker, std::unique_lock<std::mutex>& lock) {
+sim_answer sim_control_plane::take(const std::string& worker, std::unique_lock<std::mutex>& lock, int max_jobs,
+                                   bool as_array) {
   changed_.wait_for(lock, std::chrono::milliseconds(config_.take_wait_ms),
                     [&] { return stopping_ || !queue_.empty(); });
-  while (!queue_.empty()) {
+  std::vector<std::string> taken;
+  while (!queue_.empty() && static_cast<int>(taken.size()) < max_jobs) {
     const std::string id = queue_.front();
     queue_.pop_front();
     auto it = jobs_.find(id);
@@ -255,7 +267,8 @@ sim_answer sim_control_plane::take(const std::string& worker, std::unique_lock<s
     }
     auto& r = it->second;
     const double now = now_ms();
-    if (roll(config_.faults.duplicate)) {
+    const bool doubled = roll(config_.faults.duplicate);
+    if (doubled) {
       // The platform hands the same job out twice: it stays at the head for the next take.
       queue_.push_front(id);
       ++counters_.injected_duplicates;
@@ -266,7 +279,20 @@ sim_answer sim_control_plane::take(const std::string& worker, std::unique_lock<s
     ++r.takes;
     holders_[id][worker] = now;
     last_listed_ms_[id] = now;
-    return sim_json_answer(200, "{\"id\":" + json_quote(id, false) + ",\"input\":" + r.input + "}");
+    taken.push_back("{\"id\":" + json_quote(id, false) + ",\"input\":" + r.input + "}");
+    if (doubled) {
+      break;  // the second hand-out goes to the next take, not twice into this answer
+    }
+  }
+  if (!taken.empty()) {
+    if (!as_array) {
+      return sim_json_answer(200, taken.front());
+    }
+    std::string list;
+    for (const auto& job : taken) {
+      list += (list.empty() ? "" : ",") + job;
+    }
+    return sim_json_answer(200, "[" + list + "]");
   }
   sim_answer none;
   none.status = 204;

@@ -77,6 +77,7 @@ struct sim_counters {
   int injected_duplicates = 0;   ///< takes that left the job queued for a second take
   int injected_faults = 0;       ///< 5xx, drops and resets played
   int requeued = 0;
+  int batch_takes = 0;           ///< job-take-batch calls (a worker asking for several jobs)
 };
 
 /// The emulated control plane.
@@ -114,7 +115,8 @@ private:
 
   sim_answer client(const std::string& method, const std::vector<std::string>& parts, const std::string& query,
                     const std::string& body, std::unique_lock<std::mutex>& lock);
-  sim_answer take(const std::string& worker, std::unique_lock<std::mutex>& lock);
+  /// Hands out up to `max_jobs` jobs: one job object, or with `as_array` (job-take-batch) an array.
+  sim_answer take(const std::string& worker, std::unique_lock<std::mutex>& lock, int max_jobs, bool as_array);
   sim_answer done(const std::string& worker, const std::string& job_id, const std::string& query,
                   const std::string& body);
   std::string new_id(const std::string& prefix);

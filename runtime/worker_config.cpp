@@ -75,6 +75,9 @@ const std::vector<key_binding>& bindings() {
     {{"runpod.ping-url", "RUNPOD_WEBHOOK_PING", false, "heartbeat URL template"}, &worker_config::ping_url},
     {{"runpod.ping-interval", "RUNPOD_PING_INTERVAL", false, "heartbeat period in milliseconds"},
      &worker_config::ping_interval_ms},
+    {{"runpod.concurrency", "SDWORKER_CONCURRENCY", false,
+      "jobs the serverless worker holds at once (more than the devices lets batches form); 0 = one per device"},
+     &worker_config::concurrency},
     {{"runpod.api-key", "RUNPOD_AI_API_KEY", true, "sent as Authorization to RunPod; never logged"},
      &worker_config::api_key},
     {{"runpod.pod-id", "RUNPOD_POD_ID", false, "this worker's id in RunPod URLs; empty = a random id"},
@@ -186,6 +189,9 @@ void validate(const worker_config& c) {
   }
   if (c.threads < 0) {
     bad("model.threads", "must be 0 (all cores) or more, got " + std::to_string(c.threads));
+  }
+  if (c.concurrency < 0 || c.concurrency > 1024) {
+    bad("runpod.concurrency", "must be 0..1024, got " + std::to_string(c.concurrency));
   }
   if (c.ping_interval_ms < 1) {
     bad("runpod.ping-interval", "must be a positive number of milliseconds, got " + std::to_string(c.ping_interval_ms));
