@@ -3,6 +3,7 @@
 
 #define _TURN_OFF_PLATFORM_STRING
 #include "runtime/encoding.hpp"
+#include "runtime/json_writer.hpp"
 #include "runtime/png_codec.hpp"
 #include "tests/support/api_server.hpp"
 
@@ -112,9 +113,9 @@ BOOST_AUTO_TEST_CASE(interrupt_ends_every_member_of_a_running_batch_with_its_ima
   const auto r = call("POST", "/sdapi/v1/interrupt");
   BOOST_TEST(r.status == 200);
   BOOST_TEST(r.body == "{}");
-  const auto p = call("GET", "/sdapi/v1/progress");
-  BOOST_TEST(member(state_of(p), "interrupted").as_bool() == true, p.body);
-  BOOST_TEST(member(state_of(p), "skipped").as_bool() == false, p.body);
+  const json_value p = call("GET", "/sdapi/v1/progress").json;
+  BOOST_TEST(member(state_of(p), "interrupted").as_bool() == true, sdw::to_json(p));
+  BOOST_TEST(member(state_of(p), "skipped").as_bool() == false, sdw::to_json(p));
 
   for (size_t i = 0; i < jobs.size(); ++i) {
     const auto done = jobs[i].get();
@@ -131,12 +132,12 @@ BOOST_AUTO_TEST_CASE(interrupt_ends_every_member_of_a_running_batch_with_its_ima
   BOOST_TEST(took < 0.3 * 150 * step, "took " << took << " s, a step takes " << step << " s");
 
   // The flag outlives the job it stopped, until the next job starts.
-  const auto after = call("GET", "/sdapi/v1/progress");
-  BOOST_TEST(member(state_of(after), "interrupted").as_bool() == true, after.body);
+  const json_value after = call("GET", "/sdapi/v1/progress").json;
+  BOOST_TEST(member(state_of(after), "interrupted").as_bool() == true, sdw::to_json(after));
   BOOST_TEST(member(after, "progress").as_number() == 0.0);
   BOOST_TEST(call("POST", "/sdapi/v1/txt2img", R"({"prompt":"x","steps":2,"width":64,"height":64})").status == 200);
-  const auto next = call("GET", "/sdapi/v1/progress");
-  BOOST_TEST(member(state_of(next), "interrupted").as_bool() == false, next.body);
+  const json_value next = call("GET", "/sdapi/v1/progress").json;
+  BOOST_TEST(member(state_of(next), "interrupted").as_bool() == false, sdw::to_json(next));
 }
 
 BOOST_AUTO_TEST_CASE(skip_shows_in_progress_and_ends_a_lone_job_s_image) {
@@ -145,9 +146,9 @@ BOOST_AUTO_TEST_CASE(skip_shows_in_progress_and_ends_a_lone_job_s_image) {
   const auto r = call("POST", "/sdapi/v1/skip");
   BOOST_TEST(r.status == 200);
   BOOST_TEST(r.body == "null");
-  const auto p = call("GET", "/sdapi/v1/progress");
-  BOOST_TEST(member(state_of(p), "skipped").as_bool() == true, p.body);
-  BOOST_TEST(member(state_of(p), "interrupted").as_bool() == false, p.body);
+  const json_value p = call("GET", "/sdapi/v1/progress").json;
+  BOOST_TEST(member(state_of(p), "skipped").as_bool() == true, sdw::to_json(p));
+  BOOST_TEST(member(state_of(p), "interrupted").as_bool() == false, sdw::to_json(p));
   const auto done = job.get();
   BOOST_TEST_REQUIRE(done.status == 200, done.body.substr(0, 300));
   BOOST_TEST(images_of(done).size() == 1u);
