@@ -73,10 +73,12 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     const int64_t started = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
-    self->send(health, progress_atom::value, job_progress{job.id, 0, request.steps * request.n_iter, request.n_iter, started});
-    hooks.on_step = [&](int step, int steps) {
-      self->send(health, progress_atom::value, job_progress{job.id, step, steps, request.n_iter, started});
+    const auto report = [&](int step, int steps) {
+      self->send(health, progress_atom::value,
+                 job_progress{job.id, step, steps, request.n_iter, started, token.interrupt->load(), token.skip->load()});
     };
+    report(0, request.steps * request.n_iter);
+    hooks.on_step = report;
     txt2img_result result = run_txt2img(*model.model, *model.tokenizer, request, opts, hooks);
     set_images(out, result);
   } catch (const std::exception& e) {
@@ -113,6 +115,8 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
       members.push_back(batch_member{std::move(request), std::move(opts)});
       slot.push_back(i);
       hooks.cancel.push_back(i < tokens.size() ? tokens[i].flag.get() : nullptr);
+      hooks.interrupt.push_back(i < tokens.size() ? tokens[i].interrupt.get() : nullptr);
+      hooks.skip.push_back(i < tokens.size() ? tokens[i].skip.get() : nullptr);
     } catch (const std::exception& e) {
       outs[i].error = job_error_of(e);
     }
@@ -121,11 +125,16 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
     const int64_t started = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
-    hooks.on_step = [&](int step, int steps) {
-      for (size_t m : slot) {
-        self->send(health, progress_atom::value, job_progress{jobs[m].id, step, steps, 1, started});
+    const auto report = [&](int step, int steps) {
+      for (size_t k = 0; k < slot.size(); ++k) {
+        const auto flag = [](const std::atomic<bool>* f) { return f != nullptr && f->load(); };
+        self->send(health, progress_atom::value, job_progress{jobs[slot[k]].id, step, steps, 1, started,
+                                                              flag(hooks.interrupt[k]), flag(hooks.skip[k])});
       }
     };
+    // The scheduler batches jobs of equal steps: until the first step, one job's count stands for all.
+    report(0, members.front().request.steps * members.front().request.n_iter);
+    hooks.on_step = report;
     try {
       std::vector<batch_outcome> outcomes = run_txt2img_batch(*model.model, *model.tokenizer, members, hooks);
       for (size_t k = 0; k < outcomes.size() && k < slot.size(); ++k) {

@@ -11,7 +11,19 @@ health_actor::behavior_type health(health_actor::stateful_pointer<health_state> 
       self->state.report.model.progress = fraction;
       self->state.report.model.stage = std::move(stage);
     },
-    [=](progress_atom, job_progress& p) { self->state.report.current = std::move(p); },
+    [=](progress_atom, job_progress& p) {
+      auto& r = self->state.report;
+      // A job that starts (step 0) brings its own flags, clear unless it was flagged already;
+      // later steps only add to them, so an update read just before /interrupt set the flag
+      // does not undo it. A1111 clears `skipped` when the next n_iter batch starts.
+      const int per_batch = p.iterations > 0 ? p.steps / p.iterations : p.steps;
+      const bool batch_starts = p.step == 0 || (per_batch > 0 && (p.step - 1) % per_batch == 0);
+      r.interrupted = p.interrupted || (p.step != 0 && r.interrupted);
+      r.skipped = p.skipped || (!batch_starts && r.skipped);
+      r.current = std::move(p);
+    },
+    [=](interrupt_atom) { self->state.report.interrupted = true; },
+    [=](skip_atom) { self->state.report.skipped = true; },
     [=](queue_atom, const queue_stats& q) {
       self->state.report.queue = q;
       if (q.in_progress == 0) {

@@ -176,14 +176,18 @@ http_answer progress(front_context& ctx) {
   if (!h) {
     return json_error(500, "health did not answer");
   }
-  if (h->current.id.empty() || h->queue.in_progress == 0) {
-    return {200, progress_json(progress_view{})};
+  progress_view view;
+  if (!h->current.id.empty() && h->queue.in_progress != 0) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+    view = make_progress_view(h->current.step, h->current.steps, h->current.iterations, h->current.started_unix_ms,
+                              now);
   }
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-  return {200, progress_json(make_progress_view(h->current.step, h->current.steps, h->current.iterations,
-                                                h->current.started_unix_ms, now))};
+  // A1111's flags outlive the job they stopped, until the next one starts.
+  view.interrupted = h->interrupted;
+  view.skipped = h->skipped;
+  return {200, progress_json(view)};
 }
 
 http_answer memory() {

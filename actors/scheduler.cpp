@@ -147,6 +147,12 @@ bool scheduler_state::flag_running(bool interrupt) {
       }
     }
   }
+  // A1111 sets its state flag even when nothing runs; /progress shows it until a job starts.
+  if (interrupt) {
+    self->send(health, interrupt_atom::value);
+  } else {
+    self->send(health, skip_atom::value);
+  }
   return any;
 }
 

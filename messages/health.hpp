@@ -48,16 +48,21 @@ typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
            x.failed, x.cancelled, x.retried, x.devices);
 }
 
-/// Everything /health shows: the model, the queue and the running job's progress.
+/// Everything /health shows: the model, the queue and the running job's progress; and A1111's
+/// `state.interrupted` / `state.skipped` for /progress, which /interrupt and /skip set and which
+/// follow the flags of the job reporting progress (a job that starts clears them; they outlive
+/// the job that was interrupted, as in A1111).
 struct health_report {
   model_status model;
   queue_stats queue;
   job_progress current;
+  bool interrupted = false;
+  bool skipped = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, health_report& x) {
-  return f(caf::meta::type_name("sdw::health_report"), x.model, x.queue, x.current);
+  return f(caf::meta::type_name("sdw::health_report"), x.model, x.queue, x.current, x.interrupted, x.skipped);
 }
 
 } // namespace sdw

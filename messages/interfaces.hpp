@@ -15,12 +15,15 @@
 namespace sdw {
 
 /// health: collects the model state, load progress, queue counters and job progress; answers
-/// /health. Everyone reports to it; nobody waits on it but the front door.
+/// /health. Everyone reports to it; nobody waits on it but the front door. interrupt and skip
+/// (from the scheduler) set A1111's state flags /progress shows.
 using health_actor = caf::typed_actor<
   caf::reacts_to<state_atom, model_status>,
   caf::reacts_to<progress_atom, double, std::string>,
   caf::reacts_to<progress_atom, job_progress>,
   caf::reacts_to<queue_atom, queue_stats>,
+  caf::reacts_to<interrupt_atom>,
+  caf::reacts_to<skip_atom>,
   caf::replies_to<report_atom>::with<health_report>>;
 
 /// Whoever hears that a model is loaded (or failed to load): the scheduler, or an executor host

@@ -83,18 +83,22 @@ typename Inspector::result_type inspect(Inspector& f, job_result& x) {
 }
 
 /// Sampling progress of a running job: `step` of `steps` sampler steps done (over all of its
-/// `iterations` n_iter batches), and when it started (Unix time in milliseconds).
+/// `iterations` n_iter batches), when it started (Unix time in milliseconds), and its A1111
+/// interrupt and skip flags as they stood.
 struct job_progress {
   std::string id;
   int32_t step = 0;
   int32_t steps = 0;
   int32_t iterations = 1;
   int64_t started_unix_ms = 0;
+  bool interrupted = false;
+  bool skipped = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_progress& x) {
-  return f(caf::meta::type_name("sdw::job_progress"), x.id, x.step, x.steps, x.iterations, x.started_unix_ms);
+  return f(caf::meta::type_name("sdw::job_progress"), x.id, x.step, x.steps, x.iterations, x.started_unix_ms,
+           x.interrupted, x.skipped);
 }
 
 /// One generated image: 8-bit RGB rows, top to bottom, and its infotext.

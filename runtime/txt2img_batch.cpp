@@ -74,6 +74,10 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
   c10::InferenceMode guard;
   std::vector<batch_outcome> out(members.size());
   const auto cancel_of = [&](size_t i) { return i < hooks.cancel.size() ? hooks.cancel[i] : nullptr; };
+  const auto interrupt_of = [&](size_t i) { return i < hooks.interrupt.size() ? hooks.interrupt[i] : nullptr; };
+  const auto skip_of = [&](size_t i) { return i < hooks.skip.size() ? hooks.skip[i] : nullptr; };
+  // Whether member i's sampling is to end where it stands (A1111's interrupt or skip).
+  const auto stopping = [&](size_t i) { return is_set(interrupt_of(i)) || is_set(skip_of(i)); };
 
   // Plan and encode every batchable member; group them by key and per-step token lengths, which
   // is what lets their conditioning be stacked without padding.
@@ -113,8 +117,19 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
   for (const auto& group : groups) {
     std::vector<planned*> active;
     for (planned* p : group) {
+      // What run_txt2img does at the start of an n_iter batch: an earlier skip is dropped, an
+      // interrupt ends the job with the images made so far (none).
+      if (std::atomic<bool>* skip = skip_of(p->index)) {
+        skip->store(false);
+      }
       if (is_set(cancel_of(p->index))) {
         out[p->index].failure = cancelled_error();
+      } else if (is_set(interrupt_of(p->index))) {
+        txt2img_result r;
+        r.all_seeds = p->plan.all_seeds;
+        r.all_subseeds = p->plan.all_subseeds;
+        r.info_json = plan_info_json(model, p->plan, {});
+        out[p->index].result = std::move(r);
       } else {
         active.push_back(p);
       }
@@ -128,7 +143,28 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
     for (planned* p : active) {
       batches.push_back(&p->batch);
     }
+    // A stopped member keeps riding along like a cancelled one; the latents it reached are
+    // kept apart and decoded in place of the final ones.
+    std::vector<at::Tensor> reached(active.size());
     sampling_hooks sh;
+    sh.before_call = [&](const at::Tensor& now) {
+      int64_t row = 0;
+      for (size_t a = 0; a < active.size(); ++a) {
+        const int n = active[a]->plan.request->batch_size;
+        if (!reached[a].defined() && stopping(active[a]->index)) {
+          reached[a] = now.narrow(0, row, n).clone();
+        }
+        row += n;
+      }
+    };
+    sh.stop = [&] {
+      for (size_t a = 0; a < active.size(); ++a) {
+        if (!reached[a].defined() && !is_set(cancel_of(active[a]->index))) {
+          return false;
+        }
+      }
+      return true;
+    };
     sh.on_step = [&](int step, int) {
       // A cancelled member still rides along (its rows cannot leave a sampler's history); only
       // when every member is cancelled does the run stop.
@@ -156,8 +192,10 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
     done_steps += steps;
 
     int64_t row = 0;
-    for (planned* p : active) {
+    for (size_t a = 0; a < active.size(); ++a) {
+      planned* p = active[a];
       const int n = p->plan.request->batch_size;
+      const at::Tensor latents = reached[a].defined() ? reached[a] : samples.narrow(0, row, n);
       if (is_set(cancel_of(p->index))) {
         out[p->index].failure = cancelled_error();
         row += n;
@@ -169,7 +207,7 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
         r.all_subseeds = p->plan.all_subseeds;
         std::vector<std::string> infotexts;
         for (int i = 0; i < n; ++i) {
-          rgb_image img = decode_plan_image(model, p->plan, samples.narrow(0, row + i, 1), static_cast<size_t>(i));
+          rgb_image img = decode_plan_image(model, p->plan, latents.narrow(0, i, 1), static_cast<size_t>(i));
           infotexts.push_back(img.infotext);
           r.images.push_back(std::move(img));
         }
@@ -186,6 +224,8 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
     const int offset = done_steps;
     txt2img_hooks h;
     h.cancel = cancel_of(i);
+    h.interrupt = interrupt_of(i);
+    h.skip = skip_of(i);
     if (hooks.on_step) {
       h.on_step = [&, offset](int step, int) { hooks.on_step(offset + step, total_steps); };
     }

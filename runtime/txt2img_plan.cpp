@@ -302,7 +302,11 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   // A1111 keeps the denoised prediction of the last model call: an interrupted or skipped batch
   // is decoded from it.
   at::Tensor last_denoised;
+  at::Tensor noise;
   const auto stop_check = [&] {
+    if (hooks.before_call) {
+      hooks.before_call(last_denoised.defined() ? last_denoised : noise * lead.sigmas[0].item<double>());
+    }
     if (hooks.stop && hooks.stop()) {
       throw sampling_stopped{};
     }
@@ -328,7 +332,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
       hooks.on_step(step, steps);
     }
   };
-  at::Tensor noise = draw(true);
+  noise = draw(true);
   try {
     return sample(*lead.setup.sampler, sm, noise, model.schedule(), lead.sigmas, lead.setup.params);
   } catch (const sampling_stopped&) {

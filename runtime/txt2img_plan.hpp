@@ -85,6 +85,10 @@ std::vector<std::pair<int64_t, int64_t>> cond_lengths(const plan_batch& batch);
 struct sampling_hooks {
   /// After each sampler step (index, steps); may throw (e.g. errc::cancelled) to end sampling.
   std::function<void(int step, int steps)> on_step;
+  /// Called before each model call, ahead of `stop`, with the latents an interruption there ends
+  /// with: the denoised prediction of the last model call (before the first one, the initial
+  /// noise scaled to the first sigma), all images' rows. Lets one batch member stop on its own.
+  std::function<void(const at::Tensor& reached)> before_call;
   /// Checked before each model call; true ends sampling with the last denoised prediction.
   std::function<bool()> stop;
 };

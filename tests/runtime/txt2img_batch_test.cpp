@@ -213,3 +213,122 @@ BOOST_AUTO_TEST_CASE(a_member_that_cannot_run_fails_alone_naming_its_field) {
   BOOST_TEST(out[1].failure->code() == sdw::errc::unsupported);
   BOOST_TEST(out[1].failure->where() == "enable_hr");
 }
+
+namespace {
+
+/// The member run alone with `flag` (its interrupt or skip) set once `at_step` steps are done.
+sdw::txt2img_result alone_stopped_at(const sdw::batch_member& m, int at_step, bool interrupt) {
+  auto& e = the_engine();
+  std::atomic<bool> flag{false};
+  sdw::txt2img_hooks h;
+  if (interrupt) {
+    h.interrupt = &flag;
+  } else {
+    h.skip = &flag;
+  }
+  h.on_step = [&](int step, int) {
+    if (step == at_step) {
+      flag = true;
+    }
+  };
+  return sdw::run_txt2img(*e.model, e.tokenizer, m.request, m.opts, h);
+}
+
+bool same_pixels(const sdw::txt2img_result& a, const sdw::txt2img_result& b) {
+  if (a.images.size() != b.images.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.images.size(); ++i) {
+    if (a.images[i].pixels != b.images[i].pixels) {
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_interrupted_member_gets_what_it_gets_alone_interrupted_and_the_others_go_on) {
+  auto& e = the_engine();
+  constexpr int k = 2;
+  // Euler a draws noise each step, DPM++ 2M keeps a history, DDIM goes through the eps path.
+  for (const std::string sampler : {"Euler a", "DPM++ 2M", "DDIM"}) {
+    const auto members = three_members(sampler);
+    std::atomic<bool> never{false}, interrupt_second{false};
+    sdw::batch_hooks hooks;
+    hooks.interrupt = {&never, &interrupt_second, &never};
+    int last_step = 0;
+    hooks.on_step = [&](int step, int) {
+      last_step = step;
+      if (step == k) {
+        interrupt_second = true;
+      }
+    };
+    const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
+    BOOST_TEST_REQUIRE(out.size() == 3u);
+    BOOST_TEST(last_step > k);  // the run went on past the interrupt
+    for (size_t i = 0; i < 3; ++i) {
+      BOOST_TEST_REQUIRE(out[i].ok());
+    }
+    const auto stopped = alone_stopped_at(members[1], k, true);
+    const auto full = alone(members[1]);
+    BOOST_TEST_REQUIRE(stopped.images.size() == 2u);
+    // The interruption shows: the solo interrupted images are not the finished ones.
+    BOOST_TEST(!same_pixels(stopped, full));
+    check_equal(*out[1].result, stopped, sampler + " interrupted member");
+    check_equal(*out[0].result, alone(members[0]), sampler + " member 0 beside an interrupted one");
+    check_equal(*out[2].result, alone(members[2]), sampler + " member 2 beside an interrupted one");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_skipped_member_ends_its_image_early_and_a_skip_from_before_the_start_is_dropped) {
+  auto& e = the_engine();
+  const auto members = three_members("Euler");
+  // The first member's skip was set before the batch started: it is cleared, as run_txt2img
+  // clears it when an n_iter batch starts, and the member runs to the end.
+  std::atomic<bool> skip_first{true}, skip_third{false};
+  sdw::batch_hooks hooks;
+  hooks.skip = {&skip_first, nullptr, &skip_third};
+  hooks.on_step = [&](int step, int) {
+    if (step == 1) {
+      skip_third = true;
+    }
+  };
+  const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
+  for (size_t i = 0; i < 3; ++i) {
+    BOOST_TEST_REQUIRE(out[i].ok());
+  }
+  BOOST_TEST(!skip_first.load());
+  check_equal(*out[0].result, alone(members[0]), "member whose early skip was dropped");
+  check_equal(*out[1].result, alone(members[1]), "member beside a skipped one");
+  const auto stopped = alone_stopped_at(members[2], 1, false);
+  BOOST_TEST(!same_pixels(stopped, alone(members[2])));
+  check_equal(*out[2].result, stopped, "skipped member");
+}
+
+BOOST_AUTO_TEST_CASE(interrupting_every_member_ends_the_run_at_once_with_images) {
+  auto& e = the_engine();
+  const auto members = three_members("DPM++ 2M");
+  std::atomic<bool> interrupt{false};
+  sdw::batch_hooks hooks;
+  hooks.interrupt = {&interrupt, &interrupt, &interrupt};
+  int last_step = 0;
+  hooks.on_step = [&](int step, int) {
+    last_step = step;
+    if (step == 1) {
+      interrupt = true;
+    }
+  };
+  const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
+  BOOST_TEST(last_step == 1);  // no step after the interrupt
+  for (size_t i = 0; i < 3; ++i) {
+    BOOST_TEST_REQUIRE(out[i].ok());
+    check_equal(*out[i].result, alone_stopped_at(members[i], 1, true), "member " + std::to_string(i) + " interrupted");
+  }
+  // A member interrupted before the batch starts ends at once with no images, as a job alone.
+  const auto late = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
+  for (size_t i = 0; i < 3; ++i) {
+    BOOST_TEST_REQUIRE(late[i].ok());
+    BOOST_TEST(late[i].result->images.empty());
+  }
+}

@@ -1,0 +1,155 @@
+#define BOOST_TEST_MODULE api_batch_interrupt
+#include <boost/test/unit_test.hpp>
+
+#define _TURN_OFF_PLATFORM_STRING
+#include "runtime/encoding.hpp"
+#include "runtime/json_writer.hpp"
+#include "runtime/png_codec.hpp"
+#include "tests/support/api_server.hpp"
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <string>
+#include <vector>
+
+using sdw::json_value;
+using sdw::test::member;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+sdw::test::shared_server& start_server() {
+  bool first = false;
+  auto& s = sdw::test::shared_api_server({"--max-batch", "4"}, first);
+  if (first) {
+    BOOST_TEST_REQUIRE(s.server.wait_until_up(), s.server.log());
+    BOOST_TEST_REQUIRE(s.server.wait_for_state("ready"), s.server.log());
+  }
+  BOOST_TEST_REQUIRE(s.server.alive(), s.server.log());
+  return s;
+}
+
+sdw::test::http_reply call(const std::string& method, const std::string& path, const std::string& body = "") {
+  return start_server().server.call(method, path, body);
+}
+
+std::vector<sdw::decoded_png> images_of(const sdw::test::http_reply& r) {
+  std::vector<sdw::decoded_png> out;
+  for (const auto& img : member(r.json, "images").as_array()) {
+    out.push_back(sdw::decode_png(sdw::base64_decode(img.as_string())));
+  }
+  return out;
+}
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+/// Seconds one sampler step of a 64x64 Euler job alone takes here, measured on a 20-step job.
+double seconds_per_step() {
+  const std::string body = R"({"prompt":"timing","steps":20,"width":64,"height":64,"seed":2,"sampler_name":"Euler"})";
+  call("POST", "/sdapi/v1/txt2img", body);  // warm-up
+  const auto t0 = clock_type::now();
+  const auto r = call("POST", "/sdapi/v1/txt2img", body);
+  BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 300));
+  return seconds_since(t0) / 20;
+}
+
+/// Polls (every 10 ms, up to 60 s) until `done` holds for the answer of GET `path`; returns it.
+json_value poll(const std::string& path, const std::function<bool(const json_value&)>& done) {
+  json_value v;
+  for (int i = 0; i < 6000; ++i) {
+    v = call("GET", path).json;
+    if (done(v)) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return v;
+}
+
+const json_value& state_of(const json_value& progress) { return member(progress, "state"); }
+
+/// A 150-step Euler job: compatible with the others of its kind, so they share a sampling run.
+std::string long_job(int seed) {
+  return R"({"prompt":"batch member )" + std::to_string(seed) + R"(","steps":150,"width":64,"height":64,"seed":)" +
+         std::to_string(seed) + R"(,"sampler_name":"Euler"})";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(interrupt_ends_every_member_of_a_running_batch_with_its_image) {
+  const double step = seconds_per_step();
+  // A job alone holds the executor while three compatible jobs queue behind it.
+  auto blocker = std::async(std::launch::async, [] { return call("POST", "/sdapi/v1/txt2img", long_job(100)); });
+  poll("/sdapi/v1/progress", [](const json_value& p) { return member(state_of(p), "sampling_step").as_int() >= 1; });
+  std::vector<std::future<sdw::test::http_reply>> jobs;
+  const std::vector<int> seeds = {101, 102, 103};
+  for (int seed : seeds) {
+    jobs.push_back(std::async(std::launch::async, [seed] { return call("POST", "/sdapi/v1/txt2img", long_job(seed)); }));
+  }
+  const auto queued = poll("/health", [](const json_value& h) { return member(member(h, "jobs"), "inQueue").as_int() == 3; });
+  BOOST_TEST_REQUIRE(member(member(queued, "jobs"), "inQueue").as_int() == 3, sdw::to_json(queued));
+
+  // Interrupting the lone job lets the three start, as one batch.
+  BOOST_TEST_REQUIRE(call("POST", "/sdapi/v1/interrupt").status == 200);
+  const auto first = blocker.get();
+  BOOST_TEST_REQUIRE(first.status == 200, first.body.substr(0, 300));
+  BOOST_TEST(images_of(first).size() == 1u);
+  const auto batched = poll("/health", [](const json_value& h) {
+    const auto& d = member(h, "devices");
+    return d.is_array() && !d.as_array().empty() && member(d.as_array()[0], "running").as_int() == 3;
+  });
+  BOOST_TEST_REQUIRE(member(member(batched, "devices").as_array().at(0), "running").as_int() == 3,
+                     sdw::to_json(batched));
+  const auto sampling =
+    poll("/sdapi/v1/progress", [](const json_value& p) { return member(state_of(p), "sampling_step").as_int() >= 1; });
+  // The batch started after the interrupt: A1111 clears the flag when a job starts.
+  BOOST_TEST(member(state_of(sampling), "interrupted").as_bool() == false, sdw::to_json(sampling));
+  BOOST_TEST(member(state_of(sampling), "sampling_steps").as_int() == 150);
+
+  const auto t0 = clock_type::now();
+  const auto r = call("POST", "/sdapi/v1/interrupt");
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.body == "{}");
+  const json_value p = call("GET", "/sdapi/v1/progress").json;
+  BOOST_TEST(member(state_of(p), "interrupted").as_bool() == true, sdw::to_json(p));
+  BOOST_TEST(member(state_of(p), "skipped").as_bool() == false, sdw::to_json(p));
+
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const auto done = jobs[i].get();
+    BOOST_TEST_REQUIRE(done.status == 200, done.body.substr(0, 300));
+    const auto imgs = images_of(done);
+    BOOST_TEST_REQUIRE(imgs.size() == 1u);
+    BOOST_TEST(imgs[0].width == 64);
+    const std::string seed = "Seed: " + std::to_string(seeds[i]) + ",";
+    BOOST_TEST(imgs[0].text.at("parameters").find(seed) != std::string::npos, imgs[0].text.at("parameters"));
+  }
+  const double took = seconds_since(t0);
+  BOOST_TEST_MESSAGE("batch of 3 interrupted after " << took << " s; a step alone takes " << step << " s");
+  // Sampling on to the end would take 150 steps of a 3-image batch, at least 150 steps alone.
+  BOOST_TEST(took < 0.3 * 150 * step, "took " << took << " s, a step takes " << step << " s");
+
+  // The flag outlives the job it stopped, until the next job starts.
+  const json_value after = call("GET", "/sdapi/v1/progress").json;
+  BOOST_TEST(member(state_of(after), "interrupted").as_bool() == true, sdw::to_json(after));
+  BOOST_TEST(member(after, "progress").as_number() == 0.0);
+  BOOST_TEST(call("POST", "/sdapi/v1/txt2img", R"({"prompt":"x","steps":2,"width":64,"height":64})").status == 200);
+  const json_value next = call("GET", "/sdapi/v1/progress").json;
+  BOOST_TEST(member(state_of(next), "interrupted").as_bool() == false, sdw::to_json(next));
+}
+
+BOOST_AUTO_TEST_CASE(skip_shows_in_progress_and_ends_a_lone_job_s_image) {
+  auto job = std::async(std::launch::async, [] { return call("POST", "/sdapi/v1/txt2img", long_job(7)); });
+  poll("/sdapi/v1/progress", [](const json_value& p) { return member(state_of(p), "sampling_step").as_int() >= 1; });
+  const auto r = call("POST", "/sdapi/v1/skip");
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.body == "null");
+  const json_value p = call("GET", "/sdapi/v1/progress").json;
+  BOOST_TEST(member(state_of(p), "skipped").as_bool() == true, sdw::to_json(p));
+  BOOST_TEST(member(state_of(p), "interrupted").as_bool() == false, sdw::to_json(p));
+  const auto done = job.get();
+  BOOST_TEST_REQUIRE(done.status == 200, done.body.substr(0, 300));
+  BOOST_TEST(images_of(done).size() == 1u);
+}
