@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand(
     "serve", "RunPod serverless worker: take jobs from RUNPOD_WEBHOOK_GET_JOB; without it, run one test job");
   model_settings(serve_cmd);
+  setting(serve_cmd, "--concurrency", "runpod.concurrency", "RunPod jobs held at once (so they can batch); 1 = one at a time");
   serve_cmd->add_option("--test-input", test_input,
                         "run this job once ({\"input\": {...}}: a file, or the JSON itself), print the result, exit "
                         "(default: ./test_input.json when RUNPOD_WEBHOOK_GET_JOB is unset)");
@@ -132,6 +133,9 @@ int main(int argc, char** argv) {
   sim_cmd->add_option("--mix", sim.mix_file, "JSON request mix: [{\"weight\": w, \"input\": {...}}, ...]");
   sim_cmd->add_option("--seed", sim.seed, "random seed (load and faults)")->capture_default_str();
   sim_cmd->add_option("--time-scale", sim.time_scale, "simulated time per real time")->capture_default_str();
+  sim_cmd->add_option("--max-batch", sim.max_batch, "workers' queue.max-batch")->capture_default_str();
+  sim_cmd->add_option("--concurrency", sim.concurrency, "workers' runpod.concurrency (jobs held at once)")
+    ->capture_default_str();
   sim_cmd->add_option("--ping-ms", sim.ping_ms, "workers' RUNPOD_PING_INTERVAL")->capture_default_str();
   sim_cmd->add_option("--lost-after-ms", sim.lost_after_ms, "requeue a job its worker stopped showing; 0 = 4 pings")
     ->capture_default_str();

@@ -7,6 +7,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace sdw {
@@ -32,6 +33,12 @@ job_result failure(const std::string& id, std::string kind, std::string field, s
   r.status = job_status::failed;
   r.error = job_error{std::move(kind), std::move(field), std::move(message)};
   return r;
+}
+
+/// Where a final result goes: a job that ran also says on which device and in a batch of how
+/// many jobs (query parameters, so the output the user receives is untouched).
+std::string done_url(const runpod_settings& settings, const std::string& id, const job_result& r) {
+  return r.batch_jobs > 0 ? job_done_url_for_run(settings, id, r.device, r.batch_jobs) : job_done_url(settings, id);
 }
 
 void tell_heartbeat(self_pointer self) {
@@ -66,11 +73,11 @@ void schedule_take(self_pointer self, std::chrono::milliseconds delay) {
 void take(self_pointer self) {
   auto& st = self->state;
   st.take_scheduled = false;
-  if (!st.ready || st.stopping || st.taking || !st.running.empty()) {
+  if (!st.ready || st.stopping || st.taking || static_cast<int>(st.running.size()) >= std::max(1, st.config.concurrency)) {
     return;
   }
   st.taking = true;
-  const std::string url = job_take_url(st.config.settings, !st.delivering.empty());
+  const std::string url = job_take_url(st.config.settings, !st.running.empty() || !st.delivering.empty());
   st.take_cancel = std::make_unique<http_cancel>();
   auto me = caf::actor_cast<poller_actor>(self);
   http_call_async("GET", url, st.config.settings.api_key, "", take_timeout,
@@ -110,7 +117,7 @@ void finish(self_pointer self, const std::string& id, const job_result& r) {
   st.delivering.insert(id);
   tell_heartbeat(self);
   self->request(st.config.delivery, caf::infinite, deliver_atom::value,
-                job_post{id, job_done_url(st.config.settings, id), std::move(body)})
+                job_post{id, done_url(st.config.settings, id, r), std::move(body)})
     .then(
       [self, id](bool) {
         self->state.delivering.erase(id);
@@ -199,6 +206,8 @@ void on_taken(self_pointer self, const http_exchange& answer) {
       for (const auto& job : outcome.jobs) {
         start_job(self, job);
       }
+      // With room for more, the next take runs while these do, so the scheduler can batch them.
+      self->send(self, take_atom::value);
       break;
   }
   check_done(self);

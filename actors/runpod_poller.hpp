@@ -1,6 +1,6 @@
 #pragma once
 /// The RunPod poller: the serverless intake. Once the model is ready it long-polls job-take
-/// (one job at a time), checks each job's input (a malformed one gets its error result at once),
+/// (one job at a time, or up to `concurrency`), checks each job's input (a malformed one gets its error result at once),
 /// queues good ones at the scheduler, posts throttled progress updates while a job runs and
 /// hands every result to delivery. On stop (SIGTERM) or after a device fault it takes no more
 /// jobs, waits until the ones in flight are delivered, then reports the exit code. Runs on the
@@ -28,6 +28,9 @@ struct poller_config {
   /// Called once when the poller is done: 0 after a stop, 1 when the model failed to load or a
   /// device fault made the worker unfit.
   std::function<void(int)> on_done;
+  /// Jobs held at once (taken, not yet finished): 1 = one at a time, as the SDK does by default;
+  /// more lets the scheduler batch jobs taken while others run.
+  int concurrency = 1;
 };
 
 /// The poller's state.

@@ -129,7 +129,8 @@ sim_outcome run_sim_session(const sim_args& args) {
   sim_server server(plane, args.port);
   const std::string log_dir = args.out + "-logs";
   std::filesystem::create_directories(log_dir);
-  sim_worker_spec spec{args.binary.empty() ? self_executable() : args.binary, log_dir, args.time_scale, {}};
+  sim_worker_spec spec{args.binary.empty() ? self_executable() : args.binary, log_dir, args.time_scale,
+                       {"--max-batch", std::to_string(args.max_batch), "--concurrency", std::to_string(args.concurrency)}};
   sim_workers workers;
   for (int w = 0; w < args.workers; ++w) {
     const std::string name = "worker-" + std::to_string(w + 1);
@@ -173,7 +174,8 @@ sim_outcome run_sim_session(const sim_args& args) {
   std::ostringstream settings;
   settings << args.workers << " workers, " << args.jobs << " jobs, "
            << (args.rate > 0 ? "Poisson " + std::to_string(args.rate) + "/s" : std::to_string(args.clients) + " closed-loop clients")
-           << ", time scale " << args.time_scale << ", seed " << args.seed << ", faults: take 5xx " << args.faults.take_5xx
+           << ", time scale " << args.time_scale << ", max-batch " << args.max_batch << ", concurrency "
+           << args.concurrency << ", seed " << args.seed << ", faults: take 5xx " << args.faults.take_5xx
            << ", done 5xx " << args.faults.done_5xx << ", slow " << args.faults.slow << ", drop " << args.faults.drop
            << ", reset " << args.faults.reset << ", duplicate " << args.faults.duplicate
            << (outcome.killed ? ", killed " + outcome.killed_worker + " holding " + outcome.killed_job : "");

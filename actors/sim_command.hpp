@@ -17,6 +17,8 @@ namespace sdw {
 struct sim_args {
   int workers = 2;             ///< worker processes
   double time_scale = 0.05;    ///< simulated time per real time in the workers' cost model
+  int max_batch = 4;           ///< the workers' queue.max-batch
+  int concurrency = 1;         ///< the workers' runpod.concurrency: jobs each holds at once (> 1 lets them batch)
   int ping_ms = 500;           ///< RUNPOD_PING_INTERVAL given to the workers
   int lost_after_ms = 0;       ///< requeue a job unseen this long; 0 = 4 ping intervals
   int take_wait_ms = 500;      ///< job-take long poll

@@ -68,6 +68,9 @@ const std::vector<key_binding>& bindings() {
     {{"runpod.ping-url", "RUNPOD_WEBHOOK_PING", false, "heartbeat URL template"}, &worker_config::ping_url},
     {{"runpod.ping-interval", "RUNPOD_PING_INTERVAL", false, "heartbeat period in milliseconds"},
      &worker_config::ping_interval_ms},
+    {{"runpod.concurrency", "SDWORKER_CONCURRENCY", false,
+      "jobs taken and held at once (taken while others run, so compatible ones can batch); 1 = one at a time"},
+     &worker_config::concurrency},
     {{"runpod.api-key", "RUNPOD_AI_API_KEY", true, "sent as Authorization to RunPod; never logged"},
      &worker_config::api_key},
     {{"runpod.pod-id", "RUNPOD_POD_ID", false, "this worker's id in RunPod URLs; empty = a random id"},
@@ -190,6 +193,9 @@ void validate(const worker_config& c) {
   }
   if (!one_of(c.log_level, {"trace", "debug", "info", "warn", "error"})) {
     bad("log.level", "must be trace, debug, info, warn or error, got '" + c.log_level + "'");
+  }
+  if (c.concurrency < 1 || c.concurrency > 256) {
+    bad("runpod.concurrency", "must be 1..256, got " + std::to_string(c.concurrency));
   }
   if (c.max_batch < 1 || c.max_batch > 64) {
     bad("queue.max-batch", "must be 1..64, got " + std::to_string(c.max_batch));

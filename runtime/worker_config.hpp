@@ -37,6 +37,7 @@ struct worker_config {
   std::string post_output_url;  ///< RUNPOD_WEBHOOK_POST_OUTPUT
   std::string ping_url;         ///< RUNPOD_WEBHOOK_PING
   int ping_interval_ms = 10000;  ///< RUNPOD_PING_INTERVAL
+  int concurrency = 1;          ///< RunPod jobs held at once; more lets the scheduler batch them
   std::string api_key;          ///< RUNPOD_AI_API_KEY; never logged
   std::string pod_id;           ///< RUNPOD_POD_ID; empty = a random id
   std::string pod_hostname;     ///< RUNPOD_POD_HOSTNAME
