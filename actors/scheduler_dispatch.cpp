@@ -35,9 +35,20 @@ bool usable(const device_slot& s) { return s.stats.state == "idle" || s.stats.st
 
 double time_scale_of(const device_slot& s) { return s.device.time_scale > 0 ? s.device.time_scale : 1.0; }
 
+/// A learned speed within this fraction of the configured one counts as the configured one. Fixed
+/// overheads and timer noise make every measured device a little slower than its cost model, and
+/// that alone must not make a device not yet tried (still at its configured speed) look faster
+/// than the tried ones it is told to equal.
+constexpr double calibration_deadband = 0.1;
+
 /// The speed factor placement uses: learned from the device's batches, or the configured one.
 double placement_speed(const device_slot& s) {
-  return s.device.calibrate ? s.speed.speed(s.device.costs.speed) : s.device.costs.speed;
+  const double configured = s.device.costs.speed;
+  if (!s.device.calibrate) {
+    return configured;
+  }
+  const double learned = s.speed.speed(configured);
+  return std::abs(learned / configured - 1.0) <= calibration_deadband ? configured : learned;
 }
 
 /// The device's cost model in wall time at its placement speed, so that estimates, busy-until

@@ -22,7 +22,7 @@ constexpr double time_scale = 0.06;
 const std::vector<double> true_speeds{0.25, 1.0};  // the slow device is listed first
 const std::vector<double> told_speeds{1.0, 1.0};
 // A learned factor within 20 % of the truth (overhead and a loaded machine only make a batch
-// take longer, so the factors err low).
+// take longer, so the factors err low; one within 10 % of the configured value shows as that).
 constexpr double tolerance = 0.2;
 
 /// Runs `n` jobs one after another (each submitted when the last is done) and counts them per device.
