@@ -118,7 +118,8 @@ int main(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand(
     "serve", "RunPod serverless worker: take jobs from RUNPOD_WEBHOOK_GET_JOB; without it, run one test job");
   model_settings(serve_cmd);
-  setting(serve_cmd, "--concurrency", "runpod.concurrency", "RunPod jobs held at once (so they can batch); 1 = one at a time");
+  setting(serve_cmd, "--concurrency", "runpod.concurrency",
+          "RunPod jobs held at once (so they can batch); 1 = one at a time");
   serve_cmd->add_option("--test-input", test_input,
                         "run this job once ({\"input\": {...}}: a file, or the JSON itself), print the result, exit "
                         "(default: ./test_input.json when RUNPOD_WEBHOOK_GET_JOB is unset)");

@@ -73,7 +73,8 @@ void schedule_take(self_pointer self, std::chrono::milliseconds delay) {
 void take(self_pointer self) {
   auto& st = self->state;
   st.take_scheduled = false;
-  if (!st.ready || st.stopping || st.taking || static_cast<int>(st.running.size()) >= std::max(1, st.config.concurrency)) {
+  const bool full = static_cast<int>(st.running.size()) >= std::max(1, st.config.concurrency);
+  if (!st.ready || st.stopping || st.taking || full) {
     return;
   }
   st.taking = true;

@@ -130,7 +130,8 @@ sim_outcome run_sim_session(const sim_args& args) {
   const std::string log_dir = args.out + "-logs";
   std::filesystem::create_directories(log_dir);
   sim_worker_spec spec{args.binary.empty() ? self_executable() : args.binary, log_dir, args.time_scale,
-                       {"--max-batch", std::to_string(args.max_batch), "--concurrency", std::to_string(args.concurrency)}};
+                       {"--max-batch", std::to_string(args.max_batch), "--concurrency",
+                        std::to_string(args.concurrency)}};
   sim_workers workers;
   for (int w = 0; w < args.workers; ++w) {
     const std::string name = "worker-" + std::to_string(w + 1);

@@ -129,7 +129,8 @@ run_figures run_once(caf::actor_system& system, const device_setup& setup, doubl
 } // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"throughput of the scheduler over 1, 2, 4, 8 simulated devices, the gain of batching and of speed calibration"};
+  CLI::App app{
+    "throughput of the scheduler over 1, 2, 4, 8 simulated devices, the gain of batching and of speed calibration"};
   int per_device = 24;
   int batch_jobs = 32;
   int calib_jobs = 64;
@@ -186,9 +187,12 @@ int main(int argc, char** argv) {
   for (const auto& [label, speeds] : orders) {
     for (int clients : {0, 2}) {
       const std::vector<double> ones(speeds.size(), 1.0);
-      const run_figures told = run_once(system, device_setup{speeds, ones, false}, scale, 1, calib_jobs, small, clients);
-      const run_figures learned = run_once(system, device_setup{speeds, ones, true}, scale, 1, calib_jobs, small, clients);
-      const run_figures truth = run_once(system, device_setup{speeds, {}, false}, scale, 1, calib_jobs, small, clients);
+      auto run = [&](const device_setup& setup) {
+        return run_once(system, setup, scale, 1, calib_jobs, small, clients);
+      };
+      const run_figures told = run(device_setup{speeds, ones, false});
+      const run_figures learned = run(device_setup{speeds, ones, true});
+      const run_figures truth = run(device_setup{speeds, {}, false});
       const double r_told = told.completed / told.seconds, r_learned = learned.completed / learned.seconds,
                    r_truth = truth.completed / truth.seconds;
       std::printf("%-24s %-10s %12.2f %12.2f %12.2f %10.3f %10.3f\n", label.c_str(),

@@ -27,8 +27,8 @@ struct device_stats {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_stats& x) {
-  return f(caf::meta::type_name("sdw::device_stats"), x.name, x.state, x.speed, x.calibrated_speed, x.running, x.jobs, x.batches,
-           x.images, x.busy_ms);
+  return f(caf::meta::type_name("sdw::device_stats"), x.name, x.state, x.speed, x.calibrated_speed, x.running, x.jobs,
+           x.batches, x.images, x.busy_ms);
 }
 
 /// The scheduler's counters.

@@ -1,8 +1,8 @@
 #pragma once
 /// The simulation harness's report: throughput, end-to-end and queue latency percentiles,
-/// per-worker utilisation, the batch-size histogram, and the jobs that were lost (never completed) or delivered more than
-/// once, computed from the control plane's job records; written as JSON and as a self-contained
-/// HTML page with inline SVG charts (latency histogram, jobs over time per worker, batch sizes).
+/// per-worker utilisation, the batch-size histogram, and the jobs that were lost (never
+/// completed) or delivered more than once, computed from the control plane's job records;
+/// written as JSON and as a self-contained HTML page with inline SVG charts (latency histogram, jobs over time per worker, batch sizes).
 
 #include "runtime/sim_control_plane.hpp"
 

@@ -138,7 +138,8 @@ std::string batch_caption(const sim_report& r) {
   std::string text = "Executor runs by how many jobs shared them, as the workers reported with each result:";
   for (size_t i = 0; i < r.batch_sizes.size(); ++i) {
     const auto& b = r.batch_sizes[i];
-    text += std::string(i ? ", " : " ") + std::to_string(b.batches) + (i ? " of " : " runs of ") + std::to_string(b.size);
+    text += std::string(i ? ", " : " ") + std::to_string(b.batches) + (i ? " of " : " runs of ") +
+            std::to_string(b.size);
   }
   if (r.batch_unreported > 0) {
     text += "; " + std::to_string(r.batch_unreported) + " completed jobs not reported";
