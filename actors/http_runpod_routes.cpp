@@ -126,7 +126,8 @@ http_answer health_answer(front_context& ctx) {
   s.current_step = h->current.step;
   s.current_steps = h->current.steps;
   for (const auto& d : h->queue.devices) {
-    s.devices.push_back(device_health{d.name, d.state, d.speed, d.running, d.jobs, d.batches, d.images, d.busy_ms});
+    s.devices.push_back(
+      device_health{d.name, d.state, d.speed, d.calibrated_speed, d.running, d.jobs, d.batches, d.images, d.busy_ms});
   }
   return {200, health_json(s)};
 }

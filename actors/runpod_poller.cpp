@@ -35,6 +35,12 @@ job_result failure(const std::string& id, std::string kind, std::string field, s
   return r;
 }
 
+/// Where a final result goes: a job that ran also says on which device and in a batch of how
+/// many jobs (query parameters, so the output the user receives is untouched).
+std::string done_url(const runpod_settings& settings, const std::string& id, const job_result& r) {
+  return r.batch_jobs > 0 ? job_done_url_for_run(settings, id, r.device, r.batch_jobs) : job_done_url(settings, id);
+}
+
 void tell_heartbeat(self_pointer self) {
   auto& st = self->state;
   std::vector<std::string> ids(st.running.begin(), st.running.end());
@@ -118,7 +124,7 @@ void finish(self_pointer self, const std::string& id, const job_result& r) {
   st.delivering.insert(id);
   tell_heartbeat(self);
   self->request(st.config.delivery, caf::infinite, deliver_atom::value,
-                job_post{id, job_done_url(st.config.settings, id), std::move(body)})
+                job_post{id, done_url(st.config.settings, id, r), std::move(body)})
     .then(
       [self, id](bool) {
         self->state.delivering.erase(id);

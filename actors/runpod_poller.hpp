@@ -1,8 +1,9 @@
 #pragma once
 /// The RunPod poller: the serverless intake. Once the model is ready it long-polls job-take
-/// (up to runpod concurrency jobs at once, through job-take-batch when it wants several), checks each job's input (a malformed one gets its error result at once),
-/// queues good ones at the scheduler, posts throttled progress updates while a job runs and
-/// hands every result to delivery. On stop (SIGTERM) or after a device fault it takes no more
+/// (up to runpod concurrency jobs at once, through job-take-batch when it wants several), checks
+/// each job's input (a malformed one gets its error result at once), queues good ones at the
+/// scheduler, posts throttled progress updates while a job runs and hands every result (with how
+/// it ran, in the job-done URL's query) to delivery. On stop (SIGTERM) or after a device fault it takes no more
 /// jobs, waits until the ones in flight are delivered, then reports the exit code. Runs on the
 /// CAF scheduler; the long poll runs on the HTTP library's threads, never blocking it.
 

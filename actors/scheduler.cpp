@@ -241,6 +241,7 @@ scheduler_actor::behavior_type scheduler_for_devices(scheduler_actor::stateful_p
     slot.stats.name = d.name;
     slot.stats.state = "loading";
     slot.stats.speed = d.costs.speed;
+    slot.stats.calibrated_speed = d.costs.speed;
     slot.device = std::move(d);
     st.devices.push_back(std::move(slot));
   }

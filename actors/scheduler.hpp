@@ -9,6 +9,7 @@
 #include "actors/job_plan.hpp"
 #include "messages/interfaces.hpp"
 #include "runtime/cost_model.hpp"
+#include "runtime/speed_calibration.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
@@ -41,7 +42,12 @@ struct job_record {
 struct scheduler_device {
   executor_actor executor;
   std::string name;   ///< shown in /health and in each job's result ("cuda:0", "sim:1")
-  cost_model costs;   ///< placement estimates (speed included)
+  cost_model costs;   ///< placement estimates (speed included: the configured, first estimate)
+  /// Wall time per cost-model time: 1 for a real device; a simulated one runs its model time
+  /// this much faster (its sim_device::time_scale).
+  double time_scale = 1.0;
+  /// Learn the device's speed from the batches it runs and place by it (else the configured one).
+  bool calibrate = true;
 };
 
 /// How much the scheduler queues and batches.
@@ -58,6 +64,7 @@ struct device_slot {
   std::chrono::steady_clock::time_point busy_until;  ///< expected end of the running batch
   std::chrono::steady_clock::time_point batch_started;
   std::vector<std::string> running;  ///< ids of the batch at the executor
+  speed_calibration speed;           ///< the speed learned from its batches
 };
 
 /// The scheduler's state and the logic of its handlers.

@@ -33,11 +33,48 @@ constexpr double model_switch_ms = 10000.0;
 
 bool usable(const device_slot& s) { return s.stats.state == "idle" || s.stats.state == "busy"; }
 
+double time_scale_of(const device_slot& s) { return s.device.time_scale > 0 ? s.device.time_scale : 1.0; }
+
+/// A learned speed within this fraction of the configured one counts as the configured one. Fixed
+/// overheads and timer noise make every measured device a little slower than its cost model, and
+/// that alone must not make a device not yet tried (still at its configured speed) look faster
+/// than the tried ones it is told to equal.
+constexpr double calibration_deadband = 0.1;
+
+/// The speed factor placement uses: learned from the device's batches, or the configured one.
+double placement_speed(const device_slot& s) {
+  const double configured = s.device.costs.speed;
+  if (!s.device.calibrate) {
+    return configured;
+  }
+  const double learned = s.speed.speed(configured);
+  return std::abs(learned / configured - 1.0) <= calibration_deadband ? configured : learned;
+}
+
+/// The device's cost model in wall time at its placement speed, so that estimates, busy-until
+/// times and the measured batch times that correct them share one clock.
+cost_model wall_costs(const device_slot& s) {
+  cost_model m = s.device.costs;
+  m.speed = placement_speed(s) / time_scale_of(s);
+  return m;
+}
+
+/// The shape of a batch of these queued or running jobs: the first one's size and steps, every
+/// member's images per UNet call.
+job_shape batch_shape(const std::unordered_map<std::string, job_record>& jobs, const std::vector<std::string>& ids) {
+  job_shape shape = jobs.at(ids.front()).plan.shape;
+  shape.batch = 0;
+  for (const auto& id : ids) {
+    shape.batch += jobs.at(id).plan.shape.batch;
+  }
+  return shape;
+}
+
 } // namespace
 
 double scheduler_state::finish_ms(size_t d, const job_plan& plan, double free_in_ms) const {
   const device_slot& s = devices[d];
-  return free_in_ms + job_ms(s.device.costs, plan.shape) + (s.holds_model ? 0.0 : model_switch_ms);
+  return free_in_ms + job_ms(wall_costs(s), plan.shape) + (s.holds_model ? 0.0 : model_switch_ms);
 }
 
 int scheduler_state::place(const job_plan& plan, clock_type::time_point now) const {
@@ -132,8 +169,7 @@ void scheduler_state::start_batch(size_t d, std::vector<std::string> ids) {
   const auto now = clock_type::now();
   std::vector<generation_job> batch;
   std::vector<cancel_token> tokens;
-  job_shape shape = jobs.at(ids.front()).plan.shape;
-  shape.batch = 0;
+  const job_shape shape = batch_shape(jobs, ids);
   for (const auto& id : ids) {
     job_record& rec = jobs.at(id);
     rec.phase = job_phase::running;
@@ -143,7 +179,6 @@ void scheduler_state::start_batch(size_t d, std::vector<std::string> ids) {
     rec.result.device = slot.device.name;
     rec.result.batch_jobs = static_cast<int32_t>(ids.size());
     rec.job.settings_json = settings_json;
-    shape.batch += rec.plan.shape.batch;
     slot.stats.images += rec.plan.images;
     batch.push_back(rec.job);
     tokens.push_back(rec.token);
@@ -155,7 +190,7 @@ void scheduler_state::start_batch(size_t d, std::vector<std::string> ids) {
   slot.stats.state = "busy";
   slot.batch_started = now;
   slot.busy_until = now + std::chrono::duration_cast<clock_type::duration>(
-                            std::chrono::duration<double, std::milli>(job_ms(slot.device.costs, shape)));
+                            std::chrono::duration<double, std::milli>(job_ms(wall_costs(slot), shape)));
   slot.running = ids;
   if (ids.size() > 1) {
     spdlog::debug("batch of {} jobs on {}", ids.size(), slot.device.name);
@@ -175,9 +210,27 @@ void scheduler_state::start_batch(size_t d, std::vector<std::string> ids) {
 
 void scheduler_state::batch_done(size_t d, const std::vector<std::string>& ids, std::vector<generation_output> outs) {
   device_slot& slot = devices[d];
+  const double took_ms = std::chrono::duration<double, std::milli>(clock_type::now() - slot.batch_started).count();
+  const bool all_ok =
+    !ids.empty() && outs.size() == ids.size() &&
+    std::all_of(outs.begin(), outs.end(), [](const generation_output& o) { return o.ok; }) &&
+    std::all_of(ids.begin(), ids.end(), [this](const std::string& id) {
+      auto it = jobs.find(id);
+      return it != jobs.end() && !it->second.token.flag->load() && !it->second.token.interrupt->load() &&
+             !it->second.token.skip->load();
+    });
+  if (all_ok) {
+    // Only whole, successful batches say how fast the device is: an error, a cancelled member or
+    // an interrupt or skip ends a batch early. The estimate at speed 1 against the time taken (in model time) is the
+    // device's speed for this batch.
+    cost_model unit = slot.device.costs;
+    unit.speed = 1.0;
+    slot.speed.observe(job_ms(unit, batch_shape(jobs, ids)), took_ms / time_scale_of(slot));
+    slot.stats.calibrated_speed = placement_speed(slot);
+  }
   slot.running.clear();
   slot.stats.running = 0;
-  slot.stats.busy_ms += ms_between(slot.batch_started, clock_type::now());
+  slot.stats.busy_ms += static_cast<int64_t>(took_ms);
   if (slot.stats.state == "busy") {
     slot.stats.state = "idle";
   }

@@ -132,8 +132,8 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
                url_for_log(job_take_url(runpod, false)), url_for_log(job_done_url(runpod, "$ID")));
   auto heartbeat_hdl = system.spawn(heartbeat, runpod);
   auto delivery_hdl = system.spawn(delivery, runpod.api_key);
-  auto poller_hdl = system.spawn(runpod_poller, poller_config{runpod, actors.scheduler, actors.health,
-                                                              delivery_hdl, heartbeat_hdl, [](int code) { notify_done(code); }});
+  auto poller_hdl = system.spawn(runpod_poller, poller_config{runpod, actors.scheduler, actors.health, delivery_hdl,
+                                                              heartbeat_hdl, [](int code) { notify_done(code); }});
   int code = 0;
   for (;;) {
     const int event = wait_stop_event();

@@ -61,7 +61,7 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
       auto hdl = system.spawn<caf::detached>(sim_executor, a.health, dev);
       caf::anon_send(hdl, model_atom::value, loaded_model{});
       a.executors.push_back(hdl);
-      devices.push_back(scheduler_device{hdl, "sim:" + std::to_string(i), dev.costs});
+      devices.push_back(scheduler_device{hdl, "sim:" + std::to_string(i), dev.costs, dev.time_scale});
     }
     a.executor = a.executors.front();
     a.scheduler = system.spawn(scheduler_for_devices, std::move(devices), a.encoder, a.health, limits);

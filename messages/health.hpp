@@ -16,7 +16,8 @@ namespace sdw {
 struct device_stats {
   std::string name;           ///< "cuda:0", "cpu", "sim:2"
   std::string state;          ///< "loading", "idle", "busy", "failed" or "offline" (executor host gone)
-  double speed = 1.0;         ///< the cost model's speed factor used for placement
+  double speed = 1.0;         ///< the configured speed factor (the cost model's)
+  double calibrated_speed = 1.0;  ///< the factor placement uses: learned from its batches, else `speed`
   int32_t running = 0;        ///< jobs in its current batch
   int64_t jobs = 0;           ///< jobs it has been given
   int64_t batches = 0;        ///< executor runs (a batch of several jobs counts once)
@@ -26,8 +27,8 @@ struct device_stats {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_stats& x) {
-  return f(caf::meta::type_name("sdw::device_stats"), x.name, x.state, x.speed, x.running, x.jobs, x.batches,
-           x.images, x.busy_ms);
+  return f(caf::meta::type_name("sdw::device_stats"), x.name, x.state, x.speed, x.calibrated_speed, x.running, x.jobs,
+           x.batches, x.images, x.busy_ms);
 }
 
 /// The scheduler's counters.

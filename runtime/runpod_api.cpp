@@ -157,6 +157,7 @@ std::string health_json(const service_health& h) {
       one.set("name", d.name);
       one.set("state", d.state);
       one.set("speed", d.speed);
+      one.set("calibratedSpeed", d.calibrated_speed);
       one.set("running", d.running);
       one.set("jobs", d.jobs);
       one.set("batches", d.batches);

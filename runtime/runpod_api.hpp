@@ -57,7 +57,8 @@ bool is_final_status(std::string_view status);
 struct device_health {
   std::string name;   ///< "cuda:0", "cpu", "sim:3"
   std::string state;  ///< loading, idle, busy or failed
-  double speed = 1;   ///< the placement cost model's speed factor
+  double speed = 1;   ///< the configured speed factor of its cost model
+  double calibrated_speed = 1;  ///< the speed factor placement uses (learned from its batches)
   int64_t running = 0, jobs = 0, batches = 0, images = 0, busy_ms = 0;
 };
 
@@ -77,7 +78,7 @@ struct service_health {
 
 /// `{"status","model":{...},"jobs":{"completed","failed","cancelled","inProgress","inQueue","retried"},
 /// "workers":{"idle","running","initializing","ready","unhealthy"},"queue":{"capacity"},"current"?,
-/// "devices"?:[{"name","state","speed","running","jobs","batches","images","busyMs"}]}`:
+/// "devices"?:[{"name","state","speed","calibratedSpeed","running","jobs","batches","images","busyMs"}]}`:
 /// RunPod's /health shape with the model state and the devices added.
 std::string health_json(const service_health& health);
 

@@ -72,6 +72,21 @@ std::string job_done_url(const runpod_settings& s, const std::string& job_id, bo
   return append_query(std::move(url), is_stream ? "isStream=true" : "isStream=false");
 }
 
+std::string job_done_url_for_run(const runpod_settings& s, const std::string& job_id, const std::string& device,
+                                 int32_t batch_jobs) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string encoded;
+  for (const unsigned char c : device) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      encoded.push_back(static_cast<char>(c));
+    } else {
+      encoded += {'%', hex[c >> 4], hex[c & 15]};
+    }
+  }
+  return append_query(append_query(job_done_url(s, job_id, false), "device=" + encoded),
+                      "batch_jobs=" + std::to_string(batch_jobs));
+}
+
 std::string ping_url(const runpod_settings& s, const std::vector<std::string>& job_ids) {
   std::string url = replace_all(replace_all(s.ping_url, "$RUNPOD_POD_ID", s.worker_id), "$ID", s.worker_id);
   if (!job_ids.empty()) {

@@ -54,6 +54,15 @@ std::string job_take_url(const runpod_settings& s, bool job_in_progress, int bat
 /// `POST_OUTPUT` with `$RUNPOD_POD_ID` = worker id and `$ID` = job id, plus `isStream=false|true`.
 std::string job_done_url(const runpod_settings& s, const std::string& job_id, bool is_stream = false);
 
+/// job_done_url for a final result of a job that ran, with how it ran appended:
+/// `device=<executor, percent-encoded>&batch_jobs=<jobs that shared its run>`. The output the
+/// user receives stays as the handler's; these are worker-side facts for a control plane that
+/// reports them (the simulation harness's batch-size histogram). RunPod's own platform puts its
+/// worker facts in the same place (its templates carry `?gpu=...`), and a control plane that does
+/// not know a parameter has no use for it.
+std::string job_done_url_for_run(const runpod_settings& s, const std::string& job_id, const std::string& device,
+                                 int32_t batch_jobs);
+
 /// The ping URL with `job_id=<ids, comma-separated>` (omitted when none) and `runpod_version`.
 std::string ping_url(const runpod_settings& s, const std::vector<std::string>& job_ids);
 

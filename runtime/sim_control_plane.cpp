@@ -5,6 +5,7 @@
 #include "runtime/runpod_api.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <exception>
 
@@ -20,6 +21,21 @@ std::vector<std::string> split(const std::string& text, char sep) {
       out.push_back(text.substr(pos, end - pos));
     }
     pos = end + 1;
+  }
+  return out;
+}
+
+/// A percent-encoded query value as text ('+' stays '+': our workers encode spaces as %20).
+std::string percent_decode(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) != 0 &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2])) != 0) {
+      out.push_back(static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
   }
   return out;
 }
@@ -337,6 +353,14 @@ sim_answer sim_control_plane::done(const std::string& worker, const std::string&
     r.output = "[]";
   }
   r.worker = worker;
+  // How the job ran, when the worker says (query parameters beside isStream; see
+  // job_done_url_for_run): the report's batch-size histogram counts the kept result only.
+  r.device = percent_decode(sim_query_param(query, "device"));
+  try {
+    r.batch_jobs = std::max(0, std::stoi(sim_query_param(query, "batch_jobs")));
+  } catch (const std::exception&) {
+    r.batch_jobs = 0;
+  }
   auto held = holders_[job_id].find(worker);
   if (held != holders_[job_id].end()) {
     r.taken_ms = held->second;

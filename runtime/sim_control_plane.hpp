@@ -67,6 +67,8 @@ struct sim_job_record {
   int takes = 0;       ///< times handed to a worker
   int requeues = 0;    ///< times put back after its worker went silent
   int results = 0;     ///< final job-done posts received (more than 1 = duplicates)
+  std::string device;  ///< the kept result's executor, as its worker reported it ("" = not said)
+  int batch_jobs = 0;  ///< jobs that shared the kept result's run, as its worker reported it (0 = not said)
   std::vector<std::string> stream;  ///< stream chunks not yet read by the client
 };
 

@@ -58,6 +58,7 @@ sim_report make_sim_report(const std::vector<sim_job_record>& records, const sim
   double first = -1, last = 0;
   std::vector<double> queue_samples;
   std::map<std::string, std::vector<std::pair<double, double>>> intervals;
+  std::map<int, int> jobs_by_size;
   for (const auto& j : records) {
     first = first < 0 ? j.submitted_ms : std::min(first, j.submitted_ms);
     r.completed += j.status == "COMPLETED";
@@ -76,6 +77,16 @@ sim_report make_sim_report(const std::vector<sim_job_record>& records, const sim
     ++w.jobs;
     intervals[j.worker].emplace_back(j.taken_ms, j.done_ms);
     r.completions.emplace_back(j.worker, j.done_ms);
+    if (j.status == "COMPLETED") {
+      if (j.batch_jobs > 0) {
+        ++jobs_by_size[j.batch_jobs];
+      } else {
+        ++r.batch_unreported;
+      }
+    }
+  }
+  for (const auto& [size, jobs] : jobs_by_size) {
+    r.batch_sizes.push_back(sim_batch_bar{size, jobs, (jobs + size - 1) / size});
   }
   // A worker takes its next job while it still posts the last one, so its jobs' intervals
   // overlap: busy time is their union, not their sum.
@@ -120,7 +131,14 @@ std::string sim_report_json(const sim_report& r) {
     out += std::string(i ? "," : "") + "{\"name\":" + json_quote(w.name, false) + ",\"jobs\":" +
            std::to_string(w.jobs) + ",\"busy_ms\":" + num(w.busy_ms) + ",\"utilisation\":" + num(w.utilisation) + "}";
   }
-  return out + "],\"settings\":" + json_quote(r.settings, false) + "}";
+  out += "],\"batch_sizes\":[";
+  for (size_t i = 0; i < r.batch_sizes.size(); ++i) {
+    const auto& b = r.batch_sizes[i];
+    out += std::string(i ? "," : "") + "{\"size\":" + std::to_string(b.size) + ",\"jobs\":" + std::to_string(b.jobs) +
+           ",\"batches\":" + std::to_string(b.batches) + "}";
+  }
+  out += "],\"batch_unreported\":" + std::to_string(r.batch_unreported);
+  return out + ",\"settings\":" + json_quote(r.settings, false) + "}";
 }
 
 } // namespace sdw

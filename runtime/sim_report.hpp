@@ -1,8 +1,8 @@
 #pragma once
 /// The simulation harness's report: throughput, end-to-end and queue latency percentiles,
-/// per-worker utilisation, and the jobs that were lost (never completed) or delivered more than
-/// once, computed from the control plane's job records; written as JSON and as a self-contained
-/// HTML page with inline SVG charts (latency histogram, jobs over time per worker).
+/// per-worker utilisation, the batch-size histogram, and the jobs that were lost (never
+/// completed) or delivered more than once, computed from the control plane's job records;
+/// written as JSON and as a self-contained HTML page with inline SVG charts (latency histogram, jobs over time per worker, batch sizes).
 
 #include "runtime/sim_control_plane.hpp"
 
@@ -25,6 +25,14 @@ struct sim_worker_stat {
   double utilisation = 0;  ///< busy_ms / the run's span
 };
 
+/// One bar of the batch-size histogram: the completed jobs whose worker ran them in a run of
+/// `size` jobs (as it reported with the result), and how many such runs that makes.
+struct sim_batch_bar {
+  int size = 0;
+  int jobs = 0;
+  int batches = 0;  ///< jobs / size, rounded up (a run whose other members failed still counts once)
+};
+
 /// The figures of one run.
 struct sim_report {
   int jobs = 0, completed = 0, failed = 0, cancelled = 0;
@@ -36,6 +44,8 @@ struct sim_report {
   double throughput_per_s = 0;  ///< completed jobs per second over the span
   sim_latency end_to_end, queue;
   std::vector<sim_worker_stat> workers;
+  std::vector<sim_batch_bar> batch_sizes;  ///< by size, ascending; only sizes that occurred
+  int batch_unreported = 0;   ///< completed jobs whose worker did not say how they ran
   std::vector<double> end_to_end_samples;  ///< ms, per completed job
   std::vector<std::pair<std::string, double>> completions;  ///< (worker, done ms) in time order
   std::string settings;       ///< free text: what was run (shown in the page)

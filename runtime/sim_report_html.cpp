@@ -100,6 +100,53 @@ std::string timeline_svg(const sim_report& r) {
   return svg + "</svg>";
 }
 
+std::string batch_svg(const sim_report& r) {
+  std::string svg = "<svg xmlns='http://www.w3.org/2000/svg' width='" + std::to_string(chart_w) + "' height='" +
+                    std::to_string(chart_h) + "'>";
+  if (r.batch_sizes.empty()) {
+    return svg + "<text x='20' y='20'>no batch sizes reported</text></svg>";
+  }
+  // One slot per size from 1 to the largest, so gaps show as gaps.
+  const int largest = r.batch_sizes.back().size;
+  int top = 1;
+  for (const auto& b : r.batch_sizes) {
+    top = std::max(top, b.batches);
+  }
+  const double bw = static_cast<double>(chart_w - 2 * pad) / largest;
+  for (const auto& b : r.batch_sizes) {
+    const double h = static_cast<double>(b.batches) / top * (chart_h - 2 * pad);
+    const double x = pad + (b.size - 1) * bw;
+    svg += "<rect x='" + fmt(x + 2) + "' y='" + fmt(chart_h - pad - h) + "' width='" + fmt(bw - 4) + "' height='" +
+           fmt(h) + "' fill='#2ca02c'><title>" + std::to_string(b.batches) + " runs of " + std::to_string(b.size) +
+           " jobs (" + std::to_string(b.jobs) + " jobs)</title></rect>";
+    svg += "<text x='" + fmt(x + bw / 2 - 12) + "' y='" + fmt(chart_h - pad - h - 4) + "'>" +
+           std::to_string(b.batches) + "</text>";
+  }
+  for (int size = 1; size <= largest; ++size) {
+    svg += "<text x='" + fmt(pad + (size - 0.5) * bw - 4) + "' y='" + std::to_string(chart_h - pad + 16) + "'>" +
+           std::to_string(size) + "</text>";
+  }
+  svg += "<line x1='" + std::to_string(pad) + "' y1='" + std::to_string(chart_h - pad) + "' x2='" +
+         std::to_string(chart_w - pad) + "' y2='" + std::to_string(chart_h - pad) + "' stroke='black'/>";
+  svg += "<text x='" + std::to_string(pad) + "' y='" + std::to_string(chart_h - 6) +
+         "'>jobs per executor run</text><text x='4' y='" + std::to_string(pad - 8) + "'>runs (max " +
+         std::to_string(top) + ")</text>";
+  return svg + "</svg>";
+}
+
+std::string batch_caption(const sim_report& r) {
+  std::string text = "Executor runs by how many jobs shared them, as the workers reported with each result:";
+  for (size_t i = 0; i < r.batch_sizes.size(); ++i) {
+    const auto& b = r.batch_sizes[i];
+    text += std::string(i ? ", " : " ") + std::to_string(b.batches) + (i ? " of " : " runs of ") +
+            std::to_string(b.size);
+  }
+  if (r.batch_unreported > 0) {
+    text += "; " + std::to_string(r.batch_unreported) + " completed jobs not reported";
+  }
+  return text + ".";
+}
+
 std::string row(const std::string& name, const std::string& value) {
   return "<tr><th>" + escape(name) + "</th><td>" + escape(value) + "</td></tr>";
 }
@@ -130,7 +177,8 @@ std::string sim_report_html(const sim_report& r) {
             " s</td><td>" + fmt(w.utilisation * 100) + " %</td></tr>";
   }
   html += "</table><h2>End-to-end latency</h2>" + histogram_svg(r.end_to_end_samples) +
-          "<h2>Jobs completed over time, per worker</h2>" + timeline_svg(r) + "</body></html>\n";
+          "<h2>Jobs completed over time, per worker</h2>" + timeline_svg(r) + "<h2>Batch sizes</h2><p>" +
+          escape(batch_caption(r)) + "</p>" + batch_svg(r) + "</body></html>\n";
   return html;
 }
 

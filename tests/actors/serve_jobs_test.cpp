@@ -79,7 +79,10 @@ BOOST_AUTO_TEST_CASE(a_taken_job_gets_its_images_posted_once) {
   const auto results = w.fake.results_for("job-ok");
   BOOST_TEST_REQUIRE(results.size() == 1u);
   BOOST_TEST(results[0].path == "/v2/ep/job-done/pod-1/job-ok");
-  BOOST_TEST(results[0].query == "gpu=cpu&isStream=false");
+  // The template's query, isStream, then how the job ran (for a control plane that reports it).
+  BOOST_TEST(results[0].query.rfind("gpu=cpu&isStream=false&device=", 0) == 0u, results[0].query);
+  BOOST_TEST(!results[0].param("device").empty());
+  BOOST_TEST(results[0].param("batch_jobs") == "1");
   BOOST_TEST(results[0].headers.at("authorization") == "rp-test-key");
 
   const auto takes = w.fake.takes();

@@ -2,11 +2,12 @@
 #include <boost/test/unit_test.hpp>
 
 // A few hundred jobs through the emulator and four real workers: none lost, none duplicated,
-// every worker used, and the report files written.
+// every worker used, the report files written; and the batch-size histogram with max-batch 4 and 1.
 
 #include "actors/sim_command.hpp"
 #include "tests/support/temp_dir.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -81,4 +82,40 @@ BOOST_AUTO_TEST_CASE(poisson_arrivals_with_every_fault_still_lose_nothing) {
     BOOST_TEST(w.utilisation <= 1.0);
   }
   BOOST_TEST(used == 3);
+}
+
+BOOST_AUTO_TEST_CASE(batch_size_histogram_under_load_with_max_batch_4_and_1) {
+  // Two workers that each hold up to 4 jobs, eight closed-loop clients on the default mix (whose
+  // most common request is a compatible 512² one): with max-batch 4 some runs share jobs; with
+  // max-batch 1 none do. Either way every completed job is counted once, in the run it shared.
+  for (const int max_batch : {4, 1}) {
+    BOOST_TEST_CONTEXT("max-batch " << max_batch) {
+      sdw::test::temp_dir dir;
+      sdw::sim_args args = small_run(dir);
+      args.time_scale = 0.05;  // runs of ~50 ms, so jobs queue up behind them
+      args.workers = 2;
+      args.jobs = 80;
+      args.clients = 8;
+      args.max_batch = max_batch;
+      args.concurrency = 4;
+      const sdw::sim_report r = sdw::run_sim_session(args).report;
+      BOOST_TEST(r.completed == 80);
+      BOOST_TEST(r.lost == 0);
+      BOOST_TEST(r.batch_unreported == 0);
+      int jobs = 0, largest = 0;
+      for (const auto& b : r.batch_sizes) {
+        BOOST_TEST_MESSAGE(b.batches << " runs of " << b.size);
+        jobs += b.jobs;
+        largest = std::max(largest, b.size);
+        BOOST_TEST(b.size <= max_batch);
+      }
+      BOOST_TEST(jobs == r.completed);
+      if (max_batch == 1) {
+        BOOST_TEST(largest == 1);
+      } else {
+        BOOST_TEST(largest > 1);
+      }
+      BOOST_TEST(sdw::sim_report_json(r).find("\"batch_sizes\":[{\"size\":1,") != std::string::npos);
+    }
+  }
 }

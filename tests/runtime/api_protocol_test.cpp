@@ -149,3 +149,21 @@ BOOST_AUTO_TEST_CASE(health_json_shows_state_and_runpod_counters) {
   BOOST_TEST(j.find("workers")->find("running")->as_int() == 1);
   BOOST_TEST(j.find("model")->find("name")->as_string() == "tiny");
 }
+
+BOOST_AUTO_TEST_CASE(health_json_shows_each_device_configured_and_learned_speed) {
+  service_health h;
+  h.state = "ready";
+  device_health d;
+  d.name = "cuda:1";
+  d.state = "idle";
+  d.speed = 1;
+  d.calibrated_speed = 0.25;
+  d.jobs = 7;
+  h.devices.push_back(d);
+  const json_value j = parse_json(health_json(h));
+  const json_value& dev = j.find("devices")->as_array().at(0);
+  BOOST_TEST(dev.find("name")->as_string() == "cuda:1");
+  BOOST_TEST(dev.find("speed")->as_number() == 1.0);
+  BOOST_TEST(dev.find("calibratedSpeed")->as_number() == 0.25);
+  BOOST_TEST(dev.find("jobs")->as_int() == 7);
+}

@@ -64,6 +64,8 @@ BOOST_AUTO_TEST_CASE(urls_substitute_both_placeholders_and_add_the_query) {
   BOOST_TEST(job_take_url(s, true, 3) == "http://h/v2/ep/job-take-batch/pod7?batch_size=3&job_in_progress=1");
   BOOST_TEST(job_done_url(s, "job-1") == "http://h/v2/ep/job-done/pod7/job-1?gpu=A100&isStream=false");
   BOOST_TEST(job_done_url(s, "job-1", true) == "http://h/v2/ep/job-done/pod7/job-1?gpu=A100&isStream=true");
+  BOOST_TEST(job_done_url_for_run(s, "job-1", "cuda:1", 3) ==
+             "http://h/v2/ep/job-done/pod7/job-1?gpu=A100&isStream=false&device=cuda%3A1&batch_jobs=3");
   BOOST_TEST(ping_url(s, {}) == std::string("http://h/v2/ep/ping/pod7?runpod_version=") + runpod_worker_version);
   BOOST_TEST(ping_url(s, {"a", "b"}) ==
              std::string("http://h/v2/ep/ping/pod7?job_id=a%2Cb&runpod_version=") + runpod_worker_version);

@@ -54,6 +54,26 @@ BOOST_AUTO_TEST_CASE(take_then_result_and_a_second_result_is_a_duplicate) {
   BOOST_TEST(p.counters().completed == 1);
 }
 
+BOOST_AUTO_TEST_CASE(how_a_job_ran_is_read_from_the_kept_result_and_stays_out_of_its_output) {
+  sdw::sim_control_plane p(quick());
+  const std::string id = p.submit(R"({"prompt":"a"})");
+  p.handle("GET", "/v2/ep/job-take/w1", "", "");
+  p.handle("POST", "/v2/ep/job-done/w1/" + id, "gpu=x&isStream=false&device=cuda%3A1&batch_jobs=3",
+           R"({"output":{"images":["first"]}})");
+  // A later duplicate says something else; only the kept result counts.
+  p.handle("POST", "/v2/ep/job-done/w2/" + id, "isStream=false&device=sim%3A0&batch_jobs=1", R"({"output":{}})");
+  const auto records = p.records();
+  BOOST_TEST(records[0].device == "cuda:1");
+  BOOST_TEST(records[0].batch_jobs == 3);
+  BOOST_TEST(records[0].output == R"({"images":["first"]})");
+  // A worker that does not say leaves it unknown.
+  const std::string quiet = p.submit(R"({"prompt":"b"})");
+  p.handle("GET", "/v2/ep/job-take/w1", "", "");
+  p.handle("POST", "/v2/ep/job-done/w1/" + quiet, "isStream=false&batch_jobs=x", R"({"output":{}})");
+  BOOST_TEST(p.records()[1].batch_jobs == 0);
+  BOOST_TEST(p.records()[1].device == "");
+}
+
 BOOST_AUTO_TEST_CASE(a_silent_worker_job_is_requeued_and_a_pinging_one_is_not) {
   sdw::sim_control_plane p(quick(600));
   const std::string quiet = p.submit("{}");

@@ -66,6 +66,37 @@ BOOST_AUTO_TEST_CASE(report_counts_lost_and_duplicated_and_utilisation) {
   BOOST_TEST(html.find("class='bad'>2") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(batch_size_histogram_counts_completed_jobs_by_the_run_they_shared) {
+  std::vector<sdw::sim_job_record> records;
+  auto add = [&](const std::string& id, const std::string& status, int batch_jobs) {
+    records.push_back(job(id, status, "w1", 0, 10, 100));
+    records.back().batch_jobs = batch_jobs;
+  };
+  add("a", "COMPLETED", 1);
+  add("b", "COMPLETED", 3);
+  add("c", "COMPLETED", 3);
+  add("d", "COMPLETED", 3);
+  add("e", "COMPLETED", 3);  // a second run of 3, of which only this job is here
+  add("f", "FAILED", 2);     // not completed: not counted
+  add("g", "COMPLETED", 0);  // its worker did not say
+  const auto r = sdw::make_sim_report(records, sdw::sim_counters{}, {"w1"});
+  BOOST_TEST_REQUIRE(r.batch_sizes.size() == 2u);
+  BOOST_TEST(r.batch_sizes[0].size == 1);
+  BOOST_TEST(r.batch_sizes[0].jobs == 1);
+  BOOST_TEST(r.batch_sizes[0].batches == 1);
+  BOOST_TEST(r.batch_sizes[1].size == 3);
+  BOOST_TEST(r.batch_sizes[1].jobs == 4);
+  BOOST_TEST(r.batch_sizes[1].batches == 2);
+  BOOST_TEST(r.batch_unreported == 1);
+  BOOST_TEST(r.batch_sizes[0].jobs + r.batch_sizes[1].jobs + r.batch_unreported == r.completed);
+  const std::string json = sdw::sim_report_json(r);
+  BOOST_TEST(json.find(R"("batch_sizes":[{"size":1,"jobs":1,"batches":1},{"size":3,"jobs":4,"batches":2}],)"
+                       R"("batch_unreported":1)") != std::string::npos);
+  const std::string html = sdw::sim_report_html(r);
+  BOOST_TEST(html.find("<h2>Batch sizes</h2>") != std::string::npos);
+  BOOST_TEST(html.find("2 runs of 3 jobs (4 jobs)") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(request_mix_parsing_names_the_bad_item) {
   const auto mix = sdw::parse_request_mix(R"([{"prompt":"a"},{"weight":3,"input":{"prompt":"b","steps":4}}])");
   BOOST_TEST_REQUIRE(mix.size() == 2u);

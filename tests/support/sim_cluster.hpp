@@ -19,18 +19,26 @@ namespace sdw::test {
 /// N simulated devices of the given speeds behind one scheduler.
 struct sim_cluster {
   sim_cluster(const std::vector<double>& speeds, double time_scale, scheduler_limits limits)
+    : sim_cluster(speeds, speeds, time_scale, limits, true) {}
+
+  /// Devices that run at `true_speeds` while the scheduler is told `told_speeds` (a device whose
+  /// speed is not known in advance); `calibrate` lets the scheduler learn the true ones.
+  sim_cluster(const std::vector<double>& true_speeds, const std::vector<double>& told_speeds, double time_scale,
+              scheduler_limits limits, bool calibrate)
     : system(config()), self(system) {
     health_hdl = system.spawn(health);
     encoder_hdl = system.spawn(encoder);
     std::vector<scheduler_device> devices;
-    for (size_t i = 0; i < speeds.size(); ++i) {
+    for (size_t i = 0; i < true_speeds.size(); ++i) {
       sim_device dev;
-      dev.costs.speed = speeds[i];
+      dev.costs.speed = true_speeds[i];
       dev.time_scale = time_scale;
       auto hdl = system.spawn<caf::detached>(sim_executor, health_hdl, dev);
       self->send(hdl, model_atom::value, loaded_model{});
       executors.push_back(hdl);
-      devices.push_back(scheduler_device{hdl, "sim:" + std::to_string(i), dev.costs});
+      cost_model told = dev.costs;
+      told.speed = told_speeds.at(i);
+      devices.push_back(scheduler_device{hdl, "sim:" + std::to_string(i), told, time_scale, calibrate});
     }
     scheduler_hdl = system.spawn(scheduler_for_devices, devices, encoder_hdl, health_hdl, limits);
     self->send(scheduler_hdl, ready_atom::value, true, std::string());
