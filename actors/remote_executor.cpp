@@ -13,7 +13,7 @@ using self_ptr = remote_executor_actor::stateful_pointer<remote_executor_state>;
 
 /// Stop flags are looked at this often; heartbeats and reconnects go every few ticks.
 constexpr auto tick_period = std::chrono::milliseconds(50);
-constexpr uint64_t heartbeat_ticks_loading = 4;  // 200 ms: notice a loaded model soon
+constexpr uint64_t heartbeat_ticks_busy = 4;     // 200 ms: notice a loaded model soon, pass progress on
 constexpr uint64_t heartbeat_ticks_ready = 20;   // 1 s
 constexpr uint64_t reconnect_ticks = 20;
 constexpr auto heartbeat_timeout = std::chrono::seconds(3);
@@ -62,6 +62,11 @@ void lose(self_ptr self, const std::string& why) {
 void on_report(self_ptr self, const health_report& r) {
   auto& st = self->state;
   st.missed_heartbeats = 0;
+  // The host's executor reports progress to the host's health; /progress and /health here see
+  // it through the heartbeat.
+  if (!st.in_flight.empty() && !r.current.id.empty()) {
+    self->send(st.health, progress_atom::value, r.current);
+  }
   if (r.model.state == st.host_model) {
     return;
   }
@@ -160,7 +165,8 @@ void tick(self_ptr self) {
   ++st.ticks;
   if (st.host) {
     tell_stops(self);
-    const uint64_t every = st.host_model == "ready" ? heartbeat_ticks_ready : heartbeat_ticks_loading;
+    const uint64_t every =
+      st.host_model == "ready" && st.in_flight.empty() ? heartbeat_ticks_ready : heartbeat_ticks_busy;
     if (!st.heartbeat_pending && st.ticks % every == 0) {
       heartbeat(self);
     }

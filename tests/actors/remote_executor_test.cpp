@@ -3,7 +3,7 @@
 
 // Processes on loopback: `sdworker executor-host` runs the model, `sdworker api --devices none
 // --remote-executors ...` takes the requests and places its jobs on the hosts through CAF's
-// network layer. The images are those a local worker makes; cancel reaches the host; a host that
+// network layer. The images are those a local worker makes; progress and cancel cross over; a host that
 // dies gives its running job back to the scheduler, which runs it on another host or on the same
 // one once it is back; no job is lost.
 
@@ -131,10 +131,13 @@ BOOST_AUTO_TEST_CASE(jobs_run_on_an_executor_host_in_another_process) {
     BOOST_TEST((first_image(here).pixels == remote_png.pixels));
   }
 
-  // Cancel reaches the host and stops the sampling loop there (a full run: a minute or more).
+  // Cancel reaches the host and stops the sampling loop there (a full run: many seconds).
   const std::string id = run_id(worker, R"({"input":{"steps":150,"width":512,"height":512,"seed":1}})");
   BOOST_TEST_REQUIRE(eventually([&] { return job_status(worker, id) == "IN_PROGRESS"; }, std::chrono::seconds(30)),
                      worker.log());
+  // Its progress on the host shows here, through the heartbeat.
+  BOOST_TEST(eventually([&] { return member(worker.call("GET", "/sdapi/v1/progress").json, "progress").as_number() > 0; },
+                        std::chrono::seconds(20)));
   const auto t0 = clock_type::now();
   worker.call("POST", "/cancel/" + id);
   BOOST_TEST(final_status(worker, id, std::chrono::seconds(60)) == "CANCELLED");
