@@ -12,13 +12,7 @@ using sdw::test::member;
 namespace {
 
 sdw::test::api_server& server() {
-  bool first = false;
-  auto& s = sdw::test::shared_api_server({"--api-auth", "alice:secret,bob:pass:word"}, first);
-  if (first) {
-    BOOST_TEST_REQUIRE(s.server.wait_until_up(), s.server.log());
-    BOOST_TEST_REQUIRE(s.server.wait_for_state("ready"), s.server.log());
-  }
-  BOOST_TEST_REQUIRE(s.server.alive(), s.server.log());
+  auto& s = sdw::test::checked_shared_api_server({"--api-auth", "alice:secret,bob:pass:word"});
   return s.server;
 }
 

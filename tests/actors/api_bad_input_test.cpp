@@ -124,13 +124,7 @@ std::vector<bad_case> catalogue() {
 }
 
 sdw::test::shared_server& start_server() {
-  bool first = false;
-  auto& s = sdw::test::shared_api_server({}, first);
-  if (first) {
-    BOOST_TEST_REQUIRE(s.server.wait_until_up(), s.server.log());
-    BOOST_TEST_REQUIRE(s.server.wait_for_state("ready"), s.server.log());
-  }
-  BOOST_TEST_REQUIRE(s.server.alive(), s.server.log());
+  auto& s = sdw::test::checked_shared_api_server({});
   return s;
 }
 

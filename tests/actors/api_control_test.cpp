@@ -13,32 +13,19 @@
 #include <string>
 
 using sdw::json_value;
+using sdw::test::images_of;
 using sdw::test::member;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
 
 sdw::test::shared_server& start_server() {
-  bool first = false;
-  auto& s = sdw::test::shared_api_server({}, first);
-  if (first) {
-    BOOST_TEST_REQUIRE(s.server.wait_until_up(), s.server.log());
-    BOOST_TEST_REQUIRE(s.server.wait_for_state("ready"), s.server.log());
-  }
-  BOOST_TEST_REQUIRE(s.server.alive(), s.server.log());
+  auto& s = sdw::test::checked_shared_api_server({});
   return s;
 }
 
 sdw::test::http_reply call(const std::string& method, const std::string& path, const std::string& body = "") {
   return start_server().server.call(method, path, body);
-}
-
-std::vector<sdw::decoded_png> images_of(const sdw::test::http_reply& r) {
-  std::vector<sdw::decoded_png> out;
-  for (const auto& img : member(r.json, "images").as_array()) {
-    out.push_back(sdw::decode_png(sdw::base64_decode(img.as_string())));
-  }
-  return out;
 }
 
 double seconds_since(clock_type::time_point t0) {

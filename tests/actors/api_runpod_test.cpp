@@ -14,12 +14,7 @@ namespace {
 
 /// The running server, shared by the file's tests; fails the calling test when it does not come up.
 sdw::test::shared_server& start_server() {
-  bool first = false;
-  auto& s = sdw::test::shared_api_server({"--queue-size", "2"}, first);
-  if (first) {
-    BOOST_TEST_REQUIRE(s.server.wait_until_up(), s.server.log());
-  }
-  BOOST_TEST_REQUIRE(s.server.alive(), s.server.log());
+  auto& s = sdw::test::checked_shared_api_server({"--queue-size", "2"}, false);
   return s;
 }
 

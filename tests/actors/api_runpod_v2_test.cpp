@@ -15,13 +15,7 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 sdw::test::http_reply call(const std::string& method, const std::string& path, const std::string& body = "") {
-  bool first = false;
-  auto& s = sdw::test::shared_api_server({"--queue-size", "4"}, first);
-  if (first) {
-    BOOST_TEST_REQUIRE(s.server.wait_until_up(), s.server.log());
-    BOOST_TEST_REQUIRE(s.server.wait_for_state("ready"), s.server.log());
-  }
-  BOOST_TEST_REQUIRE(s.server.alive(), s.server.log());
+  auto& s = sdw::test::checked_shared_api_server({"--queue-size", "4"});
   return s.server.call(method, path, body);
 }
 

@@ -36,12 +36,6 @@ std::unique_ptr<sdw::test::serve_process> start_host(const std::string& model, i
   return host;
 }
 
-sdw::decoded_png first_image(const sdw::test::http_reply& r) {
-  const auto& images = member(r.json, "images");
-  BOOST_TEST_REQUIRE(images.is_array());
-  return sdw::decode_png(sdw::base64_decode(images.as_array().at(0).as_string()));
-}
-
 std::string job_status(sdw::test::api_server& s, const std::string& id) {
   return member(s.call("GET", "/status/" + id).json, "status").as_string();
 }
@@ -118,7 +112,7 @@ BOOST_AUTO_TEST_CASE(jobs_run_on_an_executor_host_in_another_process) {
   const std::string body = R"({"prompt":"a red cube","steps":3,"width":64,"height":64,"seed":5})";
   const auto remote = worker.call("POST", "/sdapi/v1/txt2img", body);
   BOOST_TEST_REQUIRE(remote.status == 200, remote.body);
-  const sdw::decoded_png remote_png = first_image(remote);
+  const sdw::decoded_png remote_png = sdw::test::images_of(remote).at(0);
   BOOST_TEST(remote_png.width == 64);
   BOOST_TEST(remote_png.text.at("parameters").find("Seed: 5") != std::string::npos);
 
@@ -128,7 +122,7 @@ BOOST_AUTO_TEST_CASE(jobs_run_on_an_executor_host_in_another_process) {
     BOOST_TEST_REQUIRE(local.wait_until_up(), local.log());
     const auto here = local.call("POST", "/sdapi/v1/txt2img", body);
     BOOST_TEST_REQUIRE(here.status == 200, here.body);
-    BOOST_TEST((first_image(here).pixels == remote_png.pixels));
+    BOOST_TEST((sdw::test::images_of(here).at(0).pixels == remote_png.pixels));
   }
 
   // Cancel reaches the host and stops the sampling loop there (a full run: many seconds).

@@ -3,9 +3,12 @@
 // HTTP with cpprest. Include after defining _TURN_OFF_PLATFORM_STRING.
 
 #include "runtime/child_process.hpp"
+#include "runtime/encoding.hpp"
 #include "runtime/json_value.hpp"
+#include "runtime/png_codec.hpp"
 #include "tests/support/tiny_model.hpp"
 
+#include <boost/test/unit_test.hpp>
 #include <cpprest/http_client.h>
 
 #include <arpa/inet.h>
@@ -178,6 +181,30 @@ inline shared_server& shared_api_server(std::vector<std::string> extra, bool& fi
     instance = std::make_unique<shared_server>(std::move(extra));
   }
   return *instance;
+}
+
+/// shared_api_server, checked: on first use it must come up (and, with `ready`, load its model);
+/// on every use it must still run. Fails the calling test otherwise, with the server's log.
+inline shared_server& checked_shared_api_server(std::vector<std::string> extra, bool ready = true) {
+  bool first = false;
+  auto& s = shared_api_server(std::move(extra), first);
+  if (first) {
+    BOOST_TEST_REQUIRE(s.server.wait_until_up(), s.server.log());
+    if (ready) {
+      BOOST_TEST_REQUIRE(s.server.wait_for_state("ready"), s.server.log());
+    }
+  }
+  BOOST_TEST_REQUIRE(s.server.alive(), s.server.log());
+  return s;
+}
+
+/// The images of an A1111 txt2img response, decoded.
+inline std::vector<decoded_png> images_of(const http_reply& r) {
+  std::vector<decoded_png> out;
+  for (const auto& img : member(r.json, "images").as_array()) {
+    out.push_back(decode_png(base64_decode(img.as_string())));
+  }
+  return out;
 }
 
 } // namespace sdw::test
