@@ -5,15 +5,10 @@
 // requested images (decoded from the real encoder's PNGs), take the cost model's time, and
 // stop at the next step when cancelled.
 
-#include "actors/encoder.hpp"
-#include "actors/health.hpp"
-#include "actors/scheduler.hpp"
-#include "actors/sim_executor.hpp"
 #include "runtime/encoding.hpp"
 #include "runtime/json_value.hpp"
 #include "runtime/png_codec.hpp"
-
-#include <caf/all.hpp>
+#include "tests/support/sim_cluster.hpp"
 
 #include <chrono>
 #include <thread>
@@ -21,54 +16,10 @@
 using namespace sdw;
 using clock_type = std::chrono::steady_clock;
 
-namespace {
-
-constexpr auto timeout = std::chrono::seconds(60);
-
-struct sim_fixture {
-  explicit sim_fixture(sim_device device) : system(make_config()), self(system) {
-    health_hdl = system.spawn(health);
-    encoder_hdl = system.spawn(encoder);
-    executor_hdl = system.spawn<caf::detached>(sim_executor, health_hdl, device);
-    scheduler_hdl = system.spawn(scheduler, executor_hdl, encoder_hdl, health_hdl, size_t{8});
-    self->send(executor_hdl, model_atom::value, loaded_model{});
-    self->send(scheduler_hdl, ready_atom::value, true, std::string());
-  }
-  ~sim_fixture() {
-    for (const caf::actor& a : {caf::actor_cast<caf::actor>(scheduler_hdl), caf::actor_cast<caf::actor>(encoder_hdl),
-                                caf::actor_cast<caf::actor>(executor_hdl), caf::actor_cast<caf::actor>(health_hdl)}) {
-      self->send_exit(a, caf::exit_reason::user_shutdown);
-    }
-  }
-  static caf::actor_system_config& make_config() {
-    static caf::actor_system_config cfg;
-    static bool once = (add_message_types(cfg), true);
-    (void)once;
-    return cfg;
-  }
-  template <class... Ts>
-  job_result ask(Ts&&... xs) {
-    job_result out;
-    self->request(scheduler_hdl, timeout, std::forward<Ts>(xs)...)
-      .receive([&](job_result& r) { out = std::move(r); },
-               [&](caf::error& e) { BOOST_FAIL("scheduler: " + system.render(e)); });
-    return out;
-  }
-
-  caf::actor_system system;
-  caf::scoped_actor self;
-  health_actor health_hdl;
-  encoder_actor encoder_hdl;
-  executor_actor executor_hdl;
-  scheduler_actor scheduler_hdl;
-};
-
-} // namespace
-
 BOOST_AUTO_TEST_CASE(a_simulated_job_returns_the_requested_images) {
   sim_device device;
   device.time_scale = 0.01;
-  sim_fixture f(device);
+  test::sim_cluster f({device.costs.speed}, device.time_scale, scheduler_limits{8, 4});
   const std::string body =
     R"({"input":{"prompt":"sim","steps":20,"width":128,"height":64,"batch_size":2,"n_iter":2,"seed":40}})";
   BOOST_TEST(f.ask(submit_atom::value, generation_job{"j1", body, job_options{true}}).status == job_status::in_queue);
@@ -96,7 +47,7 @@ BOOST_AUTO_TEST_CASE(a_simulated_job_returns_the_requested_images) {
 
 BOOST_AUTO_TEST_CASE(cancel_stops_a_simulated_job_at_the_next_step) {
   sim_device device;  // real time: this job would take about 25 s
-  sim_fixture f(device);
+  test::sim_cluster f({device.costs.speed}, device.time_scale, scheduler_limits{8, 4});
   const std::string body = R"({"input":{"prompt":"long","steps":150,"width":1024,"height":1024}})";
   f.ask(submit_atom::value, generation_job{"long", body, job_options{true}});
   const auto t0 = clock_type::now();
