@@ -31,7 +31,10 @@ void http_call_async(const std::string& method, const std::string& url, const st
       request.headers().add("Authorization", authorization);
     }
     if (!body.empty()) {
-      request.set_body(body, "application/json");
+      // What RunPod's SDK sends with a job-done or stream post (the body is JSON all the same):
+      // the platform is known to take this form.
+      request.set_body(body, "application/x-www-form-urlencoded");
+      request.headers().add("charset", "utf-8");
     }
   } catch (const std::exception& e) {
     // A malformed URL (an unset template such as JOB_DONE_URL) fails like a refused connection.

@@ -27,8 +27,9 @@ private:
 };
 
 /// Sends `method` to `url` with `Authorization: <authorization>` (when not empty) and, for a
-/// non-empty body, `Content-Type: application/json`. `done` gets the status, content type and
-/// body, or the failure (connection error, timeout after `timeout`, cancelled).
+/// non-empty body, `Content-Type: application/x-www-form-urlencoded` and `charset: utf-8`, as
+/// RunPod's SDK sends it. `done` gets the status, content type and body, or the failure
+/// (connection error, timeout after `timeout`, cancelled).
 void http_call_async(const std::string& method, const std::string& url, const std::string& authorization,
                      const std::string& body, std::chrono::seconds timeout, std::function<void(http_exchange)> done,
                      http_cancel* cancel = nullptr);

@@ -84,6 +84,9 @@ BOOST_AUTO_TEST_CASE(a_taken_job_gets_its_images_posted_once) {
   BOOST_TEST(!results[0].param("device").empty());
   BOOST_TEST(results[0].param("batch_jobs") == "1");
   BOOST_TEST(results[0].headers.at("authorization") == "rp-test-key");
+  // As RunPod's SDK posts it: labelled form-urlencoded, with a literal charset header.
+  BOOST_TEST(results[0].headers.at("content-type") == "application/x-www-form-urlencoded");
+  BOOST_TEST(results[0].headers.at("charset") == "utf-8");
 
   const auto takes = w.fake.takes();
   BOOST_TEST_REQUIRE(!takes.empty());
