@@ -36,10 +36,12 @@ COPY conf/examples/runpod_job.json /test_input.json
 ARG MODEL_URL=""
 RUN if [ -n "${MODEL_URL}" ]; then apt-get update && apt-get install -y --no-install-recommends curl \
       && curl -fL -o /model.safetensors "${MODEL_URL}" && rm -rf /var/lib/apt/lists/*; fi
+# Every GPU of the pod gets an executor (and the serverless worker one job per GPU at a time).
 ENV LD_LIBRARY_PATH=/opt/libtorch/lib \
     SDW_CLIP_VOCAB=/usr/share/sdworker/bpe_simple_vocab_16e6.txt.gz \
     SDWORKER_CONFIG=/etc/sdworker/sdworker.ini \
-    SDWORKER_MODEL_DIR=/models
+    SDWORKER_MODEL_DIR=/models \
+    SDWORKER_DEVICES=auto
 COPY deploy/entrypoint.sh /usr/local/bin/sdworker-entrypoint
 WORKDIR /
 ENTRYPOINT ["/usr/local/bin/sdworker-entrypoint"]
