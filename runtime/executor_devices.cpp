@@ -30,12 +30,7 @@ std::vector<std::string> executor_devices(const worker_config& config) {
     }
     return out;
   }
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t comma = std::min(list.find(',', start), list.size());
-    std::string item = list.substr(start, comma - start);
-    item.erase(0, item.find_first_not_of(' '));
-    item.erase(item.find_last_not_of(' ') + 1);
+  for (const std::string& item : split_list(list)) {
     if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos || item.size() > 3) {
       throw error(errc::bad_request, "model.devices",
                   "must be auto, cpu, none or CUDA ordinals like \"0,1\", got '" + list + "'");
@@ -47,7 +42,6 @@ std::vector<std::string> executor_devices(const worker_config& config) {
       }
     }
     out.push_back(name);
-    start = comma + 1;
   }
   return out;
 }

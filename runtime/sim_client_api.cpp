@@ -52,21 +52,12 @@ sim_answer sim_control_plane::client(const std::string& method, const std::vecto
     } catch (const std::exception& e) {
       return sim_error_answer(400, e.what());
     }
-    sim_job_record r;
-    r.id = new_id(op == "runsync" ? "sync-" : "");
-    r.status = "IN_QUEUE";
-    r.input = input;
-    r.submitted_ms = now_ms();
-    jobs_[r.id] = r;
-    order_.push_back(r.id);
-    queue_.push_back(r.id);
-    ++counters_.submitted;
-    changed_.notify_all();
+    const std::string job = enqueue_locked(input, op == "runsync" ? "sync-" : "");
     if (op == "run") {
-      return sim_json_answer(200, "{\"id\":" + json_quote(r.id, false) + ",\"status\":\"IN_QUEUE\"}");
+      return sim_json_answer(200, "{\"id\":" + json_quote(job, false) + ",\"status\":\"IN_QUEUE\"}");
     }
-    wait_for(r.id, wait_param(query, 90000));
-    return sim_json_answer(200, status_json(jobs_.at(r.id)));
+    wait_for(job, wait_param(query, 90000));
+    return sim_json_answer(200, status_json(jobs_.at(job)));
   }
   if (op == "purge-queue") {
     int removed = 0;

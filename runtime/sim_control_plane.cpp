@@ -85,12 +85,11 @@ std::string sim_control_plane::new_id(const std::string& prefix) {
   return prefix + buf + "-u1";
 }
 
-std::string sim_control_plane::submit(const std::string& input_json) {
-  std::lock_guard<std::mutex> lock(mutex_);
+std::string sim_control_plane::enqueue_locked(const std::string& input, const std::string& prefix) {
   sim_job_record r;
-  r.id = new_id("");
+  r.id = new_id(prefix);
   r.status = "IN_QUEUE";
-  r.input = input_json;
+  r.input = input;
   r.submitted_ms = now_ms();
   jobs_[r.id] = r;
   order_.push_back(r.id);
@@ -98,6 +97,11 @@ std::string sim_control_plane::submit(const std::string& input_json) {
   ++counters_.submitted;
   changed_.notify_all();
   return r.id;
+}
+
+std::string sim_control_plane::submit(const std::string& input_json) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return enqueue_locked(input_json, "");
 }
 
 std::string sim_control_plane::wait_terminal(const std::string& id, int wait_ms) {

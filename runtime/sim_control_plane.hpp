@@ -122,6 +122,8 @@ private:
   sim_answer done(const std::string& worker, const std::string& job_id, const std::string& query,
                   const std::string& body);
   std::string new_id(const std::string& prefix);
+  /// Records a new IN_QUEUE job with `input` and queues it; its id (with `prefix`). Lock held.
+  std::string enqueue_locked(const std::string& input, const std::string& prefix);
   std::string status_json(const sim_job_record& r) const;
   void sweep_locked();
   bool roll(double rate);

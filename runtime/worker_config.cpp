@@ -258,6 +258,8 @@ std::optional<double> positive_number(const std::string& text) {
   return std::nullopt;
 }
 
+} // namespace
+
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -271,8 +273,6 @@ std::vector<std::string> split_list(const std::string& text) {
   }
   return out;
 }
-
-} // namespace
 
 std::vector<double> simulate_speeds(const worker_config& config) {
   std::vector<double> listed;

@@ -81,6 +81,9 @@ void apply_environment(worker_config& config, const std::function<const char*(co
 /// entry without ':', ...).
 void validate(const worker_config& config);
 
+/// The items of a comma-separated setting, spaces around each trimmed ("a, b" → {"a", "b"}; "" → {""}).
+std::vector<std::string> split_list(const std::string& text);
+
 /// The speed factor of each of the `simulate` simulated devices: simulate-speeds, cycled when
 /// shorter, 1 when empty. sdw::error(bad_request, "model.simulate-speeds", ...) for a bad list.
 std::vector<double> simulate_speeds(const worker_config& config);
