@@ -1,24 +1,23 @@
 #!/usr/bin/env bash
-# Set-up for a fresh Debian 12 machine: system packages, the CLIP tokenizer files, and the build.
+# Set-up for a fresh Debian 12 machine: system packages, the Python environment with the pinned
+# torch (whose libtorch sdworker links), the CLIP tokenizer files, and the build.
 #   deploy/setup.sh            install (if missing), fetch the tokenizer, configure and build into build/
 #   SDW_SKIP_APT=1 ...         skip the package step (images that already have them)
 #   SDW_BUILD_DIR=dir ...      build somewhere else
+#   SDW_VENV=dir ...           the Python environment (default .venv/ in the checkout)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${SDW_BUILD_DIR:-$root/build}"
+venv="${SDW_VENV:-$root/.venv}"
 
+# libtorch comes from the torch wheel (deploy/requirements.txt), not from Debian.
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libcaf-dev libtorch-dev libopenblas0-openmp
-  libsimdjson-dev libcpprest-dev libssl-dev libpng-dev zlib1g-dev
+  libcaf-dev libsimdjson-dev libcpprest-dev libssl-dev libpng-dev zlib1g-dev
   libboost-test-dev libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev libicu-dev
-  python3-torch python3-numpy curl ca-certificates
+  python3 python3-venv curl ca-certificates
 )
-# Node and npm run the RunPod JavaScript client test (tests/js); a machine with its own node keeps it.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  packages+=(nodejs npm)
-fi
 
 sudo_cmd=()
 if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
@@ -35,14 +34,22 @@ if [ -z "${SDW_SKIP_APT:-}" ]; then
   fi
 fi
 
+# The Python environment: torch (its libtorch, with CUDA, is what sdworker builds against), the
+# test references and RunPod's SDK. Reinstalled only when the pins change.
+stamp="$venv/.sdw-requirements"
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$root/deploy/requirements.txt" "$stamp"; then
+  echo "setup: Python environment in $venv (torch and the test references; a few GB the first time)"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/deploy/requirements.txt"
+  cp "$root/deploy/requirements.txt" "$stamp"
+fi
+
 # The CLIP BPE merges. A checkout beside ../shared (development, CI) uses that copy; a deployment
 # downloads the file once into models/clip/.
 "$root/deploy/fetch-tokenizer.sh"
 
-# RunPod's JavaScript client for the client test, pinned by tests/js/package-lock.json, into the
-# ignored tests/js/node_modules/.
-(cd "$root/tests/js" && npm ci --no-audit --no-fund)
-
-cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# ccache shares objects between checkouts in different folders (CI builds a fresh clone).
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
+cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSDW_PYTHON="$venv/bin/python"
 ninja -C "$build_dir" -j"$(nproc)"
 echo "setup: built $build_dir/actors/sdworker"

@@ -1,19 +1,13 @@
 #include "runtime/nn_ops.hpp"
 
 #include <ATen/ATen.h>
-#include <torch/version.h>
 
 #include <cmath>
 
 namespace sdw::nn {
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-#if TORCH_VERSION_MAJOR >= 2
   return at::scaled_dot_product_attention(q, k, v);
-#else
-  // 1.13 has only the private entry point; it is the same math kernel.
-  return std::get<0>(at::_scaled_dot_product_attention(q, k, v));
-#endif
 }
 
 at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {

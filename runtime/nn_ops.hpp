@@ -1,12 +1,13 @@
 #pragma once
-/// Small tensor operations shared by the SD modules, kept in one place so the few
-/// differences between libtorch 1.13 (CPU, Debian) and 2.x (CUDA image) live here only.
+/// Small tensor operations shared by the SD modules (attention through libtorch's fused
+/// scaled-dot-product kernels, head splitting), kept in one place.
 
 #include <ATen/core/Tensor.h>
 
 namespace sdw::nn {
 
-/// Multi-head attention core: softmax(q·kᵀ/√d)·v over [B, heads, L, d] tensors.
+/// Multi-head attention core: softmax(q·kᵀ/√d)·v over [B, heads, L, d] tensors, through
+/// at::scaled_dot_product_attention (flash / memory-efficient kernels where the device has them).
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
 
 /// The same with a causal mask (each token sees itself and earlier ones), as CLIP's text model.

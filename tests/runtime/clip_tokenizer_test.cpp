@@ -3,6 +3,7 @@
 
 #include "runtime/clip_tokenizer.hpp"
 #include "runtime/errors.hpp"
+#include "tests/support/run_command.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -174,7 +175,7 @@ BOOST_AUTO_TEST_CASE(matches_python_reference) {
     }
   }
   const std::string script = env("SDW_SOURCE_DIR") + "/tests/runtime/clip_bpe_reference.py";
-  const std::string cmd = "/usr/bin/python3 '" + script + "' '" + vocab_path() + "' '" + in + "' '" + out + "'";
+  const std::string cmd = sdw::test::python() + " '" + script + "' '" + vocab_path() + "' '" + in + "' '" + out + "'";
   BOOST_TEST_REQUIRE(std::system(cmd.c_str()) == 0, "reference script failed: " << cmd);
   std::ifstream f(out);
   std::string line;

@@ -1,6 +1,8 @@
 #pragma once
-// Test helpers: run a reference script with Debian's python3 (torch 1.13, numpy) and read what it
+// Test helpers: run a reference script with set-up's Python (SDW_PYTHON: torch, numpy) and read what it
 // wrote (raw little-endian float32 files and a whitespace-separated manifest).
+
+#include "tests/support/run_command.hpp"
 
 #include <ATen/ATen.h>
 
@@ -44,9 +46,9 @@ struct temp_dir {
   temp_dir& operator=(const temp_dir&) = delete;
 };
 
-/// Runs tests/runtime/<script> with /usr/bin/python3 and the given arguments; throws on failure.
+/// Runs tests/runtime/<script> with python() and the given arguments; throws on failure.
 inline void run_python(const std::string& script, const std::string& args) {
-  const std::string cmd = "/usr/bin/python3 '" + source_dir() + "/tests/runtime/" + script + "' " + args;
+  const std::string cmd = python() + " '" + source_dir() + "/tests/runtime/" + script + "' " + args;
   if (std::system(cmd.c_str()) != 0) throw std::runtime_error("reference script failed: " + cmd);
 }
 

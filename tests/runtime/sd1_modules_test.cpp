@@ -65,7 +65,7 @@ BOOST_AUTO_TEST_CASE(networks_match_an_independent_pytorch_implementation) {
   const std::string script = std::string(std::getenv("SDW_SOURCE_DIR")) + "/tests/reference/sd1_reference.py";
   const auto heads_unet = model->config().unet.num_heads;
   const auto heads_text = model->config().text.heads;
-  auto [rc, out] = sdw::test::run_command("/usr/bin/python3 " + script + " " + ckpt + " " + dir.path + " " + std::to_string(heads_unet) +
+  auto [rc, out] = sdw::test::run_command(sdw::test::python() + " " + script + " " + ckpt + " " + dir.path + " " + std::to_string(heads_unet) +
                        " " + std::to_string(heads_text));
   BOOST_TEST_MESSAGE(out);
   BOOST_TEST(rc == 0, "reference comparison failed:\n" << out);
