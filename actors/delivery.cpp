@@ -28,7 +28,8 @@ void post_head(self_pointer self) {
   ++head.attempts;
   auto me = caf::actor_cast<delivery_actor>(self);
   http_call_async("POST", head.post.url, st.authorization, head.post.body, post_timeout,
-                  [me](http_exchange answer) { caf::anon_send(me, posted_atom::value, std::move(answer)); });
+                  [me](http_exchange answer) { caf::anon_send(me, posted_atom::value, std::move(answer)); }, nullptr,
+                  head.post.job_id);
 }
 
 void finish_head(self_pointer self, bool delivered) {

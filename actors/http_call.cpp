@@ -19,7 +19,7 @@ void http_cancel::cancel() { impl_->source.cancel(); }
 
 void http_call_async(const std::string& method, const std::string& url, const std::string& authorization,
                      const std::string& body, std::chrono::seconds timeout, std::function<void(http_exchange)> done,
-                     http_cancel* cancel) {
+                     http_cancel* cancel, const std::string& request_id) {
   namespace http = web::http;
   std::shared_ptr<http::client::http_client> client;
   http::http_request request(method);
@@ -35,6 +35,9 @@ void http_call_async(const std::string& method, const std::string& url, const st
       // the platform is known to take this form.
       request.set_body(body, "application/x-www-form-urlencoded");
       request.headers().add("charset", "utf-8");
+    }
+    if (!request_id.empty()) {
+      request.headers().add("X-Request-ID", request_id);
     }
   } catch (const std::exception& e) {
     // A malformed URL (an unset template such as JOB_DONE_URL) fails like a refused connection.

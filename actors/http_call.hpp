@@ -21,17 +21,19 @@ public:
 
 private:
   friend void http_call_async(const std::string&, const std::string&, const std::string&, const std::string&,
-                              std::chrono::seconds, std::function<void(http_exchange)>, http_cancel*);
+                              std::chrono::seconds, std::function<void(http_exchange)>, http_cancel*,
+                              const std::string&);
   struct impl;
   std::shared_ptr<impl> impl_;
 };
 
 /// Sends `method` to `url` with `Authorization: <authorization>` (when not empty) and, for a
 /// non-empty body, `Content-Type: application/x-www-form-urlencoded` and `charset: utf-8`, as
-/// RunPod's SDK sends it. `done` gets the status, content type and body, or the failure
-/// (connection error, timeout after `timeout`, cancelled).
+/// RunPod's SDK sends it, with `X-Request-ID: <request_id>` when given (the job a post is about).
+/// `done` gets the status, content type and body, or the failure (connection error, timeout after
+/// `timeout`, cancelled).
 void http_call_async(const std::string& method, const std::string& url, const std::string& authorization,
                      const std::string& body, std::chrono::seconds timeout, std::function<void(http_exchange)> done,
-                     http_cancel* cancel = nullptr);
+                     http_cancel* cancel = nullptr, const std::string& request_id = {});
 
 } // namespace sdw
