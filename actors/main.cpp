@@ -7,6 +7,7 @@
 #include "actors/serve_command.hpp"
 #include "actors/sim_command.hpp"
 #include "runtime/bench_command.hpp"
+#include "runtime/build_info.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/generate_command.hpp"
 #include "runtime/make_model.hpp"
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   sdw::keep_freed_memory();
   CLI::App app{"sdworker: a native Stable Diffusion worker (A1111 API, RunPod protocol)"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", [] { return sdw::build_info(); });
   int threads = 0;
   app.add_option("--threads", threads, "CPU threads for libtorch (default: all cores)");
 
