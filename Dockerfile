@@ -21,7 +21,7 @@ WORKDIR /src
 COPY . .
 # setup.sh installs the Debian packages and the pinned wheel into /opt/venv, then builds.
 RUN SDW_VENV=/opt/venv SDW_BUILD_DIR=/src/build-release deploy/setup.sh \
- && cp build-release/actors/sdworker /usr/local/bin/sdworker
+ && cp build-release/app/sdworker /usr/local/bin/sdworker
 
 FROM ${DEBIAN_IMAGE} AS runtime
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \

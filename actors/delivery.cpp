@@ -1,8 +1,8 @@
 #include "actors/delivery.hpp"
 
 #include "actors/http_call.hpp"
-#include "runtime/runpod_log.hpp"
-#include "runtime/runpod_worker.hpp"
+#include "runtime/runpod/runpod_log.hpp"
+#include "runtime/runpod/runpod_worker.hpp"
 
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
@@ -78,7 +78,7 @@ void on_posted(self_pointer self, const http_exchange& answer) {
           "posting the result to " + url + " failed (" + why + "); retrying in " + std::to_string(wait.count()) +
             " ms");
   // Stays busy while it waits, so nothing overtakes the result.
-  self->delayed_send(self, wait, retry_atom::value);
+  self->delayed_send(self, wait, resend_atom::value);
 }
 
 } // namespace
@@ -113,7 +113,7 @@ delivery_actor::behavior_type delivery(delivery_actor::stateful_pointer<delivery
       post_head(self);
     },
     [=](posted_atom, const http_exchange& answer) { on_posted(self, answer); },
-    [=](retry_atom) {
+    [=](resend_atom) {
       self->state.busy = false;
       post_head(self);
     },

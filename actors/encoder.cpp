@@ -1,8 +1,8 @@
 #include "actors/encoder.hpp"
 
-#include "runtime/errors.hpp"
-#include "runtime/txt2img.hpp"
-#include "runtime/txt2img_request.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/txt2img.hpp"
+#include "runtime/formats/txt2img_request.hpp"
 
 #include <chrono>
 #include <exception>

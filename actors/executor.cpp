@@ -1,14 +1,14 @@
 #include "actors/executor.hpp"
 
-#include "runtime/clip_tokenizer.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/options.hpp"
-#include "runtime/runpod_worker.hpp"
-#include "runtime/sd_model.hpp"
-#include "runtime/txt2img.hpp"
-#include "runtime/txt2img_batch.hpp"
-#include "runtime/txt2img_request.hpp"
+#include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/formats/options.hpp"
+#include "runtime/runpod/runpod_worker.hpp"
+#include "runtime/engine/sd_model.hpp"
+#include "runtime/engine/txt2img.hpp"
+#include "runtime/engine/txt2img_batch.hpp"
+#include "runtime/formats/txt2img_request.hpp"
 
 #include <spdlog/spdlog.h>
 

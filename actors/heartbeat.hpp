@@ -5,7 +5,7 @@
 /// which jobs are in progress. Answers are ignored, failures logged. Runs on the CAF scheduler.
 
 #include "messages/runpod.hpp"
-#include "runtime/runpod_worker.hpp"
+#include "runtime/runpod/runpod_worker.hpp"
 
 #include <string>
 #include <vector>

@@ -2,11 +2,11 @@
 #define _TURN_OFF_PLATFORM_STRING
 #include "actors/http_context.hpp"
 
-#include "runtime/a1111_info_api.hpp"
-#include "runtime/a1111_options_store.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/json_writer.hpp"
-#include "runtime/runpod_api.hpp"
+#include "runtime/formats/a1111_info_api.hpp"
+#include "runtime/formats/a1111_options_store.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/base/json_writer.hpp"
+#include "runtime/runpod/runpod_api.hpp"
 
 #include <chrono>
 #include <filesystem>

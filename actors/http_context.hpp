@@ -4,8 +4,8 @@
 
 #define _TURN_OFF_PLATFORM_STRING
 #include "actors/http_front.hpp"
-#include "runtime/a1111_api.hpp"
-#include "runtime/json_value.hpp"
+#include "runtime/formats/a1111_api.hpp"
+#include "runtime/base/json_value.hpp"
 
 #include <caf/scoped_actor.hpp>
 

@@ -3,7 +3,7 @@
 #include "actors/http_front.hpp"
 
 #include "actors/http_context.hpp"
-#include "runtime/json_writer.hpp"
+#include "runtime/base/json_writer.hpp"
 
 #include <cpprest/http_listener.h>
 #include <cpprest/uri.h>

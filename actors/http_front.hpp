@@ -6,7 +6,7 @@
 /// the answers are turned back into JSON. Requests run on the HTTP library's threads.
 
 #include "messages/interfaces.hpp"
-#include "runtime/a1111_info_api.hpp"
+#include "runtime/formats/a1111_info_api.hpp"
 
 #include <caf/actor_system.hpp>
 

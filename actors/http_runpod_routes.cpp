@@ -3,8 +3,8 @@
 #define _TURN_OFF_PLATFORM_STRING
 #include "actors/http_context.hpp"
 
-#include "runtime/errors.hpp"
-#include "runtime/runpod_api.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/runpod/runpod_api.hpp"
 
 #include <cpprest/uri.h>
 

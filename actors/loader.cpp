@@ -1,9 +1,9 @@
 #include "actors/loader.hpp"
 
-#include "runtime/clip_tokenizer.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/generate_command.hpp"
-#include "runtime/sd_model.hpp"
+#include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/make_model.hpp"
+#include "runtime/engine/sd_model.hpp"
 
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>

@@ -8,7 +8,7 @@
 /// scheduler queues those jobs again; no job is lost with the host.
 
 #include "messages/remote.hpp"
-#include "runtime/worker_config.hpp"
+#include "runtime/config/worker_config.hpp"
 
 #include <caf/typed_response_promise.hpp>
 

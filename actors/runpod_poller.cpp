@@ -1,8 +1,8 @@
 #include "actors/runpod_poller.hpp"
 
-#include "runtime/errors.hpp"
-#include "runtime/runpod_api.hpp"
-#include "runtime/runpod_log.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/runpod/runpod_api.hpp"
+#include "runtime/runpod/runpod_log.hpp"
 
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
@@ -26,14 +26,6 @@ constexpr auto failed_take_pause = std::chrono::seconds(1);
 /// At most one progress update per job per second (plus the first step).
 constexpr auto progress_every = std::chrono::seconds(1);
 constexpr auto ask_timeout = std::chrono::seconds(10);
-
-job_result failure(const std::string& id, std::string kind, std::string field, std::string message) {
-  job_result r;
-  r.id = id;
-  r.status = job_status::failed;
-  r.error = job_error{std::move(kind), std::move(field), std::move(message)};
-  return r;
-}
 
 /// Where a final result goes: a job that ran also says on which device and in a batch of how
 /// many jobs (query parameters, so the output the user receives is untouched).
@@ -154,10 +146,10 @@ void start_job(self_pointer self, const runpod_job& job) {
   try {
     check_job_input(job.body);
   } catch (const error& e) {
-    finish(self, id, failure(id, to_string(e.code()), e.where(), e.message()));
+    finish(self, id, failed_job(id, {to_string(e.code()), e.where(), e.message()}));
     return;
   } catch (const std::exception& e) {
-    finish(self, id, failure(id, "bad_request", "input", e.what()));
+    finish(self, id, failed_job(id, {"bad_request", "input", e.what()}));
     return;
   }
   self->request(st.config.scheduler, ask_timeout, submit_atom::value, generation_job{id, job.body, job_options{false}})
@@ -166,13 +158,13 @@ void start_job(self_pointer self, const runpod_job& job) {
         self->request(self->state.config.scheduler, caf::infinite, wait_atom::value, id)
           .then([self, id](job_result& r) { finish(self, id, r); },
                 [self, id](caf::error& err) {
-                  finish(self, id, failure(id, "internal", "", "scheduler: " + self->system().render(err)));
+                  finish(self, id, failed_job(id, {"internal", "", "scheduler: " + self->system().render(err)}));
                 });
       },
       [self, id](caf::error& err) {
         const std::string why =
           is(err, sd_errc::queue_full) ? "the worker's queue is full" : "scheduler: " + self->system().render(err);
-        finish(self, id, failure(id, "internal", "", why));
+        finish(self, id, failed_job(id, {"internal", "", why}));
       });
 }
 

@@ -9,7 +9,7 @@
 
 #include "actors/http_call.hpp"
 #include "messages/runpod.hpp"
-#include "runtime/runpod_worker.hpp"
+#include "runtime/runpod/runpod_worker.hpp"
 
 #include <chrono>
 #include <functional>

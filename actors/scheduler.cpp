@@ -9,14 +9,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-job_result failure(const std::string& id, std::string kind, std::string field, std::string message) {
-  job_result r;
-  r.id = id;
-  r.status = job_status::failed;
-  r.error = job_error{std::move(kind), std::move(field), std::move(message)};
-  return r;
-}
-
 } // namespace
 
 caf::result<job_result> scheduler_state::submit(generation_job job) {
@@ -35,9 +27,9 @@ caf::result<job_result> scheduler_state::submit(generation_job job) {
   rec.submitted = clock_type::now();
   if (model_state == "failed") {
     // Nothing will ever run: the job fails at once, and says why.
-    finish(id, failure(id, "internal", "model", "the model failed to load: " + model_error));
+    finish(id, failed_job(id, {"internal", "model", "the model failed to load: " + model_error}));
     auto it = jobs.find(id);
-    return it != jobs.end() ? it->second.result : failure(id, "internal", "model", model_error);
+    return it != jobs.end() ? it->second.result : failed_job(id, {"internal", "model", model_error});
   }
   queue.push_back(id);
   job_result answer = rec.result;
@@ -191,7 +183,7 @@ void scheduler_state::model_ready(bool ok, const std::string& message, int32_t i
   const std::deque<std::string> waiting = std::move(queue);
   queue.clear();
   for (const auto& id : waiting) {
-    finish(id, failure(id, "internal", "model", "the model failed to load: " + model_error));
+    finish(id, failed_job(id, {"internal", "model", "the model failed to load: " + model_error}));
   }
   report();
 }

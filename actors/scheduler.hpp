@@ -6,10 +6,10 @@
 /// a job is final, and cancels queued jobs (removed) and running ones (through their flags).
 /// Runs on the CAF scheduler; the front door and the loaders message it.
 
-#include "actors/job_plan.hpp"
+#include "runtime/sched/job_plan.hpp"
 #include "messages/interfaces.hpp"
-#include "runtime/cost_model.hpp"
-#include "runtime/speed_calibration.hpp"
+#include "runtime/sched/cost_model.hpp"
+#include "runtime/sched/speed_calibration.hpp"
 
 #include <caf/typed_response_promise.hpp>
 

@@ -15,14 +15,6 @@ int64_t ms_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
 }
 
-job_result failed_result(const std::string& id, std::string message) {
-  job_result r;
-  r.id = id;
-  r.status = job_status::failed;
-  r.error = job_error{"internal", "", std::move(message)};
-  return r;
-}
-
 /// How long a batch may run at the executor, and a job be encoded, before it counts as lost.
 constexpr auto executor_timeout = std::chrono::seconds(24 * 3600);
 constexpr auto encoder_timeout = std::chrono::seconds(600);
@@ -250,12 +242,12 @@ void scheduler_state::batch_done(size_t d, const std::vector<std::string>& ids, 
       continue;
     }
     if (i >= outs.size()) {
-      finish(id, failed_result(id, "executor: no output for this job"));
+      finish(id, failed_job(id, {"internal", "", "executor: no output for this job"}));
       continue;
     }
     me->request(encoder, encoder_timeout, encode_atom::value, std::move(outs[i]))
       .then([me, id](job_result& r) { me->state.finish(id, std::move(r)); },
-            [me, id](caf::error& err) { me->state.finish(id, failed_result(id, "encoder: " + me->system().render(err))); });
+            [me, id](caf::error& err) { me->state.finish(id, failed_job(id, {"internal", "", "encoder: " + me->system().render(err)})); });
   }
   report();
 }

@@ -1,8 +1,8 @@
 #include "actors/sim_executor.hpp"
 
-#include "runtime/errors.hpp"
-#include "runtime/seeds.hpp"
-#include "runtime/txt2img_request.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/seeds.hpp"
+#include "runtime/formats/txt2img_request.hpp"
 
 #include <chrono>
 #include <exception>

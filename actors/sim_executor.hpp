@@ -8,7 +8,7 @@
 /// encoder, protocol) is the real code; used by the simulation harness and scheduling tests.
 
 #include "messages/interfaces.hpp"
-#include "runtime/cost_model.hpp"
+#include "runtime/sched/cost_model.hpp"
 
 namespace sdw {
 

@@ -7,6 +7,8 @@
 #include "actors/remote_executor.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/sim_executor.hpp"
+#include "runtime/config/executor_devices.hpp"
+#include "runtime/engine/cuda_devices.hpp"
 
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
@@ -40,7 +42,7 @@ worker_setup worker_setup_from(const worker_config& config, const std::string& c
     s.simulate_speeds = simulate_speeds(config);
     s.simulate_time_scale = simulate_time_scale(config);
   } else {
-    s.devices = executor_devices(config);
+    s.devices = executor_devices(config, cuda_device_count());
     s.remotes = remote_executors(config);
   }
   s.max_batch = config.max_batch;

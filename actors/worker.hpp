@@ -3,7 +3,7 @@
 /// and stopped in one place, and the process's stop channel (signals and "done" from actors).
 
 #include "messages/interfaces.hpp"
-#include "runtime/worker_config.hpp"
+#include "runtime/config/worker_config.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>

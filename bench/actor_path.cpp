@@ -14,9 +14,9 @@
 #include "actors/remote_executor.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/worker.hpp"
-#include "runtime/generate_command.hpp"
-#include "runtime/make_model.hpp"
-#include "runtime/memory_tuning.hpp"
+#include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/engine/make_model.hpp"
+#include "runtime/base/memory_tuning.hpp"
 
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>

@@ -4,12 +4,12 @@
 # its time includes waiting for the model. Runs each measure with the checkpoint evicted from the
 # page cache (dd iflag=nocache) and again with it cached.
 #
-#   bench/cold_start.sh [--model CKPT] [--binary build/actors/sdworker] [--size 256] [--steps 1]
+#   bench/cold_start.sh [--model CKPT] [--binary build/app/sdworker] [--size 256] [--steps 1]
 #
 # Without --model it makes (once) an sd15-size random-weight fp16 checkpoint in models/.
 set -euo pipefail
 
-binary=build/actors/sdworker
+binary=build/app/sdworker
 model=""
 size=256
 steps=1

@@ -13,7 +13,7 @@
 #include "actors/health.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/sim_executor.hpp"
-#include "runtime/cost_model.hpp"
+#include "runtime/sched/cost_model.hpp"
 
 #include <CLI/CLI.hpp>
 #include <caf/all.hpp>

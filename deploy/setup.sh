@@ -52,4 +52,4 @@ fi
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSDW_PYTHON="$venv/bin/python"
 ninja -C "$build_dir" -j"$(nproc)"
-echo "setup: built $build_dir/actors/sdworker"
+echo "setup: built $build_dir/app/sdworker"

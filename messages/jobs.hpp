@@ -82,6 +82,15 @@ typename Inspector::result_type inspect(Inspector& f, job_result& x) {
            x.execution_ms, x.engine_us, x.device, x.batch_jobs);
 }
 
+/// A job that failed with `error` (kind, field, message).
+inline job_result failed_job(std::string id, job_error error) {
+  job_result r;
+  r.id = std::move(id);
+  r.status = job_status::failed;
+  r.error = std::move(error);
+  return r;
+}
+
 /// Sampling progress of a running job: `step` of `steps` sampler steps done (over all of its
 /// `iterations` n_iter batches), when it started (Unix time in milliseconds), and its A1111
 /// interrupt and skip flags as they stood.

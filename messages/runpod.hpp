@@ -20,16 +20,14 @@ using take_atom = caf::atom_constant<caf::atom("take")>;
 using taken_atom = caf::atom_constant<caf::atom("taken")>;
 /// poller: stop taking jobs, finish and deliver the ones in flight, then end.
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
-/// poller, heartbeat: the periodic timer.
-using tick_atom = caf::atom_constant<caf::atom("tick")>;
 /// delivery: post a job's final result (retried until delivered).
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 /// delivery: post a progress update (best effort).
 using post_atom = caf::atom_constant<caf::atom("post")>;
 /// delivery: an HTTP post finished.
 using posted_atom = caf::atom_constant<caf::atom("posted")>;
-/// delivery: try the waiting post again.
-using retry_atom = caf::atom_constant<caf::atom("retry")>;
+/// delivery: try the waiting post again (a job's retry, by the client, is messages/atoms.hpp's retry_atom).
+using resend_atom = caf::atom_constant<caf::atom("resend")>;
 /// heartbeat: the ids of the jobs in progress.
 using jobs_atom = caf::atom_constant<caf::atom("jobs")>;
 
@@ -65,7 +63,7 @@ using delivery_actor = caf::typed_actor<
   caf::replies_to<deliver_atom, job_post>::with<bool>,
   caf::reacts_to<post_atom, job_post>,
   caf::reacts_to<posted_atom, http_exchange>,
-  caf::reacts_to<retry_atom>>;
+  caf::reacts_to<resend_atom>>;
 
 /// heartbeat: pings the platform every interval with the ids of the jobs in progress.
 using heartbeat_actor = caf::typed_actor<

@@ -2,10 +2,10 @@
 #include <boost/test/unit_test.hpp>
 
 #define _TURN_OFF_PLATFORM_STRING
-#include "runtime/encoding.hpp"
-#include "runtime/json_writer.hpp"
-#include "runtime/png_codec.hpp"
-#include "runtime/samplers.hpp"
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/json_writer.hpp"
+#include "runtime/base/png_codec.hpp"
+#include "runtime/formats/a1111_samplers.hpp"
 #include "tests/support/api_server.hpp"
 
 using sdw::json_value;

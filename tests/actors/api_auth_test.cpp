@@ -2,7 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #define _TURN_OFF_PLATFORM_STRING
-#include "runtime/encoding.hpp"
+#include "runtime/base/encoding.hpp"
 #include "tests/support/api_server.hpp"
 
 #include <string>

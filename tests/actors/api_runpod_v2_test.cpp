@@ -2,8 +2,8 @@
 #include <boost/test/unit_test.hpp>
 
 #define _TURN_OFF_PLATFORM_STRING
-#include "runtime/encoding.hpp"
-#include "runtime/png_codec.hpp"
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/png_codec.hpp"
 #include "tests/support/api_server.hpp"
 
 #include <chrono>

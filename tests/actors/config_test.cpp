@@ -1,8 +1,8 @@
 #define BOOST_TEST_MODULE config
 #include <boost/test/unit_test.hpp>
 
-#include "actors/config_file.hpp"
-#include "runtime/errors.hpp"
+#include "app/config_file.hpp"
+#include "runtime/base/errors.hpp"
 #include "tests/support/run_command.hpp"
 #include "tests/support/temp_dir.hpp"
 

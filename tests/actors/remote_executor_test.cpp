@@ -8,8 +8,8 @@
 // one once it is back; no job is lost.
 
 #define _TURN_OFF_PLATFORM_STRING
-#include "runtime/encoding.hpp"
-#include "runtime/png_codec.hpp"
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/png_codec.hpp"
 #include "tests/support/api_server.hpp"
 #include "tests/support/serve_process.hpp"
 

@@ -5,9 +5,9 @@
 // for what `sdworker serve` sends to the control plane.
 
 #define _TURN_OFF_PLATFORM_STRING
-#include "runtime/child_process.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/png_codec.hpp"
+#include "runtime/base/child_process.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/base/png_codec.hpp"
 #include "tests/support/api_server.hpp"
 #include "tests/support/fake_runpod.hpp"
 #include "tests/support/run_command.hpp"

@@ -6,9 +6,9 @@
 // is not overtaken forever by a stream of batchable ones; a batched member can be cancelled
 // while queued (removed) or while running (it alone ends as CANCELLED).
 
-#include "runtime/encoding.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/png_codec.hpp"
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/base/png_codec.hpp"
 #include "tests/support/sim_cluster.hpp"
 
 #include <chrono>

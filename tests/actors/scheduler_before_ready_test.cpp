@@ -10,9 +10,9 @@
 #include "actors/health.hpp"
 #include "actors/loader.hpp"
 #include "actors/scheduler.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/png_codec.hpp"
-#include "runtime/encoding.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/base/png_codec.hpp"
+#include "runtime/base/encoding.hpp"
 #include "tests/support/tiny_model.hpp"
 
 #include <caf/all.hpp>

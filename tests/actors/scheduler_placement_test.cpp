@@ -6,7 +6,7 @@
 // of jobs over simulated devices of equal and different speeds, counted per device.
 
 #include "actors/scheduler.hpp"
-#include "runtime/cost_model.hpp"
+#include "runtime/sched/cost_model.hpp"
 #include "tests/support/sim_cluster.hpp"
 
 #include <chrono>

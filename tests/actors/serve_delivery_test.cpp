@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE serve_delivery
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/encoding.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/png_codec.hpp"
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/base/png_codec.hpp"
 #include "tests/support/fake_runpod.hpp"
 #include "tests/support/serve_process.hpp"
 

@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE serve_lifecycle
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/json_value.hpp"
+#include "runtime/base/json_value.hpp"
 #include "tests/support/fake_runpod.hpp"
 #include "tests/support/serve_process.hpp"
 

@@ -4,11 +4,11 @@
 // The RunPod control-plane emulator against real `sdworker serve --simulate 1` processes:
 // the client API over HTTP, and every fault kind the harness can inject.
 
-#include "actors/sim_server.hpp"
-#include "actors/sim_workers.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/sim_control_plane.hpp"
-#include "runtime/sim_load.hpp"
+#include "runtime/sim/sim_server.hpp"
+#include "runtime/sim/sim_workers.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/sim/sim_control_plane.hpp"
+#include "runtime/sim/sim_load.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <chrono>

@@ -5,9 +5,9 @@
 // requested images (decoded from the real encoder's PNGs), take the cost model's time, and
 // stop at the next step when cancelled.
 
-#include "runtime/encoding.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/png_codec.hpp"
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/base/png_codec.hpp"
 #include "tests/support/sim_cluster.hpp"
 
 #include <chrono>

@@ -4,7 +4,7 @@
 // A few hundred jobs through the emulator and four real workers: none lost, none duplicated,
 // every worker used, the report files written; and the batch-size histogram with max-batch 4 and 1.
 
-#include "actors/sim_command.hpp"
+#include "runtime/sim/sim_session.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <algorithm>

@@ -4,7 +4,7 @@
 // A worker SIGKILLed while it holds a job: the emulator sees it stop pinging, requeues the job,
 // and another worker completes it; nothing is lost or delivered twice.
 
-#include "actors/sim_command.hpp"
+#include "runtime/sim/sim_session.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <cstdlib>

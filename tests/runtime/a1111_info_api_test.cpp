@@ -1,11 +1,11 @@
 #define BOOST_TEST_MODULE a1111_info_api
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/a1111_info_api.hpp"
-#include "runtime/encoding.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/runpod_api.hpp"
+#include "runtime/formats/a1111_info_api.hpp"
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/runpod/runpod_api.hpp"
 
 #include <cmath>
 

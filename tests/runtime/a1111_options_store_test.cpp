@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE a1111_options_store
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/a1111_options_store.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/options.hpp"
+#include "runtime/formats/a1111_options_store.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/formats/options.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <algorithm>

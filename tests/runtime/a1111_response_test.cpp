@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE a1111_response
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/a1111_response.hpp"
-#include "runtime/json_writer.hpp"
-#include "runtime/txt2img_request.hpp"
+#include "runtime/formats/a1111_response.hpp"
+#include "runtime/base/json_writer.hpp"
+#include "runtime/formats/txt2img_request.hpp"
 
 using namespace sdw;
 

@@ -3,8 +3,8 @@
 
 #include "tests/support/temp_dir.hpp"
 
-#include "runtime/checkpoint_hash.hpp"
-#include "runtime/errors.hpp"
+#include "runtime/engine/checkpoint_hash.hpp"
+#include "runtime/base/errors.hpp"
 
 #include <filesystem>
 #include <fstream>

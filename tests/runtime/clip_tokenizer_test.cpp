@@ -1,8 +1,8 @@
 #define BOOST_TEST_MODULE clip_tokenizer
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/clip_tokenizer.hpp"
-#include "runtime/errors.hpp"
+#include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/base/errors.hpp"
 #include "tests/support/run_command.hpp"
 
 #include <cstdio>

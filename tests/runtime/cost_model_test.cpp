@@ -1,8 +1,8 @@
 #define BOOST_TEST_MODULE cost_model
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/cost_model.hpp"
-#include "runtime/errors.hpp"
+#include "runtime/sched/cost_model.hpp"
+#include "runtime/base/errors.hpp"
 
 using namespace sdw;
 

@@ -1,8 +1,8 @@
 #define BOOST_TEST_MODULE encoding
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/encoding.hpp"
-#include "runtime/errors.hpp"
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/errors.hpp"
 
 #include <cstdio>
 #include <fstream>

@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE errors
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
+#include "runtime/base/errors.hpp"
 
 BOOST_AUTO_TEST_CASE(error_message_names_the_field) {
   sdw::error e(sdw::errc::bad_request, "steps", "must be between 1 and 150");

@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE generate_cli
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/png_codec.hpp"
+#include "runtime/base/png_codec.hpp"
 #include "tests/support/run_command.hpp"
 #include "tests/support/tiny_model.hpp"
 

@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE infotext
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/infotext.hpp"
+#include "runtime/formats/infotext.hpp"
 
 using namespace sdw;
 

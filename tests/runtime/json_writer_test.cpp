@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE json_writer
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/json_writer.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/base/json_writer.hpp"
 
 #include <cmath>
 #include <limits>

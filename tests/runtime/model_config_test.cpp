@@ -3,11 +3,11 @@
 
 #include "tests/support/temp_dir.hpp"
 
-#include "runtime/errors.hpp"
-#include "runtime/model_config.hpp"
-#include "runtime/model_detect.hpp"
-#include "runtime/safetensors.hpp"
-#include "runtime/sd1_layout.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/model_config.hpp"
+#include "runtime/engine/model_detect.hpp"
+#include "runtime/engine/safetensors.hpp"
+#include "runtime/engine/sd1_layout.hpp"
 
 #include <filesystem>
 #include <fstream>

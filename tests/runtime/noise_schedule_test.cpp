@@ -1,8 +1,8 @@
 #define BOOST_TEST_MODULE noise_schedule
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/noise_schedule.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/noise_schedule.hpp"
 #include "tests/runtime/python_reference.hpp"
 
 #include <ATen/ATen.h>

@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE options
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/options.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/formats/options.hpp"
 
 using namespace sdw;
 

@@ -1,8 +1,8 @@
 #define BOOST_TEST_MODULE png_codec
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/png_codec.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/base/png_codec.hpp"
 
 #include <cstdint>
 #include <zlib.h>

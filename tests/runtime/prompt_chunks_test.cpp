@@ -1,8 +1,8 @@
 #define BOOST_TEST_MODULE prompt_chunks
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/clip_tokenizer.hpp"
-#include "runtime/prompt_chunks.hpp"
+#include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/engine/prompt_chunks.hpp"
 
 #include <cstdlib>
 #include <string>

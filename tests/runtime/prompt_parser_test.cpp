@@ -1,8 +1,9 @@
 #define BOOST_TEST_MODULE prompt_parser
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/prompt_parser.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/prompt_attention.hpp"
+#include "runtime/engine/prompt_schedule.hpp"
 
 #include <string>
 #include <utility>

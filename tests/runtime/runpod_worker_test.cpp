@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE runpod_worker
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/runpod_worker.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/runpod/runpod_worker.hpp"
 
 #include <map>
 

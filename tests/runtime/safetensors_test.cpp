@@ -3,8 +3,8 @@
 
 #include "tests/support/temp_dir.hpp"
 
-#include "runtime/errors.hpp"
-#include "runtime/safetensors.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/safetensors.hpp"
 
 #include <c10/util/Half.h>
 

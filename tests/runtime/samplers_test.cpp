@@ -1,8 +1,8 @@
 #define BOOST_TEST_MODULE samplers
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/samplers.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/samplers.hpp"
 #include "tests/runtime/python_reference.hpp"
 
 #include <ATen/ATen.h>

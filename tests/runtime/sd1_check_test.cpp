@@ -3,10 +3,10 @@
 
 #include "tests/support/temp_dir.hpp"
 
-#include "runtime/errors.hpp"
-#include "runtime/make_model.hpp"
-#include "runtime/sd1_check.hpp"
-#include "runtime/sd1_layout.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/make_model.hpp"
+#include "runtime/engine/sd1_check.hpp"
+#include "runtime/engine/sd1_layout.hpp"
 
 #include <filesystem>
 

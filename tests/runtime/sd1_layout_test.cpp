@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE sd1_layout
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/sd1_layout.hpp"
+#include "runtime/engine/sd1_layout.hpp"
 
 #include <cmath>
 #include <map>

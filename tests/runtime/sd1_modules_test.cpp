@@ -1,10 +1,10 @@
 #define BOOST_TEST_MODULE sd1_modules
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/npy.hpp"
-#include "runtime/safetensors.hpp"
-#include "runtime/sd_model.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/base/npy.hpp"
+#include "runtime/engine/safetensors.hpp"
+#include "runtime/engine/sd_model.hpp"
 #include "tests/support/run_command.hpp"
 #include "tests/support/tiny_model.hpp"
 

@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE seeds
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/seeds.hpp"
+#include "runtime/engine/seeds.hpp"
 
 #include <set>
 

@@ -4,7 +4,7 @@
 // The emulator's protocol logic with direct calls (no sockets, no worker): takes, results,
 // duplicates, requeue after silence, progress updates, retry, and fault decisions.
 
-#include "runtime/sim_control_plane.hpp"
+#include "runtime/sim/sim_control_plane.hpp"
 
 #include <chrono>
 #include <thread>

@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE sim_report
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/sim_load.hpp"
-#include "runtime/sim_report.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/sim/sim_load.hpp"
+#include "runtime/sim/sim_report.hpp"
 
 #include <numeric>
 

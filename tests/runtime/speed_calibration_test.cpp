@@ -4,7 +4,7 @@
 // The learned speed factor of a device: it starts at the configured value, one batch alone does
 // not move it, it follows the measured speed once batches agree, and one outlier does not move it.
 
-#include "runtime/speed_calibration.hpp"
+#include "runtime/sched/speed_calibration.hpp"
 
 using sdw::speed_calibration;
 

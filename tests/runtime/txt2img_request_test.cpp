@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE txt2img_request
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/json_writer.hpp"
-#include "runtime/txt2img_request.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/base/json_writer.hpp"
+#include "runtime/formats/txt2img_request.hpp"
 
 #include <cmath>
 

@@ -1,15 +1,15 @@
 #define BOOST_TEST_MODULE txt2img
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/clip_tokenizer.hpp"
-#include "runtime/encoding.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/options.hpp"
-#include "runtime/png_codec.hpp"
-#include "runtime/samplers.hpp"
-#include "runtime/sd_model.hpp"
-#include "runtime/txt2img.hpp"
-#include "runtime/txt2img_request.hpp"
+#include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/formats/options.hpp"
+#include "runtime/base/png_codec.hpp"
+#include "runtime/engine/samplers.hpp"
+#include "runtime/engine/sd_model.hpp"
+#include "runtime/engine/txt2img.hpp"
+#include "runtime/formats/txt2img_request.hpp"
 #include "tests/support/tiny_model.hpp"
 
 #include <simdjson.h>

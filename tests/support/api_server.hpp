@@ -2,10 +2,10 @@
 // Runs the real `sdworker api` binary (SDW_BINARY) on a free loopback port and talks to it over
 // HTTP with cpprest. Include after defining _TURN_OFF_PLATFORM_STRING.
 
-#include "runtime/child_process.hpp"
-#include "runtime/encoding.hpp"
-#include "runtime/json_value.hpp"
-#include "runtime/png_codec.hpp"
+#include "runtime/base/child_process.hpp"
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/base/png_codec.hpp"
 #include "tests/support/tiny_model.hpp"
 
 #include <boost/test/unit_test.hpp>

@@ -2,7 +2,7 @@
 // Runs the real `sdworker serve` binary (SDW_BINARY) with extra environment variables (the
 // RunPod ones), in its own working folder, stdout and stderr to files.
 
-#include "runtime/child_process.hpp"
+#include "runtime/base/child_process.hpp"
 #include "tests/support/tiny_model.hpp"
 
 #include <signal.h>

@@ -1,7 +1,7 @@
 #pragma once
 // The tiny random-weight checkpoint every engine test shares, made once per test binary.
 
-#include "runtime/make_model.hpp"
+#include "runtime/engine/make_model.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <cstdlib>

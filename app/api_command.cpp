@@ -1,0 +1,62 @@
+#include "app/api_command.hpp"
+
+#include "actors/http_front.hpp"
+#include "actors/worker.hpp"
+#include "runtime/formats/a1111_info_api.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/clip_tokenizer.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+namespace sdw {
+
+int run_api(const worker_config& config) {
+  std::string vocab;
+  std::vector<api_credential> users;
+  try {
+    vocab = find_clip_vocab(config.clip_vocab, config.model_dir);
+    if (!config.api_auth.empty()) {
+      users = parse_api_auth(config.api_auth);
+    }
+  } catch (const error& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  }
+
+  if (!open_stop_channel()) {
+    return 1;
+  }
+
+  caf::actor_system_config cfg;
+  prepare_system_config(cfg, !config.remote_executors.empty());
+  caf::actor_system system{cfg};
+  const worker_actors actors = start_worker(system, worker_setup_from(config, vocab));
+
+  int code = 0;
+  {
+    front_door_config door{config.host, config.port, static_cast<size_t>(config.queue_size), users, {config.model_dir},
+                           static_cast<size_t>(config.max_body_mb) << 20};
+    http_front front(system, actors.scheduler, actors.health, std::move(door));
+    try {
+      front.open();
+      spdlog::info("listening on http://{}:{} (A1111 /sdapi/v1{}, RunPod /run, /runsync, /status, /stream, /cancel, "
+                   "/retry, /purge-queue, /health, also under /v2/<endpoint>/)",
+                   config.host, config.port, users.empty() ? "" : " with --api-auth");
+      const int sig = wait_stop_event();
+      spdlog::info("signal {}: shutting down", sig);
+    } catch (const std::exception& e) {
+      spdlog::error("cannot serve on {}:{}: {}", config.host, config.port, e.what());
+      code = 1;
+    }
+    front.close();
+  }
+  stop_worker(actors);
+  spdlog::info("stopped");
+  leave_process(code);
+}
+
+} // namespace sdw

@@ -1,0 +1,58 @@
+#include "app/executor_host_command.hpp"
+
+#include "actors/executor.hpp"
+#include "actors/executor_host.hpp"
+#include "actors/health.hpp"
+#include "actors/loader.hpp"
+#include "actors/worker.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/clip_tokenizer.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+namespace sdw {
+
+int run_executor_host(const worker_config& config) {
+  std::string vocab;
+  try {
+    vocab = find_clip_vocab(config.clip_vocab, config.model_dir);
+  } catch (const error& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  }
+  if (!open_stop_channel()) {
+    return 1;
+  }
+  caf::actor_system_config cfg;
+  prepare_system_config(cfg, true);
+  caf::actor_system system{cfg};
+
+  auto health_hdl = system.spawn(health);
+  auto executor_hdl = system.spawn<caf::detached>(executor, health_hdl);
+  auto host_hdl = system.spawn(executor_host, executor_hdl, health_hdl);
+  system.spawn(loader, loader_config{config.checkpoint, config.model_dir, vocab, config.device, config.dtype},
+               executor_hdl, host_hdl, health_hdl);
+
+  int code = 0;
+  auto port = system.middleman().publish(host_hdl, static_cast<uint16_t>(config.remote_port),
+                                         config.remote_host.c_str(), true);
+  if (!port) {
+    spdlog::error("remote.port: cannot listen on {}:{}: {}", config.remote_host, config.remote_port,
+                  system.render(port.error()));
+    code = 1;
+  } else {
+    spdlog::info("executor host listening on {}:{}", config.remote_host, *port);
+    const int sig = wait_stop_event();
+    spdlog::info("signal {}: shutting down", sig);
+  }
+  caf::anon_send_exit(host_hdl, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(executor_hdl, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(health_hdl, caf::exit_reason::user_shutdown);
+  leave_process(code);
+}
+
+} // namespace sdw

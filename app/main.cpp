@@ -1,0 +1,237 @@
+// sdworker: the program. Subcommands run the engine directly (generate, make-model, bench) or serve
+// it through the actors: over HTTP (api) or as a RunPod serverless worker (serve).
+
+#include "app/api_command.hpp"
+#include "app/config_file.hpp"
+#include "app/executor_host_command.hpp"
+#include "app/serve_command.hpp"
+#include "runtime/sim/sim_session.hpp"
+#include "app/bench_command.hpp"
+#include "app/build_info.hpp"
+#include "runtime/base/errors.hpp"
+#include "app/generate_command.hpp"
+#include "runtime/engine/make_model.hpp"
+#include "runtime/base/memory_tuning.hpp"
+#include "runtime/runpod/runpod_log.hpp"
+
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+/// libtorch sees one core on some VMs unless told; use them all unless OMP_NUM_THREADS says.
+void set_threads(int requested) {
+  int n = requested;
+  if (n <= 0) {
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    n = env != nullptr ? std::atoi(env) : static_cast<int>(std::thread::hardware_concurrency());
+  }
+  if (n > 0) {
+    at::set_num_threads(n);
+  }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  sdw::keep_freed_memory();
+  CLI::App app{"sdworker: a native Stable Diffusion worker (A1111 API, RunPod protocol)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", [] { return sdw::build_info(); });
+  int threads = 0;
+  app.add_option("--threads", threads, "CPU threads for libtorch (default: all cores)");
+
+  sdw::generate_args gen;
+  auto* generate = app.add_subcommand("generate", "run one txt2img request and write PNGs + response.json");
+  generate->add_option("--model", gen.model, "checkpoint (.safetensors); default: the tiny random-weight demo model");
+  generate->add_option("--model-dir", gen.model_dir, "models folder (demo model, clip/ tokenizer)")->capture_default_str();
+  generate->add_option("--input", gen.input, "A1111 txt2img JSON or a RunPod job {\"input\": {...}}")->required();
+  generate->add_option("--out", gen.out_dir, "output folder")->required();
+  generate->add_option("--dump-latent", gen.dump_latent, "write the final latent (before VAE decode) as .npy");
+  generate->add_option("--device", gen.device, "auto, cpu, cuda, cuda:N")->capture_default_str();
+  generate->add_option("--dtype", gen.dtype, "auto, f32, f16, bf16")->capture_default_str();
+  generate->add_option("--clip-vocab", gen.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
+  generate->add_flag("--widen-weights", gen.widen_weights,
+                     "CPU: widen fp16 weights to float32 at load (slower load, faster steps)");
+
+  std::string preset = "tiny", dtype = "f16", out;
+  uint64_t seed = 0;
+  auto* make = app.add_subcommand("make-model", "write a random-weight SD1.x checkpoint in A1111's key layout");
+  make->add_option("--preset", preset, "tiny or sd15")->check(CLI::IsMember({"tiny", "sd15"}))->capture_default_str();
+  make->add_option("--dtype", dtype, "f16 or f32")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+  make->add_option("--seed", seed, "random seed")->capture_default_str();
+  make->add_option("out", out, "output .safetensors")->required();
+
+  sdw::bench_args bench;
+  auto* bench_cmd = app.add_subcommand("bench", "time model load, text encode, UNet steps, VAE decode, PNG encode");
+  bench_cmd->add_option("--model", bench.model, "checkpoint; default: make an sd15-size random one in --model-dir");
+  bench_cmd->add_option("--model-dir", bench.model_dir, "where the random checkpoint is kept")->capture_default_str();
+  bench_cmd->add_option("--sizes", bench.sizes, "image sizes for UNet steps")->capture_default_str();
+  bench_cmd->add_option("--repeats", bench.repeats, "timed repeats per measure")->capture_default_str();
+  bench_cmd->add_option("--device", bench.device, "auto, cpu, cuda")->capture_default_str();
+  bench_cmd->add_option("--dtype", bench.dtype, "auto, f32, f16, bf16")->capture_default_str();
+  bench_cmd->add_option("--clip-vocab", bench.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
+  bench_cmd->add_option("--json", bench.json_out, "also write the figures as JSON");
+  bench_cmd->add_flag("--widen-weights", bench.widen_weights, "CPU: widen fp16 weights to float32 at load");
+  bench_cmd->add_option("--batch", bench.batch,
+                        "instead: N txt2img requests as one batch against N singles (tiny model unless --model)");
+  bench_cmd->add_option("--batch-steps", bench.batch_steps, "sampler steps per request for --batch")
+      ->capture_default_str();
+  bench_cmd->add_option("--batch-image", bench.batch_image, "image size (px) for --batch")->capture_default_str();
+
+  // `api` and `serve` take the worker configuration: flags are kept as (key, value) pairs and
+  // applied after the INI file and the environment, so the command line always wins.
+  std::string config_file;
+  std::vector<std::pair<std::string, std::string>> cli_settings;
+  auto setting = [&cli_settings](CLI::App* cmd, const std::string& flag, const std::string& key, const std::string& help) {
+    cmd->add_option_function<std::string>(
+      flag, [&cli_settings, key](const std::string& v) { cli_settings.emplace_back(key, v); }, help + " [" + key + "]");
+  };
+  auto model_settings = [&](CLI::App* cmd) {
+    cmd->add_option("--config", config_file, "INI file (default: $SDWORKER_CONFIG, else conf/sdworker.ini if present)");
+    setting(cmd, "--model", "model.checkpoint", "checkpoint (.safetensors); default: the tiny random-weight demo model");
+    setting(cmd, "--model-dir", "model.dir", "models folder (demo model, clip/ tokenizer)");
+    setting(cmd, "--clip-vocab", "model.clip-vocab", "CLIP bpe_simple_vocab_16e6.txt.gz");
+    setting(cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
+    setting(cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
+    setting(cmd, "--queue-size", "queue.size", "jobs that may wait; more are refused");
+    setting(cmd, "--devices", "model.devices", "one executor per device: auto, cpu or CUDA ordinals 0,1");
+    setting(cmd, "--simulate", "model.simulate", "N simulated devices (cost model, no model) instead of the model");
+    setting(cmd, "--simulate-speeds", "model.simulate-speeds", "speed factor per simulated device, e.g. 1,1,2");
+    setting(cmd, "--simulate-time-scale", "model.simulate-time-scale", "simulated time per real time, e.g. 0.01");
+    setting(cmd, "--max-batch", "queue.max-batch", "images per batch across requests; 1 = no batching");
+    setting(cmd, "--log-format", "log.format", "auto (JSON lines when RUNPOD_ENDPOINT_ID is set), text or json");
+    setting(cmd, "--log-level", "log.level", "trace, debug, info, warn or error");
+  };
+  auto* api_cmd = app.add_subcommand("api", "serve the A1111 API and a RunPod-style test API over HTTP");
+  model_settings(api_cmd);
+  setting(api_cmd, "--port", "http.port", "TCP port");
+  setting(api_cmd, "--host", "http.host", "address to listen on");
+  setting(api_cmd, "--api-auth", "http.api-auth", "HTTP basic auth for the /sdapi/v1 routes: user:pass[,user2:pass2]");
+  setting(api_cmd, "--max-body-mb", "http.max-body-mb", "largest request body in MiB; larger get HTTP 413");
+
+  std::string test_input;
+  auto* serve_cmd = app.add_subcommand(
+    "serve", "RunPod serverless worker: take jobs from RUNPOD_WEBHOOK_GET_JOB; without it, run one test job");
+  model_settings(serve_cmd);
+  setting(serve_cmd, "--concurrency", "runpod.concurrency",
+          "jobs held at once (more than the devices lets batches form); 0 = one per device");
+  serve_cmd->add_option("--test-input", test_input,
+                        "run this job once ({\"input\": {...}}: a file, or the JSON itself), print the result, exit "
+                        "(default: ./test_input.json when RUNPOD_WEBHOOK_GET_JOB is unset)");
+
+  sdw::sim_args sim;
+  auto* sim_cmd = app.add_subcommand(
+    "sim", "simulation: a RunPod control-plane emulator, K `serve --simulate 1` workers, load, faults, a report");
+  sim_cmd->add_option("--workers", sim.workers, "worker processes")->capture_default_str();
+  sim_cmd->add_option("--jobs", sim.jobs, "jobs to send")->capture_default_str();
+  sim_cmd->add_option("--rate", sim.rate, "Poisson arrivals per second; 0 = closed loop")->capture_default_str();
+  sim_cmd->add_option("--clients", sim.clients, "closed-loop clients (with --rate 0)")->capture_default_str();
+  sim_cmd->add_option("--mix", sim.mix_file, "JSON request mix: [{\"weight\": w, \"input\": {...}}, ...]");
+  sim_cmd->add_option("--seed", sim.seed, "random seed (load and faults)")->capture_default_str();
+  sim_cmd->add_option("--time-scale", sim.time_scale, "simulated time per real time")->capture_default_str();
+  sim_cmd->add_option("--concurrency", sim.concurrency, "jobs each worker holds at once; 0 = one per device")
+    ->capture_default_str();
+  sim_cmd->add_option("--max-batch", sim.max_batch, "images per batch across requests in each worker")
+    ->capture_default_str();
+  sim_cmd->add_option("--ping-ms", sim.ping_ms, "workers' RUNPOD_PING_INTERVAL")->capture_default_str();
+  sim_cmd->add_option("--lost-after-ms", sim.lost_after_ms, "requeue a job its worker stopped showing; 0 = 4 pings")
+    ->capture_default_str();
+  sim_cmd->add_option("--take-wait-ms", sim.take_wait_ms, "job-take long poll")->capture_default_str();
+  sim_cmd->add_option("--take-5xx", sim.faults.take_5xx, "job-take 503 rate")->capture_default_str();
+  sim_cmd->add_option("--done-5xx", sim.faults.done_5xx, "job-done 500 rate")->capture_default_str();
+  sim_cmd->add_option("--slow", sim.faults.slow, "rate of late worker-side answers")->capture_default_str();
+  sim_cmd->add_option("--slow-ms", sim.faults.slow_ms, "how late")->capture_default_str();
+  sim_cmd->add_option("--drop", sim.faults.drop, "rate of job-take/job-done closed without an answer")
+    ->capture_default_str();
+  sim_cmd->add_option("--reset", sim.faults.reset, "rate of job-take/job-done connection resets")->capture_default_str();
+  sim_cmd->add_option("--duplicate", sim.faults.duplicate, "rate of jobs handed out twice")->capture_default_str();
+  sim_cmd->add_option("--kill-after", sim.kill_after_s, "SIGKILL a worker holding a job after this many seconds")
+    ->capture_default_str();
+  sim_cmd->add_option("--timeout", sim.timeout_s, "seconds to wait for unfinished jobs")->capture_default_str();
+  sim_cmd->add_option("--port", sim.port, "emulator port; 0 = any free one")->capture_default_str();
+  sim_cmd->add_option("--out", sim.out, "report files: <out>.json, <out>.html, <out>-logs/")->capture_default_str();
+  sim_cmd->add_option("--binary", sim.binary, "sdworker executable for the workers (default: this one)");
+
+  auto* host_cmd = app.add_subcommand(
+    "executor-host", "run jobs for a worker on another host: this device as a remote executor (CAF network layer)");
+  model_settings(host_cmd);
+  setting(host_cmd, "--port", "remote.port", "TCP port to listen on");
+  setting(host_cmd, "--host", "remote.host", "address to listen on");
+  for (auto* cmd : {api_cmd, serve_cmd}) {
+    setting(cmd, "--remote-executors", "remote.executors",
+            "host:port,... of `sdworker executor-host`s whose devices join this worker's (--devices none: only them)");
+  }
+
+  CLI11_PARSE(app, argc, argv);
+
+  sdw::worker_config config;
+  if (api_cmd->parsed() || serve_cmd->parsed() || host_cmd->parsed()) {
+    if (serve_cmd->parsed()) {
+      // stdout carries only the local test's result; logs go to stderr.
+      spdlog::set_default_logger(spdlog::stderr_color_mt("sdworker"));
+    }
+    try {
+      std::string used;
+      config = sdw::load_worker_config(config_file, used);
+      for (const auto& [key, value] : cli_settings) {
+        sdw::set_config_value(config, key, value, "--" + key.substr(key.find('.') + 1));
+      }
+      if (app.count("--threads") > 0) {
+        config.threads = threads;
+      }
+      sdw::validate(config);
+      if (sdw::json_logs(config)) {
+        sdw::use_runpod_json_logs();
+      }
+      spdlog::set_level(spdlog::level::from_str(config.log_level));
+      if (!used.empty()) {
+        spdlog::info("configuration: {}", used);
+      }
+    } catch (const sdw::error& e) {
+      spdlog::error("configuration: {}", e.what());
+      return 2;
+    }
+    threads = config.threads;
+  }
+  set_threads(threads);
+
+  try {
+    if (generate->parsed()) {
+      return sdw::run_generate(gen);
+    }
+    if (make->parsed()) {
+      sdw::make_model(preset == "sd15" ? sdw::model_preset::sd15 : sdw::model_preset::tiny,
+                      dtype == "f32" ? sdw::st_dtype::f32 : sdw::st_dtype::f16, seed, out);
+      spdlog::info("wrote {} ({} preset, {})", out, preset, dtype);
+      return 0;
+    }
+    if (bench_cmd->parsed()) {
+      return sdw::run_bench(bench);
+    }
+    if (api_cmd->parsed()) {
+      return sdw::run_api(config);
+    }
+    if (serve_cmd->parsed()) {
+      return sdw::run_serve(config, test_input);
+    }
+    if (sim_cmd->parsed()) {
+      sim.faults.seed = sim.seed;
+      return sdw::run_sim(sim);
+    }
+    if (host_cmd->parsed()) {
+      return sdw::run_executor_host(config);
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,154 @@
+#include "app/serve_command.hpp"
+
+#include "actors/delivery.hpp"
+#include "actors/heartbeat.hpp"
+#include "actors/runpod_poller.hpp"
+#include "actors/worker.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/runpod/runpod_api.hpp"
+#include "runtime/runpod/runpod_log.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+namespace sdw {
+namespace {
+
+/// Reads the one-shot job: `--test-input` (a file, or the JSON itself as the SDK's --test_input
+/// takes it), else ./test_input.json. Empty when there is none.
+std::optional<std::string> read_test_input(const std::string& flag) {
+  const size_t first = flag.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && flag[first] == '{') {
+    return flag;
+  }
+  const std::string path = flag.empty() ? "test_input.json" : flag;
+  if (!std::filesystem::exists(path)) {
+    if (!flag.empty()) {
+      spdlog::error("--test-input: {} not found", flag);
+    }
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// Runs one job through the scheduler and prints `{"output": ...}` or `{"error": ...}`.
+int run_local_test(caf::actor_system& system, const worker_actors& actors, const std::string& text) {
+  runpod_job job;
+  try {
+    job = local_test_job(text);
+    check_job_input(job.body);
+  } catch (const error& e) {
+    const std::string body = done_error_body(runpod_error_text(to_string(e.code()), e.where(), e.message()), false);
+    log_job(log_level::error, "local_test", "Job local_test failed with error: " + std::string(e.what()));
+    std::cout << body << std::endl;
+    return 1;
+  }
+  log_job(log_level::info, job.id, "Started.");
+  caf::scoped_actor self{system};
+  job_result result;
+  self->request(actors.scheduler, caf::infinite, submit_atom::value, generation_job{job.id, job.body, job_options{false}})
+    .receive([](job_result&) {},
+             [&](caf::error& err) { result = job_result{job.id, job_status::failed, "", {"internal", "", system.render(err)}}; });
+  if (result.status.empty()) {
+    self->request(actors.scheduler, caf::infinite, wait_atom::value, job.id)
+      .receive([&](job_result& r) { result = std::move(r); },
+               [&](caf::error& err) {
+                 result = job_result{job.id, job_status::failed, "", {"internal", "", system.render(err)}};
+               });
+  }
+  if (result.status == job_status::completed && !result.output_json.empty()) {
+    log_job(log_level::info, job.id, "Job " + job.id + " completed successfully.");
+    std::cout << done_output_body(result.output_json) << std::endl;
+    return 0;
+  }
+  const job_error& e = result.error;
+  log_job(log_level::error, job.id,
+          "Job " + job.id + " failed with error: " + (e.field.empty() ? e.message : e.field + ": " + e.message));
+  std::cout << done_error_body(runpod_error_text(e.kind.empty() ? "internal" : e.kind, e.field, e.message), false)
+            << std::endl;
+  return 1;
+}
+
+} // namespace
+
+int run_serve(const worker_config& config, const std::string& test_input_arg) {
+  runpod_settings runpod = runpod_settings_from(config);
+  std::string vocab;
+  try {
+    // Simulated executors have no text encoder, so they need no tokenizer file.
+    if (config.simulate == 0) {
+      vocab = find_clip_vocab(config.clip_vocab, config.model_dir);
+    }
+  } catch (const error& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  }
+  std::optional<std::string> test_input;
+  const bool local = !runpod.on_runpod() || !test_input_arg.empty();
+  if (local) {
+    test_input = read_test_input(test_input_arg);
+    if (!test_input) {
+      spdlog::error("test_input.json not found, exiting.");
+      return 1;
+    }
+  }
+  if (!open_stop_channel()) {
+    return 1;
+  }
+
+  spdlog::info("--- Starting Serverless Worker |  Version {} ---", runpod_worker_version);
+  caf::actor_system_config cfg;
+  prepare_system_config(cfg, !config.remote_executors.empty());
+  add_runpod_message_types(cfg);
+  caf::actor_system system{cfg};
+  const worker_actors actors = start_worker(system, worker_setup_from(config, vocab));
+
+  if (local) {
+    const int code = run_local_test(system, actors, *test_input);
+    stop_worker(actors);
+    leave_process(code);
+  }
+
+  // One job per device by default, as many as configured otherwise (more lets batches form).
+  runpod.concurrency = config.concurrency > 0 ? config.concurrency : static_cast<int>(actors.executors.size());
+  spdlog::info("worker {}: {} jobs at once, job-take {}, job-done {}", runpod.worker_id, runpod.concurrency,
+               url_for_log(job_take_url(runpod, false)), url_for_log(job_done_url(runpod, "$ID")));
+  auto heartbeat_hdl = system.spawn(heartbeat, runpod);
+  auto delivery_hdl = system.spawn(delivery, runpod.api_key);
+  auto poller_hdl = system.spawn(runpod_poller, poller_config{runpod, actors.scheduler, actors.health, delivery_hdl,
+                                                              heartbeat_hdl, [](int code) { notify_done(code); }});
+  int code = 0;
+  for (;;) {
+    const int event = wait_stop_event();
+    if (event >= stop_done) {
+      code = event - stop_done;
+      break;
+    }
+    spdlog::info("signal {}: finishing the jobs in flight, then stopping", event);
+    caf::anon_send(poller_hdl, stop_atom::value);
+  }
+  caf::anon_send_exit(heartbeat_hdl, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(delivery_hdl, caf::exit_reason::user_shutdown);
+  stop_worker(actors);
+  spdlog::info("stopped (exit code {})", code);
+  leave_process(code);
+}
+
+} // namespace sdw

@@ -1,0 +1,331 @@
+#include "runtime/config/worker_config.hpp"
+
+#include "runtime/base/errors.hpp"
+#include "runtime/config/executor_devices.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <optional>
+#include <string>
+#include <charconv>
+#include <cstdlib>
+#include <variant>
+
+namespace sdw {
+namespace {
+
+using string_field = std::string worker_config::*;
+using int_field = int worker_config::*;
+
+/// A key of config_keys() and the member it sets.
+struct key_binding {
+  config_key key;
+  std::variant<string_field, int_field> field;
+};
+
+const std::vector<key_binding>& bindings() {
+  static const std::vector<key_binding> table = {
+    {{"model.dir", "SDWORKER_MODEL_DIR", false, "folder of checkpoints, the demo model and clip/"},
+     &worker_config::model_dir},
+    {{"model.checkpoint", "SDWORKER_MODEL", false,
+      "checkpoint to load (.safetensors); empty = the tiny random-weight demo model"},
+     &worker_config::checkpoint},
+    {{"model.clip-vocab", "SDWORKER_CLIP_VOCAB", false,
+      "CLIP bpe_simple_vocab_16e6.txt.gz; empty = <model.dir>/clip or ../shared/clip"},
+     &worker_config::clip_vocab},
+    {{"model.device", "SDWORKER_DEVICE", false, "auto, cpu, cuda or cuda:N"}, &worker_config::device},
+    {{"model.dtype", "SDWORKER_DTYPE", false, "auto, f32, f16 or bf16"}, &worker_config::dtype},
+    {{"model.threads", "SDWORKER_THREADS", false, "CPU threads for libtorch; 0 = all cores"},
+     &worker_config::threads},
+    {{"model.devices", "SDWORKER_DEVICES", false,
+      "one executor per device: empty = model.device; auto = every CUDA device, else cpu; cpu; CUDA ordinals \"0,1\"; none (remote executors only)"},
+     &worker_config::devices},
+    {{"model.simulate", "SDWORKER_SIMULATE", false,
+      "N > 0: N simulated devices (cost model's time, flat images, no model) instead of the model"},
+     &worker_config::simulate},
+    {{"model.simulate-speeds", "SDWORKER_SIMULATE_SPEEDS", false,
+      "speed factor of each simulated device, e.g. \"1,1,2\" (cycled); empty = all 1"},
+     &worker_config::simulate_speeds},
+    {{"model.simulate-time-scale", "SDWORKER_SIMULATE_TIME_SCALE", false,
+      "simulated time per real time: 0.01 = a 1 s job takes 10 ms"},
+     &worker_config::simulate_time_scale},
+    {{"remote.executors", "SDWORKER_REMOTE_EXECUTORS", false,
+      "host:port,... of `sdworker executor-host`s whose devices join this worker's (model.devices = none: only them)"},
+     &worker_config::remote_executors},
+    {{"remote.host", "SDWORKER_REMOTE_HOST", false, "address `sdworker executor-host` listens on"},
+     &worker_config::remote_host},
+    {{"remote.port", "SDWORKER_REMOTE_PORT", false, "TCP port `sdworker executor-host` listens on"},
+     &worker_config::remote_port},
+    {{"queue.size", "SDWORKER_QUEUE_SIZE", false, "jobs that may wait; more are refused with HTTP 503"},
+     &worker_config::queue_size},
+    {{"queue.max-batch", "SDWORKER_MAX_BATCH", false,
+      "images one batch across requests may hold (compatible jobs share UNet calls); 1 = no batching"},
+     &worker_config::max_batch},
+    {{"http.host", "SDWORKER_HOST", false, "address `sdworker api` listens on"}, &worker_config::host},
+    {{"http.port", "SDWORKER_PORT", false, "TCP port of `sdworker api`"}, &worker_config::port},
+    {{"http.api-auth", "SDWORKER_API_AUTH", true,
+      "user:pass[,user2:pass2]: HTTP basic auth for the /sdapi/v1 routes; empty = none"},
+     &worker_config::api_auth},
+    {{"http.max-body-mb", "SDWORKER_MAX_BODY_MB", false, "largest request body in MiB; larger get HTTP 413"},
+     &worker_config::max_body_mb},
+    {{"runpod.get-job-url", "RUNPOD_WEBHOOK_GET_JOB", false, "job-take URL template; set = serverless mode"},
+     &worker_config::get_job_url},
+    {{"runpod.post-output-url", "RUNPOD_WEBHOOK_POST_OUTPUT", false, "job-done URL template"},
+     &worker_config::post_output_url},
+    {{"runpod.ping-url", "RUNPOD_WEBHOOK_PING", false, "heartbeat URL template"}, &worker_config::ping_url},
+    {{"runpod.ping-interval", "RUNPOD_PING_INTERVAL", false, "heartbeat period in milliseconds"},
+     &worker_config::ping_interval_ms},
+    {{"runpod.concurrency", "SDWORKER_CONCURRENCY", false,
+      "jobs the serverless worker holds at once (more than the devices lets batches form); 0 = one per device"},
+     &worker_config::concurrency},
+    {{"runpod.api-key", "RUNPOD_AI_API_KEY", true, "sent as Authorization to RunPod; never logged"},
+     &worker_config::api_key},
+    {{"runpod.pod-id", "RUNPOD_POD_ID", false, "this worker's id in RunPod URLs; empty = a random id"},
+     &worker_config::pod_id},
+    {{"runpod.pod-hostname", "RUNPOD_POD_HOSTNAME", false, "reported with errors"}, &worker_config::pod_hostname},
+    {{"runpod.endpoint-id", "RUNPOD_ENDPOINT_ID", false, "the endpoint; set = JSON log lines (log.format auto)"},
+     &worker_config::endpoint_id},
+    {{"log.format", "SDWORKER_LOG_FORMAT", false, "auto, text or json"}, &worker_config::log_format},
+    {{"log.level", "SDWORKER_LOG_LEVEL", false, "trace, debug, info, warn or error"}, &worker_config::log_level},
+  };
+  return table;
+}
+
+const key_binding* find_binding(std::string_view name) {
+  for (const auto& b : bindings()) {
+    if (b.key.name == name) {
+      return &b;
+    }
+  }
+  return nullptr;
+}
+
+bool one_of(const std::string& value, std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed) {
+    if (value == a) {
+      return true;
+    }
+  }
+  return false;
+}
+
+[[noreturn]] void bad(std::string_view key, const std::string& message) {
+  throw error(errc::bad_request, std::string(key), message);
+}
+
+} // namespace
+
+const std::vector<config_key>& config_keys() {
+  static const std::vector<config_key> keys = [] {
+    std::vector<config_key> out;
+    for (const auto& b : bindings()) {
+      out.push_back(b.key);
+    }
+    return out;
+  }();
+  return keys;
+}
+
+void set_config_value(worker_config& config, std::string_view name, const std::string& value,
+                      const std::string& source) {
+  const key_binding* b = find_binding(name);
+  if (b == nullptr) {
+    throw error(errc::bad_request, source, "unknown key '" + std::string(name) + "'");
+  }
+  if (const auto* s = std::get_if<string_field>(&b->field)) {
+    config.*(*s) = value;
+    return;
+  }
+  int parsed = 0;
+  const char* end = value.data() + value.size();
+  const auto [ptr, ec] = std::from_chars(value.data(), end, parsed);
+  if (ec != std::errc() || ptr != end || value.empty()) {
+    // Secrets are not echoed; every other bad value is, so the user sees what was read.
+    throw error(errc::bad_request, source,
+                std::string(name) + " must be an integer, got '" + (b->key.secret ? "***" : value) +
+                  "'");
+  }
+  config.*std::get<int_field>(b->field) = parsed;
+}
+
+std::string config_value_text(const worker_config& config, std::string_view name) {
+  const key_binding* b = find_binding(name);
+  if (b == nullptr) {
+    throw error(errc::bad_request, std::string(name), "unknown configuration key '" + std::string(name) + "'");
+  }
+  if (const auto* s = std::get_if<string_field>(&b->field)) {
+    return config.*(*s);
+  }
+  return std::to_string(config.*std::get<int_field>(b->field));
+}
+
+void apply_environment(worker_config& config, const std::function<const char*(const char*)>& getenv) {
+  for (const auto& b : bindings()) {
+    if (b.key.env.empty()) {
+      continue;
+    }
+    const std::string var(b.key.env);
+    if (const char* value = getenv(var.c_str())) {
+      set_config_value(config, b.key.name, value, var);
+    }
+  }
+}
+
+void validate(const worker_config& c) {
+  if (c.port < 1 || c.port > 65535) {
+    bad("http.port", "must be 1..65535, got " + std::to_string(c.port));
+  }
+  if (c.remote_port < 1 || c.remote_port > 65535) {
+    bad("remote.port", "must be 1..65535, got " + std::to_string(c.remote_port));
+  }
+  if (remote_executors(c).empty() && c.devices == "none" && c.simulate == 0) {
+    bad("model.devices", "is none, so remote.executors must name at least one executor host");
+  }
+  if (c.queue_size < 1) {
+    bad("queue.size", "must be at least 1, got " + std::to_string(c.queue_size));
+  }
+  if (c.max_body_mb < 1 || c.max_body_mb > 4096) {
+    bad("http.max-body-mb", "must be 1..4096, got " + std::to_string(c.max_body_mb));
+  }
+  if (c.threads < 0) {
+    bad("model.threads", "must be 0 (all cores) or more, got " + std::to_string(c.threads));
+  }
+  if (c.concurrency < 0 || c.concurrency > 1024) {
+    bad("runpod.concurrency", "must be 0..1024, got " + std::to_string(c.concurrency));
+  }
+  if (c.ping_interval_ms < 1) {
+    bad("runpod.ping-interval", "must be a positive number of milliseconds, got " + std::to_string(c.ping_interval_ms));
+  }
+  const bool cuda_n = c.device.rfind("cuda:", 0) == 0 && c.device.size() > 5 &&
+                      c.device.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (!one_of(c.device, {"auto", "cpu", "cuda"}) && !cuda_n) {
+    bad("model.device", "must be auto, cpu, cuda or cuda:N, got '" + c.device + "'");
+  }
+  if (!one_of(c.dtype, {"auto", "f32", "f16", "bf16"})) {
+    bad("model.dtype", "must be auto, f32, f16 or bf16, got '" + c.dtype + "'");
+  }
+  if (!one_of(c.log_format, {"auto", "text", "json"})) {
+    bad("log.format", "must be auto, text or json, got '" + c.log_format + "'");
+  }
+  if (!one_of(c.log_level, {"trace", "debug", "info", "warn", "error"})) {
+    bad("log.level", "must be trace, debug, info, warn or error, got '" + c.log_level + "'");
+  }
+  if (c.max_batch < 1 || c.max_batch > 64) {
+    bad("queue.max-batch", "must be 1..64, got " + std::to_string(c.max_batch));
+  }
+  if (c.simulate < 0 || c.simulate > 1024) {
+    bad("model.simulate", "must be 0..1024, got " + std::to_string(c.simulate));
+  }
+  simulate_speeds(c);
+  simulate_time_scale(c);
+  if (c.simulate == 0 && !c.devices.empty()) {
+    executor_devices(c, 0);  // only the form is checked; the device count changes no verdict
+  }
+  if (c.host.empty()) {
+    bad("http.host", "must not be empty");
+  }
+  if (!c.api_auth.empty()) {
+    size_t start = 0;
+    while (start <= c.api_auth.size()) {
+      const size_t comma = std::min(c.api_auth.find(',', start), c.api_auth.size());
+      const std::string entry = c.api_auth.substr(start, comma - start);
+      const size_t colon = entry.find(':');
+      if (colon == std::string::npos || colon == 0) {
+        bad("http.api-auth", "each entry must be user:password (entry " +
+                               std::to_string(std::count(c.api_auth.begin(), c.api_auth.begin() + start, ',') + 1) +
+                               " is not)");
+      }
+      start = comma + 1;
+    }
+  }
+  if (!c.get_job_url.empty() && c.get_job_url.rfind("http://", 0) != 0 && c.get_job_url.rfind("https://", 0) != 0) {
+    bad("runpod.get-job-url", "must be an http:// or https:// URL, got '" + c.get_job_url + "'");
+  }
+}
+
+namespace {
+
+/// A positive finite number, or std::nullopt.
+std::optional<double> positive_number(const std::string& text) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size() && std::isfinite(v) && v > 0) {
+      return v;
+    }
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    std::string item = text.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<double> simulate_speeds(const worker_config& config) {
+  std::vector<double> listed;
+  if (!config.simulate_speeds.empty()) {
+    for (const auto& item : split_list(config.simulate_speeds)) {
+      const auto v = positive_number(item);
+      if (!v) {
+        bad("model.simulate-speeds", "each speed must be a positive number, got '" + item + "'");
+      }
+      listed.push_back(*v);
+    }
+  }
+  std::vector<double> speeds(static_cast<size_t>(std::max(0, config.simulate)), 1.0);
+  for (size_t i = 0; i < speeds.size() && !listed.empty(); ++i) {
+    speeds[i] = listed[i % listed.size()];
+  }
+  return speeds;
+}
+
+std::vector<remote_address> remote_executors(const worker_config& config) {
+  std::vector<remote_address> out;
+  if (config.remote_executors.empty()) {
+    return out;
+  }
+  for (const auto& item : split_list(config.remote_executors)) {
+    const auto colon = item.rfind(':');
+    const std::string port = colon == std::string::npos ? "" : item.substr(colon + 1);
+    if (colon == 0 || colon == std::string::npos || port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) < 1 || std::stoi(port) > 65535) {
+      bad("remote.executors", "each item must be host:port, got '" + item + "'");
+    }
+    remote_address a{item.substr(0, colon), static_cast<uint16_t>(std::stoi(port))};
+    for (const auto& seen : out) {
+      if (seen.text() == a.text()) {
+        bad("remote.executors", a.text() + " is listed twice");
+      }
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+double simulate_time_scale(const worker_config& config) {
+  const auto v = positive_number(config.simulate_time_scale);
+  if (!v) {
+    bad("model.simulate-time-scale", "must be a positive number, got '" + config.simulate_time_scale + "'");
+  }
+  return *v;
+}
+
+bool json_logs(const worker_config& config) {
+  return config.log_format == "json" || (config.log_format == "auto" && !config.endpoint_id.empty());
+}
+
+} // namespace sdw

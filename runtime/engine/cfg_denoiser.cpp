@@ -1,0 +1,98 @@
+#include "runtime/engine/cfg_denoiser.hpp"
+
+#include "runtime/engine/noise_schedule.hpp"
+#include "runtime/engine/unet.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+namespace sdw {
+
+cfg_denoiser::cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, std::vector<multi_cond> conds,
+                           std::vector<cond_schedule> unconds, std::vector<double> cfg_scales, bool batch_cond_uncond,
+                           double s_min_uncond)
+  : unet_(model), schedule_(schedule), conds_(std::move(conds)), unconds_(std::move(unconds)),
+    cfg_scales_(std::move(cfg_scales)), batch_cond_uncond_(batch_cond_uncond), s_min_uncond_(s_min_uncond) {}
+
+template <class F>
+at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& model_out) {
+  c10::InferenceMode guard;
+  auto pos = multi_cond_batch_at(conds_, step_);
+  auto uncond = cond_batch_at(unconds_, step_);
+  const int64_t batch = x.size(0);
+
+  std::vector<at::Tensor> xs, ss;
+  for (int64_t i = 0; i < batch; ++i) {
+    for (size_t j = 0; j < pos.rows[i].size(); ++j) {
+      xs.push_back(x[i]);
+      ss.push_back(s[i]);
+    }
+  }
+  auto x_in = at::cat({at::stack(xs), x});
+  auto s_in = at::cat({at::stack(ss), s});
+  const int64_t n_cond = pos.tensor.size(0);
+
+  // NGMS: on odd steps below s_min_uncond the uncond pass is skipped and the first cond row of
+  // each image stands in for it, so guidance is off for that step.
+  const bool skip_uncond = (step_ % 2 == 1) && s_min_uncond_ > 0 && s[0].item<double>() < s_min_uncond_;
+  at::Tensor out;
+  if (skip_uncond) {
+    out = model_out(x_in.narrow(0, 0, n_cond), s_in.narrow(0, 0, n_cond), pos.tensor);
+    std::vector<at::Tensor> fake;
+    for (int64_t i = 0; i < batch; ++i) {
+      fake.push_back(out.narrow(0, pos.rows[i].front().first, 1));
+    }
+    out = at::cat({out, at::cat(fake)});
+  } else if (pos.tensor.size(1) == uncond.size(1)) {
+    auto cond_in = at::cat({pos.tensor, uncond.to(pos.tensor.scalar_type())});
+    if (batch_cond_uncond_) {
+      out = model_out(x_in, s_in, cond_in);
+    } else {
+      std::vector<at::Tensor> parts;
+      for (int64_t a = 0; a < x_in.size(0); a += batch) {
+        const int64_t n = std::min(batch, x_in.size(0) - a);
+        parts.push_back(model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), cond_in.narrow(0, a, n)));
+      }
+      out = at::cat(parts);
+    }
+  } else {
+    // Different token lengths cannot share a call: cond rows, then uncond rows.
+    std::vector<at::Tensor> parts;
+    const int64_t step = batch_cond_uncond_ ? batch * 2 : batch;
+    for (int64_t a = 0; a < n_cond; a += step) {
+      const int64_t n = std::min(step, n_cond - a);
+      parts.push_back(model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), pos.tensor.narrow(0, a, n)));
+    }
+    parts.push_back(model_out(x_in.narrow(0, n_cond, batch), s_in.narrow(0, n_cond, batch), uncond));
+    out = at::cat(parts);
+  }
+
+  auto denoised_uncond = out.narrow(0, n_cond, batch);
+  auto denoised = denoised_uncond.clone();
+  for (int64_t i = 0; i < batch; ++i) {
+    const double scale = cfg_scales_.size() == 1 ? cfg_scales_.front() : cfg_scales_.at(static_cast<size_t>(i));
+    for (const auto& [row, weight] : pos.rows[i]) {
+      denoised[i] += (out[row] - denoised_uncond[i]) * (weight * (skip_uncond ? 1.0 : scale));
+    }
+  }
+  ++step_;
+  return denoised;
+}
+
+at::Tensor cfg_denoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
+  return guided(x, sigma, [this](const at::Tensor& xi, const at::Tensor& si, const at::Tensor& cond) {
+    // k-diffusion DiscreteEpsDDPMDenoiser: c_in = 1/√(σ²+1), c_out = −σ, continuous t.
+    auto s = si.view({-1, 1, 1, 1});
+    auto c_in = 1.0 / (s * s + 1.0).sqrt();
+    auto e = unet_.forward(xi * c_in, schedule_.sigma_to_t(si), cond);
+    return xi + e * (-s);
+  });
+}
+
+at::Tensor cfg_denoiser::eps(const at::Tensor& x, const at::Tensor& t) {
+  return guided(x, t, [this](const at::Tensor& xi, const at::Tensor& ti, const at::Tensor& cond) {
+    return unet_.forward(xi, ti, cond);
+  });
+}
+
+} // namespace sdw

@@ -1,0 +1,48 @@
+#pragma once
+/// Classifier-free guidance around the UNet, batched as A1111's CFGDenoiser does it:
+/// cond rows (one per AND part) then uncond rows, one UNet call when token lengths match.
+
+#include "runtime/engine/conditioning.hpp"
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+namespace sdw {
+
+class unet;
+class discrete_schedule;
+
+/// Counts denoiser calls (the step prompt schedules are read at) and applies CFG.
+class cfg_denoiser {
+public:
+  /// `cfg_scales` has one scale per image (images of different requests batched together keep
+  /// their own), or a single scale for all.
+  cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, std::vector<multi_cond> conds,
+               std::vector<cond_schedule> unconds, std::vector<double> cfg_scales, bool batch_cond_uncond = true,
+               double s_min_uncond = 0.0);
+
+  /// k-diffusion: denoised prediction for x at per-row sigma [B].
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma);
+
+  /// Timestep samplers (DDIM, PLMS, UniPC): guided eps for x at integer timesteps t [B].
+  at::Tensor eps(const at::Tensor& x, const at::Tensor& t);
+
+  int step() const noexcept { return step_; }
+
+private:
+  /// Runs the model on the CFG batch; `model_out(x_in, s_in, cond)` gives one output per row.
+  template <class F>
+  at::Tensor guided(const at::Tensor& x, const at::Tensor& s, F&& model_out);
+
+  const sdw::unet& unet_;
+  const discrete_schedule& schedule_;
+  std::vector<multi_cond> conds_;
+  std::vector<cond_schedule> unconds_;
+  std::vector<double> cfg_scales_;
+  bool batch_cond_uncond_;
+  double s_min_uncond_;
+  int step_ = 0;
+};
+
+} // namespace sdw

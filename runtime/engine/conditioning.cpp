@@ -1,0 +1,161 @@
+#include "runtime/engine/conditioning.hpp"
+
+#include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/engine/prompt_attention.hpp"
+#include "runtime/engine/prompt_schedule.hpp"
+#include "runtime/engine/text_encoder.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+
+namespace sdw {
+namespace {
+
+/// Stacks [L_i, W] tensors, padding shorter ones by repeating their last vector (A1111 stack_conds).
+at::Tensor stack_conds(const std::vector<at::Tensor>& conds) {
+  int64_t longest = 0;
+  for (const auto& c : conds) {
+    longest = std::max(longest, c.size(0));
+  }
+  std::vector<at::Tensor> padded;
+  padded.reserve(conds.size());
+  for (const auto& c : conds) {
+    if (c.size(0) == longest) {
+      padded.push_back(c);
+    } else {
+      auto last = c.narrow(0, c.size(0) - 1, 1).expand({longest - c.size(0), c.size(1)});
+      padded.push_back(at::cat({c, last}, 0));
+    }
+  }
+  return at::stack(padded);
+}
+
+const at::Tensor& cond_at(const cond_schedule& schedule, int step) {
+  for (const auto& entry : schedule) {
+    if (step <= entry.end_at_step) {
+      return entry.cond;
+    }
+  }
+  return schedule.front().cond;  // A1111's reconstruct_cond_batch falls back to the first
+}
+
+} // namespace
+
+prompt_encoder::prompt_encoder(const text_encoder& encoder, const clip_tokenizer& tokenizer,
+                               prompt_settings settings)
+  : encoder_(encoder), tokenizer_(tokenizer), settings_(settings) {}
+
+at::Tensor prompt_encoder::encode(const std::vector<std::string>& texts) const {
+  c10::InferenceMode guard;
+  std::vector<std::vector<token_chunk>> chunked;
+  size_t chunk_count = 0;
+  for (const auto& text : texts) {
+    chunked.push_back(tokenize_prompt(text, tokenizer_, settings_.emphasis, settings_.comma_padding_backtrack));
+    chunk_count = std::max(chunk_count, chunked.back().size());
+  }
+  // Texts with fewer chunks than others in the batch get empty ones.
+  const token_chunk blank = empty_chunk();
+  std::vector<at::Tensor> zs;
+  for (size_t i = 0; i < chunk_count; ++i) {
+    std::vector<int64_t> ids;
+    std::vector<float> mult;
+    for (const auto& chunks : chunked) {
+      const token_chunk& c = i < chunks.size() ? chunks[i] : blank;
+      ids.insert(ids.end(), c.tokens.begin(), c.tokens.end());
+      mult.insert(mult.end(), c.multipliers.begin(), c.multipliers.end());
+    }
+    const auto n = static_cast<int64_t>(texts.size());
+    auto tokens = at::tensor(ids, at::kLong).view({n, 77});
+    // Emphasis runs in float32 whatever the model dtype, as under A1111's autocast.
+    auto z = encoder_.encode(tokens, settings_.clip_skip).to(at::kFloat);
+    auto m = at::tensor(mult, at::kFloat).view({n, 77, 1}).to(z.device());
+    if (settings_.emphasis == emphasis_mode::original) {
+      auto original_mean = z.mean();
+      z = z * m.expand(z.sizes());
+      z = z * (original_mean / z.mean());
+    } else if (settings_.emphasis == emphasis_mode::no_norm) {
+      z = z * m.expand(z.sizes());
+    }
+    zs.push_back(z);
+  }
+  return at::cat(zs, 1);
+}
+
+std::vector<cond_schedule> prompt_encoder::schedules(const std::vector<std::string>& prompts, int steps) const {
+  std::map<std::string, cond_schedule> cache;
+  std::vector<cond_schedule> out;
+  for (const auto& prompt : prompts) {
+    auto hit = cache.find(prompt);
+    if (hit == cache.end()) {
+      auto plan = prompt_schedule(prompt, steps);
+      std::vector<std::string> texts;
+      for (const auto& entry : plan) {
+        texts.push_back(entry.second);
+      }
+      auto conds = encode(texts);
+      cond_schedule schedule;
+      for (size_t i = 0; i < plan.size(); ++i) {
+        schedule.push_back({plan[i].first, conds[static_cast<int64_t>(i)]});
+      }
+      hit = cache.emplace(prompt, std::move(schedule)).first;
+    }
+    out.push_back(hit->second);
+  }
+  return out;
+}
+
+std::vector<multi_cond> prompt_encoder::multi_schedules(const std::vector<std::string>& prompts, int steps) const {
+  // Identical AND parts across the batch are encoded once, as A1111's flat prompt list does.
+  std::vector<std::string> flat;
+  std::vector<std::vector<std::pair<size_t, double>>> index;
+  for (const auto& prompt : prompts) {
+    std::vector<std::pair<size_t, double>> parts;
+    for (const auto& part : split_and(prompt)) {
+      auto it = std::find(flat.begin(), flat.end(), part.text);
+      const size_t at = static_cast<size_t>(it - flat.begin());
+      if (it == flat.end()) {
+        flat.push_back(part.text);
+      }
+      parts.emplace_back(at, part.weight);
+    }
+    index.push_back(std::move(parts));
+  }
+  auto learned = schedules(flat, steps);
+  std::vector<multi_cond> out;
+  for (const auto& parts : index) {
+    multi_cond mc;
+    for (const auto& [at, weight] : parts) {
+      mc.parts.emplace_back(learned[at], weight);
+    }
+    out.push_back(std::move(mc));
+  }
+  return out;
+}
+
+at::Tensor cond_batch_at(const std::vector<cond_schedule>& conds, int step) {
+  std::vector<at::Tensor> picked;
+  picked.reserve(conds.size());
+  for (const auto& schedule : conds) {
+    picked.push_back(cond_at(schedule, step));
+  }
+  return stack_conds(picked);
+}
+
+multi_cond_batch multi_cond_batch_at(const std::vector<multi_cond>& conds, int step) {
+  multi_cond_batch batch;
+  std::vector<at::Tensor> picked;
+  for (const auto& mc : conds) {
+    std::vector<std::pair<int, double>> rows;
+    for (const auto& [schedule, weight] : mc.parts) {
+      rows.emplace_back(static_cast<int>(picked.size()), weight);
+      picked.push_back(cond_at(schedule, step));
+    }
+    batch.rows.push_back(std::move(rows));
+  }
+  batch.tensor = stack_conds(picked);
+  return batch;
+}
+
+} // namespace sdw

@@ -1,0 +1,69 @@
+#pragma once
+/// Prompt text → CLIP conditioning as A1111 builds it: per-step schedules (prompt editing,
+/// alternation), AND parts with weights, 75-token chunks and emphasis re-normalisation.
+
+#include "runtime/engine/prompt_chunks.hpp"
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sdw {
+
+class clip_tokenizer;
+class text_encoder;
+
+/// One entry of a prompt's schedule: the conditioning used up to and including `end_at_step`.
+struct scheduled_cond {
+  int end_at_step;
+  at::Tensor cond;  ///< [77·chunks, width]
+};
+
+/// A prompt over the sampling steps.
+using cond_schedule = std::vector<scheduled_cond>;
+
+/// A positive prompt: its AND parts, each a schedule with a weight.
+struct multi_cond {
+  std::vector<std::pair<cond_schedule, double>> parts;
+};
+
+/// Text-encoder settings a request can change (A1111 options).
+struct prompt_settings {
+  int clip_skip = 1;
+  emphasis_mode emphasis = emphasis_mode::original;
+  int comma_padding_backtrack = 20;
+};
+
+/// Encodes prompts with a loaded text encoder. Not thread-safe; one per executor.
+class prompt_encoder {
+public:
+  prompt_encoder(const text_encoder& encoder, const clip_tokenizer& tokenizer, prompt_settings settings);
+
+  /// A1111's FrozenCLIPEmbedderWithCustomWords.forward: [texts, 77·chunks, width].
+  at::Tensor encode(const std::vector<std::string>& texts) const;
+
+  /// get_learned_conditioning: one schedule per prompt (identical prompts share the work).
+  std::vector<cond_schedule> schedules(const std::vector<std::string>& prompts, int steps) const;
+
+  /// get_multicond_learned_conditioning: AND parts of each prompt, each scheduled.
+  std::vector<multi_cond> multi_schedules(const std::vector<std::string>& prompts, int steps) const;
+
+private:
+  const text_encoder& encoder_;
+  const clip_tokenizer& tokenizer_;
+  prompt_settings settings_;
+};
+
+/// The conds of a batch at one denoiser step, stacked; shorter ones repeat their last vector.
+at::Tensor cond_batch_at(const std::vector<cond_schedule>& conds, int step);
+
+/// The positive conds at one step: the stacked tensor and, per image, (row, weight) pairs.
+struct multi_cond_batch {
+  at::Tensor tensor;
+  std::vector<std::vector<std::pair<int, double>>> rows;
+};
+multi_cond_batch multi_cond_batch_at(const std::vector<multi_cond>& conds, int step);
+
+} // namespace sdw

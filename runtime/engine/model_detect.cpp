@@ -1,0 +1,168 @@
+#include "runtime/engine/model_detect.hpp"
+
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/safetensors.hpp"
+#include "runtime/engine/sd1_layout.hpp"
+
+#include <string>
+
+namespace sdw {
+
+namespace {
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// Shape lookups that tolerate the older text-encoder naming (without `text_model.`).
+class shapes {
+public:
+  explicit shapes(const safetensors_file& f) : f_(f) {
+    for (const auto& t : f.tensors()) {
+      std::string canon = sd1_canonical_key(t.name);
+      if (canon != t.name) renamed_.emplace(std::move(canon), &t);
+    }
+  }
+  const st_tensor* find(const std::string& key) const {
+    if (const st_tensor* t = f_.find(key)) return t;
+    auto it = renamed_.find(key);
+    return it == renamed_.end() ? nullptr : it->second;
+  }
+  // Dimension `dim` of `key`, or nothing when the tensor is absent or has too few dimensions.
+  std::optional<int> dim(const std::string& key, size_t d) {
+    const st_tensor* t = find(key);
+    if (!t || t->shape.size() <= d) return std::nullopt;
+    found_ = true;
+    return static_cast<int>(t->shape[d]);
+  }
+  bool has(const std::string& key) const { return find(key) != nullptr; }
+  bool found_any() const { return found_; }
+
+private:
+  const safetensors_file& f_;
+  std::map<std::string, const st_tensor*> renamed_;
+  bool found_ = false;
+};
+
+[[noreturn]] void unsupported(const safetensors_file& f, const std::string& what, const std::string& key) {
+  throw error(errc::bad_checkpoint, f.path(),
+              what + " (tensor '" + key + "') is not supported yet; only SD1.x checkpoints are");
+}
+
+void detect_unet(shapes& s, unet_config& u) {
+  const std::string p(sd1_unet_prefix);
+  if (auto mc = s.dim(p + "input_blocks.0.0.weight", 0)) u.model_channels = *mc;
+  if (auto in = s.dim(p + "input_blocks.0.0.weight", 1)) u.in_channels = *in;
+  if (auto out = s.dim(p + "out.2.weight", 0)) u.out_channels = *out;
+  if (auto ctx = s.dim(p + "middle_block.1.transformer_blocks.0.attn2.to_k.weight", 1)) u.context_dim = *ctx;
+  if (const st_tensor* t = s.find(p + "middle_block.1.proj_in.weight")) u.use_linear_in_transformer = t->shape.size() == 2;
+  if (s.has(p + "middle_block.1.transformer_blocks.0.norm1.weight")) {
+    int depth = 0;
+    while (s.has(p + "middle_block.1.transformer_blocks." + std::to_string(depth) + ".norm1.weight")) ++depth;
+    u.transformer_depth = depth;
+  }
+
+  // Walk the input blocks: res blocks, each level closed by a downsampling conv.
+  std::vector<int> mult, attention;
+  std::vector<int> blocks_per_level;
+  int n = 1, in_level = 0, ds = 1;
+  bool level_has_attention = false;
+  int level_channels = 0;
+  auto close_level = [&] {
+    mult.push_back(level_channels / u.model_channels);
+    blocks_per_level.push_back(in_level);
+    if (level_has_attention) attention.push_back(ds);
+    in_level = 0;
+    level_has_attention = false;
+  };
+  for (;; ++n) {
+    std::string b = p + "input_blocks." + std::to_string(n);
+    if (s.has(b + ".0.op.weight")) {
+      if (in_level == 0) return;  // an unexpected shape: keep the defaults
+      close_level();
+      ds *= 2;
+      continue;
+    }
+    auto ch = s.dim(b + ".0.out_layers.3.weight", 0);
+    if (!ch) break;
+    level_channels = *ch;
+    ++in_level;
+    if (s.has(b + ".1.norm.weight")) level_has_attention = true;
+  }
+  if (in_level == 0) return;
+  close_level();
+  for (int c : blocks_per_level)
+    if (c != blocks_per_level.front()) return;
+  u.channel_mult = mult;
+  u.num_res_blocks = blocks_per_level.front();
+  u.attention_resolutions.assign(attention.rbegin(), attention.rend());  // ldm lists them largest first
+}
+
+void detect_vae(shapes& s, vae_config& v) {
+  const std::string p(sd1_vae_prefix);
+  if (auto ch = s.dim(p + "encoder.conv_in.weight", 0)) v.ch = *ch;
+  if (auto in = s.dim(p + "encoder.conv_in.weight", 1)) v.in_channels = *in;
+  if (auto out = s.dim(p + "decoder.conv_out.weight", 0)) v.out_ch = *out;
+  if (auto z = s.dim(p + "decoder.conv_in.weight", 1)) v.z_channels = *z;
+  if (auto e = s.dim(p + "post_quant_conv.weight", 1)) v.embed_dim = *e;
+  std::vector<int> mult;
+  for (int i = 0;; ++i) {
+    auto ch = s.dim(p + "encoder.down." + std::to_string(i) + ".block.0.conv1.weight", 0);
+    if (!ch) break;
+    mult.push_back(*ch / v.ch);
+  }
+  if (!mult.empty()) v.ch_mult = mult;
+  if (s.has(p + "encoder.down.0.block.0.conv1.weight")) {
+    int blocks = 0;
+    while (s.has(p + "encoder.down.0.block." + std::to_string(blocks) + ".conv1.weight")) ++blocks;
+    v.num_res_blocks = blocks;
+  }
+}
+
+void detect_text(shapes& s, text_encoder_config& t) {
+  const std::string p(sd1_text_prefix);
+  if (auto vocab = s.dim(p + "embeddings.token_embedding.weight", 0)) t.vocab_size = *vocab;
+  if (auto w = s.dim(p + "embeddings.token_embedding.weight", 1)) t.width = *w;
+  if (auto pos = s.dim(p + "embeddings.position_embedding.weight", 0)) t.max_positions = *pos;
+  if (auto inter = s.dim(p + "encoder.layers.0.mlp.fc1.weight", 0)) t.intermediate = *inter;
+  if (s.has(p + "encoder.layers.0.mlp.fc1.weight")) {
+    int layers = 0;
+    while (s.has(p + "encoder.layers." + std::to_string(layers) + ".mlp.fc1.weight")) ++layers;
+    t.layers = layers;
+  }
+  // CLIP text transformers use 64-wide heads; the count is not stored in the weights.
+  if (t.width % 64 == 0) t.heads = t.width / 64;
+}
+
+} // namespace
+
+void refuse_unsupported_architecture(const safetensors_file& f) {
+  static const std::pair<const char*, const char*> foreign[] = {
+      {"conditioner.embedders.", "SDXL checkpoint"},
+      {"cond_stage_model.model.", "SD2 checkpoint (OpenCLIP text encoder)"},
+      {"embedder.model.", "unCLIP checkpoint"},
+      {"depth_model.", "SD2 depth checkpoint"},
+      {"cond_stage_model.roberta", "AltDiffusion checkpoint"},
+      {"model.diffusion_model.label_emb.", "class-conditioned UNet (SDXL/unCLIP)"},
+  };
+  for (const auto& t : f.tensors())
+    for (const auto& [prefix, what] : foreign)
+      if (starts_with(t.name, prefix)) unsupported(f, what, t.name);
+  const std::string first_conv = std::string(sd1_unet_prefix) + "input_blocks.0.0.weight";
+  const st_tensor* conv = f.find(first_conv);
+  if (!conv)
+    throw error(errc::bad_checkpoint, f.path(),
+                "tensor '" + first_conv + "' is missing: not a Stable Diffusion checkpoint (a VAE or LoRA file?)");
+  if (conv->shape.size() == 4 && conv->shape[1] == 9) unsupported(f, "inpainting model (9-channel UNet input)", first_conv);
+  if (conv->shape.size() == 4 && conv->shape[1] == 8) unsupported(f, "instruct-pix2pix model (8-channel UNet input)", first_conv);
+}
+
+model_config detect_model_config(const safetensors_file& f) {
+  model_config c;
+  shapes s(f);
+  detect_unet(s, c.unet);
+  detect_vae(s, c.vae);
+  detect_text(s, c.text);
+  c.source = s.found_any() ? "detected from tensor shapes" : "defaults";
+  return c;
+}
+
+} // namespace sdw

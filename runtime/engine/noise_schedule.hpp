@@ -1,0 +1,64 @@
+#pragma once
+/// The discrete noise schedule of an eps-prediction SD model and the sigma schedulers that
+/// A1111 1.9.4 offers (Automatic, Uniform, Karras, Exponential, Polyexponential, SGM Uniform).
+
+#include "runtime/formats/a1111_samplers.hpp"
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+#include <string>
+
+namespace sdw {
+
+/// The k-diffusion view of a DDPM schedule: sigmas = sqrt((1 - ᾱ) / ᾱ), ascending, float32.
+class discrete_schedule {
+public:
+  /// Builds the schedule from a 1-D float tensor of ᾱ (1000 entries for SD1); it is kept as float32.
+  /// Throws sdw::error(bad_checkpoint, "alphas_cumprod") for a tensor of the wrong shape or range.
+  explicit discrete_schedule(const at::Tensor& alphas_cumprod);
+
+  /// The ldm "linear" schedule: betas = linspace(√start, √end, n)² and ᾱ = cumprod(1 − β), both in
+  /// float64, returned as float32 as ldm stores the buffer.
+  static at::Tensor sd1_alphas_cumprod(double linear_start = 0.00085, double linear_end = 0.012,
+                                       int timesteps = 1000);
+
+  /// ᾱ as float32 [N].
+  const at::Tensor& alphas_cumprod() const { return alphas_cumprod_; }
+  /// σ per discrete timestep, float32 [N], ascending.
+  const at::Tensor& sigmas() const { return sigmas_; }
+  /// log σ, float32 [N].
+  const at::Tensor& log_sigmas() const { return log_sigmas_; }
+  /// sigmas()[0] as a double (what `.item()` gives in Python).
+  double sigma_min() const;
+  /// sigmas()[N-1] as a double.
+  double sigma_max() const;
+  /// Continuous timestep for each σ (piecewise linear in log σ, k-diffusion's formula); same shape.
+  at::Tensor sigma_to_t(const at::Tensor& sigma) const;
+  /// σ for each (fractional) timestep t: exp of the linear interpolation of log σ.
+  at::Tensor t_to_sigma(const at::Tensor& t) const;
+  /// The model's own sigma list for n steps: t = linspace(N−1, 0, n), σ(t), then a final 0.
+  at::Tensor uniform_sigmas(int n) const;
+
+private:
+  at::Tensor alphas_cumprod_;
+  at::Tensor sigmas_;
+  at::Tensor log_sigmas_;
+};
+
+/// Overrides of the sigma schedule; 0 means the model's / scheduler's default.
+struct sigma_options {
+  double sigma_min = 0;                    ///< option `sigma_min`
+  double sigma_max = 0;                    ///< option `sigma_max`
+  double rho = 0;                          ///< option `rho` (Karras, Polyexponential only)
+  bool discard_next_to_last_sigma = false; ///< sampler option or `always_discard_next_to_last_sigma`
+  bool use_old_karras = false;             ///< option `use_old_karras_scheduler_sigmas` (σ range 0.1…10)
+};
+
+/// The sigmas (float32, descending, ending in 0) for `steps` sampler steps, as A1111's
+/// `KDiffusionSampler.get_sigmas` builds them. `automatic` here means the model default (uniform);
+/// resolve a sampler's own default scheduler before calling. Throws bad_request for steps < 1.
+at::Tensor make_sigmas(const discrete_schedule& schedule, scheduler_kind kind, int steps,
+                       const sigma_options& options = {});
+
+} // namespace sdw

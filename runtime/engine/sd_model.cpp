@@ -1,0 +1,122 @@
+#include "runtime/engine/sd_model.hpp"
+
+#include "runtime/engine/checkpoint_hash.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/safetensors.hpp"
+
+#include <ATen/ATen.h>
+#include <torch/cuda.h>
+
+#include <filesystem>
+
+namespace sdw {
+namespace {
+
+c10::ScalarType parse_dtype(const std::string& name, bool cuda) {
+  if (name == "auto") {
+    return cuda ? c10::kHalf : c10::kFloat;
+  }
+  if (name == "f32" || name == "fp32" || name == "float32") {
+    return c10::kFloat;
+  }
+  if (name == "f16" || name == "fp16" || name == "float16") {
+    return c10::kHalf;
+  }
+  if (name == "bf16" || name == "bfloat16") {
+    return c10::kBFloat16;
+  }
+  throw error(errc::bad_request, "dtype", "unknown dtype '" + name + "' (use auto, f32, f16 or bf16)");
+}
+
+/// The checkpoint's own alphas_cumprod when it has one (A1111 loads it into the model's buffer).
+at::Tensor alphas_cumprod_of(const safetensors_file& file, const model_config& config) {
+  if (const st_tensor* t = file.find("alphas_cumprod")) {
+    at::ScalarType type = t->dtype == st_dtype::f32   ? at::kFloat
+                          : t->dtype == st_dtype::f16 ? at::kHalf
+                          : t->dtype == st_dtype::bf16 ? at::kBFloat16
+                          : t->dtype == st_dtype::f64 ? at::kDouble
+                                                       : at::kFloat;
+    if (t->shape.size() == 1 && t->shape[0] == config.timesteps && dtype_size(t->dtype) == at::elementSize(type)) {
+      return at::from_blob(const_cast<uint8_t*>(t->data), {t->shape[0]}, at::TensorOptions().dtype(type))
+        .to(at::kFloat, false, true);
+    }
+    throw error(errc::bad_checkpoint, file.path(), "tensor 'alphas_cumprod' has the wrong shape or dtype");
+  }
+  return discrete_schedule::sd1_alphas_cumprod(config.linear_start, config.linear_end, config.timesteps);
+}
+
+} // namespace
+
+weight_placement resolve_placement(const device_options& options) {
+  weight_placement p;
+  const std::string& d = options.device;
+  bool cuda = false;
+  if (d == "auto") {
+    cuda = torch::cuda::is_available();
+    p.device = cuda ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  } else if (d == "cpu") {
+    p.device = c10::Device(c10::kCPU);
+  } else if (d.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) {
+      throw error(errc::bad_request, "device", "'" + d + "' was asked for but this build or machine has no CUDA");
+    }
+    try {
+      p.device = c10::Device(d);
+    } catch (const std::exception&) {
+      throw error(errc::bad_request, "device", "'" + d + "' is not a device name (cuda, cuda:0, …)");
+    }
+    cuda = true;
+  } else {
+    throw error(errc::bad_request, "device", "unknown device '" + d + "' (use auto, cpu, cuda or cuda:N)");
+  }
+  p.dtype = parse_dtype(options.dtype, cuda);
+  p.keep_file_dtype = !cuda && options.keep_file_dtype;
+  if (!cuda && p.dtype == c10::kHalf) {
+    throw error(errc::bad_request, "dtype", "f16 is not supported on CPU (use f32 or bf16)");
+  }
+  return p;
+}
+
+std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_options& options,
+                                         const load_progress& progress) {
+  auto report = [&](double f, const std::string& stage) {
+    if (progress) {
+      progress(f, stage);
+    }
+  };
+  std::shared_ptr<sd_model> m(new sd_model());
+  m->placement_ = resolve_placement(options);
+  m->path_ = path;
+  m->name_ = std::filesystem::path(path).stem().string();
+
+  report(0.0, "reading " + path);
+  std::shared_ptr<const safetensors_file> file = safetensors_file::open(path);
+  m->config_ = load_model_config(path, *file);
+  m->schedule_ = std::make_unique<discrete_schedule>(alphas_cumprod_of(*file, m->config_));
+
+  report(0.05, "text encoder");
+  m->text_ = std::make_unique<text_encoder>(m->config_.text);
+  m->text_->load(file, m->placement_);
+  report(0.2, "unet");
+  m->unet_ = std::make_unique<sdw::unet>(m->config_.unet);
+  m->unet_->load(file, m->placement_);
+  report(0.85, "vae");
+  m->vae_ = std::make_unique<sdw::vae>(m->config_.vae);
+  // fp16 VAEs overflow to NaN on some images; worker-a1111 runs A1111 with --no-half-vae.
+  weight_placement vae_placement = m->placement_;
+  if (options.vae_dtype == "f32") {
+    vae_placement.dtype = c10::kFloat;
+  } else if (options.vae_dtype != "model") {
+    throw error(errc::bad_request, "vae_dtype", "unknown VAE dtype '" + options.vae_dtype + "' (use f32 or model)");
+  }
+  m->vae_->load(file, vae_placement);
+  // Hashing 2 GB takes seconds; it runs after the weights are in, off the caller's thread, and
+  // only the infotext of the first job waits for it.
+  m->sha256_ = std::async(std::launch::async, [path] { return cached_file_sha256(path); }).share();
+  report(1.0, "ready");
+  return m;
+}
+
+std::string sd_model::sha256() const { return sha256_.get(); }
+
+} // namespace sdw

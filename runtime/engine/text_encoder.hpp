@@ -1,0 +1,41 @@
+#pragma once
+/// The CLIP text transformer of SD1.x (HF CLIPTextModel), loaded from
+/// `cond_stage_model.transformer.text_model.*`.
+
+#include "runtime/engine/model_config.hpp"
+#include "runtime/engine/weights.hpp"
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+
+namespace sdw {
+
+class safetensors_file;
+
+/// Token ids → per-token hidden states, with A1111's clip skip.
+class text_encoder {
+public:
+  explicit text_encoder(const text_encoder_config& config);
+  ~text_encoder();
+  text_encoder(text_encoder&&) noexcept;
+  text_encoder& operator=(text_encoder&&) noexcept;
+
+  /// Loads the weights; errors name the file and tensor.
+  void load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement);
+
+  /// tokens: [B, 77] int64. clip_skip 1 returns the final-layer-normed last layer; N > 1 stops
+  /// N−1 layers early and applies the final layer norm (A1111's CLIP_stop_at_last_layers).
+  at::Tensor encode(const at::Tensor& tokens, int clip_skip) const;
+
+  const text_encoder_config& config() const noexcept { return config_; }
+
+private:
+  struct impl;
+  c10::ScalarType dtype_ = c10::kFloat;  ///< compute dtype, from the placement at load
+  text_encoder_config config_;
+  at::Tensor position_ids_;  ///< [max_positions] int64; the checkpoint's own when it has them
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace sdw

@@ -1,0 +1,77 @@
+#include "runtime/engine/txt2img.hpp"
+
+#include "runtime/formats/a1111_response.hpp"
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/base/png_codec.hpp"
+#include "runtime/engine/txt2img_plan.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+namespace sdw {
+namespace {
+
+bool is_set(const std::atomic<bool>* flag) { return flag != nullptr && flag->load(); }
+
+} // namespace
+
+txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& req,
+                           const options& opts, const txt2img_hooks& hooks) {
+  c10::InferenceMode guard;
+  const txt2img_plan plan = make_txt2img_plan(model, req, opts);
+  const int job_steps = req.steps * req.n_iter;
+
+  txt2img_result result;
+  result.all_seeds = plan.all_seeds;
+  result.all_subseeds = plan.all_subseeds;
+  std::vector<std::string> infotexts;
+
+  for (int iter = 0; iter < req.n_iter; ++iter) {
+    if (hooks.skip != nullptr) {
+      hooks.skip->store(false);
+    }
+    if (is_set(hooks.interrupt)) {
+      break;
+    }
+    const plan_batch batch = encode_plan_batch(model, tokenizer, plan, iter);
+    sampling_hooks sh;
+    sh.stop = [&] { return is_set(hooks.interrupt) || is_set(hooks.skip); };
+    sh.on_step = [&](int step, int) {
+      if (is_set(hooks.cancel)) {
+        throw error(errc::cancelled, "", "the job was interrupted");
+      }
+      if (hooks.on_step) {
+        hooks.on_step(iter * req.steps + step + 1, job_steps);
+      }
+    };
+    const at::Tensor samples = sample_plan_batches(model, {&batch}, sh);
+
+    const auto first = static_cast<size_t>(iter * req.batch_size);
+    for (int64_t i = 0; i < samples.size(0); ++i) {
+      auto latent = samples.narrow(0, i, 1);
+      if (hooks.on_latent) {
+        auto cpu = latent.to(at::kCPU, at::kFloat).contiguous();
+        hooks.on_latent(std::vector<float>(cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel()),
+                        cpu.sizes().vec());
+      }
+      rgb_image img = decode_plan_image(model, plan, latent, first + static_cast<size_t>(i));
+      infotexts.push_back(img.infotext);
+      result.images.push_back(std::move(img));
+    }
+  }
+  result.info_json = plan_info_json(model, plan, infotexts);
+  return result;
+}
+
+std::string encode_txt2img_response(const txt2img_result& result, const txt2img_request& request) {
+  std::vector<std::string> images;
+  if (request.send_images) {
+    for (const auto& img : result.images) {
+      images.push_back(base64_encode(encode_png(img.pixels.data(), img.width, img.height, {{"parameters", img.infotext}})));
+    }
+  }
+  return make_txt2img_response(images, to_parameters_json(request), result.info_json);
+}
+
+} // namespace sdw

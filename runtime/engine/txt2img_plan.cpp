@@ -1,0 +1,392 @@
+#include "runtime/engine/txt2img_plan.hpp"
+
+#include "runtime/formats/a1111_response.hpp"
+#include "runtime/engine/cfg_denoiser.hpp"
+#include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/base/json_writer.hpp"
+#include "runtime/engine/prompt_attention.hpp"
+#include "runtime/engine/sd_model.hpp"
+#include "runtime/engine/seeds.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+#include <regex>
+
+namespace sdw {
+namespace {
+
+const char* const kVersion = "sdworker " SDW_VERSION;
+
+/// Extra-network tags (`<lora:name:1>`) are removed from positive prompts before encoding.
+std::string strip_extra_networks(const std::string& prompt) {
+  static const std::regex tag(R"(<(\w+):([^>]+)>)");
+  return std::regex_replace(prompt, tag, "");
+}
+
+emphasis_mode parse_emphasis(const std::string& name) {
+  if (name == "None") {
+    return emphasis_mode::none;
+  }
+  if (name == "Ignore") {
+    return emphasis_mode::ignore;
+  }
+  if (name == "No norm") {
+    return emphasis_mode::no_norm;
+  }
+  return emphasis_mode::original;
+}
+
+/// The sigma schedule A1111's get_sigmas uses, and whether a named scheduler was applied
+/// (which is what puts "Schedule type" into extra_generation_params).
+struct scheduler_choice {
+  scheduler_kind kind = scheduler_kind::uniform;
+  bool applied = false;
+};
+
+scheduler_choice choose_scheduler(const sampler_info& sampler, const std::optional<std::string>& requested) {
+  std::string name = requested.value_or("");
+  if (name.empty() || name == "Automatic") {
+    if (sampler.default_scheduler && *sampler.default_scheduler != scheduler_kind::automatic) {
+      return {*sampler.default_scheduler, true};
+    }
+    return {};
+  }
+  for (auto kind : {scheduler_kind::uniform, scheduler_kind::karras, scheduler_kind::exponential,
+                    scheduler_kind::polyexponential, scheduler_kind::sgm_uniform}) {
+    if (name == scheduler_name(kind) || name == scheduler_label(kind)) {
+      return {kind, true};
+    }
+  }
+  // "automatic" by name, or an unknown string: the model's own (uniform) schedule, unlabelled.
+  return {};
+}
+
+/// Thrown from the model callbacks when the stop hook asks for it.
+struct sampling_stopped {};
+
+} // namespace
+
+sampling_setup make_sampling_setup(const txt2img_request& req, const options& opts) {
+  const std::string& sampler_name = req.effective_sampler_name();
+  const sampler_info* sampler = find_sampler(sampler_name);
+  if (sampler == nullptr) {
+    throw error(errc::not_found, "sampler_name", "Sampler not found: '" + sampler_name + "'");
+  }
+  if (!implemented(*sampler)) {
+    throw error(errc::unsupported, "sampler_name", "sampler '" + sampler_name + "' is not supported yet");
+  }
+  // Features A1111 has and this engine does not do yet fail loudly rather than being ignored.
+  if (req.enable_hr) {
+    throw error(errc::unsupported, "enable_hr", "hires fix is not supported yet");
+  }
+  if (req.restore_faces.value_or(false)) {
+    throw error(errc::unsupported, "restore_faces", "face restoration is not supported yet");
+  }
+  if (req.tiling.value_or(false)) {
+    throw error(errc::unsupported, "tiling", "tiling is not supported yet");
+  }
+  if (req.script_name && !req.script_name->empty()) {
+    throw error(errc::unsupported, "script_name", "scripts are not supported yet");
+  }
+  if (!req.alwayson_scripts.empty()) {
+    throw error(errc::unsupported, "alwayson_scripts", "scripts are not supported yet");
+  }
+
+  sampling_setup s;
+  s.sampler = sampler;
+  // The request's raw scheduler fills the infotext slot; A1111's get_sigmas overwrites it with
+  // the label of a scheduler it actually applied.
+  s.schedule_type = req.scheduler;
+  const scheduler_choice choice = choose_scheduler(*sampler, req.scheduler);
+  s.scheduler = choice.kind;
+  if (choice.applied && !sampler->timestep_based) {
+    s.schedule_type = scheduler_label(choice.kind);
+    s.extra.emplace_back("Schedule type", json_value(*s.schedule_type));
+  }
+  s.sigma_opts.sigma_min = opts.sigma_min;
+  s.sigma_opts.sigma_max = opts.sigma_max;
+  s.sigma_opts.rho = opts.rho;
+  s.sigma_opts.discard_next_to_last_sigma =
+      sampler->discard_next_to_last_sigma || opts.always_discard_next_to_last_sigma;
+  s.sigma_opts.use_old_karras = opts.use_old_karras_scheduler_sigmas;
+  if (!sampler->timestep_based) {
+    if (choice.applied && opts.sigma_min != 0) {
+      s.extra.emplace_back("Schedule min sigma", json_value(opts.sigma_min));
+    }
+    if (choice.applied && opts.sigma_max != 0) {
+      s.extra.emplace_back("Schedule max sigma", json_value(opts.sigma_max));
+    }
+    if (choice.applied && opts.rho != 0 &&
+        (choice.kind == scheduler_kind::karras || choice.kind == scheduler_kind::polyexponential)) {
+      s.extra.emplace_back("Schedule rho", json_value(opts.rho));
+    }
+  }
+  if (opts.always_discard_next_to_last_sigma && !sampler->discard_next_to_last_sigma) {
+    s.extra.emplace_back("Discard penultimate sigma", json_value(true));
+  }
+
+  sampler_params& params = s.params;
+  // Request value, else the option (A1111's __post_init__); a non-default option of the
+  // s_* family wins over the request and is noted (Sampler.initialize).
+  const double option_eta = sampler->timestep_based ? opts.eta_ddim : opts.eta_ancestral;
+  params.eta = req.eta.value_or(option_eta);
+  const sampler_takes takes = parameters_taken(*sampler);
+  if (takes.eta && params.eta != default_eta(*sampler)) {
+    s.extra.emplace_back(sampler->timestep_based ? "Eta DDIM" : "Eta", json_value(params.eta));
+  }
+  auto pick = [](const std::optional<double>& request, double option) {
+    return request && *request != 0.0 ? *request : option;
+  };
+  params.s_churn = pick(req.s_churn, opts.s_churn);
+  params.s_tmin = pick(req.s_tmin, opts.s_tmin);
+  params.s_tmax = pick(req.s_tmax, opts.s_tmax);
+  params.s_noise = pick(req.s_noise, opts.s_noise);
+  const struct {
+    double option, sampler_default;
+    double sampler_params::*field;
+    bool taken;
+    const char* key;
+  } overrides[] = {{opts.s_churn, 0.0, &sampler_params::s_churn, takes.churn, "Sigma churn"},
+                   {opts.s_tmin, 0.0, &sampler_params::s_tmin, takes.churn, "Sigma tmin"},
+                   {opts.s_tmax, 0.0, &sampler_params::s_tmax, takes.churn, "Sigma tmax"},
+                   {opts.s_noise, 1.0, &sampler_params::s_noise, takes.s_noise, "Sigma noise"}};
+  for (const auto& o : overrides) {
+    if (o.taken && o.option != o.sampler_default) {
+      params.*o.field = o.option;
+      s.extra.emplace_back(o.key, json_value(o.option));
+    }
+  }
+  if (params.s_tmax == 0.0) {
+    params.s_tmax = INFINITY;
+  }
+  s.s_min_uncond = req.s_min_uncond.value_or(opts.s_min_uncond);
+  return s;
+}
+
+txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req, const options& opts) {
+  txt2img_plan p;
+  p.request = &req;
+  p.setup = make_sampling_setup(req, opts);
+  const sampler_info& sampler = *p.setup.sampler;
+
+  const int total = req.batch_size * req.n_iter;
+  p.all_seeds = image_seeds(fix_seed(req.seed), total, req.subseed_strength);
+  p.all_subseeds = image_subseeds(fix_seed(req.subseed), total);
+  p.timestamp = job_timestamp_now();
+  p.prompt = req.prompt;
+  p.negative = req.negative_prompt;
+  if (req.styles && !req.styles->empty()) {
+    // No styles are defined here; A1111 still merges each listed style, which strips the text.
+    p.prompt = python_strip(p.prompt);
+    p.negative = python_strip(p.negative);
+  }
+  if (opts.enable_prompt_comments) {
+    p.prompt = strip_prompt_comments(p.prompt);
+    p.negative = strip_prompt_comments(p.negative);
+  }
+  p.sigmas = make_sigmas(model.schedule(), p.setup.scheduler, req.steps, p.setup.sigma_opts);
+
+  p.source = parse_rng_source(opts.randn_source);
+  p.prompt_opts.clip_skip = opts.CLIP_stop_at_last_layers;
+  p.prompt_opts.emphasis = parse_emphasis(opts.emphasis);
+  p.prompt_opts.comma_padding_backtrack = opts.comma_padding_backtrack;
+  if (p.prompt_opts.emphasis != emphasis_mode::original && p.prompt.find_first_of("([") != std::string::npos) {
+    p.setup.extra.emplace_back("Emphasis", json_value(opts.emphasis));
+  }
+  // Prompt schedules count denoiser calls; second-order samplers make two per step.
+  p.schedule_steps = sampler.second_order ? req.steps * 2 : req.steps;
+  p.latent_shape = {model.config().unet.in_channels, req.height / 8, req.width / 8};
+  p.batch_cond_uncond = opts.batch_cond_uncond;
+  p.eta_noise_seed_delta = opts.eta_noise_seed_delta;
+
+  infotext_input& info = p.info_in;
+  info.negative_prompt = p.negative;
+  info.steps = req.steps;
+  info.sampler_name = sampler.name;
+  info.schedule_type = p.setup.schedule_type;
+  info.cfg_scale = req.cfg_scale;
+  info.width = req.width;
+  info.height = req.height;
+  if (opts.add_model_hash_to_info) {
+    info.model_hash = model.short_hash();
+  }
+  if (opts.add_model_name_to_info) {
+    info.model_name = model.name();
+  }
+  info.clip_skip = p.prompt_opts.clip_skip;
+  if (sampler.uses_ensd && p.setup.params.eta != 0.0 && opts.eta_noise_seed_delta != 0) {
+    info.ensd = opts.eta_noise_seed_delta;
+  }
+  if (opts.randn_source != "GPU") {
+    info.rng = opts.randn_source;
+  }
+  info.subseed_strength = req.subseed_strength;
+  info.seed_resize_from_w = req.seed_resize_from_w;
+  info.seed_resize_from_h = req.seed_resize_from_h;
+  info.s_min_uncond = p.setup.s_min_uncond;
+  for (const auto& [k, v] : p.setup.extra) {
+    if (k != "Schedule type") {
+      info.extra_params.emplace_back(k, python_str(v));
+    }
+  }
+  if (opts.add_version_to_infotext) {
+    info.version = kVersion;
+  }
+  info.prompt = p.prompt;
+  return p;
+}
+
+plan_batch encode_plan_batch(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_plan& plan,
+                             int iter) {
+  c10::InferenceMode guard;
+  const int n = plan.request->batch_size;
+  prompt_encoder encoder(model.text(), tokenizer, plan.prompt_opts);
+  plan_batch b;
+  b.plan = &plan;
+  b.iter = iter;
+  b.conds = encoder.multi_schedules(std::vector<std::string>(n, strip_extra_networks(plan.prompt)), plan.schedule_steps);
+  b.unconds = encoder.schedules(std::vector<std::string>(n, plan.negative), plan.schedule_steps);
+  return b;
+}
+
+std::vector<std::pair<int64_t, int64_t>> cond_lengths(const plan_batch& batch) {
+  c10::InferenceMode guard;
+  // Past the last scheduled step every schedule keeps its final entry; one step beyond covers it.
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (int step = 0; step <= batch.plan->schedule_steps + 1; ++step) {
+    out.emplace_back(multi_cond_batch_at(batch.conds, step).tensor.size(1),
+                     cond_batch_at(batch.unconds, step).size(1));
+  }
+  return out;
+}
+
+at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const plan_batch*>& batches,
+                               const sampling_hooks& hooks) {
+  c10::InferenceMode guard;
+  if (batches.empty()) {
+    throw error(errc::bad_request, "batch", "no images to sample");
+  }
+  // The shared settings come from the first batch; callers group batches whose settings are equal.
+  const txt2img_plan& lead = *batches.front()->plan;
+  std::vector<multi_cond> conds;
+  std::vector<cond_schedule> unconds;
+  std::vector<double> cfg_scales;
+  std::vector<image_rng> rngs;
+  for (const plan_batch* b : batches) {
+    const txt2img_plan& p = *b->plan;
+    const auto first = static_cast<size_t>(b->iter * p.request->batch_size);
+    const auto n = static_cast<size_t>(p.request->batch_size);
+    conds.insert(conds.end(), b->conds.begin(), b->conds.end());
+    unconds.insert(unconds.end(), b->unconds.begin(), b->unconds.end());
+    cfg_scales.insert(cfg_scales.end(), n, p.request->cfg_scale);
+    rngs.emplace_back(p.source, std::vector<int64_t>(p.all_seeds.begin() + first, p.all_seeds.begin() + first + n),
+                      std::vector<int64_t>(p.all_subseeds.begin() + first, p.all_subseeds.begin() + first + n),
+                      p.request->subseed_strength, p.latent_shape, p.request->seed_resize_from_h,
+                      p.request->seed_resize_from_w, p.eta_noise_seed_delta, model.placement().device);
+  }
+  cfg_denoiser denoiser(model.unet(), model.schedule(), std::move(conds), std::move(unconds), std::move(cfg_scales),
+                        lead.batch_cond_uncond, lead.setup.s_min_uncond);
+  // Each request draws from its own generators, so its noise is what it gets alone.
+  const auto draw = [&rngs](bool first) {
+    std::vector<at::Tensor> parts;
+    for (auto& r : rngs) {
+      parts.push_back(first ? r.first() : r.next());
+    }
+    return parts.size() == 1 ? parts.front() : at::cat(parts);
+  };
+
+  sampling_model sm;
+  // A1111 keeps the denoised prediction of the last model call: an interrupted or skipped batch
+  // is decoded from it.
+  at::Tensor last_denoised;
+  at::Tensor noise;
+  const auto stop_check = [&] {
+    if (hooks.before_call) {
+      hooks.before_call(last_denoised.defined() ? last_denoised : noise * lead.sigmas[0].item<double>());
+    }
+    if (hooks.stop && hooks.stop()) {
+      throw sampling_stopped{};
+    }
+  };
+  sm.denoise = [&](const at::Tensor& x, const at::Tensor& s) {
+    stop_check();
+    last_denoised = denoiser.denoise(x, s);
+    return last_denoised;
+  };
+  sm.eps = [&](const at::Tensor& x, const at::Tensor& t) {
+    stop_check();
+    at::Tensor e = denoiser.eps(x, t);
+    // x0 = (x − √(1−ᾱ)·eps) / √ᾱ at the nearest discrete timestep.
+    const auto ac = model.schedule().alphas_cumprod().to(at::kCPU, at::kFloat);
+    const auto idx = t.to(at::kCPU, at::kFloat).round().clamp(0, ac.size(0) - 1).to(at::kLong);
+    const auto a = ac.index_select(0, idx).to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
+    last_denoised = (x - (1 - a).sqrt() * e) / a.sqrt();
+    return e;
+  };
+  sm.randn_like = [&] { return draw(false); };
+  sm.on_step = [&](int step, int steps) {
+    if (hooks.on_step) {
+      hooks.on_step(step, steps);
+    }
+  };
+  noise = draw(true);
+  try {
+    return sample(*lead.setup.sampler, sm, noise, model.schedule(), lead.sigmas, lead.setup.params);
+  } catch (const sampling_stopped&) {
+    return last_denoised.defined() ? last_denoised : noise * lead.sigmas[0].item<double>();
+  }
+}
+
+rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, const at::Tensor& latent, size_t k) {
+  c10::InferenceMode guard;
+  const at::Tensor decoded = model.vae().decode(latent)[0];
+  // Decoded [3, H, W] in [-1, 1] → 8-bit RGB exactly as A1111 (float32, truncation).
+  auto x = at::clamp((decoded.to(at::kFloat) + 1.0) / 2.0, 0.0, 1.0);
+  auto hwc = (255.0 * x.permute({1, 2, 0})).contiguous().to(at::kCPU).to(at::kByte);
+  rgb_image img;
+  img.height = static_cast<int>(hwc.size(0));
+  img.width = static_cast<int>(hwc.size(1));
+  img.pixels.assign(hwc.data_ptr<uint8_t>(), hwc.data_ptr<uint8_t>() + hwc.numel());
+  infotext_input info = plan.info_in;
+  info.seed = plan.all_seeds.at(k);
+  info.subseed = plan.all_subseeds.at(k);
+  img.infotext = create_infotext(info);
+  return img;
+}
+
+std::string plan_info_json(const sd_model& model, const txt2img_plan& plan, const std::vector<std::string>& infotexts) {
+  const txt2img_request& req = *plan.request;
+  const auto total = static_cast<size_t>(req.batch_size * req.n_iter);
+  processed_info info;
+  info.all_prompts.assign(total, plan.prompt);
+  info.all_negative_prompts.assign(total, plan.negative);
+  info.seed = plan.all_seeds.front();
+  info.all_seeds = plan.all_seeds;
+  info.subseed = plan.all_subseeds.front();
+  info.all_subseeds = plan.all_subseeds;
+  info.subseed_strength = req.is_set("subseed_strength") ? json_value(req.subseed_strength) : json_value(0);
+  info.width = req.width;
+  info.height = req.height;
+  info.sampler_name = plan.setup.sampler->name;
+  info.cfg_scale = req.cfg_scale;
+  info.steps = req.steps;
+  info.batch_size = req.batch_size;
+  info.sd_model_name = model.name();
+  info.sd_model_hash = model.short_hash();
+  info.seed_resize_from_w = req.seed_resize_from_w;
+  info.seed_resize_from_h = req.seed_resize_from_h;
+  info.extra_generation_params = plan.setup.extra;
+  info.denoising_strength = req.denoising_strength;
+  info.index_of_first_image = 0;
+  info.infotexts = infotexts;
+  info.styles = req.styles.value_or(std::vector<std::string>{});
+  info.job_timestamp = plan.timestamp;
+  info.clip_skip = plan.prompt_opts.clip_skip;
+  info.version = kVersion;
+  return make_info_json(info);
+}
+
+} // namespace sdw

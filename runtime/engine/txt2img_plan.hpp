@@ -1,0 +1,108 @@
+#pragma once
+/// The stages of a txt2img job, shared by run_txt2img and by batches across requests: a plan per
+/// request (settings, seeds, infotext inputs), prompt encoding of one n_iter batch, a sampling stage
+/// over the batches of several plans, and the decode and report stage.
+
+#include "runtime/engine/conditioning.hpp"
+#include "runtime/formats/infotext.hpp"
+#include "runtime/base/json_value.hpp"
+#include "runtime/formats/options.hpp"
+#include "runtime/engine/rng.hpp"
+#include "runtime/engine/samplers.hpp"
+#include "runtime/engine/txt2img.hpp"
+#include "runtime/formats/txt2img_request.hpp"
+
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sdw {
+
+class clip_tokenizer;
+class sd_model;
+
+/// What a request's sampler settings resolve to, without a model: the sampler, its sigma
+/// schedule recipe, the sampler parameters, and the infotext entries they produce.
+struct sampling_setup {
+  const sampler_info* sampler = nullptr;     ///< never null after make_sampling_setup
+  scheduler_kind scheduler = scheduler_kind::uniform;
+  sigma_options sigma_opts;
+  sampler_params params;
+  double s_min_uncond = 0.0;
+  std::optional<std::string> schedule_type;  ///< the infotext's "Schedule type" slot
+  json_object extra;                         ///< extra_generation_params of the sampling settings
+};
+
+/// Resolves a request's sampling settings. Throws not_found for an unknown sampler, unsupported for
+/// features the engine does not have (hires fix, face restoration, tiling, scripts).
+sampling_setup make_sampling_setup(const txt2img_request& request, const options& opts);
+
+/// One request made ready to run: everything run_txt2img derives before sampling.
+struct txt2img_plan {
+  const txt2img_request* request = nullptr;  ///< the caller's; must outlive the plan
+  sampling_setup setup;
+  at::Tensor sigmas;
+  std::string prompt;    ///< after styles and comment stripping (extra-network tags kept)
+  std::string negative;
+  std::vector<int64_t> all_seeds;
+  std::vector<int64_t> all_subseeds;
+  std::string timestamp;
+  prompt_settings prompt_opts;
+  rng_source source = rng_source::gpu;
+  int schedule_steps = 0;               ///< denoiser calls prompt schedules count
+  std::array<int64_t, 3> latent_shape{};  ///< C, H, W of one image
+  bool batch_cond_uncond = true;
+  int64_t eta_noise_seed_delta = 0;
+  infotext_input info_in;               ///< shared infotext fields; prompt/seed/subseed per image
+};
+
+/// Builds the plan of a request (seeds fixed, job timestamp taken now). Throws as make_sampling_setup.
+txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& request, const options& opts);
+
+/// One n_iter batch of a plan with its prompts encoded (emphasis normalised over this batch only).
+struct plan_batch {
+  const txt2img_plan* plan = nullptr;
+  int iter = 0;
+  std::vector<multi_cond> conds;
+  std::vector<cond_schedule> unconds;
+};
+
+/// Encodes the prompts of batch `iter` of a plan.
+plan_batch encode_plan_batch(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_plan& plan,
+                             int iter);
+
+/// The token lengths (positive, negative) the denoiser sees at each step of a batch. Batches can
+/// share UNet calls without padding, and so without changing their results, only when these are equal.
+std::vector<std::pair<int64_t, int64_t>> cond_lengths(const plan_batch& batch);
+
+/// Callbacks of the sampling stage.
+struct sampling_hooks {
+  /// After each sampler step (index, steps); may throw (e.g. errc::cancelled) to end sampling.
+  std::function<void(int step, int steps)> on_step;
+  /// Called before each model call, ahead of `stop`, with the latents an interruption there ends
+  /// with: the denoised prediction of the last model call (before the first one, the initial
+  /// noise scaled to the first sigma), all images' rows. Lets one batch member stop on its own.
+  std::function<void(const at::Tensor& reached)> before_call;
+  /// Checked before each model call; true ends sampling with the last denoised prediction.
+  std::function<bool()> stop;
+};
+
+/// Samples several plan batches as one: conditioning and CFG scales concatenated, each image with
+/// its own noise generator, one UNet call per step for all. The batches must have equal sampling
+/// setups and cond_lengths. Returns the latents [images of all batches, C, H, W] in order.
+at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const plan_batch*>& batches,
+                               const sampling_hooks& hooks);
+
+/// Decodes image `k` (index within the whole job) of a plan from its latent [1, C, H, W], with infotext.
+rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, const at::Tensor& latent, size_t k);
+
+/// The `info` JSON of a finished plan given the infotexts of its images.
+std::string plan_info_json(const sd_model& model, const txt2img_plan& plan, const std::vector<std::string>& infotexts);
+
+} // namespace sdw

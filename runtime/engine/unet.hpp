@@ -1,0 +1,39 @@
+#pragma once
+/// The SD1.x denoising UNet (ldm openaimodel, eps prediction), loaded from `model.diffusion_model.*`.
+
+#include "runtime/engine/model_config.hpp"
+#include "runtime/engine/weights.hpp"
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+
+namespace sdw {
+
+class safetensors_file;
+
+/// eps = unet(x, t, context).
+class unet {
+public:
+  explicit unet(const unet_config& config);
+  ~unet();
+  unet(unet&&) noexcept;
+  unet& operator=(unet&&) noexcept;
+
+  /// Loads the weights; errors name the file and tensor.
+  void load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement);
+
+  /// x: [B, 4, h, w] latents, t: [B] (fractional) timesteps, context: [B, L, context_dim].
+  /// Returns the predicted noise, same shape and dtype as x.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context) const;
+
+  const unet_config& config() const noexcept { return config_; }
+
+private:
+  struct impl;
+  c10::ScalarType dtype_ = c10::kFloat;  ///< compute dtype, from the placement at load
+  unet_config config_;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace sdw

@@ -1,0 +1,50 @@
+#pragma once
+/// The A1111 HTTP API at the edge: checking a txt2img body before it is queued, the error
+/// bodies A1111 answers with, and the listing endpoints (/samplers, /sd-models).
+
+#include "runtime/formats/txt2img_request.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sdw {
+
+/// An HTTP status and a JSON body.
+struct http_answer {
+  int status = 200;
+  std::string body;
+};
+
+/// Parses and checks a txt2img body the way A1111 does before it runs anything: the fields
+/// (parse_txt2img_request), the sampler name and `override_settings`. Errors:
+/// sdw::error(bad_request, "<field>", ...) and sdw::error(not_found, "sampler_name", ...).
+txt2img_request check_txt2img_body(std::string_view body);
+
+/// The answer A1111 gives for an error of kind `kind` (sdw::to_string(errc) or "queue_full"):
+/// bad_request → 422 `{"detail":[{"loc":["body",<field>...],"msg","type"}]}` (a JSON syntax error
+/// → loc ["body", <char offset>], type value_error.jsondecode); an unknown sampler → 404
+/// `{"error":"HTTPException","detail":"Sampler not found","body":"","errors":""}`; queue_full → 503;
+/// cancelled → 500 "Interrupted"; anything else → 500 `{"error":"RuntimeError",...,"errors":<message>}`.
+http_answer a1111_error_answer(std::string_view kind, const std::string& field, const std::string& message);
+
+/// pydantic v1's error type for one of its messages ("value is not a valid integer" →
+/// "type_error.integer"); "value_error" for messages of our own range checks.
+std::string pydantic_error_type(const std::string& message);
+
+/// GET /sdapi/v1/samplers: `[{"name","aliases":[...],"options":{...}}]` in A1111's order.
+std::string samplers_json();
+
+/// A checkpoint as /sdapi/v1/sd-models lists it.
+struct checkpoint_listing {
+  std::string path;         ///< the checkpoint file
+  std::string sha256;       ///< empty while not yet computed
+  std::string config_path;  ///< the YAML beside it, or empty
+};
+
+/// GET /sdapi/v1/sd-models: `[{"title","model_name","hash","sha256","filename","config"}]`, where
+/// title is "<file name> [<short hash>]" once the hash is known, and hash/sha256/config are null
+/// when unknown.
+std::string sd_models_json(const std::vector<checkpoint_listing>& models);
+
+} // namespace sdw

@@ -1,0 +1,73 @@
+#pragma once
+/// The A1111 options (settings) the engine reads, with A1111 1.9.4's defaults, and per-request
+/// overrides (`override_settings`).
+
+#include "runtime/base/json_value.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sdw {
+
+/// The options that change what the engine does. Names and defaults are A1111's option keys.
+struct options {
+  // Noise and seeds.
+  std::string randn_source = "GPU";       ///< "GPU", "CPU" or "NV" (§3.2)
+  std::int64_t eta_noise_seed_delta = 0;  ///< ENSD
+  // Prompt encoding.
+  int CLIP_stop_at_last_layers = 1;  ///< clip skip, 1..12
+  std::string emphasis = "Original";   ///< "Original", "None", "Ignore", "No norm"
+  int comma_padding_backtrack = 20;
+  bool enable_prompt_comments = true;
+  // Sampler parameters.
+  double eta_ancestral = 1.0;
+  double eta_ddim = 0.0;
+  double s_churn = 0.0;
+  double s_tmin = 0.0;
+  double s_tmax = 0.0;
+  double s_noise = 1.0;
+  double s_min_uncond = 0.0;
+  double sigma_min = 0.0;
+  double sigma_max = 0.0;
+  double rho = 0.0;
+  bool always_discard_next_to_last_sigma = false;
+  bool use_old_karras_scheduler_sigmas = false;
+  bool sgm_noise_multiplier = false;
+  bool batch_cond_uncond = true;
+  std::string uni_pc_variant = "bh1";             ///< "bh1", "bh2", "vary_coeff"
+  std::string uni_pc_skip_type = "time_uniform";  ///< "time_uniform", "time_quadratic", "logSNR"
+  int uni_pc_order = 3;
+  bool uni_pc_lower_order_final = true;
+  // Models.
+  std::optional<std::string> sd_model_checkpoint;  ///< checkpoint title or alias; none = the loaded one
+  std::string sd_vae = "Automatic";
+  // Output and infotext.
+  std::string samples_format = "png";
+  bool enable_pnginfo = true;
+  bool add_model_hash_to_info = true;
+  bool add_model_name_to_info = true;
+  bool add_version_to_infotext = true;
+};
+
+/// Applies one `override_settings` entry. A key of `options` with a value of the wrong type or
+/// outside its choices → sdw::error(bad_request, "override_settings.<key>", ...). Any other A1111
+/// option key is accepted and ignored; a key A1111 does not know →
+/// sdw::error(bad_request, "override_settings.<key>", "unknown option ...").
+void apply_override(options& opts, const std::string& key, const json_value& value);
+
+/// Applies every entry of an `override_settings` object, in order.
+void apply_overrides(options& opts, const json_object& overrides);
+
+/// The value of one of the engine's options as JSON; null for keys that are not fields of `options`.
+json_value option_value(const options& opts, std::string_view key);
+
+/// Every option key A1111 1.9.4 registers (Appendix A of the spec), in registration order.
+const std::vector<std::string_view>& a1111_option_keys();
+
+/// Whether `key` is one of a1111_option_keys().
+bool is_a1111_option_key(std::string_view key);
+
+} // namespace sdw

@@ -1,0 +1,261 @@
+#include "runtime/formats/txt2img_request.hpp"
+
+#include "runtime/base/errors.hpp"
+#include "runtime/formats/request_fields.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+namespace sdw {
+namespace {
+
+using request = txt2img_request;
+
+// Parsers for one field kind, given the member; a JSON null never reaches them (null = default).
+template <auto M>
+void as_int(request& r, const json_value& v, const std::string& n) { r.*M = coerce_int32(v, n); }
+// Ranged ints are checked on the 64-bit value, so 1e12 steps reads "must be from 1 to 150".
+template <auto M, long long lo, long long hi>
+void as_int_in(request& r, const json_value& v, const std::string& n) {
+  const std::int64_t i = coerce_int(v, n);
+  if (i < lo || i > hi)
+    throw error(errc::bad_request, n,
+                "must be from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got " + std::to_string(i));
+  r.*M = static_cast<int>(i);
+}
+template <auto M>
+void as_image_side(request& r, const json_value& v, const std::string& n) {
+  const std::int64_t i = coerce_int(v, n);
+  if (i < 64 || i > 2048 || i % 8 != 0)
+    throw error(errc::bad_request, n, "must be a multiple of 8 from 64 to 2048, got " + std::to_string(i));
+  r.*M = static_cast<int>(i);
+}
+template <auto M>
+void as_int64(request& r, const json_value& v, const std::string& n) { r.*M = coerce_int(v, n); }
+template <auto M>
+void as_float(request& r, const json_value& v, const std::string& n) { r.*M = coerce_float(v, n); }
+template <auto M>
+void as_bool(request& r, const json_value& v, const std::string& n) { r.*M = coerce_bool(v, n); }
+template <auto M>
+void as_str(request& r, const json_value& v, const std::string& n) { r.*M = coerce_str(v, n); }
+template <auto M>
+void as_str_list(request& r, const json_value& v, const std::string& n) { r.*M = coerce_str_list(v, n); }
+template <auto M>
+void as_dict(request& r, const json_value& v, const std::string& n) { r.*M = coerce_dict(v, n); }
+template <auto M>
+void as_list(request& r, const json_value& v, const std::string& n) { r.*M = coerce_list(v, n); }
+
+json_value to_value(const std::string& s) { return json_value(s); }
+json_value to_value(int i) { return json_value(i); }
+json_value to_value(std::int64_t i) { return json_value(static_cast<long long>(i)); }
+json_value to_value(double d) { return json_value(d); }
+json_value to_value(bool b) { return json_value(b); }
+json_value to_value(const json_object& o) { return json_value(o); }
+json_value to_value(const json_array& a) { return json_value(a); }
+json_value to_value(const std::vector<std::string>& items) {
+  json_array a;
+  for (const auto& s : items) a.emplace_back(s);
+  return json_value(std::move(a));
+}
+template <class T>
+json_value to_value(const std::optional<T>& v) {
+  return v ? to_value(*v) : json_value();
+}
+
+template <auto M>
+json_value echo(const request& r) { return to_value(r.*M); }
+
+// Pydantic leaves an omitted default unvalidated, so A1111 echoes the dataclass's integer 0 here.
+json_value echo_subseed_strength(const request& r) {
+  if (!r.is_set("subseed_strength") && r.subseed_strength == 0) return json_value(0);
+  return json_value(r.subseed_strength);
+}
+
+struct field_spec {
+  const char* name;
+  void (*parse)(request&, const json_value&, const std::string&);
+  json_value (*echo)(const request&);
+};
+
+#define SDW_FIELD(kind, member) {#member, &kind<&request::member>, &echo<&request::member>}
+
+// A1111's model order: the processing base class fields, txt2img's own, then the API extras.
+const field_spec fields[] = {
+    SDW_FIELD(as_str, prompt),
+    SDW_FIELD(as_str, negative_prompt),
+    SDW_FIELD(as_str_list, styles),
+    SDW_FIELD(as_int64, seed),
+    SDW_FIELD(as_int64, subseed),
+    {"subseed_strength", &as_float<&request::subseed_strength>, &echo_subseed_strength},
+    SDW_FIELD(as_int, seed_resize_from_h),
+    SDW_FIELD(as_int, seed_resize_from_w),
+    SDW_FIELD(as_str, sampler_name),
+    SDW_FIELD(as_str, scheduler),
+    {"batch_size", &as_int_in<&request::batch_size, 1, 64>, &echo<&request::batch_size>},
+    {"n_iter", &as_int_in<&request::n_iter, 1, 100>, &echo<&request::n_iter>},
+    {"steps", &as_int_in<&request::steps, 1, 150>, &echo<&request::steps>},
+    SDW_FIELD(as_float, cfg_scale),
+    SDW_FIELD(as_image_side, width),
+    SDW_FIELD(as_image_side, height),
+    SDW_FIELD(as_bool, restore_faces),
+    SDW_FIELD(as_bool, tiling),
+    SDW_FIELD(as_bool, do_not_save_samples),
+    SDW_FIELD(as_bool, do_not_save_grid),
+    SDW_FIELD(as_float, eta),
+    SDW_FIELD(as_float, denoising_strength),
+    SDW_FIELD(as_float, s_min_uncond),
+    SDW_FIELD(as_float, s_churn),
+    SDW_FIELD(as_float, s_tmax),
+    SDW_FIELD(as_float, s_tmin),
+    SDW_FIELD(as_float, s_noise),
+    SDW_FIELD(as_dict, override_settings),
+    SDW_FIELD(as_bool, override_settings_restore_afterwards),
+    SDW_FIELD(as_str, refiner_checkpoint),
+    SDW_FIELD(as_float, refiner_switch_at),
+    SDW_FIELD(as_bool, disable_extra_networks),
+    SDW_FIELD(as_str, firstpass_image),
+    SDW_FIELD(as_dict, comments),
+    SDW_FIELD(as_bool, enable_hr),
+    SDW_FIELD(as_int, firstphase_width),
+    SDW_FIELD(as_int, firstphase_height),
+    SDW_FIELD(as_float, hr_scale),
+    SDW_FIELD(as_str, hr_upscaler),
+    SDW_FIELD(as_int, hr_second_pass_steps),
+    SDW_FIELD(as_int, hr_resize_x),
+    SDW_FIELD(as_int, hr_resize_y),
+    SDW_FIELD(as_str, hr_checkpoint_name),
+    SDW_FIELD(as_str, hr_sampler_name),
+    SDW_FIELD(as_str, hr_scheduler),
+    SDW_FIELD(as_str, hr_prompt),
+    SDW_FIELD(as_str, hr_negative_prompt),
+    SDW_FIELD(as_str, force_task_id),
+    SDW_FIELD(as_str, sampler_index),
+    SDW_FIELD(as_str, script_name),
+    SDW_FIELD(as_list, script_args),
+    SDW_FIELD(as_bool, send_images),
+    SDW_FIELD(as_bool, save_images),
+    SDW_FIELD(as_dict, alwayson_scripts),
+    SDW_FIELD(as_str, infotext),
+};
+
+#undef SDW_FIELD
+
+const field_spec* find_field(std::string_view name) {
+  for (const auto& f : fields) {
+    if (name == f.name) return &f;
+  }
+  return nullptr;
+}
+
+void check_finite(const char* field, double value) {
+  if (!std::isfinite(value)) throw error(errc::bad_request, field, "must be a finite number");
+}
+
+void check_finite(const char* field, const std::optional<double>& value) {
+  if (value) check_finite(field, *value);
+}
+
+void check_text(const char* field, const std::string& text) {
+  const std::size_t n = utf8_length(text);
+  if (n > 20000)
+    throw error(errc::bad_request, field, "is too long: " + std::to_string(n) + " characters, at most 20000");
+}
+
+void validate(const request& r) {
+  check_text("prompt", r.prompt);
+  check_text("negative_prompt", r.negative_prompt);
+  check_finite("cfg_scale", r.cfg_scale);
+  check_finite("subseed_strength", r.subseed_strength);
+  check_finite("eta", r.eta);
+  check_finite("denoising_strength", r.denoising_strength);
+  check_finite("s_min_uncond", r.s_min_uncond);
+  check_finite("s_churn", r.s_churn);
+  check_finite("s_tmin", r.s_tmin);
+  check_finite("s_noise", r.s_noise);
+  check_finite("hr_scale", r.hr_scale);
+  // s_tmax may be inf: A1111 passes it on and 0 already means "no limit".
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+} // namespace
+
+bool txt2img_request::is_set(std::string_view field) const {
+  return std::find(fields_set.begin(), fields_set.end(), field) != fields_set.end();
+}
+
+const std::string& txt2img_request::effective_sampler_name() const {
+  return sampler_name && !sampler_name->empty() ? *sampler_name : sampler_index;
+}
+
+a1111_call unwrap_a1111_call(json_value document) {
+  if (!document.is_object()) throw error(errc::bad_request, "body", "value is not a valid dict");
+  a1111_call call;
+  const json_value* input = document.find("input");
+  if (!input) {
+    call.payload = std::move(document);
+    return call;
+  }
+  if (!input->is_object()) throw error(errc::bad_request, "input", "value is not a valid dict");
+  const json_value* api = input->find("api");
+  if (!api) {
+    call.payload = *input;
+    return call;
+  }
+  if (!api->is_object()) throw error(errc::bad_request, "input.api", "value is not a valid dict");
+  if (const json_value* method = api->find("method"); method && !method->is_null()) {
+    if (!method->is_string()) throw error(errc::bad_request, "input.api.method", "str type expected");
+    call.method = method->as_string();
+    for (auto& c : call.method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  const json_value* endpoint = api->find("endpoint");
+  if (!endpoint || endpoint->is_null()) throw error(errc::bad_request, "input.api.endpoint", "field required");
+  if (!endpoint->is_string()) throw error(errc::bad_request, "input.api.endpoint", "str type expected");
+  call.endpoint = endpoint->as_string();
+  if (call.endpoint.empty() || call.endpoint[0] != '/') call.endpoint.insert(0, "/");
+  const json_value* payload = input->find("payload");
+  if (!payload || payload->is_null()) {
+    call.payload = json_value::object();
+  } else if (!payload->is_object()) {
+    throw error(errc::bad_request, "input.payload", "value is not a valid dict");
+  } else {
+    call.payload = *payload;
+  }
+  return call;
+}
+
+txt2img_request txt2img_request_from_json(const json_value& body) {
+  if (!body.is_object()) throw error(errc::bad_request, "body", "value is not a valid dict");
+  request r;
+  for (const auto& [key, value] : body.as_object()) {
+    const field_spec* f = find_field(key);
+    if (!f) continue;  // A1111 ignores unknown keys.
+    r.fields_set.push_back(key);
+    if (value.is_null()) continue;
+    f->parse(r, value, key);
+  }
+  validate(r);
+  return r;
+}
+
+txt2img_request parse_txt2img_request(std::string_view json) {
+  if (json.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    throw error(errc::bad_request, "body", "field required");
+  a1111_call call = unwrap_a1111_call(parse_json(json, "body"));
+  if (call.method != "POST" || lower(call.endpoint) != "/sdapi/v1/txt2img")
+    throw error(errc::bad_request, "input.api.endpoint",
+                "expected POST /sdapi/v1/txt2img, got " + call.method + " " + call.endpoint);
+  return txt2img_request_from_json(call.payload);
+}
+
+json_value to_parameters_json(const txt2img_request& r) {
+  json_value out = json_value::object();
+  for (const auto& f : fields) out.as_object().emplace_back(f.name, f.echo(r));
+  return out;
+}
+
+} // namespace sdw

@@ -1,0 +1,110 @@
+#pragma once
+/// The A1111 `/sdapi/v1/txt2img` request body (StableDiffusionTxt2ImgProcessingAPI of 1.9.4):
+/// every field with A1111's default, the lenient parsing, and the `parameters` echo.
+
+#include "runtime/base/json_value.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sdw {
+
+/// A txt2img request. Fields, types and defaults are A1111's; empty optionals are JSON null
+/// (A1111 then uses an option or a derived value, as each comment says).
+struct txt2img_request {
+  std::string prompt;
+  std::string negative_prompt;
+  std::optional<std::vector<std::string>> styles;  ///< null = no styles
+  std::int64_t seed = -1;                           ///< -1 = random
+  std::int64_t subseed = -1;
+  double subseed_strength = 0;
+  int seed_resize_from_h = -1;
+  int seed_resize_from_w = -1;
+  std::optional<std::string> sampler_name;  ///< null or "" → sampler_index
+  std::optional<std::string> scheduler;     ///< null = "Automatic"
+  int batch_size = 1;
+  int n_iter = 1;
+  int steps = 50;
+  double cfg_scale = 7.0;
+  int width = 512;
+  int height = 512;
+  std::optional<bool> restore_faces;  ///< null → option face_restoration (false)
+  std::optional<bool> tiling;         ///< null → option tiling (false)
+  bool do_not_save_samples = false;
+  bool do_not_save_grid = false;
+  std::optional<double> eta;                 ///< null → option eta_ancestral / eta_ddim
+  std::optional<double> denoising_strength;  ///< hires fix second pass
+  std::optional<double> s_min_uncond;        ///< null → options
+  std::optional<double> s_churn;
+  std::optional<double> s_tmax;
+  std::optional<double> s_tmin;
+  std::optional<double> s_noise;
+  std::optional<json_object> override_settings;  ///< option key → value, in body order
+  bool override_settings_restore_afterwards = true;
+  std::optional<std::string> refiner_checkpoint;
+  std::optional<double> refiner_switch_at;
+  bool disable_extra_networks = false;
+  std::optional<std::string> firstpass_image;
+  std::optional<json_object> comments;
+  bool enable_hr = false;
+  int firstphase_width = 0;
+  int firstphase_height = 0;
+  double hr_scale = 2.0;
+  std::optional<std::string> hr_upscaler;  ///< null → "Latent"
+  int hr_second_pass_steps = 0;
+  int hr_resize_x = 0;
+  int hr_resize_y = 0;
+  std::optional<std::string> hr_checkpoint_name;
+  std::optional<std::string> hr_sampler_name;
+  std::optional<std::string> hr_scheduler;
+  std::string hr_prompt;
+  std::string hr_negative_prompt;
+  std::optional<std::string> force_task_id;
+  std::string sampler_index = "Euler";
+  std::optional<std::string> script_name;
+  json_array script_args;
+  bool send_images = true;
+  bool save_images = false;
+  json_object alwayson_scripts;
+  std::optional<std::string> infotext;
+
+  /// The request fields present in the body (null included), in body order; unknown keys excluded.
+  std::vector<std::string> fields_set;
+
+  /// Whether the body named `field` explicitly.
+  bool is_set(std::string_view field) const;
+  /// The sampler to use: sampler_name when non-empty, else sampler_index.
+  const std::string& effective_sampler_name() const;
+};
+
+/// An A1111 call carried in a RunPod job: `{"input": {...}}` is a txt2img body;
+/// `{"input": {"api": {"method", "endpoint"}, "payload": {...}}}` names the call.
+struct a1111_call {
+  std::string method = "POST";
+  std::string endpoint = "/sdapi/v1/txt2img";
+  json_value payload;  ///< the A1111 request body
+};
+
+/// Finds the A1111 body in a document: the document itself (a plain A1111 body), or the RunPod
+/// forms above. Non-object parts → sdw::error(bad_request, "body" / "input" / "input.payload", ...).
+a1111_call unwrap_a1111_call(json_value document);
+
+/// Builds a request from an A1111 body object, with pydantic-v1 coercions ("20" → 20, 20.7 → 20,
+/// "true"/1 → true, null → the default) and range checks (width/height multiples of 8 in 64..2048,
+/// steps 1..150, batch_size 1..64, n_iter 1..100, finite cfg_scale, prompts ≤ 20000 characters).
+/// Errors: sdw::error(bad_request, "<field>", "value is not a valid integer") and the like.
+txt2img_request txt2img_request_from_json(const json_value& body);
+
+/// Parses a txt2img request from JSON text: an A1111 body or a RunPod job wrapping one
+/// (the api form must name POST /sdapi/v1/txt2img). Malformed JSON →
+/// sdw::error(bad_request, "body", "Expecting value: line 1 column 1 (char 0)") and the like.
+txt2img_request parse_txt2img_request(std::string_view json);
+
+/// The `parameters` echo of the response: every request field after defaults, in A1111's model
+/// order, as A1111 returns it (`subseed_strength` stays the integer 0 when not given).
+json_value to_parameters_json(const txt2img_request& r);
+
+} // namespace sdw

@@ -1,0 +1,54 @@
+#include "runtime/sched/job_plan.hpp"
+
+#include "runtime/formats/txt2img_request.hpp"
+
+#include <exception>
+#include <sstream>
+
+namespace sdw {
+namespace {
+
+void put(std::ostringstream& out, const char* name, const std::optional<double>& v) {
+  out << '|' << name << '=';
+  if (v) {
+    out << *v;
+  }
+}
+
+} // namespace
+
+std::optional<std::string> scheduler_batch_key(const txt2img_request& r) {
+  // Anything that changes the sampling loop itself (not just the prompt, CFG scale or seed, which
+  // stay per image) keeps a job apart.
+  if (r.n_iter > 1 || r.enable_hr || r.refiner_checkpoint || r.script_name || !r.alwayson_scripts.empty() ||
+      (r.override_settings && !r.override_settings->empty()) || r.tiling.value_or(false) || r.restore_faces.value_or(false) ||
+      r.firstpass_image) {
+    return std::nullopt;
+  }
+  std::ostringstream key;
+  key.precision(17);
+  key << r.width << 'x' << r.height << "|steps=" << r.steps << "|sampler=" << r.effective_sampler_name()
+      << "|scheduler=" << r.scheduler.value_or("Automatic");
+  put(key, "eta", r.eta);
+  put(key, "s_min_uncond", r.s_min_uncond);
+  put(key, "s_churn", r.s_churn);
+  put(key, "s_tmax", r.s_tmax);
+  put(key, "s_tmin", r.s_tmin);
+  put(key, "s_noise", r.s_noise);
+  return key.str();
+}
+
+job_plan plan_job(const std::string& body) {
+  job_plan plan;
+  try {
+    const txt2img_request r = parse_txt2img_request(body);
+    plan.shape = job_shape{r.width, r.height, r.steps, r.batch_size, r.n_iter};
+    plan.images = r.batch_size * r.n_iter;
+    plan.key = scheduler_batch_key(r);
+  } catch (const std::exception&) {
+    // The executor parses the body again and answers with the error that names the field.
+  }
+  return plan;
+}
+
+} // namespace sdw
