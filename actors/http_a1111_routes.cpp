@@ -5,7 +5,6 @@
 #include "runtime/formats/a1111_info_api.hpp"
 #include "runtime/formats/a1111_options_store.hpp"
 #include "runtime/base/errors.hpp"
-#include "runtime/base/json_writer.hpp"
 #include "runtime/runpod/runpod_api.hpp"
 
 #include <chrono>
@@ -40,34 +39,41 @@ bool body_missing(const std::string& body, http_answer& answer) {
   return true;
 }
 
-http_answer txt2img(front_context& ctx, const std::string& body) {
+void txt2img(front_context& ctx, const std::string& body, const reply_fn& reply) {
   if (http_answer missing; body_missing(body, missing)) {
-    return missing;
+    return reply(missing);
   }
   try {
     check_txt2img_body(body);
   } catch (const error& e) {
-    return a1111_error_answer(to_string(e.code()), e.where(), e.message());
+    return reply(a1111_error_answer(to_string(e.code()), e.where(), e.message()));
   }
-  caf::error err;
   const std::string id = new_job_id("a1111");
-  if (!ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, submit_atom::value,
-                           generation_job{id, body, job_options{false}, ""})) {
-    if (is(err, sd_errc::queue_full)) {
-      return a1111_error_answer("queue_full", "",
-                                "Service Unavailable: the job queue is full (" +
-                                  std::to_string(ctx.config.queue_capacity) + " jobs waiting); retry later");
-    }
-    return a1111_error_answer("internal", "", ctx.system.render(err));
-  }
-  auto r = ctx.ask<job_result>(ctx.scheduler, a1111_timeout, err, wait_atom::value, id);
-  if (!r) {
-    return a1111_error_answer("internal", "", ctx.system.render(err));
-  }
-  if (r->status == job_status::completed) {
-    return {200, std::move(r->output_json)};
-  }
-  return a1111_error_answer(r->error.kind, r->error.field, r->error.message);
+  auto internal = [&ctx, reply](caf::error& err) { reply(a1111_error_answer("internal", "", ctx.system.render(err))); };
+  ctx.ask(
+    ctx.scheduler, quick_timeout,
+    [&ctx, id, reply, internal](job_result&) {
+      // Queued: the answer comes when the job is final, on another short-lived actor.
+      ctx.ask(
+        ctx.scheduler, a1111_timeout,
+        [reply](job_result& r) {
+          if (r.status == job_status::completed) {
+            return reply({200, std::move(r.output_json)});
+          }
+          reply(a1111_error_answer(r.error.kind, r.error.field, r.error.message));
+        },
+        internal, wait_atom::value, id);
+    },
+    [&ctx, reply, internal](caf::error& err) {
+      if (is(err, sd_errc::queue_full)) {
+        return reply(a1111_error_answer("queue_full", "",
+                                        "Service Unavailable: the job queue is full (" +
+                                          std::to_string(ctx.config.queue_capacity) +
+                                          " jobs waiting); retry later"));
+      }
+      internal(err);
+    },
+    submit_atom::value, generation_job{id, body, job_options{false}, ""});
 }
 
 /// The loaded checkpoint as a listing (empty path while none is known).
@@ -80,38 +86,34 @@ bool same_file(const std::string& a, const std::string& b) {
   return !a.empty() && !b.empty() && std::filesystem::equivalent(a, b, ec) && !ec;
 }
 
-/// Rescans the model folders (and the loaded checkpoint's own folder).
-void scan_checkpoints(front_context& ctx, const health_report& h) {
+/// The folders /sd-models lists: the configured ones and the loaded checkpoint's own.
+std::vector<std::string> model_folders(const front_context& ctx, const health_report& h) {
   std::vector<std::string> folders = ctx.config.model_dirs;
   if (!h.model.path.empty()) {
     folders.push_back(std::filesystem::path(h.model.path).parent_path().string());
   }
-  auto found = find_checkpoints(folders);
-  std::lock_guard<std::mutex> lock(ctx.mutex);
-  ctx.checkpoints = std::move(found);
-  ctx.scanned = true;
+  return folders;
 }
 
-http_answer sd_models(front_context& ctx) {
-  auto h = ctx.report();
-  if (!h) {
-    return json_error(500, "health did not answer");
-  }
-  bool scanned = false;
-  {
-    std::lock_guard<std::mutex> lock(ctx.mutex);
-    scanned = ctx.scanned;
-  }
-  if (!scanned) {
-    scan_checkpoints(ctx, *h);
-  }
-  std::vector<checkpoint_listing> list;
-  bool loaded_listed = false;
-  {
-    std::lock_guard<std::mutex> lock(ctx.mutex);
-    for (const auto& path : ctx.checkpoints) {
-      if (same_file(path, h->model.path)) {
-        list.push_back(loaded_listing(*h));
+/// The checkpoints of the model folders (scanned on first use, or again when `rescan`); `done`
+/// gets them with the health report.
+void with_checkpoints(front_context& ctx, bool rescan, const reply_fn& reply,
+                      std::function<void(const health_report&, std::vector<std::string>&)> done) {
+  ctx.with_report(reply, [&ctx, rescan, reply, done](health_report& h) {
+    ctx.ask(
+      ctx.options, quick_timeout, [h, done](std::vector<std::string>& files) { done(h, files); },
+      [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, checkpoints_atom::value,
+      model_folders(ctx, h), rescan);
+  });
+}
+
+void sd_models(front_context& ctx, const reply_fn& reply) {
+  with_checkpoints(ctx, false, reply, [reply](const health_report& h, std::vector<std::string>& files) {
+    std::vector<checkpoint_listing> list;
+    bool loaded_listed = false;
+    for (const auto& path : files) {
+      if (same_file(path, h.model.path)) {
+        list.push_back(loaded_listing(h));
         loaded_listed = true;
         continue;
       }
@@ -119,11 +121,11 @@ http_answer sd_models(front_context& ctx) {
       std::error_code ec;
       list.push_back({path, "", std::filesystem::exists(yaml, ec) ? yaml.string() : ""});
     }
-  }
-  if (!loaded_listed && !h->model.path.empty()) {
-    list.insert(list.begin(), loaded_listing(*h));
-  }
-  return {200, sd_models_json(list)};
+    if (!loaded_listed && !h.model.path.empty()) {
+      list.insert(list.begin(), loaded_listing(h));
+    }
+    reply({200, sd_models_json(list)});
+  });
 }
 
 loaded_checkpoint loaded_for_options(const health_report& h) {
@@ -137,57 +139,47 @@ loaded_checkpoint loaded_for_options(const health_report& h) {
   return c;
 }
 
-http_answer get_options(front_context& ctx) {
-  auto h = ctx.report();
-  if (!h) {
-    return json_error(500, "health did not answer");
-  }
-  std::lock_guard<std::mutex> lock(ctx.mutex);
-  return {200, options_json(ctx.stored_options, loaded_for_options(*h))};
+void get_options(front_context& ctx, const reply_fn& reply) {
+  ctx.with_report(reply, [&ctx, reply](health_report& h) {
+    const loaded_checkpoint loaded = loaded_for_options(h);
+    ctx.ask(
+      ctx.options, quick_timeout, [reply](std::string& json) { reply({200, std::move(json)}); },
+      [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, caf::get_atom::value,
+      loaded.title, loaded.sha256);
+  });
 }
 
-http_answer set_options(front_context& ctx, const std::string& body) {
+void set_options(front_context& ctx, const std::string& body, const reply_fn& reply) {
   if (http_answer missing; body_missing(body, missing)) {
-    return missing;
+    return reply(missing);
   }
-  auto h = ctx.report();
-  if (!h) {
-    return json_error(500, "health did not answer");
-  }
-  // Only the loaded checkpoint can be selected: the worker runs one model.
-  const std::vector<std::string> names =
-    h->model.path.empty() ? std::vector<std::string>{} : checkpoint_aliases(loaded_listing(*h));
-  std::lock_guard<std::mutex> lock(ctx.mutex);
-  options_post result = post_options(body, ctx.stored_options, names);
-  if (result.refused) {
-    return *result.refused;
-  }
-  // The scheduler gives the options to every job that starts after it has them.
-  caf::error err;
-  if (!ctx.ask<bool>(ctx.scheduler, quick_timeout, err, options_atom::value, to_json(json_value(result.stored)))) {
-    return a1111_error_answer("internal", "", ctx.system.render(err));
-  }
-  ctx.stored_options = std::move(result.stored);
-  return {200, "null"};
+  ctx.with_report(reply, [&ctx, body, reply](health_report& h) {
+    // Only the loaded checkpoint can be selected: the worker runs one model.
+    std::vector<std::string> names =
+      h.model.path.empty() ? std::vector<std::string>{} : checkpoint_aliases(loaded_listing(h));
+    ctx.ask(
+      ctx.options, quick_timeout,
+      [reply](int32_t status, std::string& answer) { reply({static_cast<int>(status), std::move(answer)}); },
+      [&ctx, reply](caf::error& err) { reply(a1111_error_answer("internal", "", ctx.system.render(err))); },
+      options_atom::value, body, std::move(names));
+  });
 }
 
-http_answer progress(front_context& ctx) {
-  auto h = ctx.report();
-  if (!h) {
-    return json_error(500, "health did not answer");
-  }
-  progress_view view;
-  if (!h->current.id.empty() && h->queue.in_progress != 0) {
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-    view = make_progress_view(h->current.step, h->current.steps, h->current.iterations, h->current.started_unix_ms,
-                              now);
-  }
-  // A1111's flags outlive the job they stopped, until the next one starts.
-  view.interrupted = h->interrupted;
-  view.skipped = h->skipped;
-  return {200, progress_json(view)};
+void progress(front_context& ctx, const reply_fn& reply) {
+  ctx.with_report(reply, [reply](health_report& h) {
+    progress_view view;
+    if (!h.current.id.empty() && h.queue.in_progress != 0) {
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+      view = make_progress_view(h.current.step, h.current.steps, h.current.iterations, h.current.started_unix_ms,
+                                now);
+    }
+    // A1111's flags outlive the job they stopped, until the next one starts.
+    view.interrupted = h.interrupted;
+    view.skipped = h.skipped;
+    reply({200, progress_json(view)});
+  });
 }
 
 http_answer memory() {
@@ -212,48 +204,43 @@ route_match match_a1111(const std::string& method, const std::string& path) {
   return m;
 }
 
-http_answer serve_a1111(front_context& ctx, const route_request& req) {
+void serve_a1111(front_context& ctx, const route_request& req, reply_fn reply) {
   const std::string& path = req.path;
   if (path == "/sdapi/v1/txt2img") {
-    return txt2img(ctx, req.body);
+    return txt2img(ctx, req.body, reply);
   }
   if (path == "/sdapi/v1/samplers") {
-    return {200, samplers_json()};
+    return reply({200, samplers_json()});
   }
   if (path == "/sdapi/v1/schedulers") {
-    return {200, schedulers_json()};
+    return reply({200, schedulers_json()});
   }
   if (path == "/sdapi/v1/sd-models") {
-    return sd_models(ctx);
+    return sd_models(ctx, reply);
   }
   if (path == "/sdapi/v1/options") {
-    return req.get() ? get_options(ctx) : set_options(ctx, req.body);
+    return req.get() ? get_options(ctx, reply) : set_options(ctx, req.body, reply);
   }
   if (path == "/sdapi/v1/progress") {
-    return progress(ctx);
+    return progress(ctx, reply);
   }
   if (path == "/sdapi/v1/interrupt" || path == "/sdapi/v1/skip") {
     const bool interrupt = path == "/sdapi/v1/interrupt";
-    caf::error err;
-    const auto done = interrupt ? ctx.ask<bool>(ctx.scheduler, quick_timeout, err, interrupt_atom::value)
-                                : ctx.ask<bool>(ctx.scheduler, quick_timeout, err, skip_atom::value);
-    if (!done) {
-      return a1111_error_answer("internal", "", ctx.system.render(err));
+    auto done = [reply, interrupt](bool) { reply({200, interrupt ? "{}" : "null"}); };
+    auto failed = [&ctx, reply](caf::error& err) { reply(a1111_error_answer("internal", "", ctx.system.render(err))); };
+    if (interrupt) {
+      return ctx.ask(ctx.scheduler, quick_timeout, done, failed, interrupt_atom::value);
     }
-    return {200, interrupt ? "{}" : "null"};
+    return ctx.ask(ctx.scheduler, quick_timeout, done, failed, skip_atom::value);
   }
   if (path == "/sdapi/v1/memory") {
-    return memory();
+    return reply(memory());
   }
   if (path == "/sdapi/v1/refresh-checkpoints") {
-    auto h = ctx.report();
-    if (!h) {
-      return json_error(500, "health did not answer");
-    }
-    scan_checkpoints(ctx, *h);
-    return {200, "null"};
+    return with_checkpoints(ctx, true, reply,
+                            [reply](const health_report&, std::vector<std::string>&) { reply({200, "null"}); });
   }
-  return {404, "{\"detail\":\"Not Found\"}"};
+  reply({404, "{\"detail\":\"Not Found\"}"});
 }
 
 } // namespace sdw

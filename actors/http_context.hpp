@@ -1,17 +1,20 @@
 #pragma once
-/// What the HTTP routes share: the actors they ask, the front door's settings and state, and the
-/// request as the routes see it. Used only by the http_* files of the front door.
+/// What the HTTP routes share: the actors they ask, the front door's settings, and the request as
+/// the routes see it. Used only by the http_* files of the front door. No route waits: each asks
+/// actors with continuations and hands its answer to `reply` when it has one, so an HTTP thread is
+/// free again as soon as the request is read, however long the job behind it runs.
 
 #define _TURN_OFF_PLATFORM_STRING
 #include "actors/http_front.hpp"
 #include "runtime/formats/a1111_api.hpp"
 #include "runtime/base/json_value.hpp"
 
-#include <caf/scoped_actor.hpp>
+#include <caf/event_based_actor.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,30 +43,35 @@ struct route_request {
 /// Whether a path is served, and with which methods.
 enum class route_match { none, wrong_method, found };
 
-/// The actors, settings and mutable state of the front door.
-struct front_context {
+/// Sends a route's answer to its client; called once, from whichever thread has the answer.
+using reply_fn = std::function<void(http_answer)>;
+
+/// The actors and settings of the front door. Shared: every pending ask keeps it alive, so a
+/// continuation never outlives it.
+struct front_context : std::enable_shared_from_this<front_context> {
+  front_context(caf::actor_system& sys, scheduler_actor sched, health_actor h, options_keeper_actor opts,
+                front_door_config cfg)
+    : system(sys), scheduler(std::move(sched)), health(std::move(h)), options(std::move(opts)),
+      config(std::move(cfg)) {}
+
   caf::actor_system& system;
   scheduler_actor scheduler;
   health_actor health;
+  options_keeper_actor options;
   front_door_config config;
 
-  std::mutex mutex;                     ///< guards the members below
-  json_object stored_options;           ///< POST /sdapi/v1/options so far
-  std::vector<std::string> checkpoints; ///< the last scan of the model folders
-  bool scanned = false;
-
-  /// One request to an actor from an HTTP thread: the answer, or nothing with `err` set.
-  template <class Answer, class Handle, class Duration, class... Ts>
-  std::optional<Answer> ask(const Handle& who, Duration timeout, caf::error& err, Ts&&... xs) {
-    caf::scoped_actor self{system};
-    std::optional<Answer> out;
-    self->request(who, timeout, std::forward<Ts>(xs)...)
-      .receive([&](Answer& r) { out = std::move(r); }, [&](caf::error& e) { err = std::move(e); });
-    return out;
+  /// Asks `who` and returns at once: a short-lived actor waits for the answer (up to `timeout`)
+  /// and calls `done` with it, or `failed` with the error. Handlers must take the answer's types
+  /// as CAF delivers them (e.g. `[](job_result& r)`).
+  template <class Handle, class Duration, class Done, class Failed, class... Ts>
+  void ask(const Handle& who, Duration timeout, Done done, Failed failed, Ts... xs) {
+    // The error handler holds the context: CAF keeps both handlers until one of them has run.
+    auto on_error = [failed, keep = shared_from_this()](caf::error& e) { failed(e); };
+    system.spawn([=](caf::event_based_actor* self) { self->request(who, timeout, xs...).then(done, on_error); });
   }
 
-  /// The health report, or nothing when health does not answer.
-  std::optional<health_report> report();
+  /// Asks health for its report; `done` gets it, or the client gets HTTP 500 when health does not answer.
+  void with_report(const reply_fn& reply, std::function<void(health_report&)> done);
 };
 
 /// How long the front door waits for quick answers (status, cancel, health).
@@ -78,12 +86,12 @@ http_answer method_not_allowed();
 /// The A1111 routes (/sdapi/v1/...): whether `method path` is one of them.
 route_match match_a1111(const std::string& method, const std::string& path);
 /// Answers an A1111 route that match_a1111 found.
-http_answer serve_a1111(front_context& ctx, const route_request& req);
+void serve_a1111(front_context& ctx, const route_request& req, reply_fn reply);
 
 /// The RunPod-style routes (/run, /runsync, /status, /status-sync, /stream, /cancel, /retry,
 /// /purge-queue, /health): whether `method path` is one of them.
 route_match match_runpod(const std::string& method, const std::string& path);
 /// Answers a RunPod route that match_runpod found.
-http_answer serve_runpod(front_context& ctx, const route_request& req);
+void serve_runpod(front_context& ctx, const route_request& req, reply_fn reply);
 
 } // namespace sdw

@@ -3,6 +3,7 @@
 #include "actors/http_front.hpp"
 
 #include "actors/http_context.hpp"
+#include "actors/options_keeper.hpp"
 #include "runtime/base/json_writer.hpp"
 
 #include <cpprest/http_listener.h>
@@ -36,20 +37,24 @@ http_answer json_error(int status, const std::string& message) {
 
 http_answer method_not_allowed() { return {405, "{\"detail\":\"Method Not Allowed\"}"}; }
 
-std::optional<health_report> front_context::report() {
-  caf::error err;
-  return ask<health_report>(health, quick_timeout, err, report_atom::value);
+void front_context::with_report(const reply_fn& reply, std::function<void(health_report&)> done) {
+  ask(health, quick_timeout, [done](health_report& h) { done(h); },
+      [reply](caf::error&) { reply(json_error(500, "health did not answer")); }, report_atom::value);
 }
 
 struct http_front::impl {
-  front_context ctx;
+  std::shared_ptr<front_context> ctx;
   std::unique_ptr<http_listener> listener;
 
   impl(caf::actor_system& system, scheduler_actor scheduler, health_actor health, front_door_config config)
-    : ctx{system, std::move(scheduler), std::move(health), std::move(config), {}, {}, {}, false} {}
+    : ctx(std::make_shared<front_context>(system, scheduler, std::move(health),
+                                          system.spawn(options_keeper, scheduler), std::move(config))) {}
 
-  http_answer answer(http::http_request& request) {
-    route_request req;
+  ~impl() { caf::anon_send_exit(ctx->options, caf::exit_reason::user_shutdown); }
+
+  /// What the front door answers before any route runs (unknown path, wrong method, too large,
+  /// bad query), or nothing when the request goes on to its route.
+  std::optional<http_answer> precheck(http::http_request& request, route_request& req, route_match& a1111) const {
     req.method = request.method();
     // relative_uri() keeps the path percent-encoded; ids are decoded where they are read.
     const auto& uri = request.relative_uri();
@@ -58,23 +63,17 @@ struct http_front::impl {
       path.pop_back();
     }
     req.path = path;
-    const route_match a1111 = match_a1111(req.method, path);
+    a1111 = match_a1111(req.method, path);
     const route_match runpod = match_runpod(req.method, path);
     if (a1111 == route_match::none && runpod == route_match::none) {
-      return {404, "{\"detail\":\"Not Found\"}"};
+      return http_answer{404, "{\"detail\":\"Not Found\"}"};
     }
     if (a1111 != route_match::found && runpod != route_match::found) {
       return method_not_allowed();
     }
     const auto& headers = request.headers();
     if (headers.has(http::header_names::content_length) &&
-        headers.content_length() > static_cast<utility::size64_t>(ctx.config.max_body_bytes)) {
-      return body_too_large();
-    }
-    if (req.post()) {
-      req.body = request.extract_utf8string(true).get();
-    }
-    if (req.body.size() > ctx.config.max_body_bytes) {
+        headers.content_length() > static_cast<utility::size64_t>(ctx->config.max_body_bytes)) {
       return body_too_large();
     }
     try {
@@ -84,54 +83,90 @@ struct http_front::impl {
     } catch (const std::exception& e) {
       return json_error(400, std::string("query: ") + e.what());
     }
-    if (a1111 == route_match::found) {
-      if (!ctx.config.auth.empty()) {
-        // FastAPI decodes a JSON body before it runs the auth dependency: malformed JSON is a 422
-        // even without credentials, a well-formed body with bad fields a 401.
-        bool malformed = false;
-        if (req.post() && !req.body.empty()) {
-          try {
-            parse_json(req.body, "body");
-          } catch (const std::exception&) {
-            malformed = true;
-          }
-        }
-        if (!malformed) {
-          std::optional<std::string> authorization;
-          if (headers.has(http::header_names::authorization)) {
-            authorization = headers.find(http::header_names::authorization)->second;
-          }
-          if (auto refused = check_basic_auth(ctx.config.auth, authorization)) {
-            return *refused;
-          }
+    return std::nullopt;
+  }
+
+  /// Runs the route once the body is read.
+  void route(const http::http_request& request, const route_request& req, route_match a1111, const reply_fn& reply) {
+    if (req.body.size() > ctx->config.max_body_bytes) {
+      return reply(body_too_large());
+    }
+    if (a1111 != route_match::found) {
+      return serve_runpod(*ctx, req, reply);
+    }
+    if (!ctx->config.auth.empty()) {
+      // FastAPI decodes a JSON body before it runs the auth dependency: malformed JSON is a 422
+      // even without credentials, a well-formed body with bad fields a 401.
+      bool malformed = false;
+      if (req.post() && !req.body.empty()) {
+        try {
+          parse_json(req.body, "body");
+        } catch (const std::exception&) {
+          malformed = true;
         }
       }
-      return serve_a1111(ctx, req);
+      if (!malformed) {
+        std::optional<std::string> authorization;
+        const auto& headers = request.headers();
+        if (headers.has(http::header_names::authorization)) {
+          authorization = headers.find(http::header_names::authorization)->second;
+        }
+        if (auto refused = check_basic_auth(ctx->config.auth, authorization)) {
+          return reply(*refused);
+        }
+      }
     }
-    return serve_runpod(ctx, req);
+    serve_a1111(*ctx, req, reply);
   }
 
   http_answer body_too_large() const {
     return {413, "{\"error\":\"HTTPException\",\"detail\":\"Request body too large: more than " +
-                   std::to_string(ctx.config.max_body_bytes) + " bytes\",\"body\":\"\",\"errors\":\"\"}"};
+                   std::to_string(ctx->config.max_body_bytes) + " bytes\",\"body\":\"\",\"errors\":\"\"}"};
   }
 
+  /// Reads the request and hands it to its route; returns without waiting for either.
   void handle(http::http_request request) {
-    http_answer out;
-    try {
-      out = answer(request);
-    } catch (const std::exception& e) {
-      spdlog::error("{} {}: {}", request.method(), request.relative_uri().to_string(), e.what());
-      out = json_error(500, e.what());
+    const std::string what = request.method() + " " + request.relative_uri().to_string();
+    reply_fn reply = [request, what](http_answer out) mutable {
+      request.reply(static_cast<http::status_code>(out.status), out.body, "application/json")
+        .then([](pplx::task<void> t) {
+          try {
+            t.get();
+          } catch (const std::exception&) {
+            // The client went away; nothing to do.
+          }
+        });
+    };
+    // A route that throws answers 500 with the message, wherever it runs.
+    auto guarded = [what, reply](auto&& step) {
+      try {
+        step();
+        return true;
+      } catch (const std::exception& e) {
+        spdlog::error("{}: {}", what, e.what());
+        reply(json_error(500, e.what()));
+        return false;
+      }
+    };
+    auto req = std::make_shared<route_request>();
+    route_match a1111 = route_match::none;
+    std::optional<http_answer> early;
+    if (!guarded([&] { early = precheck(request, *req, a1111); })) {
+      return;
     }
-    request.reply(static_cast<http::status_code>(out.status), out.body, "application/json").then(
-      [](pplx::task<void> t) {
-        try {
-          t.get();
-        } catch (const std::exception&) {
-          // The client went away; nothing to do.
-        }
+    if (early) {
+      return reply(*early);
+    }
+    if (!req->post()) {
+      guarded([&] { route(request, *req, a1111, reply); });
+      return;
+    }
+    request.extract_utf8string(true).then([this, request, req, a1111, reply, guarded](pplx::task<std::string> body) {
+      guarded([&] {
+        req->body = body.get();
+        route(request, *req, a1111, reply);
       });
+    });
   }
 };
 
@@ -148,7 +183,7 @@ http_front::~http_front() {
 }
 
 void http_front::open() {
-  const std::string url = "http://" + impl_->ctx.config.host + ":" + std::to_string(impl_->ctx.config.port);
+  const std::string url = "http://" + impl_->ctx->config.host + ":" + std::to_string(impl_->ctx->config.port);
   impl_->listener = std::make_unique<http_listener>(url);
   auto* me = impl_.get();
   impl_->listener->support([me](http::http_request request) { me->handle(std::move(request)); });

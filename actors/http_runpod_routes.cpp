@@ -46,7 +46,7 @@ std::string queue_full_message(const front_context& ctx) {
 }
 
 /// The error answer for a failed ask about job `id`.
-http_answer job_error_answer(front_context& ctx, const std::string& id, const caf::error& err) {
+http_answer job_error_answer(const front_context& ctx, const std::string& id, const caf::error& err) {
   if (is(err, sd_errc::unknown_job)) {
     return {404, runpod_job_json({id, job_status::failed, "", "Job ID not found"})};
   }
@@ -59,22 +59,30 @@ http_answer job_error_answer(front_context& ctx, const std::string& id, const ca
   return json_error(500, ctx.system.render(err));
 }
 
-/// The job's status, waiting up to `wait` for it to become final.
-std::optional<job_result> status_after(front_context& ctx, const std::string& id, std::chrono::milliseconds wait,
-                                       caf::error& err) {
-  auto now = ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, status_atom::value, id);
-  if (!now || is_final_status(now->status) || wait.count() <= 0) {
-    return now;
-  }
-  caf::error wait_err;
-  if (auto done = ctx.ask<job_result>(ctx.scheduler, wait, wait_err, wait_atom::value, id)) {
-    return done;
-  }
-  // Not final within the wait: the job's current status.
-  return ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, status_atom::value, id);
+using result_fn = std::function<void(job_result&)>;
+
+/// The job's status, once it is final or `wait` has passed (a long poll parked on an actor).
+void status_after(front_context& ctx, const std::string& id, std::chrono::milliseconds wait, const reply_fn& reply,
+                  result_fn done) {
+  auto failed = [&ctx, id, reply](caf::error& err) { reply(job_error_answer(ctx, id, err)); };
+  ctx.ask(
+    ctx.scheduler, quick_timeout,
+    [&ctx, id, wait, done, failed](job_result& now) {
+      if (is_final_status(now.status) || wait.count() <= 0) {
+        return done(now);
+      }
+      ctx.ask(
+        ctx.scheduler, wait, [done](job_result& r) { done(r); },
+        // Not final within the wait: the job's current status.
+        [&ctx, id, done, failed](caf::error&) {
+          ctx.ask(ctx.scheduler, quick_timeout, [done](job_result& r) { done(r); }, failed, status_atom::value, id);
+        },
+        wait_atom::value, id);
+    },
+    failed, status_atom::value, id);
 }
 
-http_answer run(front_context& ctx, const route_request& req, bool sync) {
+void run(front_context& ctx, const route_request& req, bool sync, const reply_fn& reply) {
   int64_t wait_ms = 0;
   try {
     check_runpod_body(req.body);
@@ -83,85 +91,76 @@ http_answer run(front_context& ctx, const route_request& req, bool sync) {
     }
   } catch (const error& e) {
     if (e.where() == "wait") {
-      return json_error(400, e.what());
+      return reply(json_error(400, e.what()));
     }
-    return a1111_error_answer(to_string(e.code()), e.where(), e.message());
+    return reply(a1111_error_answer(to_string(e.code()), e.where(), e.message()));
   }
-  caf::error err;
   const std::string id = new_job_id(sync ? "sync" : "");
-  auto submitted =
-    ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, submit_atom::value, generation_job{id, req.body, job_options{true}, ""});
-  if (!submitted) {
-    return job_error_answer(ctx, id, err);
-  }
-  if (!sync) {
-    return {200, runpod_job_json({id, job_status::in_queue})};
-  }
-  auto done = status_after(ctx, id, std::chrono::milliseconds(wait_ms), err);
-  if (!done) {
-    return job_error_answer(ctx, id, err);
-  }
-  return {200, runpod_job_json(to_view(*done))};
+  ctx.ask(
+    ctx.scheduler, quick_timeout,
+    [&ctx, id, sync, wait_ms, reply](job_result&) {
+      if (!sync) {
+        return reply({200, runpod_job_json({id, job_status::in_queue})});
+      }
+      status_after(ctx, id, std::chrono::milliseconds(wait_ms), reply,
+                   [reply](job_result& done) { reply({200, runpod_job_json(to_view(done))}); });
+    },
+    [&ctx, id, reply](caf::error& err) { reply(job_error_answer(ctx, id, err)); }, submit_atom::value,
+    generation_job{id, req.body, job_options{true}, ""});
 }
 
-http_answer health_answer(front_context& ctx) {
-  auto h = ctx.report();
-  if (!h) {
-    return json_error(500, "health did not answer");
-  }
-  service_health s;
-  s.state = h->model.state;
-  s.load_progress = h->model.progress;
-  s.load_stage = h->model.stage;
-  s.error = h->model.error;
-  s.model_name = h->model.name;
-  s.in_queue = h->queue.in_queue;
-  s.in_progress = h->queue.in_progress;
-  s.capacity = h->queue.capacity;
-  s.completed = h->queue.completed;
-  s.failed = h->queue.failed;
-  s.cancelled = h->queue.cancelled;
-  s.retried = h->queue.retried;
-  s.current_job = h->current.id;
-  s.current_step = h->current.step;
-  s.current_steps = h->current.steps;
-  for (const auto& d : h->queue.devices) {
-    s.devices.push_back(
-      device_health{d.name, d.state, d.speed, d.calibrated_speed, d.running, d.jobs, d.batches, d.images, d.busy_ms});
-  }
-  return {200, health_json(s)};
+void health_answer(front_context& ctx, const reply_fn& reply) {
+  ctx.with_report(reply, [reply](health_report& h) {
+    service_health s;
+    s.state = h.model.state;
+    s.load_progress = h.model.progress;
+    s.load_stage = h.model.stage;
+    s.error = h.model.error;
+    s.model_name = h.model.name;
+    s.in_queue = h.queue.in_queue;
+    s.in_progress = h.queue.in_progress;
+    s.capacity = h.queue.capacity;
+    s.completed = h.queue.completed;
+    s.failed = h.queue.failed;
+    s.cancelled = h.queue.cancelled;
+    s.retried = h.queue.retried;
+    s.current_job = h.current.id;
+    s.current_step = h.current.step;
+    s.current_steps = h.current.steps;
+    for (const auto& d : h.queue.devices) {
+      s.devices.push_back(
+        device_health{d.name, d.state, d.speed, d.calibrated_speed, d.running, d.jobs, d.batches, d.images, d.busy_ms});
+    }
+    reply({200, health_json(s)});
+  });
 }
 
-http_answer job_route(front_context& ctx, const route_request& req, const std::string& prefix, const std::string& id) {
-  caf::error err;
-  std::optional<job_result> r;
+void job_route(front_context& ctx, const route_request& req, const std::string& prefix, const std::string& id,
+               const reply_fn& reply) {
+  auto answer = [reply](job_result& r) { reply({200, runpod_job_json(to_view(r))}); };
+  auto failed = [&ctx, id, reply](caf::error& err) { reply(job_error_answer(ctx, id, err)); };
   if (prefix == "/status/") {
-    r = ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, status_atom::value, id);
-  } else if (prefix == "/status-sync/") {
+    return ctx.ask(ctx.scheduler, quick_timeout, answer, failed, status_atom::value, id);
+  }
+  if (prefix == "/status-sync/") {
     int64_t wait_ms = 0;
     try {
       wait_ms = parse_wait_ms(req.param("wait"), 90000, 1000, 300000);
     } catch (const error& e) {
-      return json_error(400, e.what());
+      return reply(json_error(400, e.what()));
     }
-    r = status_after(ctx, id, std::chrono::milliseconds(wait_ms), err);
-  } else if (prefix == "/stream/") {
-    r = status_after(ctx, id, stream_poll, err);
-    if (r) {
-      return {200, runpod_stream_json(r->id, r->status)};
-    }
-  } else if (prefix == "/cancel/") {
-    r = ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, cancel_atom::value, id);
-  } else {
-    r = ctx.ask<job_result>(ctx.scheduler, quick_timeout, err, retry_atom::value, id);
-    if (r) {
-      return {200, runpod_job_json({r->id, r->status})};
-    }
+    return status_after(ctx, id, std::chrono::milliseconds(wait_ms), reply, answer);
   }
-  if (!r) {
-    return job_error_answer(ctx, id, err);
+  if (prefix == "/stream/") {
+    return status_after(ctx, id, stream_poll, reply,
+                        [reply](job_result& r) { reply({200, runpod_stream_json(r.id, r.status)}); });
   }
-  return {200, runpod_job_json(to_view(*r))};
+  if (prefix == "/cancel/") {
+    return ctx.ask(ctx.scheduler, quick_timeout, answer, failed, cancel_atom::value, id);
+  }
+  ctx.ask(
+    ctx.scheduler, quick_timeout, [reply](job_result& r) { reply({200, runpod_job_json({r.id, r.status})}); }, failed,
+    retry_atom::value, id);
 }
 
 } // namespace
@@ -183,26 +182,26 @@ route_match match_runpod(const std::string& method, const std::string& path) {
   return route_match::none;
 }
 
-http_answer serve_runpod(front_context& ctx, const route_request& req) {
+void serve_runpod(front_context& ctx, const route_request& req, reply_fn reply) {
   const std::string& path = req.path;
   if (path == "/run" || path == "/runsync") {
-    return run(ctx, req, path == "/runsync");
+    return run(ctx, req, path == "/runsync", reply);
   }
   if (path == "/health") {
-    return health_answer(ctx);
+    return health_answer(ctx, reply);
   }
   if (path == "/purge-queue") {
-    caf::error err;
-    auto removed = ctx.ask<int32_t>(ctx.scheduler, quick_timeout, err, purge_atom::value);
-    return removed ? http_answer{200, runpod_purge_json(*removed)} : json_error(500, ctx.system.render(err));
+    return ctx.ask(
+      ctx.scheduler, quick_timeout, [reply](int32_t removed) { reply({200, runpod_purge_json(removed)}); },
+      [&ctx, reply](caf::error& err) { reply(json_error(500, ctx.system.render(err))); }, purge_atom::value);
   }
   for (const auto& r : id_routes) {
     const std::string prefix = r.prefix;
     if (path.rfind(prefix, 0) == 0) {
-      return job_route(ctx, req, prefix, web::uri::decode(path.substr(prefix.size())));
+      return job_route(ctx, req, prefix, web::uri::decode(path.substr(prefix.size())), reply);
     }
   }
-  return {404, "{\"detail\":\"Not Found\"}"};
+  reply({404, "{\"detail\":\"Not Found\"}"});
 }
 
 } // namespace sdw

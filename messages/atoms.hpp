@@ -33,7 +33,8 @@ using model_atom = caf::atom_constant<caf::atom("model")>;
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
 /// scheduler: a device went away (a remote executor host lost); its jobs come back to the queue.
 using offline_atom = caf::atom_constant<caf::atom("offline")>;
-/// remote executor: time to look at stop flags and the host's health.
+/// a periodic timer fired: the remote executor looks at stop flags and the host's health, the
+/// RunPod poller at readiness and progress, the heartbeat pings.
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 /// health: a model-load or job progress report.
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
@@ -43,5 +44,6 @@ using queue_atom = caf::atom_constant<caf::atom("queue")>;
 using state_atom = caf::atom_constant<caf::atom("state")>;
 /// health: the full report.
 using report_atom = caf::atom_constant<caf::atom("report")>;
+using checkpoints_atom = caf::atom_constant<caf::atom("ckpts")>;
 
 } // namespace sdw

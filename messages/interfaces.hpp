@@ -64,6 +64,17 @@ using scheduler_actor = caf::typed_actor<
   caf::reacts_to<ready_atom, bool, std::string, int32_t>,
   caf::reacts_to<offline_atom, std::string, int32_t>>;
 
+/// options keeper: the A1111 options POST /sdapi/v1/options stored so far and the checkpoints the
+/// model folders hold, owned by one actor so that concurrent requests see them change in order.
+/// get answers GET /sdapi/v1/options for the loaded checkpoint (title, sha256); options takes a POST body and the names the loaded
+/// checkpoint answers to, hands the merged options to the scheduler and answers the HTTP status
+/// and body; checkpoints answers the files in the given folders, scanning them on first use or when
+/// asked to rescan.
+using options_keeper_actor = caf::typed_actor<
+  caf::replies_to<caf::get_atom, std::string, std::string>::with<std::string>,
+  caf::replies_to<options_atom, std::string, std::vector<std::string>>::with<int32_t, std::string>,
+  caf::replies_to<checkpoints_atom, std::vector<std::string>, bool>::with<std::vector<std::string>>>;
+
 /// Registers the message types that can be serialized (needed only across processes).
 inline void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<job_options>("sdw::job_options");
