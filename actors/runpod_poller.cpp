@@ -18,11 +18,6 @@ using self_pointer = poller_actor::stateful_pointer<poller_state>;
 constexpr auto tick_every = std::chrono::milliseconds(250);
 /// RunPod holds job-take open for a while when it has no job (a long poll); the SDK gives up after 90 s.
 constexpr auto take_timeout = std::chrono::seconds(90);
-/// A pause after "no job", so a server that answers at once is not asked in a tight loop.
-constexpr auto no_job_pause = std::chrono::milliseconds(200);
-/// The SDK's wait after 429.
-constexpr auto back_off_pause = std::chrono::seconds(5);
-constexpr auto failed_take_pause = std::chrono::seconds(1);
 /// At most one progress update per job per second (plus the first step).
 constexpr auto progress_every = std::chrono::seconds(1);
 constexpr auto ask_timeout = std::chrono::seconds(10);
@@ -177,7 +172,7 @@ void on_taken(self_pointer self, const http_exchange& answer) {
       spdlog::warn("job-take to {} failed: {}", url_for_log(job_take_url(st.config.settings, false)),
                    answer.failure);
     }
-    schedule_take(self, failed_take_pause);
+    schedule_take(self, take_pause(take_outcome::kind::failed));
     check_done(self);
     return;
   }
@@ -187,15 +182,15 @@ void on_taken(self_pointer self, const http_exchange& answer) {
   }
   switch (outcome.what) {
     case take_outcome::kind::no_job:
-      schedule_take(self, no_job_pause);
+      schedule_take(self, take_pause(outcome.what));
       break;
     case take_outcome::kind::back_off:
-      spdlog::info("job-take answered 429 (too many requests); waiting {} s", back_off_pause.count());
-      schedule_take(self, back_off_pause);
+      spdlog::info("job-take answered 429 (too many requests); waiting {} ms", take_pause(outcome.what).count());
+      schedule_take(self, take_pause(outcome.what));
       break;
     case take_outcome::kind::failed:
       spdlog::warn("Failed to get job: {}", outcome.message);
-      schedule_take(self, failed_take_pause);
+      schedule_take(self, take_pause(take_outcome::kind::failed));
       break;
     case take_outcome::kind::jobs:
       // Jobs taken after a stop began still run: every taken job gets its result.

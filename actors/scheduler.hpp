@@ -6,9 +6,10 @@
 /// a job is final, and cancels queued jobs (removed) and running ones (through their flags).
 /// Runs on the CAF scheduler; the front door and the loaders message it.
 
-#include "runtime/sched/job_plan.hpp"
 #include "messages/interfaces.hpp"
 #include "runtime/sched/cost_model.hpp"
+#include "runtime/sched/job_plan.hpp"
+#include "runtime/sched/placement.hpp"
 #include "runtime/sched/speed_calibration.hpp"
 
 #include <caf/typed_response_promise.hpp>
@@ -101,16 +102,10 @@ struct scheduler_state {
   /// again; its running batch comes back as "executor_lost" and is queued again.
   void device_offline(const std::string& why, int32_t index);
 
-  /// The device where `plan` is expected to finish first (busy-until plus its cost there, a
-  /// device holding the model preferred), or -1 when no device is ready.
-  int place(const job_plan& plan, std::chrono::steady_clock::time_point now) const;
-  /// The queued job at `pos` and the queued jobs behind it that may join its batch (same
-  /// batch key, up to limits.max_batch images), in queue order.
-  std::vector<std::string> batch_from(size_t pos) const;
+  /// The devices as placement sees them at `now` (runtime/sched/placement.hpp).
+  std::vector<placement_device> placement_view(std::chrono::steady_clock::time_point now) const;
 
 private:
-  double finish_ms(size_t device, const job_plan& plan, double free_in_ms) const;
-  int best_device(const job_plan& plan, const std::vector<double>& free_in_ms) const;
   void dispatch();
   void start_batch(size_t device, std::vector<std::string> ids);
   void batch_done(size_t device, const std::vector<std::string>& ids, std::vector<generation_output> outs);

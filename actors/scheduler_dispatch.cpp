@@ -19,140 +19,83 @@ int64_t ms_between(clock_type::time_point a, clock_type::time_point b) {
 constexpr auto executor_timeout = std::chrono::seconds(24 * 3600);
 constexpr auto encoder_timeout = std::chrono::seconds(600);
 
-/// What placing a job on a device that must first load its model adds to the estimate. One model
-/// today, so it never applies; a model cache would make it the load time.
-constexpr double model_switch_ms = 10000.0;
-
 bool usable(const device_slot& s) { return s.stats.state == "idle" || s.stats.state == "busy"; }
 
 double time_scale_of(const device_slot& s) { return s.device.time_scale > 0 ? s.device.time_scale : 1.0; }
 
-/// A learned speed within this fraction of the configured one counts as the configured one. Fixed
-/// overheads and timer noise make every measured device a little slower than its cost model, and
-/// that alone must not make a device not yet tried (still at its configured speed) look faster
-/// than the tried ones it is told to equal.
-constexpr double calibration_deadband = 0.1;
-
-/// The speed factor placement uses: learned from the device's batches, or the configured one.
-double placement_speed(const device_slot& s) {
+/// The speed factor placement uses for this device: learned from its batches, or configured.
+double slot_speed(const device_slot& s) {
   const double configured = s.device.costs.speed;
-  if (!s.device.calibrate) {
-    return configured;
-  }
-  const double learned = s.speed.speed(configured);
-  return std::abs(learned / configured - 1.0) <= calibration_deadband ? configured : learned;
+  return placement_speed(configured, s.speed.speed(configured), s.device.calibrate);
 }
 
 /// The device's cost model in wall time at its placement speed, so that estimates, busy-until
 /// times and the measured batch times that correct them share one clock.
 cost_model wall_costs(const device_slot& s) {
   cost_model m = s.device.costs;
-  m.speed = placement_speed(s) / time_scale_of(s);
+  m.speed = slot_speed(s) / time_scale_of(s);
   return m;
 }
 
-/// The shape of a batch of these queued or running jobs: the first one's size and steps, every
-/// member's images per UNet call.
-job_shape batch_shape(const std::unordered_map<std::string, job_record>& jobs, const std::vector<std::string>& ids) {
-  job_shape shape = jobs.at(ids.front()).plan.shape;
-  shape.batch = 0;
+/// The shape of a batch of these queued or running jobs.
+job_shape shape_of(const std::unordered_map<std::string, job_record>& jobs, const std::vector<std::string>& ids) {
+  std::vector<job_plan> plans;
+  std::vector<size_t> members;
   for (const auto& id : ids) {
-    shape.batch += jobs.at(id).plan.shape.batch;
+    members.push_back(plans.size());
+    plans.push_back(jobs.at(id).plan);
   }
-  return shape;
+  return batch_shape(plans, members);
 }
 
 } // namespace
 
-double scheduler_state::finish_ms(size_t d, const job_plan& plan, double free_in_ms) const {
-  const device_slot& s = devices[d];
-  return free_in_ms + job_ms(wall_costs(s), plan.shape) + (s.holds_model ? 0.0 : model_switch_ms);
-}
-
-int scheduler_state::place(const job_plan& plan, clock_type::time_point now) const {
-  std::vector<double> free_in(devices.size(), 0.0);
-  for (size_t d = 0; d < devices.size(); ++d) {
+std::vector<placement_device> scheduler_state::placement_view(clock_type::time_point now) const {
+  std::vector<placement_device> out;
+  for (const auto& s : devices) {
+    placement_device p;
+    p.usable = usable(s);
+    p.holds_model = s.holds_model;
+    p.running = !s.running.empty();
     // A batch that overran its estimate still counts as ending now, not in the past.
-    free_in[d] = devices[d].running.empty()
-                   ? 0.0
-                   : std::max(0.0, std::chrono::duration<double, std::milli>(devices[d].busy_until - now).count());
+    p.free_in_ms = p.running ? std::max(0.0, std::chrono::duration<double, std::milli>(s.busy_until - now).count()) : 0.0;
+    p.costs = wall_costs(s);
+    out.push_back(p);
   }
-  return best_device(plan, free_in);
-}
-
-int scheduler_state::best_device(const job_plan& plan, const std::vector<double>& free_in) const {
-  int best = -1;
-  double best_finish = std::numeric_limits<double>::infinity();
-  bool best_idle = false;
-  for (size_t d = 0; d < devices.size(); ++d) {
-    if (!usable(devices[d])) {
-      continue;
-    }
-    const bool idle = devices[d].running.empty() && free_in[d] <= 0.0;
-    const double finish = finish_ms(d, plan, free_in[d]);
-    // Ties go to an idle device, then to the first one listed.
-    if (finish < best_finish - 1e-9 || (std::abs(finish - best_finish) <= 1e-9 && idle && !best_idle)) {
-      best = static_cast<int>(d);
-      best_finish = finish;
-      best_idle = idle;
-    }
-  }
-  return best;
-}
-
-std::vector<std::string> scheduler_state::batch_from(size_t pos) const {
-  std::vector<std::string> ids{queue[pos]};
-  const job_plan& lead = jobs.at(queue[pos]).plan;
-  if (!lead.key) {
-    return ids;
-  }
-  int images = lead.images;
-  for (size_t i = pos + 1; i < queue.size() && images < limits.max_batch; ++i) {
-    const job_plan& p = jobs.at(queue[i]).plan;
-    if (p.key == lead.key && images + p.images <= limits.max_batch) {
-      ids.push_back(queue[i]);
-      images += p.images;
-    }
-  }
-  return ids;
+  return out;
 }
 
 void scheduler_state::dispatch() {
   if (model_state != "ready") {
     return;
   }
-  // List scheduling in queue order: each queued job in turn is planned on the device where it
-  // would finish first, after the jobs planned before it. A job whose device is idle starts now
-  // (with the compatible jobs behind it as one batch); one whose best device is busy waits for
-  // it, and jobs behind it may still start on devices that are free. No job is ever planned
-  // behind a later one, so none starves, however many batchable jobs keep coming.
-  const auto now = clock_type::now();
-  std::vector<double> free_in(devices.size(), 0.0);
-  for (size_t d = 0; d < devices.size(); ++d) {
-    free_in[d] = devices[d].running.empty()
-                   ? 0.0
-                   : std::max(0.0, std::chrono::duration<double, std::milli>(devices[d].busy_until - now).count());
+  std::vector<job_plan> plans;
+  for (const auto& id : queue) {
+    plans.push_back(jobs.at(id).plan);
   }
-  // Planning further than a few jobs per device changes nothing that starts now.
-  const size_t horizon = 4 * devices.size() + 4;
-  size_t pos = 0;
-  for (size_t planned = 0; pos < queue.size() && planned < horizon; ++planned) {
-    const job_plan& plan = jobs.at(queue[pos]).plan;
-    const int d = best_device(plan, free_in);
-    if (d < 0) {
-      return;
+  const auto starts = plan_dispatch(placement_view(clock_type::now()), plans, limits.max_batch);
+  if (starts.empty()) {
+    return;
+  }
+  std::vector<bool> started(queue.size(), false);
+  std::vector<std::pair<size_t, std::vector<std::string>>> batches;
+  for (const auto& s : starts) {
+    std::vector<std::string> ids;
+    for (size_t i : s.members) {
+      ids.push_back(queue[i]);
+      started[i] = true;
     }
-    if (!devices[d].running.empty() || free_in[d] > 0.0) {
-      free_in[d] = finish_ms(d, plan, free_in[d]);
-      ++pos;
-      continue;
+    batches.emplace_back(s.device, std::move(ids));
+  }
+  std::deque<std::string> waiting;
+  for (size_t i = 0; i < queue.size(); ++i) {
+    if (!started[i]) {
+      waiting.push_back(queue[i]);
     }
-    std::vector<std::string> ids = batch_from(pos);
-    queue.erase(std::remove_if(queue.begin() + static_cast<std::ptrdiff_t>(pos), queue.end(),
-                               [&ids](const std::string& q) { return std::find(ids.begin(), ids.end(), q) != ids.end(); }),
-                queue.end());
-    start_batch(static_cast<size_t>(d), std::move(ids));
-    free_in[d] = std::max(0.0, std::chrono::duration<double, std::milli>(devices[d].busy_until - now).count());
+  }
+  queue = std::move(waiting);
+  for (auto& [d, ids] : batches) {
+    start_batch(d, std::move(ids));
   }
 }
 
@@ -161,7 +104,7 @@ void scheduler_state::start_batch(size_t d, std::vector<std::string> ids) {
   const auto now = clock_type::now();
   std::vector<generation_job> batch;
   std::vector<cancel_token> tokens;
-  const job_shape shape = batch_shape(jobs, ids);
+  const job_shape shape = shape_of(jobs, ids);
   for (const auto& id : ids) {
     job_record& rec = jobs.at(id);
     rec.phase = job_phase::running;
@@ -217,8 +160,8 @@ void scheduler_state::batch_done(size_t d, const std::vector<std::string>& ids, 
     // device's speed for this batch.
     cost_model unit = slot.device.costs;
     unit.speed = 1.0;
-    slot.speed.observe(job_ms(unit, batch_shape(jobs, ids)), took_ms / time_scale_of(slot));
-    slot.stats.calibrated_speed = placement_speed(slot);
+    slot.speed.observe(job_ms(unit, shape_of(jobs, ids)), took_ms / time_scale_of(slot));
+    slot.stats.calibrated_speed = slot_speed(slot);
   }
   slot.running.clear();
   slot.stats.running = 0;

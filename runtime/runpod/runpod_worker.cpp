@@ -106,6 +106,20 @@ std::string url_for_log(std::string_view url) {
   return std::string(url.substr(0, url.find('?')));
 }
 
+std::chrono::milliseconds take_pause(take_outcome::kind what) {
+  switch (what) {
+    case take_outcome::kind::jobs:
+      return std::chrono::milliseconds(0);
+    case take_outcome::kind::no_job:
+      return std::chrono::milliseconds(200);
+    case take_outcome::kind::back_off:
+      return std::chrono::seconds(5);
+    case take_outcome::kind::failed:
+      break;
+  }
+  return std::chrono::seconds(1);
+}
+
 take_outcome classify_take(int status, std::string_view content_type, std::string_view body) {
   take_outcome out;
   if (status == 204 || status == 400) {

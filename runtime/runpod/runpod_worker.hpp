@@ -92,6 +92,11 @@ struct take_outcome {
 /// `input` goes to `rejected`.
 take_outcome classify_take(int status, std::string_view content_type, std::string_view body);
 
+/// How long the worker waits before it asks job-take again after an answer of this kind (a
+/// failed call counts as `failed`): none after jobs, 200 ms after "no job" (so a server that
+/// answers at once is not asked in a tight loop), 5 s after 429 (the SDK's wait), 1 s after a failure.
+std::chrono::milliseconds take_pause(take_outcome::kind what);
+
 /// Checks a job's input before it is queued: `input` must be an object; the `{"api","payload"}`
 /// form must name POST /sdapi/v1/txt2img, else sdw::error(unsupported, "input.api.endpoint",
 /// "... is not supported yet ..."); then the payload must be a valid txt2img body

@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE scheduler_placement
 #include <boost/test/unit_test.hpp>
 
-// Placement over several devices: the scheduler's decision for one job (least expected finish
-// time per the cost model, waiting for a faster busy device when that is sooner), and whole runs
-// of jobs over simulated devices of equal and different speeds, counted per device.
+// Placement over several devices, end to end: whole runs of jobs over simulated devices of equal
+// and different speeds, counted per device. The decisions themselves are tested with plain calls
+// in tests/runtime/placement_test.cpp.
 
 #include "actors/scheduler.hpp"
 #include "runtime/sched/cost_model.hpp"
@@ -15,72 +15,6 @@
 
 using namespace sdw;
 using clock_type = std::chrono::steady_clock;
-
-namespace {
-
-/// A scheduler state with devices of these speeds, all idle, for placement decisions alone.
-scheduler_state devices_of(const std::vector<double>& speeds) {
-  scheduler_state st;
-  for (size_t i = 0; i < speeds.size(); ++i) {
-    device_slot slot;
-    slot.device.name = "d" + std::to_string(i);
-    slot.device.costs.speed = speeds[i];
-    slot.stats.state = "idle";
-    st.devices.push_back(slot);
-  }
-  return st;
-}
-
-/// Marks device `d` busy until `ms` from `now`.
-void make_busy(scheduler_state& st, size_t d, clock_type::time_point now, double ms) {
-  st.devices[d].running = {"other"};
-  st.devices[d].stats.state = "busy";
-  st.devices[d].busy_until = now + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double, std::milli>(ms));
-}
-
-job_plan plan_512() {
-  job_plan p;
-  p.shape = job_shape{512, 512, 20, 1, 1};
-  return p;
-}
-
-} // namespace
-
-BOOST_AUTO_TEST_CASE(an_idle_fast_device_wins_over_an_idle_slow_one) {
-  scheduler_state st = devices_of({1.0, 3.0});
-  BOOST_TEST(st.place(plan_512(), clock_type::now()) == 1);
-}
-
-BOOST_AUTO_TEST_CASE(a_job_waits_for_a_faster_busy_device_only_when_that_finishes_sooner) {
-  const auto now = clock_type::now();
-  const double slow_ms = job_ms(cost_model{}, plan_512().shape);  // speed 1
-  scheduler_state st = devices_of({1.0, 3.0});
-  // The fast device frees in a tenth of the slow device's time: waiting for it is sooner.
-  make_busy(st, 1, now, slow_ms / 10);
-  BOOST_TEST(st.place(plan_512(), now) == 1);
-  // Busy for the whole slow time: the idle slow device is sooner.
-  make_busy(st, 1, now, slow_ms);
-  BOOST_TEST(st.place(plan_512(), now) == 0);
-}
-
-BOOST_AUTO_TEST_CASE(equal_devices_take_the_idle_one_and_failed_or_loading_ones_are_skipped) {
-  const auto now = clock_type::now();
-  scheduler_state st = devices_of({1.0, 1.0, 1.0});
-  BOOST_TEST(st.place(plan_512(), now) == 0);
-  make_busy(st, 0, now, 1.0);
-  BOOST_TEST(st.place(plan_512(), now) == 1);
-  st.devices[1].stats.state = "failed";
-  st.devices[2].stats.state = "loading";
-  BOOST_TEST(st.place(plan_512(), now) == 0);  // the only usable one, though busy
-  st.devices[0].stats.state = "failed";
-  BOOST_TEST(st.place(plan_512(), now) == -1);
-}
-
-BOOST_AUTO_TEST_CASE(a_device_that_holds_the_model_is_preferred) {
-  scheduler_state st = devices_of({1.0, 1.0});
-  st.devices[0].holds_model = false;
-  BOOST_TEST(st.place(plan_512(), clock_type::now()) == 1);
-}
 
 BOOST_AUTO_TEST_CASE(the_fast_device_runs_more_of_the_jobs) {
   // Speeds 1 and 3; jobs that cannot batch (max-batch 1), all queued at once.

@@ -196,9 +196,9 @@ BOOST_AUTO_TEST_CASE(answers_400_mean_no_job_and_429_makes_the_worker_wait) {
       return false;
     },
     15s));
-  const double gap = std::chrono::duration<double>(next.at - limited.at).count();
-  BOOST_TEST(gap >= 4.5, "asked again after " << gap << " s");
-  BOOST_TEST(gap < 8.0, "asked again after " << gap << " s");
+  // How long it waits is runpod_worker's take_pause (tested with plain calls); here, that it said so.
+  BOOST_TEST(w.worker.log().find("job-take answered 429 (too many requests); waiting 5000 ms") != std::string::npos,
+             w.worker.log());
   // The queue is empty now: the fake says 204 and the worker keeps asking.
   BOOST_TEST(next.answered == 204);
   const size_t takes_then = w.fake.takes().size();

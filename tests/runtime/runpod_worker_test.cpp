@@ -88,6 +88,11 @@ BOOST_AUTO_TEST_CASE(job_take_answers_are_classified_as_the_sdk_does) {
   BOOST_TEST((classify_take(204, "", "").what == k::no_job));
   BOOST_TEST((classify_take(400, "application/json", R"({"id":"x","input":{}})").what == k::no_job));
   BOOST_TEST((classify_take(429, "", "").what == k::back_off));
+  // What the worker waits before asking again: as the SDK, 5 s after a 429.
+  BOOST_TEST(take_pause(k::back_off).count() == 5000);
+  BOOST_TEST(take_pause(k::failed).count() == 1000);
+  BOOST_TEST(take_pause(k::no_job).count() == 200);
+  BOOST_TEST(take_pause(k::jobs).count() == 0);
   const auto failed = classify_take(502, "text/html", "bad gateway");
   BOOST_TEST((failed.what == k::failed));
   BOOST_TEST(failed.message.find("502") != std::string::npos);

@@ -20,11 +20,15 @@ namespace sdw::test {
 struct sim_cluster {
   sim_cluster(const std::vector<double>& speeds, double time_scale, scheduler_limits limits)
     : sim_cluster(speeds, speeds, time_scale, limits, true) {}
+  /// With `ready` false the scheduler hears that the model is loaded only at make_ready(): jobs
+  /// submitted before wait in the queue, and then start together, with no race against a clock.
+  sim_cluster(const std::vector<double>& speeds, double time_scale, scheduler_limits limits, bool ready)
+    : sim_cluster(speeds, speeds, time_scale, limits, true, ready) {}
 
   /// Devices that run at `true_speeds` while the scheduler is told `told_speeds` (a device whose
   /// speed is not known in advance); `calibrate` lets the scheduler learn the true ones.
   sim_cluster(const std::vector<double>& true_speeds, const std::vector<double>& told_speeds, double time_scale,
-              scheduler_limits limits, bool calibrate)
+              scheduler_limits limits, bool calibrate, bool ready = true)
     : system(config()), self(system) {
     health_hdl = system.spawn(health);
     encoder_hdl = system.spawn(encoder);
@@ -41,8 +45,13 @@ struct sim_cluster {
       devices.push_back(scheduler_device{hdl, "sim:" + std::to_string(i), told, time_scale, calibrate});
     }
     scheduler_hdl = system.spawn(scheduler_for_devices, devices, encoder_hdl, health_hdl, limits);
-    self->send(scheduler_hdl, ready_atom::value, true, std::string());
+    if (ready) {
+      make_ready();
+    }
   }
+
+  /// Tells the scheduler the model is loaded on every device.
+  void make_ready() { self->send(scheduler_hdl, ready_atom::value, true, std::string()); }
 
   ~sim_cluster() {
     self->send_exit(scheduler_hdl, caf::exit_reason::user_shutdown);
