@@ -57,13 +57,13 @@ void loader(caf::blocking_actor* self, loader_config config, executor_actor exec
                          caf::anon_send(health, progress_atom::value, fraction, stage);
                        }
                      });
-    // Ready means ready: the first job must not pay for weights read on first use or kernels set
-    // up on the first call, so one small generation runs before anyone hears of the model.
+    // Ready means ready: the first job must not pay for weights read on first use or (on a GPU)
+    // kernels set up on the first call; see warm_up.
     if (config.report_health) {
       caf::anon_send(health, progress_atom::value, 1.0, std::string("warming up"));
     }
     const auto tw = std::chrono::steady_clock::now();
-    warm_up(*model, *tokenizer, warm_up_size(*model));
+    warm_up(*model, *tokenizer);
     spdlog::info("model {} warmed up in {:.2f} s", status.name,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - tw).count());
     // The executor gets the model before the scheduler hears it is ready, so the first job

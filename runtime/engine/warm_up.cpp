@@ -3,12 +3,33 @@
 #include "runtime/engine/txt2img.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/formats/txt2img_request.hpp"
+#include "runtime/base/errors.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <vector>
 
 namespace sdw {
 
-int warm_up_size(const sd_model& model) { return model.placement().device.is_cuda() ? 512 : 64; }
+void page_in(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw error(errc::not_found, "model", "cannot open " + path);
+  }
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  std::vector<char> buffer(size_t{8} << 20);
+  while (::read(fd, buffer.data(), buffer.size()) > 0) {
+  }
+  ::close(fd);
+}
 
-void warm_up(const sd_model& model, const clip_tokenizer& tokenizer, int size) {
+void warm_up(const sd_model& model, const clip_tokenizer& tokenizer) {
+  if (!model.placement().device.is_cuda()) {
+    page_in(model.path());
+    return;
+  }
+  const int size = 512;
   txt2img_request request;
   request.prompt = "warm up";
   request.negative_prompt = "warm up";

@@ -7,13 +7,15 @@
 
 namespace sdw {
 
-/// The image side of the warm-up run: the size jobs mostly ask for on a GPU (its kernels are
-/// chosen per shape), the smallest the UNet takes on a CPU (every weight is still read).
-int warm_up_size(const sd_model& model);
+/// Makes a loaded model ready for its first job. On a GPU it generates one 1-step 512² image:
+/// the text encoder, the UNet and the VAE each run once and libtorch sets up its kernels for the
+/// shape jobs mostly ask for. On a CPU, where a generation's fixed cost (weights widened on use)
+/// would delay readiness by seconds for a first-use cost the measurements show to be small, it
+/// reads the checkpoint once so that every weight's pages are in memory. Errors are the engine's
+/// (a model that cannot generate) or name the file.
+void warm_up(const sd_model& model, const clip_tokenizer& tokenizer);
 
-/// Generates one 1-step image of `size`² pixels: the text encoder, the UNet and the VAE each run
-/// once, so every weight is read (paged in from the file mapping, or already on the GPU) and
-/// libtorch has set up its kernels. Errors are the engine's (a model that cannot generate).
-void warm_up(const sd_model& model, const clip_tokenizer& tokenizer, int size);
+/// Reads a file from start to end (into the page cache, where its memory mapping finds it).
+void page_in(const std::string& path);
 
 } // namespace sdw
