@@ -30,7 +30,7 @@ constexpr auto stream_poll = std::chrono::milliseconds(1000);
 runpod_job_view to_view(const job_result& r) {
   runpod_job_view v;
   v.id = r.id;
-  v.status = r.status;
+  v.status = to_string(r.status);
   v.output_json = r.output_json;
   if (r.status == job_status::failed) {
     v.error = runpod_error_text(r.error.kind, r.error.field, r.error.message);
@@ -48,7 +48,7 @@ std::string queue_full_message(const front_context& ctx) {
 /// The error answer for a failed ask about job `id`.
 http_answer job_error_answer(const front_context& ctx, const std::string& id, const caf::error& err) {
   if (is(err, sd_errc::unknown_job)) {
-    return {404, runpod_job_json({id, job_status::failed, "", "Job ID not found"})};
+    return {404, runpod_job_json({id, to_string(job_status::failed), "", "Job ID not found"})};
   }
   if (is(err, sd_errc::queue_full)) {
     return json_error(503, queue_full_message(ctx));
@@ -68,7 +68,7 @@ void status_after(front_context& ctx, const std::string& id, std::chrono::millis
   ctx.ask(
     ctx.scheduler, quick_timeout,
     [&ctx, id, wait, done, failed](job_result& now) {
-      if (is_final_status(now.status) || wait.count() <= 0) {
+      if (is_final(now.status) || wait.count() <= 0) {
         return done(now);
       }
       ctx.ask(
@@ -100,7 +100,7 @@ void run(front_context& ctx, const route_request& req, bool sync, const reply_fn
     ctx.scheduler, quick_timeout,
     [&ctx, id, sync, wait_ms, reply](job_result&) {
       if (!sync) {
-        return reply({200, runpod_job_json({id, job_status::in_queue})});
+        return reply({200, runpod_job_json({id, to_string(job_status::in_queue)})});
       }
       status_after(ctx, id, std::chrono::milliseconds(wait_ms), reply,
                    [reply](job_result& done) { reply({200, runpod_job_json(to_view(done))}); });
@@ -153,13 +153,13 @@ void job_route(front_context& ctx, const route_request& req, const std::string& 
   }
   if (prefix == "/stream/") {
     return status_after(ctx, id, stream_poll, reply,
-                        [reply](job_result& r) { reply({200, runpod_stream_json(r.id, r.status)}); });
+                        [reply](job_result& r) { reply({200, runpod_stream_json(r.id, to_string(r.status))}); });
   }
   if (prefix == "/cancel/") {
     return ctx.ask(ctx.scheduler, quick_timeout, answer, failed, cancel_atom::value, id);
   }
   ctx.ask(
-    ctx.scheduler, quick_timeout, [reply](job_result& r) { reply({200, runpod_job_json({r.id, r.status})}); }, failed,
+    ctx.scheduler, quick_timeout, [reply](job_result& r) { reply({200, runpod_job_json({r.id, to_string(r.status)})}); }, failed,
     retry_atom::value, id);
 }
 

@@ -92,7 +92,7 @@ caf::result<job_result> scheduler_state::retry(const std::string& id) {
     return sd_errc::unknown_job;
   }
   job_record& rec = it->second;
-  const std::string& st = rec.result.status;
+  const job_status st = rec.result.status;
   if (rec.phase != job_phase::done || (st != job_status::failed && st != job_status::cancelled)) {
     return sd_errc::not_retryable;
   }

@@ -63,15 +63,14 @@ int run_local_test(caf::actor_system& system, const worker_actors& actors, const
   log_job(log_level::info, job.id, "Started.");
   caf::scoped_actor self{system};
   job_result result;
+  bool queued = false;
   self->request(actors.scheduler, caf::infinite, submit_atom::value, generation_job{job.id, job.body, job_options{false}})
-    .receive([](job_result&) {},
-             [&](caf::error& err) { result = job_result{job.id, job_status::failed, "", {"internal", "", system.render(err)}}; });
-  if (result.status.empty()) {
+    .receive([&](job_result&) { queued = true; },
+             [&](caf::error& err) { result = failed_job(job.id, {"internal", "", system.render(err)}); });
+  if (queued) {
     self->request(actors.scheduler, caf::infinite, wait_atom::value, job.id)
       .receive([&](job_result& r) { result = std::move(r); },
-               [&](caf::error& err) {
-                 result = job_result{job.id, job_status::failed, "", {"internal", "", system.render(err)}};
-               });
+               [&](caf::error& err) { result = failed_job(job.id, {"internal", "", system.render(err)}); });
   }
   if (result.status == job_status::completed && !result.output_json.empty()) {
     log_job(log_level::info, job.id, "Job " + job.id + " completed successfully.");

@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
         .receive([&](job_result& r) { out = std::move(r); },
                  [&](caf::error& e) { throw std::runtime_error(system.render(e)); });
       if (out.status != job_status::completed) {
-        throw std::runtime_error("job " + id + " " + out.status + ": " + out.error.message);
+        throw std::runtime_error("job " + id + " " + to_string(out.status) + ": " + out.error.message);
       }
       return out;
     };

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -53,20 +54,38 @@ typename Inspector::result_type inspect(Inspector& f, job_error& x) {
   return f(caf::meta::type_name("sdw::job_error"), x.kind, x.field, x.message);
 }
 
-/// RunPod's job states, as the status API spells them.
-namespace job_status {
-constexpr const char* in_queue = "IN_QUEUE";
-constexpr const char* in_progress = "IN_PROGRESS";
-constexpr const char* completed = "COMPLETED";
-constexpr const char* failed = "FAILED";
-constexpr const char* cancelled = "CANCELLED";
-} // namespace job_status
+/// RunPod's job states.
+enum class job_status : uint8_t { in_queue, in_progress, completed, failed, cancelled };
+
+/// A state as RunPod's status API spells it ("IN_QUEUE", ...).
+inline std::string to_string(job_status s) {
+  switch (s) {
+    case job_status::in_queue:
+      return "IN_QUEUE";
+    case job_status::in_progress:
+      return "IN_PROGRESS";
+    case job_status::completed:
+      return "COMPLETED";
+    case job_status::failed:
+      return "FAILED";
+    case job_status::cancelled:
+      return "CANCELLED";
+  }
+  return "FAILED";
+}
+
+inline std::ostream& operator<<(std::ostream& out, job_status s) { return out << to_string(s); }
+
+/// Whether a job in this state is done (it will not change again unless retried).
+inline bool is_final(job_status s) {
+  return s == job_status::completed || s == job_status::failed || s == job_status::cancelled;
+}
 
 /// A job as a client sees it: id, status, the A1111 response JSON once COMPLETED or the error
 /// once FAILED, and times in milliseconds (-1 = not yet known).
 struct job_result {
   std::string id;
-  std::string status;
+  job_status status = job_status::in_queue;
   std::string output_json;
   job_error error;
   int64_t delay_ms = -1;      ///< from submission to the start of execution
