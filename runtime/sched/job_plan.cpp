@@ -1,8 +1,11 @@
 #include "runtime/sched/job_plan.hpp"
 
+#include "runtime/base/json_writer.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 
+#include <algorithm>
 #include <exception>
+#include <map>
 #include <sstream>
 
 namespace sdw {
@@ -15,14 +18,23 @@ void put(std::ostringstream& out, const char* name, const std::optional<double>&
   }
 }
 
+/// Options each member of a batch keeps for itself: how its prompts are encoded and how its images
+/// are written. Any other override keeps a job apart from jobs without the same value, and the
+/// executor's own batch key (runtime/engine/txt2img_batch) still splits what cannot share a UNet call.
+bool per_member_option(const std::string& key) {
+  static const char* const keys[] = {"CLIP_stop_at_last_layers", "emphasis",        "comma_padding_backtrack",
+                                     "enable_prompt_comments",   "samples_format",  "enable_pnginfo",
+                                     "add_model_hash_to_info",   "add_model_name_to_info", "add_version_to_infotext"};
+  return std::find(std::begin(keys), std::end(keys), key) != std::end(keys);
+}
+
 } // namespace
 
 std::optional<std::string> scheduler_batch_key(const txt2img_request& r) {
   // Anything that changes the sampling loop itself (not just the prompt, CFG scale or seed, which
   // stay per image) keeps a job apart.
   if (r.n_iter > 1 || r.enable_hr || r.refiner_checkpoint || r.script_name || !r.alwayson_scripts.empty() ||
-      (r.override_settings && !r.override_settings->empty()) || r.tiling.value_or(false) || r.restore_faces.value_or(false) ||
-      r.firstpass_image) {
+      r.tiling.value_or(false) || r.restore_faces.value_or(false) || r.firstpass_image) {
     return std::nullopt;
   }
   std::ostringstream key;
@@ -35,6 +47,18 @@ std::optional<std::string> scheduler_batch_key(const txt2img_request& r) {
   put(key, "s_tmax", r.s_tmax);
   put(key, "s_tmin", r.s_tmin);
   put(key, "s_noise", r.s_noise);
+  if (r.override_settings) {
+    // In key order, so that the same overrides written in another order match.
+    std::map<std::string, std::string> shared;
+    for (const auto& [name, value] : *r.override_settings) {
+      if (!per_member_option(name)) {
+        shared[name] = to_json(value);
+      }
+    }
+    for (const auto& [name, value] : shared) {
+      key << '|' << name << '=' << value;
+    }
+  }
   return key.str();
 }
 

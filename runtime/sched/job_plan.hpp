@@ -18,10 +18,12 @@ struct job_plan {
   std::optional<std::string> key;  ///< jobs with equal keys may share a batch; none = always alone
 };
 
-/// The batch key of a parsed request: equal keys = the same size, steps, sampler, scheduler and
-/// sampling options, so the jobs can share UNet calls. std::nullopt for a job that must run
-/// alone (n_iter > 1, hires fix, refiner, scripts, non-empty override_settings, tiling or face restoration).
-/// Conservative by design; the runtime's own batch_key can replace it.
+/// The batch key of a parsed request: equal keys = the same size, steps, sampler, scheduler,
+/// sampling options and override_settings (but for the overrides each member keeps for itself:
+/// CLIP skip, emphasis and how its images are written), so the jobs can share UNet calls.
+/// std::nullopt for a job that must run alone (n_iter > 1, hires fix, refiner, scripts, tiling or
+/// face restoration). The executor's batch key has the last word: jobs this key groups that still
+/// cannot share a UNet call run one after another in the same executor batch.
 std::optional<std::string> scheduler_batch_key(const txt2img_request& request);
 
 /// The plan of a job body (an A1111 body or a RunPod job); a body that does not parse gets the

@@ -1,0 +1,54 @@
+#define BOOST_TEST_MODULE job_plan
+#include <boost/test/unit_test.hpp>
+
+// The scheduler's batch key: requests that A1111 clients send with override_settings still batch
+// when the overrides are equal or are ones each member keeps for itself; what changes the shared
+// sampling loop keeps jobs apart.
+
+#include "runtime/sched/job_plan.hpp"
+
+#include <string>
+
+using namespace sdw;
+
+namespace {
+
+std::optional<std::string> key_of(const std::string& overrides, const std::string& extra = "") {
+  return plan_job(R"({"prompt":"p","steps":20,"width":512,"height":512,"seed":1)" + extra +
+                  (overrides.empty() ? "" : R"(,"override_settings":)" + overrides) + "}")
+    .key;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(equal_overrides_share_a_key_in_any_order) {
+  const auto plain = key_of("");
+  BOOST_TEST_REQUIRE(plain.has_value());
+  const auto cpu = key_of(R"({"randn_source":"CPU","eta_noise_seed_delta":31337})");
+  BOOST_TEST_REQUIRE(cpu.has_value());
+  BOOST_TEST(*cpu == *key_of(R"({"eta_noise_seed_delta":31337,"randn_source":"CPU"})"));
+  BOOST_TEST(*key_of("{}") == *plain);
+}
+
+BOOST_AUTO_TEST_CASE(clip_skip_emphasis_and_output_options_stay_with_each_member) {
+  const auto plain = key_of("");
+  BOOST_TEST(*key_of(R"({"CLIP_stop_at_last_layers":2})") == *plain);
+  BOOST_TEST(*key_of(R"({"emphasis":"No norm","samples_format":"png"})") == *plain);
+  BOOST_TEST(*key_of(R"({"randn_source":"CPU","CLIP_stop_at_last_layers":2})") ==
+             *key_of(R"({"randn_source":"CPU"})"));
+}
+
+BOOST_AUTO_TEST_CASE(overrides_that_change_the_sampling_loop_keep_jobs_apart) {
+  const auto plain = key_of("");
+  for (const char* o : {R"({"randn_source":"CPU"})", R"({"eta_noise_seed_delta":31337})", R"({"sigma_min":0.1})",
+                        R"({"sd_model_checkpoint":"other.safetensors"})", R"({"batch_cond_uncond":false})"}) {
+    BOOST_TEST(*key_of(o) != *plain, o);
+  }
+  BOOST_TEST(*key_of(R"({"randn_source":"CPU"})") != *key_of(R"({"randn_source":"NV"})"));
+}
+
+BOOST_AUTO_TEST_CASE(what_runs_alone_has_no_key) {
+  BOOST_TEST(!key_of("", R"(,"n_iter":2)").has_value());
+  BOOST_TEST(!key_of("", R"(,"enable_hr":true)").has_value());
+  BOOST_TEST(!key_of("", R"(,"tiling":true)").has_value());
+}
