@@ -64,8 +64,7 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
   key += ";sgm_noise=" + std::to_string(p.sgm_noise_multiplier);
   key += ";s_min_uncond=" + exact(s.s_min_uncond);
   key += ";batch_cond_uncond=" + std::to_string(opts.batch_cond_uncond);
-  key += ";rng=" + opts.randn_source;
-  key += ";ensd=" + std::to_string(opts.eta_noise_seed_delta);
+  // The RNG source and ENSD are not in the key: each member draws from its own generators.
   return key;
 }
 

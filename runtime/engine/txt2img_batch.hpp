@@ -50,7 +50,8 @@ struct batch_hooks {
 };
 
 /// The key that must be equal for two jobs to share UNet calls: size, sampler, sigma schedule,
-/// steps, sampler parameters (eta, s_*), s_min_uncond, batch_cond_uncond, RNG source and ENSD;
+/// steps, sampler parameters (eta, s_*), s_min_uncond and batch_cond_uncond (each member keeps its
+/// prompts, CFG scale, seeds, CLIP skip, RNG source and ENSD);
 /// std::nullopt when a job cannot be batched with any other (n_iter > 1, hires fix and other
 /// unsupported features, an unknown sampler, DPM adaptive whose step control spans the batch).
 std::optional<std::string> batch_key(const txt2img_request& request, const options& opts);

@@ -18,11 +18,12 @@ void put(std::ostringstream& out, const char* name, const std::optional<double>&
   }
 }
 
-/// Options each member of a batch keeps for itself: how its prompts are encoded and how its images
-/// are written. Any other override keeps a job apart from jobs without the same value, and the
+/// Options each member of a batch keeps for itself: its noise (RNG source, ENSD), how its prompts
+/// are encoded and how its images are written. Any other override keeps a job apart from jobs without the same value, and the
 /// executor's own batch key (runtime/engine/txt2img_batch) still splits what cannot share a UNet call.
 bool per_member_option(const std::string& key) {
-  static const char* const keys[] = {"CLIP_stop_at_last_layers", "emphasis",        "comma_padding_backtrack",
+  static const char* const keys[] = {"randn_source",             "eta_noise_seed_delta",
+                                     "CLIP_stop_at_last_layers", "emphasis",        "comma_padding_backtrack",
                                      "enable_prompt_comments",   "samples_format",  "enable_pnginfo",
                                      "add_model_hash_to_info",   "add_model_name_to_info", "add_version_to_infotext"};
   return std::find(std::begin(keys), std::end(keys), key) != std::end(keys);

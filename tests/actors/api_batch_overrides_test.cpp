@@ -1,9 +1,9 @@
 #define BOOST_TEST_MODULE api_batch_overrides
 #include <boost/test/unit_test.hpp>
 // Batching across requests for what A1111 clients really send: four queued /sdapi/v1/txt2img
-// requests that all carry override_settings (the same RNG source and ENSD, each its own CLIP
-// skip) and differ in prompt, CFG scale and seed run in fewer executor batches than jobs, and
-// each answer equals the same request run alone.
+// requests whose override_settings give each its own RNG source, ENSD and CLIP skip, and that
+// differ in prompt, CFG scale and seed, run in fewer executor batches than jobs, and each answer
+// equals the same request run alone.
 
 #define _TURN_OFF_PLATFORM_STRING
 #include "tests/support/api_server.hpp"
@@ -18,11 +18,12 @@ using sdw::test::member;
 
 namespace {
 
-std::string request(const std::string& prompt, double cfg, int seed, int clip_skip) {
+std::string request(const std::string& prompt, double cfg, int seed, const std::string& source, int ensd,
+                    int clip_skip) {
   return R"({"prompt":")" + prompt + R"(","negative_prompt":"blurry","cfg_scale":)" + std::to_string(cfg) +
-         R"(,"seed":)" + std::to_string(seed) +
-         R"(,"steps":6,"width":64,"height":64,"sampler_name":"DPM++ 2M","override_settings":{"randn_source":"CPU","eta_noise_seed_delta":31337,"CLIP_stop_at_last_layers":)" +
-         std::to_string(clip_skip) + "}}";
+         R"(,"seed":)" + std::to_string(seed) + R"(,"steps":6,"width":64,"height":64,"sampler_name":"Euler a",)" +
+         R"("override_settings":{"randn_source":")" + source + R"(","eta_noise_seed_delta":)" + std::to_string(ensd) +
+         R"(,"CLIP_stop_at_last_layers":)" + std::to_string(clip_skip) + "}}";
 }
 
 int64_t batches_so_far(sdw::test::api_server& s) {
@@ -34,8 +35,10 @@ int64_t batches_so_far(sdw::test::api_server& s) {
 
 BOOST_AUTO_TEST_CASE(requests_with_override_settings_batch_and_equal_their_solo_runs) {
   auto& s = sdw::test::checked_shared_api_server({"--max-batch", "4"});
-  const std::vector<std::string> bodies = {request("a red fox", 7, 11, 1), request("a blue house by the sea", 4.5, 22, 2),
-                                           request("(a green tree:1.2)", 9, 33, 1), request("a cat", 6, 44, 2)};
+  const std::vector<std::string> bodies = {request("a red fox", 7, 11, "CPU", 0, 1),
+                                           request("a blue house by the sea", 4.5, 22, "NV", 31337, 2),
+                                           request("(a green tree:1.2)", 9, 33, "GPU", 0, 1),
+                                           request("a cat", 6, 44, "CPU", 31337, 2)};
   // A long job holds the device while the four queue behind it.
   const auto blocker = s.server.call(
     "POST", "/run", R"({"input":{"prompt":"hold","steps":150,"width":256,"height":256,"seed":1,"sampler_name":"Euler"}})");

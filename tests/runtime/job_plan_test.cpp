@@ -24,27 +24,27 @@ std::optional<std::string> key_of(const std::string& overrides, const std::strin
 BOOST_AUTO_TEST_CASE(equal_overrides_share_a_key_in_any_order) {
   const auto plain = key_of("");
   BOOST_TEST_REQUIRE(plain.has_value());
-  const auto cpu = key_of(R"({"randn_source":"CPU","eta_noise_seed_delta":31337})");
-  BOOST_TEST_REQUIRE(cpu.has_value());
-  BOOST_TEST(*cpu == *key_of(R"({"eta_noise_seed_delta":31337,"randn_source":"CPU"})"));
+  const auto eta = key_of(R"({"eta_ancestral":0.5,"s_noise":0.9})");
+  BOOST_TEST_REQUIRE(eta.has_value());
+  BOOST_TEST(*eta == *key_of(R"({"s_noise":0.9,"eta_ancestral":0.5})"));
+  BOOST_TEST(*eta != *plain);
   BOOST_TEST(*key_of("{}") == *plain);
 }
 
-BOOST_AUTO_TEST_CASE(clip_skip_emphasis_and_output_options_stay_with_each_member) {
+BOOST_AUTO_TEST_CASE(noise_clip_skip_emphasis_and_output_options_stay_with_each_member) {
   const auto plain = key_of("");
   BOOST_TEST(*key_of(R"({"CLIP_stop_at_last_layers":2})") == *plain);
+  BOOST_TEST(*key_of(R"({"randn_source":"NV","eta_noise_seed_delta":31337})") == *plain);
   BOOST_TEST(*key_of(R"({"emphasis":"No norm","samples_format":"png"})") == *plain);
-  BOOST_TEST(*key_of(R"({"randn_source":"CPU","CLIP_stop_at_last_layers":2})") ==
-             *key_of(R"({"randn_source":"CPU"})"));
+  BOOST_TEST(*key_of(R"({"sigma_min":0.1,"CLIP_stop_at_last_layers":2})") == *key_of(R"({"sigma_min":0.1})"));
 }
 
 BOOST_AUTO_TEST_CASE(overrides_that_change_the_sampling_loop_keep_jobs_apart) {
   const auto plain = key_of("");
-  for (const char* o : {R"({"randn_source":"CPU"})", R"({"eta_noise_seed_delta":31337})", R"({"sigma_min":0.1})",
+  for (const char* o : {R"({"sigma_min":0.1})", R"({"eta_ddim":0.5})",
                         R"({"sd_model_checkpoint":"other.safetensors"})", R"({"batch_cond_uncond":false})"}) {
     BOOST_TEST(*key_of(o) != *plain, o);
   }
-  BOOST_TEST(*key_of(R"({"randn_source":"CPU"})") != *key_of(R"({"randn_source":"NV"})"));
 }
 
 BOOST_AUTO_TEST_CASE(what_runs_alone_has_no_key) {
