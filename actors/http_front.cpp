@@ -74,7 +74,7 @@ struct http_front::impl {
     const auto& headers = request.headers();
     if (headers.has(http::header_names::content_length) &&
         headers.content_length() > static_cast<utility::size64_t>(ctx->config.max_body_bytes)) {
-      return body_too_large();
+      return body_too_large(*ctx);
     }
     try {
       for (const auto& [k, v] : web::uri::split_query(uri.query())) {
@@ -86,15 +86,17 @@ struct http_front::impl {
     return std::nullopt;
   }
 
-  /// Runs the route once the body is read.
-  void route(const http::http_request& request, const route_request& req, route_match a1111, const reply_fn& reply) {
-    if (req.body.size() > ctx->config.max_body_bytes) {
-      return reply(body_too_large());
+  /// Runs the route once the body is read. Static: it may run after the front door is closed,
+  /// on the shared context the continuation holds.
+  static void route(front_context& ctx, const http::http_request& request, const route_request& req,
+                    route_match a1111, const reply_fn& reply) {
+    if (req.body.size() > ctx.config.max_body_bytes) {
+      return reply(body_too_large(ctx));
     }
     if (a1111 != route_match::found) {
-      return serve_runpod(*ctx, req, reply);
+      return serve_runpod(ctx, req, reply);
     }
-    if (!ctx->config.auth.empty()) {
+    if (!ctx.config.auth.empty()) {
       // FastAPI decodes a JSON body before it runs the auth dependency: malformed JSON is a 422
       // even without credentials, a well-formed body with bad fields a 401.
       bool malformed = false;
@@ -111,17 +113,17 @@ struct http_front::impl {
         if (headers.has(http::header_names::authorization)) {
           authorization = headers.find(http::header_names::authorization)->second;
         }
-        if (auto refused = check_basic_auth(ctx->config.auth, authorization)) {
+        if (auto refused = check_basic_auth(ctx.config.auth, authorization)) {
           return reply(*refused);
         }
       }
     }
-    serve_a1111(*ctx, req, reply);
+    serve_a1111(ctx, req, reply);
   }
 
-  http_answer body_too_large() const {
+  static http_answer body_too_large(const front_context& ctx) {
     return {413, "{\"error\":\"HTTPException\",\"detail\":\"Request body too large: more than " +
-                   std::to_string(ctx->config.max_body_bytes) + " bytes\",\"body\":\"\",\"errors\":\"\"}"};
+                   std::to_string(ctx.config.max_body_bytes) + " bytes\",\"body\":\"\",\"errors\":\"\"}"};
   }
 
   /// Reads the request and hands it to its route; returns without waiting for either.
@@ -158,13 +160,13 @@ struct http_front::impl {
       return reply(*early);
     }
     if (!req->post()) {
-      guarded([&] { route(request, *req, a1111, reply); });
+      guarded([&] { route(*ctx, request, *req, a1111, reply); });
       return;
     }
-    request.extract_utf8string(true).then([this, request, req, a1111, reply, guarded](pplx::task<std::string> body) {
+    request.extract_utf8string(true).then([keep = ctx, request, req, a1111, reply, guarded](pplx::task<std::string> body) {
       guarded([&] {
         req->body = body.get();
-        route(request, *req, a1111, reply);
+        route(*keep, request, *req, a1111, reply);
       });
     });
   }

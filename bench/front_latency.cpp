@@ -5,6 +5,7 @@
 // keeps it busy while the clients wait on /status-sync for it.
 
 #include "runtime/base/child_process.hpp"
+#include "runtime/sim/sim_server.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -45,19 +46,6 @@ void send_request(int fd, const std::string& method, const std::string& target, 
   ::send(fd, r.data(), r.size(), MSG_NOSIGNAL);
 }
 
-/// One request on a fresh connection; the whole answer (empty when none came).
-std::string exchange(int port, const std::string& method, const std::string& target, const std::string& body = "") {
-  const int fd = connect_to(port);
-  if (fd < 0) return "";
-  send_request(fd, method, target, body);
-  std::string out;
-  char buf[8192];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
-}
-
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -75,9 +63,9 @@ std::pair<double, double> health_latency(int port, int samples) {
   std::vector<double> ms;
   for (int i = 0; i < samples; ++i) {
     const auto t0 = clock_type::now();
-    const std::string answer = exchange(port, "GET", "/health");
+    const int status = sdw::sim_http_request(port, "GET", "/health").status;
     const double d = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-    if (answer.rfind("HTTP/1.1 200", 0) != 0) throw std::runtime_error("/health did not answer 200");
+    if (status != 200) throw std::runtime_error("/health did not answer 200");
     ms.push_back(d);
   }
   std::sort(ms.begin(), ms.end());
@@ -101,14 +89,14 @@ int main(int argc, char** argv) {
                "--queue-size", "8"};
   spec.stdout_path = spec.stderr_path = "/dev/null";
   sdw::child_process server(spec);
-  for (int i = 0; i < 100 && exchange(port, "GET", "/health").empty(); ++i) {
+  for (int i = 0; i < 100 && sdw::sim_http_request(port, "GET", "/health").status == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const auto idle = health_latency(port, samples);
 
   // One long simulated job (150 steps at 1024²), and the clients waiting for it.
   const std::string queued =
-    exchange(port, "POST", "/run", R"({"input":{"prompt":"long","steps":150,"width":1024,"height":1024}})");
+    sdw::sim_http_request(port, "POST", "/run", R"({"input":{"prompt":"long","steps":150,"width":1024,"height":1024}})").body;
   const auto id_at = queued.find("\"id\":\"");
   if (id_at == std::string::npos) throw std::runtime_error("no job id in: " + queued);
   const std::string id = queued.substr(id_at + 6, queued.find('"', id_at + 6) - id_at - 6);
@@ -122,7 +110,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const auto busy = health_latency(port, samples);
 
-  exchange(port, "POST", "/cancel/" + id);
+  sdw::sim_http_request(port, "POST", "/cancel/" + id);
   for (int fd : waiting) ::close(fd);
   server.stop(std::chrono::seconds(10));
 
