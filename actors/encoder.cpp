@@ -2,7 +2,6 @@
 
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/txt2img.hpp"
-#include "runtime/formats/txt2img_request.hpp"
 
 #include <chrono>
 #include <exception>
@@ -15,7 +14,7 @@ job_result encode_generation(const generation_output& out) {
   r.id = out.job.id;
   r.engine_us = out.engine_us;
   if (!out.ok) {
-    r.status = out.error.kind == "cancelled" ? job_status::cancelled : job_status::failed;
+    r.status = out.error.kind == errc::cancelled ? job_status::cancelled : job_status::failed;
     r.error = out.error;
     return r;
   }
@@ -27,16 +26,16 @@ job_result encode_generation(const generation_output& out) {
     result.info_json = out.info_json;
     result.all_seeds = out.all_seeds;
     result.all_subseeds = out.all_subseeds;
-    r.output_json = encode_txt2img_response(result, parse_txt2img_request(out.job.body));
+    r.output_json = encode_txt2img_response(result, out.job.request);
     r.status = job_status::completed;
     r.engine_us +=
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   } catch (const error& e) {
     r.status = job_status::failed;
-    r.error = job_error{to_string(e.code()), e.where(), e.message()};
+    r.error = job_error_of(e);
   } catch (const std::exception& e) {
     r.status = job_status::failed;
-    r.error = job_error{"internal", "", e.what()};
+    r.error = job_error{errc::internal, "", e.what()};
   }
   return r;
 }

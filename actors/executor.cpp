@@ -2,7 +2,6 @@
 
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/base/errors.hpp"
-#include "runtime/base/json_value.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/runpod/runpod_worker.hpp"
 #include "runtime/engine/sd_model.hpp"
@@ -18,22 +17,6 @@
 namespace sdw {
 namespace {
 
-/// The options a job runs with: defaults, then the stored A1111 options, then its override_settings.
-options effective_options(const generation_job& job, const txt2img_request& request) {
-  options opts;
-  if (!job.settings_json.empty()) {
-    // Stored options were checked when they were posted.
-    const json_value stored = parse_json(job.settings_json, "options");
-    if (stored.is_object()) {
-      apply_overrides(opts, stored.as_object());
-    }
-  }
-  if (request.override_settings) {
-    apply_overrides(opts, *request.override_settings);
-  }
-  return opts;
-}
-
 void set_images(generation_output& out, txt2img_result& result) {
   for (auto& img : result.images) {
     out.images.push_back(image_frame{img.width, img.height, std::move(img.pixels), std::move(img.infotext)});
@@ -44,13 +27,13 @@ void set_images(generation_output& out, txt2img_result& result) {
   out.ok = true;
 }
 
-job_error job_error_of(const std::exception& e) {
+job_error failure_of(const std::exception& e) {
   if (const auto* err = dynamic_cast<const error*>(&e)) {
-    return job_error{to_string(err->code()), err->where(), err->message()};
+    return job_error_of(*err);
   }
   // c10::Error (out of memory, shape mismatches) and anything else stays this job's problem,
   // except a broken device, which the intake must hear of: later jobs would fail too.
-  return job_error{is_device_fault(e.what()) ? "device_fault" : "internal", "", e.what()};
+  return job_error{is_device_fault(e.what()) ? errc::device_fault : errc::internal, "", e.what()};
 }
 
 } // namespace
@@ -64,8 +47,7 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     if (!model.model || !model.tokenizer) {
       throw error(errc::internal, "", "the executor has no model");
     }
-    const txt2img_request request = parse_txt2img_request(job.body);
-    const options opts = effective_options(job, request);
+    const txt2img_request& request = job.request;
     txt2img_hooks hooks;
     hooks.cancel = token.flag.get();
     hooks.interrupt = token.interrupt.get();
@@ -79,15 +61,15 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     };
     report(0, request.steps * request.n_iter);
     hooks.on_step = report;
-    txt2img_result result = run_txt2img(*model.model, *model.tokenizer, request, opts, hooks);
+    txt2img_result result = run_txt2img(*model.model, *model.tokenizer, request, job.settings, hooks);
     set_images(out, result);
   } catch (const std::exception& e) {
-    out.error = job_error_of(e);
+    out.error = failure_of(e);
   }
   out.engine_us =
     std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   if (!out.ok) {
-    spdlog::warn("job {} failed: {} {} {}", job.id, out.error.kind, out.error.field, out.error.message);
+    spdlog::warn("job {} failed: {} {} {}", job.id, to_string(out.error.kind), out.error.field, out.error.message);
   }
   return out;
 }
@@ -110,15 +92,13 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
       if (!model.model || !model.tokenizer) {
         throw error(errc::internal, "", "the executor has no model");
       }
-      txt2img_request request = parse_txt2img_request(jobs[i].body);
-      options opts = effective_options(jobs[i], request);
-      members.push_back(batch_member{std::move(request), std::move(opts)});
+      members.push_back(batch_member{jobs[i].request, jobs[i].settings});
       slot.push_back(i);
       hooks.cancel.push_back(i < tokens.size() ? tokens[i].flag.get() : nullptr);
       hooks.interrupt.push_back(i < tokens.size() ? tokens[i].interrupt.get() : nullptr);
       hooks.skip.push_back(i < tokens.size() ? tokens[i].skip.get() : nullptr);
     } catch (const std::exception& e) {
-      outs[i].error = job_error_of(e);
+      outs[i].error = failure_of(e);
     }
   }
   if (!members.empty()) {
@@ -141,12 +121,12 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
         if (outcomes[k].ok()) {
           set_images(outs[slot[k]], *outcomes[k].result);
         } else if (outcomes[k].failure) {
-          outs[slot[k]].error = job_error_of(*outcomes[k].failure);
+          outs[slot[k]].error = failure_of(*outcomes[k].failure);
         }
       }
     } catch (const std::exception& e) {
       for (size_t m : slot) {
-        outs[m].error = job_error_of(e);
+        outs[m].error = failure_of(e);
       }
     }
   }
@@ -155,7 +135,7 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
   for (auto& out : outs) {
     out.engine_us = engine_us;
     if (!out.ok) {
-      spdlog::warn("job {} failed: {} {} {}", out.job.id, out.error.kind, out.error.field, out.error.message);
+      spdlog::warn("job {} failed: {} {} {}", out.job.id, to_string(out.error.kind), out.error.field, out.error.message);
     }
   }
   return outs;

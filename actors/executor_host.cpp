@@ -8,7 +8,7 @@ namespace {
 
 using self_ptr = executor_host_actor::stateful_pointer<executor_host_state>;
 
-std::vector<generation_output> failed(const std::vector<generation_job>& jobs, const std::string& kind,
+std::vector<generation_output> failed(const std::vector<generation_job>& jobs, errc kind,
                                       const std::string& message) {
   std::vector<generation_output> outs(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
@@ -31,7 +31,7 @@ void start(self_ptr self, executor_host_state::batch b) {
   };
   if (st.model_state == "failed") {
     forget();
-    b.promise.deliver(failed(b.jobs, "internal", "the model failed to load: " + st.model_error));
+    b.promise.deliver(failed(b.jobs, errc::internal, "the model failed to load: " + st.model_error));
     return;
   }
   auto jobs = b.jobs;
@@ -44,7 +44,7 @@ void start(self_ptr self, executor_host_state::batch b) {
       },
       [self, forget, jobs, promise](caf::error& err) mutable {
         forget();
-        promise.deliver(failed(jobs, "internal", "executor: " + self->system().render(err)));
+        promise.deliver(failed(jobs, errc::internal, "executor: " + self->system().render(err)));
       });
 }
 

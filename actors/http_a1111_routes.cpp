@@ -35,21 +35,16 @@ bool body_missing(const std::string& body, http_answer& answer) {
   if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
     return false;
   }
-  answer = a1111_error_answer("bad_request", "body", "field required");
+  answer = a1111_error_answer(errc::bad_request, "body", "field required");
   return true;
 }
 
-void txt2img(front_context& ctx, const std::string& body, const reply_fn& reply) {
-  if (http_answer missing; body_missing(body, missing)) {
-    return reply(missing);
-  }
-  try {
-    check_txt2img_body(body);
-  } catch (const error& e) {
-    return reply(a1111_error_answer(to_string(e.code()), e.where(), e.message()));
-  }
-  const std::string id = new_job_id("a1111");
-  auto internal = [&ctx, reply](caf::error& err) { reply(a1111_error_answer("internal", "", ctx.system.render(err))); };
+/// Queues a checked request and answers when it is final.
+void submit_txt2img(front_context& ctx, generation_job job, const reply_fn& reply) {
+  const std::string id = job.id;
+  auto internal = [&ctx, reply](caf::error& err) {
+    reply(a1111_error_answer(errc::internal, "", ctx.system.render(err)));
+  };
   ctx.ask(
     ctx.scheduler, quick_timeout,
     [&ctx, id, reply, internal](job_result&) {
@@ -66,14 +61,37 @@ void txt2img(front_context& ctx, const std::string& body, const reply_fn& reply)
     },
     [&ctx, reply, internal](caf::error& err) {
       if (is(err, sd_errc::queue_full)) {
-        return reply(a1111_error_answer("queue_full", "",
+        return reply(a1111_error_answer(errc::queue_full, "",
                                         "Service Unavailable: the job queue is full (" +
                                           std::to_string(ctx.config.queue_capacity) +
                                           " jobs waiting); retry later"));
       }
       internal(err);
     },
-    submit_atom::value, generation_job{id, body, job_options{false}, ""});
+    submit_atom::value, std::move(job));
+}
+
+void txt2img(front_context& ctx, const std::string& body, const reply_fn& reply) {
+  if (http_answer missing; body_missing(body, missing)) {
+    return reply(missing);
+  }
+  generation_job job{new_job_id("a1111"), {}, {}, job_options{false}, std::nullopt};
+  try {
+    job.request = check_txt2img_body(body);
+  } catch (const error& e) {
+    return reply(a1111_error_answer(e.code(), e.where(), e.message()));
+  }
+  ctx.with_stored_options(reply, [&ctx, job, reply](options& stored) mutable {
+    try {
+      job.settings = std::move(stored);
+      if (job.request.override_settings) {
+        apply_overrides(job.settings, *job.request.override_settings);
+      }
+    } catch (const error& e) {
+      return reply(a1111_error_answer(e.code(), e.where(), e.message()));
+    }
+    submit_txt2img(ctx, std::move(job), reply);
+  });
 }
 
 /// The loaded checkpoint as a listing (empty path while none is known).
@@ -160,7 +178,7 @@ void set_options(front_context& ctx, const std::string& body, const reply_fn& re
     ctx.ask(
       ctx.options, quick_timeout,
       [reply](int32_t status, std::string& answer) { reply({static_cast<int>(status), std::move(answer)}); },
-      [&ctx, reply](caf::error& err) { reply(a1111_error_answer("internal", "", ctx.system.render(err))); },
+      [&ctx, reply](caf::error& err) { reply(a1111_error_answer(errc::internal, "", ctx.system.render(err))); },
       options_atom::value, body, std::move(names));
   });
 }
@@ -227,7 +245,7 @@ void serve_a1111(front_context& ctx, const route_request& req, reply_fn reply) {
   if (path == "/sdapi/v1/interrupt" || path == "/sdapi/v1/skip") {
     const bool interrupt = path == "/sdapi/v1/interrupt";
     auto done = [reply, interrupt](bool) { reply({200, interrupt ? "{}" : "null"}); };
-    auto failed = [&ctx, reply](caf::error& err) { reply(a1111_error_answer("internal", "", ctx.system.render(err))); };
+    auto failed = [&ctx, reply](caf::error& err) { reply(a1111_error_answer(errc::internal, "", ctx.system.render(err))); };
     if (interrupt) {
       return ctx.ask(ctx.scheduler, quick_timeout, done, failed, interrupt_atom::value);
     }

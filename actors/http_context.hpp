@@ -7,6 +7,7 @@
 #define _TURN_OFF_PLATFORM_STRING
 #include "actors/http_front.hpp"
 #include "runtime/formats/a1111_api.hpp"
+#include "runtime/formats/options.hpp"
 #include "runtime/base/json_value.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -72,6 +73,10 @@ struct front_context : std::enable_shared_from_this<front_context> {
 
   /// Asks health for its report; `done` gets it, or the client gets HTTP 500 when health does not answer.
   void with_report(const reply_fn& reply, std::function<void(health_report&)> done);
+
+  /// Asks the options keeper for the stored A1111 options (on top of the defaults), which a job
+  /// coming in now runs with; `done` gets them, or the client gets HTTP 500.
+  void with_stored_options(const reply_fn& reply, std::function<void(sdw::options&)> done);
 };
 
 /// How long the front door waits for quick answers (status, cancel, health).

@@ -42,13 +42,18 @@ void front_context::with_report(const reply_fn& reply, std::function<void(health
       [reply](caf::error&) { reply(json_error(500, "health did not answer")); }, report_atom::value);
 }
 
+void front_context::with_stored_options(const reply_fn& reply, std::function<void(sdw::options&)> done) {
+  ask(options, quick_timeout, [done](sdw::options& o) { done(o); },
+      [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, options_atom::value);
+}
+
 struct http_front::impl {
   std::shared_ptr<front_context> ctx;
   std::unique_ptr<http_listener> listener;
 
   impl(caf::actor_system& system, scheduler_actor scheduler, health_actor health, front_door_config config)
     : ctx(std::make_shared<front_context>(system, scheduler, std::move(health),
-                                          system.spawn(options_keeper, scheduler), std::move(config))) {}
+                                          system.spawn(options_keeper), std::move(config))) {}
 
   ~impl() { caf::anon_send_exit(ctx->options, caf::exit_reason::user_shutdown); }
 

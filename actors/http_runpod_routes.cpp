@@ -5,6 +5,7 @@
 
 #include "runtime/base/errors.hpp"
 #include "runtime/runpod/runpod_api.hpp"
+#include "runtime/runpod/runpod_worker.hpp"
 
 #include <cpprest/uri.h>
 
@@ -82,6 +83,8 @@ void status_after(front_context& ctx, const std::string& id, std::chrono::millis
     failed, status_atom::value, id);
 }
 
+void submit_run(front_context& ctx, generation_job job, bool sync, int64_t wait_ms, const reply_fn& reply);
+
 void run(front_context& ctx, const route_request& req, bool sync, const reply_fn& reply) {
   int64_t wait_ms = 0;
   try {
@@ -93,9 +96,32 @@ void run(front_context& ctx, const route_request& req, bool sync, const reply_fn
     if (e.where() == "wait") {
       return reply(json_error(400, e.what()));
     }
-    return reply(a1111_error_answer(to_string(e.code()), e.where(), e.message()));
+    return reply(a1111_error_answer(e.code(), e.where(), e.message()));
   }
-  const std::string id = new_job_id(sync ? "sync" : "");
+  generation_job job{new_job_id(sync ? "sync" : ""), {}, {}, job_options{true}, std::nullopt};
+  try {
+    job.request = check_job_input(req.body);
+  } catch (const error& e) {
+    // RunPod takes any job whose input is an object; this one fails when it runs.
+    job.rejected = job_error_of(e);
+  }
+  ctx.with_stored_options(reply, [&ctx, job, sync, wait_ms, reply](options& stored) mutable {
+    if (!job.rejected) {
+      try {
+        job.settings = std::move(stored);
+        if (job.request.override_settings) {
+          apply_overrides(job.settings, *job.request.override_settings);
+        }
+      } catch (const error& e) {
+        job.rejected = job_error_of(e);
+      }
+    }
+    submit_run(ctx, std::move(job), sync, wait_ms, reply);
+  });
+}
+
+void submit_run(front_context& ctx, generation_job job, bool sync, int64_t wait_ms, const reply_fn& reply) {
+  const std::string id = job.id;
   ctx.ask(
     ctx.scheduler, quick_timeout,
     [&ctx, id, sync, wait_ms, reply](job_result&) {
@@ -106,7 +132,7 @@ void run(front_context& ctx, const route_request& req, bool sync, const reply_fn
                    [reply](job_result& done) { reply({200, runpod_job_json(to_view(done))}); });
     },
     [&ctx, id, reply](caf::error& err) { reply(job_error_answer(ctx, id, err)); }, submit_atom::value,
-    generation_job{id, req.body, job_options{true}, ""});
+    std::move(job));
 }
 
 void health_answer(front_context& ctx, const reply_fn& reply) {

@@ -17,8 +17,7 @@ struct options_keeper_state {
   bool scanned = false;
 };
 
-/// The keeper's behaviour; `scheduler` gets every accepted options change before it is stored.
-options_keeper_actor::behavior_type options_keeper(options_keeper_actor::stateful_pointer<options_keeper_state> self,
-                                                   scheduler_actor scheduler);
+/// The keeper's behaviour.
+options_keeper_actor::behavior_type options_keeper(options_keeper_actor::stateful_pointer<options_keeper_state> self);
 
 } // namespace sdw

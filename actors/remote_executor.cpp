@@ -27,7 +27,7 @@ std::vector<generation_output> lost_outputs(const std::vector<generation_job>& j
   std::vector<generation_output> outs(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
     outs[i].job = jobs[i];
-    outs[i].error = job_error{"executor_lost", "", why};
+    outs[i].error = job_error{errc::executor_lost, "", why};
   }
   return outs;
 }

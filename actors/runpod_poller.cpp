@@ -1,8 +1,10 @@
 #include "actors/runpod_poller.hpp"
 
 #include "runtime/base/errors.hpp"
+#include "runtime/formats/options.hpp"
 #include "runtime/runpod/runpod_api.hpp"
 #include "runtime/runpod/runpod_log.hpp"
+#include "runtime/runpod/runpod_worker.hpp"
 
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
@@ -91,11 +93,11 @@ void finish(self_pointer self, const std::string& id, const job_result& r) {
   } else {
     job_error e = r.error;
     if (r.status == job_status::completed) {
-      e = job_error{"internal", "", "the job completed without output"};
+      e = job_error{errc::internal, "", "the job completed without output"};
     } else if (r.status == job_status::cancelled && e.message.empty()) {
-      e = job_error{"cancelled", "", "the job was cancelled"};
+      e = job_error{errc::cancelled, "", "the job was cancelled"};
     }
-    const bool device_fault = e.kind == "device_fault";
+    const bool device_fault = e.kind == errc::device_fault;
     if (device_fault) {
       st.unfit = true;
       st.stopping = true;
@@ -138,28 +140,31 @@ void start_job(self_pointer self, const runpod_job& job) {
   }
   tell_heartbeat(self);
   log_job(log_level::info, id, "Started.");
+  generation_job typed{id, {}, {}, job_options{false}, std::nullopt};
   try {
-    check_job_input(job.body);
+    typed.request = check_job_input(job.body);
+    // A serverless worker has no stored options: defaults, then the job's overrides.
+    typed.settings = resolve_options({}, typed.request.override_settings);
   } catch (const error& e) {
-    finish(self, id, failed_job(id, {to_string(e.code()), e.where(), e.message()}));
+    finish(self, id, failed_job(id, job_error_of(e)));
     return;
   } catch (const std::exception& e) {
-    finish(self, id, failed_job(id, {"bad_request", "input", e.what()}));
+    finish(self, id, failed_job(id, {errc::bad_request, "input", e.what()}));
     return;
   }
-  self->request(st.config.scheduler, ask_timeout, submit_atom::value, generation_job{id, job.body, job_options{false}})
+  self->request(st.config.scheduler, ask_timeout, submit_atom::value, std::move(typed))
     .then(
       [self, id](job_result&) {
         self->request(self->state.config.scheduler, caf::infinite, wait_atom::value, id)
           .then([self, id](job_result& r) { finish(self, id, r); },
                 [self, id](caf::error& err) {
-                  finish(self, id, failed_job(id, {"internal", "", "scheduler: " + self->system().render(err)}));
+                  finish(self, id, failed_job(id, {errc::internal, "", "scheduler: " + self->system().render(err)}));
                 });
       },
       [self, id](caf::error& err) {
         const std::string why =
           is(err, sd_errc::queue_full) ? "the worker's queue is full" : "scheduler: " + self->system().render(err);
-        finish(self, id, failed_job(id, {"internal", "", why}));
+        finish(self, id, failed_job(id, {errc::internal, "", why}));
       });
 }
 

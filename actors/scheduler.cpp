@@ -21,21 +21,28 @@ caf::result<job_result> scheduler_state::submit(generation_job job) {
   const std::string id = job.id;
   job_record& rec = jobs[id];
   rec.job = std::move(job);
-  rec.plan = plan_job(rec.job.body);
+  rec.plan = plan_job(rec.job.request, rec.job.settings);
   rec.result.id = id;
   rec.result.status = job_status::in_queue;
   rec.submitted = clock_type::now();
+  if (rec.job.rejected) {
+    return fail_at_once(id, *rec.job.rejected);
+  }
   if (model_state == "failed") {
     // Nothing will ever run: the job fails at once, and says why.
-    finish(id, failed_job(id, {"internal", "model", "the model failed to load: " + model_error}));
-    auto it = jobs.find(id);
-    return it != jobs.end() ? it->second.result : failed_job(id, {"internal", "model", model_error});
+    return fail_at_once(id, {errc::internal, "model", "the model failed to load: " + model_error});
   }
   queue.push_back(id);
   job_result answer = rec.result;
   dispatch();
   report();
   return answer;
+}
+
+job_result scheduler_state::fail_at_once(const std::string& id, job_error why) {
+  finish(id, failed_job(id, why));
+  auto it = jobs.find(id);
+  return it != jobs.end() ? it->second.result : failed_job(id, std::move(why));
 }
 
 caf::result<job_result> scheduler_state::wait(const std::string& id) {
@@ -107,8 +114,14 @@ caf::result<job_result> scheduler_state::retry(const std::string& id) {
   rec.result.id = id;
   rec.result.status = job_status::in_queue;
   rec.submitted = clock_type::now();
-  queue.push_back(id);
   ++stats.retried;
+  if (rec.job.rejected) {
+    // Its input has not changed: requeued (the answer says so, as RunPod's does), it fails again.
+    job_result requeued = rec.result;
+    fail_at_once(id, *rec.job.rejected);
+    return requeued;
+  }
+  queue.push_back(id);
   job_result answer = rec.result;
   dispatch();
   report();
@@ -183,7 +196,7 @@ void scheduler_state::model_ready(bool ok, const std::string& message, int32_t i
   const std::deque<std::string> waiting = std::move(queue);
   queue.clear();
   for (const auto& id : waiting) {
-    finish(id, failed_job(id, {"internal", "model", "the model failed to load: " + model_error}));
+    finish(id, failed_job(id, {errc::internal, "model", "the model failed to load: " + model_error}));
   }
   report();
 }
@@ -209,10 +222,6 @@ scheduler_actor::behavior_type behaviour(scheduler_actor::stateful_pointer<sched
     [=](purge_atom) { return self->state.purge(); },
     [=](interrupt_atom) { return self->state.flag_running(true); },
     [=](skip_atom) { return self->state.flag_running(false); },
-    [=](options_atom, std::string& settings) {
-      self->state.settings_json = std::move(settings);
-      return true;
-    },
     [=](ready_atom, bool ok, const std::string& message) { self->state.model_ready(ok, message); },
     [=](ready_atom, bool ok, const std::string& message, int32_t index) {
       self->state.model_ready(ok, message, index);

@@ -84,9 +84,10 @@ struct scheduler_state {
   std::unordered_map<std::string, job_record> jobs;
   std::deque<std::string> finished;     ///< kept results, oldest first
   queue_stats stats;
-  std::string settings_json;            ///< the stored A1111 options given to each job as it starts
 
   caf::result<job_result> submit(generation_job job);
+  /// Fails a job that was just submitted (or retried) without running it; its result.
+  job_result fail_at_once(const std::string& id, job_error why);
   caf::result<job_result> wait(const std::string& id);
   caf::result<job_result> status(const std::string& id);
   caf::result<job_result> cancel(const std::string& id);

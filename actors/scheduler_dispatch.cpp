@@ -113,7 +113,6 @@ void scheduler_state::start_batch(size_t d, std::vector<std::string> ids) {
     rec.result.delay_ms = ms_between(rec.submitted, now);
     rec.result.device = slot.device.name;
     rec.result.batch_jobs = static_cast<int32_t>(ids.size());
-    rec.job.settings_json = settings_json;
     slot.stats.images += rec.plan.images;
     batch.push_back(rec.job);
     tokens.push_back(rec.token);
@@ -136,7 +135,7 @@ void scheduler_state::start_batch(size_t d, std::vector<std::string> ids) {
           [me, d, ids](caf::error& err) {
             std::vector<generation_output> outs(ids.size());
             for (auto& o : outs) {
-              o.error = job_error{"internal", "", "executor: " + me->system().render(err)};
+              o.error = job_error{errc::internal, "", "executor: " + me->system().render(err)};
             }
             me->state.batch_done(d, ids, std::move(outs));
           });
@@ -172,7 +171,7 @@ void scheduler_state::batch_done(size_t d, const std::vector<std::string>& ids, 
   // Jobs whose executor host went away go back to the head of the queue, in their order.
   std::vector<bool> requeued(ids.size(), false);
   for (size_t i = std::min(ids.size(), outs.size()); i-- > 0;) {
-    if (!outs[i].ok && outs[i].error.kind == "executor_lost") {
+    if (!outs[i].ok && outs[i].error.kind == errc::executor_lost) {
       requeued[i] = requeue_lost(ids[i]);
     }
   }
@@ -185,12 +184,12 @@ void scheduler_state::batch_done(size_t d, const std::vector<std::string>& ids, 
       continue;
     }
     if (i >= outs.size()) {
-      finish(id, failed_job(id, {"internal", "", "executor: no output for this job"}));
+      finish(id, failed_job(id, {errc::internal, "", "executor: no output for this job"}));
       continue;
     }
     me->request(encoder, encoder_timeout, encode_atom::value, std::move(outs[i]))
       .then([me, id](job_result& r) { me->state.finish(id, std::move(r)); },
-            [me, id](caf::error& err) { me->state.finish(id, failed_job(id, {"internal", "", "encoder: " + me->system().render(err)})); });
+            [me, id](caf::error& err) { me->state.finish(id, failed_job(id, {errc::internal, "", "encoder: " + me->system().render(err)})); });
   }
   report();
 }

@@ -29,7 +29,7 @@ image_frame flat_image(int width, int height, int64_t seed, const std::string& i
   return f;
 }
 
-void set_error(generation_output& out, const error& e) { out.error = job_error{to_string(e.code()), e.where(), e.message()}; }
+void set_error(generation_output& out, const error& e) { out.error = job_error_of(e); }
 
 int64_t us_since(clock_type::time_point t0) {
   return std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0).count();
@@ -41,7 +41,7 @@ void sim_executor_state::run_together(std::vector<generation_output*> outs, std:
                                       executor_actor::stateful_pointer<sim_executor_state> self) {
   std::vector<txt2img_request> reqs;
   for (auto* out : outs) {
-    reqs.push_back(parse_txt2img_request(out->job.body));
+    reqs.push_back(out->job.request);
   }
   const txt2img_request& first = reqs.front();
   const auto& costs = device.costs;
@@ -117,7 +117,7 @@ std::vector<generation_output> sim_executor_state::run(const std::vector<generat
       if (!has_model) {
         throw error(errc::internal, "", "the executor has no model");
       }
-      const txt2img_request req = parse_txt2img_request(jobs[i].body);
+      const txt2img_request& req = jobs[i].request;
       const std::string s = std::to_string(req.width) + "x" + std::to_string(req.height) + "x" + std::to_string(req.steps);
       shared = shared && req.n_iter == 1 && (!shape || *shape == s);
       shape = s;
@@ -126,7 +126,7 @@ std::vector<generation_output> sim_executor_state::run(const std::vector<generat
     } catch (const error& e) {
       set_error(outs[i], e);
     } catch (const std::exception& e) {
-      outs[i].error = job_error{"internal", "", e.what()};
+      outs[i].error = job_error{errc::internal, "", e.what()};
     }
   }
   auto run_group = [&](std::vector<generation_output*> g, std::vector<const cancel_token*> t) {
@@ -138,7 +138,7 @@ std::vector<generation_output> sim_executor_state::run(const std::vector<generat
       }
     } catch (const std::exception& e) {
       for (auto* o : g) {
-        o->error = job_error{"internal", "", e.what()};
+        o->error = job_error{errc::internal, "", e.what()};
       }
     }
   };

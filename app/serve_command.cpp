@@ -6,8 +6,10 @@
 #include "actors/worker.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/formats/options.hpp"
 #include "runtime/runpod/runpod_api.hpp"
 #include "runtime/runpod/runpod_log.hpp"
+#include "runtime/runpod/runpod_worker.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -51,11 +53,13 @@ std::optional<std::string> read_test_input(const std::string& flag) {
 /// Runs one job through the scheduler and prints `{"output": ...}` or `{"error": ...}`.
 int run_local_test(caf::actor_system& system, const worker_actors& actors, const std::string& text) {
   runpod_job job;
+  generation_job typed;
   try {
     job = local_test_job(text);
-    check_job_input(job.body);
+    typed = generation_job{job.id, check_job_input(job.body), {}, job_options{false}, std::nullopt};
+    typed.settings = resolve_options({}, typed.request.override_settings);
   } catch (const error& e) {
-    const std::string body = done_error_body(runpod_error_text(to_string(e.code()), e.where(), e.message()), false);
+    const std::string body = done_error_body(runpod_error_text(e.code(), e.where(), e.message()), false);
     log_job(log_level::error, "local_test", "Job local_test failed with error: " + std::string(e.what()));
     std::cout << body << std::endl;
     return 1;
@@ -64,13 +68,13 @@ int run_local_test(caf::actor_system& system, const worker_actors& actors, const
   caf::scoped_actor self{system};
   job_result result;
   bool queued = false;
-  self->request(actors.scheduler, caf::infinite, submit_atom::value, generation_job{job.id, job.body, job_options{false}})
+  self->request(actors.scheduler, caf::infinite, submit_atom::value, std::move(typed))
     .receive([&](job_result&) { queued = true; },
-             [&](caf::error& err) { result = failed_job(job.id, {"internal", "", system.render(err)}); });
+             [&](caf::error& err) { result = failed_job(job.id, {errc::internal, "", system.render(err)}); });
   if (queued) {
     self->request(actors.scheduler, caf::infinite, wait_atom::value, job.id)
       .receive([&](job_result& r) { result = std::move(r); },
-               [&](caf::error& err) { result = failed_job(job.id, {"internal", "", system.render(err)}); });
+               [&](caf::error& err) { result = failed_job(job.id, {errc::internal, "", system.render(err)}); });
   }
   if (result.status == job_status::completed && !result.output_json.empty()) {
     log_job(log_level::info, job.id, "Job " + job.id + " completed successfully.");
@@ -80,7 +84,7 @@ int run_local_test(caf::actor_system& system, const worker_actors& actors, const
   const job_error& e = result.error;
   log_job(log_level::error, job.id,
           "Job " + job.id + " failed with error: " + (e.field.empty() ? e.message : e.field + ": " + e.message));
-  std::cout << done_error_body(runpod_error_text(e.kind.empty() ? "internal" : e.kind, e.field, e.message), false)
+  std::cout << done_error_body(runpod_error_text(e.kind, e.field, e.message), false)
             << std::endl;
   return 1;
 }

@@ -7,6 +7,7 @@
 // CAF's network layer (serialization and the remote executor's bookkeeping included).
 
 #include "actors/encoder.hpp"
+#include "tests/support/typed_job.hpp"
 #include "actors/executor.hpp"
 #include "actors/executor_host.hpp"
 #include "actors/health.hpp"
@@ -92,7 +93,7 @@ int main(int argc, char** argv) {
     int next_id = 0;
     auto submit = [&](std::string& id) {
       id = "bench-" + std::to_string(next_id++);
-      self->request(scheduler_hdl, timeout, submit_atom::value, generation_job{id, body, job_options{true}})
+      self->request(scheduler_hdl, timeout, submit_atom::value, test::typed_job(id, body))
         .receive([](job_result&) {}, [&](caf::error& e) { throw std::runtime_error(system.render(e)); });
     };
     auto wait = [&](const std::string& id) {

@@ -10,6 +10,7 @@
 //     with the devices listed fastest first and slowest first (an idle tie goes to the first).
 
 #include "actors/encoder.hpp"
+#include "tests/support/typed_job.hpp"
 #include "actors/health.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/sim_executor.hpp"
@@ -76,7 +77,7 @@ run_figures run_once(caf::actor_system& system, const device_setup& setup, doubl
   if (clients <= 0) {
     for (int i = 0; i < jobs; ++i) {
       self->request(sched, std::chrono::seconds(60), submit_atom::value,
-                    generation_job{"j" + std::to_string(i), body_of(i), job_options{true}, {}})
+                    test::typed_job("j" + std::to_string(i), body_of(i)))
         .receive([](job_result&) {}, [](caf::error&) {});
     }
     for (int i = 0; i < jobs; ++i) {
@@ -93,7 +94,7 @@ run_figures run_once(caf::actor_system& system, const device_setup& setup, doubl
         for (int i = c; i < jobs; i += clients) {
           const std::string id = "j" + std::to_string(i);
           client->request(sched, std::chrono::seconds(60), submit_atom::value,
-                          generation_job{id, body_of(i), job_options{true}, {}})
+                          test::typed_job(id, body_of(i)))
             .receive([](job_result&) {}, [](caf::error&) {});
           client->request(sched, std::chrono::seconds(600), wait_atom::value, id)
             .receive([&](job_result& r) { done[static_cast<size_t>(c)] += r.status == job_status::completed ? 1 : 0; },

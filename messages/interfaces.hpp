@@ -47,7 +47,7 @@ using encoder_actor = caf::typed_actor<
 /// sd_errc::queue_full; wait answers when the job is final; status, cancel and retry answer at
 /// once (sd_errc::unknown_job for an unknown id, not_retryable for retrying a job that neither
 /// failed nor was cancelled); purge answers how many queued jobs it removed; interrupt and skip
-/// answer whether a job was running; options stores the A1111 options for jobs that start later.
+/// answer whether a job was running.
 /// ready says the model is loaded (or failed) on every device, or, with an index, on that one;
 /// offline says device `index` went away (a lost executor host) until it says ready again.
 using scheduler_actor = caf::typed_actor<
@@ -59,25 +59,28 @@ using scheduler_actor = caf::typed_actor<
   caf::replies_to<purge_atom>::with<int32_t>,
   caf::replies_to<interrupt_atom>::with<bool>,
   caf::replies_to<skip_atom>::with<bool>,
-  caf::replies_to<options_atom, std::string>::with<bool>,
   caf::reacts_to<ready_atom, bool, std::string>,
   caf::reacts_to<ready_atom, bool, std::string, int32_t>,
   caf::reacts_to<offline_atom, std::string, int32_t>>;
 
 /// options keeper: the A1111 options POST /sdapi/v1/options stored so far and the checkpoints the
 /// model folders hold, owned by one actor so that concurrent requests see them change in order.
-/// get answers GET /sdapi/v1/options for the loaded checkpoint (title, sha256); options takes a POST body and the names the loaded
-/// checkpoint answers to, hands the merged options to the scheduler and answers the HTTP status
-/// and body; checkpoints answers the files in the given folders, scanning them on first use or when
+/// get answers GET /sdapi/v1/options for the loaded checkpoint (title, sha256); options with a POST
+/// body and the names the loaded checkpoint answers to stores the merged options and answers the
+/// HTTP status and body; options alone answers the stored options resolved on top of the defaults,
+/// which jobs coming in now run with; checkpoints answers the files in the given folders, scanning them on first use or when
 /// asked to rescan.
 using options_keeper_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom, std::string, std::string>::with<std::string>,
   caf::replies_to<options_atom, std::string, std::vector<std::string>>::with<int32_t, std::string>,
+  caf::replies_to<options_atom>::with<options>,
   caf::replies_to<checkpoints_atom, std::vector<std::string>, bool>::with<std::vector<std::string>>>;
 
 /// Registers the message types that can be serialized (needed only across processes).
 inline void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<job_options>("sdw::job_options");
+  cfg.add_message_type<txt2img_request>("sdw::txt2img_request");
+  cfg.add_message_type<options>("sdw::options");
   cfg.add_message_type<generation_job>("sdw::generation_job");
   cfg.add_message_type<job_error>("sdw::job_error");
   cfg.add_message_type<job_result>("sdw::job_result");

@@ -1,6 +1,9 @@
 #pragma once
 /// Messages about generation jobs: the job itself, its progress, the generated images and the
-/// final result. Plain owned data (ids, strings, numbers, bytes) with inspect() for CAF.
+/// final result. Plain owned data (ids, the typed request, numbers, bytes) with inspect() for CAF.
+
+#include "messages/requests.hpp"
+#include "runtime/base/errors.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/meta/type_name.hpp>
@@ -26,25 +29,10 @@ typename Inspector::result_type inspect(Inspector& f, job_options& x) {
   return f(caf::meta::type_name("sdw::job_options"), x.keep_result);
 }
 
-/// One txt2img job: its id and the request body as received (an A1111 body or a RunPod job).
-struct generation_job {
-  std::string id;
-  std::string body;
-  job_options options;
-  /// The stored A1111 options (POST /sdapi/v1/options) as a JSON object, set when the job starts;
-  /// empty = defaults. The body's override_settings apply on top.
-  std::string settings_json;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, generation_job& x) {
-  return f(caf::meta::type_name("sdw::generation_job"), x.id, x.body, x.options, x.settings_json);
-}
-
-/// Why a job failed: the runtime error kind ("bad_request", "not_found", "cancelled", ...),
-/// the request field or file at fault (may be empty) and the message.
+/// Why a job failed: the error kind (which decides the HTTP status each API answers with), the
+/// request field or file at fault (may be empty) and the message.
 struct job_error {
-  std::string kind;
+  errc kind = errc::internal;
   std::string field;
   std::string message;
 };
@@ -52,6 +40,28 @@ struct job_error {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_error& x) {
   return f(caf::meta::type_name("sdw::job_error"), x.kind, x.field, x.message);
+}
+
+/// The job_error of a runtime error.
+inline job_error job_error_of(const error& e) { return job_error{e.code(), e.where(), e.message()}; }
+
+/// One txt2img job, validated where it came in (HTTP front, RunPod poller): the typed request and
+/// the options it runs with, so nothing downstream reads its JSON again.
+struct generation_job {
+  std::string id;
+  txt2img_request request;
+  /// Defaults, then the A1111 options stored when the job came in, then its override_settings.
+  sdw::options settings;
+  job_options options;
+  /// Set when the body was a well-formed RunPod job whose input is not a valid request: RunPod's
+  /// API accepts it and the job fails (and fails again on /retry).
+  std::optional<job_error> rejected;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, generation_job& x) {
+  return f(caf::meta::type_name("sdw::generation_job"), x.id, x.request, x.settings, x.options,
+           optional_of(x.rejected));
 }
 
 /// RunPod's job states.

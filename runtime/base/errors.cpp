@@ -10,6 +10,9 @@ const char* to_string(errc code) noexcept {
     case errc::unsupported: return "unsupported";
     case errc::cancelled: return "cancelled";
     case errc::internal: return "internal";
+    case errc::queue_full: return "queue_full";
+    case errc::device_fault: return "device_fault";
+    case errc::executor_lost: return "executor_lost";
   }
   return "internal";
 }

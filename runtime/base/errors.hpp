@@ -16,6 +16,9 @@ enum class errc {
   unsupported,     ///< a valid request for something sdworker does not do yet
   cancelled,       ///< the job was interrupted
   internal,        ///< anything else
+  queue_full,      ///< the job queue has no room (503)
+  device_fault,    ///< the device broke (CUDA error): later jobs on it would fail too
+  executor_lost,   ///< the executor (a remote host) went away with the job
 };
 
 /// The one exception type of runtime/: a kind, the offending field or file, and a message.

@@ -83,8 +83,8 @@ std::string pydantic_error_type(const std::string& message) {
   return "value_error";
 }
 
-http_answer a1111_error_answer(std::string_view kind, const std::string& field, const std::string& message) {
-  if (kind == "bad_request") {
+http_answer a1111_error_answer(errc kind, const std::string& field, const std::string& message) {
+  if (kind == errc::bad_request) {
     json_value item = json_value::object();
     item.set("loc", field_loc(field, message));
     item.set("msg", message);
@@ -95,16 +95,16 @@ http_answer a1111_error_answer(std::string_view kind, const std::string& field, 
     body.set("detail", std::move(detail));
     return {422, to_json(body)};
   }
-  if (kind == "not_found" && field == "sampler_name") {
+  if (kind == errc::not_found && field == "sampler_name") {
     return {404, a1111_exception_body("HTTPException", "Sampler not found", "")};
   }
-  if (kind == "not_found") {
+  if (kind == errc::not_found) {
     return {404, a1111_exception_body("HTTPException", message, "")};
   }
-  if (kind == "queue_full") {
+  if (kind == errc::queue_full) {
     return {503, a1111_exception_body("HTTPException", message, "")};
   }
-  if (kind == "cancelled") {
+  if (kind == errc::cancelled) {
     return {500, a1111_exception_body("RuntimeError", "", "Interrupted: " + message)};
   }
   const std::string errors = field.empty() ? message : field + ": " + message;

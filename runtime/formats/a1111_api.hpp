@@ -2,6 +2,7 @@
 /// The A1111 HTTP API at the edge: checking a txt2img body before it is queued, the error
 /// bodies A1111 answers with, and the listing endpoints (/samplers, /sd-models).
 
+#include "runtime/base/errors.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 
 #include <string>
@@ -21,12 +22,12 @@ struct http_answer {
 /// sdw::error(bad_request, "<field>", ...) and sdw::error(not_found, "sampler_name", ...).
 txt2img_request check_txt2img_body(std::string_view body);
 
-/// The answer A1111 gives for an error of kind `kind` (sdw::to_string(errc) or "queue_full"):
+/// The answer A1111 gives for an error of kind `kind`:
 /// bad_request → 422 `{"detail":[{"loc":["body",<field>...],"msg","type"}]}` (a JSON syntax error
 /// → loc ["body", <char offset>], type value_error.jsondecode); an unknown sampler → 404
 /// `{"error":"HTTPException","detail":"Sampler not found","body":"","errors":""}`; queue_full → 503;
 /// cancelled → 500 "Interrupted"; anything else → 500 `{"error":"RuntimeError",...,"errors":<message>}`.
-http_answer a1111_error_answer(std::string_view kind, const std::string& field, const std::string& message);
+http_answer a1111_error_answer(errc kind, const std::string& field, const std::string& message);
 
 /// pydantic v1's error type for one of its messages ("value is not a valid integer" →
 /// "type_error.integer"); "value_error" for messages of our own range checks.

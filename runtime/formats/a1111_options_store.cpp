@@ -58,7 +58,7 @@ options_post post_options(std::string_view body, const json_object& stored,
       throw error(errc::bad_request, "body", "value is not a valid dict");
     }
   } catch (const error& e) {
-    out.refused = a1111_error_answer(to_string(e.code()), e.where(), e.message());
+    out.refused = a1111_error_answer(e.code(), e.where(), e.message());
     return out;
   }
   const json_object& posted = doc.as_object();
@@ -83,7 +83,7 @@ options_post post_options(std::string_view body, const json_object& stored,
     try {
       apply_override(scratch, key, value);
     } catch (const error& e) {
-      out.refused = a1111_error_answer("bad_request", key, e.message());
+      out.refused = a1111_error_answer(errc::bad_request, key, e.message());
       return out;
     }
     json_value merged(out.stored);

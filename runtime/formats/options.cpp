@@ -134,6 +134,15 @@ void apply_overrides(options& opts, const json_object& overrides) {
   for (const auto& [key, value] : overrides) apply_override(opts, key, value);
 }
 
+options resolve_options(const json_object& stored, const std::optional<json_object>& overrides) {
+  options opts;
+  apply_overrides(opts, stored);
+  if (overrides) {
+    apply_overrides(opts, *overrides);
+  }
+  return opts;
+}
+
 json_value option_value(const options& opts, std::string_view key) {
   const option_field* f = find_field(key);
   if (!f) return json_value();

@@ -61,6 +61,10 @@ void apply_override(options& opts, const std::string& key, const json_value& val
 /// Applies every entry of an `override_settings` object, in order.
 void apply_overrides(options& opts, const json_object& overrides);
 
+/// The options a request runs with: A1111's defaults, then `stored` (what POST /sdapi/v1/options
+/// stored, checked when posted), then the request's `override_settings`. Errors as apply_override.
+options resolve_options(const json_object& stored, const std::optional<json_object>& overrides);
+
 /// The value of one of the engine's options as JSON; null for keys that are not fields of `options`.
 json_value option_value(const options& opts, std::string_view key);
 

@@ -63,9 +63,9 @@ std::string runpod_job_json(const runpod_job_view& job) {
   return out;
 }
 
-std::string runpod_error_text(std::string_view kind, const std::string& field, const std::string& message) {
+std::string runpod_error_text(errc kind, const std::string& field, const std::string& message) {
   json_value e = json_value::object();
-  e.set("error_type", std::string(kind));
+  e.set("error_type", to_string(kind));
   e.set("error_message", field.empty() ? message : field + ": " + message);
   e.set("field", field);
   return to_json(e);

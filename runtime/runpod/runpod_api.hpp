@@ -2,6 +2,8 @@
 /// The RunPod-style job API at the edge (/run, /runsync, /status, /cancel, /health): job ids,
 /// request checks and the JSON shapes of the answers.
 
+#include "runtime/base/errors.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,7 +36,7 @@ std::string runpod_job_json(const runpod_job_view& job);
 
 /// The `error` string of a FAILED job: JSON text `{"error_type","error_message","field"}`, which
 /// clients parse as they do the RunPod SDK's error object.
-std::string runpod_error_text(std::string_view kind, const std::string& field, const std::string& message);
+std::string runpod_error_text(errc kind, const std::string& field, const std::string& message);
 
 /// The time /runsync waits for a result: the `wait` query value in milliseconds, clamped to
 /// 1000..300000; 90000 when absent or not a number.

@@ -169,7 +169,7 @@ take_outcome classify_take(int status, std::string_view content_type, std::strin
   return out;
 }
 
-void check_job_input(std::string_view job_json) {
+txt2img_request check_job_input(std::string_view job_json) {
   json_value doc = parse_json(job_json, "job");
   const json_value* input = doc.find("input");
   if (input == nullptr) {
@@ -183,7 +183,7 @@ void check_job_input(std::string_view job_json) {
     throw error(errc::unsupported, "input.api.endpoint",
                 call.method + " " + call.endpoint + " is not supported yet; only POST /sdapi/v1/txt2img is");
   }
-  txt2img_request_from_json(call.payload);
+  return txt2img_request_from_json(call.payload);
 }
 
 std::string done_output_body(const std::string& output_json) {

@@ -6,6 +6,8 @@
 #include "runtime/base/json_value.hpp"
 #include "runtime/config/worker_config.hpp"
 
+#include "runtime/formats/txt2img_request.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -97,11 +99,11 @@ take_outcome classify_take(int status, std::string_view content_type, std::strin
 /// answers at once is not asked in a tight loop), 5 s after 429 (the SDK's wait), 1 s after a failure.
 std::chrono::milliseconds take_pause(take_outcome::kind what);
 
-/// Checks a job's input before it is queued: `input` must be an object; the `{"api","payload"}`
+/// The request a job's input holds, checked before it is queued: `input` must be an object; the `{"api","payload"}`
 /// form must name POST /sdapi/v1/txt2img, else sdw::error(unsupported, "input.api.endpoint",
 /// "... is not supported yet ..."); then the payload must be a valid txt2img body
 /// (sdw::error(bad_request, "<field>", ...)).
-void check_job_input(std::string_view job_json);
+txt2img_request check_job_input(std::string_view job_json);
 
 /// The job-done body of a success: `{"output": <output_json>}`.
 std::string done_output_body(const std::string& output_json);

@@ -1,11 +1,11 @@
 #include "runtime/sched/job_plan.hpp"
 
 #include "runtime/base/json_writer.hpp"
+#include "runtime/formats/options.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 
 #include <algorithm>
-#include <exception>
-#include <map>
+#include <string_view>
 #include <sstream>
 
 namespace sdw {
@@ -19,9 +19,8 @@ void put(std::ostringstream& out, const char* name, const std::optional<double>&
 }
 
 /// Options each member of a batch keeps for itself: its noise (RNG source, ENSD), how its prompts
-/// are encoded and how its images are written. Any other override keeps a job apart from jobs without the same value, and the
-/// executor's own batch key (runtime/engine/txt2img_batch) still splits what cannot share a UNet call.
-bool per_member_option(const std::string& key) {
+/// are encoded and how its images are written.
+bool per_member_option(std::string_view key) {
   static const char* const keys[] = {"randn_source",             "eta_noise_seed_delta",
                                      "CLIP_stop_at_last_layers", "emphasis",        "comma_padding_backtrack",
                                      "enable_prompt_comments",   "samples_format",  "enable_pnginfo",
@@ -31,7 +30,7 @@ bool per_member_option(const std::string& key) {
 
 } // namespace
 
-std::optional<std::string> scheduler_batch_key(const txt2img_request& r) {
+std::optional<std::string> scheduler_batch_key(const txt2img_request& r, const options& settings) {
   // Anything that changes the sampling loop itself (not just the prompt, CFG scale or seed, which
   // stay per image) keeps a job apart.
   if (r.n_iter > 1 || r.enable_hr || r.refiner_checkpoint || r.script_name || !r.alwayson_scripts.empty() ||
@@ -48,31 +47,22 @@ std::optional<std::string> scheduler_batch_key(const txt2img_request& r) {
   put(key, "s_tmax", r.s_tmax);
   put(key, "s_tmin", r.s_tmin);
   put(key, "s_noise", r.s_noise);
-  if (r.override_settings) {
-    // In key order, so that the same overrides written in another order match.
-    std::map<std::string, std::string> shared;
-    for (const auto& [name, value] : *r.override_settings) {
-      if (!per_member_option(name)) {
-        shared[name] = to_json(value);
-      }
-    }
-    for (const auto& [name, value] : shared) {
-      key << '|' << name << '=' << value;
+  // Every option the engine reads, whether it came from the defaults, the stored options or the
+  // request's overrides; options the engine does not read cannot tell jobs apart.
+  for (std::string_view name : a1111_option_keys()) {
+    const json_value value = option_value(settings, name);
+    if (!value.is_null() && !per_member_option(name)) {
+      key << '|' << name << '=' << to_json(value);
     }
   }
   return key.str();
 }
 
-job_plan plan_job(const std::string& body) {
+job_plan plan_job(const txt2img_request& r, const options& settings) {
   job_plan plan;
-  try {
-    const txt2img_request r = parse_txt2img_request(body);
-    plan.shape = job_shape{r.width, r.height, r.steps, r.batch_size, r.n_iter};
-    plan.images = r.batch_size * r.n_iter;
-    plan.key = scheduler_batch_key(r);
-  } catch (const std::exception&) {
-    // The executor parses the body again and answers with the error that names the field.
-  }
+  plan.shape = job_shape{r.width, r.height, r.steps, r.batch_size, r.n_iter};
+  plan.images = r.batch_size * r.n_iter;
+  plan.key = scheduler_batch_key(r, settings);
   return plan;
 }
 

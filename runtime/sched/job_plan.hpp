@@ -10,6 +10,7 @@
 namespace sdw {
 
 struct txt2img_request;
+struct options;
 
 /// A job's work as placement and batching see it.
 struct job_plan {
@@ -18,16 +19,17 @@ struct job_plan {
   std::optional<std::string> key;  ///< jobs with equal keys may share a batch; none = always alone
 };
 
-/// The batch key of a parsed request: equal keys = the same size, steps, sampler, scheduler,
-/// sampling options and override_settings (but for the overrides each member keeps for itself:
-/// CLIP skip, emphasis and how its images are written), so the jobs can share UNet calls.
+/// The batch key of a request and the options it runs with (resolved: defaults, stored options,
+/// override_settings): equal keys = the same size, steps, sampler, scheduler, sampling parameters
+/// and every option the shared sampling loop reads (model, VAE, sigmas, eta, s_*, UniPC, ...),
+/// so the jobs can share UNet calls. What each member keeps for itself does not count: prompts,
+/// CFG scale, seeds, RNG source, ENSD, CLIP skip, emphasis and how its images are written.
 /// std::nullopt for a job that must run alone (n_iter > 1, hires fix, refiner, scripts, tiling or
 /// face restoration). The executor's batch key has the last word: jobs this key groups that still
 /// cannot share a UNet call run one after another in the same executor batch.
-std::optional<std::string> scheduler_batch_key(const txt2img_request& request);
+std::optional<std::string> scheduler_batch_key(const txt2img_request& request, const options& settings);
 
-/// The plan of a job body (an A1111 body or a RunPod job); a body that does not parse gets the
-/// default shape and no key (it runs alone, and the executor reports its error).
-job_plan plan_job(const std::string& body);
+/// The plan of a checked request and its resolved options.
+job_plan plan_job(const txt2img_request& request, const options& settings);
 
 } // namespace sdw

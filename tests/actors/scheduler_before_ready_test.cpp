@@ -6,6 +6,7 @@
 // complete once it is; the front door, the cancel route and health answer meanwhile.
 
 #include "actors/encoder.hpp"
+#include "tests/support/typed_job.hpp"
 #include "actors/executor.hpp"
 #include "actors/health.hpp"
 #include "actors/loader.hpp"
@@ -69,7 +70,7 @@ BOOST_AUTO_TEST_CASE(jobs_sent_before_the_model_is_ready_complete_after_it) {
   std::vector<std::string> ids = {"early-1", "early-2", "early-3"};
   for (size_t i = 0; i < ids.size(); ++i) {
     const job_result r = request(self, scheduler_hdl, submit_atom::value,
-                                 generation_job{ids[i], job_body(static_cast<int>(i) + 1), job_options{true}});
+                                 test::typed_job(ids[i], job_body(static_cast<int>(i) + 1)));
     BOOST_TEST(r.status == job_status::in_queue);
   }
   BOOST_TEST(request(self, scheduler_hdl, cancel_atom::value, std::string("early-2")).status ==
@@ -82,10 +83,10 @@ BOOST_AUTO_TEST_CASE(jobs_sent_before_the_model_is_ready_complete_after_it) {
   // The queue is bounded even while the model loads.
   for (int i = 0; i < 2; ++i) {
     request(self, scheduler_hdl, submit_atom::value,
-            generation_job{"fill-" + std::to_string(i), job_body(10 + i), job_options{true}});
+            test::typed_job("fill-" + std::to_string(i), job_body(10 + i)));
   }
   caf::error full;
-  self->request(scheduler_hdl, timeout, submit_atom::value, generation_job{"one-too-many", job_body(99), job_options{true}})
+  self->request(scheduler_hdl, timeout, submit_atom::value, test::typed_job("one-too-many", job_body(99)))
     .receive([](job_result&) {}, [&](caf::error& e) { full = e; });
   BOOST_TEST(is(full, sd_errc::queue_full));
 

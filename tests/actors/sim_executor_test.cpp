@@ -6,6 +6,7 @@
 // stop at the next step when cancelled.
 
 #include "runtime/base/encoding.hpp"
+#include "tests/support/typed_job.hpp"
 #include "runtime/base/json_value.hpp"
 #include "runtime/base/png_codec.hpp"
 #include "tests/support/sim_cluster.hpp"
@@ -22,7 +23,7 @@ BOOST_AUTO_TEST_CASE(a_simulated_job_returns_the_requested_images) {
   test::sim_cluster f({device.costs.speed}, device.time_scale, scheduler_limits{8, 4});
   const std::string body =
     R"({"input":{"prompt":"sim","steps":20,"width":128,"height":64,"batch_size":2,"n_iter":2,"seed":40}})";
-  BOOST_TEST(f.ask(submit_atom::value, generation_job{"j1", body, job_options{true}}).status == job_status::in_queue);
+  BOOST_TEST(f.ask(submit_atom::value, test::typed_job("j1", body)).status == job_status::in_queue);
   const job_result r = f.ask(wait_atom::value, std::string("j1"));
   BOOST_TEST_REQUIRE(r.status == job_status::completed, r.error.message);
   const json_value out = parse_json(r.output_json);
@@ -49,13 +50,13 @@ BOOST_AUTO_TEST_CASE(cancel_stops_a_simulated_job_at_the_next_step) {
   sim_device device;  // real time: this job would take about 25 s
   test::sim_cluster f({device.costs.speed}, device.time_scale, scheduler_limits{8, 4});
   const std::string body = R"({"input":{"prompt":"long","steps":150,"width":1024,"height":1024}})";
-  f.ask(submit_atom::value, generation_job{"long", body, job_options{true}});
+  f.ask(submit_atom::value, test::typed_job("long", body));
   const auto t0 = clock_type::now();
   while (f.ask(status_atom::value, std::string("long")).status == job_status::in_queue) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   f.ask(cancel_atom::value, std::string("long"));
   const job_result r = f.ask(wait_atom::value, std::string("long"));
-  BOOST_TEST(r.status == job_status::cancelled, r.error.kind + " " + r.error.message);
+  BOOST_TEST(r.status == job_status::cancelled, to_string(r.error.kind) + std::string(" ") + r.error.message);
   BOOST_TEST(std::chrono::duration<double>(clock_type::now() - t0).count() < 5.0);
 }

@@ -27,14 +27,14 @@ std::optional<error> thrown(F&& f) {
 } // namespace
 
 BOOST_AUTO_TEST_CASE(a_bad_field_is_a1111s_422_body) {
-  const auto a = a1111_error_answer("bad_request", "steps", "value is not a valid integer");
+  const auto a = a1111_error_answer(errc::bad_request, "steps", "value is not a valid integer");
   BOOST_TEST(a.status == 422);
   BOOST_TEST(a.body ==
              R"({"detail":[{"loc":["body","steps"],"msg":"value is not a valid integer","type":"type_error.integer"}]})");
 }
 
 BOOST_AUTO_TEST_CASE(a_nested_field_gets_a_nested_loc) {
-  const auto a = a1111_error_answer("bad_request", "override_settings.eta_ddim", "value is not a valid float");
+  const auto a = a1111_error_answer(errc::bad_request, "override_settings.eta_ddim", "value is not a valid float");
   BOOST_TEST(a.body.find(R"("loc":["body","override_settings","eta_ddim"])") != std::string::npos);
   BOOST_TEST(a.body.find(R"("type":"type_error.float")") != std::string::npos);
 }
@@ -42,7 +42,7 @@ BOOST_AUTO_TEST_CASE(a_nested_field_gets_a_nested_loc) {
 BOOST_AUTO_TEST_CASE(a_json_syntax_error_is_located_by_character) {
   const auto e = thrown([] { check_txt2img_body("{\"steps\": }"); });
   BOOST_TEST_REQUIRE(e.has_value());
-  const auto a = a1111_error_answer(to_string(e->code()), e->where(), e->message());
+  const auto a = a1111_error_answer(e->code(), e->where(), e->message());
   BOOST_TEST(a.status == 422);
   BOOST_TEST(a.body.find(R"("loc":["body",10])") != std::string::npos, a.body);
   BOOST_TEST(a.body.find(R"("type":"value_error.jsondecode")") != std::string::npos);
@@ -53,7 +53,7 @@ BOOST_AUTO_TEST_CASE(an_unknown_sampler_is_found_before_queueing_and_is_404) {
   BOOST_TEST_REQUIRE(e.has_value());
   BOOST_TEST(e->code() == errc::not_found);
   BOOST_TEST(e->where() == "sampler_name");
-  const auto a = a1111_error_answer("not_found", e->where(), e->message());
+  const auto a = a1111_error_answer(errc::not_found, e->where(), e->message());
   BOOST_TEST(a.status == 404);
   BOOST_TEST(a.body == R"({"error":"HTTPException","detail":"Sampler not found","body":"","errors":""})");
 }
@@ -66,10 +66,10 @@ BOOST_AUTO_TEST_CASE(a_bad_override_is_found_before_queueing) {
 }
 
 BOOST_AUTO_TEST_CASE(runtime_failures_are_500_with_the_message) {
-  const auto a = a1111_error_answer("internal", "", "out of memory");
+  const auto a = a1111_error_answer(errc::internal, "", "out of memory");
   BOOST_TEST(a.status == 500);
   BOOST_TEST(a.body == R"({"error":"RuntimeError","detail":"","body":"","errors":"out of memory"})");
-  BOOST_TEST(a1111_error_answer("queue_full", "", "full").status == 503);
+  BOOST_TEST(a1111_error_answer(errc::queue_full, "", "full").status == 503);
 }
 
 BOOST_AUTO_TEST_CASE(samplers_json_lists_every_sampler_with_aliases) {
@@ -121,7 +121,7 @@ BOOST_AUTO_TEST_CASE(runpod_job_json_has_runpods_keys_and_splices_output) {
   BOOST_TEST(runpod_job_json({"j1", "IN_QUEUE"}) == R"({"id":"j1","status":"IN_QUEUE"})");
   BOOST_TEST(runpod_job_json({"j2", "COMPLETED", R"({"images":[]})", "", 5, 120}) ==
              R"({"id":"j2","status":"COMPLETED","delayTime":5,"executionTime":120,"output":{"images":[]}})");
-  const std::string err = runpod_error_text("bad_request", "steps", "value is not a valid integer");
+  const std::string err = runpod_error_text(errc::bad_request, "steps", "value is not a valid integer");
   BOOST_TEST(err == R"({"error_type":"bad_request","error_message":"steps: value is not a valid integer","field":"steps"})");
   const json_value failed = parse_json(runpod_job_json({"j3", "FAILED", "", err}));
   BOOST_TEST(failed.find("error")->as_string() == err);

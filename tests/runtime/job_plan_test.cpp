@@ -5,6 +5,9 @@
 // when the overrides are equal or are ones each member keeps for itself; what changes the shared
 // sampling loop keeps jobs apart.
 
+#include "runtime/base/json_value.hpp"
+#include "runtime/formats/options.hpp"
+#include "runtime/formats/txt2img_request.hpp"
 #include "runtime/sched/job_plan.hpp"
 
 #include <string>
@@ -13,10 +16,14 @@ using namespace sdw;
 
 namespace {
 
-std::optional<std::string> key_of(const std::string& overrides, const std::string& extra = "") {
-  return plan_job(R"({"prompt":"p","steps":20,"width":512,"height":512,"seed":1)" + extra +
-                  (overrides.empty() ? "" : R"(,"override_settings":)" + overrides) + "}")
-    .key;
+/// The key of a request with these override_settings (and body fields), on top of `stored` options.
+std::optional<std::string> key_of(const std::string& overrides, const std::string& extra = "",
+                                  const std::string& stored = "{}") {
+  const txt2img_request r = parse_txt2img_request(R"({"prompt":"p","steps":20,"width":512,"height":512,"seed":1)" +
+                                                  extra +
+                                                  (overrides.empty() ? "" : R"(,"override_settings":)" + overrides) +
+                                                  "}");
+  return plan_job(r, resolve_options(parse_json(stored).as_object(), r.override_settings)).key;
 }
 
 } // namespace
@@ -51,4 +58,15 @@ BOOST_AUTO_TEST_CASE(what_runs_alone_has_no_key) {
   BOOST_TEST(!key_of("", R"(,"n_iter":2)").has_value());
   BOOST_TEST(!key_of("", R"(,"enable_hr":true)").has_value());
   BOOST_TEST(!key_of("", R"(,"tiling":true)").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(the_key_reads_resolved_options_wherever_they_came_from) {
+  // A stored option and the same value as an override are the same job to the sampling loop.
+  const auto stored = key_of("", "", R"({"eta_ancestral":0.5})");
+  BOOST_TEST(*stored == *key_of(R"({"eta_ancestral":0.5})"));
+  BOOST_TEST(*stored != *key_of(""));
+  // An override back to the default matches a job without overrides.
+  BOOST_TEST(*key_of(R"({"eta_ancestral":1.0,"sigma_min":0.0})") == *key_of(""));
+  // Options the engine does not read (A1111 UI settings) cannot keep jobs apart.
+  BOOST_TEST(*key_of(R"({"live_previews_enable":false,"show_progressbar":false})") == *key_of(""));
 }

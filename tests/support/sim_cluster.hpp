@@ -3,6 +3,7 @@
 // placement and batching tests that look at which device ran each job and how jobs were grouped.
 
 #include "actors/encoder.hpp"
+#include "tests/support/typed_job.hpp"
 #include "actors/health.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/sim_executor.hpp"
@@ -81,7 +82,7 @@ struct sim_cluster {
 
   /// Submits a RunPod-style job (kept for /status) and returns its first answer.
   job_result submit(const std::string& id, const std::string& body) {
-    return ask(submit_atom::value, generation_job{id, body, job_options{true}, {}});
+    return ask(submit_atom::value, typed_job(id, body));
   }
 
   /// Waits for a job's final result.
