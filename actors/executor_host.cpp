@@ -29,7 +29,7 @@ void start(self_ptr self, executor_host_state::batch b) {
       self->state.jobs.erase(id);
     }
   };
-  if (st.model_state == "failed") {
+  if (st.model == model_state::failed) {
     forget();
     b.promise.deliver(failed(b.jobs, errc::internal, "the model failed to load: " + st.model_error));
     return;
@@ -57,7 +57,7 @@ void stop(self_ptr self, const std::string& id, std::shared_ptr<std::atomic<bool
 
 void model_ready(self_ptr self, bool ok, const std::string& message) {
   auto& st = self->state;
-  st.model_state = ok ? "ready" : "failed";
+  st.model = ok ? model_state::ready : model_state::failed;
   st.model_error = message;
   auto waiting = std::move(st.waiting);
   st.waiting.clear();
@@ -97,7 +97,7 @@ executor_host_actor::behavior_type executor_host(self_ptr self, executor_actor e
       for (size_t i = 0; i < b.jobs.size(); ++i) {
         self->state.jobs[b.jobs[i].id] = executor_host_state::held_job{b.tokens[i], front};
       }
-      if (self->state.model_state == "loading") {
+      if (self->state.model == model_state::loading) {
         self->state.waiting.push_back(std::move(b));
       } else {
         start(self, std::move(b));

@@ -22,7 +22,7 @@ namespace sdw {
 struct executor_host_state {
   executor_actor executor;
   health_actor health;
-  std::string model_state = "loading";  ///< "loading", "ready" or "failed"
+  sdw::model_state model = sdw::model_state::loading;
   std::string model_error;
   struct batch {
     std::vector<generation_job> jobs;

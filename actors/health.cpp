@@ -35,12 +35,12 @@ health_actor::behavior_type health(health_actor::stateful_pointer<health_state> 
       // A loaded model is no use while every device is gone (executor hosts offline): say so.
       const auto& devices = r.queue.devices;
       const bool none_usable = !devices.empty() && std::none_of(devices.begin(), devices.end(), [](const device_stats& d) {
-        return d.state == "idle" || d.state == "busy";
+        return usable(d.state);
       });
       const bool some_offline = std::any_of(devices.begin(), devices.end(),
-                                            [](const device_stats& d) { return d.state == "offline"; });
-      if (r.model.state == "ready" && none_usable && some_offline) {
-        r.model.state = "loading";
+                                            [](const device_stats& d) { return d.state == device_state::offline; });
+      if (r.model.state == model_state::ready && none_usable && some_offline) {
+        r.model.state = model_state::loading;
         r.model.stage = "waiting for an executor host";
       }
       return r;

@@ -138,7 +138,7 @@ void submit_run(front_context& ctx, generation_job job, bool sync, int64_t wait_
 void health_answer(front_context& ctx, const reply_fn& reply) {
   ctx.with_report(reply, [reply](health_report& h) {
     service_health s;
-    s.state = h.model.state;
+    s.state = to_string(h.model.state);
     s.load_progress = h.model.progress;
     s.load_stage = h.model.stage;
     s.error = h.model.error;
@@ -155,7 +155,7 @@ void health_answer(front_context& ctx, const reply_fn& reply) {
     s.current_steps = h.current.steps;
     for (const auto& d : h.queue.devices) {
       s.devices.push_back(
-        device_health{d.name, d.state, d.speed, d.calibrated_speed, d.running, d.jobs, d.batches, d.images, d.busy_ms});
+        device_health{d.name, to_string(d.state), d.speed, d.calibrated_speed, d.running, d.jobs, d.batches, d.images, d.busy_ms});
     }
     reply({200, health_json(s)});
   });

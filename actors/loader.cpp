@@ -70,7 +70,7 @@ void loader(caf::blocking_actor* self, loader_config config, executor_actor exec
     // always finds it.
     self->send(executor, model_atom::value, loaded_model{model, tokenizer});
     tell_ready(self, scheduler, config, true, std::string());
-    status.state = "ready";
+    status.state = model_state::ready;
     status.progress = 1.0;
     status.stage = "ready";
     tell_health(self, health, config, status);
@@ -80,7 +80,7 @@ void loader(caf::blocking_actor* self, loader_config config, executor_actor exec
     tell_health(self, health, config, status);
   } catch (const std::exception& e) {
     spdlog::error("loading the model failed: {}", e.what());
-    status.state = "failed";
+    status.state = model_state::failed;
     status.error = e.what();
     tell_ready(self, scheduler, config, false, std::string(e.what()));
     tell_health(self, health, config, status);

@@ -49,7 +49,7 @@ void lose(self_ptr self, const std::string& why) {
   ++st.connection;
   st.heartbeat_pending = false;
   st.missed_heartbeats = 0;
-  st.host_model = "unknown";
+  st.host_model.reset();
   // The scheduler hears first, so the batches that come back are not placed here again.
   self->send(st.scheduler, offline_atom::value, why, st.index);
   auto flights = std::move(st.in_flight);
@@ -72,10 +72,10 @@ void on_report(self_ptr self, const health_report& r) {
   }
   st.host_model = r.model.state;
   tell_health(self, r.model);
-  if (r.model.state == "ready") {
+  if (r.model.state == model_state::ready) {
     spdlog::info("{}: ready", device_name(st));
     self->send(st.scheduler, ready_atom::value, true, std::string(), st.index);
-  } else if (r.model.state == "failed") {
+  } else if (r.model.state == model_state::failed) {
     self->send(st.scheduler, ready_atom::value, false, r.model.error, st.index);
   }
 }
@@ -166,7 +166,7 @@ void tick(self_ptr self) {
   if (st.host) {
     tell_stops(self);
     const uint64_t every =
-      st.host_model == "ready" && st.in_flight.empty() ? heartbeat_ticks_ready : heartbeat_ticks_busy;
+      st.host_model == model_state::ready && st.in_flight.empty() ? heartbeat_ticks_ready : heartbeat_ticks_busy;
     if (!st.heartbeat_pending && st.ticks % every == 0) {
       heartbeat(self);
     }
@@ -196,7 +196,7 @@ remote_executor_actor::behavior_type remote_executor(self_ptr self, remote_addre
     [=](run_atom, std::vector<generation_job>& jobs,
         std::vector<cancel_token>& tokens) -> caf::result<std::vector<generation_output>> {
       auto& s = self->state;
-      if (!s.host || s.host_model != "ready") {
+      if (!s.host || s.host_model != model_state::ready) {
         return lost_outputs(jobs, "executor host " + s.address.text() + " is not connected");
       }
       auto promise = self->make_response_promise<std::vector<generation_output>>();

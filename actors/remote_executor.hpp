@@ -33,7 +33,7 @@ struct remote_executor_state {
   int32_t index = 0;           ///< this device at the scheduler
   health_actor health;
   bool report_health = false;  ///< the first device speaks for the model in /health
-  std::string host_model = "unknown";  ///< the host's model state as last told to the scheduler
+  std::optional<model_state> host_model;  ///< the host's model state as last told to the scheduler
   struct flight {
     std::vector<generation_job> jobs;
     std::vector<cancel_token> tokens;

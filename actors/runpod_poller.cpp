@@ -245,12 +245,12 @@ void on_tick(self_pointer self) {
       .then(
         [self](health_report& h) {
           auto& st = self->state;
-          if (!st.ready && !st.stopping && h.model.state == "ready") {
+          if (!st.ready && !st.stopping && h.model.state == model_state::ready) {
             st.ready = true;
             spdlog::info("model {} ready: taking jobs from {}", h.model.name,
                          url_for_log(job_take_url(st.config.settings, false)));
             self->send(self, take_atom::value);
-          } else if (!st.ready && !st.stopping && h.model.state == "failed") {
+          } else if (!st.ready && !st.stopping && h.model.state == model_state::failed) {
             spdlog::error("the model failed to load ({}); exiting so that RunPod restarts the worker", h.model.error);
             st.stopping = true;
             st.unfit = true;

@@ -15,7 +15,7 @@ caf::result<job_result> scheduler_state::submit(generation_job job) {
   if (jobs.count(job.id) != 0) {
     return jobs.at(job.id).result;
   }
-  if (model_state != "failed" && queue.size() >= limits.capacity) {
+  if (model != model_state::failed && queue.size() >= limits.capacity) {
     return sd_errc::queue_full;
   }
   const std::string id = job.id;
@@ -28,7 +28,7 @@ caf::result<job_result> scheduler_state::submit(generation_job job) {
   if (rec.job.rejected) {
     return fail_at_once(id, *rec.job.rejected);
   }
-  if (model_state == "failed") {
+  if (model == model_state::failed) {
     // Nothing will ever run: the job fails at once, and says why.
     return fail_at_once(id, {errc::internal, "model", "the model failed to load: " + model_error});
   }
@@ -103,7 +103,7 @@ caf::result<job_result> scheduler_state::retry(const std::string& id) {
   if (rec.phase != job_phase::done || (st != job_status::failed && st != job_status::cancelled)) {
     return sd_errc::not_retryable;
   }
-  if (model_state != "failed" && queue.size() >= limits.capacity) {
+  if (model != model_state::failed && queue.size() >= limits.capacity) {
     return sd_errc::queue_full;
   }
   finished.erase(std::remove(finished.begin(), finished.end(), id), finished.end());
@@ -168,21 +168,21 @@ void scheduler_state::model_ready(bool ok, const std::string& message, int32_t i
   }
   for (size_t d = 0; d < devices.size(); ++d) {
     if (index < 0 || static_cast<size_t>(index) == d) {
-      devices[d].stats.state = ok ? "idle" : "failed";
+      devices[d].stats.state = ok ? device_state::idle : device_state::failed;
     }
   }
   const bool any_ready = std::any_of(devices.begin(), devices.end(), [](const device_slot& s) {
-    return s.stats.state == "idle" || s.stats.state == "busy";
+    return usable(s.stats.state);
   });
   const bool all_failed = std::all_of(devices.begin(), devices.end(),
-                                      [](const device_slot& s) { return s.stats.state == "failed"; });
+                                      [](const device_slot& s) { return s.stats.state == device_state::failed; });
   if (!ok) {
     spdlog::error("model failed on {}: {}", index < 0 ? std::string("every device") : devices.at(index).device.name,
                   message);
     model_error = message;
   }
   if (any_ready) {
-    model_state = "ready";
+    model = model_state::ready;
     dispatch();
     report();
     return;
@@ -192,7 +192,7 @@ void scheduler_state::model_ready(bool ok, const std::string& message, int32_t i
     return;
   }
   // No device will ever run a job: the queued ones fail at once, and say why.
-  model_state = "failed";
+  model = model_state::failed;
   const std::deque<std::string> waiting = std::move(queue);
   queue.clear();
   for (const auto& id : waiting) {
@@ -205,7 +205,7 @@ void scheduler_state::device_offline(const std::string& why, int32_t index) {
   if (index < 0 || index >= static_cast<int32_t>(devices.size())) {
     return;
   }
-  devices[index].stats.state = "offline";
+  devices[index].stats.state = device_state::offline;
   spdlog::warn("device {} offline: {}", devices[index].device.name, why);
   report();
 }
@@ -240,7 +240,7 @@ scheduler_actor::behavior_type scheduler_for_devices(scheduler_actor::stateful_p
   for (auto& d : devices) {
     device_slot slot;
     slot.stats.name = d.name;
-    slot.stats.state = "loading";
+    slot.stats.state = device_state::loading;
     slot.stats.speed = d.costs.speed;
     slot.stats.calibrated_speed = d.costs.speed;
     slot.device = std::move(d);

@@ -78,7 +78,7 @@ struct scheduler_state {
   encoder_actor encoder;
   health_actor health;
   scheduler_limits limits;
-  std::string model_state = "loading";  ///< "loading", "ready" (on a device at least) or "failed" (on all)
+  sdw::model_state model = sdw::model_state::loading;  ///< ready: on a device at least; failed: on all
   std::string model_error;
   std::deque<std::string> queue;        ///< waiting job ids, oldest first
   std::unordered_map<std::string, job_record> jobs;

@@ -19,7 +19,7 @@ int64_t ms_between(clock_type::time_point a, clock_type::time_point b) {
 constexpr auto executor_timeout = std::chrono::seconds(24 * 3600);
 constexpr auto encoder_timeout = std::chrono::seconds(600);
 
-bool usable(const device_slot& s) { return s.stats.state == "idle" || s.stats.state == "busy"; }
+bool usable(const device_slot& s) { return usable(s.stats.state); }
 
 double time_scale_of(const device_slot& s) { return s.device.time_scale > 0 ? s.device.time_scale : 1.0; }
 
@@ -66,7 +66,7 @@ std::vector<placement_device> scheduler_state::placement_view(clock_type::time_p
 }
 
 void scheduler_state::dispatch() {
-  if (model_state != "ready") {
+  if (model != model_state::ready) {
     return;
   }
   std::vector<job_plan> plans;
@@ -121,7 +121,7 @@ void scheduler_state::start_batch(size_t d, std::vector<std::string> ids) {
   slot.stats.jobs += static_cast<int64_t>(ids.size());
   slot.stats.batches += 1;
   slot.stats.running = static_cast<int32_t>(ids.size());
-  slot.stats.state = "busy";
+  slot.stats.state = device_state::busy;
   slot.batch_started = now;
   slot.busy_until = now + std::chrono::duration_cast<clock_type::duration>(
                             std::chrono::duration<double, std::milli>(job_ms(wall_costs(slot), shape)));
@@ -165,8 +165,8 @@ void scheduler_state::batch_done(size_t d, const std::vector<std::string>& ids, 
   slot.running.clear();
   slot.stats.running = 0;
   slot.stats.busy_ms += static_cast<int64_t>(took_ms);
-  if (slot.stats.state == "busy") {
-    slot.stats.state = "idle";
+  if (slot.stats.state == device_state::busy) {
+    slot.stats.state = device_state::idle;
   }
   // Jobs whose executor host went away go back to the head of the queue, in their order.
   std::vector<bool> requeued(ids.size(), false);

@@ -68,7 +68,7 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
     a.executor = a.executors.front();
     a.scheduler = system.spawn(scheduler_for_devices, std::move(devices), a.encoder, a.health, limits);
     model_status status;
-    status.state = "ready";
+    status.state = model_state::ready;
     status.progress = 1.0;
     status.stage = "ready";
     status.name = "simulated";

@@ -7,15 +7,37 @@
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
 namespace sdw {
 
+/// An executor (device) as the scheduler sees it: loading its model, idle, running a batch, failed
+/// to load, or offline (its executor host went away).
+enum class device_state : uint8_t { loading, idle, busy, failed, offline };
+
+/// As /health spells it ("loading", "idle", ...).
+inline const char* to_string(device_state s) {
+  switch (s) {
+    case device_state::loading: return "loading";
+    case device_state::idle: return "idle";
+    case device_state::busy: return "busy";
+    case device_state::failed: return "failed";
+    case device_state::offline: return "offline";
+  }
+  return "failed";
+}
+
+inline std::ostream& operator<<(std::ostream& out, device_state s) { return out << to_string(s); }
+
+/// Whether a device in this state can be given work.
+inline bool usable(device_state s) { return s == device_state::idle || s == device_state::busy; }
+
 /// One executor (device) as the scheduler sees it.
 struct device_stats {
   std::string name;           ///< "cuda:0", "cpu", "sim:2"
-  std::string state;          ///< "loading", "idle", "busy", "failed" or "offline" (executor host gone)
+  device_state state = device_state::loading;
   double speed = 1.0;         ///< the configured speed factor (the cost model's)
   double calibrated_speed = 1.0;  ///< the factor placement uses: learned from its batches, else `speed`
   int32_t running = 0;        ///< jobs in its current batch

@@ -4,7 +4,9 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include <cstdint>
 #include <memory>
+#include <ostream>
 #include <string>
 
 namespace sdw {
@@ -19,9 +21,24 @@ struct loaded_model {
   std::shared_ptr<const clip_tokenizer> tokenizer;
 };
 
+/// Where a model stands: being loaded, ready to run jobs, or failed to load (for good).
+enum class model_state : uint8_t { loading, ready, failed };
+
+/// As /health spells it ("loading", "ready", "failed").
+inline const char* to_string(model_state s) {
+  switch (s) {
+    case model_state::loading: return "loading";
+    case model_state::ready: return "ready";
+    case model_state::failed: return "failed";
+  }
+  return "failed";
+}
+
+inline std::ostream& operator<<(std::ostream& out, model_state s) { return out << to_string(s); }
+
 /// Where the model stands, as health reports it.
 struct model_status {
-  std::string state = "loading";  ///< "loading", "ready" or "failed"
+  model_state state = model_state::loading;
   double progress = 0;            ///< load progress in [0, 1]
   std::string stage;              ///< what the loader is doing
   std::string error;              ///< why loading failed

@@ -78,7 +78,7 @@ BOOST_AUTO_TEST_CASE(jobs_sent_before_the_model_is_ready_complete_after_it) {
   const health_report before = report(self, health_hdl);
   BOOST_TEST(before.queue.in_queue == 2);
   BOOST_TEST(before.queue.in_progress == 0);
-  BOOST_TEST(before.model.state == "loading");
+  BOOST_TEST(before.model.state == model_state::loading);
 
   // The queue is bounded even while the model loads.
   for (int i = 0; i < 2; ++i) {
@@ -115,7 +115,7 @@ BOOST_AUTO_TEST_CASE(jobs_sent_before_the_model_is_ready_complete_after_it) {
   }
   BOOST_TEST(request(self, scheduler_hdl, status_atom::value, std::string("early-2")).status == job_status::cancelled);
   const health_report after = report(self, health_hdl);
-  BOOST_TEST(after.model.state == "ready");
+  BOOST_TEST(after.model.state == model_state::ready);
   BOOST_TEST(after.queue.completed == 4);
   BOOST_TEST(after.queue.cancelled == 1);
 
