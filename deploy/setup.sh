@@ -35,13 +35,16 @@ if [ -z "${SDW_SKIP_APT:-}" ]; then
 fi
 
 # The Python environment: torch (its libtorch, with CUDA, is what sdworker builds against), the
-# test references and RunPod's SDK. Reinstalled only when the pins change.
+# test references and RunPod's SDK; then the packages whose declared dependencies must not come
+# along (requirements-nodeps.txt). Reinstalled only when the pins of either file change.
 stamp="$venv/.sdw-requirements"
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$root/deploy/requirements.txt" "$stamp"; then
+pins="$(cat "$root/deploy/requirements.txt" "$root/deploy/requirements-nodeps.txt")"
+if [ ! -x "$venv/bin/python" ] || [ "$pins" != "$(cat "$stamp" 2>/dev/null)" ]; then
   echo "setup: Python environment in $venv (torch and the test references; a few GB the first time)"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/deploy/requirements.txt"
-  cp "$root/deploy/requirements.txt" "$stamp"
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$root/deploy/requirements-nodeps.txt"
+  printf '%s' "$pins" > "$stamp"
 fi
 
 # The CLIP BPE merges. A checkout beside ../shared (development, CI) uses that copy; a deployment

@@ -115,6 +115,12 @@ struct noise_generator {
   }
 };
 
+at::Tensor randn_local(rng_source source, uint64_t seed, at::IntArrayRef shape, at::Device device) {
+  if (source == rng_source::gpu && !device.is_cuda()) source = rng_source::cpu;
+  noise_generator g(source, static_cast<int64_t>(seed), device);
+  return g.draw(shape).to(device);
+}
+
 struct image_rng::impl {
   rng_source source;
   std::vector<int64_t> seeds, subseeds;

@@ -24,6 +24,11 @@ const char* rng_source_name(rng_source source);
 /// counter (offset, 0, n, 0) and key = seed, first Box–Muller output per element, float32 on CPU.
 at::Tensor randn_nv(uint64_t seed, uint64_t offset, at::IntArrayRef shape);
 
+/// A1111's `randn_local(seed, shape)`: one float32 draw from a fresh generator of the source seeded
+/// with `seed` (NV: Philox offset 0), returned on `device`. The GPU source draws from a CUDA
+/// generator when `device` is CUDA and from the CPU one otherwise, as image_rng does.
+at::Tensor randn_local(rng_source source, uint64_t seed, at::IntArrayRef shape, at::Device device);
+
 /// A1111's variation-seed slerp on one (C,H,W) noise tensor: normalises along dim 1 and falls back to
 /// the (weight-swapped) linear mix `low·val + high·(1−val)` when the inputs are nearly parallel.
 at::Tensor slerp_noise(double val, const at::Tensor& low, const at::Tensor& high);
