@@ -38,6 +38,14 @@ at::Tensor run_context::noise(const at::Tensor& x) const {
   return n.to(x.device(), x.scalar_type());
 }
 
+at::Tensor run_context::brownian(const at::Tensor& x, const at::Tensor& sigma, const at::Tensor& sigma_next) const {
+  if (!model.noise_sampler) return noise(x);
+  auto n = model.noise_sampler(sigma, sigma_next);
+  if (!n.defined() || n.sizes() != x.sizes())
+    throw error(errc::internal, "sampler", "the noise sampler returned a tensor of the wrong shape");
+  return n.to(x.device(), x.scalar_type());
+}
+
 void run_context::step_done(int i) const {
   if (model.on_step) model.on_step(i, total_steps);
 }

@@ -49,6 +49,10 @@ struct sampling_model {
   std::function<at::Tensor(const at::Tensor& x, const at::Tensor& t)> eps;
   /// The next per-image noise draw (A1111's rng.next()), shaped like x.
   std::function<at::Tensor()> randn_like;
+  /// k-diffusion's `noise_sampler(sigma, sigma_next)` (0-d float32 tensors, as the sampler computes
+  /// them), shaped like x: the noise of the `brownian_noise` samplers, which A1111 gives Brownian
+  /// trees (a1111_noise_sampler, brownian_noise.hpp). Unset, they draw from randn_like instead.
+  std::function<at::Tensor(const at::Tensor& sigma, const at::Tensor& sigma_next)> noise_sampler;
   /// Called after each sampler step with (step index, number of steps); may throw
   /// sdw::error(cancelled).
   std::function<void(int step, int total)> on_step;
@@ -56,11 +60,11 @@ struct sampling_model {
 
 /// Runs a sampler. k-diffusion samplers receive the raw unit noise and start from
 /// noise·sigmas[0]; timestep samplers build their timesteps from steps = sigmas.size(0) − 1 and
-/// start from the unscaled noise. Noise comes only from model.randn_like, in A1111's draw order;
-/// the `brownian_noise` samplers (DPM++ SDE, 2M SDE, 2M SDE Heun, 3M SDE) also take theirs from it
-/// where A1111 samples a per-image torchsde Brownian tree, so their output differs from A1111's
-/// (same distribution). Throws unsupported for samplers implemented() rejects, bad_request for
-/// unusable sigmas or options, and rethrows what the model callbacks throw (e.g. cancelled).
+/// start from the unscaled noise. Noise comes from model.randn_like, in A1111's draw order, but for
+/// the `brownian_noise` samplers (DPM++ SDE, 2M SDE, 2M SDE Heun, 3M SDE), which query
+/// model.noise_sampler (when set) at the sigmas k-diffusion passes it. Throws unsupported for
+/// samplers implemented() rejects, bad_request for unusable sigmas or options, and rethrows what the
+/// model callbacks throw (e.g. cancelled).
 at::Tensor sample(const sampler_info& info, sampling_model& model, at::Tensor x_noise,
                   const discrete_schedule& schedule, const at::Tensor& sigmas,
                   const sampler_params& params);
@@ -73,7 +77,9 @@ std::pair<int, int> img2img_steps(int steps, double denoising_strength, bool fix
 /// img2img as A1111 runs it from an encoded latent and unit noise: k-diffusion samplers start from
 /// init + noise·σ on sigmas[steps − t_enc − 1:] (t_enc + 1 model steps); DDIM/PLMS/UniPC noise the
 /// latent to timestep[t_enc] (√ᾱ·init + √(1−ᾱ)·noise) and run the first t_enc timesteps.
-/// `sigmas` are those for the full `steps` (as make_sigmas builds them). Masks are the caller's.
+/// `sigmas` are those for the full `steps` (as make_sigmas builds them). Masks are the caller's. A1111's
+/// per-image Brownian trees span the full `sigmas` here too (with `no_dpmpp_sde_batch_determinism`,
+/// k-diffusion's own tree spans the shortened schedule).
 at::Tensor sample_img2img(const sampler_info& info, sampling_model& model, const at::Tensor& init_latent,
                           const at::Tensor& noise, const discrete_schedule& schedule, const at::Tensor& sigmas,
                           int t_enc, const sampler_params& params);

@@ -1,6 +1,6 @@
 // DPM-Solver++ samplers of k-diffusion: 2M, 2S a, SDE, 2M SDE (midpoint / Heun), 3M SDE.
-// The SDE samplers take their noise from the per-image generators (randn_like) where A1111 uses a
-// torchsde Brownian tree seeded per image; the noise has the same distribution but other values.
+// The SDE samplers query the noise sampler at exactly the sigma tensors k-diffusion passes it
+// (DPM++ SDE's exp(−(−log σ)) is not always σ), as the Brownian tree rounds them.
 #include "runtime/engine/samplers_impl.hpp"
 
 #include <ATen/ATen.h>
@@ -86,14 +86,14 @@ at::Tensor sample_dpmpp_sde(run_context& c, at::Tensor x) {
       auto [sd1, su1] = ancestral_step(sigma_fn(t), sigma_fn(s), eta);
       auto s_ = t_fn(sd1);
       auto x_2 = dev(sigma_fn(s_) / sigma_fn(t), x) * x - dev((t - s_).expm1(), x) * denoised;
-      x_2 = x_2 + c.noise(x) * s_noise * dev(su1, x);
+      x_2 = x_2 + c.brownian(x, sigma_fn(t), sigma_fn(s)) * s_noise * dev(su1, x);
       auto denoised_2 = c.denoise(x_2, sigma_fn(s));
 
       auto [sd2, su2] = ancestral_step(sigma_fn(t), sigma_fn(t_next), eta);
       auto t_next_ = t_fn(sd2);
       auto denoised_d = denoised * (1 - fac) + denoised_2 * fac;
       x = dev(sigma_fn(t_next_) / sigma_fn(t), x) * x - dev((t - t_next_).expm1(), x) * denoised_d;
-      x = x + c.noise(x) * s_noise * dev(su2, x);
+      x = x + c.brownian(x, sigma_fn(t), sigma_fn(t_next)) * s_noise * dev(su2, x);
     }
     c.step_done(i);
   }
@@ -123,7 +123,8 @@ at::Tensor sample_dpmpp_2m_sde(run_context& c, at::Tensor x, bool heun) {
           x = x + dev(phi * 0.5 * (1 / r), x) * (denoised - old_denoised);
       }
       if (eta != 0)
-        x = x + c.noise(x) * dev(sigma_next, x) * dev((-2 * eta_h).expm1().neg().sqrt(), x) * c.params.s_noise;
+        x = x + c.brownian(x, sigma, sigma_next) * dev(sigma_next, x) * dev((-2 * eta_h).expm1().neg().sqrt(), x) *
+                  c.params.s_noise;
     }
     old_denoised = denoised;
     h_last = h;
@@ -162,7 +163,8 @@ at::Tensor sample_dpmpp_3m_sde(run_context& c, at::Tensor x) {
         x = x + dev(phi_2, x) * d;
       }
       if (eta != 0)
-        x = x + c.noise(x) * dev(sigma_next, x) * dev((h * -2 * eta).expm1().neg().sqrt(), x) * c.params.s_noise;
+        x = x + c.brownian(x, sigma, sigma_next) * dev(sigma_next, x) * dev((h * -2 * eta).expm1().neg().sqrt(), x) *
+                  c.params.s_noise;
     }
     denoised_2 = denoised_1;
     denoised_1 = denoised;

@@ -27,6 +27,9 @@ struct run_context {
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) const;
   /// A noise draw shaped like x (rng.next()).
   at::Tensor noise(const at::Tensor& x) const;
+  /// The SDE samplers' noise for a step from sigma to sigma_next: model.noise_sampler, or noise(x)
+  /// without one.
+  at::Tensor brownian(const at::Tensor& x, const at::Tensor& sigma, const at::Tensor& sigma_next) const;
   void step_done(int i) const;
 };
 

@@ -7,6 +7,7 @@
 #include "runtime/base/json_writer.hpp"
 #include "runtime/engine/prompt_attention.hpp"
 #include "runtime/engine/sd_model.hpp"
+#include "runtime/engine/brownian_noise.hpp"
 #include "runtime/engine/seeds.hpp"
 
 #include <ATen/ATen.h>
@@ -201,6 +202,7 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   p.latent_shape = {model.config().unet.in_channels, req.height / 8, req.width / 8};
   p.batch_cond_uncond = opts.batch_cond_uncond;
   p.eta_noise_seed_delta = opts.eta_noise_seed_delta;
+  p.no_dpmpp_sde_batch_determinism = opts.no_dpmpp_sde_batch_determinism;
 
   infotext_input& info = p.info_in;
   info.negative_prompt = p.negative;
@@ -275,6 +277,8 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   std::vector<cond_schedule> unconds;
   std::vector<double> cfg_scales;
   std::vector<image_rng> rngs;
+  std::vector<brownian_noise_sampler> trees;
+  const at::Device device = model.placement().device;
   for (const plan_batch* b : batches) {
     const txt2img_plan& p = *b->plan;
     const auto first = static_cast<size_t>(b->iter * p.request->batch_size);
@@ -282,10 +286,15 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     conds.insert(conds.end(), b->conds.begin(), b->conds.end());
     unconds.insert(unconds.end(), b->unconds.begin(), b->unconds.end());
     cfg_scales.insert(cfg_scales.end(), n, p.request->cfg_scale);
-    rngs.emplace_back(p.source, std::vector<int64_t>(p.all_seeds.begin() + first, p.all_seeds.begin() + first + n),
+    const std::vector<int64_t> seeds(p.all_seeds.begin() + first, p.all_seeds.begin() + first + n);
+    rngs.emplace_back(p.source, seeds,
                       std::vector<int64_t>(p.all_subseeds.begin() + first, p.all_subseeds.begin() + first + n),
                       p.request->subseed_strength, p.latent_shape, p.request->seed_resize_from_h,
-                      p.request->seed_resize_from_w, p.eta_noise_seed_delta, model.placement().device);
+                      p.request->seed_resize_from_w, p.eta_noise_seed_delta, device);
+    if (lead.setup.sampler->brownian_noise) {
+      trees.push_back(a1111_noise_sampler(lead.sigmas, seeds, p.latent_shape, p.source, device,
+                                          p.no_dpmpp_sde_batch_determinism));
+    }
   }
   cfg_denoiser denoiser(model.unet(), model.schedule(), std::move(conds), std::move(unconds), std::move(cfg_scales),
                         lead.batch_cond_uncond, lead.setup.s_min_uncond);
@@ -327,6 +336,16 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     return e;
   };
   sm.randn_like = [&] { return draw(false); };
+  if (!trees.empty()) {
+    // Each batch queries its own trees, so its noise is what it gets alone.
+    sm.noise_sampler = [&trees](const at::Tensor& sigma, const at::Tensor& sigma_next) {
+      std::vector<at::Tensor> parts;
+      for (auto& t : trees) {
+        parts.push_back(t(sigma, sigma_next));
+      }
+      return parts.size() == 1 ? parts.front() : at::cat(parts);
+    };
+  }
   sm.on_step = [&](int step, int steps) {
     if (hooks.on_step) {
       hooks.on_step(step, steps);

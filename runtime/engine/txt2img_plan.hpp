@@ -59,6 +59,7 @@ struct txt2img_plan {
   std::array<int64_t, 3> latent_shape{};  ///< C, H, W of one image
   bool batch_cond_uncond = true;
   int64_t eta_noise_seed_delta = 0;
+  bool no_dpmpp_sde_batch_determinism = false;  ///< the option: SDE noise from one tree per batch
   infotext_input info_in;               ///< shared infotext fields; prompt/seed/subseed per image
 };
 
@@ -94,7 +95,8 @@ struct sampling_hooks {
 };
 
 /// Samples several plan batches as one: conditioning and CFG scales concatenated, each image with
-/// its own noise generator, one UNet call per step for all. The batches must have equal sampling
+/// its own noise generator (and, for the SDE samplers, each batch with its own Brownian trees), one
+/// UNet call per step for all. The batches must have equal sampling
 /// setups and cond_lengths. Returns the latents [images of all batches, C, H, W] in order.
 at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const plan_batch*>& batches,
                                const sampling_hooks& hooks);

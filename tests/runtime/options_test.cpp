@@ -41,6 +41,7 @@ BOOST_AUTO_TEST_CASE(defaults_are_a1111s) {
   BOOST_TEST(o.uni_pc_order == 3);
   BOOST_TEST(o.enable_prompt_comments);
   BOOST_TEST(o.batch_cond_uncond);
+  BOOST_TEST(!o.no_dpmpp_sde_batch_determinism);
 }
 
 BOOST_AUTO_TEST_CASE(overrides_apply_in_order) {
@@ -48,7 +49,7 @@ BOOST_AUTO_TEST_CASE(overrides_apply_in_order) {
   const json_value overrides = parse_json(
       R"({"CLIP_stop_at_last_layers": 2, "eta_noise_seed_delta": 31337, "randn_source": "CPU",
           "eta_ancestral": 0, "always_discard_next_to_last_sigma": true, "sd_model_checkpoint": "deliberate_v6",
-          "s_noise": 1.0, "uni_pc_order": 2.0})");
+          "s_noise": 1.0, "uni_pc_order": 2.0, "no_dpmpp_sde_batch_determinism": true})");
   apply_overrides(o, overrides.as_object());
   BOOST_TEST(o.CLIP_stop_at_last_layers == 2);
   BOOST_TEST(o.eta_noise_seed_delta == 31337);
@@ -57,6 +58,8 @@ BOOST_AUTO_TEST_CASE(overrides_apply_in_order) {
   BOOST_TEST(o.always_discard_next_to_last_sigma);
   BOOST_TEST(*o.sd_model_checkpoint == "deliberate_v6");
   BOOST_TEST(o.uni_pc_order == 2);
+  BOOST_TEST(o.no_dpmpp_sde_batch_determinism);
+  BOOST_TEST(option_value(o, "no_dpmpp_sde_batch_determinism").as_bool());
   BOOST_TEST(option_value(o, "randn_source").as_string() == "CPU");
   BOOST_TEST(option_value(o, "CLIP_stop_at_last_layers").as_int() == 2);
 }
