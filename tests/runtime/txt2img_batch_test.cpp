@@ -151,6 +151,34 @@ BOOST_AUTO_TEST_CASE(members_with_their_own_rng_source_and_ensd_share_a_run_and_
   }
 }
 
+BOOST_AUTO_TEST_CASE(sde_members_keep_their_own_brownian_trees_and_match) {
+  auto& e = the_engine();
+  // A1111 gives each image of a job its own Brownian tree (or, with no_dpmpp_sde_batch_determinism,
+  // one tree for the job's batch), seeded from its seeds and drawing from its RNG source.
+  for (const std::string sampler : {"DPM++ SDE", "DPM++ 3M SDE"}) {
+    const auto with = [&](const std::string& prompt, int seed, int batch_size, const std::string& overrides) {
+      return member(R"({"prompt": ")" + prompt + R"(", "seed": )" + std::to_string(seed) + R"(, "subseed": )" +
+                    std::to_string(seed + 1000) + R"(, "batch_size": )" +
+                    std::to_string(batch_size) + R"(, "steps": 4, "width": 64, "height": 64, "sampler_name": ")" +
+                    sampler + R"(", "override_settings": )" + overrides + "}");
+    };
+    const std::vector<sdw::batch_member> members = {
+      with("a red fox", 11, 2, R"({"randn_source": "CPU"})"),
+      with("a blue house", 22, 1, R"({"randn_source": "NV"})"),
+      with("a green tree", 33, 2, R"({"randn_source": "GPU", "no_dpmpp_sde_batch_determinism": true})"),
+      with("a cat", 44, 1, R"({"randn_source": "NV", "no_dpmpp_sde_batch_determinism": true})")};
+    int steps_seen = 0;
+    sdw::batch_hooks hooks;
+    hooks.on_step = [&](int, int steps) { steps_seen = steps; };
+    const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
+    BOOST_TEST(steps_seen == 4);  // one sampling run for all four
+    for (size_t i = 0; i < members.size(); ++i) {
+      BOOST_TEST_REQUIRE(out[i].ok());
+      check_equal(*out[i].result, alone(members[i]), sampler + " member " + std::to_string(i));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_prompt_over_75_tokens_runs_in_its_own_sub_batch_and_matches) {
   auto& e = the_engine();
   std::string long_prompt = "a castle";
