@@ -78,7 +78,8 @@ typename Inspector::result_type inspect(Inspector& f, options& x) {
            x.emphasis, x.comma_padding_backtrack, x.enable_prompt_comments, x.eta_ancestral, x.eta_ddim, x.s_churn,
            x.s_tmin, x.s_tmax, x.s_noise, x.s_min_uncond, x.sigma_min, x.sigma_max, x.rho,
            x.always_discard_next_to_last_sigma, x.use_old_karras_scheduler_sigmas, x.sgm_noise_multiplier,
-           x.batch_cond_uncond, x.uni_pc_variant, x.uni_pc_skip_type, x.uni_pc_order, x.uni_pc_lower_order_final,
+           x.batch_cond_uncond, x.no_dpmpp_sde_batch_determinism, x.uni_pc_variant, x.uni_pc_skip_type,
+           x.uni_pc_order, x.uni_pc_lower_order_final,
            optional_of(x.sd_model_checkpoint), x.sd_vae, x.samples_format, x.enable_pnginfo, x.add_model_hash_to_info,
            x.add_model_name_to_info, x.add_version_to_infotext);
 }

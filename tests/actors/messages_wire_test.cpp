@@ -48,7 +48,8 @@ const char* const body = R"({"prompt":"a (red:1.2) cube, ünïcode","negative_pr
   "sampler_name":"DPM++ 2M","scheduler":"Karras","batch_size":2,"steps":12,"cfg_scale":5.5,"width":320,
   "height":256,"restore_faces":null,"tiling":false,"eta":0.7,"s_churn":0.1,"s_noise":0.99,"denoising_strength":0.4,
   "override_settings":{"CLIP_stop_at_last_layers":2,"randn_source":"NV","sigma_min":0.03,
-    "sd_model_checkpoint":"other.safetensors","eta_noise_seed_delta":31337,"live_previews_enable":false},
+    "sd_model_checkpoint":"other.safetensors","eta_noise_seed_delta":31337,"live_previews_enable":false,
+    "no_dpmpp_sde_batch_determinism":true},
   "override_settings_restore_afterwards":false,"comments":{"note":[1,2.5,null,true]},
   "hr_prompt":"hr","script_args":[1,"two",{"three":3.0}],"alwayson_scripts":{"x":{"args":[0.1]}},
   "send_images":true,"save_images":false,"infotext":"Steps: 3"})";
@@ -80,6 +81,7 @@ BOOST_AUTO_TEST_CASE(a_typed_job_crosses_processes_whole) {
   }
   BOOST_TEST(back.settings.randn_source == "NV");
   BOOST_TEST(back.settings.eta_ancestral == 0.5);
+  BOOST_TEST(back.settings.no_dpmpp_sde_batch_determinism);
   BOOST_TEST(back.settings.sd_model_checkpoint.value_or("") == "other.safetensors");
 }
 
