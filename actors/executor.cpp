@@ -77,7 +77,7 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
 std::vector<generation_output> executor_state::run_batch(const std::vector<generation_job>& jobs,
                                                          const std::vector<cancel_token>& tokens,
                                                          executor_actor::stateful_pointer<executor_state> self) {
-  if (jobs.size() == 1) {
+  if (jobs.size() == 1 && jobs[0].request.n_iter == 1) {
     // Alone, a job also honours A1111's interrupt and skip.
     return {run(jobs[0], tokens.empty() ? cancel_token{} : tokens[0], self)};
   }
@@ -105,18 +105,22 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
     const int64_t started = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
+    // Each job hears its share of the batch's progress in its own terms (its steps × n_iter), so
+    // that /progress shows its n_iter batches and an ETA that holds while they run together.
     const auto report = [&](int step, int steps) {
       for (size_t k = 0; k < slot.size(); ++k) {
         const auto flag = [](const std::atomic<bool>* f) { return f != nullptr && f->load(); };
-        self->send(health, progress_atom::value, job_progress{jobs[slot[k]].id, step, steps, 1, started,
+        const txt2img_request& r = members[k].request;
+        const int own = r.steps * r.n_iter;
+        const int done = steps > 0 ? static_cast<int>(static_cast<int64_t>(step) * own / steps) : 0;
+        self->send(health, progress_atom::value, job_progress{jobs[slot[k]].id, done, own, r.n_iter, started,
                                                               flag(hooks.interrupt[k]), flag(hooks.skip[k])});
       }
     };
-    // The scheduler batches jobs of equal steps: until the first step, one job's count stands for all.
-    report(0, members.front().request.steps * members.front().request.n_iter);
+    report(0, 1);
     hooks.on_step = report;
     try {
-      std::vector<batch_outcome> outcomes = run_txt2img_batch(*model.model, *model.tokenizer, members, hooks);
+      std::vector<batch_outcome> outcomes = run_txt2img_batch(*model.model, *model.tokenizer, members, hooks, max_batch);
       for (size_t k = 0; k < outcomes.size() && k < slot.size(); ++k) {
         if (outcomes[k].ok()) {
           set_images(outs[slot[k]], *outcomes[k].result);
@@ -141,8 +145,10 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
   return outs;
 }
 
-executor_actor::behavior_type executor(executor_actor::stateful_pointer<executor_state> self, health_actor health) {
+executor_actor::behavior_type executor(executor_actor::stateful_pointer<executor_state> self, health_actor health,
+                                       int max_batch) {
   self->state.health = std::move(health);
+  self->state.max_batch = max_batch;
   return {
     [=](model_atom, loaded_model& m) { self->state.model = std::move(m); },
     [=](run_atom, const std::vector<generation_job>& jobs, const std::vector<cancel_token>& tokens) {

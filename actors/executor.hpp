@@ -13,18 +13,23 @@ namespace sdw {
 struct executor_state {
   loaded_model model;
   health_actor health;
+  int max_batch = 4;  ///< images one sampling run may hold (queue.max-batch)
 
   /// Runs one job to images, or to its error.
   generation_output run(const generation_job& job, const cancel_token& token,
                         executor_actor::stateful_pointer<executor_state> self);
 
-  /// Runs a batch: one output per job, in order; a cancelled member ends as cancelled alone.
+  /// Runs a batch: one output per job, in order; a cancelled member ends as cancelled alone. A
+  /// lone job with one n_iter batch runs as run_txt2img runs it; otherwise its n_iter batches
+  /// share sampling runs with each other and with the other jobs.
   std::vector<generation_output> run_batch(const std::vector<generation_job>& jobs,
                                            const std::vector<cancel_token>& tokens,
                                            executor_actor::stateful_pointer<executor_state> self);
 };
 
-/// The executor's behaviour; spawn it with caf::detached.
-executor_actor::behavior_type executor(executor_actor::stateful_pointer<executor_state> self, health_actor health);
+/// The executor's behaviour; spawn it with caf::detached. `max_batch` caps the images of one
+/// sampling run (a job's n_iter batches and other jobs share runs up to it).
+executor_actor::behavior_type executor(executor_actor::stateful_pointer<executor_state> self, health_actor health,
+                                       int max_batch);
 
 } // namespace sdw

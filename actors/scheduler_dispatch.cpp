@@ -38,14 +38,15 @@ cost_model wall_costs(const device_slot& s) {
 }
 
 /// The shape of a batch of these queued or running jobs.
-job_shape shape_of(const std::unordered_map<std::string, job_record>& jobs, const std::vector<std::string>& ids) {
+job_shape shape_of(const std::unordered_map<std::string, job_record>& jobs, const std::vector<std::string>& ids,
+                   int max_batch) {
   std::vector<job_plan> plans;
   std::vector<size_t> members;
   for (const auto& id : ids) {
     members.push_back(plans.size());
     plans.push_back(jobs.at(id).plan);
   }
-  return batch_shape(plans, members);
+  return batch_shape(plans, members, max_batch);
 }
 
 } // namespace
@@ -104,7 +105,7 @@ void scheduler_state::start_batch(size_t d, std::vector<std::string> ids) {
   const auto now = clock_type::now();
   std::vector<generation_job> batch;
   std::vector<cancel_token> tokens;
-  const job_shape shape = shape_of(jobs, ids);
+  const job_shape shape = shape_of(jobs, ids, limits.max_batch);
   for (const auto& id : ids) {
     job_record& rec = jobs.at(id);
     rec.phase = job_phase::running;
@@ -159,7 +160,7 @@ void scheduler_state::batch_done(size_t d, const std::vector<std::string>& ids, 
     // device's speed for this batch.
     cost_model unit = slot.device.costs;
     unit.speed = 1.0;
-    slot.speed.observe(job_ms(unit, shape_of(jobs, ids)), took_ms / time_scale_of(slot));
+    slot.speed.observe(job_ms(unit, shape_of(jobs, ids, limits.max_batch)), took_ms / time_scale_of(slot));
     slot.stats.calibrated_speed = slot_speed(slot);
   }
   slot.running.clear();

@@ -81,7 +81,7 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
                                           ? std::vector<std::string>{config.device}
                                           : config.devices;
   for (const auto& name : names) {
-    auto hdl = system.spawn<caf::detached>(executor, a.health);
+    auto hdl = system.spawn<caf::detached>(executor, a.health, config.max_batch);
     a.executors.push_back(hdl);
     devices.push_back(scheduler_device{hdl, name, cost_model{}});
   }

@@ -32,7 +32,7 @@ int run_executor_host(const worker_config& config) {
   caf::actor_system system{cfg};
 
   auto health_hdl = system.spawn(health);
-  auto executor_hdl = system.spawn<caf::detached>(executor, health_hdl);
+  auto executor_hdl = system.spawn<caf::detached>(executor, health_hdl, config.max_batch);
   auto host_hdl = system.spawn(executor_host, executor_hdl, health_hdl);
   system.spawn(loader, loader_config{config.checkpoint, config.model_dir, vocab, config.device, config.dtype},
                executor_hdl, host_hdl, health_hdl);

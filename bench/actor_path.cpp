@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
       scheduler_hdl = system.spawn(scheduler, executor_hdl, encoder_hdl, health_hdl, static_cast<size_t>(jobs + 8));
       self->send(remote, ready_atom::value, scheduler_hdl, int32_t{0});
     } else {
-      executor_hdl = system.spawn<caf::detached>(executor, health_hdl);
+      executor_hdl = system.spawn<caf::detached>(executor, health_hdl, 4);
       scheduler_hdl = system.spawn(scheduler, executor_hdl, encoder_hdl, health_hdl, static_cast<size_t>(jobs + 8));
       system.spawn(loader, loader_config{model, model_dir, vocab, "cpu", "auto"}, executor_hdl, scheduler_hdl,
                    health_hdl);
@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
     prepare_system_config(host_cfg, true);
     caf::actor_system host_system{host_cfg};
     auto host_health = host_system.spawn(health);
-    auto host_executor = host_system.spawn<caf::detached>(executor, host_health);
+    auto host_executor = host_system.spawn<caf::detached>(executor, host_health, 4);
     auto host = host_system.spawn(executor_host, host_executor, host_health);
     host_system.spawn(loader, loader_config{model, model_dir, vocab, "cpu", "auto"}, host_executor, host, host_health);
     auto port = host_system.middleman().publish(host, 0, "127.0.0.1", true);

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -24,19 +25,24 @@ std::string exact(double v) {
   return buf;
 }
 
-/// A member that shares a sampling run: its plan and its encoded prompts.
+/// A member that shares sampling runs: its plan, and the images its n_iter batches gave so far.
 struct planned {
   size_t index;
   txt2img_plan plan;
+  std::map<int, std::vector<rgb_image>> images;  ///< by n_iter batch
+  bool stopped = false;                         ///< interrupted: no later batch of it runs
+};
+
+/// One n_iter batch of a member, with its prompts encoded: the unit that shares UNet calls.
+struct unit {
+  planned* member;
   plan_batch batch;
+  int rows() const { return member->plan.request->batch_size; }
 };
 
 } // namespace
 
 std::optional<std::string> batch_key(const txt2img_request& req, const options& opts) {
-  if (req.n_iter != 1) {
-    return std::nullopt;
-  }
   sampling_setup s;
   try {
     s = make_sampling_setup(req, opts);
@@ -69,20 +75,20 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
 }
 
 std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_tokenizer& tokenizer,
-                                             const std::vector<batch_member>& members, const batch_hooks& hooks) {
+                                             const std::vector<batch_member>& members, const batch_hooks& hooks,
+                                             int max_images) {
   c10::InferenceMode guard;
   std::vector<batch_outcome> out(members.size());
   const auto cancel_of = [&](size_t i) { return i < hooks.cancel.size() ? hooks.cancel[i] : nullptr; };
   const auto interrupt_of = [&](size_t i) { return i < hooks.interrupt.size() ? hooks.interrupt[i] : nullptr; };
   const auto skip_of = [&](size_t i) { return i < hooks.skip.size() ? hooks.skip[i] : nullptr; };
-  // Whether member i's sampling is to end where it stands (A1111's interrupt or skip).
-  const auto stopping = [&](size_t i) { return is_set(interrupt_of(i)) || is_set(skip_of(i)); };
 
-  // Plan and encode every batchable member; group them by key and per-step token lengths, which
-  // is what lets their conditioning be stacked without padding.
+  // Plan every batchable member and encode each of its n_iter batches; group the batches by key
+  // and per-step token lengths, which is what lets their conditioning be stacked without padding.
   std::vector<size_t> alone;
   std::vector<std::unique_ptr<planned>> plans;
-  std::vector<std::vector<planned*>> groups;
+  std::vector<std::unique_ptr<unit>> units;
+  std::vector<std::vector<unit*>> groups;
   std::map<std::pair<std::string, std::vector<std::pair<int64_t, int64_t>>>, size_t> group_of;
   for (size_t i = 0; i < members.size(); ++i) {
     const auto key = batch_key(members[i].request, members[i].opts);
@@ -92,73 +98,115 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
     }
     try {
       auto p = std::make_unique<planned>(planned{i, make_txt2img_plan(model, members[i].request, members[i].opts), {}});
-      p->batch = encode_plan_batch(model, tokenizer, p->plan, 0);
-      auto [it, fresh] = group_of.try_emplace({*key, cond_lengths(p->batch)}, groups.size());
-      if (fresh) {
-        groups.emplace_back();
+      std::vector<std::unique_ptr<unit>> mine;
+      for (int iter = 0; iter < members[i].request.n_iter; ++iter) {
+        mine.push_back(std::make_unique<unit>(unit{p.get(), encode_plan_batch(model, tokenizer, p->plan, iter)}));
       }
-      groups[it->second].push_back(p.get());
+      for (auto& u : mine) {
+        auto [it, fresh] = group_of.try_emplace({*key, cond_lengths(u->batch)}, groups.size());
+        if (fresh) {
+          groups.emplace_back();
+        }
+        groups[it->second].push_back(u.get());
+        units.push_back(std::move(u));
+      }
       plans.push_back(std::move(p));
     } catch (const error& e) {
       out[i].failure = e;
     }
   }
 
+  // Each group runs in sampling runs of at most max_images images (one n_iter batch always fits),
+  // each batch in the first run with room: a member's batches (all the same size) keep their order.
+  std::vector<std::vector<unit*>> runs;
+  for (const auto& group : groups) {
+    const size_t first = runs.size();
+    std::vector<int> images;  // per run of this group
+    for (unit* u : group) {
+      size_t r = 0;
+      while (r < images.size() && images[r] + u->rows() > max_images) {
+        ++r;
+      }
+      if (r == images.size()) {
+        runs.emplace_back();
+        images.push_back(0);
+      }
+      runs[first + r].push_back(u);
+      images[r] += u->rows();
+    }
+  }
+
   int total_steps = 0;
-  for (const auto& g : groups) {
-    total_steps += g.front()->plan.request->steps;
+  for (const auto& run : runs) {
+    total_steps += run.front()->member->plan.request->steps;
   }
   for (size_t i : alone) {
     total_steps += members[i].request.steps * members[i].request.n_iter;
   }
   int done_steps = 0;
 
-  for (const auto& group : groups) {
-    std::vector<planned*> active;
-    for (planned* p : group) {
-      // What run_txt2img does at the start of an n_iter batch: an earlier skip is dropped, an
-      // interrupt ends the job with the images made so far (none).
-      if (std::atomic<bool>* skip = skip_of(p->index)) {
+  for (const auto& run : runs) {
+    const int steps = run.front()->member->plan.request->steps;
+    // What run_txt2img does at the start of an n_iter batch: an earlier skip is dropped, an
+    // interrupt ends the job with the images made so far.
+    for (unit* u : run) {
+      if (std::atomic<bool>* skip = skip_of(u->member->index)) {
         skip->store(false);
+      }
+    }
+    std::vector<unit*> active;
+    for (unit* u : run) {
+      planned* p = u->member;
+      if (out[p->index].failure) {
+        continue;
       }
       if (is_set(cancel_of(p->index))) {
         out[p->index].failure = cancelled_error();
-      } else if (is_set(interrupt_of(p->index))) {
-        txt2img_result r;
-        r.all_seeds = p->plan.all_seeds;
-        r.all_subseeds = p->plan.all_subseeds;
-        r.info_json = plan_info_json(model, p->plan, {});
-        out[p->index].result = std::move(r);
+      } else if (p->stopped || is_set(interrupt_of(p->index))) {
+        p->stopped = true;
       } else {
-        active.push_back(p);
+        active.push_back(u);
       }
     }
-    const int steps = group.front()->plan.request->steps;
     if (active.empty()) {
       done_steps += steps;
       continue;
     }
     std::vector<const plan_batch*> batches;
-    for (planned* p : active) {
-      batches.push_back(&p->batch);
+    for (unit* u : active) {
+      batches.push_back(&u->batch);
     }
-    // A stopped member keeps riding along like a cancelled one; the latents it reached are
-    // kept apart and decoded in place of the final ones.
+    // A stopped batch keeps riding along like a cancelled one; the latents it reached are kept
+    // apart and decoded in place of the final ones. A member's batches stop as they would one
+    // after another: a skip ends its earliest batch still sampling (the next ones go on); an
+    // interrupt ends that one, and its later batches count as never run.
     std::vector<at::Tensor> reached(active.size());
+    std::vector<bool> dropped(active.size(), false);
+    const auto finished = [&](size_t a) { return reached[a].defined() || dropped[a]; };
     sampling_hooks sh;
     sh.before_call = [&](const at::Tensor& now) {
       int64_t row = 0;
+      std::vector<const planned*> interrupted;
       for (size_t a = 0; a < active.size(); ++a) {
-        const int n = active[a]->plan.request->batch_size;
-        if (!reached[a].defined() && stopping(active[a]->index)) {
-          reached[a] = now.narrow(0, row, n).clone();
+        const planned* p = active[a]->member;
+        const int n = active[a]->rows();
+        if (!finished(a)) {
+          if (std::find(interrupted.begin(), interrupted.end(), p) != interrupted.end()) {
+            dropped[a] = true;
+          } else if (is_set(interrupt_of(p->index))) {
+            reached[a] = now.narrow(0, row, n).clone();
+            interrupted.push_back(p);
+          } else if (std::atomic<bool>* skip = skip_of(p->index); is_set(skip)) {
+            reached[a] = now.narrow(0, row, n).clone();
+            skip->store(false);
+          }
         }
         row += n;
       }
     };
     sh.stop = [&] {
       for (size_t a = 0; a < active.size(); ++a) {
-        if (!reached[a].defined() && !is_set(cancel_of(active[a]->index))) {
+        if (!finished(a) && !is_set(cancel_of(active[a]->member->index))) {
           return false;
         }
       }
@@ -168,8 +216,8 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
       // A cancelled member still rides along (its rows cannot leave a sampler's history); only
       // when every member is cancelled does the run stop.
       bool any_left = false;
-      for (planned* p : active) {
-        any_left = any_left || !is_set(cancel_of(p->index));
+      for (unit* u : active) {
+        any_left = any_left || !is_set(cancel_of(u->member->index));
       }
       if (!any_left) {
         throw cancelled_error();
@@ -182,8 +230,8 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
     try {
       samples = sample_plan_batches(model, batches, sh);
     } catch (const error& e) {
-      for (planned* p : active) {
-        out[p->index].failure = e.code() == errc::cancelled ? cancelled_error() : e;
+      for (unit* u : active) {
+        out[u->member->index].failure = e.code() == errc::cancelled ? cancelled_error() : e;
       }
       done_steps += steps;
       continue;
@@ -192,30 +240,52 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
 
     int64_t row = 0;
     for (size_t a = 0; a < active.size(); ++a) {
-      planned* p = active[a];
-      const int n = p->plan.request->batch_size;
+      unit* u = active[a];
+      planned* p = u->member;
+      const int n = u->rows();
       const at::Tensor latents = reached[a].defined() ? reached[a] : samples.narrow(0, row, n);
+      row += n;
+      if (dropped[a]) {
+        p->stopped = true;
+        continue;
+      }
       if (is_set(cancel_of(p->index))) {
         out[p->index].failure = cancelled_error();
-        row += n;
         continue;
       }
       try {
-        txt2img_result r;
-        r.all_seeds = p->plan.all_seeds;
-        r.all_subseeds = p->plan.all_subseeds;
-        std::vector<std::string> infotexts;
+        const auto first = static_cast<size_t>(u->batch.iter * n);
+        std::vector<rgb_image>& images = p->images[u->batch.iter];
         for (int i = 0; i < n; ++i) {
-          rgb_image img = decode_plan_image(model, p->plan, latents.narrow(0, i, 1), static_cast<size_t>(i));
-          infotexts.push_back(img.infotext);
-          r.images.push_back(std::move(img));
+          images.push_back(decode_plan_image(model, p->plan, latents.narrow(0, i, 1), first + static_cast<size_t>(i)));
         }
-        r.info_json = plan_info_json(model, p->plan, infotexts);
-        out[p->index].result = std::move(r);
       } catch (const error& e) {
         out[p->index].failure = e;
       }
-      row += n;
+    }
+  }
+
+  // Each member's answer: its images in n_iter order, as run_txt2img assembles them.
+  for (const auto& p : plans) {
+    batch_outcome& o = out[p->index];
+    if (o.failure) {
+      continue;
+    }
+    txt2img_result r;
+    r.all_seeds = p->plan.all_seeds;
+    r.all_subseeds = p->plan.all_subseeds;
+    std::vector<std::string> infotexts;
+    for (auto& [iter, images] : p->images) {
+      for (auto& img : images) {
+        infotexts.push_back(img.infotext);
+        r.images.push_back(std::move(img));
+      }
+    }
+    try {
+      r.info_json = plan_info_json(model, p->plan, infotexts);
+      o.result = std::move(r);
+    } catch (const error& e) {
+      o.failure = e;
     }
   }
 

@@ -33,7 +33,7 @@ bool per_member_option(std::string_view key) {
 std::optional<std::string> scheduler_batch_key(const txt2img_request& r, const options& settings) {
   // Anything that changes the sampling loop itself (not just the prompt, CFG scale or seed, which
   // stay per image) keeps a job apart.
-  if (r.n_iter > 1 || r.enable_hr || r.refiner_checkpoint || r.script_name || !r.alwayson_scripts.empty() ||
+  if (r.enable_hr || r.refiner_checkpoint || r.script_name || !r.alwayson_scripts.empty() ||
       r.tiling.value_or(false) || r.restore_faces.value_or(false) || r.firstpass_image) {
     return std::nullopt;
   }

@@ -24,8 +24,8 @@ struct job_plan {
 /// and every option the shared sampling loop reads (model, VAE, sigmas, eta, s_*, UniPC, ...),
 /// so the jobs can share UNet calls. What each member keeps for itself does not count: prompts,
 /// CFG scale, seeds, RNG source, ENSD, CLIP skip, emphasis and how its images are written.
-/// std::nullopt for a job that must run alone (n_iter > 1, hires fix, refiner, scripts, tiling or
-/// face restoration). The executor's batch key has the last word: jobs this key groups that still
+/// std::nullopt for a job that must run alone (hires fix, refiner, scripts, tiling or face
+/// restoration). A job's n_iter batches share sampling runs with each other and with other jobs. The executor's batch key has the last word: jobs this key groups that still
 /// cannot share a UNet call run one after another in the same executor batch.
 std::optional<std::string> scheduler_batch_key(const txt2img_request& request, const options& settings);
 

@@ -1,5 +1,7 @@
 #include "runtime/sched/placement.hpp"
 
+#include <algorithm>
+
 #include <cmath>
 #include <limits>
 
@@ -52,12 +54,16 @@ std::vector<size_t> batch_members(const std::vector<job_plan>& queue, const std:
   return members;
 }
 
-job_shape batch_shape(const std::vector<job_plan>& queue, const std::vector<size_t>& members) {
+job_shape batch_shape(const std::vector<job_plan>& queue, const std::vector<size_t>& members, int max_batch) {
   job_shape shape = queue[members.front()].shape;
-  shape.batch = 0;
+  int images = 0;
+  int widest = 1;
   for (size_t i : members) {
-    shape.batch += queue[i].shape.batch;
+    images += queue[i].shape.batch * queue[i].shape.batches;
+    widest = std::max(widest, queue[i].shape.batch);
   }
+  shape.batch = std::max(widest, std::min(images, max_batch));
+  shape.batches = (images + shape.batch - 1) / shape.batch;
   return shape;
 }
 
@@ -90,7 +96,7 @@ std::vector<batch_start> plan_dispatch(std::vector<placement_device> devices, co
       open[i] = false;
     }
     dev.running = true;
-    dev.free_in_ms = job_ms(dev.costs, batch_shape(queue, members));
+    dev.free_in_ms = job_ms(dev.costs, batch_shape(queue, members, max_batch));
     starts.push_back({static_cast<size_t>(d), std::move(members)});
   }
   return starts;

@@ -48,8 +48,9 @@ int best_device(const std::vector<placement_device>& devices, const job_shape& s
 std::vector<size_t> batch_members(const std::vector<job_plan>& queue, const std::vector<bool>& open, size_t lead,
                                   int max_batch);
 
-/// The shape of a batch: its first member's size and steps, every member's images per UNet call.
-job_shape batch_shape(const std::vector<job_plan>& queue, const std::vector<size_t>& members);
+/// The shape of a batch as the executor runs it: its first member's size and steps; every member's
+/// n_iter batches share sampling runs of up to `max_batch` images (one n_iter batch always fits).
+job_shape batch_shape(const std::vector<job_plan>& queue, const std::vector<size_t>& members, int max_batch = 64);
 
 /// A batch to start now: the device and the queue positions of its jobs.
 struct batch_start {

@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(jobs_sent_before_the_model_is_ready_complete_after_it) {
 
   auto health_hdl = system.spawn(health);
   auto encoder_hdl = system.spawn(encoder);
-  auto executor_hdl = system.spawn<caf::detached>(executor, health_hdl);
+  auto executor_hdl = system.spawn<caf::detached>(executor, health_hdl, 4);
   auto scheduler_hdl = system.spawn(scheduler, executor_hdl, encoder_hdl, health_hdl, size_t{4});
 
   // No loader yet: three jobs are accepted and wait, in order, and one of them is cancelled.

@@ -200,6 +200,34 @@ BOOST_AUTO_TEST_CASE(a_prompt_over_75_tokens_runs_in_its_own_sub_batch_and_match
   }
 }
 
+// A request's n_iter batches share sampling runs with each other and with other requests, in runs
+// of at most max_images images; each request still gets A1111's seeds per batch, its images in
+// batch order and its infotexts, as it does alone.
+BOOST_AUTO_TEST_CASE(n_iter_batches_share_runs_and_each_request_matches_its_solo_run) {
+  auto& e = the_engine();
+  for (const std::string sampler : {"Euler a", "DPM++ 2M SDE"}) {
+    const std::vector<sdw::batch_member> members = {
+      member(body(sampler, "a lighthouse", "rain", 6.0, 40, 1, R"(, "n_iter": 3)")),
+      member(body(sampler, "a (red:1.3) fox", "", 8.0, 50, 2, R"(, "n_iter": 2)")),
+      member(body(sampler, "a boat", "", 7.0, 60, 1)),
+    };
+    // 3 + 4 + 1 images in runs of at most 4: [lighthouse 0-2, boat], [fox 0-1].
+    int last_steps = 0;
+    sdw::batch_hooks hooks;
+    hooks.on_step = [&](int, int steps) { last_steps = steps; };
+    const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks, 4);
+    BOOST_TEST(last_steps == 8, sampler);  // two sampling runs of 4 steps for 6 n_iter batches
+    BOOST_TEST_REQUIRE(out.size() == 3u);
+    for (size_t i = 0; i < members.size(); ++i) {
+      BOOST_TEST_REQUIRE(out[i].ok(), sampler << " member " << i);
+      check_equal(*out[i].result, alone(members[i]), sampler + " member " + std::to_string(i));
+    }
+    BOOST_TEST(out[0].result->images.size() == 3u);
+    BOOST_TEST(out[1].result->images.size() == 4u);
+    BOOST_TEST(out[0].result->all_seeds == (std::vector<int64_t>{40, 41, 42}));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(batch_keys_separate_what_cannot_share_a_unet_call) {
   const auto key = [](const std::string& json) {
     auto m = member(json);
@@ -226,8 +254,9 @@ BOOST_AUTO_TEST_CASE(batch_keys_separate_what_cannot_share_a_unet_call) {
                      "override_settings": {"randn_source": "CPU"}})") != k));
   BOOST_TEST((key(R"({"prompt": "x", "steps": 4, "width": 64, "height": 64, "sampler_name": "Euler a",
                      "override_settings": {"randn_source": "CPU", "batch_cond_uncond": false}})") != k));
+  // n_iter batches are members too.
+  BOOST_TEST((key(body("Euler a", "x", "", 7, 1, 1, R"(, "n_iter": 2)")) == k));
   // Jobs that share with nobody.
-  BOOST_TEST(!key(body("Euler a", "x", "", 7, 1, 1, R"(, "n_iter": 2)")));
   BOOST_TEST(!key(body("Euler a", "x", "", 7, 1, 1, R"(, "enable_hr": true)")));
   BOOST_TEST(!key(body("DPM adaptive", "x", "", 7, 1, 1)));
   BOOST_TEST(!key(body("No such sampler", "x", "", 7, 1, 1)));
