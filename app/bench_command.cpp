@@ -68,6 +68,7 @@ int run_bench(const bench_args& args) {
 
   device_options dev{args.device, args.dtype};
   dev.keep_file_dtype = !args.widen_weights;
+  dev.memory_format = args.memory_format;
   // The file is read once first so both loads find it in the page cache. The first load also
   // pays for fresh process memory; the reload reuses it, as a worker switching models does.
   read_through(path);

@@ -18,6 +18,7 @@ struct bench_args {
   std::string clip_vocab;
   std::string json_out;
   bool widen_weights = false;
+  std::string memory_format = "channels_last";  ///< the networks' layout (device_options::memory_format)
   int batch = 0;  ///< > 0: time this many txt2img requests as one batch against as many singles instead
   int batch_steps = 8;   ///< sampler steps of each request of the batch measurement
   int batch_image = 64;  ///< image width and height of the batch measurement

@@ -80,6 +80,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--clip-vocab", bench.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
   bench_cmd->add_option("--json", bench.json_out, "also write the figures as JSON");
   bench_cmd->add_flag("--widen-weights", bench.widen_weights, "CPU: widen fp16 weights to float32 at load");
+  bench_cmd->add_option("--memory-format", bench.memory_format, "channels_last or contiguous")
+    ->capture_default_str();
   bench_cmd->add_option("--batch", bench.batch,
                         "instead: N txt2img requests as one batch against N singles (tiny model unless --model)");
   bench_cmd->add_option("--batch-steps", bench.batch_steps, "sampler steps per request for --batch")

@@ -71,6 +71,11 @@ weight_placement resolve_placement(const device_options& options) {
   }
   p.dtype = parse_dtype(options.dtype, cuda);
   p.keep_file_dtype = !cuda && options.keep_file_dtype;
+  if (options.memory_format != "channels_last" && options.memory_format != "contiguous") {
+    throw error(errc::bad_request, "memory_format",
+                "unknown memory format '" + options.memory_format + "' (use channels_last or contiguous)");
+  }
+  p.channels_last = options.memory_format == "channels_last";
   if (!cuda && p.dtype == c10::kHalf) {
     throw error(errc::bad_request, "dtype", "f16 is not supported on CPU (use f32 or bf16)");
   }

@@ -27,6 +27,8 @@ struct device_options {
   /// CPU only: keep fp16/bf16 weights in the file mapping (fast load) instead of widening them
   /// all to float32 at load (faster steps).
   bool keep_file_dtype = true;
+  /// The networks' memory layout: "channels_last" (faster convolutions) or "contiguous".
+  std::string memory_format = "channels_last";
 };
 
 /// Resolves device_options to a concrete placement; an unknown name or a CUDA request on a

@@ -126,7 +126,8 @@ struct spatial_transformer_impl : tnn::Module {
     if (!linear) {
       y = proj_in_conv(y);
     }
-    y = y.view({b, c, h * w}).transpose(1, 2);
+    // Tokens are the pixels: with channels-last activations this is a view, not a copy.
+    y = y.permute({0, 2, 3, 1}).reshape({b, h * w, c});
     if (linear) {
       y = proj_in_linear(y);
     }
@@ -136,7 +137,7 @@ struct spatial_transformer_impl : tnn::Module {
     if (linear) {
       y = proj_out_linear(y);
     }
-    y = y.transpose(1, 2).reshape({b, c, h, w});
+    y = y.reshape({b, h, w, c}).permute({0, 3, 1, 2});
     if (!linear) {
       y = proj_out_conv(y);
     }
@@ -293,6 +294,10 @@ unet& unet::operator=(unet&&) noexcept = default;
 
 void unet::load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement) {
   load_weights(*impl_, file, "model.diffusion_model.", placement);
+  if (placement.channels_last) {
+    to_channels_last(*impl_);
+    layout_ = at::MemoryFormat::ChannelsLast;
+  }
   dtype_ = placement.dtype;
 }
 
@@ -306,7 +311,9 @@ at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Ten
   auto emb = nn::timestep_embedding(steps, config_.model_channels).to(dtype);
   emb = m.time_linear2(torch::silu(m.time_linear1(emb)));
   auto ctx = context.to(device, dtype);
-  auto h = x.to(device, dtype);
+  // Channels-last activations with channels-last conv weights: oneDNN and cuDNN run their
+  // fastest convolutions without reordering every layer's input.
+  auto h = x.to(device, dtype).contiguous(layout_);
   std::vector<torch::Tensor> skips;
   skips.reserve(m.input_blocks->size());
   for (auto& blk : *m.input_blocks) {
@@ -328,7 +335,7 @@ at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Ten
     h = blk->as<timestep_block_impl>()->forward(h, emb, ctx);
   }
   h = m.out_conv(torch::silu(gn(m.out_norm, h)));
-  return h.to(x.scalar_type());
+  return h.to(x.scalar_type()).contiguous();
 }
 
 } // namespace sdw

@@ -32,6 +32,7 @@ public:
 private:
   struct impl;
   c10::ScalarType dtype_ = c10::kFloat;  ///< compute dtype, from the placement at load
+  at::MemoryFormat layout_ = at::MemoryFormat::Contiguous;  ///< activations' layout, from the placement
   unet_config config_;
   std::unique_ptr<impl> impl_;
 };

@@ -56,9 +56,9 @@ struct attn_block_impl : tnn::Module {
   torch::Tensor forward(const torch::Tensor& x) {
     const auto b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
     auto hn = gn(norm, x);
-    auto as_tokens = [&](const torch::Tensor& t) { return t.view({b, 1, c, h * w}).transpose(2, 3); };
+    auto as_tokens = [&](const torch::Tensor& t) { return t.permute({0, 2, 3, 1}).reshape({b, 1, h * w, c}); };
     auto out = nn::attention(as_tokens(q(hn)), as_tokens(k(hn)), as_tokens(v(hn)));
-    out = out.transpose(2, 3).reshape({b, c, h, w});
+    out = out.reshape({b, h, w, c}).permute({0, 3, 1, 2});
     return x + proj_out(out);
   }
   nn::group_norm norm{nullptr};
@@ -206,6 +206,10 @@ vae& vae::operator=(vae&&) noexcept = default;
 void vae::load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement,
                const std::string& prefix) {
   load_weights(*impl_, file, prefix, placement);
+  if (placement.channels_last) {
+    to_channels_last(*impl_);
+    layout_ = at::MemoryFormat::ChannelsLast;
+  }
   dtype_ = placement.dtype;
 }
 
@@ -213,15 +217,17 @@ at::Tensor vae::decode(const at::Tensor& latents) const {
   c10::InferenceMode guard;
   auto& m = *impl_;
   const auto& w = m.post_quant_conv->weight;
-  auto z = latents.to(w.device(), dtype_) * (1.0 / config_.scale_factor);
-  return m.dec->forward(m.post_quant_conv(z));
+  // Channels-last, as the UNet runs (see unet::forward).
+  auto z = latents.to(w.device(), dtype_).contiguous(layout_) * (1.0 / config_.scale_factor);
+  return m.dec->forward(m.post_quant_conv(z)).contiguous();
 }
 
 std::pair<at::Tensor, at::Tensor> vae::encode_moments(const at::Tensor& images) const {
   c10::InferenceMode guard;
   auto& m = *impl_;
   const auto& w = m.quant_conv->weight;
-  auto moments = m.quant_conv(m.enc->forward(images.to(w.device(), dtype_)));
+  auto moments =
+    m.quant_conv(m.enc->forward(images.to(w.device(), dtype_).contiguous(layout_))).contiguous();
   auto parts = moments.chunk(2, 1);
   return {parts[0], torch::clamp(parts[1], -30.0, 20.0)};
 }

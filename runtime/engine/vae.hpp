@@ -36,6 +36,7 @@ public:
 private:
   struct impl;
   c10::ScalarType dtype_ = c10::kFloat;  ///< compute dtype, from the placement at load
+  at::MemoryFormat layout_ = at::MemoryFormat::Contiguous;  ///< activations' layout, from the placement
   vae_config config_;
   std::unique_ptr<impl> impl_;
 };

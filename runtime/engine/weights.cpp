@@ -68,4 +68,13 @@ void load_weights(torch::nn::Module& module, const std::shared_ptr<const safeten
   }
 }
 
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4 && !p.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+      p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
+}
+
 } // namespace sdw

@@ -23,6 +23,8 @@ struct weight_placement {
   /// it: the model is ready as soon as the file is mapped, instead of after writing gigabytes
   /// of fresh float32 memory, for a little more work per step. Results are the same.
   bool keep_file_dtype = false;
+  /// Convolution weights and activations channels-last (see to_channels_last).
+  bool channels_last = true;
 };
 
 /// Fills every parameter of `module` from the tensor named `prefix + parameter name` in `file`.
@@ -30,5 +32,9 @@ struct weight_placement {
 /// float32 tensors already in place are used without a copy (they point into the mapping).
 void load_weights(torch::nn::Module& module, const std::shared_ptr<const safetensors_file>& file,
                   const std::string& prefix, const weight_placement& placement);
+
+/// Stores every 4-D parameter (convolution weights) of `module` channels-last, the layout the
+/// networks' activations use: oneDNN and cuDNN then convolve without reordering.
+void to_channels_last(torch::nn::Module& module);
 
 } // namespace sdw
