@@ -28,6 +28,8 @@ struct front_door_config {
   std::vector<std::string> model_dirs;
   /// Bodies longer than this are refused with HTTP 413.
   size_t max_body_bytes = size_t{32} << 20;
+  /// Requests asking for more work (width × height × images × steps / 1e6) are refused.
+  double max_megapixel_steps = 10000;
 };
 
 /// The HTTP listener and its routes.

@@ -39,7 +39,8 @@ int run_api(const worker_config& config) {
   int code = 0;
   {
     front_door_config door{config.host, config.port, static_cast<size_t>(config.queue_size), users, {config.model_dir},
-                           static_cast<size_t>(config.max_body_mb) << 20};
+                           static_cast<size_t>(config.max_body_mb) << 20,
+                           static_cast<double>(config.max_megapixel_steps)};
     http_front front(system, actors.scheduler, actors.health, std::move(door));
     try {
       front.open();

@@ -168,6 +168,8 @@ int main(int argc, char** argv) {
   for (auto* cmd : {api_cmd, serve_cmd}) {
     setting(cmd, "--remote-executors", "remote.executors",
             "host:port,... of `sdworker executor-host`s whose devices join this worker's (--devices none: only them)");
+    setting(cmd, "--max-megapixel-steps", "queue.max-megapixel-steps",
+            "most work one request may ask for: width x height x images x steps / 1e6");
   }
 
   CLI11_PARSE(app, argc, argv);

@@ -62,6 +62,9 @@ const std::vector<key_binding>& bindings() {
     {{"queue.max-batch", "SDWORKER_MAX_BATCH", false,
       "images one batch across requests may hold (compatible jobs share UNet calls); 1 = no batching"},
      &worker_config::max_batch},
+    {{"queue.max-megapixel-steps", "SDWORKER_MAX_MEGAPIXEL_STEPS", false,
+      "most work one request may ask for: width x height x batch_size x n_iter x steps / 1e6; more is refused (HTTP 422)"},
+     &worker_config::max_megapixel_steps},
     {{"http.host", "SDWORKER_HOST", false, "address `sdworker api` listens on"}, &worker_config::host},
     {{"http.port", "SDWORKER_PORT", false, "TCP port of `sdworker api`"}, &worker_config::port},
     {{"http.api-auth", "SDWORKER_API_AUTH", true,
@@ -213,6 +216,9 @@ void validate(const worker_config& c) {
   }
   if (c.max_batch < 1 || c.max_batch > 64) {
     bad("queue.max-batch", "must be 1..64, got " + std::to_string(c.max_batch));
+  }
+  if (c.max_megapixel_steps < 1) {
+    bad("queue.max-megapixel-steps", "must be at least 1, got " + std::to_string(c.max_megapixel_steps));
   }
   if (c.simulate < 0 || c.simulate > 1024) {
     bad("model.simulate", "must be 0..1024, got " + std::to_string(c.simulate));

@@ -32,6 +32,7 @@ struct worker_config {
   // [queue]
   int queue_size = 16;  ///< jobs that may wait; more are refused (HTTP 503)
   int max_batch = 4;    ///< images one batch across requests may hold; 1 = no batching
+  int max_megapixel_steps = 10000;  ///< a request's width × height × images × steps / 1e6 above this is refused
   // [http]
   std::string host = "127.0.0.1";
   int port = 3000;
