@@ -68,8 +68,14 @@ const std::vector<key_binding>& bindings() {
     {{"http.host", "SDWORKER_HOST", false, "address `sdworker api` listens on"}, &worker_config::host},
     {{"http.port", "SDWORKER_PORT", false, "TCP port of `sdworker api`"}, &worker_config::port},
     {{"http.api-auth", "SDWORKER_API_AUTH", true,
-      "user:pass[,user2:pass2]: HTTP basic auth for the /sdapi/v1 routes; empty = none"},
+      "user:pass[,user2:pass2]: HTTP basic auth, asked on every route (A1111's and the RunPod-style ones); empty = none"},
      &worker_config::api_auth},
+    {{"http.api-key", "SDWORKER_API_KEY", true,
+      "key clients send as Authorization: Bearer <key> (RunPod's clients do), taken on every route; empty = none"},
+     &worker_config::http_api_key},
+    {{"http.health-access", "SDWORKER_HEALTH_ACCESS", false,
+      "open: /health answers without credentials; auth: it asks for them like every other route"},
+     &worker_config::health_access},
     {{"http.max-body-mb", "SDWORKER_MAX_BODY_MB", false, "largest request body in MiB; larger get HTTP 413"},
      &worker_config::max_body_mb},
     {{"runpod.get-job-url", "RUNPOD_WEBHOOK_GET_JOB", false, "job-take URL template; set = serverless mode"},
@@ -230,6 +236,9 @@ void validate(const worker_config& c) {
   }
   if (c.host.empty()) {
     bad("http.host", "must not be empty");
+  }
+  if (!one_of(c.health_access, {"open", "auth"})) {
+    bad("http.health-access", "must be open or auth, got '" + c.health_access + "'");
   }
   if (!c.api_auth.empty()) {
     size_t start = 0;

@@ -36,7 +36,9 @@ struct worker_config {
   // [http]
   std::string host = "127.0.0.1";
   int port = 3000;
-  std::string api_auth;  ///< "user:pass[,user2:pass2]" for /sdapi/v1; empty = no authentication
+  std::string api_auth;  ///< "user:pass[,user2:pass2]": HTTP basic auth on every route; empty = none
+  std::string http_api_key;  ///< `Authorization: Bearer <key>` on every route; empty = none
+  std::string health_access = "open";  ///< open: /health needs no credentials; auth: it asks like the rest
   int max_body_mb = 32;  ///< request bodies above this many MiB get HTTP 413
   // [runpod]
   std::string get_job_url;      ///< RUNPOD_WEBHOOK_GET_JOB; set = serverless mode
