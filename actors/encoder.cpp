@@ -3,6 +3,8 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/txt2img.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <exception>
 
@@ -34,8 +36,10 @@ job_result encode_generation(const generation_output& out) {
     r.status = job_status::failed;
     r.error = job_error_of(e);
   } catch (const std::exception& e) {
+    const std::string id = new_error_id();
+    spdlog::error("{}: encoding job {}: {}", id, r.id, e.what());
     r.status = job_status::failed;
-    r.error = job_error{errc::internal, "", e.what()};
+    r.error = job_error{errc::internal, "", public_error_text(e.what(), id)};
   }
   return r;
 }

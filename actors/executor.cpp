@@ -32,8 +32,12 @@ job_error failure_of(const std::exception& e) {
     return job_error_of(*err);
   }
   // c10::Error (out of memory, shape mismatches) and anything else stays this job's problem,
-  // except a broken device, which the intake must hear of: later jobs would fail too.
-  return job_error{is_device_fault(e.what()) ? errc::device_fault : errc::internal, "", e.what()};
+  // except a broken device, which the intake must hear of: later jobs would fail too. Its text
+  // (with libtorch's stack trace) goes to the log; the client gets the first line and the id.
+  const std::string id = new_error_id();
+  spdlog::error("{}: {}", id, e.what());
+  const errc kind = is_device_fault(e.what()) ? errc::device_fault : errc::internal;
+  return job_error{kind, "", public_error_text(e.what(), id)};
 }
 
 } // namespace

@@ -78,6 +78,7 @@ void txt2img(front_context& ctx, const std::string& body, const reply_fn& reply)
   generation_job job{new_job_id("a1111"), {}, {}, job_options{false}, std::nullopt};
   try {
     job.request = check_txt2img_body(body);
+    check_request_work(job.request, ctx.config.max_megapixel_steps);
   } catch (const error& e) {
     return reply(a1111_error_answer(e.code(), e.where(), e.message()));
   }

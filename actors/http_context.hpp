@@ -23,11 +23,13 @@
 namespace sdw {
 
 /// One request after the front door has read it: method, path without the `/v2/{endpoint}`
-/// prefix, decoded query parameters and body.
+/// prefix, decoded query parameters, the headers the routes look at, and body.
 struct route_request {
   std::string method;
   std::string path;
   std::map<std::string, std::string> query;
+  std::optional<std::string> authorization;
+  std::optional<std::string> content_type;
   std::string body;
 
   /// Whether the method is GET.

@@ -4,17 +4,18 @@
 
 #include "actors/http_context.hpp"
 #include "actors/options_keeper.hpp"
+#include "runtime/base/errors.hpp"
 #include "runtime/base/json_writer.hpp"
+#include "runtime/base/unicode_text.hpp"
+#include "runtime/net/http_checks.hpp"
+#include "runtime/net/http_server.hpp"
+#include "runtime/runpod/runpod_api.hpp"
 
-#include <cpprest/http_listener.h>
 #include <cpprest/uri.h>
 #include <spdlog/spdlog.h>
 
 namespace sdw {
 namespace {
-
-namespace http = web::http;
-using http::experimental::listener::http_listener;
 
 /// `/v2/{endpoint_id}/run` → `/run`: RunPod's clients put the endpoint id after a base URL.
 std::string strip_endpoint_prefix(const std::string& path) {
@@ -28,6 +29,17 @@ std::string strip_endpoint_prefix(const std::string& path) {
   }
   return path.substr(slash);
 }
+
+/// The A1111 routes whose body is a JSON model: FastAPI reads and decodes it before the auth
+/// dependency runs, and validates it after.
+bool a1111_body_route(const route_request& req) {
+  return req.post() && (req.path == "/sdapi/v1/txt2img" || req.path == "/sdapi/v1/options");
+}
+
+bool blank(const std::string& body) { return body.find_first_not_of(" \t\r\n") == std::string::npos; }
+
+/// What FastAPI answers for a body that is not UTF-8.
+constexpr const char* not_decodable = "There was an error parsing the body";
 
 } // namespace
 
@@ -49,7 +61,7 @@ void front_context::with_stored_options(const reply_fn& reply, std::function<voi
 
 struct http_front::impl {
   std::shared_ptr<front_context> ctx;
-  std::unique_ptr<http_listener> listener;
+  std::unique_ptr<http_server> server;
 
   impl(caf::actor_system& system, scheduler_actor scheduler, health_actor health, front_door_config config)
     : ctx(std::make_shared<front_context>(system, scheduler, std::move(health),
@@ -57,12 +69,26 @@ struct http_front::impl {
 
   ~impl() { caf::anon_send_exit(ctx->options, caf::exit_reason::user_shutdown); }
 
-  /// What the front door answers before any route runs (unknown path, wrong method, too large,
-  /// bad query), or nothing when the request goes on to its route.
-  std::optional<http_answer> precheck(http::http_request& request, route_request& req, route_match& a1111) const {
-    req.method = request.method();
-    // relative_uri() keeps the path percent-encoded; ids are decoded where they are read.
-    const auto& uri = request.relative_uri();
+  /// Fills in the request as the routes see it (all but the body), or answers instead: a Host
+  /// that is not this machine's while bound to loopback, an unknown path, a wrong method, a bad query.
+  static std::optional<http_answer> read_route(const front_context& ctx, const http_request_in& in, route_request& req,
+                                               route_match& a1111) {
+    if (is_loopback_host(ctx.config.host) && !is_loopback_host_header(in.header("Host"))) {
+      // A web page whose name was made to resolve to 127.0.0.1 (DNS rebinding) sends that name.
+      return http_answer{400, "{\"detail\":\"Invalid host header\"}"};
+    }
+    req.method = in.method;
+    req.authorization = in.header("Authorization");
+    req.content_type = in.header("Content-Type");
+    web::uri uri;
+    try {
+      uri = web::uri(in.target);
+      // Routes decode ids out of the path: a bad escape ("%zz") is the client's error, found here.
+      web::uri::decode(uri.path());
+    } catch (const std::exception&) {
+      return json_error(400, "the request target is not a valid URI");
+    }
+    // The path stays percent-encoded; ids are decoded where they are read.
     std::string path = strip_endpoint_prefix(uri.path());
     while (path.size() > 1 && path.back() == '/') {
       path.pop_back();
@@ -76,11 +102,6 @@ struct http_front::impl {
     if (a1111 != route_match::found && runpod != route_match::found) {
       return method_not_allowed();
     }
-    const auto& headers = request.headers();
-    if (headers.has(http::header_names::content_length) &&
-        headers.content_length() > static_cast<utility::size64_t>(ctx->config.max_body_bytes)) {
-      return body_too_large(*ctx);
-    }
     try {
       for (const auto& [k, v] : web::uri::split_query(uri.query())) {
         req.query[web::uri::decode(k)] = web::uri::decode(v);
@@ -91,21 +112,64 @@ struct http_front::impl {
     return std::nullopt;
   }
 
-  /// Runs the route once the body is read. Static: it may run after the front door is closed,
-  /// on the shared context the continuation holds.
-  static void route(front_context& ctx, const http::http_request& request, const route_request& req,
-                    route_match a1111, const reply_fn& reply) {
-    if (req.body.size() > ctx.config.max_body_bytes) {
-      return reply(body_too_large(ctx));
+  static bool auth_configured(const front_context& ctx) {
+    return !ctx.config.auth.empty() || !ctx.config.api_key.empty();
+  }
+
+  /// A1111's basic auth (or the API key as a bearer token): nothing when it passes, else A1111's 401.
+  static std::optional<http_answer> a1111_refusal(const front_context& ctx, const route_request& req) {
+    if (!auth_configured(ctx)) {
+      return std::nullopt;
     }
-    if (a1111 != route_match::found) {
-      return serve_runpod(ctx, req, reply);
+    if (!ctx.config.api_key.empty() && runpod_authorized({}, ctx.config.api_key, req.authorization)) {
+      return std::nullopt;
     }
-    if (!ctx.config.auth.empty()) {
+    return check_basic_auth(ctx.config.auth, req.authorization);
+  }
+
+  /// With the header read: credentials and the media type, before a byte of the body is read
+  /// (except on A1111's body routes, where FastAPI decodes the body first).
+  static std::optional<http_answer> on_header(const front_context& ctx, const http_request_in& head) {
+    route_request req;
+    route_match a1111 = route_match::none;
+    if (auto early = read_route(ctx, head, req, a1111)) {
+      return early;
+    }
+    // Cross-site forms can only send form encodings and text/plain; JSON needs a preflight.
+    const bool json = is_json_media_type(req.content_type);
+    if (a1111 == route_match::found) {
+      if (a1111_body_route(req)) {
+        return std::nullopt;
+      }
+      if (auto refused = a1111_refusal(ctx, req)) {
+        return refused;
+      }
+      if (req.post() && !json) {
+        return a1111_http_exception(415, "Unsupported Media Type: send application/json");
+      }
+      return std::nullopt;
+    }
+    const bool open = req.path == "/health" && ctx.config.health_open;
+    if (auth_configured(ctx) && !open && !runpod_authorized(ctx.config.auth, ctx.config.api_key, req.authorization)) {
+      return http_answer{401, runpod_unauthorized_json()};
+    }
+    if (req.post() && !json) {
+      return json_error(415, "Unsupported Media Type: send the body as application/json");
+    }
+    return std::nullopt;
+  }
+
+  /// With the whole request: A1111's order for its body routes, then the route.
+  static void route(front_context& ctx, route_request& req, route_match a1111, const reply_fn& reply) {
+    const bool json = is_json_media_type(req.content_type);
+    if (a1111 == route_match::found && a1111_body_route(req)) {
+      if (json && !unicode::is_valid_utf8(req.body)) {
+        return reply(a1111_http_exception(400, not_decodable));
+      }
       // FastAPI decodes a JSON body before it runs the auth dependency: malformed JSON is a 422
       // even without credentials, a well-formed body with bad fields a 401.
       bool malformed = false;
-      if (req.post() && !req.body.empty()) {
+      if (json && !blank(req.body)) {
         try {
           parse_json(req.body, "body");
         } catch (const std::exception&) {
@@ -113,67 +177,43 @@ struct http_front::impl {
         }
       }
       if (!malformed) {
-        std::optional<std::string> authorization;
-        const auto& headers = request.headers();
-        if (headers.has(http::header_names::authorization)) {
-          authorization = headers.find(http::header_names::authorization)->second;
-        }
-        if (auto refused = check_basic_auth(ctx.config.auth, authorization)) {
+        if (auto refused = a1111_refusal(ctx, req)) {
           return reply(*refused);
         }
       }
-    }
-    serve_a1111(ctx, req, reply);
-  }
-
-  static http_answer body_too_large(const front_context& ctx) {
-    return {413, "{\"error\":\"HTTPException\",\"detail\":\"Request body too large: more than " +
-                   std::to_string(ctx.config.max_body_bytes) + " bytes\",\"body\":\"\",\"errors\":\"\"}"};
-  }
-
-  /// Reads the request and hands it to its route; returns without waiting for either.
-  void handle(http::http_request request) {
-    const std::string what = request.method() + " " + request.relative_uri().to_string();
-    reply_fn reply = [request, what](http_answer out) mutable {
-      request.reply(static_cast<http::status_code>(out.status), out.body, "application/json")
-        .then([](pplx::task<void> t) {
-          try {
-            t.get();
-          } catch (const std::exception&) {
-            // The client went away; nothing to do.
-          }
-        });
-    };
-    // A route that throws answers 500 with the message, wherever it runs.
-    auto guarded = [what, reply](auto&& step) {
-      try {
-        step();
-        return true;
-      } catch (const std::exception& e) {
-        spdlog::error("{}: {}", what, e.what());
-        reply(json_error(500, e.what()));
-        return false;
+      // A body of another type reaches pydantic as bytes, which no model takes.
+      if (!json && !blank(req.body)) {
+        return reply(a1111_error_answer(errc::bad_request, "body", "value is not a valid dict"));
       }
-    };
-    auto req = std::make_shared<route_request>();
+      return serve_a1111(ctx, req, reply);
+    }
+    if (a1111 == route_match::found) {
+      return serve_a1111(ctx, req, reply);
+    }
+    if (!unicode::is_valid_utf8(req.body)) {
+      return reply(json_error(400, std::string(not_decodable) + ": it is not UTF-8"));
+    }
+    serve_runpod(ctx, req, reply);
+  }
+
+  /// Reads the request and hands it to its route; returns without waiting for either. A route that
+  /// throws answers 500 with a short message and an error id; the log has the id and the whole text.
+  static void handle(const std::shared_ptr<front_context>& ctx, http_request_in in, http_respond_fn respond) {
+    const std::string what = in.method + " " + in.target.substr(0, 200);
+    reply_fn reply = [respond](http_answer out) { respond({out.status, std::move(out.body)}); };
+    route_request req;
     route_match a1111 = route_match::none;
-    std::optional<http_answer> early;
-    if (!guarded([&] { early = precheck(request, *req, a1111); })) {
-      return;
+    try {
+      if (auto early = read_route(*ctx, in, req, a1111)) {
+        return reply(*early);
+      }
+      req.body = std::move(in.body);
+      route(*ctx, req, a1111, reply);
+    } catch (const std::exception& e) {
+      const std::string id = new_error_id();
+      spdlog::error("{}: {}: {}", id, what, e.what());
+      reply(json_error(500, public_error_text(e.what(), id)));
     }
-    if (early) {
-      return reply(*early);
-    }
-    if (!req->post()) {
-      guarded([&] { route(*ctx, request, *req, a1111, reply); });
-      return;
-    }
-    request.extract_utf8string(true).then([keep = ctx, request, req, a1111, reply, guarded](pplx::task<std::string> body) {
-      guarded([&] {
-        req->body = body.get();
-        route(*keep, request, *req, a1111, reply);
-      });
-    });
   }
 };
 
@@ -181,26 +221,33 @@ http_front::http_front(caf::actor_system& system, scheduler_actor scheduler, hea
                        front_door_config config)
   : impl_(new impl(system, std::move(scheduler), std::move(health), std::move(config))) {}
 
-http_front::~http_front() {
-  try {
-    close();
-  } catch (const std::exception&) {
-    // Closing a listener that failed to open.
-  }
-}
+http_front::~http_front() { close(); }
 
 void http_front::open() {
-  const std::string url = "http://" + impl_->ctx->config.host + ":" + std::to_string(impl_->ctx->config.port);
-  impl_->listener = std::make_unique<http_listener>(url);
-  auto* me = impl_.get();
-  impl_->listener->support([me](http::http_request request) { me->handle(std::move(request)); });
-  impl_->listener->open().wait();
+  const auto& config = impl_->ctx->config;
+  http_server_limits limits;
+  limits.max_body_bytes = config.max_body_bytes;
+  http_server_handlers handlers;
+  // The handlers hold the context: an answer may come after the front door is closed.
+  handlers.on_header = [ctx = impl_->ctx](const http_request_in& head) -> std::optional<http_response_out> {
+    auto early = impl::on_header(*ctx, head);
+    if (!early) {
+      return std::nullopt;
+    }
+    return http_response_out{early->status, std::move(early->body)};
+  };
+  handlers.on_request = [ctx = impl_->ctx](http_request_in in, http_respond_fn respond) {
+    impl::handle(ctx, std::move(in), std::move(respond));
+  };
+  handlers.error_body = [](int status, const std::string& reason) { return a1111_http_exception(status, reason).body; };
+  impl_->server = std::make_unique<http_server>(config.host, config.port, limits, std::move(handlers));
+  impl_->server->open();
 }
 
 void http_front::close() {
-  if (impl_->listener) {
-    impl_->listener->close().wait();
-    impl_->listener.reset();
+  if (impl_->server) {
+    impl_->server->close();
+    impl_->server.reset();
   }
 }
 

@@ -17,17 +17,24 @@
 
 namespace sdw {
 
-/// Where to listen, what to tell clients about limits, and who may call the A1111 routes.
+/// Where to listen, what to tell clients about limits, and who may call.
 struct front_door_config {
   std::string host = "127.0.0.1";
   int port = 3000;
   size_t queue_capacity = 16;
-  /// `--api-auth` users; empty = no authentication. Only the /sdapi/v1 routes ask for it.
+  /// `--api-auth` users (HTTP basic auth). With users or an API key every route asks for
+  /// credentials, /health only when `health_open` is false.
   std::vector<api_credential> auth;
+  /// `--api-key`: taken as `Authorization: Bearer <key>` (or the bare key); empty = none.
+  std::string api_key;
+  /// Whether /health answers without credentials.
+  bool health_open = true;
   /// Folders /sdapi/v1/refresh-checkpoints scans (the loaded checkpoint's own folder is added).
   std::vector<std::string> model_dirs;
   /// Bodies longer than this are refused with HTTP 413.
   size_t max_body_bytes = size_t{32} << 20;
+  /// Requests asking for more work (width × height × images × steps / 1e6) are refused.
+  double max_megapixel_steps = 10000;
 };
 
 /// The HTTP listener and its routes.

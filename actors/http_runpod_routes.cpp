@@ -101,6 +101,7 @@ void run(front_context& ctx, const route_request& req, bool sync, const reply_fn
   generation_job job{new_job_id(sync ? "sync" : ""), {}, {}, job_options{true}, std::nullopt};
   try {
     job.request = check_job_input(req.body);
+    check_request_work(job.request, ctx.config.max_megapixel_steps);
   } catch (const error& e) {
     // RunPod takes any job whose input is an object; this one fails when it runs.
     job.rejected = job_error_of(e);

@@ -79,10 +79,15 @@ void loader(caf::blocking_actor* self, loader_config config, executor_actor exec
     status.sha256 = model->sha256();
     tell_health(self, health, config, status);
   } catch (const std::exception& e) {
-    spdlog::error("loading the model failed: {}", e.what());
+    // An sdw::error names the file and tensor; anything else (libtorch's errors carry a stack
+    // trace) is shown by its first line and an id, and logged whole.
+    const std::string id = new_error_id();
+    spdlog::error("{}: loading the model failed: {}", id, e.what());
+    const std::string shown =
+      dynamic_cast<const error*>(&e) != nullptr ? std::string(e.what()) : public_error_text(e.what(), id);
     status.state = model_state::failed;
-    status.error = e.what();
-    tell_ready(self, scheduler, config, false, std::string(e.what()));
+    status.error = shown;
+    tell_ready(self, scheduler, config, false, shown);
     tell_health(self, health, config, status);
   }
 }

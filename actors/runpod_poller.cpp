@@ -143,6 +143,7 @@ void start_job(self_pointer self, const runpod_job& job) {
   generation_job typed{id, {}, {}, job_options{false}, std::nullopt};
   try {
     typed.request = check_job_input(job.body);
+    check_request_work(typed.request, st.config.settings.max_megapixel_steps);
     // A serverless worker has no stored options: defaults, then the job's overrides.
     typed.settings = resolve_options({}, typed.request.override_settings);
   } catch (const error& e) {

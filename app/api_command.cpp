@@ -38,14 +38,25 @@ int run_api(const worker_config& config) {
 
   int code = 0;
   {
-    front_door_config door{config.host, config.port, static_cast<size_t>(config.queue_size), users, {config.model_dir},
-                           static_cast<size_t>(config.max_body_mb) << 20};
+    front_door_config door;
+    door.host = config.host;
+    door.port = config.port;
+    door.queue_capacity = static_cast<size_t>(config.queue_size);
+    door.auth = users;
+    door.api_key = config.http_api_key;
+    door.health_open = config.health_access == "open";
+    door.model_dirs = {config.model_dir};
+    door.max_body_bytes = static_cast<size_t>(config.max_body_mb) << 20;
+    door.max_megapixel_steps = static_cast<double>(config.max_megapixel_steps);
     http_front front(system, actors.scheduler, actors.health, std::move(door));
     try {
       front.open();
-      spdlog::info("listening on http://{}:{} (A1111 /sdapi/v1{}, RunPod /run, /runsync, /status, /stream, /cancel, "
-                   "/retry, /purge-queue, /health, also under /v2/<endpoint>/)",
-                   config.host, config.port, users.empty() ? "" : " with --api-auth");
+      const bool guarded = !users.empty() || !config.http_api_key.empty();
+      spdlog::info("listening on http://{}:{} (A1111 /sdapi/v1, RunPod /run, /runsync, /status, /stream, /cancel, "
+                   "/retry, /purge-queue, /health, also under /v2/<endpoint>/){}",
+                   config.host, config.port,
+                   !guarded ? "" : config.health_access == "open" ? ", credentials asked on every route but /health"
+                                                                   : ", credentials asked on every route");
       const int sig = wait_stop_event();
       spdlog::info("signal {}: shutting down", sig);
     } catch (const std::exception& e) {

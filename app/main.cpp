@@ -116,7 +116,9 @@ int main(int argc, char** argv) {
   model_settings(api_cmd);
   setting(api_cmd, "--port", "http.port", "TCP port");
   setting(api_cmd, "--host", "http.host", "address to listen on");
-  setting(api_cmd, "--api-auth", "http.api-auth", "HTTP basic auth for the /sdapi/v1 routes: user:pass[,user2:pass2]");
+  setting(api_cmd, "--api-auth", "http.api-auth", "HTTP basic auth on every route: user:pass[,user2:pass2]");
+  setting(api_cmd, "--api-key", "http.api-key", "key taken as Authorization: Bearer <key> on every route");
+  setting(api_cmd, "--health-access", "http.health-access", "open (no credentials for /health) or auth");
   setting(api_cmd, "--max-body-mb", "http.max-body-mb", "largest request body in MiB; larger get HTTP 413");
 
   std::string test_input;
@@ -170,6 +172,8 @@ int main(int argc, char** argv) {
   for (auto* cmd : {api_cmd, serve_cmd}) {
     setting(cmd, "--remote-executors", "remote.executors",
             "host:port,... of `sdworker executor-host`s whose devices join this worker's (--devices none: only them)");
+    setting(cmd, "--max-megapixel-steps", "queue.max-megapixel-steps",
+            "most work one request may ask for: width x height x images x steps / 1e6");
   }
 
   CLI11_PARSE(app, argc, argv);

@@ -51,12 +51,14 @@ std::optional<std::string> read_test_input(const std::string& flag) {
 }
 
 /// Runs one job through the scheduler and prints `{"output": ...}` or `{"error": ...}`.
-int run_local_test(caf::actor_system& system, const worker_actors& actors, const std::string& text) {
+int run_local_test(caf::actor_system& system, const worker_actors& actors, const std::string& text,
+                   double max_megapixel_steps) {
   runpod_job job;
   generation_job typed;
   try {
     job = local_test_job(text);
     typed = generation_job{job.id, check_job_input(job.body), {}, job_options{false}, std::nullopt};
+    check_request_work(typed.request, max_megapixel_steps);
     typed.settings = resolve_options({}, typed.request.override_settings);
   } catch (const error& e) {
     const std::string body = done_error_body(runpod_error_text(e.code(), e.where(), e.message()), false);
@@ -124,7 +126,7 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   const worker_actors actors = start_worker(system, worker_setup_from(config, vocab));
 
   if (local) {
-    const int code = run_local_test(system, actors, *test_input);
+    const int code = run_local_test(system, actors, *test_input, runpod.max_megapixel_steps);
     stop_worker(actors);
     leave_process(code);
   }

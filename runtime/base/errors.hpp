@@ -5,6 +5,7 @@
 #include <ostream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace sdw {
 
@@ -44,5 +45,14 @@ private:
 const char* to_string(errc code) noexcept;
 
 inline std::ostream& operator<<(std::ostream& out, errc code) { return out << to_string(code); }
+
+/// A new random id ("err-3f9a1c2b7d04") that an answer and the log line with the details share.
+std::string new_error_id();
+
+/// What a client may see of an exception that is not an sdw::error, whose text may hold internals
+/// (libtorch's c10::Error appends a C++ stack trace): the first line, without a leading
+/// "[enforce fail at file.cpp:N] ", cut to 300 bytes, then " (error <id>)". The caller logs the
+/// whole text with the same id.
+std::string public_error_text(std::string_view what, const std::string& id);
 
 } // namespace sdw

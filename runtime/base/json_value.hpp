@@ -2,6 +2,7 @@
 /// A small JSON value type that keeps object keys in insertion order (like a Python dict), and a
 /// parser that turns request bodies into it.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -88,9 +89,22 @@ private:
 /// The name of a kind ("null", "bool", "integer", "float", "string", "array", "object").
 const char* to_string(json_value::kind k) noexcept;
 
-/// Parses a JSON document (simdjson). Duplicate keys keep the first position and the last value,
-/// as Python's json does. Malformed input → sdw::error(bad_request, where, "<what> at line L column C
-/// (char N)") in the style of Python's json module.
-json_value parse_json(std::string_view text, const std::string& where = "body");
+/// Bounds on a parsed document, so that a small body cannot ask for deep recursion or millions of
+/// values: nesting depth, and values in all (array items and object members, at any depth).
+struct json_limits {
+  std::size_t max_depth = 64;
+  std::size_t max_values = 10000;
+};
+
+/// Parses a JSON document (simdjson) in time linear in its size. Duplicate keys keep the first
+/// position and the last value, as Python's json does. Malformed input → sdw::error(bad_request,
+/// where, "<what> at line L column C (char N)") in the style of Python's json module; a document
+/// over `limits` → sdw::error(bad_request, where, "JSON nesting is deeper than 64 levels") or
+/// "... more than 10000 values ...".
+json_value parse_json(std::string_view text, const std::string& where = "body", const json_limits& limits = {});
+
+/// An object from members in order, with Python dict semantics for repeated keys (first position,
+/// last value), in linear time.
+json_object unique_members(std::vector<json_member> members);
 
 } // namespace sdw

@@ -5,7 +5,11 @@
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
 
+#include <simdjson.h>
+
 namespace sdw::unicode {
+
+bool is_valid_utf8(std::string_view text) { return simdjson::validate_utf8(text.data(), text.size()); }
 
 namespace {
 

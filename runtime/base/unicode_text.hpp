@@ -3,8 +3,12 @@
 /// encoding, and the character classes of Python's `str`/`re` (which A1111 relies on).
 
 #include <string>
+#include <string_view>
 
 namespace sdw::unicode {
+
+/// Whether `text` is well-formed UTF-8 (no overlong forms, no encoded surrogates, nothing above U+10FFFF).
+bool is_valid_utf8(std::string_view text);
 
 /// Decodes UTF-8 into code points; malformed sequences become U+FFFD (never throws).
 std::u32string decode_utf8(const std::string& text);

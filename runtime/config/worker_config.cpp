@@ -62,11 +62,20 @@ const std::vector<key_binding>& bindings() {
     {{"queue.max-batch", "SDWORKER_MAX_BATCH", false,
       "images one batch across requests may hold (compatible jobs share UNet calls); 1 = no batching"},
      &worker_config::max_batch},
+    {{"queue.max-megapixel-steps", "SDWORKER_MAX_MEGAPIXEL_STEPS", false,
+      "most work one request may ask for: width x height x batch_size x n_iter x steps / 1e6; more is refused (HTTP 422)"},
+     &worker_config::max_megapixel_steps},
     {{"http.host", "SDWORKER_HOST", false, "address `sdworker api` listens on"}, &worker_config::host},
     {{"http.port", "SDWORKER_PORT", false, "TCP port of `sdworker api`"}, &worker_config::port},
     {{"http.api-auth", "SDWORKER_API_AUTH", true,
-      "user:pass[,user2:pass2]: HTTP basic auth for the /sdapi/v1 routes; empty = none"},
+      "user:pass[,user2:pass2]: HTTP basic auth, asked on every route (A1111's and the RunPod-style ones); empty = none"},
      &worker_config::api_auth},
+    {{"http.api-key", "SDWORKER_API_KEY", true,
+      "key clients send as Authorization: Bearer <key> (RunPod's clients do), taken on every route; empty = none"},
+     &worker_config::http_api_key},
+    {{"http.health-access", "SDWORKER_HEALTH_ACCESS", false,
+      "open: /health answers without credentials; auth: it asks for them like every other route"},
+     &worker_config::health_access},
     {{"http.max-body-mb", "SDWORKER_MAX_BODY_MB", false, "largest request body in MiB; larger get HTTP 413"},
      &worker_config::max_body_mb},
     {{"runpod.get-job-url", "RUNPOD_WEBHOOK_GET_JOB", false, "job-take URL template; set = serverless mode"},
@@ -214,6 +223,9 @@ void validate(const worker_config& c) {
   if (c.max_batch < 1 || c.max_batch > 64) {
     bad("queue.max-batch", "must be 1..64, got " + std::to_string(c.max_batch));
   }
+  if (c.max_megapixel_steps < 1) {
+    bad("queue.max-megapixel-steps", "must be at least 1, got " + std::to_string(c.max_megapixel_steps));
+  }
   if (c.simulate < 0 || c.simulate > 1024) {
     bad("model.simulate", "must be 0..1024, got " + std::to_string(c.simulate));
   }
@@ -224,6 +236,9 @@ void validate(const worker_config& c) {
   }
   if (c.host.empty()) {
     bad("http.host", "must not be empty");
+  }
+  if (!one_of(c.health_access, {"open", "auth"})) {
+    bad("http.health-access", "must be open or auth, got '" + c.health_access + "'");
   }
   if (!c.api_auth.empty()) {
     size_t start = 0;

@@ -32,10 +32,13 @@ struct worker_config {
   // [queue]
   int queue_size = 16;  ///< jobs that may wait; more are refused (HTTP 503)
   int max_batch = 4;    ///< images one batch across requests may hold; 1 = no batching
+  int max_megapixel_steps = 10000;  ///< a request's width × height × images × steps / 1e6 above this is refused
   // [http]
   std::string host = "127.0.0.1";
   int port = 3000;
-  std::string api_auth;  ///< "user:pass[,user2:pass2]" for /sdapi/v1; empty = no authentication
+  std::string api_auth;  ///< "user:pass[,user2:pass2]": HTTP basic auth on every route; empty = none
+  std::string http_api_key;  ///< `Authorization: Bearer <key>` on every route; empty = none
+  std::string health_access = "open";  ///< open: /health needs no credentials; auth: it asks like the rest
   int max_body_mb = 32;  ///< request bodies above this many MiB get HTTP 413
   // [runpod]
   std::string get_job_url;      ///< RUNPOD_WEBHOOK_GET_JOB; set = serverless mode

@@ -298,6 +298,52 @@ void write_model_config_yaml(const model_config& c, const std::string& yaml_path
   if (!out) throw error(errc::internal, yaml_path, "cannot write model config file");
 }
 
+void check_model_config(const model_config& c, const std::string& file) {
+  auto fail = [&](const std::string& field, const std::string& why) {
+    throw error(errc::bad_checkpoint, file,
+                field + " " + why + "; model config: " + (c.source.empty() ? std::string("defaults") : c.source));
+  };
+  auto in = [&](const char* field, long long v, long long lo, long long hi) {
+    if (v < lo || v > hi)
+      fail(field, "is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." + std::to_string(hi));
+  };
+  auto levels = [&](const char* field, const std::vector<int>& mult) {
+    in(field, static_cast<long long>(mult.size()), 1, 16);
+    for (int m : mult) in(field, m, 1, 64);
+  };
+  const auto& u = c.unet;
+  in("unet.in_channels", u.in_channels, 1, 64);
+  in("unet.out_channels", u.out_channels, 1, 64);
+  in("unet.model_channels", u.model_channels, 1, 8192);
+  levels("unet.channel_mult", u.channel_mult);
+  in("unet.num_res_blocks", u.num_res_blocks, 1, 64);
+  for (int r : u.attention_resolutions) in("unet.attention_resolutions", r, 1, 1 << 16);
+  if (u.num_head_channels == -1)
+    in("unet.num_heads", u.num_heads, 1, 1024);
+  else
+    in("unet.num_head_channels", u.num_head_channels, 1, 8192);
+  in("unet.transformer_depth", u.transformer_depth, 1, 64);
+  in("unet.context_dim", u.context_dim, 1, 16384);
+  const auto& v = c.vae;
+  in("vae.ch", v.ch, 1, 8192);
+  levels("vae.ch_mult", v.ch_mult);
+  in("vae.num_res_blocks", v.num_res_blocks, 1, 64);
+  in("vae.z_channels", v.z_channels, 1, 64);
+  in("vae.embed_dim", v.embed_dim, 1, 64);
+  in("vae.in_channels", v.in_channels, 1, 64);
+  in("vae.out_ch", v.out_ch, 1, 64);
+  if (!(v.scale_factor > 0 && v.scale_factor < 1e6)) fail("vae.scale_factor", "must be a positive number");
+  const auto& t = c.text;
+  in("text.vocab_size", t.vocab_size, 1, 1 << 20);
+  in("text.max_positions", t.max_positions, 1, 16384);
+  in("text.width", t.width, 1, 16384);
+  in("text.layers", t.layers, 1, 256);
+  in("text.heads", t.heads, 1, 1024);
+  in("text.intermediate", t.intermediate, 1, 65536);
+  if (t.width % t.heads != 0) fail("text.heads", "(" + std::to_string(t.heads) + ") must divide text.width " + std::to_string(t.width));
+  in("timesteps", c.timesteps, 1, 100000);
+}
+
 model_config load_model_config(const std::string& checkpoint_path, const safetensors_file& file) {
   refuse_unsupported_architecture(file);
   const std::string yaml = config_path_for(checkpoint_path);
@@ -307,6 +353,7 @@ model_config load_model_config(const std::string& checkpoint_path, const safeten
     throw error(errc::bad_checkpoint, file.path(), "inpainting models (9-channel UNet input) are not supported yet");
   if (c.unet.in_channels == 8)
     throw error(errc::bad_checkpoint, file.path(), "instruct-pix2pix models (8-channel UNet input) are not supported yet");
+  check_model_config(c, file.path());
   return c;
 }
 

@@ -68,6 +68,11 @@ inline bool operator!=(const model_config& a, const model_config& b) { return !(
 /// the yaml file and key).
 model_config load_model_config(const std::string& checkpoint_path, const safetensors_file& file);
 
+/// Checks that every size of `config` is positive and in a range some SD1-like network could have
+/// (e.g. 1..8192 base channels, 1..16 levels, 1..256 text layers, heads that divide the width),
+/// before anything is built from it: error(bad_checkpoint, `file`, "<field> is <v>, ...; model config: <source>").
+void check_model_config(const model_config& config, const std::string& file);
+
 /// Reads an ldm-style yaml config (plus the `cond_stage_config.params.text_model` extension).
 model_config read_model_config_yaml(const std::string& yaml_path);
 

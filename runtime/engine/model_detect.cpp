@@ -12,6 +12,18 @@ namespace {
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// No SD1-like network has a dimension near this; a larger one is a broken header, not a model.
+constexpr int64_t max_dimension = int64_t{1} << 20;
+
+// GroupNorm32 splits every normalised channel count into 32 groups.
+constexpr int norm_groups = 32;
+
 // Shape lookups that tolerate the older text-encoder naming (without `text_model.`).
 class shapes {
 public:
@@ -27,11 +39,33 @@ public:
     return it == renamed_.end() ? nullptr : it->second;
   }
   // Dimension `dim` of `key`, or nothing when the tensor is absent or has too few dimensions.
+  // Sizes read here are divided by later: a zero (or absurd) one is refused, naming the tensor.
   std::optional<int> dim(const std::string& key, size_t d) {
     const st_tensor* t = find(key);
     if (!t || t->shape.size() <= d) return std::nullopt;
+    const int64_t n = t->shape[d];
+    if (n <= 0 || n > max_dimension)
+      fail(key, "dimension " + std::to_string(d) + " is " + std::to_string(n) +
+                  ", so the model's sizes cannot be read from it");
     found_ = true;
-    return static_cast<int>(t->shape[d]);
+    return static_cast<int>(n);
+  }
+  // An error naming the file and the tensor (with its shape when the file has it).
+  [[noreturn]] void fail(const std::string& key, const std::string& why) const {
+    const st_tensor* t = find(key);
+    throw error(errc::bad_checkpoint, f_.path(),
+                "tensor '" + (t ? t->name + "' has shape " + shape_text(t->shape) : key + "'") + ": " + why);
+  }
+  // A level's channels: a whole multiple of the base channels `unit` (read from `unit_key`), and
+  // both split into GroupNorm's groups.
+  int multiple(const std::string& key, int channels, int unit, const std::string& unit_key) const {
+    const std::string groups = " channels cannot be split into GroupNorm's " + std::to_string(norm_groups) + " groups";
+    if (unit % norm_groups != 0) fail(unit_key, std::to_string(unit) + groups);
+    if (channels % unit != 0)
+      fail(key, std::to_string(channels) + " channels are not a multiple of " + std::to_string(unit) +
+                  " (the base channels, from tensor '" + unit_key + "')");
+    if (channels % norm_groups != 0) fail(key, std::to_string(channels) + groups);
+    return channels / unit;
   }
   bool has(const std::string& key) const { return find(key) != nullptr; }
   bool found_any() const { return found_; }
@@ -66,8 +100,9 @@ void detect_unet(shapes& s, unet_config& u) {
   int n = 1, in_level = 0, ds = 1;
   bool level_has_attention = false;
   int level_channels = 0;
+  std::string level_key;
   auto close_level = [&] {
-    mult.push_back(level_channels / u.model_channels);
+    mult.push_back(s.multiple(level_key, level_channels, u.model_channels, p + "input_blocks.0.0.weight"));
     blocks_per_level.push_back(in_level);
     if (level_has_attention) attention.push_back(ds);
     in_level = 0;
@@ -84,6 +119,7 @@ void detect_unet(shapes& s, unet_config& u) {
     auto ch = s.dim(b + ".0.out_layers.3.weight", 0);
     if (!ch) break;
     level_channels = *ch;
+    level_key = b + ".0.out_layers.3.weight";
     ++in_level;
     if (s.has(b + ".1.norm.weight")) level_has_attention = true;
   }
@@ -105,9 +141,10 @@ void detect_vae(shapes& s, vae_config& v) {
   if (auto e = s.dim(p + "post_quant_conv.weight", 1)) v.embed_dim = *e;
   std::vector<int> mult;
   for (int i = 0;; ++i) {
-    auto ch = s.dim(p + "encoder.down." + std::to_string(i) + ".block.0.conv1.weight", 0);
+    const std::string key = p + "encoder.down." + std::to_string(i) + ".block.0.conv1.weight";
+    auto ch = s.dim(key, 0);
     if (!ch) break;
-    mult.push_back(*ch / v.ch);
+    mult.push_back(s.multiple(key, *ch, v.ch, p + "encoder.conv_in.weight"));
   }
   if (!mult.empty()) v.ch_mult = mult;
   if (s.has(p + "encoder.down.0.block.0.conv1.weight")) {
@@ -130,6 +167,9 @@ void detect_text(shapes& s, text_encoder_config& t) {
   }
   // CLIP text transformers use 64-wide heads; the count is not stored in the weights.
   if (t.width % 64 == 0) t.heads = t.width / 64;
+  if (t.width % t.heads != 0)
+    s.fail(p + "embeddings.token_embedding.weight",
+           "a text width of " + std::to_string(t.width) + " cannot be split into attention heads");
 }
 
 } // namespace

@@ -62,6 +62,10 @@ txt2img_request check_txt2img_body(std::string_view body) {
   return request;
 }
 
+http_answer a1111_http_exception(int status, const std::string& detail) {
+  return {status, a1111_exception_body("HTTPException", detail, "")};
+}
+
 std::string pydantic_error_type(const std::string& message) {
   static const std::pair<const char*, const char*> known[] = {
     {"value is not a valid integer", "type_error.integer"},

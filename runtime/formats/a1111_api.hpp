@@ -29,6 +29,10 @@ txt2img_request check_txt2img_body(std::string_view body);
 /// cancelled → 500 "Interrupted"; anything else → 500 `{"error":"RuntimeError",...,"errors":<message>}`.
 http_answer a1111_error_answer(errc kind, const std::string& field, const std::string& message);
 
+/// A1111's body for an HTTPException of `status`: `{"error":"HTTPException","detail":<detail>,"body":"","errors":""}`
+/// (e.g. 400 "There was an error parsing the body", FastAPI's answer to a body that is not UTF-8).
+http_answer a1111_http_exception(int status, const std::string& detail);
+
 /// pydantic v1's error type for one of its messages ("value is not a valid integer" →
 /// "type_error.integer"); "value_error" for messages of our own range checks.
 std::string pydantic_error_type(const std::string& message);

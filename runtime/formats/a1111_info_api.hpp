@@ -61,7 +61,8 @@ std::vector<api_credential> parse_api_auth(const std::string& text);
 
 /// FastAPI's HTTPBasic check of an `Authorization` header against `users`: nothing when it
 /// passes, else the 401 answer with A1111's error body ("Not authenticated", "Invalid
-/// authentication credentials" or "Incorrect username or password").
+/// authentication credentials" or "Incorrect username or password"). User names and passwords
+/// are compared in constant time, all users every time.
 std::optional<http_answer> check_basic_auth(const std::vector<api_credential>& users,
                                             const std::optional<std::string>& authorization);
 

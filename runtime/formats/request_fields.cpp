@@ -185,15 +185,15 @@ std::vector<std::string> coerce_str_list(const json_value& v, const std::string&
 json_object coerce_dict(const json_value& v, const std::string& field) {
   if (v.is_object()) return v.as_object();
   if (v.is_array()) {
-    json_value out = json_value::object();
+    std::vector<json_member> members;
     for (const auto& item : v.as_array()) {
       if (!item.is_array() || item.as_array().size() != 2) throw error(errc::bad_request, field, "value is not a valid dict");
       const auto& pair = item.as_array();
       if (!pair[0].is_string() && !pair[0].is_number() && !pair[0].is_bool())
         throw error(errc::bad_request, field, "value is not a valid dict");
-      out.set(python_str(pair[0]), pair[1]);
+      members.emplace_back(python_str(pair[0]), pair[1]);
     }
-    return out.as_object();
+    return unique_members(std::move(members));
   }
   throw error(errc::bad_request, field, "value is not a valid dict");
 }

@@ -1,11 +1,13 @@
 #include "runtime/formats/txt2img_request.hpp"
 
 #include "runtime/base/errors.hpp"
+#include "runtime/base/json_writer.hpp"
 #include "runtime/formats/request_fields.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <limits>
 
 namespace sdw {
 namespace {
@@ -29,6 +31,16 @@ void as_image_side(request& r, const json_value& v, const std::string& n) {
   const std::int64_t i = coerce_int(v, n);
   if (i < 64 || i > 2048 || i % 8 != 0)
     throw error(errc::bad_request, n, "must be a multiple of 8 from 64 to 2048, got " + std::to_string(i));
+  r.*M = static_cast<int>(i);
+}
+// A1111 resizes the seed's noise only when both sides are positive; a positive side then obeys
+// the image side rule, since the noise is drawn at that size.
+template <auto M>
+void as_seed_resize_side(request& r, const json_value& v, const std::string& n) {
+  const std::int64_t i = coerce_int(v, n);
+  if (i < std::numeric_limits<int>::min() || (i > 0 && (i < 64 || i > 2048 || i % 8 != 0)))
+    throw error(errc::bad_request, n,
+                "must be 0 or less (no seed resize) or a multiple of 8 from 64 to 2048, got " + std::to_string(i));
   r.*M = static_cast<int>(i);
 }
 template <auto M>
@@ -88,8 +100,8 @@ const field_spec fields[] = {
     SDW_FIELD(as_int64, seed),
     SDW_FIELD(as_int64, subseed),
     {"subseed_strength", &as_float<&request::subseed_strength>, &echo_subseed_strength},
-    SDW_FIELD(as_int, seed_resize_from_h),
-    SDW_FIELD(as_int, seed_resize_from_w),
+    SDW_FIELD(as_seed_resize_side, seed_resize_from_h),
+    SDW_FIELD(as_seed_resize_side, seed_resize_from_w),
     SDW_FIELD(as_str, sampler_name),
     SDW_FIELD(as_str, scheduler),
     {"batch_size", &as_int_in<&request::batch_size, 1, 64>, &echo<&request::batch_size>},
@@ -117,13 +129,13 @@ const field_spec fields[] = {
     SDW_FIELD(as_str, firstpass_image),
     SDW_FIELD(as_dict, comments),
     SDW_FIELD(as_bool, enable_hr),
-    SDW_FIELD(as_int, firstphase_width),
-    SDW_FIELD(as_int, firstphase_height),
+    {"firstphase_width", &as_int_in<&request::firstphase_width, 0, 2048>, &echo<&request::firstphase_width>},
+    {"firstphase_height", &as_int_in<&request::firstphase_height, 0, 2048>, &echo<&request::firstphase_height>},
     SDW_FIELD(as_float, hr_scale),
     SDW_FIELD(as_str, hr_upscaler),
-    SDW_FIELD(as_int, hr_second_pass_steps),
-    SDW_FIELD(as_int, hr_resize_x),
-    SDW_FIELD(as_int, hr_resize_y),
+    {"hr_second_pass_steps", &as_int_in<&request::hr_second_pass_steps, 0, 150>, &echo<&request::hr_second_pass_steps>},
+    {"hr_resize_x", &as_int_in<&request::hr_resize_x, 0, 2048>, &echo<&request::hr_resize_x>},
+    {"hr_resize_y", &as_int_in<&request::hr_resize_y, 0, 2048>, &echo<&request::hr_resize_y>},
     SDW_FIELD(as_str, hr_checkpoint_name),
     SDW_FIELD(as_str, hr_sampler_name),
     SDW_FIELD(as_str, hr_scheduler),
@@ -148,12 +160,19 @@ const field_spec* find_field(std::string_view name) {
   return nullptr;
 }
 
-void check_finite(const char* field, double value) {
-  if (!std::isfinite(value)) throw error(errc::bad_request, field, "must be a finite number");
+// Numbers out of these ranges make no image worth the work (NaN or blown-out latents); the ranges
+// hold every value A1111's own sliders offer.
+void check_range(const char* field, double value, double lo, double hi) {
+  if (std::isnan(value) || (!std::isfinite(value) && hi != HUGE_VAL))
+    throw error(errc::bad_request, field, "must be a finite number");
+  if (value < lo || value > hi)
+    throw error(errc::bad_request, field,
+                "must be from " + python_float_repr(lo) + " to " + python_float_repr(hi) + ", got " +
+                  python_float_repr(value));
 }
 
-void check_finite(const char* field, const std::optional<double>& value) {
-  if (value) check_finite(field, *value);
+void check_range(const char* field, const std::optional<double>& value, double lo, double hi) {
+  if (value) check_range(field, *value, lo, hi);
 }
 
 void check_text(const char* field, const std::string& text) {
@@ -165,16 +184,18 @@ void check_text(const char* field, const std::string& text) {
 void validate(const request& r) {
   check_text("prompt", r.prompt);
   check_text("negative_prompt", r.negative_prompt);
-  check_finite("cfg_scale", r.cfg_scale);
-  check_finite("subseed_strength", r.subseed_strength);
-  check_finite("eta", r.eta);
-  check_finite("denoising_strength", r.denoising_strength);
-  check_finite("s_min_uncond", r.s_min_uncond);
-  check_finite("s_churn", r.s_churn);
-  check_finite("s_tmin", r.s_tmin);
-  check_finite("s_noise", r.s_noise);
-  check_finite("hr_scale", r.hr_scale);
+  check_range("cfg_scale", r.cfg_scale, 0, 100);
+  check_range("subseed_strength", r.subseed_strength, 0, 1);
+  check_range("eta", r.eta, 0, 1);
+  check_range("denoising_strength", r.denoising_strength, 0, 1);
+  check_range("s_min_uncond", r.s_min_uncond, 0, 100);
+  check_range("s_churn", r.s_churn, 0, 100);
+  check_range("s_tmin", r.s_tmin, 0, 1000);
   // s_tmax may be inf: A1111 passes it on and 0 already means "no limit".
+  check_range("s_tmax", r.s_tmax, 0, HUGE_VAL);
+  check_range("s_noise", r.s_noise, 0, 10);
+  check_range("hr_scale", r.hr_scale, 0, 8);
+  check_range("refiner_switch_at", r.refiner_switch_at, 0, 1);
 }
 
 std::string lower(std::string s) {
@@ -250,6 +271,22 @@ txt2img_request parse_txt2img_request(std::string_view json) {
     throw error(errc::bad_request, "input.api.endpoint",
                 "expected POST /sdapi/v1/txt2img, got " + call.method + " " + call.endpoint);
   return txt2img_request_from_json(call.payload);
+}
+
+double request_megapixel_steps(const txt2img_request& r) {
+  return double(r.width) * r.height * r.batch_size * r.n_iter * r.steps / 1e6;
+}
+
+void check_request_work(const txt2img_request& r, double max_megapixel_steps) {
+  const double work = request_megapixel_steps(r);
+  if (work <= max_megapixel_steps) return;
+  const auto whole = [](double x) { return std::to_string(static_cast<long long>(std::ceil(x))); };
+  throw error(errc::bad_request, "",
+              "too much work for one request: width " + std::to_string(r.width) + " x height " +
+                std::to_string(r.height) + " x batch_size " + std::to_string(r.batch_size) + " x n_iter " +
+                std::to_string(r.n_iter) + " x steps " + std::to_string(r.steps) + " = " + whole(work) +
+                " megapixel-steps, more than this worker's limit of " + whole(max_megapixel_steps) +
+                "; ask for fewer or smaller images or fewer steps");
 }
 
 json_value to_parameters_json(const txt2img_request& r) {

@@ -93,15 +93,27 @@ struct a1111_call {
 a1111_call unwrap_a1111_call(json_value document);
 
 /// Builds a request from an A1111 body object, with pydantic-v1 coercions ("20" → 20, 20.7 → 20,
-/// "true"/1 → true, null → the default) and range checks (width/height multiples of 8 in 64..2048,
-/// steps 1..150, batch_size 1..64, n_iter 1..100, finite cfg_scale, prompts ≤ 20000 characters).
-/// Errors: sdw::error(bad_request, "<field>", "value is not a valid integer") and the like.
+/// "true"/1 → true, null → the default) and range checks: width/height multiples of 8 in 64..2048,
+/// seed_resize_from_h/w ≤ 0 (off) or as width/height, steps 1..150, batch_size 1..64, n_iter
+/// 1..100, cfg_scale 0..100, subseed_strength, eta, denoising_strength and refiner_switch_at 0..1,
+/// s_churn and s_min_uncond 0..100, s_tmin 0..1000, s_tmax ≥ 0 (inf allowed), s_noise 0..10,
+/// hr_scale 0..8, hr_resize_x/y and firstphase_width/height 0..2048, hr_second_pass_steps 0..150,
+/// prompts ≤ 20000 characters. Errors: sdw::error(bad_request, "<field>", "value is not a valid
+/// integer"), "must be from 0 to 100, got 250.0" and the like.
 txt2img_request txt2img_request_from_json(const json_value& body);
 
 /// Parses a txt2img request from JSON text: an A1111 body or a RunPod job wrapping one
 /// (the api form must name POST /sdapi/v1/txt2img). Malformed JSON →
 /// sdw::error(bad_request, "body", "Expecting value: line 1 column 1 (char 0)") and the like.
 txt2img_request parse_txt2img_request(std::string_view json);
+
+/// The work a request asks for: width × height × batch_size × n_iter × steps, in millions.
+double request_megapixel_steps(const txt2img_request& r);
+
+/// Refuses a request whose request_megapixel_steps exceed `max_megapixel_steps` (a worker setting):
+/// sdw::error(bad_request, "", "too much work for one request: width 512 x height 512 x batch_size 64
+/// x n_iter 100 x steps 150 = 251659 megapixel-steps, more than ...").
+void check_request_work(const txt2img_request& r, double max_megapixel_steps);
 
 /// The `parameters` echo of the response: every request field after defaults, in A1111's model
 /// order, as A1111 returns it (`subseed_strength` stays the integer 0 when not given).

@@ -3,8 +3,10 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/base/json_value.hpp"
 #include "runtime/base/json_writer.hpp"
+#include "runtime/base/secret_compare.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <random>
 
@@ -43,6 +45,28 @@ void check_runpod_body(std::string_view body) {
   if (!input->is_object()) {
     throw error(errc::bad_request, "input", "value is not a valid dict");
   }
+}
+
+bool runpod_authorized(const std::vector<api_credential>& users, const std::string& api_key,
+                       const std::optional<std::string>& authorization) {
+  if (!authorization) {
+    return false;
+  }
+  const std::string& value = *authorization;
+  if (!api_key.empty()) {
+    // RFC 7235: the scheme is case-insensitive.
+    std::string scheme = value.substr(0, 7);
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+    const bool bearer = value.size() > 7 && scheme == "bearer ";
+    if (same_secret(bearer ? std::string_view(value).substr(7) : std::string_view(value), api_key)) {
+      return true;
+    }
+  }
+  return !users.empty() && !check_basic_auth(users, authorization);
+}
+
+std::string runpod_unauthorized_json() {
+  return R"({"error":"Unauthorized: send Authorization: Bearer <api key>, or the API's basic-auth credentials"})";
 }
 
 std::string runpod_job_json(const runpod_job_view& job) {

@@ -3,6 +3,7 @@
 /// request checks and the JSON shapes of the answers.
 
 #include "runtime/base/errors.hpp"
+#include "runtime/formats/a1111_info_api.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -19,6 +20,15 @@ std::string new_job_id(std::string_view prefix = "");
 /// Checks a /run or /runsync body: a JSON object whose `input` is an object. Errors:
 /// sdw::error(bad_request, "body" or "input", ...) with pydantic's messages.
 void check_runpod_body(std::string_view body);
+
+/// Whether an `Authorization` header carries credentials this worker takes: `api_key` (when not
+/// empty) as "Bearer <key>" or as the bare key (RunPod accepts both; its SDKs send the first), or
+/// one of `users` by HTTP basic auth. Secrets are compared in constant time.
+bool runpod_authorized(const std::vector<api_credential>& users, const std::string& api_key,
+                       const std::optional<std::string>& authorization);
+
+/// The 401 of the RunPod-style routes: `{"error":"Unauthorized: ..."}`.
+std::string runpod_unauthorized_json();
 
 /// A job as the RunPod status API shows it.
 struct runpod_job_view {

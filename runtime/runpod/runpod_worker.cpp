@@ -34,6 +34,7 @@ runpod_settings runpod_settings_from(const worker_config& config) {
   // Without RUNPOD_POD_ID the SDK makes up a worker id; so does this worker.
   s.worker_id = config.pod_id.empty() ? new_job_id() : config.pod_id;
   s.endpoint_id = config.endpoint_id;
+  s.max_megapixel_steps = config.max_megapixel_steps;
   return s;
 }
 

@@ -30,6 +30,7 @@ struct runpod_settings {
   std::string worker_id;                        ///< RUNPOD_POD_ID; a random UUID when unset
   std::string endpoint_id;                      ///< RUNPOD_ENDPOINT_ID; set = JSON log lines
   int concurrency = 1;                          ///< jobs held at once (taken, running or being delivered)
+  double max_megapixel_steps = 10000;           ///< queue.max-megapixel-steps: a job asking for more fails
 
   /// Whether job-take is configured (production mode).
   bool on_runpod() const { return !get_job_url.empty(); }

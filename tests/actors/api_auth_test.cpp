@@ -12,11 +12,11 @@ using sdw::test::member;
 namespace {
 
 sdw::test::api_server& server() {
-  auto& s = sdw::test::checked_shared_api_server({"--api-auth", "alice:secret,bob:pass:word"});
+  auto& s = sdw::test::checked_shared_api_server({"--api-auth", "alice:secret,bob:pass:word", "--api-key", "k-123"});
   return s.server;
 }
 
-using header_list = std::vector<std::pair<std::string, std::string>>;
+using sdw::test::header_list;
 
 header_list basic(const std::string& user_password) {
   return {{"Authorization", "Basic " + sdw::base64_encode(user_password)}};
@@ -73,13 +73,60 @@ BOOST_AUTO_TEST_CASE(malformed_json_is_422_before_auth_and_bad_fields_401_after)
   BOOST_TEST(s.call("GET", "/sdapi/v1/txt2img").status == 405);
 }
 
-// RunPod's clients send "Authorization: Bearer <api key>", so the RunPod routes and /health
-// stay open; --api-auth guards the A1111 API only.
-BOOST_AUTO_TEST_CASE(runpod_routes_and_health_do_not_ask_for_basic_auth) {
+BOOST_AUTO_TEST_CASE(the_api_key_opens_the_a1111_routes_as_a_bearer_token) {
+  auto& s = server();
+  BOOST_TEST(s.call("GET", "/sdapi/v1/samplers", "", {{"Authorization", "Bearer k-123"}}).status == 200);
+  BOOST_TEST(s.call("GET", "/sdapi/v1/samplers", "", {{"Authorization", "Bearer k-124"}}).body ==
+             unauthorized("Not authenticated"));
+}
+
+// RunPod's clients send "Authorization: Bearer <api key>"; the RunPod-style routes take that or
+// the basic-auth users, and refuse anything else. /health stays open (http.health-access open).
+BOOST_AUTO_TEST_CASE(runpod_routes_ask_for_the_key_or_a_user) {
   auto& s = server();
   BOOST_TEST(s.call("GET", "/health").status == 200);
-  const auto r = s.call("POST", "/v2/local/runsync", R"({"input":{"prompt":"x","steps":2,"width":64,"height":64}})",
-                        {{"Authorization", "Bearer local"}});
+  const std::string job = R"({"input":{"prompt":"x","steps":2,"width":64,"height":64}})";
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+         {"POST", "/run"}, {"POST", "/runsync"}, {"GET", "/status/x"}, {"POST", "/status/x"},
+         {"GET", "/status-sync/x"}, {"GET", "/stream/x"}, {"POST", "/cancel/x"}, {"POST", "/retry/x"},
+         {"POST", "/purge-queue"}, {"POST", "/v2/local/run"}, {"POST", "/v2/local/purge-queue"},
+         {"GET", "/v2/local/status/x"}}) {
+    BOOST_TEST_CONTEXT(method << " " << path) {
+      const std::vector<header_list> wrongs = {{},
+                                                {{"Authorization", "Bearer k-12"}},
+                                                {{"Authorization", "k-1234"}},
+                                                basic("alice:wrong"),
+                                                basic("mallory:secret"),
+                                                {{"Authorization", "Basic %%%"}}};
+      for (const auto& wrong : wrongs) {
+        const auto r = s.call(method, path, method == "POST" ? job : "", wrong);
+        BOOST_TEST(r.status == 401);
+        BOOST_TEST(r.body.find("Unauthorized") != std::string::npos, r.body);
+      }
+    }
+  }
+  // Purging with credentials works; without them nothing was removed or queued.
+  auto r = s.call("POST", "/purge-queue", "", {{"Authorization", "Bearer k-123"}});
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(member(r.json, "removed").as_int() == 0);
+  r = s.call("POST", "/v2/local/runsync", job, {{"Authorization", "Bearer k-123"}});
   BOOST_TEST(r.status == 200);
   BOOST_TEST(member(r.json, "status").as_string() == "COMPLETED");
+  // The bare key, as RunPod also takes it, and a basic-auth user.
+  r = s.call("GET", "/status/" + member(r.json, "id").as_string(), "", {{"Authorization", "k-123"}});
+  BOOST_TEST(member(r.json, "status").as_string() == "COMPLETED");
+  BOOST_TEST(s.call("POST", "/cancel/nope", "", basic("bob:pass:word")).status == 404);
+  BOOST_TEST(member(s.call("GET", "/health").json, "jobs").find("completed")->as_int() >= 2);
+}
+
+BOOST_AUTO_TEST_CASE(health_can_ask_for_credentials_too) {
+  sdw::test::temp_dir models;
+  sdw::test::api_server s(sdw::test::tiny_model(models), {"--api-key", "k-9", "--health-access", "auth"});
+  BOOST_TEST_REQUIRE(s.wait_until_up_with({{"Authorization", "Bearer k-9"}}), s.log());
+  auto r = s.call("GET", "/health");
+  BOOST_TEST(r.status == 401);
+  BOOST_TEST(r.body.find("Unauthorized") != std::string::npos);
+  BOOST_TEST(s.call("GET", "/health", "", {{"Authorization", "Bearer k-9"}}).status == 200);
+  BOOST_TEST(s.call("GET", "/sdapi/v1/progress").status == 401);
+  BOOST_TEST(s.call("GET", "/sdapi/v1/progress", "", {{"Authorization", "Bearer k-9"}}).status == 200);
 }

@@ -167,3 +167,27 @@ BOOST_AUTO_TEST_CASE(health_json_shows_each_device_configured_and_learned_speed)
   BOOST_TEST(dev.find("calibratedSpeed")->as_number() == 0.25);
   BOOST_TEST(dev.find("jobs")->as_int() == 7);
 }
+
+BOOST_AUTO_TEST_CASE(runpod_routes_take_the_key_or_a_basic_auth_user) {
+  const std::vector<api_credential> users = {{"alice", "secret"}};
+  const std::string key = "rp-key";
+  auto ok = [&](std::optional<std::string> header, const std::vector<api_credential>& u, const std::string& k) {
+    return runpod_authorized(u, k, header);
+  };
+  BOOST_TEST(ok(std::string("Bearer rp-key"), users, key));
+  BOOST_TEST(ok(std::string("bearer rp-key"), users, key));
+  BOOST_TEST(ok(std::string("rp-key"), users, key));  // the bare key, as RunPod takes it
+  BOOST_TEST(ok(std::string("Basic YWxpY2U6c2VjcmV0"), users, key));  // alice:secret
+  BOOST_TEST(ok(std::string("Basic YWxpY2U6c2VjcmV0"), users, ""));
+  BOOST_TEST(!ok(std::nullopt, users, key));
+  BOOST_TEST(!ok(std::string(""), users, key));
+  BOOST_TEST(!ok(std::string("Bearer rp-ke"), users, key));
+  BOOST_TEST(!ok(std::string("Bearer rp-key2"), users, key));
+  BOOST_TEST(!ok(std::string("Bearer "), users, key));
+  BOOST_TEST(!ok(std::string("Basic YWxpY2U6d3Jvbmc="), users, key));  // alice:wrong
+  // Without a key, no bearer token passes; without users, no basic credentials do.
+  BOOST_TEST(!ok(std::string("Bearer "), users, ""));
+  BOOST_TEST(!ok(std::string(""), users, ""));
+  BOOST_TEST(!ok(std::string("Basic YWxpY2U6c2VjcmV0"), {}, key));
+  BOOST_TEST(runpod_unauthorized_json().find(R"({"error":"Unauthorized)") == 0u);
+}

@@ -31,6 +31,19 @@ void write_checkpoint(const std::string& path, const model_config& config,
   write_safetensors(path, entries, {});
 }
 
+// The layout of `config` in zeros, with tensor `key` written in `shape` instead (no yaml beside it).
+void write_with_shape(const std::string& path, const model_config& config, const std::string& key,
+                      std::vector<int64_t> shape) {
+  std::vector<st_write_entry> entries;
+  for (const auto& s : sd1_checkpoint_layout(config)) {
+    const std::vector<int64_t> dims = s.name == key ? shape : s.shape;
+    int64_t n = 1;
+    for (auto d : dims) n *= d;
+    entries.push_back({s.name, st_dtype::f16, dims, std::string(2 * n, '\0')});
+  }
+  write_safetensors(path, entries, {});
+}
+
 model_config small_config() {
   model_config c;
   c.unet.model_channels = 32;
@@ -176,6 +189,78 @@ BOOST_AUTO_TEST_CASE(malformed_yaml_names_the_file_and_key) {
   write_text(yaml, "model:\n  params:\n    cond_stage_config:\n      target: "
                    "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder\n");
   expect_refused(ckpt, yaml, "SD2 models");
+}
+
+// A zero-sized dimension used to divide by zero in detection; now each is refused naming the tensor.
+BOOST_AUTO_TEST_CASE(zero_sized_dimensions_are_refused_naming_the_file_and_tensor) {
+  temp_dir tmp;
+  const model_config c = small_config();
+  const std::string unet = "model.diffusion_model.", vae = "first_stage_model.", text(sd1_text_prefix);
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> cases = {
+    {unet + "input_blocks.0.0.weight", {0, 4, 3, 3}},
+    {unet + "input_blocks.0.0.weight", {32, 0, 3, 3}},
+    {unet + "input_blocks.1.0.out_layers.3.weight", {0, 32, 3, 3}},
+    {unet + "out.2.weight", {0, 32, 3, 3}},
+    {unet + "middle_block.1.transformer_blocks.0.attn2.to_k.weight", {64, 0}},
+    {vae + "encoder.conv_in.weight", {0, 3, 3, 3}},
+    {vae + "encoder.down.1.block.0.conv1.weight", {0, 32, 3, 3}},
+    {vae + "post_quant_conv.weight", {4, 0, 1, 1}},
+    {text + "embeddings.token_embedding.weight", {1000, 0}},
+    {text + "embeddings.token_embedding.weight", {0, 128}},
+    {text + "embeddings.position_embedding.weight", {0, 128}},
+    {text + "encoder.layers.0.mlp.fc1.weight", {0, 128}},
+  };
+  int i = 0;
+  for (const auto& [key, shape] : cases) {
+    BOOST_TEST_CONTEXT(key) {
+      const std::string ckpt = tmp.file("zero" + std::to_string(i++) + ".safetensors");
+      write_with_shape(ckpt, c, key, shape);
+      expect_refused(ckpt, ckpt, "tensor '" + key + "' has shape [");
+      expect_refused(ckpt, ckpt, "is 0, so the model's sizes cannot be read from it");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(detected_sizes_must_fit_together) {
+  temp_dir tmp;
+  const model_config c = small_config();
+  // The last res block of the first level gives its channels.
+  const std::string level = "model.diffusion_model.input_blocks.2.0.out_layers.3.weight";
+  // 48 channels on a 32-channel base is no whole multiple.
+  write_with_shape(tmp.file("a.safetensors"), c, level, {48, 32, 3, 3});
+  expect_refused(tmp.file("a.safetensors"), tmp.file("a.safetensors"),
+                 "tensor '" + level + "' has shape [48, 32, 3, 3]: 48 channels are not a multiple of 32");
+  // 40 channels as the base: GroupNorm's 32 groups cannot split them.
+  const std::string conv_in = "first_stage_model.encoder.conv_in.weight";
+  write_with_shape(tmp.file("b.safetensors"), c, conv_in, {40, 3, 3, 3});
+  expect_refused(tmp.file("b.safetensors"), tmp.file("b.safetensors"), "GroupNorm's 32 groups");
+  // A text width no head count divides.
+  const std::string tokens = std::string(sd1_text_prefix) + "embeddings.token_embedding.weight";
+  write_with_shape(tmp.file("c.safetensors"), c, tokens, {1000, 100});
+  expect_refused(tmp.file("c.safetensors"), tmp.file("c.safetensors"), "cannot be split into attention heads");
+}
+
+BOOST_AUTO_TEST_CASE(configs_out_of_range_are_refused_before_anything_is_built) {
+  temp_dir tmp;
+  const std::string ckpt = tmp.file("m.safetensors"), yaml = tmp.file("m.yaml");
+  write_checkpoint(ckpt, small_config());
+  model_config big = small_config();
+  big.unet.channel_mult = {1, 100};
+  write_model_config_yaml(big, yaml);
+  expect_refused(ckpt, ckpt, "unet.channel_mult is 100, expected 1..64; model config: " + yaml);
+  big = small_config();
+  big.text.layers = 100000;
+  write_model_config_yaml(big, yaml);
+  expect_refused(ckpt, ckpt, "text.layers is 100000, expected 1..256");
+  big = small_config();
+  big.unet.model_channels = 1 << 20;
+  write_model_config_yaml(big, yaml);
+  expect_refused(ckpt, ckpt, "unet.model_channels is 1048576, expected 1..8192");
+
+  model_config ok = small_config();
+  BOOST_CHECK_NO_THROW(check_model_config(ok, ckpt));
+  ok.text.heads = 3;
+  BOOST_CHECK_THROW(check_model_config(ok, ckpt), error);
 }
 
 BOOST_AUTO_TEST_CASE(other_architectures_are_refused_by_their_keys) {

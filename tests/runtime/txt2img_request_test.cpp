@@ -104,13 +104,72 @@ BOOST_AUTO_TEST_CASE(range_checks_have_clear_messages) {
   BOOST_TEST((failure(R"({"cfg_scale": "nan"})") == p{"cfg_scale", "must be a finite number"}));
   BOOST_TEST((failure(R"({"steps": 1e12})") == p{"steps", "must be from 1 to 150, got 1000000000000"}));
   BOOST_TEST((failure(R"({"width": "-8"})") == p{"width", "must be a multiple of 8 from 64 to 2048, got -8"}));
-  BOOST_TEST((failure(R"({"hr_resize_x": 1e12})") == p{"hr_resize_x", "value is not a valid integer"}));
+  BOOST_TEST((failure(R"({"hr_resize_x": 1e12})") == p{"hr_resize_x", "must be from 0 to 2048, got 1000000000000"}));
   const std::string long_prompt(20001, 'a');
   BOOST_TEST(failure(R"({"prompt": ")" + long_prompt + "\"}").first == "prompt");
   // 20000 two-byte characters are within the limit: characters, not bytes, count.
   std::string wide;
   for (int i = 0; i < 20000; ++i) wide += "\xc3\xa9";
   BOOST_TEST(parse_txt2img_request(R"({"prompt": ")" + wide + "\"}").prompt.size() == 40000u);
+}
+
+BOOST_AUTO_TEST_CASE(every_numeric_field_has_a_range) {
+  using p = std::pair<std::string, std::string>;
+  // Seed resize: 0 or less turns it off (as in A1111); a positive side follows the image side rule.
+  const auto off = parse_txt2img_request(R"({"seed_resize_from_h": 0, "seed_resize_from_w": -7})");
+  BOOST_TEST(off.seed_resize_from_h == 0);
+  BOOST_TEST(off.seed_resize_from_w == -7);
+  const auto on = parse_txt2img_request(R"({"seed_resize_from_h": 2048, "seed_resize_from_w": "64"})");
+  BOOST_TEST(on.seed_resize_from_h == 2048);
+  BOOST_TEST(on.seed_resize_from_w == 64);
+  const std::string side_rule = "must be 0 or less (no seed resize) or a multiple of 8 from 64 to 2048, got ";
+  BOOST_TEST((failure(R"({"seed_resize_from_h": 2000000000})") == p{"seed_resize_from_h", side_rule + "2000000000"}));
+  BOOST_TEST((failure(R"({"seed_resize_from_w": 1e15})") == p{"seed_resize_from_w", side_rule + "1000000000000000"}));
+  BOOST_TEST((failure(R"({"seed_resize_from_w": 2056})") == p{"seed_resize_from_w", side_rule + "2056"}));
+  BOOST_TEST((failure(R"({"seed_resize_from_h": 60})") == p{"seed_resize_from_h", side_rule + "60"}));
+  BOOST_TEST((failure(R"({"seed_resize_from_h": 100})") == p{"seed_resize_from_h", side_rule + "100"}));
+  BOOST_TEST((failure(R"({"seed_resize_from_h": -1e12})") == p{"seed_resize_from_h", side_rule + "-1000000000000"}));
+
+  BOOST_TEST((failure(R"({"cfg_scale": 250})") == p{"cfg_scale", "must be from 0.0 to 100.0, got 250.0"}));
+  BOOST_TEST((failure(R"({"cfg_scale": -1})") == p{"cfg_scale", "must be from 0.0 to 100.0, got -1.0"}));
+  BOOST_TEST((failure(R"({"cfg_scale": "inf"})") == p{"cfg_scale", "must be a finite number"}));
+  BOOST_TEST((failure(R"({"subseed_strength": 1.5})") == p{"subseed_strength", "must be from 0.0 to 1.0, got 1.5"}));
+  BOOST_TEST((failure(R"({"eta": -0.1})") == p{"eta", "must be from 0.0 to 1.0, got -0.1"}));
+  BOOST_TEST((failure(R"({"denoising_strength": 2})") == p{"denoising_strength", "must be from 0.0 to 1.0, got 2.0"}));
+  BOOST_TEST((failure(R"({"s_churn": 1e300})") == p{"s_churn", "must be from 0.0 to 100.0, got 1e+300"}));
+  BOOST_TEST((failure(R"({"s_noise": 11})") == p{"s_noise", "must be from 0.0 to 10.0, got 11.0"}));
+  BOOST_TEST((failure(R"({"s_tmin": -1})") == p{"s_tmin", "must be from 0.0 to 1000.0, got -1.0"}));
+  BOOST_TEST((failure(R"({"s_tmax": "nan"})") == p{"s_tmax", "must be a finite number"}));
+  BOOST_TEST((failure(R"({"s_min_uncond": 101})") == p{"s_min_uncond", "must be from 0.0 to 100.0, got 101.0"}));
+  BOOST_TEST((failure(R"({"hr_scale": 9})") == p{"hr_scale", "must be from 0.0 to 8.0, got 9.0"}));
+  BOOST_TEST((failure(R"({"refiner_switch_at": 1.01})") == p{"refiner_switch_at", "must be from 0.0 to 1.0, got 1.01"}));
+  BOOST_TEST((failure(R"({"hr_second_pass_steps": 151})") == p{"hr_second_pass_steps", "must be from 0 to 150, got 151"}));
+  BOOST_TEST((failure(R"({"firstphase_width": -8})") == p{"firstphase_width", "must be from 0 to 2048, got -8"}));
+  BOOST_TEST((failure(R"({"hr_resize_y": 4096})") == p{"hr_resize_y", "must be from 0 to 2048, got 4096"}));
+  // The ends of each range are in it; s_tmax may be infinite.
+  const auto edges = parse_txt2img_request(
+    R"({"cfg_scale": 100, "subseed_strength": 1, "eta": 0, "s_churn": 100, "s_tmax": "inf", "s_noise": 10,)"
+    R"( "hr_scale": 8, "hr_resize_x": 2048, "hr_second_pass_steps": 150, "denoising_strength": 1})");
+  BOOST_TEST(edges.cfg_scale == 100.0);
+  BOOST_TEST(std::isinf(*edges.s_tmax));
+}
+
+BOOST_AUTO_TEST_CASE(the_work_of_a_request_is_capped) {
+  const auto r = parse_txt2img_request(R"({"width": 512, "height": 512, "batch_size": 64, "n_iter": 100, "steps": 150})");
+  BOOST_TEST(request_megapixel_steps(r) == 512.0 * 512 * 64 * 100 * 150 / 1e6);
+  check_request_work(r, 3e6);
+  try {
+    check_request_work(r, 10000);
+    BOOST_FAIL("accepted");
+  } catch (const error& e) {
+    BOOST_TEST(e.code() == errc::bad_request);
+    BOOST_TEST(e.where() == "");
+    BOOST_TEST(e.message() == "too much work for one request: width 512 x height 512 x batch_size 64 x n_iter 100 x "
+                              "steps 150 = 251659 megapixel-steps, more than this worker's limit of 10000; ask for "
+                              "fewer or smaller images or fewer steps");
+  }
+  // The A1111 defaults (one 512x512 image, 50 steps) are far below the default limit.
+  check_request_work(parse_txt2img_request("{}"), 10000);
 }
 
 BOOST_AUTO_TEST_CASE(runpod_wrapper_forms) {

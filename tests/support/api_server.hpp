@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -45,6 +46,9 @@ inline int free_port() {
   ::close(fd);
   return ntohs(addr.sin_port);
 }
+
+/// Header fields to add to a request.
+using header_list = std::vector<std::pair<std::string, std::string>>;
 
 /// An HTTP answer: status, body text and the body parsed as JSON (null when it is not JSON).
 struct http_reply {
@@ -77,14 +81,17 @@ public:
   ~api_server() { stop(); }
 
   /// Waits until the server answers /health (in any state); false if it died or took over `limit`.
-  bool wait_until_up(std::chrono::seconds limit = std::chrono::seconds(60)) {
+  bool wait_until_up(std::chrono::seconds limit = std::chrono::seconds(60)) { return wait_until_up_with({}, limit); }
+
+  /// wait_until_up, sending `headers` (credentials) with each /health.
+  bool wait_until_up_with(const header_list& headers, std::chrono::seconds limit = std::chrono::seconds(60)) {
     const auto end = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < end) {
       if (!alive()) {
         return false;
       }
       try {
-        if (call("GET", "/health").status == 200) {
+        if (call("GET", "/health", "", headers).status == 200) {
           return true;
         }
       } catch (const std::exception&) {
@@ -108,16 +115,17 @@ public:
     return false;
   }
 
-  /// One request; the body is sent as application/json, with `headers` added.
+  /// One request; the body is sent as application/json (unless `headers` name another
+  /// Content-Type), with `headers` added.
   http_reply call(const std::string& method, const std::string& path, const std::string& body = "",
-                  const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+                  const header_list& headers = {}) {
     web::http::http_request req(method);
     req.set_request_uri(path);
     if (method == "POST") {
       req.set_body(body, "application/json");
     }
     for (const auto& [name, value] : headers) {
-      req.headers().add(name, value);
+      req.headers()[name] = value;
     }
     auto response = client_->request(req).get();
     http_reply r;
@@ -179,6 +187,9 @@ inline shared_server& shared_api_server(std::vector<std::string> extra, bool& fi
   first = !instance;
   if (first) {
     instance = std::make_unique<shared_server>(std::move(extra));
+    // Gone before cpprest's own statics (made with its client, after `instance`): destroying the
+    // client after them read freed memory at exit.
+    std::atexit([] { instance.reset(); });
   }
   return *instance;
 }
