@@ -99,6 +99,21 @@ void check_equal(const sdw::txt2img_result& batched, const sdw::txt2img_result& 
   }
 }
 
+/// Runs `members` as one batch of 4-step requests: one sampling run for all, each member equal to
+/// its solo run.
+void runs_as_one_and_matches_alone(const std::vector<sdw::batch_member>& members, const std::string& label) {
+  auto& e = the_engine();
+  int steps_seen = 0;
+  sdw::batch_hooks hooks;
+  hooks.on_step = [&](int, int steps) { steps_seen = steps; };
+  const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
+  BOOST_TEST(steps_seen == 4);  // one sampling run for all
+  for (size_t i = 0; i < members.size(); ++i) {
+    BOOST_TEST_REQUIRE(out[i].ok());
+    check_equal(*out[i].result, alone(members[i]), label + std::to_string(i));
+  }
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(each_member_of_a_batch_gets_what_it_gets_alone) {
@@ -139,15 +154,7 @@ BOOST_AUTO_TEST_CASE(members_with_their_own_rng_source_and_ensd_share_a_run_and_
       with("a red fox", 11, R"({"randn_source": "CPU"})"), with("a blue house", 22, R"({"randn_source": "NV"})"),
       with("a green tree", 33, R"({"randn_source": "GPU", "eta_noise_seed_delta": 31337})"),
       with("a cat", 44, R"({"randn_source": "CPU", "eta_noise_seed_delta": 31337, "CLIP_stop_at_last_layers": 2})")};
-    int steps_seen = 0;
-    sdw::batch_hooks hooks;
-    hooks.on_step = [&](int, int steps) { steps_seen = steps; };
-    const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
-    BOOST_TEST(steps_seen == 4);  // one sampling run for all four
-    for (size_t i = 0; i < members.size(); ++i) {
-      BOOST_TEST_REQUIRE(out[i].ok());
-      check_equal(*out[i].result, alone(members[i]), sampler + " mixed-source member " + std::to_string(i));
-    }
+    runs_as_one_and_matches_alone(members, sampler + " mixed-source member ");
   }
 }
 
@@ -167,15 +174,7 @@ BOOST_AUTO_TEST_CASE(sde_members_keep_their_own_brownian_trees_and_match) {
       with("a blue house", 22, 1, R"({"randn_source": "NV"})"),
       with("a green tree", 33, 2, R"({"randn_source": "GPU", "no_dpmpp_sde_batch_determinism": true})"),
       with("a cat", 44, 1, R"({"randn_source": "NV", "no_dpmpp_sde_batch_determinism": true})")};
-    int steps_seen = 0;
-    sdw::batch_hooks hooks;
-    hooks.on_step = [&](int, int steps) { steps_seen = steps; };
-    const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks);
-    BOOST_TEST(steps_seen == 4);  // one sampling run for all four
-    for (size_t i = 0; i < members.size(); ++i) {
-      BOOST_TEST_REQUIRE(out[i].ok());
-      check_equal(*out[i].result, alone(members[i]), sampler + " member " + std::to_string(i));
-    }
+    runs_as_one_and_matches_alone(members, sampler + " member ");
   }
 }
 
