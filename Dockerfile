@@ -26,7 +26,8 @@ RUN SDW_VENV=/opt/venv SDW_BUILD_DIR=/src/build-release deploy/setup.sh \
 FROM ${DEBIAN_IMAGE} AS runtime
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       python3 python3-venv libcaf-core0.17 libcaf-io0.17 libsimdjson14 libcpprest2.10 libpng16-16 \
-      libyaml-cpp0.7 libspdlog1.10 libfmt9 libicu72 libboost-test1.74.0 ca-certificates curl \
+      libyaml-cpp0.7 libspdlog1.10 libfmt9 libicu72 libboost-test1.74.0 libjpeg62-turbo libwebp7 libexif12 \
+      ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 # The same pinned torch: its lib/ holds libtorch, and its CUDA runtime, cuBLAS and cuDNN wheels
 # are the libraries the binary finds through its run path.

@@ -15,6 +15,7 @@ venv="${SDW_VENV:-$root/.venv}"
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libcaf-dev libsimdjson-dev libcpprest-dev libssl-dev libpng-dev zlib1g-dev
+  libjpeg-dev libwebp-dev libexif-dev
   libboost-test-dev libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev libicu-dev
   python3 python3-venv curl ca-certificates
 )

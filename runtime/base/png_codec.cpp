@@ -84,7 +84,28 @@ bool read_header(png_structp png, png_infop info, header* h) {
   const int bit_depth = png_get_bit_depth(png, info);
   if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-  if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+  // PIL's reading of tRNS: per-entry palette alpha makes RGBA; a palette with one fully
+  // transparent entry (else opaque), like the colour key of a gray or RGB image, is ignored.
+  if (png_get_valid(png, info, PNG_INFO_tRNS)) {
+    bool per_entry = false;
+    if (color_type == PNG_COLOR_TYPE_PALETTE) {
+      png_bytep alpha = nullptr;
+      int count = 0;
+      png_get_tRNS(png, info, &alpha, &count, nullptr);
+      int zeros = 0, others = 0;
+      for (int i = 0; i < count; ++i) {
+        zeros += alpha[i] == 0;
+        others += alpha[i] != 0 && alpha[i] != 255;
+      }
+      per_entry = !(zeros == 1 && others == 0);
+    }
+    // Expansion turns any tRNS into alpha; an ignored one loses that alpha again.
+    if (per_entry) {
+      png_set_tRNS_to_alpha(png);
+    } else {
+      png_set_strip_alpha(png);
+    }
+  }
   if (bit_depth == 16) png_set_strip_16(png);
   png_set_interlace_handling(png);
   png_read_update_info(png, info);

@@ -17,7 +17,9 @@ std::string encode_png(const std::uint8_t* rgb, int width, int height,
                        const std::vector<std::pair<std::string, std::string>>& text_chunks);
 
 /// A decoded image: 8 bits per sample, `channels` samples per pixel (1 gray, 2 gray+alpha, 3 RGB,
-/// 4 RGBA; palettes and tRNS are expanded), rows top to bottom, plus its text chunks as UTF-8.
+/// 4 RGBA; palettes are expanded, 16-bit samples keep their high byte; tRNS as PIL reads it: per-entry
+/// palette alpha gives RGBA, a single transparent palette entry or a gray/RGB colour key is ignored),
+/// rows top to bottom, plus its text chunks as UTF-8.
 struct decoded_png {
   int width = 0;
   int height = 0;

@@ -1,0 +1,32 @@
+#pragma once
+/// Image resizing exactly as PIL (Pillow 9.5, the version A1111 1.9.4 pins) does it for 8-bit
+/// images, and A1111's resize_image built on it: the same pixels, so img2img starts from the same
+/// latents.
+
+#include "runtime/image/image8.hpp"
+
+namespace sdw {
+
+enum class resample_filter { bicubic, lanczos };
+
+/// A source rectangle in pixel coordinates (PIL's `box`); may be empty in one direction, which
+/// stretches the edge rows or columns.
+struct resample_box {
+  float x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
+
+/// PIL's `Image.resize((width, height), filter, box)` for L and RGB images: separable convolution,
+/// horizontal pass first, 22-bit fixed-point coefficients, rounding and clipping as Pillow.
+image8 pil_resize(const image8& in, int width, int height, resample_filter filter);
+image8 pil_resize(const image8& in, int width, int height, resample_filter filter, resample_box box);
+
+/// PIL's `dest.paste(src, (x, y))` without a mask: the part of `src` that lands inside `dest`.
+void paste(image8& dest, const image8& src, int x, int y);
+
+/// A1111's images.resize_image without an upscaler (option `upscaler_for_img2img` None): mode 0
+/// stretches to width×height; 1 scales to cover and crops the centre; 2 scales to fit, centres, and
+/// fills the bands by stretching the edge rows or columns. Lanczos throughout. Mode 0 keeps an L
+/// image L (masks); everything else comes back RGB, as A1111's new RGB canvas.
+image8 a1111_resize_image(int mode, const image8& in, int width, int height);
+
+} // namespace sdw
