@@ -24,7 +24,7 @@ struct a1111_route {
 };
 
 constexpr a1111_route routes[] = {
-  {"/sdapi/v1/txt2img", "POST"},  {"/sdapi/v1/samplers", "GET"},  {"/sdapi/v1/schedulers", "GET"},
+  {"/sdapi/v1/txt2img", "POST"},  {"/sdapi/v1/img2img", "POST"},  {"/sdapi/v1/samplers", "GET"},  {"/sdapi/v1/schedulers", "GET"},
   {"/sdapi/v1/sd-models", "GET"}, {"/sdapi/v1/options", "GET"},   {"/sdapi/v1/options", "POST"},
   {"/sdapi/v1/progress", "GET"},  {"/sdapi/v1/interrupt", "POST"}, {"/sdapi/v1/skip", "POST"},
   {"/sdapi/v1/memory", "GET"},    {"/sdapi/v1/refresh-checkpoints", "POST"},
@@ -40,7 +40,7 @@ bool body_missing(const std::string& body, http_answer& answer) {
 }
 
 /// Queues a checked request and answers when it is final.
-void submit_txt2img(front_context& ctx, generation_job job, const reply_fn& reply) {
+void submit_generation(front_context& ctx, generation_job job, const reply_fn& reply) {
   const std::string id = job.id;
   auto internal = [&ctx, reply](caf::error& err) {
     reply(a1111_error_answer(errc::internal, "", ctx.system.render(err)));
@@ -71,13 +71,13 @@ void submit_txt2img(front_context& ctx, generation_job job, const reply_fn& repl
     submit_atom::value, std::move(job));
 }
 
-void txt2img(front_context& ctx, const std::string& body, const reply_fn& reply) {
+void generation(front_context& ctx, const std::string& body, request_kind kind, const reply_fn& reply) {
   if (http_answer missing; body_missing(body, missing)) {
     return reply(missing);
   }
   generation_job job{new_job_id("a1111"), {}, {}, job_options{false}, std::nullopt};
   try {
-    job.request = check_txt2img_body(body);
+    job.request = check_generation_body(body, kind);
     check_request_work(job.request, ctx.config.max_megapixel_steps);
   } catch (const error& e) {
     return reply(a1111_error_answer(e.code(), e.where(), e.message()));
@@ -91,7 +91,7 @@ void txt2img(front_context& ctx, const std::string& body, const reply_fn& reply)
     } catch (const error& e) {
       return reply(a1111_error_answer(e.code(), e.where(), e.message()));
     }
-    submit_txt2img(ctx, std::move(job), reply);
+    submit_generation(ctx, std::move(job), reply);
   });
 }
 
@@ -226,7 +226,10 @@ route_match match_a1111(const std::string& method, const std::string& path) {
 void serve_a1111(front_context& ctx, const route_request& req, reply_fn reply) {
   const std::string& path = req.path;
   if (path == "/sdapi/v1/txt2img") {
-    return txt2img(ctx, req.body, reply);
+    return generation(ctx, req.body, request_kind::txt2img, reply);
+  }
+  if (path == "/sdapi/v1/img2img") {
+    return generation(ctx, req.body, request_kind::img2img, reply);
   }
   if (path == "/sdapi/v1/samplers") {
     return reply({200, samplers_json()});

@@ -33,7 +33,8 @@ std::string strip_endpoint_prefix(const std::string& path) {
 /// The A1111 routes whose body is a JSON model: FastAPI reads and decodes it before the auth
 /// dependency runs, and validates it after.
 bool a1111_body_route(const route_request& req) {
-  return req.post() && (req.path == "/sdapi/v1/txt2img" || req.path == "/sdapi/v1/options");
+  return req.post() && (req.path == "/sdapi/v1/txt2img" || req.path == "/sdapi/v1/img2img" ||
+                        req.path == "/sdapi/v1/options");
 }
 
 bool blank(const std::string& body) { return body.find_first_not_of(" \t\r\n") == std::string::npos; }

@@ -56,8 +56,13 @@ typename Inspector::result_type inspect(Inspector& f, json_value& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, image8& x) {
+  return f(caf::meta::type_name("sdw::image8"), x.width, x.height, x.channels, x.pixels);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, txt2img_request& x) {
-  return f(caf::meta::type_name("sdw::txt2img_request"), x.prompt, x.negative_prompt, optional_of(x.styles), x.seed,
+  return f(caf::meta::type_name("sdw::txt2img_request"), x.kind, x.prompt, x.negative_prompt, optional_of(x.styles), x.seed,
            x.subseed, x.subseed_strength, x.seed_resize_from_h, x.seed_resize_from_w, optional_of(x.sampler_name),
            optional_of(x.scheduler), x.batch_size, x.n_iter, x.steps, x.cfg_scale, x.width, x.height,
            optional_of(x.restore_faces), optional_of(x.tiling), x.do_not_save_samples, x.do_not_save_grid,
@@ -69,7 +74,11 @@ typename Inspector::result_type inspect(Inspector& f, txt2img_request& x) {
            x.hr_resize_x, x.hr_resize_y, optional_of(x.hr_checkpoint_name), optional_of(x.hr_sampler_name),
            optional_of(x.hr_scheduler), x.hr_prompt, x.hr_negative_prompt, optional_of(x.force_task_id),
            x.sampler_index, optional_of(x.script_name), x.script_args, x.send_images, x.save_images,
-           x.alwayson_scripts, optional_of(x.infotext), x.fields_set);
+           x.alwayson_scripts, optional_of(x.infotext), x.init_images, optional_of(x.init_images_text), x.resize_mode,
+           optional_of(x.image_cfg_scale), optional_of(x.mask_image), optional_of(x.mask), x.mask_blur_x, x.mask_blur_y,
+           optional_of(x.mask_blur), x.mask_round, x.inpainting_fill, x.inpaint_full_res, x.inpaint_full_res_padding,
+           x.inpainting_mask_invert, optional_of(x.initial_noise_multiplier), optional_of(x.latent_mask),
+           x.include_init_images, x.fields_set);
 }
 
 template <class Inspector>
@@ -79,7 +88,8 @@ typename Inspector::result_type inspect(Inspector& f, options& x) {
            x.s_tmin, x.s_tmax, x.s_noise, x.s_min_uncond, x.sigma_min, x.sigma_max, x.rho,
            x.always_discard_next_to_last_sigma, x.use_old_karras_scheduler_sigmas, x.sgm_noise_multiplier,
            x.batch_cond_uncond, x.no_dpmpp_sde_batch_determinism, x.uni_pc_variant, x.uni_pc_skip_type,
-           x.uni_pc_order, x.uni_pc_lower_order_final,
+           x.uni_pc_order, x.uni_pc_lower_order_final, x.img2img_fix_steps, x.initial_noise_multiplier,
+           x.img2img_extra_noise, x.img2img_background_color, x.sd_vae_encode_method,
            optional_of(x.sd_model_checkpoint), x.sd_vae, x.samples_format, x.enable_pnginfo, x.add_model_hash_to_info,
            x.add_model_name_to_info, x.add_version_to_infotext);
 }

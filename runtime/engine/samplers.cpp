@@ -197,7 +197,7 @@ std::pair<int, int> img2img_steps(int steps, double denoising_strength, bool fix
 
 at::Tensor sample_img2img(const sampler_info& info, sampling_model& model, const at::Tensor& init_latent,
                           const at::Tensor& noise, const discrete_schedule& schedule, const at::Tensor& sigmas,
-                          int t_enc, const sampler_params& params) {
+                          int t_enc, const sampler_params& params, double extra_noise) {
   check_inputs(info, model, init_latent, sigmas);
   if (!noise.defined() || noise.sizes() != init_latent.sizes())
     throw error(errc::internal, "sampler", "the noise must have the latent's shape");
@@ -213,12 +213,14 @@ at::Tensor sample_img2img(const sampler_info& info, sampling_model& model, const
       // Noise the latent to timestep[t_enc] in one go, as the forward process does.
       auto a = schedule.alphas_cumprod()[timesteps[t_enc].item<int64_t>()];
       auto xi = init_latent * at::sqrt(a).to(init_latent.device()) + noise * at::sqrt(1 - a).to(init_latent.device());
+      if (extra_noise > 0) xi = xi + noise * extra_noise;
       // UniPC starts at the last kept timestep, expressed in its [1/N, 1] time.
       auto t_start = (sched[-1].to(at::kFloat) / 1000 + 1. / 1000).item<double>();
       return run_timesteps(info, model, xi, schedule, sig, sched, params, t_start);
     }
     auto sched = sig.slice(0, steps - t_enc - 1);
     auto xi = init_latent + noise * sched[0].to(init_latent.device());
+    if (extra_noise > 0) xi = xi + noise * extra_noise;
     return run_kdiffusion(info, model, xi, sched.contiguous(), params);
   });
 }

@@ -80,9 +80,10 @@ std::pair<int, int> img2img_steps(int steps, double denoising_strength, bool fix
 /// `sigmas` are those for the full `steps` (as make_sigmas builds them). Masks are the caller's. A1111's
 /// per-image Brownian trees span the full `sigmas` here too (with `no_dpmpp_sde_batch_determinism`,
 /// k-diffusion's own tree spans the shortened schedule).
+/// `extra_noise` (option img2img_extra_noise) adds noise·extra_noise to the start, as A1111 does.
 at::Tensor sample_img2img(const sampler_info& info, sampling_model& model, const at::Tensor& init_latent,
                           const at::Tensor& noise, const discrete_schedule& schedule, const at::Tensor& sigmas,
-                          int t_enc, const sampler_params& params);
+                          int t_enc, const sampler_params& params, double extra_noise = 0.0);
 
 /// The integer timesteps A1111 gives DDIM/PLMS/UniPC for `steps`:
 /// clip(range(0, 1000, 1000 // steps) + 1, 0, 999) as int64 (it may hold more than `steps` entries).

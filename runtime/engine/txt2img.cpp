@@ -20,7 +20,7 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
                            const options& opts, const txt2img_hooks& hooks) {
   c10::InferenceMode guard;
   const txt2img_plan plan = make_txt2img_plan(model, req, opts);
-  const int job_steps = req.steps * req.n_iter;
+  const int job_steps = plan.sample_steps * req.n_iter;
 
   txt2img_result result;
   result.all_seeds = plan.all_seeds;
@@ -42,12 +42,12 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
         throw error(errc::cancelled, "", "the job was interrupted");
       }
       if (hooks.on_step) {
-        hooks.on_step(iter * req.steps + step + 1, job_steps);
+        hooks.on_step(iter * plan.sample_steps + step + 1, job_steps);
       }
     };
     const at::Tensor samples = sample_plan_batches(model, {&batch}, sh);
 
-    const auto first = static_cast<size_t>(iter * req.batch_size);
+    const auto first = static_cast<size_t>(iter * plan.batch_size);
     for (int64_t i = 0; i < samples.size(0); ++i) {
       auto latent = samples.narrow(0, i, 1);
       if (hooks.on_latent) {

@@ -37,7 +37,7 @@ struct planned {
 struct unit {
   planned* member;
   plan_batch batch;
-  int rows() const { return member->plan.request->batch_size; }
+  int rows() const { return member->plan.batch_size; }
 };
 
 } // namespace
@@ -70,6 +70,12 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
   key += ";sgm_noise=" + std::to_string(p.sgm_noise_multiplier);
   key += ";s_min_uncond=" + exact(s.s_min_uncond);
   key += ";batch_cond_uncond=" + std::to_string(opts.batch_cond_uncond);
+  if (req.kind == request_kind::img2img) {
+    // img2img members run the same shortened schedule from their own init latents.
+    const auto [total, t_enc] = img2img_steps(req.steps, req.denoising_strength.value_or(0.75), opts.img2img_fix_steps);
+    key += ";img2img=" + std::to_string(total) + "/" + std::to_string(t_enc) + ";extra_noise=" +
+           exact(opts.img2img_extra_noise);
+  }
   // The RNG source and ENSD are not in the key: each member draws from its own generators.
   return key;
 }
@@ -138,7 +144,7 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
 
   int total_steps = 0;
   for (const auto& run : runs) {
-    total_steps += run.front()->member->plan.request->steps;
+    total_steps += run.front()->member->plan.sample_steps;
   }
   for (size_t i : alone) {
     total_steps += members[i].request.steps * members[i].request.n_iter;
@@ -146,7 +152,7 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
   int done_steps = 0;
 
   for (const auto& run : runs) {
-    const int steps = run.front()->member->plan.request->steps;
+    const int steps = run.front()->member->plan.sample_steps;
     // What run_txt2img does at the start of an n_iter batch: an earlier skip is dropped, an
     // interrupt ends the job with the images made so far.
     for (unit* u : run) {

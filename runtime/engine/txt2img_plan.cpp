@@ -8,6 +8,7 @@
 #include "runtime/engine/prompt_attention.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/brownian_noise.hpp"
+#include "runtime/engine/img2img_init.hpp"
 #include "runtime/engine/seeds.hpp"
 
 #include <ATen/ATen.h>
@@ -167,6 +168,41 @@ sampling_setup make_sampling_setup(const txt2img_request& req, const options& op
   return s;
 }
 
+namespace {
+
+/// What img2img adds to a plan: the schedule for img2img_steps, the init latents, and the
+/// extra_generation_params A1111 notes before sampling (Denoising strength, Noise multiplier) and
+/// after the schedule's (Extra noise).
+void plan_img2img(const sd_model& model, const txt2img_request& req, const options& opts, txt2img_plan& p) {
+  p.img2img = true;
+  const double strength = req.denoising_strength.value_or(0.75);
+  const auto [total, t_enc] = img2img_steps(req.steps, strength, opts.img2img_fix_steps);
+  p.t_enc = t_enc;
+  p.sample_steps = t_enc + 1;
+  p.sigmas = total > 0 ? make_sigmas(model.schedule(), p.setup.scheduler, total, p.setup.sigma_opts) : at::Tensor();
+  p.noise_multiplier = req.initial_noise_multiplier.value_or(opts.initial_noise_multiplier);
+  p.extra_noise = opts.img2img_extra_noise;
+  p.batch_size = img2img_batch_size(req);
+  p.init_latent = encode_init_images(model, req, opts);
+
+  json_object extra;
+  extra.emplace_back("Denoising strength", json_value(strength));
+  if (p.noise_multiplier != 1.0) extra.emplace_back("Noise multiplier", json_value(p.noise_multiplier));
+  bool noted = false;
+  for (auto& [k, v] : p.setup.extra) {
+    const bool schedule = k.rfind("Schedule", 0) == 0 || k == "Discard penultimate sigma";
+    if (!schedule && !noted && p.extra_noise > 0) {
+      extra.emplace_back("Extra noise", json_value(p.extra_noise));
+      noted = true;
+    }
+    extra.emplace_back(k, v);
+  }
+  if (!noted && p.extra_noise > 0) extra.emplace_back("Extra noise", json_value(p.extra_noise));
+  p.setup.extra = std::move(extra);
+}
+
+} // namespace
+
 txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req, const options& opts) {
   txt2img_plan p;
   p.request = &req;
@@ -188,7 +224,13 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
     p.prompt = strip_prompt_comments(p.prompt);
     p.negative = strip_prompt_comments(p.negative);
   }
-  p.sigmas = make_sigmas(model.schedule(), p.setup.scheduler, req.steps, p.setup.sigma_opts);
+  p.batch_size = req.batch_size;
+  p.sample_steps = req.steps;
+  if (req.kind == request_kind::img2img) {
+    plan_img2img(model, req, opts, p);
+  } else {
+    p.sigmas = make_sigmas(model.schedule(), p.setup.scheduler, req.steps, p.setup.sigma_opts);
+  }
 
   p.source = parse_rng_source(opts.randn_source);
   p.prompt_opts.clip_skip = opts.CLIP_stop_at_last_layers;
@@ -230,7 +272,9 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   info.seed_resize_from_h = req.seed_resize_from_h;
   info.s_min_uncond = p.setup.s_min_uncond;
   for (const auto& [k, v] : p.setup.extra) {
-    if (k != "Schedule type") {
+    if (k == "Denoising strength") {
+      info.denoising_strength = v.as_double();
+    } else if (k != "Schedule type") {
       info.extra_params.emplace_back(k, python_str(v));
     }
   }
@@ -244,7 +288,7 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
 plan_batch encode_plan_batch(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_plan& plan,
                              int iter) {
   c10::InferenceMode guard;
-  const int n = plan.request->batch_size;
+  const int n = plan.batch_size;
   prompt_encoder encoder(model.text(), tokenizer, plan.prompt_opts);
   plan_batch b;
   b.plan = &plan;
@@ -281,8 +325,8 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   const at::Device device = model.placement().device;
   for (const plan_batch* b : batches) {
     const txt2img_plan& p = *b->plan;
-    const auto first = static_cast<size_t>(b->iter * p.request->batch_size);
-    const auto n = static_cast<size_t>(p.request->batch_size);
+    const auto first = static_cast<size_t>(b->iter * p.batch_size);
+    const auto n = static_cast<size_t>(p.batch_size);
     conds.insert(conds.end(), b->conds.begin(), b->conds.end());
     unconds.insert(unconds.end(), b->unconds.begin(), b->unconds.end());
     cfg_scales.insert(cfg_scales.end(), n, p.request->cfg_scale);
@@ -291,8 +335,14 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
                       std::vector<int64_t>(p.all_subseeds.begin() + first, p.all_subseeds.begin() + first + n),
                       p.request->subseed_strength, p.latent_shape, p.request->seed_resize_from_h,
                       p.request->seed_resize_from_w, p.eta_noise_seed_delta, device);
-    if (lead.setup.sampler->brownian_noise) {
-      trees.push_back(a1111_noise_sampler(lead.sigmas, seeds, p.latent_shape, p.source, device,
+    if (lead.setup.sampler->brownian_noise && lead.sigmas.defined()) {
+      // A1111's per-image trees span the whole schedule; k-diffusion's own (the option) spans the
+      // sigmas the sampler runs on, which img2img shortens.
+      at::Tensor span = lead.sigmas;
+      if (lead.img2img && p.no_dpmpp_sde_batch_determinism) {
+        span = lead.sigmas.slice(0, lead.sigmas.size(0) - 2 - lead.t_enc);
+      }
+      trees.push_back(a1111_noise_sampler(span, seeds, p.latent_shape, p.source, device,
                                           p.no_dpmpp_sde_batch_determinism));
     }
   }
@@ -312,9 +362,10 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   // is decoded from it.
   at::Tensor last_denoised;
   at::Tensor noise;
+  at::Tensor start;  // what sampling ends with when stopped before the first model call
   const auto stop_check = [&] {
     if (hooks.before_call) {
-      hooks.before_call(last_denoised.defined() ? last_denoised : noise * lead.sigmas[0].item<double>());
+      hooks.before_call(last_denoised.defined() ? last_denoised : start);
     }
     if (hooks.stop && hooks.stop()) {
       throw sampling_stopped{};
@@ -352,10 +403,33 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     }
   };
   noise = draw(true);
+  if (!lead.img2img) {
+    start = noise * lead.sigmas[0].item<double>();
+    try {
+      return sample(*lead.setup.sampler, sm, noise, model.schedule(), lead.sigmas, lead.setup.params);
+    } catch (const sampling_stopped&) {
+      return last_denoised.defined() ? last_denoised : start;
+    }
+  }
+  // img2img: each batch starts from its own init latents and scales its own noise.
+  std::vector<at::Tensor> inits, noises;
+  int64_t row = 0;
+  for (const plan_batch* b : batches) {
+    const auto n = static_cast<int64_t>(b->plan->batch_size);
+    inits.push_back(b->plan->init_latent);
+    noises.push_back(noise.narrow(0, row, n) * b->plan->noise_multiplier);
+    row += n;
+  }
+  start = inits.size() == 1 ? inits.front() : at::cat(inits);
+  const at::Tensor scaled = noises.size() == 1 ? noises.front() : at::cat(noises);
+  if (!lead.sigmas.defined()) {
+    return start;  // no schedule at all: nothing to sample
+  }
   try {
-    return sample(*lead.setup.sampler, sm, noise, model.schedule(), lead.sigmas, lead.setup.params);
+    return sample_img2img(*lead.setup.sampler, sm, start, scaled.to(start.scalar_type()), model.schedule(),
+                          lead.sigmas, lead.t_enc, lead.setup.params, lead.extra_noise);
   } catch (const sampling_stopped&) {
-    return last_denoised.defined() ? last_denoised : noise * lead.sigmas[0].item<double>();
+    return last_denoised.defined() ? last_denoised : start;
   }
 }
 
@@ -392,7 +466,7 @@ std::string plan_info_json(const sd_model& model, const txt2img_plan& plan, cons
   info.sampler_name = plan.setup.sampler->name;
   info.cfg_scale = req.cfg_scale;
   info.steps = req.steps;
-  info.batch_size = req.batch_size;
+  info.batch_size = plan.batch_size;
   info.sd_model_name = model.name();
   info.sd_model_hash = model.short_hash();
   info.seed_resize_from_w = req.seed_resize_from_w;

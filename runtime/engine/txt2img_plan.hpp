@@ -56,6 +56,16 @@ struct txt2img_plan {
   prompt_settings prompt_opts;
   rng_source source = rng_source::gpu;
   int schedule_steps = 0;               ///< denoiser calls prompt schedules count
+  int batch_size = 1;                   ///< images per n_iter batch (img2img: see img2img_batch_size)
+  int sample_steps = 0;                 ///< sampler steps per n_iter batch, as progress counts them
+  // img2img: the sampling starts from the init latents noised to sigmas[total − t_enc − 1], where
+  // `sigmas` hold the whole schedule of img2img_steps; with no schedule at all (img2img_fix_steps
+  // at strength 0) the init latents are the result.
+  bool img2img = false;
+  int t_enc = 0;
+  at::Tensor init_latent;               ///< [batch_size, C, H, W] on the model's device
+  double noise_multiplier = 1.0;        ///< initial_noise_multiplier
+  double extra_noise = 0.0;             ///< option img2img_extra_noise
   std::array<int64_t, 3> latent_shape{};  ///< C, H, W of one image
   bool batch_cond_uncond = true;
   int64_t eta_noise_seed_delta = 0;

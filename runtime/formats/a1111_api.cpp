@@ -49,8 +49,14 @@ json_value field_loc(const std::string& field, const std::string& message) {
 
 } // namespace
 
-txt2img_request check_txt2img_body(std::string_view body) {
-  txt2img_request request = parse_txt2img_request(body);
+txt2img_request check_generation_body(std::string_view body, request_kind kind) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    throw error(errc::bad_request, "body", "field required");
+  json_value doc = parse_json(body, "body");
+  // A plain body is for the route it came to; a RunPod job form names its own call.
+  txt2img_request request = doc.is_object() && doc.find("input") != nullptr
+                                ? generation_request_from_call(unwrap_a1111_call(std::move(doc)))
+                                : txt2img_request_from_json(doc, kind);
   const std::string& name = request.effective_sampler_name();
   if (find_sampler(name) == nullptr) {
     throw error(errc::not_found, "sampler_name", "Sampler not found: '" + name + "'");

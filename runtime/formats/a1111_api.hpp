@@ -17,10 +17,11 @@ struct http_answer {
   std::string body;
 };
 
-/// Parses and checks a txt2img body the way A1111 does before it runs anything: the fields
-/// (parse_txt2img_request), the sampler name and `override_settings`. Errors:
-/// sdw::error(bad_request, "<field>", ...) and sdw::error(not_found, "sampler_name", ...).
-txt2img_request check_txt2img_body(std::string_view body);
+/// Parses and checks a body sent to the txt2img or img2img route (`kind`) the way A1111 does before
+/// it runs anything: the fields (txt2img_request_from_json), the sampler name and
+/// `override_settings`; a RunPod job form names its own call. Errors: sdw::error(bad_request,
+/// "<field>", ...), sdw::error(not_found, "sampler_name" / "init_images", ...).
+txt2img_request check_generation_body(std::string_view body, request_kind kind);
 
 /// The answer A1111 gives for an error of kind `kind`:
 /// bad_request → 422 `{"detail":[{"loc":["body",<field>...],"msg","type"}]}` (a JSON syntax error

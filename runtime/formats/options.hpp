@@ -42,6 +42,12 @@ struct options {
   std::string uni_pc_skip_type = "time_uniform";  ///< "time_uniform", "time_quadratic", "logSNR"
   int uni_pc_order = 3;
   bool uni_pc_lower_order_final = true;
+  // img2img.
+  bool img2img_fix_steps = false;                ///< run exactly `steps` steps whatever the strength
+  double initial_noise_multiplier = 1.0;
+  double img2img_extra_noise = 0.0;
+  std::string img2img_background_color = "#ffffff";  ///< what transparent init images are flattened onto
+  std::string sd_vae_encode_method = "Full";     ///< "Full" (the VAE encoder) or "TAESD"
   // Models.
   std::optional<std::string> sd_model_checkpoint;  ///< checkpoint title or alias; none = the loaded one
   std::string sd_vae = "Automatic";

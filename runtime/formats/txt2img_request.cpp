@@ -3,6 +3,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/base/json_writer.hpp"
 #include "runtime/formats/request_fields.hpp"
+#include "runtime/image/image_decode.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -84,15 +85,43 @@ json_value echo_subseed_strength(const request& r) {
   return json_value(r.subseed_strength);
 }
 
+// The images are decoded here, at the edge, so a bad one is refused before the job queues.
+void as_init_images(request& r, const json_value& v, const std::string& n) {
+  std::vector<std::string> texts = coerce_str_list(v, n);
+  r.init_images.clear();
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    r.init_images.push_back(decode_base64_image(texts[i], n + "." + std::to_string(i)));
+  }
+  r.init_images_text = std::move(texts);
+}
+void as_mask(request& r, const json_value& v, const std::string& n) {
+  r.mask = coerce_str(v, n);
+  // A1111 decodes a mask only when the string is non-empty.
+  if (!r.mask->empty()) r.mask_image = decode_base64_image(*r.mask, n);
+}
+json_value echo_init_images(const request& r) {
+  return r.include_init_images ? to_value(r.init_images_text) : json_value();
+}
+json_value echo_mask(const request& r) { return r.include_init_images ? to_value(r.mask) : json_value(); }
+json_value echo_denoising_strength(const request& r) {
+  if (r.kind == request_kind::img2img && !r.denoising_strength) return json_value(0.75);
+  return to_value(r.denoising_strength);
+}
+
+constexpr unsigned for_txt2img = 1, for_img2img = 2, for_both = 3;
+
 struct field_spec {
   const char* name;
   void (*parse)(request&, const json_value&, const std::string&);
   json_value (*echo)(const request&);
+  unsigned kinds = for_both;
 };
 
 #define SDW_FIELD(kind, member) {#member, &kind<&request::member>, &echo<&request::member>}
+#define SDW_FIELD_OF(kind, member, kinds) {#member, &kind<&request::member>, &echo<&request::member>, kinds}
 
-// A1111's model order: the processing base class fields, txt2img's own, then the API extras.
+// A1111's model orders, both at once: the processing base class fields, then txt2img's own or
+// img2img's own, then the API extras (`include_init_images` is img2img's).
 const field_spec fields[] = {
     SDW_FIELD(as_str, prompt),
     SDW_FIELD(as_str, negative_prompt),
@@ -115,7 +144,7 @@ const field_spec fields[] = {
     SDW_FIELD(as_bool, do_not_save_samples),
     SDW_FIELD(as_bool, do_not_save_grid),
     SDW_FIELD(as_float, eta),
-    SDW_FIELD(as_float, denoising_strength),
+    {"denoising_strength", &as_float<&request::denoising_strength>, &echo_denoising_strength},
     SDW_FIELD(as_float, s_min_uncond),
     SDW_FIELD(as_float, s_churn),
     SDW_FIELD(as_float, s_tmax),
@@ -128,21 +157,37 @@ const field_spec fields[] = {
     SDW_FIELD(as_bool, disable_extra_networks),
     SDW_FIELD(as_str, firstpass_image),
     SDW_FIELD(as_dict, comments),
-    SDW_FIELD(as_bool, enable_hr),
-    {"firstphase_width", &as_int_in<&request::firstphase_width, 0, 2048>, &echo<&request::firstphase_width>},
-    {"firstphase_height", &as_int_in<&request::firstphase_height, 0, 2048>, &echo<&request::firstphase_height>},
-    SDW_FIELD(as_float, hr_scale),
-    SDW_FIELD(as_str, hr_upscaler),
-    {"hr_second_pass_steps", &as_int_in<&request::hr_second_pass_steps, 0, 150>, &echo<&request::hr_second_pass_steps>},
-    {"hr_resize_x", &as_int_in<&request::hr_resize_x, 0, 2048>, &echo<&request::hr_resize_x>},
-    {"hr_resize_y", &as_int_in<&request::hr_resize_y, 0, 2048>, &echo<&request::hr_resize_y>},
-    SDW_FIELD(as_str, hr_checkpoint_name),
-    SDW_FIELD(as_str, hr_sampler_name),
-    SDW_FIELD(as_str, hr_scheduler),
-    SDW_FIELD(as_str, hr_prompt),
-    SDW_FIELD(as_str, hr_negative_prompt),
+    SDW_FIELD_OF(as_bool, enable_hr, for_txt2img),
+    {"firstphase_width", &as_int_in<&request::firstphase_width, 0, 2048>, &echo<&request::firstphase_width>, for_txt2img},
+    {"firstphase_height", &as_int_in<&request::firstphase_height, 0, 2048>, &echo<&request::firstphase_height>, for_txt2img},
+    SDW_FIELD_OF(as_float, hr_scale, for_txt2img),
+    SDW_FIELD_OF(as_str, hr_upscaler, for_txt2img),
+    {"hr_second_pass_steps", &as_int_in<&request::hr_second_pass_steps, 0, 150>, &echo<&request::hr_second_pass_steps>, for_txt2img},
+    {"hr_resize_x", &as_int_in<&request::hr_resize_x, 0, 2048>, &echo<&request::hr_resize_x>, for_txt2img},
+    {"hr_resize_y", &as_int_in<&request::hr_resize_y, 0, 2048>, &echo<&request::hr_resize_y>, for_txt2img},
+    SDW_FIELD_OF(as_str, hr_checkpoint_name, for_txt2img),
+    SDW_FIELD_OF(as_str, hr_sampler_name, for_txt2img),
+    SDW_FIELD_OF(as_str, hr_scheduler, for_txt2img),
+    SDW_FIELD_OF(as_str, hr_prompt, for_txt2img),
+    SDW_FIELD_OF(as_str, hr_negative_prompt, for_txt2img),
+    {"init_images", &as_init_images, &echo_init_images, for_img2img},
+    {"resize_mode", &as_int_in<&request::resize_mode, 0, 3>, &echo<&request::resize_mode>, for_img2img},
+    SDW_FIELD_OF(as_float, image_cfg_scale, for_img2img),
+    {"mask", &as_mask, &echo_mask, for_img2img},
+    {"mask_blur_x", &as_int_in<&request::mask_blur_x, 0, 64>, &echo<&request::mask_blur_x>, for_img2img},
+    {"mask_blur_y", &as_int_in<&request::mask_blur_y, 0, 64>, &echo<&request::mask_blur_y>, for_img2img},
+    SDW_FIELD_OF(as_int, mask_blur, for_img2img),
+    SDW_FIELD_OF(as_bool, mask_round, for_img2img),
+    {"inpainting_fill", &as_int_in<&request::inpainting_fill, 0, 3>, &echo<&request::inpainting_fill>, for_img2img},
+    SDW_FIELD_OF(as_bool, inpaint_full_res, for_img2img),
+    {"inpaint_full_res_padding", &as_int_in<&request::inpaint_full_res_padding, 0, 256>,
+     &echo<&request::inpaint_full_res_padding>, for_img2img},
+    SDW_FIELD_OF(as_int, inpainting_mask_invert, for_img2img),
+    SDW_FIELD_OF(as_float, initial_noise_multiplier, for_img2img),
+    SDW_FIELD_OF(as_str, latent_mask, for_img2img),
     SDW_FIELD(as_str, force_task_id),
     SDW_FIELD(as_str, sampler_index),
+    SDW_FIELD_OF(as_bool, include_init_images, for_img2img),
     SDW_FIELD(as_str, script_name),
     SDW_FIELD(as_list, script_args),
     SDW_FIELD(as_bool, send_images),
@@ -152,10 +197,13 @@ const field_spec fields[] = {
 };
 
 #undef SDW_FIELD
+#undef SDW_FIELD_OF
 
-const field_spec* find_field(std::string_view name) {
+unsigned bit_of(request_kind kind) { return kind == request_kind::img2img ? for_img2img : for_txt2img; }
+
+const field_spec* find_field(std::string_view name, request_kind kind) {
   for (const auto& f : fields) {
-    if (name == f.name) return &f;
+    if (name == f.name && (f.kinds & bit_of(kind)) != 0) return &f;
   }
   return nullptr;
 }
@@ -196,6 +244,18 @@ void validate(const request& r) {
   check_range("s_noise", r.s_noise, 0, 10);
   check_range("hr_scale", r.hr_scale, 0, 8);
   check_range("refiner_switch_at", r.refiner_switch_at, 0, 1);
+  if (r.kind != request_kind::img2img) return;
+  check_range("image_cfg_scale", r.image_cfg_scale, 0, 100);
+  check_range("initial_noise_multiplier", r.initial_noise_multiplier, 0, 10);
+  if (!r.init_images_text) throw error(errc::not_found, "init_images", "Init image not found");
+  const auto n = r.init_images.size();
+  if (n == 0) throw error(errc::bad_request, "init_images", "at least one image is required");
+  // A1111 repeats one image over the batch, or takes up to batch_size images as the batch.
+  if (n > 1 && n > static_cast<std::size_t>(r.batch_size))
+    throw error(errc::bad_request, "init_images",
+                "bad number of images passed: " + std::to_string(n) + "; expecting " + std::to_string(r.batch_size) +
+                  " or less");
+  if (r.mask_image) throw error(errc::unsupported, "mask", "inpainting is not supported yet");
 }
 
 std::string lower(std::string s) {
@@ -249,28 +309,45 @@ a1111_call unwrap_a1111_call(json_value document) {
   return call;
 }
 
-txt2img_request txt2img_request_from_json(const json_value& body) {
+const char* route_of(request_kind kind) {
+  return kind == request_kind::img2img ? "/sdapi/v1/img2img" : "/sdapi/v1/txt2img";
+}
+
+txt2img_request txt2img_request_from_json(const json_value& body, request_kind kind) {
   if (!body.is_object()) throw error(errc::bad_request, "body", "value is not a valid dict");
   request r;
+  r.kind = kind;
   for (const auto& [key, value] : body.as_object()) {
-    const field_spec* f = find_field(key);
+    const field_spec* f = find_field(key, kind);
     if (!f) continue;  // A1111 ignores unknown keys.
     r.fields_set.push_back(key);
     if (value.is_null()) continue;
     f->parse(r, value, key);
   }
+  if (r.mask_blur) r.mask_blur_x = r.mask_blur_y = *r.mask_blur;
   validate(r);
+  if (!r.include_init_images) {
+    // Only the echo reads the texts; the decoded images are what the job keeps.
+    r.init_images_text.reset();
+    r.mask.reset();
+  }
   return r;
+}
+
+txt2img_request generation_request_from_call(const a1111_call& call) {
+  const std::string endpoint = lower(call.endpoint);
+  for (request_kind kind : {request_kind::txt2img, request_kind::img2img}) {
+    if (call.method == "POST" && endpoint == route_of(kind)) return txt2img_request_from_json(call.payload, kind);
+  }
+  throw error(errc::unsupported, "input.api.endpoint",
+              call.method + " " + call.endpoint +
+                " is not supported yet; POST /sdapi/v1/txt2img and POST /sdapi/v1/img2img are");
 }
 
 txt2img_request parse_txt2img_request(std::string_view json) {
   if (json.find_first_not_of(" \t\r\n") == std::string_view::npos)
     throw error(errc::bad_request, "body", "field required");
-  a1111_call call = unwrap_a1111_call(parse_json(json, "body"));
-  if (call.method != "POST" || lower(call.endpoint) != "/sdapi/v1/txt2img")
-    throw error(errc::bad_request, "input.api.endpoint",
-                "expected POST /sdapi/v1/txt2img, got " + call.method + " " + call.endpoint);
-  return txt2img_request_from_json(call.payload);
+  return generation_request_from_call(unwrap_a1111_call(parse_json(json, "body")));
 }
 
 double request_megapixel_steps(const txt2img_request& r) {
@@ -291,7 +368,9 @@ void check_request_work(const txt2img_request& r, double max_megapixel_steps) {
 
 json_value to_parameters_json(const txt2img_request& r) {
   json_value out = json_value::object();
-  for (const auto& f : fields) out.as_object().emplace_back(f.name, f.echo(r));
+  for (const auto& f : fields) {
+    if ((f.kinds & bit_of(r.kind)) != 0) out.as_object().emplace_back(f.name, f.echo(r));
+  }
   return out;
 }
 

@@ -179,12 +179,7 @@ txt2img_request check_job_input(std::string_view job_json) {
   if (!input->is_object()) {
     throw error(errc::bad_request, "input", "value is not a valid dict");
   }
-  const a1111_call call = unwrap_a1111_call(std::move(doc));
-  if (call.method != "POST" || lower(call.endpoint) != "/sdapi/v1/txt2img") {
-    throw error(errc::unsupported, "input.api.endpoint",
-                call.method + " " + call.endpoint + " is not supported yet; only POST /sdapi/v1/txt2img is");
-  }
-  return txt2img_request_from_json(call.payload);
+  return generation_request_from_call(unwrap_a1111_call(std::move(doc)));
 }
 
 std::string done_output_body(const std::string& output_json) {

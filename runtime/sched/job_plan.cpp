@@ -41,6 +41,9 @@ std::optional<std::string> scheduler_batch_key(const txt2img_request& r, const o
   key.precision(17);
   key << r.width << 'x' << r.height << "|steps=" << r.steps << "|sampler=" << r.effective_sampler_name()
       << "|scheduler=" << r.scheduler.value_or("Automatic");
+  if (r.kind == request_kind::img2img) {
+    key << "|img2img|denoising_strength=" << r.denoising_strength.value_or(0.75);
+  }
   put(key, "eta", r.eta);
   put(key, "s_min_uncond", r.s_min_uncond);
   put(key, "s_churn", r.s_churn);

@@ -187,6 +187,29 @@ def vae_decode(z, scale_factor):
     return conv(F.silu(gn(x, p + "decoder.norm_out", 1e-6)), p + "decoder.conv_out")
 
 
+# -- VAE encoder: ldm Encoder with asymmetric-padded stride-2 downsampling, then quant_conv --
+def vae_encode(x):
+    """x [B, 3, H, W] in [-1, 1] -> (mean, logvar) of the posterior, logvar clamped as ldm does."""
+    p = "first_stage_model."
+    h = conv(x, p + "encoder.conv_in")
+    levels = 0
+    while any(k.startswith(f"{p}encoder.down.{levels}.") for k in SD):
+        levels += 1
+    for i in range(levels):
+        j = 0
+        while f"{p}encoder.down.{i}.block.{j}.norm1.weight" in SD:
+            h = vae_res(h, f"{p}encoder.down.{i}.block.{j}")
+            j += 1
+        if f"{p}encoder.down.{i}.downsample.conv.weight" in SD:
+            h = conv(F.pad(h, (0, 1, 0, 1)), f"{p}encoder.down.{i}.downsample.conv", stride=2, padding=0)
+    h = vae_res(h, p + "encoder.mid.block_1")
+    h = vae_attn(h, p + "encoder.mid.attn_1")
+    h = vae_res(h, p + "encoder.mid.block_2")
+    h = conv(F.silu(gn(h, p + "encoder.norm_out", 1e-6)), p + "encoder.conv_out")
+    mean, logvar = conv(h, p + "quant_conv").chunk(2, dim=1)
+    return mean, torch.clamp(logvar, -30.0, 20.0)
+
+
 def rel_err(ours, ref):
     return float(np.abs(ours - ref).max() / max(1e-6, np.abs(ref).max()))
 

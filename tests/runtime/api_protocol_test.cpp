@@ -40,7 +40,7 @@ BOOST_AUTO_TEST_CASE(a_nested_field_gets_a_nested_loc) {
 }
 
 BOOST_AUTO_TEST_CASE(a_json_syntax_error_is_located_by_character) {
-  const auto e = thrown([] { check_txt2img_body("{\"steps\": }"); });
+  const auto e = thrown([] { check_generation_body("{\"steps\": }", request_kind::txt2img); });
   BOOST_TEST_REQUIRE(e.has_value());
   const auto a = a1111_error_answer(e->code(), e->where(), e->message());
   BOOST_TEST(a.status == 422);
@@ -49,7 +49,7 @@ BOOST_AUTO_TEST_CASE(a_json_syntax_error_is_located_by_character) {
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_sampler_is_found_before_queueing_and_is_404) {
-  const auto e = thrown([] { check_txt2img_body(R"({"sampler_name":"Nope"})"); });
+  const auto e = thrown([] { check_generation_body(R"({"sampler_name":"Nope"})", request_kind::txt2img); });
   BOOST_TEST_REQUIRE(e.has_value());
   BOOST_TEST(e->code() == errc::not_found);
   BOOST_TEST(e->where() == "sampler_name");
@@ -59,10 +59,10 @@ BOOST_AUTO_TEST_CASE(an_unknown_sampler_is_found_before_queueing_and_is_404) {
 }
 
 BOOST_AUTO_TEST_CASE(a_bad_override_is_found_before_queueing) {
-  const auto e = thrown([] { check_txt2img_body(R"({"override_settings":{"CLIP_stop_at_last_layers":"x"}})"); });
+  const auto e = thrown([] { check_generation_body(R"({"override_settings":{"CLIP_stop_at_last_layers":"x"}})", request_kind::txt2img); });
   BOOST_TEST_REQUIRE(e.has_value());
   BOOST_TEST(e->where() == "override_settings.CLIP_stop_at_last_layers");
-  BOOST_TEST(check_txt2img_body(R"({"steps":"20","sampler_name":"Euler a"})").steps == 20);
+  BOOST_TEST(check_generation_body(R"({"steps":"20","sampler_name":"Euler a"})", request_kind::txt2img).steps == 20);
 }
 
 BOOST_AUTO_TEST_CASE(runtime_failures_are_500_with_the_message) {

@@ -2,9 +2,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/base/errors.hpp"
+#include "runtime/base/encoding.hpp"
 #include "runtime/base/json_writer.hpp"
+#include "runtime/base/png_codec.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace sdw;
@@ -186,8 +189,13 @@ BOOST_AUTO_TEST_CASE(runpod_wrapper_forms) {
   BOOST_TEST(call.payload.is_object());
 
   using p = std::pair<std::string, std::string>;
-  BOOST_TEST(failure(R"({"input": {"api": {"method": "POST", "endpoint": "/sdapi/v1/img2img"}, "payload": {}}})").first ==
-             "input.api.endpoint");
+  try {
+    parse_txt2img_request(R"({"input": {"api": {"method": "POST", "endpoint": "/sdapi/v1/extra-single-image"}}})");
+    BOOST_ERROR("an extras call parsed as a generation request");
+  } catch (const error& e) {
+    BOOST_TEST(static_cast<int>(e.code()) == static_cast<int>(errc::unsupported));
+    BOOST_TEST(e.where() == "input.api.endpoint");
+  }
   BOOST_TEST((failure(R"({"input": "a cat"})") == p{"input", "value is not a valid dict"}));
   BOOST_TEST((failure(R"({"input": {"api": {"method": "POST"}, "payload": {}}})") == p{"input.api.endpoint", "field required"}));
   BOOST_TEST((failure(R"({"input": {"api": {"endpoint": "/sdapi/v1/txt2img"}, "payload": []}})") ==
@@ -229,4 +237,88 @@ BOOST_AUTO_TEST_CASE(every_truncation_of_a_body_is_a_body_error) {
       BOOST_TEST(e.message().find("(char ") != std::string::npos);
     }
   }
+}
+
+namespace {
+
+std::string png_b64(int w, int h, std::uint8_t value) {
+  const std::vector<std::uint8_t> rgb(static_cast<std::size_t>(w) * h * 3, value);
+  return base64_encode(encode_png(rgb.data(), w, h, {}));
+}
+
+std::pair<errc, std::string> img2img_failure(const std::string& body) {
+  try {
+    txt2img_request_from_json(parse_json(body), request_kind::img2img);
+  } catch (const error& e) {
+    return {e.code(), e.where() + ": " + e.message()};
+  }
+  BOOST_FAIL("no error for " + body.substr(0, 80));
+  return {};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(img2img_bodies_as_a1111_reads_them) {
+  const std::string one = png_b64(24, 16, 200);
+  const auto r = txt2img_request_from_json(
+      parse_json(R"({"init_images": ["data:image/png;base64,)" + one + R"("], "resize_mode": "1", "steps": 10})"),
+      request_kind::img2img);
+  BOOST_TEST(static_cast<int>(r.kind) == static_cast<int>(request_kind::img2img));
+  BOOST_REQUIRE_EQUAL(r.init_images.size(), 1u);
+  BOOST_TEST(r.init_images[0].width == 24);
+  BOOST_TEST(r.init_images[0].height == 16);
+  BOOST_TEST(r.resize_mode == 1);
+
+  // The echo: A1111's img2img model order, denoising_strength 0.75, images dropped unless asked for.
+  const json_value params = to_parameters_json(r);
+  const auto& fields = params.as_object();
+  std::vector<std::string> names;
+  for (const auto& [k, v] : fields) names.push_back(k);
+  const auto at = [&](const std::string& k) { return std::find(names.begin(), names.end(), k) - names.begin(); };
+  BOOST_TEST(at("comments") < at("init_images"));
+  BOOST_TEST(at("init_images") < at("resize_mode"));
+  BOOST_TEST(at("latent_mask") < at("force_task_id"));
+  BOOST_TEST(at("sampler_index") < at("include_init_images"));
+  BOOST_TEST(at("include_init_images") < at("script_name"));
+  BOOST_TEST(at("enable_hr") == static_cast<long>(names.size()));  // txt2img-only fields are absent
+  BOOST_TEST(params.find("init_images")->is_null());
+  BOOST_TEST(params.find("denoising_strength")->as_double() == 0.75);
+  BOOST_TEST(params.find("inpaint_full_res")->as_bool() == true);
+  BOOST_TEST(params.find("mask_blur_x")->as_int() == 4);
+
+  const auto kept = txt2img_request_from_json(
+      parse_json(R"({"init_images": [")" + one + R"("], "include_init_images": true, "mask_blur": 2})"),
+      request_kind::img2img);
+  BOOST_TEST(to_parameters_json(kept).find("init_images")->as_array().at(0).as_string() == one);
+  BOOST_TEST(kept.mask_blur_x == 2);
+  BOOST_TEST(kept.mask_blur_y == 2);
+
+  // Several images are the batch when batch_size allows them.
+  const auto two = txt2img_request_from_json(
+      parse_json(R"({"init_images": [")" + one + R"(", ")" + png_b64(8, 8, 3) + R"("], "batch_size": 2})"),
+      request_kind::img2img);
+  BOOST_TEST(two.init_images.size() == 2u);
+
+  // txt2img's own fields are unknown keys to img2img, and img2img's to txt2img.
+  BOOST_TEST(!txt2img_request_from_json(parse_json(R"({"init_images": [")" + one + R"("], "enable_hr": true})"),
+                                        request_kind::img2img)
+                  .enable_hr);
+  BOOST_TEST(txt2img_request_from_json(parse_json(R"({"init_images": ["x"]})"), request_kind::txt2img).init_images.empty());
+}
+
+BOOST_AUTO_TEST_CASE(bad_img2img_bodies_name_the_field) {
+  const std::string one = png_b64(8, 8, 1);
+  BOOST_TEST((img2img_failure("{}") == std::pair<errc, std::string>{errc::not_found, "init_images: Init image not found"}));
+  BOOST_TEST(img2img_failure(R"({"init_images": []})").second.find("init_images: at least one") == 0);
+  const auto too_many = img2img_failure(R"({"init_images": [")" + one + R"(", ")" + one + R"("]})");
+  BOOST_TEST(too_many.second == "init_images: bad number of images passed: 2; expecting 1 or less");
+  const auto broken = img2img_failure(R"({"init_images": [")" + one + R"(", "AAAA"], "batch_size": 2})");
+  BOOST_TEST(static_cast<int>(broken.first) == static_cast<int>(errc::bad_request));
+  BOOST_TEST(broken.second.find("init_images.1: ") == 0, broken.second);
+  BOOST_TEST(img2img_failure(R"({"init_images": [")" + one + R"("], "resize_mode": 4})").second.find("resize_mode") == 0);
+  BOOST_TEST(img2img_failure(R"({"init_images": [")" + one + R"("], "denoising_strength": 1.5})").second.find(
+                 "denoising_strength") == 0);
+  BOOST_TEST(img2img_failure(R"({"init_images": 5})").second == "init_images: value is not a valid list");
+  const auto masked = img2img_failure(R"({"init_images": [")" + one + R"("], "mask": ")" + one + R"("})");
+  BOOST_TEST(static_cast<int>(masked.first) == static_cast<int>(errc::unsupported));
 }

@@ -1,0 +1,75 @@
+#include "runtime/engine/img2img_init.hpp"
+
+#include "runtime/base/errors.hpp"
+#include "runtime/engine/sd_model.hpp"
+#include "runtime/image/resample.hpp"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/InferenceMode.h>
+
+namespace sdw {
+namespace {
+
+/// torch's default CPU seed (c10::default_rng_seed_val): the global generator's state at start.
+constexpr uint64_t torch_default_seed = 67280421310721ULL;
+
+} // namespace
+
+int img2img_batch_size(const txt2img_request& request) {
+  return request.init_images.size() > 1 ? static_cast<int>(request.init_images.size()) : request.batch_size;
+}
+
+std::vector<image8> prepare_init_images(const txt2img_request& req, const options& opts) {
+  const rgb_color background = parse_color(opts.img2img_background_color, "img2img_background_color");
+  std::vector<image8> out;
+  for (std::size_t i = 0; i < req.init_images.size(); ++i) {
+    image8 image = flatten(req.init_images[i], background);
+    if (req.resize_mode != 3) {
+      try {
+        image = to_rgb(a1111_resize_image(req.resize_mode, image, req.width, req.height));
+      } catch (const error& e) {
+        throw error(errc::bad_request, "init_images." + std::to_string(i),
+                    "cannot be resized from " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                      " to " + std::to_string(req.width) + "x" + std::to_string(req.height) + " with resize_mode " +
+                      std::to_string(req.resize_mode) + ": " + e.message());
+      }
+    } else if (image.width < 8 || image.height < 8) {
+      throw error(errc::bad_request, "init_images." + std::to_string(i),
+                  "is too small for the VAE: " + std::to_string(image.width) + "x" + std::to_string(image.height));
+    }
+    out.push_back(std::move(image));
+  }
+  if (out.size() == 1) out.resize(static_cast<std::size_t>(img2img_batch_size(req)), out.front());
+  return out;
+}
+
+at::Tensor encode_init_images(const sd_model& model, const txt2img_request& req, const options& opts) {
+  c10::InferenceMode guard;
+  if (opts.sd_vae_encode_method != "Full")
+    throw error(errc::unsupported, "sd_vae_encode_method",
+                "\"" + opts.sd_vae_encode_method + "\" needs a TAESD model, which this worker does not have; use \"Full\"");
+  const std::vector<image8> images = prepare_init_images(req, opts);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(torch_default_seed);
+  const double scale = model.config().vae.scale_factor;
+  const int64_t lh = req.height / 8, lw = req.width / 8;
+  std::vector<at::Tensor> latents;
+  for (const image8& im : images) {
+    // uint8 HWC → float32 [1, 3, H, W] in [0, 1] (numpy's astype(float32) / 255), then 2x − 1.
+    auto pixels = at::from_blob(const_cast<uint8_t*>(im.pixels.data()), {im.height, im.width, 3}, at::kByte)
+                      .to(at::kFloat)
+                      .div(255.0)
+                      .permute({2, 0, 1})
+                      .unsqueeze(0);
+    auto [mean, logvar] = model.vae().encode_moments(pixels * 2 - 1);
+    auto noise = at::randn(mean.sizes(), gen, at::TensorOptions().dtype(at::kFloat));
+    auto z = (mean + at::exp(0.5 * logvar) * noise.to(mean.device(), mean.scalar_type())) * scale;
+    if (req.resize_mode == 3) {
+      z = at::upsample_bilinear2d(z, {lh, lw}, false);
+    }
+    latents.push_back(z);
+  }
+  return at::cat(latents).contiguous();
+}
+
+} // namespace sdw

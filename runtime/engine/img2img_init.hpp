@@ -1,0 +1,36 @@
+#pragma once
+/// The starting point of img2img: the init images made into latents as A1111 1.9.4's
+/// StableDiffusionProcessingImg2Img.init does it (flatten, resize_image, VAE encode, posterior sample).
+
+#include "runtime/formats/options.hpp"
+#include "runtime/formats/txt2img_request.hpp"
+#include "runtime/image/image8.hpp"
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+namespace sdw {
+
+class sd_model;
+
+/// The images the VAE encodes, one per batch row: each init image flattened onto the option
+/// `img2img_background_color` and, unless resize_mode is 3, resized to width×height with
+/// A1111's resize_image; a single image is repeated batch_size times, several are the batch.
+/// Errors name the field: bad colour → "img2img_background_color", unusable size → "init_images.<i>".
+std::vector<image8> prepare_init_images(const txt2img_request& request, const options& opts);
+
+/// How many images one n_iter batch of an img2img request makes: batch_size for one init image,
+/// else the number of init images (A1111 shrinks batch_size to it).
+int img2img_batch_size(const txt2img_request& request);
+
+/// The init latents [rows, C, height/8, width/8] on the model's device: each prepared image in
+/// [-1, 1] through the VAE encoder, a sample of the posterior (mean + std·noise), times the
+/// scale factor; resize_mode 3 then resizes the latents bilinearly. A1111 draws the posterior noise
+/// from torch's global CPU generator, whose state is whatever earlier jobs left; here it is a CPU
+/// generator with torch's default seed (67280421310721), drawn image after image, which is what
+/// A1111 gives for its first img2img job after start, and the same for every job.
+/// The option `sd_vae_encode_method` "TAESD" → sdw::error(unsupported): no TAESD model ships.
+at::Tensor encode_init_images(const sd_model& model, const txt2img_request& request, const options& opts);
+
+} // namespace sdw
