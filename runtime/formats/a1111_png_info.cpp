@@ -186,6 +186,33 @@ http_answer invalid_image(const std::string& why) {
 
 } // namespace
 
+infotext_parse_options png_info_options(std::string_view options_json) {
+  infotext_parse_options o;
+  json_value options;
+  try {
+    options = parse_json(options_json, "options");
+  } catch (const std::exception&) {
+    return o;
+  }
+  if (const json_value* v = options.find("infotext_styles"); v != nullptr && v->is_string()) {
+    o.infotext_styles = v->as_string();
+  }
+  if (const json_value* v = options.find("infotext_skip_pasting"); v != nullptr && v->is_array()) {
+    for (const auto& key : v->as_array()) {
+      if (key.is_string()) {
+        o.infotext_skip_pasting.push_back(key.as_string());
+      }
+    }
+  }
+  if (const json_value* v = options.find("auto_backcompat"); v != nullptr && v->is_bool()) {
+    o.auto_backcompat = v->as_bool();
+  }
+  if (const json_value* v = options.find("use_old_hires_fix_width_height"); v != nullptr && v->is_bool()) {
+    o.use_old_hires_fix_width_height = v->as_bool();
+  }
+  return o;
+}
+
 void apply_addnet_infotext(json_value& parameters) {
   std::string added;
   auto text = [&parameters](const std::string& key) -> const std::string* {

@@ -29,6 +29,11 @@ image_text_info read_image_text_info(const std::map<std::string, std::string>& t
 /// keys: each "AddNet Model N" of module "LoRA" adds `<lora:name:weight>` to "Prompt".
 void apply_addnet_infotext(json_value& parameters);
 
+/// The options that change how png-info parses an infotext (infotext_styles, infotext_skip_pasting,
+/// auto_backcompat, use_old_hires_fix_width_height), read from a GET /sdapi/v1/options body; a key
+/// that is missing or of another type keeps its default.
+infotext_parse_options png_info_options(std::string_view options_json);
+
 /// POST /sdapi/v1/png-info: the body as PNGInfoRequest (`image`, a required string: 422 otherwise),
 /// the image as decode_base64_to_image takes it (an optional `data:image/...;base64,` prefix),
 /// then `{"info": text, "items": {other text chunks}, "parameters": parse_generation_parameters(text)}`.

@@ -156,3 +156,22 @@ BOOST_AUTO_TEST_CASE(interrogate_has_no_model) {
   BOOST_TEST(a.body == R"({"detail":[{"loc":["body","model"],"msg":"str type expected","type":"type_error.str"}]})");
   BOOST_TEST(interrogate_answer("").status == 422);
 }
+
+BOOST_AUTO_TEST_CASE(the_stored_options_steer_the_parse) {
+  auto o = png_info_options(
+    R"({"samples_save":true,"infotext_styles":"Discard","infotext_skip_pasting":["Seed",3],"auto_backcompat":false,)"
+    R"("use_old_hires_fix_width_height":true})");
+  BOOST_TEST(o.infotext_styles == "Discard");
+  BOOST_TEST((o.infotext_skip_pasting == std::vector<std::string>{"Seed"}));
+  BOOST_TEST(!o.auto_backcompat);
+  BOOST_TEST(o.use_old_hires_fix_width_height);
+  o = png_info_options(R"({"infotext_styles":1})");
+  BOOST_TEST(o.infotext_styles == "Apply if any");
+  BOOST_TEST(o.auto_backcompat);
+  BOOST_TEST(png_info_options("not json").infotext_skip_pasting.empty());
+  // Skipped keys are gone from the answer.
+  o = png_info_options(R"({"infotext_skip_pasting":["Seed"]})");
+  const json_value a = answer_json(png_info_answer(body_with(base64_encode(png({{"parameters", infotext}}))), o));
+  BOOST_TEST(a.find("parameters")->find("Seed") == nullptr);
+  BOOST_TEST(a.find("parameters")->find("Steps")->as_string() == "20");
+}
