@@ -38,18 +38,4 @@ std::vector<std::pair<std::string, std::string>> infotext_pairs(const std::strin
 /// skipped keys dropped. Keys keep A1111's order (a dict's insertion order).
 json_value parse_generation_parameters(const std::string& text, const infotext_parse_options& options);
 
-/// A version string as A1111's infotext_versions.parse_version reads it (packaging's PEP 440
-/// versions, "v" prefix allowed, "1.9.4-12-gabc" read as 1.9.4.post12), as a comparable key;
-/// false when it is not a version. Exposed for tests.
-struct pep440_version {
-  std::vector<long> release;
-  int pre_kind = 3;   ///< 0 a, 1 b, 2 rc, 3 none
-  long pre = 0;
-  long post = -1;     ///< -1 none
-  long dev = -1;      ///< -1 none
-};
-bool parse_infotext_version(const std::string& text, pep440_version& out);
-/// a < b as packaging orders versions.
-bool version_less(const pep440_version& a, const pep440_version& b);
-
 } // namespace sdw

@@ -4,6 +4,7 @@
 #include "runtime/base/json_writer.hpp"
 #include "runtime/formats/infotext.hpp"
 #include "runtime/formats/infotext_parse.hpp"
+#include "runtime/formats/infotext_versions.hpp"
 
 using namespace sdw;
 
