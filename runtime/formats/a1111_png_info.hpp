@@ -13,7 +13,7 @@
 namespace sdw {
 
 /// What A1111's read_info_from_image finds in an image's text: the generation text ("" when the
-/// image has none) and every other entry.
+/// image has none) and every other entry (by key; PIL keeps the file's order).
 struct image_text_info {
   std::string info;
   json_object items;
