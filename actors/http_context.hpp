@@ -95,6 +95,14 @@ route_match match_a1111(const std::string& method, const std::string& path);
 /// Answers an A1111 route that match_a1111 found.
 void serve_a1111(front_context& ctx, const route_request& req, reply_fn reply);
 
+/// The A1111 routes that list what the worker has, refresh lists, and read images
+/// (/sdapi/v1/cmd-flags, /upscalers, /prompt-styles, /png-info, ...): whether `method path` is one.
+route_match match_a1111_listing(const std::string& method, const std::string& path);
+/// Answers a listing route that match_a1111_listing found.
+void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn reply);
+/// Whether a listing route answers without credentials (A1111's Lora routes are outside its auth).
+bool a1111_listing_open(const std::string& path);
+
 /// The RunPod-style routes (/run, /runsync, /status, /status-sync, /stream, /cancel, /retry,
 /// /purge-queue, /health): whether `method path` is one of them.
 route_match match_runpod(const std::string& method, const std::string& path);

@@ -34,7 +34,26 @@ std::string strip_endpoint_prefix(const std::string& path) {
 /// dependency runs, and validates it after.
 bool a1111_body_route(const route_request& req) {
   return req.post() && (req.path == "/sdapi/v1/txt2img" || req.path == "/sdapi/v1/img2img" ||
-                        req.path == "/sdapi/v1/options");
+                        req.path == "/sdapi/v1/options" || req.path == "/sdapi/v1/png-info" ||
+                        req.path == "/sdapi/v1/interrogate");
+}
+
+/// The A1111 routes of both tables: generation, options and status; listings and images.
+route_match match_any_a1111(const std::string& method, const std::string& path) {
+  const route_match a = match_a1111(method, path);
+  const route_match b = match_a1111_listing(method, path);
+  if (a == route_match::found || b == route_match::found) {
+    return route_match::found;
+  }
+  return a == route_match::wrong_method || b == route_match::wrong_method ? route_match::wrong_method
+                                                                          : route_match::none;
+}
+
+void serve_any_a1111(front_context& ctx, const route_request& req, const reply_fn& reply) {
+  if (match_a1111_listing(req.method, req.path) == route_match::found) {
+    return serve_a1111_listing(ctx, req, reply);
+  }
+  serve_a1111(ctx, req, reply);
 }
 
 bool blank(const std::string& body) { return body.find_first_not_of(" \t\r\n") == std::string::npos; }
@@ -95,7 +114,7 @@ struct http_front::impl {
       path.pop_back();
     }
     req.path = path;
-    a1111 = match_a1111(req.method, path);
+    a1111 = match_any_a1111(req.method, path);
     const route_match runpod = match_runpod(req.method, path);
     if (a1111 == route_match::none && runpod == route_match::none) {
       return http_answer{404, "{\"detail\":\"Not Found\"}"};
@@ -119,7 +138,7 @@ struct http_front::impl {
 
   /// A1111's basic auth (or the API key as a bearer token): nothing when it passes, else A1111's 401.
   static std::optional<http_answer> a1111_refusal(const front_context& ctx, const route_request& req) {
-    if (!auth_configured(ctx)) {
+    if (!auth_configured(ctx) || a1111_listing_open(req.path)) {
       return std::nullopt;
     }
     if (!ctx.config.api_key.empty() && runpod_authorized({}, ctx.config.api_key, req.authorization)) {
@@ -186,10 +205,10 @@ struct http_front::impl {
       if (!json && !blank(req.body)) {
         return reply(a1111_error_answer(errc::bad_request, "body", "value is not a valid dict"));
       }
-      return serve_a1111(ctx, req, reply);
+      return serve_any_a1111(ctx, req, reply);
     }
     if (a1111 == route_match::found) {
-      return serve_a1111(ctx, req, reply);
+      return serve_any_a1111(ctx, req, reply);
     }
     if (!unicode::is_valid_utf8(req.body)) {
       return reply(json_error(400, std::string(not_decodable) + ": it is not UTF-8"));

@@ -6,6 +6,7 @@
 /// the answers are turned back into JSON. Requests run on the HTTP library's threads.
 
 #include "messages/interfaces.hpp"
+#include "runtime/formats/a1111_cmd_flags.hpp"
 #include "runtime/formats/a1111_info_api.hpp"
 
 #include <caf/actor_system.hpp>
@@ -35,6 +36,10 @@ struct front_door_config {
   size_t max_body_bytes = size_t{32} << 20;
   /// Requests asking for more work (width × height × images × steps / 1e6) are refused.
   double max_megapixel_steps = 10000;
+  /// A1111's styles.csv (/sdapi/v1/prompt-styles, png-info); a missing file has no styles.
+  std::string styles_file = "styles.csv";
+  /// What /sdapi/v1/cmd-flags shows.
+  a1111_flag_inputs flags;
 };
 
 /// The HTTP listener and its routes.

@@ -5,14 +5,49 @@
 #include "runtime/formats/a1111_info_api.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/engine/cuda_devices.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <spdlog/spdlog.h>
 
 #include <exception>
+#include <filesystem>
 
 namespace sdw {
+namespace {
+
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  const auto p = std::filesystem::absolute(path, ec);
+  return ec ? path : p.lexically_normal().string();
+}
+
+/// What /sdapi/v1/cmd-flags says about this worker.
+a1111_flag_inputs flag_inputs(const worker_config& config, const std::vector<api_credential>& users,
+                              const std::string& styles_file) {
+  a1111_flag_inputs in;
+  std::error_code ec;
+  in.data_dir = std::filesystem::current_path(ec).string();
+  in.models_dir = absolute_path(config.model_dir);
+  in.checkpoint = config.checkpoint.empty() ? "" : absolute_path(config.checkpoint);
+  in.styles_file = styles_file;
+  in.host = config.host;
+  in.port = config.port;
+  for (const auto& u : users) {
+    in.api_auth_users.push_back(u.user);
+  }
+  // The model runs in 16-bit floats on CUDA unless told otherwise (model.dtype).
+  const bool cuda = config.device.rfind("cuda", 0) == 0 || (config.device == "auto" && cuda_device_count() > 0);
+  in.half = config.dtype == "f16" || config.dtype == "bf16" || (config.dtype == "auto" && cuda);
+  if (config.device.rfind("cuda:", 0) == 0) {
+    in.device_id = config.device.substr(5);
+  }
+  in.log_level = config.log_level;
+  return in;
+}
+
+} // namespace
 
 int run_api(const worker_config& config) {
   std::string vocab;
@@ -48,6 +83,8 @@ int run_api(const worker_config& config) {
     door.model_dirs = {config.model_dir};
     door.max_body_bytes = static_cast<size_t>(config.max_body_mb) << 20;
     door.max_megapixel_steps = static_cast<double>(config.max_megapixel_steps);
+    door.styles_file = absolute_path(config.styles_file);
+    door.flags = flag_inputs(config, users, door.styles_file);
     http_front front(system, actors.scheduler, actors.health, std::move(door));
     try {
       front.open();

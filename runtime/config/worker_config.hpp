@@ -40,6 +40,7 @@ struct worker_config {
   std::string http_api_key;  ///< `Authorization: Bearer <key>` on every route; empty = none
   std::string health_access = "open";  ///< open: /health needs no credentials; auth: it asks like the rest
   int max_body_mb = 32;  ///< request bodies above this many MiB get HTTP 413
+  std::string styles_file = "styles.csv";  ///< A1111's styles.csv (/sdapi/v1/prompt-styles, png-info); missing = none
   // [runpod]
   std::string get_job_url;      ///< RUNPOD_WEBHOOK_GET_JOB; set = serverless mode
   std::string post_output_url;  ///< RUNPOD_WEBHOOK_POST_OUTPUT

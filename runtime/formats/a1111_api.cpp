@@ -81,6 +81,7 @@ std::string pydantic_error_type(const std::string& message) {
     {"value is not a valid list", "type_error.list"},
     {"value is not a valid dict", "type_error.dict"},
     {"field required", "value_error.missing"},
+    {"none is not an allowed value", "type_error.none.not_allowed"},
   };
   for (const auto& [msg, type] : known) {
     if (message == msg) {

@@ -1,0 +1,131 @@
+// The A1111 routes that list what the worker has (/sdapi/v1/cmd-flags, /upscalers, /prompt-styles,
+// ...), the refresh and checkpoint routes, and the image routes png-info and interrogate.
+#define _TURN_OFF_PLATFORM_STRING
+#include "actors/http_context.hpp"
+
+#include "runtime/engine/prompt_attention.hpp"
+#include "runtime/formats/a1111_cmd_flags.hpp"
+#include "runtime/formats/a1111_listings.hpp"
+#include "runtime/formats/a1111_png_info.hpp"
+
+#include <exception>
+
+namespace sdw {
+namespace {
+
+struct listing_route {
+  const char* path;
+  const char* method;
+  /// The whole answer when it never changes; nullptr when the route computes it.
+  const char* fixed;
+};
+
+constexpr listing_route routes[] = {
+  {"/sdapi/v1/cmd-flags", "GET", nullptr},
+  {"/sdapi/v1/upscalers", "GET", nullptr},
+  {"/sdapi/v1/latent-upscale-modes", "GET", nullptr},
+  {"/sdapi/v1/sd-vae", "GET", "[]"},
+  {"/sdapi/v1/hypernetworks", "GET", "[]"},
+  {"/sdapi/v1/face-restorers", "GET", "[]"},
+  {"/sdapi/v1/realesrgan-models", "GET", "[]"},
+  {"/sdapi/v1/prompt-styles", "GET", nullptr},
+  {"/sdapi/v1/embeddings", "GET", nullptr},
+  {"/sdapi/v1/loras", "GET", "[]"},
+  {"/sdapi/v1/scripts", "GET", nullptr},
+  {"/sdapi/v1/script-info", "GET", "[]"},
+  {"/sdapi/v1/extensions", "GET", "[]"},
+  // Nothing is listed from files yet, so there is nothing to read again.
+  {"/sdapi/v1/refresh-embeddings", "POST", "null"},
+  {"/sdapi/v1/refresh-vae", "POST", "null"},
+  {"/sdapi/v1/refresh-loras", "POST", "null"},
+  // A1111 moves the weights off the device and back; the model here stays where it is.
+  {"/sdapi/v1/unload-checkpoint", "POST", "{}"},
+  {"/sdapi/v1/reload-checkpoint", "POST", "{}"},
+  {"/sdapi/v1/png-info", "POST", nullptr},
+  {"/sdapi/v1/interrogate", "POST", nullptr},
+};
+
+/// Whether a prompt uses emphasis, by the engine's parse_prompt_attention (a weight like "1.2.3",
+/// which A1111 fails on, counts as none).
+bool uses_emphasis(const std::string& prompt) {
+  try {
+    for (const auto& run : parse_prompt_attention(prompt)) {
+      if (run.text != "BREAK" && run.weight != 1.0f) {
+        return true;
+      }
+    }
+  } catch (const std::exception&) {
+  }
+  return false;
+}
+
+/// Reads the image with the stored options that change how A1111 parses an infotext.
+void png_info(front_context& ctx, const std::string& body, const reply_fn& reply) {
+  ctx.ask(
+    ctx.options, quick_timeout,
+    [&ctx, body, reply](std::string& options_json) {
+      infotext_parse_options options = png_info_options(options_json);
+      options.styles = load_prompt_styles(ctx.config.styles_file);
+      options.uses_emphasis = uses_emphasis;
+      reply(png_info_answer(body, options));
+    },
+    [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, caf::get_atom::value,
+    std::string(), std::string());
+}
+
+} // namespace
+
+bool a1111_listing_open(const std::string& path) {
+  // A1111's Lora extension adds these to the app itself, outside the API's authentication.
+  return path == "/sdapi/v1/loras" || path == "/sdapi/v1/refresh-loras";
+}
+
+route_match match_a1111_listing(const std::string& method, const std::string& path) {
+  route_match m = route_match::none;
+  for (const auto& r : routes) {
+    if (path == r.path) {
+      if (method == r.method) {
+        return route_match::found;
+      }
+      m = route_match::wrong_method;
+    }
+  }
+  return m;
+}
+
+void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn reply) {
+  const std::string& path = req.path;
+  for (const auto& r : routes) {
+    if (path == r.path && r.fixed != nullptr) {
+      return reply({200, r.fixed});
+    }
+  }
+  if (path == "/sdapi/v1/cmd-flags") {
+    return reply({200, cmd_flags_json(ctx.config.flags)});
+  }
+  if (path == "/sdapi/v1/upscalers") {
+    return reply({200, upscalers_json(builtin_upscalers())});
+  }
+  if (path == "/sdapi/v1/latent-upscale-modes") {
+    return reply({200, latent_upscale_modes_json()});
+  }
+  if (path == "/sdapi/v1/prompt-styles") {
+    // Read on each request, so an edited styles.csv shows at once.
+    return reply({200, prompt_styles_json(load_prompt_styles(ctx.config.styles_file))});
+  }
+  if (path == "/sdapi/v1/embeddings") {
+    return reply({200, embeddings_json()});
+  }
+  if (path == "/sdapi/v1/scripts") {
+    return reply({200, scripts_json({}, {})});
+  }
+  if (path == "/sdapi/v1/png-info") {
+    return png_info(ctx, req.body, reply);
+  }
+  if (path == "/sdapi/v1/interrogate") {
+    return reply(interrogate_answer(req.body));
+  }
+  reply({404, "{\"detail\":\"Not Found\"}"});
+}
+
+} // namespace sdw
