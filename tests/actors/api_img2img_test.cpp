@@ -1,0 +1,110 @@
+#define BOOST_TEST_MODULE api_img2img
+#include <boost/test/unit_test.hpp>
+
+#define _TURN_OFF_PLATFORM_STRING
+#include "runtime/base/encoding.hpp"
+#include "runtime/base/json_writer.hpp"
+#include "runtime/base/png_codec.hpp"
+#include "tests/support/api_server.hpp"
+
+using sdw::json_value;
+using sdw::test::member;
+
+namespace {
+
+sdw::test::shared_server& start_server() { return sdw::test::checked_shared_api_server({}); }
+
+sdw::test::http_reply call(const std::string& method, const std::string& path, const std::string& body) {
+  return start_server().server.call(method, path, body);
+}
+
+/// A 48×80 PNG with a gradient, base64 (what clients send as init_images).
+std::string init_png() {
+  std::vector<std::uint8_t> rgb(48 * 80 * 3);
+  for (int y = 0; y < 80; ++y)
+    for (int x = 0; x < 48; ++x)
+      for (int c = 0; c < 3; ++c) rgb[(y * 48 + x) * 3 + c] = static_cast<std::uint8_t>((x * 5 + y * 3 + c * 70) % 256);
+  return sdw::base64_encode(sdw::encode_png(rgb.data(), 48, 80, {}));
+}
+
+std::string body(const std::string& extra = "") {
+  return R"({"init_images":[")" + init_png() + R"("],"prompt":"a blue door","steps":4,"width":64,"height":96,)" +
+         R"("seed":21,"sampler_name":"Euler","resize_mode":1)" + extra + "}";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(img2img_returns_images_of_the_requested_size_with_its_infotext) {
+  const auto r = call("POST", "/sdapi/v1/img2img", body(R"(,"batch_size":2,"denoising_strength":0.6)"));
+  BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 500));
+  const auto images = sdw::test::images_of(r);
+  BOOST_TEST_REQUIRE(images.size() == 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    BOOST_TEST(images[i].width == 64);
+    BOOST_TEST(images[i].height == 96);
+    const std::string& info = images[i].text.at("parameters");
+    BOOST_TEST(info.find("Seed: " + std::to_string(21 + i) + ",") != std::string::npos, info);
+    BOOST_TEST(info.find("Denoising strength: 0.6") != std::string::npos, info);
+  }
+  const auto& params = member(r.json, "parameters");
+  BOOST_TEST(member(params, "init_images").is_null());
+  BOOST_TEST(member(params, "resize_mode").as_int() == 1);
+  BOOST_TEST(params.find("enable_hr") == nullptr);
+  const json_value info = sdw::parse_json(member(r.json, "info").as_string());
+  BOOST_TEST(member(info, "denoising_strength").as_double() == 0.6);
+}
+
+BOOST_AUTO_TEST_CASE(the_same_request_gives_the_same_image_and_strength_changes_it) {
+  const auto a = call("POST", "/sdapi/v1/img2img", body());
+  const auto b = call("POST", "/sdapi/v1/img2img", body());
+  const auto c = call("POST", "/sdapi/v1/img2img", body(R"(,"denoising_strength":0.3)"));
+  BOOST_TEST_REQUIRE(a.status == 200);
+  BOOST_TEST_REQUIRE(b.status == 200);
+  BOOST_TEST_REQUIRE(c.status == 200);
+  BOOST_TEST((sdw::test::images_of(a)[0].pixels == sdw::test::images_of(b)[0].pixels));
+  BOOST_TEST((sdw::test::images_of(a)[0].pixels != sdw::test::images_of(c)[0].pixels));
+}
+
+BOOST_AUTO_TEST_CASE(include_init_images_echoes_them) {
+  const auto r = call("POST", "/sdapi/v1/img2img", body(R"(,"include_init_images":true,"steps":1)"));
+  BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 300));
+  BOOST_TEST(member(member(r.json, "parameters"), "init_images").as_array().at(0).as_string() == init_png());
+}
+
+BOOST_AUTO_TEST_CASE(bad_img2img_requests_are_refused_naming_the_field) {
+  const auto missing = call("POST", "/sdapi/v1/img2img", R"({"prompt":"x"})");
+  BOOST_TEST(missing.status == 404);
+  BOOST_TEST(member(missing.json, "detail").as_string() == "Init image not found");
+
+  const auto broken = call("POST", "/sdapi/v1/img2img", R"({"init_images":["bm90IGFuIGltYWdl"]})");
+  BOOST_TEST(broken.status == 422);
+  BOOST_TEST(broken.body.find("init_images") != std::string::npos, broken.body);
+  BOOST_TEST(broken.body.find("not a PNG, JPEG or WebP") != std::string::npos, broken.body);
+
+  const auto many = call("POST", "/sdapi/v1/img2img",
+                         R"({"init_images":[")" + init_png() + R"(",")" + init_png() + R"("],"batch_size":1})");
+  BOOST_TEST(many.status == 422);
+  BOOST_TEST(many.body.find("bad number of images passed: 2; expecting 1 or less") != std::string::npos, many.body);
+
+  const auto mode = call("POST", "/sdapi/v1/img2img", body(R"(,"resize_mode":7)"));
+  BOOST_TEST(mode.status == 422);
+  BOOST_TEST(mode.body.find("resize_mode") != std::string::npos);
+
+  // The worker goes on.
+  BOOST_TEST(call("POST", "/sdapi/v1/img2img", body(R"(,"steps":1)")).status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(runpod_jobs_name_the_img2img_call) {
+  const std::string job = R"({"input":{"api":{"method":"POST","endpoint":"/sdapi/v1/img2img"},"payload":)" + body() + "}}";
+  const auto r = call("POST", "/runsync", job);
+  BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 300));
+  BOOST_TEST(member(r.json, "status").as_string() == "COMPLETED", r.body.substr(0, 300));
+  const auto& out = member(r.json, "output");
+  BOOST_TEST(member(out, "images").as_array().size() == 1u);
+  BOOST_TEST(member(member(out, "parameters"), "resize_mode").as_int() == 1);
+
+  const auto bad = call("POST", "/runsync",
+                        R"({"input":{"api":{"method":"POST","endpoint":"/sdapi/v1/img2img"},"payload":{"steps":3}}})");
+  BOOST_TEST(member(bad.json, "status").as_string() == "FAILED");
+  BOOST_TEST(member(bad.json, "error").as_string().find("Init image not found") != std::string::npos, bad.body);
+}
