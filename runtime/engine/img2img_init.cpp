@@ -11,8 +11,18 @@
 namespace sdw {
 namespace {
 
-/// torch's default CPU seed (c10::default_rng_seed_val): the global generator's state at start.
-constexpr uint64_t torch_default_seed = 67280421310721ULL;
+/// One RGB image through the encoder: uint8 HWC → float32 [1, 3, H, W] / 255 (numpy's
+/// astype(float32) / 255), 2x − 1, posterior mean + std·noise, times the scale factor.
+at::Tensor encode_one(const sd_model& model, const image8& im, at::Generator& gen) {
+  auto pixels = at::from_blob(const_cast<uint8_t*>(im.pixels.data()), {im.height, im.width, 3}, at::kByte)
+                    .to(at::kFloat)
+                    .div(255.0)
+                    .permute({2, 0, 1})
+                    .unsqueeze(0);
+  auto [mean, logvar] = model.vae().encode_moments(pixels * 2 - 1);
+  auto noise = at::randn(mean.sizes(), gen, at::TensorOptions().dtype(at::kFloat));
+  return (mean + at::exp(0.5 * logvar) * noise.to(mean.device(), mean.scalar_type())) * model.config().vae.scale_factor;
+}
 
 } // namespace
 
@@ -51,24 +61,22 @@ at::Tensor encode_init_images(const sd_model& model, const txt2img_request& req,
                 "\"" + opts.sd_vae_encode_method + "\" needs a TAESD model, which this worker does not have; use \"Full\"");
   const std::vector<image8> images = prepare_init_images(req, opts);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(torch_default_seed);
-  const double scale = model.config().vae.scale_factor;
-  const int64_t lh = req.height / 8, lw = req.width / 8;
   std::vector<at::Tensor> latents;
   for (const image8& im : images) {
-    // uint8 HWC → float32 [1, 3, H, W] in [0, 1] (numpy's astype(float32) / 255), then 2x − 1.
-    auto pixels = at::from_blob(const_cast<uint8_t*>(im.pixels.data()), {im.height, im.width, 3}, at::kByte)
-                      .to(at::kFloat)
-                      .div(255.0)
-                      .permute({2, 0, 1})
-                      .unsqueeze(0);
-    auto [mean, logvar] = model.vae().encode_moments(pixels * 2 - 1);
-    auto noise = at::randn(mean.sizes(), gen, at::TensorOptions().dtype(at::kFloat));
-    auto z = (mean + at::exp(0.5 * logvar) * noise.to(mean.device(), mean.scalar_type())) * scale;
+    at::Tensor z = encode_one(model, im, gen);
     if (req.resize_mode == 3) {
-      z = at::upsample_bilinear2d(z, {lh, lw}, false);
+      z = at::upsample_bilinear2d(z, {req.height / 8, req.width / 8}, false);
     }
     latents.push_back(z);
   }
+  return at::cat(latents).contiguous();
+}
+
+at::Tensor encode_pixels(const sd_model& model, const std::vector<image8>& images, uint64_t noise_seed) {
+  c10::InferenceMode guard;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(noise_seed);
+  std::vector<at::Tensor> latents;
+  for (const image8& im : images) latents.push_back(encode_one(model, im, gen));
   return at::cat(latents).contiguous();
 }
 

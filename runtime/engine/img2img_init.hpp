@@ -33,4 +33,12 @@ int img2img_batch_size(const txt2img_request& request);
 /// The option `sd_vae_encode_method` "TAESD" → sdw::error(unsupported): no TAESD model ships.
 at::Tensor encode_init_images(const sd_model& model, const txt2img_request& request, const options& opts);
 
+/// torch's default CPU seed (c10::default_rng_seed_val): its global generator's state at start.
+constexpr uint64_t torch_default_seed = 67280421310721ULL;
+
+/// A1111's images_tensor_to_samples for RGB images: each image through the VAE encoder, a posterior
+/// sample with noise drawn image after image from a CPU generator seeded with `noise_seed`, times
+/// the scale factor. [images, C, H/8, W/8] on the model's device.
+at::Tensor encode_pixels(const sd_model& model, const std::vector<image8>& images, uint64_t noise_seed);
+
 } // namespace sdw

@@ -4,6 +4,7 @@
 #include "runtime/base/encoding.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/base/png_codec.hpp"
+#include "runtime/engine/hires_fix.hpp"
 #include "runtime/engine/txt2img_plan.hpp"
 
 #include <ATen/ATen.h>
@@ -20,7 +21,9 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
                            const options& opts, const txt2img_hooks& hooks) {
   c10::InferenceMode guard;
   const txt2img_plan plan = make_txt2img_plan(model, req, opts);
-  const int job_steps = plan.sample_steps * req.n_iter;
+  // Progress counts both passes of hires fix, as A1111's job count does.
+  const int iter_steps = plan.sample_steps + (plan.hires ? plan.hires->pass.sample_steps : 0);
+  const int job_steps = iter_steps * req.n_iter;
 
   txt2img_result result;
   result.all_seeds = plan.all_seeds;
@@ -42,10 +45,17 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
         throw error(errc::cancelled, "", "the job was interrupted");
       }
       if (hooks.on_step) {
-        hooks.on_step(iter * plan.sample_steps + step + 1, job_steps);
+        hooks.on_step(iter * iter_steps + step + 1, job_steps);
       }
     };
-    const at::Tensor samples = sample_plan_batches(model, {&batch}, sh);
+    at::Tensor samples = sample_plan_batches(model, {&batch}, sh);
+    // An interrupt ends the job with the first pass's images; a skip still set ends the second
+    // pass at its first model call, as in A1111.
+    if (plan.hires && !is_set(hooks.interrupt)) {
+      sampling_hooks hr = sh;
+      hr.on_step = [&](int step, int steps) { sh.on_step(plan.sample_steps + step, steps); };
+      samples = run_hires_pass(model, tokenizer, *plan.hires, plan, samples, iter, hr);
+    }
 
     const auto first = static_cast<size_t>(iter * plan.batch_size);
     for (int64_t i = 0; i < samples.size(0); ++i) {

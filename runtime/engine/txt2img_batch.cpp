@@ -51,8 +51,9 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
     // The member fails on its own; it shares nothing.
     return std::nullopt;
   }
-  // DPM adaptive accepts or rejects each step by an error norm over the whole batch.
-  if (s.sampler->name == "DPM adaptive") {
+  // DPM adaptive accepts or rejects each step by an error norm over the whole batch; hires fix
+  // runs a second pass of its own.
+  if (s.sampler->name == "DPM adaptive" || (req.enable_hr && req.kind == request_kind::txt2img)) {
     return std::nullopt;
   }
   const sampler_params& p = s.params;

@@ -8,6 +8,7 @@
 #include "runtime/engine/prompt_attention.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/brownian_noise.hpp"
+#include "runtime/engine/hires_fix.hpp"
 #include "runtime/engine/img2img_init.hpp"
 #include "runtime/engine/seeds.hpp"
 
@@ -81,9 +82,6 @@ sampling_setup make_sampling_setup(const txt2img_request& req, const options& op
     throw error(errc::unsupported, "sampler_name", "sampler '" + sampler_name + "' is not supported yet");
   }
   // Features A1111 has and this engine does not do yet fail loudly rather than being ignored.
-  if (req.enable_hr) {
-    throw error(errc::unsupported, "enable_hr", "hires fix is not supported yet");
-  }
   if (req.restore_faces.value_or(false)) {
     throw error(errc::unsupported, "restore_faces", "face restoration is not supported yet");
   }
@@ -241,7 +239,11 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   }
   // Prompt schedules count denoiser calls; second-order samplers make two per step.
   p.schedule_steps = sampler.second_order ? req.steps * 2 : req.steps;
-  p.latent_shape = {model.config().unet.in_channels, req.height / 8, req.width / 8};
+  // Legacy hires requests name the first pass's size in firstphase_width/height.
+  const bool firstphase = req.enable_hr && req.firstphase_width > 0 && req.firstphase_height > 0;
+  const int width = firstphase ? req.firstphase_width : req.width;
+  const int height = firstphase ? req.firstphase_height : req.height;
+  p.latent_shape = {model.config().unet.in_channels, height / 8, width / 8};
   p.batch_cond_uncond = opts.batch_cond_uncond;
   p.eta_noise_seed_delta = opts.eta_noise_seed_delta;
   p.no_dpmpp_sde_batch_determinism = opts.no_dpmpp_sde_batch_determinism;
@@ -252,8 +254,8 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   info.sampler_name = sampler.name;
   info.schedule_type = p.setup.schedule_type;
   info.cfg_scale = req.cfg_scale;
-  info.width = req.width;
-  info.height = req.height;
+  info.width = width;
+  info.height = height;
   if (opts.add_model_hash_to_info) {
     info.model_hash = model.short_hash();
   }
@@ -282,6 +284,9 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
     info.version = kVersion;
   }
   info.prompt = p.prompt;
+  if (req.enable_hr && req.kind == request_kind::txt2img) {
+    p.hires = std::make_shared<hires_plan>(make_hires_plan(model, req, opts, p));
+  }
   return p;
 }
 
@@ -461,8 +466,8 @@ std::string plan_info_json(const sd_model& model, const txt2img_plan& plan, cons
   info.subseed = plan.all_subseeds.front();
   info.all_subseeds = plan.all_subseeds;
   info.subseed_strength = req.is_set("subseed_strength") ? json_value(req.subseed_strength) : json_value(0);
-  info.width = req.width;
-  info.height = req.height;
+  info.width = plan.info_in.width;
+  info.height = plan.info_in.height;
   info.sampler_name = plan.setup.sampler->name;
   info.cfg_scale = req.cfg_scale;
   info.steps = req.steps;
@@ -472,7 +477,8 @@ std::string plan_info_json(const sd_model& model, const txt2img_plan& plan, cons
   info.seed_resize_from_w = req.seed_resize_from_w;
   info.seed_resize_from_h = req.seed_resize_from_h;
   info.extra_generation_params = plan.setup.extra;
-  info.denoising_strength = req.denoising_strength;
+  info.denoising_strength = plan.img2img ? std::optional<double>(req.denoising_strength.value_or(0.75))
+                                         : req.denoising_strength;
   info.index_of_first_image = 0;
   info.infotexts = infotexts;
   info.styles = req.styles.value_or(std::vector<std::string>{});

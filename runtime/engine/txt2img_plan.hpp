@@ -17,6 +17,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -71,6 +72,7 @@ struct txt2img_plan {
   int64_t eta_noise_seed_delta = 0;
   bool no_dpmpp_sde_batch_determinism = false;  ///< the option: SDE noise from one tree per batch
   infotext_input info_in;               ///< shared infotext fields; prompt/seed/subseed per image
+  std::shared_ptr<struct hires_plan> hires;  ///< enable_hr: the second pass (hires_fix.hpp)
 };
 
 /// Builds the plan of a request (seeds fixed, job timestamp taken now). Throws as make_sampling_setup.

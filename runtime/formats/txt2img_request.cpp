@@ -3,7 +3,9 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/base/json_writer.hpp"
 #include "runtime/formats/request_fields.hpp"
+#include "runtime/formats/a1111_listings.hpp"
 #include "runtime/image/image_decode.hpp"
+#include "runtime/image/resample.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -229,6 +231,22 @@ void check_text(const char* field, const std::string& text) {
     throw error(errc::bad_request, field, "is too long: " + std::to_string(n) + " characters, at most 20000");
 }
 
+// Hires fix needs its strength (A1111 fails without it) and an upscaler this worker has.
+void check_hires(const request& r) {
+  if (!r.denoising_strength)
+    throw error(errc::bad_request, "denoising_strength", "is required with enable_hr (the second pass's strength)");
+  const std::string upscaler = r.hr_upscaler.value_or("Latent");
+  const auto& latent = latent_upscale_modes();
+  if (std::find(latent.begin(), latent.end(), upscaler) == latent.end() && !is_builtin_upscaler(upscaler))
+    throw error(errc::bad_request, "hr_upscaler",
+                "could not find upscaler named " + upscaler + " (this worker has the Latent modes and None, Lanczos, Nearest)");
+  const bool any = r.firstphase_width > 0 || r.firstphase_height > 0;
+  const auto side_ok = [](int v) { return v >= 64 && v % 8 == 0; };
+  if (any && !(side_ok(r.firstphase_width) && side_ok(r.firstphase_height)))
+    throw error(errc::bad_request, side_ok(r.firstphase_width) ? "firstphase_height" : "firstphase_width",
+                "firstphase_width and firstphase_height go together, as multiples of 8 from 64");
+}
+
 void validate(const request& r) {
   check_text("prompt", r.prompt);
   check_text("negative_prompt", r.negative_prompt);
@@ -244,6 +262,7 @@ void validate(const request& r) {
   check_range("s_noise", r.s_noise, 0, 10);
   check_range("hr_scale", r.hr_scale, 0, 8);
   check_range("refiner_switch_at", r.refiner_switch_at, 0, 1);
+  if (r.kind == request_kind::txt2img && r.enable_hr) check_hires(r);
   if (r.kind != request_kind::img2img) return;
   check_range("image_cfg_scale", r.image_cfg_scale, 0, 100);
   check_range("initial_noise_multiplier", r.initial_noise_multiplier, 0, 10);
@@ -351,7 +370,15 @@ txt2img_request parse_txt2img_request(std::string_view json) {
 }
 
 double request_megapixel_steps(const txt2img_request& r) {
-  return double(r.width) * r.height * r.batch_size * r.n_iter * r.steps / 1e6;
+  double work = double(r.width) * r.height * r.steps;
+  if (r.kind == request_kind::txt2img && r.enable_hr) {
+    // The second pass at its target size (hr_scale, or the larger of the resize sides).
+    const double scale = r.hr_resize_x == 0 && r.hr_resize_y == 0
+                             ? r.hr_scale
+                             : std::max(double(r.hr_resize_x) / r.width, double(r.hr_resize_y) / r.height);
+    work += double(r.width) * r.height * scale * scale * (r.hr_second_pass_steps > 0 ? r.hr_second_pass_steps : r.steps);
+  }
+  return work * r.batch_size * r.n_iter / 1e6;
 }
 
 void check_request_work(const txt2img_request& r, double max_megapixel_steps) {

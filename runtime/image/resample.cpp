@@ -113,6 +113,34 @@ image8 vertical(const image8& in, int out_height, const coefficients& c) {
   return out;
 }
 
+/// Pillow's ImagingScaleAffine: source index of each output pixel, stepping the centre in doubles.
+std::vector<int> nearest_index(int out_size, double step, double start) {
+  std::vector<int> idx(static_cast<std::size_t>(out_size));
+  double o = start + step * 0.5;
+  for (int i = 0; i < out_size; ++i) {
+    idx[static_cast<std::size_t>(i)] = o < 0.0 ? -1 : static_cast<int>(o);
+    o += step;
+  }
+  return idx;
+}
+
+image8 nearest(const image8& in, int width, int height, resample_box box) {
+  const auto xs = nearest_index(width, static_cast<double>(box.x1 - box.x0) / width, box.x0);
+  const auto ys = nearest_index(height, static_cast<double>(box.y1 - box.y0) / height, box.y0);
+  image8 out(width, height, in.channels);
+  const int ch = in.channels;
+  for (int y = 0; y < height; ++y) {
+    const int sy = ys[static_cast<std::size_t>(y)];
+    if (sy < 0 || sy >= in.height) continue;  // Pillow fills with zeros
+    for (int x = 0; x < width; ++x) {
+      const int sx = xs[static_cast<std::size_t>(x)];
+      if (sx < 0 || sx >= in.width) continue;
+      std::copy(in.row(sy) + sx * ch, in.row(sy) + (sx + 1) * ch, out.row(y) + x * ch);
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 image8 pil_resize(const image8& in, int width, int height, resample_filter filter) {
@@ -128,6 +156,7 @@ image8 pil_resize(const image8& in, int width, int height, resample_filter filte
   if (width == in.width && height == in.height && box.x0 == 0 && box.y0 == 0 && box.x1 == in.width &&
       box.y1 == in.height)
     return in;
+  if (filter == resample_filter::nearest) return nearest(in, width, height, box);
   const bool need_h = width != in.width || box.x0 != 0 || box.x1 != width;
   const bool need_v = height != in.height || box.y0 != 0 || box.y1 != height;
   const coefficients ch = precompute(in.width, box.x0, box.x1, width, filter);
@@ -194,6 +223,32 @@ image8 a1111_resize_image(int mode, const image8& source, int width, int height)
     }
   }
   return res;
+}
+
+bool is_builtin_upscaler(const std::string& name) {
+  return name == "None" || name == "Lanczos" || name == "Nearest";
+}
+
+image8 a1111_upscale_image(const image8& source, int width, int height, const std::string& upscaler) {
+  image8 im = to_rgb(source);
+  if (upscaler != "None") {
+    const double scale = std::max(static_cast<double>(width) / im.width, static_cast<double>(height) / im.height);
+    if (scale > 1.0) {
+      // Upscaler.upscale: passes of the upscaler until the multiple-of-8 size is reached.
+      const int dest_w = static_cast<int>(std::floor(im.width * scale / 8) * 8);
+      const int dest_h = static_cast<int>(std::floor(im.height * scale / 8) * 8);
+      const resample_filter f = upscaler == "Nearest" ? resample_filter::nearest : resample_filter::lanczos;
+      for (int pass = 0; pass < 3; ++pass) {
+        if (im.width >= dest_w && im.height >= dest_h) break;
+        const int w0 = im.width, h0 = im.height;
+        im = pil_resize(im, static_cast<int>(w0 * scale), static_cast<int>(h0 * scale), f);
+        if (im.width == w0 && im.height == h0) break;
+      }
+      if (im.width != dest_w || im.height != dest_h) im = pil_resize(im, dest_w, dest_h, resample_filter::lanczos);
+    }
+  }
+  if (im.width != width || im.height != height) im = pil_resize(im, width, height, resample_filter::lanczos);
+  return im;
 }
 
 } // namespace sdw

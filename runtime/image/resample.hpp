@@ -7,7 +7,7 @@
 
 namespace sdw {
 
-enum class resample_filter { bicubic, lanczos };
+enum class resample_filter { nearest, bicubic, lanczos };
 
 /// A source rectangle in pixel coordinates (PIL's `box`); may be empty in one direction, which
 /// stretches the edge rows or columns.
@@ -16,7 +16,8 @@ struct resample_box {
 };
 
 /// PIL's `Image.resize((width, height), filter, box)` for L and RGB images: separable convolution,
-/// horizontal pass first, 22-bit fixed-point coefficients, rounding and clipping as Pillow.
+/// horizontal pass first, 22-bit fixed-point coefficients, rounding and clipping as Pillow; nearest
+/// as Pillow's affine scaling (pixel centres stepped in doubles).
 image8 pil_resize(const image8& in, int width, int height, resample_filter filter);
 image8 pil_resize(const image8& in, int width, int height, resample_filter filter, resample_box box);
 
@@ -28,5 +29,14 @@ void paste(image8& dest, const image8& src, int x, int y);
 /// fills the bands by stretching the edge rows or columns. Lanczos throughout. Mode 0 keeps an L
 /// image L (masks); everything else comes back RGB, as A1111's new RGB canvas.
 image8 a1111_resize_image(int mode, const image8& in, int width, int height);
+
+/// The built-in upscalers that need no model file ("None", "Lanczos", "Nearest").
+bool is_builtin_upscaler(const std::string& name);
+
+/// A1111's resize_image(0, image, width, height, upscaler_name) with a built-in upscaler: "None"
+/// resizes with Lanczos; "Lanczos"/"Nearest" first upscale by max(width/w, height/h) (when > 1) as
+/// A1111's Upscaler.upscale does (up to three passes of int(side·scale), then Lanczos to the
+/// multiple of 8 below side·scale), then Lanczos to width×height. RGB in, RGB out.
+image8 a1111_upscale_image(const image8& in, int width, int height, const std::string& upscaler);
 
 } // namespace sdw

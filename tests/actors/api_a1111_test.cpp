@@ -48,6 +48,21 @@ BOOST_AUTO_TEST_CASE(txt2img_returns_png_images_of_the_requested_size) {
   BOOST_TEST(member(info, "all_seeds").as_array().size() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(hires_fix_returns_images_at_the_upscaled_size) {
+  start_server();
+  const auto r = post("/sdapi/v1/txt2img",
+                      R"({"prompt":"a tower","steps":2,"width":64,"height":64,"seed":3,"enable_hr":true,)"
+                      R"("hr_scale":1.5,"hr_upscaler":"Lanczos","denoising_strength":0.5,"hr_second_pass_steps":2})");
+  BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 500));
+  const auto png = sdw::decode_png(sdw::base64_decode(member(r.json, "images").as_array().at(0).as_string()));
+  BOOST_TEST(png.width == 96);
+  BOOST_TEST(png.height == 96);
+  BOOST_TEST(png.text.at("parameters").find("Hires upscaler: Lanczos") != std::string::npos);
+  const json_value info = sdw::parse_json(member(r.json, "info").as_string());
+  BOOST_TEST(member(info, "width").as_int() == 64);
+  BOOST_TEST(member(info, "denoising_strength").as_double() == 0.5);
+}
+
 BOOST_AUTO_TEST_CASE(same_seed_gives_the_same_image_twice) {
   start_server();
   const std::string body = R"({"prompt":"x","steps":2,"width":64,"height":64,"seed":5,"sampler_name":"Euler a"})";

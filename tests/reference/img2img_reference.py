@@ -48,6 +48,44 @@ def init_latents(case):
     return torch.cat(latents)
 
 
+def conditioning(case, n):
+    heads = case["heads_text"]
+    cond = ref.text_model(torch.tensor([case["cond_tokens"]] * n), heads)
+    uncond = ref.text_model(torch.tensor([case["uncond_tokens"]] * n), heads)
+    return cond, uncond
+
+
+def make_denoiser(sched, cond, uncond, case):
+    n = cond.shape[0]
+
+    def denoiser(x, sigma, **_):
+        # CFGDenoiser over CompVisDenoiser: eps at t(sigma) on x·c_in, denoised = x − σ·eps.
+        x_in, s_in = torch.cat([x, x]), torch.cat([sigma, sigma])
+        c_in = 1 / (s_in ** 2 + 1) ** 0.5
+        eps = ref.unet(x_in * c_in[:, None, None, None], sched.sigma_to_t(s_in), torch.cat([cond, uncond]),
+                       case["heads_unet"])
+        den = x_in - eps * s_in[:, None, None, None]
+        c, u = den[:n], den[n:]
+        return u + (c - u) * case["cfg_scale"]
+
+    return denoiser
+
+
+def run_sampler(sampler, denoiser, x, sigmas, draw):
+    if sampler == "Euler":
+        return K.sample_euler(denoiser, x, sigmas, disable=True)
+    if sampler == "Euler a":
+        return K.sample_euler_ancestral(denoiser, x, sigmas, disable=True, noise_sampler=lambda s, sn: draw())
+    if sampler == "DPM++ 2M":
+        return K.sample_dpmpp_2m(denoiser, x, sigmas, disable=True)
+    sys.exit("unknown sampler " + sampler)
+
+
+def automatic_sigmas(sched, sampler, steps):
+    # A1111 1.9.4's "Automatic" scheduler: Karras for DPM++ 2M, the model's own schedule otherwise.
+    return make_sigmas(sched, "karras" if sampler == "DPM++ 2M" else "uniform", steps)
+
+
 def main():
     case = json.load(open(sys.argv[1]))
     ref.SD.update(ref.load_safetensors(case["checkpoint"]))
@@ -68,35 +106,12 @@ def main():
             steps, t_enc = (int(requested / strength) if strength > 0 else 0), requested - 1
         else:
             steps, t_enc = requested, int(strength * requested)
-        # A1111 1.9.4's "Automatic" scheduler: Karras for DPM++ 2M, the model's own schedule otherwise.
-        sigmas = make_sigmas(sched, "karras" if case["sampler"] == "DPM++ 2M" else "uniform", steps)
+        sigmas = automatic_sigmas(sched, case["sampler"], steps)
         sigma_sched = sigmas[steps - t_enc - 1:]
         xi = x0 + noise * sigma_sched[0]
 
-        heads = case["heads_text"]
-        cond = ref.text_model(torch.tensor([case["cond_tokens"]] * n), heads)
-        uncond = ref.text_model(torch.tensor([case["uncond_tokens"]] * n), heads)
-
-        def denoiser(x, sigma, **_):
-            # CFGDenoiser over CompVisDenoiser: eps at t(sigma) on x·c_in, denoised = x − σ·eps.
-            x_in, s_in = torch.cat([x, x]), torch.cat([sigma, sigma])
-            c_in = 1 / (s_in ** 2 + 1) ** 0.5
-            eps = ref.unet(x_in * c_in[:, None, None, None], sched.sigma_to_t(s_in), torch.cat([cond, uncond]),
-                           case["heads_unet"])
-            den = x_in - eps * s_in[:, None, None, None]
-            c, u = den[:n], den[n:]
-            return u + (c - u) * case["cfg_scale"]
-
-        sampler = case["sampler"]
-        if sampler == "Euler":
-            out = K.sample_euler(denoiser, xi, sigma_sched, disable=True)
-        elif sampler == "Euler a":
-            out = K.sample_euler_ancestral(denoiser, xi, sigma_sched, disable=True,
-                                           noise_sampler=lambda s, sn: draw())
-        elif sampler == "DPM++ 2M":
-            out = K.sample_dpmpp_2m(denoiser, xi, sigma_sched, disable=True)
-        else:
-            sys.exit("unknown sampler " + sampler)
+        cond, uncond = conditioning(case, n)
+        out = run_sampler(case["sampler"], make_denoiser(sched, cond, uncond, case), xi, sigma_sched, draw)
     out.numpy().astype(np.float32).tofile(case["out"])
 
 

@@ -10,7 +10,7 @@
 #include "runtime/formats/options.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 #include "tests/support/run_command.hpp"
-#include "tests/support/tiny_model.hpp"
+#include "tests/support/tiny_engine.hpp"
 
 #include <ATen/ATen.h>
 #include <simdjson.h>
@@ -21,19 +21,7 @@
 
 namespace {
 
-struct engine {
-  engine()
-    : model(sdw::sd_model::load(sdw::test::tiny_model(dir), {"cpu", "f32"})),
-      tokenizer(sdw::clip_tokenizer::from_file(sdw::test::clip_vocab())) {}
-  sdw::test::temp_dir dir;
-  std::shared_ptr<sdw::sd_model> model;
-  sdw::clip_tokenizer tokenizer;
-};
-
-engine& the_engine() {
-  static engine e;
-  return e;
-}
+sdw::test::tiny_engine& the_engine() { return sdw::test::shared_tiny_engine(); }
 
 /// A PNG of smooth random colour (what the VAE and the resampler see in photos), written to `path`.
 std::string write_init_png(const std::string& path, int w, int h, unsigned seed) {
@@ -55,15 +43,7 @@ std::string write_init_png(const std::string& path, int w, int h, unsigned seed)
   return sdw::base64_encode(png);
 }
 
-/// The 77 token ids A1111 gives a short prompt: start, the words, end padding.
-std::string tokens_json(const std::string& prompt) {
-  std::vector<int> ids{sdw::clip_tokenizer::start_id()};
-  for (int id : the_engine().tokenizer.encode(prompt)) ids.push_back(id);
-  ids.resize(77, sdw::clip_tokenizer::end_id());
-  std::string out = "[";
-  for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
-  return out + "]";
-}
+std::string tokens_json(const std::string& prompt) { return the_engine().tokens_json(prompt); }
 
 struct ran {
   sdw::txt2img_result result;
@@ -143,11 +123,7 @@ BOOST_AUTO_TEST_CASE(latents_match_the_pytorch_reference) {
           << tokens_json("fog") << R"(, "out": ")" << out << R"("})";
       auto [rc, log] = sdw::test::run_command(sdw::test::python() + " '" + script + "' " + e.dir.file(c.name + ".json"));
       BOOST_REQUIRE_MESSAGE(rc == 0, "img2img_reference.py failed:\n" << log);
-      std::ifstream f(out, std::ios::binary | std::ios::ate);
-      const auto bytes = static_cast<int64_t>(f.tellg());
-      f.seekg(0);
-      auto want = at::empty({bytes / 4}, at::kFloat);
-      f.read(reinterpret_cast<char*>(want.data_ptr<float>()), bytes);
+      auto want = sdw::test::read_f32_file(out);
       BOOST_REQUIRE_EQUAL(want.numel(), ours.latents.numel());
       want = want.view(ours.latents.sizes());
       const double rel = (ours.latents - want).abs().max().item<double>() / want.abs().max().item<double>();

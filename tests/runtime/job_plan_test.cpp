@@ -57,7 +57,7 @@ BOOST_AUTO_TEST_CASE(overrides_that_change_the_sampling_loop_keep_jobs_apart) {
 BOOST_AUTO_TEST_CASE(what_runs_alone_has_no_key) {
   // n_iter batches are members like any other.
   BOOST_TEST(*key_of("", R"(,"n_iter":2)") == *key_of(""));
-  BOOST_TEST(!key_of("", R"(,"enable_hr":true)").has_value());
+  BOOST_TEST(!key_of("", R"(,"enable_hr":true,"denoising_strength":0.5)").has_value());
   BOOST_TEST(!key_of("", R"(,"tiling":true)").has_value());
 }
 

@@ -68,6 +68,29 @@ def resize_image(resize_mode, im, width, height):
     return res
 
 
+def upscale_image(im, width, height, upscaler):
+    # A1111 images.resize_image(0, ...) with a built-in upscaler (modules/upscaler.py: Upscaler.upscale,
+    # UpscalerLanczos, UpscalerNearest).
+    if upscaler != "None":
+        scale = max(width / im.width, height / im.height)
+        if scale > 1.0:
+            dest_w = int((im.width * scale) // 8 * 8)
+            dest_h = int((im.height * scale) // 8 * 8)
+            method = Image.NEAREST if upscaler == "Nearest" else Image.LANCZOS
+            for _ in range(3):
+                if im.width >= dest_w and im.height >= dest_h:
+                    break
+                shape = (im.width, im.height)
+                im = im.resize((int(im.width * scale), int(im.height * scale)), resample=method)
+                if shape == (im.width, im.height):
+                    break
+            if im.width != dest_w or im.height != dest_h:
+                im = im.resize((int(dest_w), int(dest_h)), resample=Image.LANCZOS)
+    if im.width != width or im.height != height:
+        im = im.resize((width, height), resample=Image.LANCZOS)
+    return im
+
+
 def smooth(rng, h, w, c):
     # Random but image-like content (JPEG and resampling see edges and gradients).
     base = rng.integers(0, 256, size=(h // 4 + 2, w // 4 + 2, c)).astype(np.uint8)
@@ -118,6 +141,13 @@ def main():
             for (w, h) in ((64, 48), (40, 72), (128, 128)):
                 cases.append((f"{name}.m{mode}.{w}x{h}", name, f"resize{mode}", f"{w}x{h}",
                               resize_image(mode, flat, w, h)))
+        if name in ("rgb.png", "photo.jpg"):
+            for (w, h) in ((100, 70), (30, 20), (128, 96)):
+                cases.append((f"{name}.nearest.{w}x{h}", name, "nearest", f"{w}x{h}", flat.resize((w, h), Image.NEAREST)))
+            for up in ("None", "Lanczos", "Nearest"):
+                for (w, h) in ((128, 96), (90, 130)):
+                    cases.append((f"{name}.up{up}.{w}x{h}", name, "upscale" + up, f"{w}x{h}",
+                                  upscale_image(flat, w, h, up)))
         if opened.mode == "L":
             cases.append((f"{name}.mask", name, "resize0", "40x72", resize_image(0, opened, 40, 72)))
     with open(os.path.join(out, "manifest.txt"), "w") as m:

@@ -256,7 +256,7 @@ BOOST_AUTO_TEST_CASE(batch_keys_separate_what_cannot_share_a_unet_call) {
   // n_iter batches are members too.
   BOOST_TEST((key(body("Euler a", "x", "", 7, 1, 1, R"(, "n_iter": 2)")) == k));
   // Jobs that share with nobody.
-  BOOST_TEST(!key(body("Euler a", "x", "", 7, 1, 1, R"(, "enable_hr": true)")));
+  BOOST_TEST(!key(body("Euler a", "x", "", 7, 1, 1, R"(, "enable_hr": true, "denoising_strength": 0.5)")));
   BOOST_TEST(!key(body("DPM adaptive", "x", "", 7, 1, 1)));
   BOOST_TEST(!key(body("No such sampler", "x", "", 7, 1, 1)));
 }
@@ -287,12 +287,12 @@ BOOST_AUTO_TEST_CASE(a_cancelled_member_ends_cancelled_and_the_others_go_on) {
 BOOST_AUTO_TEST_CASE(a_member_that_cannot_run_fails_alone_naming_its_field) {
   auto& e = the_engine();
   std::vector<sdw::batch_member> members{member(body("Euler", "x", "", 7, 1, 1)),
-                                         member(body("Euler", "x", "", 7, 1, 1, R"(, "enable_hr": true)"))};
+                                         member(body("Euler", "x", "", 7, 1, 1, R"(, "restore_faces": true)"))};
   const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members);
   BOOST_TEST(out[0].ok());
   BOOST_TEST_REQUIRE(out[1].failure.has_value());
   BOOST_TEST(out[1].failure->code() == sdw::errc::unsupported);
-  BOOST_TEST(out[1].failure->where() == "enable_hr");
+  BOOST_TEST(out[1].failure->where() == "restore_faces");
 }
 
 namespace {

@@ -179,7 +179,7 @@ BOOST_AUTO_TEST_CASE(a_set_cancel_flag_stops_the_job) {
 }
 
 BOOST_AUTO_TEST_CASE(features_not_done_yet_are_refused_naming_the_field) {
-  for (const std::string field : {"enable_hr", "restore_faces", "tiling"}) {
+  for (const std::string field : {"restore_faces", "tiling"}) {
     BOOST_TEST_CONTEXT(field) {
       try {
         respond(R"({"prompt": "x", "steps": 2, "width": 64, "height": 64, ")" + field + R"(": true})");

@@ -1,0 +1,180 @@
+#include "runtime/engine/hires_fix.hpp"
+
+#include "runtime/base/errors.hpp"
+#include "runtime/base/json_writer.hpp"
+#include "runtime/engine/img2img_init.hpp"
+#include "runtime/engine/sd_model.hpp"
+#include "runtime/image/resample.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+namespace sdw {
+namespace {
+
+/// shared.latent_upscale_modes: name → (interpolate mode, antialias).
+std::optional<std::pair<std::string, bool>> latent_mode_of(const std::string& name) {
+  static const struct {
+    const char* name;
+    const char* mode;
+    bool antialias;
+  } modes[] = {{"Latent", "bilinear", false},          {"Latent (antialiased)", "bilinear", true},
+               {"Latent (bicubic)", "bicubic", false},  {"Latent (bicubic antialiased)", "bicubic", true},
+               {"Latent (nearest)", "nearest", false},  {"Latent (nearest-exact)", "nearest-exact", false}};
+  for (const auto& m : modes) {
+    if (name == m.name) return std::make_pair(std::string(m.mode), m.antialias);
+  }
+  return std::nullopt;
+}
+
+at::Tensor interpolate(const at::Tensor& x, int64_t h, int64_t w, const std::string& mode, bool antialias) {
+  if (mode == "bilinear") {
+    return antialias ? at::_upsample_bilinear2d_aa(x, {h, w}, false) : at::upsample_bilinear2d(x, {h, w}, false);
+  }
+  if (mode == "bicubic") {
+    return antialias ? at::_upsample_bicubic2d_aa(x, {h, w}, false) : at::upsample_bicubic2d(x, {h, w}, false);
+  }
+  if (mode == "nearest-exact") return at::_upsample_nearest_exact2d(x, {h, w});
+  return at::upsample_nearest2d(x, {h, w});
+}
+
+} // namespace
+
+hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, const options& opts, txt2img_plan& first) {
+  if (!req.denoising_strength)
+    throw error(errc::bad_request, "denoising_strength", "is required with enable_hr (the second pass's strength)");
+  hires_plan hr;
+  hr.upscale.upscaler = req.hr_upscaler.value_or("Latent");
+  if (const auto mode = latent_mode_of(hr.upscale.upscaler)) {
+    hr.upscale.latent_mode = mode->first;
+    hr.upscale.antialias = mode->second;
+  } else if (!is_builtin_upscaler(hr.upscale.upscaler)) {
+    throw error(errc::bad_request, "hr_upscaler",
+                "could not find upscaler named " + hr.upscale.upscaler +
+                  " (this worker has the Latent modes and None, Lanczos, Nearest)");
+  }
+
+  // calculate_target_resolution (first-pass width/height are the request's, or firstphase_*).
+  const int w = first.latent_shape[2] * 8, h = first.latent_shape[1] * 8;
+  json_object hires_extra;
+  hires_extra.emplace_back("Denoising strength", json_value(*req.denoising_strength));
+  if (req.hr_sampler_name && *req.hr_sampler_name != req.effective_sampler_name())
+    hires_extra.emplace_back("Hires sampler", json_value(*req.hr_sampler_name));
+  hires_extra.emplace_back("Hires prompt", json_value());
+  hires_extra.emplace_back("Hires negative prompt", json_value());
+  hires_extra.emplace_back("Hires schedule type", json_value());
+  if (req.hr_resize_x == 0 && req.hr_resize_y == 0) {
+    hires_extra.emplace_back("Hires upscale", json_value(req.hr_scale));
+    hr.target_width = static_cast<int>(w * req.hr_scale);
+    hr.target_height = static_cast<int>(h * req.hr_scale);
+  } else {
+    hires_extra.emplace_back("Hires resize",
+                             json_value(std::to_string(req.hr_resize_x) + "x" + std::to_string(req.hr_resize_y)));
+    if (req.hr_resize_y == 0) {
+      hr.target_width = req.hr_resize_x;
+      hr.target_height = req.hr_resize_x * h / w;
+    } else if (req.hr_resize_x == 0) {
+      hr.target_width = req.hr_resize_y * w / h;
+      hr.target_height = req.hr_resize_y;
+    } else {
+      if (static_cast<double>(w) / h < static_cast<double>(req.hr_resize_x) / req.hr_resize_y) {
+        hr.target_width = req.hr_resize_x;
+        hr.target_height = req.hr_resize_x * h / w;
+      } else {
+        hr.target_width = req.hr_resize_y * w / h;
+        hr.target_height = req.hr_resize_y;
+      }
+      // Python's floor division of the (possibly negative) excess.
+      const auto floordiv8 = [](int v) { return v >= 0 ? v / 8 : -((-v + 7) / 8); };
+      hr.truncate_x = floordiv8(hr.target_width - req.hr_resize_x);
+      hr.truncate_y = floordiv8(hr.target_height - req.hr_resize_y);
+    }
+  }
+  if (hr.target_width < 64 || hr.target_height < 64 || hr.target_width > 4096 || hr.target_height > 4096)
+    throw error(errc::bad_request, req.hr_resize_x || req.hr_resize_y ? "hr_resize_x" : "hr_scale",
+                "gives a hires size of " + std::to_string(hr.target_width) + "x" + std::to_string(hr.target_height) +
+                  "; it must be from 64 to 4096 on each side");
+  const int hr_steps = req.hr_second_pass_steps > 0 ? req.hr_second_pass_steps : req.steps;
+  if (req.hr_second_pass_steps > 0) hires_extra.emplace_back("Hires steps", json_value(req.hr_second_pass_steps));
+  if (req.hr_upscaler) hires_extra.emplace_back("Hires upscaler", json_value(*req.hr_upscaler));
+
+  // The pass: the hires sampler and scheduler, the hires prompts, img2img on the fixed-steps schedule.
+  txt2img_request hr_req = req;
+  hr_req.sampler_name = req.hr_sampler_name && !req.hr_sampler_name->empty() ? req.hr_sampler_name : req.sampler_name;
+  if (hr_req.sampler_name && hr_req.sampler_name->empty()) hr_req.sampler_name.reset();
+  if (req.hr_sampler_name && !req.hr_sampler_name->empty() && find_sampler(*req.hr_sampler_name) == nullptr)
+    throw error(errc::not_found, "hr_sampler_name", "Sampler not found: '" + *req.hr_sampler_name + "'");
+  hr_req.scheduler = req.hr_scheduler ? req.hr_scheduler : req.scheduler;
+  hr_req.enable_hr = false;
+  hr.pass = first;
+  txt2img_plan& p = hr.pass;
+  p.setup = make_sampling_setup(hr_req, opts);
+  for (const auto& [k, v] : first.setup.extra) {
+    if (k == "Schedule type") hr.first_pass_schedule_type = v.as_string();
+  }
+  for (auto& [k, v] : hires_extra) {
+    if (k == "Hires schedule type") {
+      for (const auto& [hk, hv] : p.setup.extra) {
+        if (hk == "Schedule type" && hv.as_string() != hr.first_pass_schedule_type) v = hv;
+      }
+    }
+  }
+  if (!req.hr_prompt.empty()) p.prompt = req.hr_prompt;
+  if (!req.hr_negative_prompt.empty()) p.negative = req.hr_negative_prompt;
+  // A1111's get_hr_prompt / get_hr_negative_prompt: the hires text only where it differs.
+  for (auto& [k, v] : hires_extra) {
+    if (k == "Hires prompt" && p.prompt != first.prompt) v = json_value(p.prompt);
+    if (k == "Hires negative prompt" && p.negative != first.negative) v = json_value(p.negative);
+  }
+  const auto [total, t_enc] = img2img_steps(hr_steps, *req.denoising_strength, true);
+  p.img2img = true;
+  p.t_enc = t_enc;
+  p.sigmas = total > 0 ? make_sigmas(model.schedule(), p.setup.scheduler, total, p.setup.sigma_opts) : at::Tensor();
+  p.sample_steps = hr_steps;
+  p.schedule_steps = p.setup.sampler->second_order ? hr_steps * 2 : hr_steps;
+  p.noise_multiplier = 1.0;
+  p.extra_noise = opts.img2img_extra_noise;
+  p.latent_shape = {first.latent_shape[0], hr.target_height / 8 - hr.truncate_y, hr.target_width / 8 - hr.truncate_x};
+
+  // The first pass's extra_generation_params: the Hires entries come first (set in init, before sampling).
+  json_object merged = std::move(hires_extra);
+  for (auto& e : first.setup.extra) merged.push_back(e);
+  first.setup.extra = std::move(merged);
+  first.info_in.denoising_strength = *req.denoising_strength;
+  first.info_in.extra_params.clear();
+  for (const auto& [k, v] : first.setup.extra) {
+    if (k == "Denoising strength" || k == "Schedule type" || v.is_null()) continue;
+    first.info_in.extra_params.emplace_back(k, python_str(v));
+  }
+  return hr;
+}
+
+at::Tensor run_hires_pass(const sd_model& model, const clip_tokenizer& tokenizer, hires_plan& hr,
+                          const txt2img_plan& first, const at::Tensor& low, int iter, const sampling_hooks& hooks) {
+  c10::InferenceMode guard;
+  const int64_t th = hr.target_height / 8, tw = hr.target_width / 8;
+  at::Tensor up;
+  if (hr.upscale.latent_mode) {
+    up = interpolate(low, th, tw, *hr.upscale.latent_mode, hr.upscale.antialias);
+  } else {
+    // Decoded to 8-bit pixels, upscaled, encoded again. The posterior noise comes from torch's
+    // global generator, which the first pass's noise draw left seeded with the batch's last seed.
+    std::vector<image8> images;
+    const auto first_k = static_cast<size_t>(iter * first.batch_size);
+    for (int64_t i = 0; i < low.size(0); ++i) {
+      rgb_image px = decode_plan_image(model, first, low.narrow(0, i, 1), first_k + static_cast<size_t>(i));
+      image8 im(px.width, px.height, 3);
+      im.pixels = std::move(px.pixels);
+      images.push_back(a1111_upscale_image(im, hr.target_width, hr.target_height, hr.upscale.upscaler));
+    }
+    const bool global_seeded = first.source != rng_source::nv;
+    const int64_t last_seed = first.all_seeds.at(first_k + static_cast<size_t>(low.size(0)) - 1);
+    up = encode_pixels(model, images, global_seeded ? static_cast<uint64_t>(last_seed) : torch_default_seed);
+  }
+  up = up.narrow(2, hr.truncate_y / 2, th - hr.truncate_y).narrow(3, hr.truncate_x / 2, tw - hr.truncate_x);
+  hr.pass.init_latent = up.contiguous();
+  const plan_batch batch = encode_plan_batch(model, tokenizer, hr.pass, iter);
+  return sample_plan_batches(model, {&batch}, hooks);
+}
+
+} // namespace sdw

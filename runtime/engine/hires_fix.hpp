@@ -1,0 +1,50 @@
+#pragma once
+/// Hires fix, A1111 1.9.4's second txt2img pass (StableDiffusionProcessingTxt2Img.init,
+/// calculate_target_resolution, sample_hr_pass): the first pass's latents upscaled (in latent space,
+/// or decoded, upscaled as pixels and encoded again), then sampled as img2img at the target size.
+
+#include "runtime/engine/txt2img_plan.hpp"
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+#include <string>
+
+namespace sdw {
+
+class clip_tokenizer;
+class sd_model;
+
+/// How the first pass's latents reach the target size.
+struct hires_upscale {
+  std::string upscaler;          ///< the request's hr_upscaler, "Latent" when null
+  std::optional<std::string> latent_mode;  ///< torch interpolate mode for the Latent family
+  bool antialias = false;
+};
+
+/// The second pass of a plan: a plan of its own (hires sampler, schedule for hr steps, hires
+/// prompts, target latent size) plus the upscale.
+struct hires_plan {
+  txt2img_plan pass;      ///< img2img at the target size; its init_latent is set per n_iter batch
+  int target_width = 0;   ///< hr_upscale_to_x
+  int target_height = 0;
+  int truncate_x = 0;     ///< latent columns cropped away (hr_resize_x/y with another aspect)
+  int truncate_y = 0;
+  hires_upscale upscale;
+  std::string first_pass_schedule_type;  ///< to tell whether "Hires schedule type" differs
+};
+
+/// The hires plan of a request with enable_hr, built on its first-pass plan (whose
+/// extra_generation_params gain A1111's Hires entries, in A1111's order). Errors: bad_request
+/// "denoising_strength" when null (A1111 fails there too), "hr_upscaler" for an upscaler that is
+/// neither a Latent mode nor a built-in one; not_found "hr_sampler_name".
+hires_plan make_hires_plan(const sd_model& model, const txt2img_request& request, const options& opts,
+                           txt2img_plan& first);
+
+/// The second pass of n_iter batch `iter`: `low` are its first-pass latents [B, C, h, w]. Returns the
+/// latents at the target size. The hooks are those of the first pass (a skip still set ends this
+/// pass at its first model call, as in A1111).
+at::Tensor run_hires_pass(const sd_model& model, const clip_tokenizer& tokenizer, hires_plan& hr,
+                          const txt2img_plan& first, const at::Tensor& low, int iter, const sampling_hooks& hooks);
+
+} // namespace sdw
