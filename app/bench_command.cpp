@@ -49,6 +49,9 @@ int run_bench(const bench_args& args) {
   if (args.batch > 0) {
     return run_batch_bench(args);
   }
+  if (args.hires) {
+    return run_hires_bench(args);
+  }
   c10::InferenceMode guard;
   std::string path = args.model;
   if (path.empty()) {

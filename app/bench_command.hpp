@@ -21,7 +21,10 @@ struct bench_args {
   std::string memory_format = "channels_last";  ///< the networks' layout (device_options::memory_format)
   int batch = 0;  ///< > 0: time this many txt2img requests as one batch against as many singles instead
   int batch_steps = 8;   ///< sampler steps of each request of the batch measurement
-  int batch_image = 64;  ///< image width and height of the batch measurement
+  int batch_image = 64;  ///< image width and height of the batch measurement (and of --hires's first pass)
+  bool hires = false;    ///< time hires fix's two passes instead
+  double hires_scale = 2.0;
+  std::string hires_upscaler = "Latent";
 };
 
 /// Prints load, text-encode, UNet-step (CFG batch 2), VAE-decode and PNG-encode times.
@@ -32,6 +35,10 @@ int run_bench(const bench_args& args);
 /// tiny model (made in model_dir) or `model`, as one run_txt2img_batch against as many run_txt2img
 /// calls; prints both wall times and the gain.
 int run_batch_bench(const bench_args& args);
+
+/// Hires fix: a txt2img job of batch_image² with batch_steps steps, alone and with enable_hr
+/// (hires_scale, hires_upscaler, the same steps again); prints the time of each pass.
+int run_hires_bench(const bench_args& args);
 
 /// Median wall time in seconds of `repeats` runs of `fn`, after one untimed warm-up run.
 double median_seconds(int repeats, const std::function<void()>& fn);

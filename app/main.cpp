@@ -86,7 +86,10 @@ int main(int argc, char** argv) {
                         "instead: N txt2img requests as one batch against N singles (tiny model unless --model)");
   bench_cmd->add_option("--batch-steps", bench.batch_steps, "sampler steps per request for --batch")
       ->capture_default_str();
-  bench_cmd->add_option("--batch-image", bench.batch_image, "image size (px) for --batch")->capture_default_str();
+  bench_cmd->add_option("--batch-image", bench.batch_image, "image size (px) for --batch and --hires")->capture_default_str();
+  bench_cmd->add_flag("--hires", bench.hires, "time hires fix's two passes (first pass --batch-image, --batch-steps each)");
+  bench_cmd->add_option("--hires-scale", bench.hires_scale, "hr_scale for --hires")->capture_default_str();
+  bench_cmd->add_option("--hires-upscaler", bench.hires_upscaler, "hr_upscaler for --hires")->capture_default_str();
 
   // `api` and `serve` take the worker configuration: flags are kept as (key, value) pairs and
   // applied after the INI file and the environment, so the command line always wins.
