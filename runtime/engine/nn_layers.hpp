@@ -21,6 +21,10 @@ struct conv2d_impl : torch::nn::Module {
     bias = register_parameter("bias", torch::empty({out}), false);
   }
   torch::Tensor forward(const torch::Tensor& x) {
+    if (padding > 0 && circular_padding()) {
+      const auto padded = at::pad(x, {padding, padding, padding, padding}, "circular");
+      return torch::conv2d(padded, as_type_of(weight, x), as_type_of(bias, x), stride);
+    }
     return torch::conv2d(x, as_type_of(weight, x), as_type_of(bias, x), stride, padding);
   }
   torch::Tensor weight, bias;

@@ -48,4 +48,12 @@ at::Tensor timestep_embedding(const at::Tensor& timesteps, int64_t dim) {
   return emb;
 }
 
+namespace {
+thread_local bool circular = false;
+} // namespace
+
+circular_padding_scope::circular_padding_scope(bool enable) : previous_(circular) { circular = enable; }
+circular_padding_scope::~circular_padding_scope() { circular = previous_; }
+bool circular_padding() { return circular; }
+
 } // namespace sdw::nn

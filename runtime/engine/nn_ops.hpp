@@ -25,4 +25,20 @@ at::Tensor group_norm32(const at::Tensor& x, const at::Tensor& weight, const at:
 /// The sinusoidal timestep embedding of ldm's UNet: [cos | sin] halves, max period 10000, float32.
 at::Tensor timestep_embedding(const at::Tensor& timesteps, int64_t dim);
 
+/// A1111's tiling: while a scope lives on this thread, every padded convolution of the UNet and the
+/// VAE pads circularly (PyTorch's padding_mode "circular"), so images tile seamlessly.
+class circular_padding_scope {
+public:
+  explicit circular_padding_scope(bool enable);
+  ~circular_padding_scope();
+  circular_padding_scope(const circular_padding_scope&) = delete;
+  circular_padding_scope& operator=(const circular_padding_scope&) = delete;
+
+private:
+  bool previous_;
+};
+
+/// Whether convolutions on this thread pad circularly.
+bool circular_padding();
+
 } // namespace sdw::nn

@@ -7,7 +7,10 @@
 #include "runtime/engine/hires_fix.hpp"
 #include "runtime/engine/txt2img_plan.hpp"
 
+#include "runtime/engine/nn_ops.hpp"
+
 #include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
 #include <c10/core/InferenceMode.h>
 
 namespace sdw {
@@ -20,6 +23,11 @@ bool is_set(const std::atomic<bool>* flag) { return flag != nullptr && flag->loa
 txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& req,
                            const options& opts, const txt2img_hooks& hooks) {
   c10::InferenceMode guard;
+  const nn::circular_padding_scope tiling(req.tiling.value_or(opts.tiling));
+  if (req.restore_faces.value_or(opts.face_restoration)) {
+    spdlog::warn("restore_faces: no face restoration model is loaded ({}); the images are returned as they are, "
+                 "as A1111 does without one", opts.face_restoration_model);
+  }
   const txt2img_plan plan = make_txt2img_plan(model, req, opts);
   // Progress counts both passes of hires fix, as A1111's job count does.
   const int iter_steps = plan.sample_steps + (plan.hires ? plan.hires->pass.sample_steps : 0);

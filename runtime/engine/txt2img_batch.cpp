@@ -53,7 +53,8 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
   }
   // DPM adaptive accepts or rejects each step by an error norm over the whole batch; hires fix
   // runs a second pass of its own.
-  if (s.sampler->name == "DPM adaptive" || (req.enable_hr && req.kind == request_kind::txt2img)) {
+  if (s.sampler->name == "DPM adaptive" || (req.enable_hr && req.kind == request_kind::txt2img) ||
+      req.tiling.value_or(opts.tiling)) {
     return std::nullopt;
   }
   const sampler_params& p = s.params;

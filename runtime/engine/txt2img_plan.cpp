@@ -82,12 +82,6 @@ sampling_setup make_sampling_setup(const txt2img_request& req, const options& op
     throw error(errc::unsupported, "sampler_name", "sampler '" + sampler_name + "' is not supported yet");
   }
   // Features A1111 has and this engine does not do yet fail loudly rather than being ignored.
-  if (req.restore_faces.value_or(false)) {
-    throw error(errc::unsupported, "restore_faces", "face restoration is not supported yet");
-  }
-  if (req.tiling.value_or(false)) {
-    throw error(errc::unsupported, "tiling", "tiling is not supported yet");
-  }
   if (req.script_name && !req.script_name->empty()) {
     throw error(errc::unsupported, "script_name", "scripts are not supported yet");
   }
@@ -284,6 +278,11 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
     info.version = kVersion;
   }
   info.prompt = p.prompt;
+  info.tiling = req.tiling.value_or(opts.tiling);
+  if (req.restore_faces.value_or(opts.face_restoration)) {
+    // A1111 names the model in the infotext and, with none loaded, returns the image as it is.
+    info.face_restoration = opts.face_restoration_model;
+  }
   if (req.enable_hr && req.kind == request_kind::txt2img) {
     p.hires = std::make_shared<hires_plan>(make_hires_plan(model, req, opts, p));
   }

@@ -48,6 +48,10 @@ struct options {
   double img2img_extra_noise = 0.0;
   std::string img2img_background_color = "#ffffff";  ///< what transparent init images are flattened onto
   std::string sd_vae_encode_method = "Full";     ///< "Full" (the VAE encoder) or "TAESD"
+  // Output features.
+  bool tiling = false;                           ///< the request's `tiling` when null
+  bool face_restoration = false;                 ///< the request's `restore_faces` when null
+  std::string face_restoration_model = "CodeFormer";
   // Models.
   std::optional<std::string> sd_model_checkpoint;  ///< checkpoint title or alias; none = the loaded one
   std::string sd_vae = "Automatic";

@@ -76,7 +76,6 @@ std::vector<bad_case> catalogue() {
     {"POST", "/sdapi/v1/options", "", 422, "value_error.missing"},
     {"POST", t2i, "[1,2]", 422, "value is not a valid dict"},
     // Features this worker refuses instead of ignoring: 500 naming the field.
-    {"POST", t2i, txt2img_with(R"("restore_faces":true)"), 500, "restore_faces"},
     // Hires fix without its strength or with an upscaler this worker does not have: 422 naming it.
     {"POST", t2i, txt2img_with(R"("enable_hr":true)"), 422, R"("loc":["body","denoising_strength"])"},
     {"POST", t2i, txt2img_with(R"("enable_hr":true,"denoising_strength":0.5,"hr_upscaler":"R-ESRGAN 4x+")"), 422,

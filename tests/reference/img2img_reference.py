@@ -89,6 +89,7 @@ def automatic_sigmas(sched, sampler, steps):
 def main():
     case = json.load(open(sys.argv[1]))
     ref.SD.update(ref.load_safetensors(case["checkpoint"]))
+    ref.CIRCULAR[0] = case.get("tiling", False)
     torch.set_num_threads(2)
     sched = Schedule(sd1_alphas_cumprod())
     with torch.no_grad():

@@ -40,10 +40,16 @@ def lin(x, p):
     return F.linear(x, SD[p + ".weight"], SD.get(p + ".bias"))
 
 
+CIRCULAR = [False]  # A1111's tiling: padding_mode "circular" on every Conv2d
+
+
 def conv(x, p, stride=1, padding=None):
     w = SD[p + ".weight"]
     if padding is None:
         padding = w.shape[-1] // 2
+    if CIRCULAR[0] and padding > 0:
+        x = F.pad(x, (padding,) * 4, mode="circular")
+        padding = 0
     return F.conv2d(x, w, SD[p + ".bias"], stride, padding)
 
 

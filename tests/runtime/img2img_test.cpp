@@ -70,6 +70,7 @@ struct img2img_case {
   int batch_size;
   double noise_multiplier;
   std::vector<std::pair<int, int>> init_sizes;
+  bool tiling = false;
 };
 
 } // namespace
@@ -85,6 +86,7 @@ BOOST_AUTO_TEST_CASE(latents_match_the_pytorch_reference) {
     {"dpmpp_fill_fixed_steps", "DPM++ 2M", 64, 80, 2, 4, 0.5, true, 1, 0.9, {{64, 40}}},
     {"latent_resize_two_images", "Euler", 64, 64, 3, 4, 0.8, false, 2, 1.0, {{48, 48}, {40, 56}}},
     {"strength_zero_fixed_steps", "Euler", 64, 64, 0, 5, 0.0, true, 1, 1.0, {{64, 64}}},
+    {"tiling", "Euler a", 64, 64, 0, 4, 0.7, false, 1, 1.0, {{64, 64}}, true},
   };
   auto& e = the_engine();
   const std::string script = std::string(std::getenv("SDW_SOURCE_DIR")) + "/tests/reference/img2img_reference.py";
@@ -103,7 +105,8 @@ BOOST_AUTO_TEST_CASE(latents_match_the_pytorch_reference) {
           R"(, "denoising_strength": )" + std::to_string(c.strength) + R"(, "resize_mode": )" +
           std::to_string(c.resize_mode) + R"(, "width": )" + std::to_string(c.width) + R"(, "height": )" +
           std::to_string(c.height) + R"(, "cfg_scale": 5.5, "batch_size": )" + std::to_string(c.batch_size) +
-          R"(, "initial_noise_multiplier": )" + std::to_string(c.noise_multiplier) + "}";
+          R"(, "initial_noise_multiplier": )" + std::to_string(c.noise_multiplier) +
+          R"(, "tiling": )" + (c.tiling ? "true" : "false") + "}";
       const auto req = sdw::txt2img_request_from_json(sdw::parse_json(body), sdw::request_kind::img2img);
       sdw::options opts;
       opts.randn_source = "CPU";
@@ -120,7 +123,8 @@ BOOST_AUTO_TEST_CASE(latents_match_the_pytorch_reference) {
           << c.strength << R"(, "fix_steps": )" << (c.fix_steps ? "true" : "false") << R"(, "sampler": ")" << c.sampler
           << R"(", "cfg_scale": 5.5, "seed": 1234, "batch_size": )" << c.batch_size << R"(, "noise_multiplier": )"
           << c.noise_multiplier << R"(, "cond_tokens": )" << tokens_json("a red house") << R"(, "uncond_tokens": )"
-          << tokens_json("fog") << R"(, "out": ")" << out << R"("})";
+          << tokens_json("fog") << R"(, "tiling": )" << (c.tiling ? "true" : "false") << R"(, "out": ")" << out
+          << R"("})";
       auto [rc, log] = sdw::test::run_command(sdw::test::python() + " '" + script + "' " + e.dir.file(c.name + ".json"));
       BOOST_REQUIRE_MESSAGE(rc == 0, "img2img_reference.py failed:\n" << log);
       auto want = sdw::test::read_f32_file(out);

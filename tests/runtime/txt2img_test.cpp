@@ -179,10 +179,10 @@ BOOST_AUTO_TEST_CASE(a_set_cancel_flag_stops_the_job) {
 }
 
 BOOST_AUTO_TEST_CASE(features_not_done_yet_are_refused_naming_the_field) {
-  for (const std::string field : {"restore_faces", "tiling"}) {
+  for (const std::string field : {"script_name"}) {
     BOOST_TEST_CONTEXT(field) {
       try {
-        respond(R"({"prompt": "x", "steps": 2, "width": 64, "height": 64, ")" + field + R"(": true})");
+        respond(R"({"prompt": "x", "steps": 2, "width": 64, "height": 64, ")" + field + R"(": "x/y/z plot"})");
         BOOST_FAIL("the request was accepted");
       } catch (const sdw::error& e) {
         BOOST_TEST(e.code() == sdw::errc::unsupported);
@@ -190,4 +190,18 @@ BOOST_AUTO_TEST_CASE(features_not_done_yet_are_refused_naming_the_field) {
       }
     }
   }
+}
+
+// A1111 without a face restoration model returns the image as it is and names the model in the
+// infotext; tiling pads every convolution circularly, which changes the image.
+BOOST_AUTO_TEST_CASE(restore_faces_leaves_the_image_and_tiling_changes_it) {
+  const std::string base = R"({"prompt": "a wall", "seed": 8, "steps": 3, "width": 64, "height": 64)";
+  const auto plain = images_of(respond(base + "}"));
+  const auto restored = images_of(respond(base + R"(, "restore_faces": true})"));
+  const auto tiled = images_of(respond(base + R"(, "tiling": true})"));
+  BOOST_TEST((plain[0].pixels == restored[0].pixels));
+  BOOST_TEST(restored[0].text.at("parameters").find("Face restoration: CodeFormer") != std::string::npos);
+  BOOST_TEST((plain[0].pixels != tiled[0].pixels));
+  BOOST_TEST(tiled[0].text.at("parameters").find("Tiling: True") != std::string::npos);
+  BOOST_TEST(plain[0].text.at("parameters").find("Tiling") == std::string::npos);
 }
