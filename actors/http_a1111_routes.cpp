@@ -82,16 +82,11 @@ void generation(front_context& ctx, const std::string& body, request_kind kind, 
   } catch (const error& e) {
     return reply(a1111_error_answer(e.code(), e.where(), e.message()));
   }
-  ctx.with_stored_options(reply, [&ctx, job, reply](options& stored) mutable {
-    try {
-      job.settings = std::move(stored);
-      if (job.request.override_settings) {
-        apply_overrides(job.settings, *job.request.override_settings);
-      }
-    } catch (const error& e) {
-      return reply(a1111_error_answer(e.code(), e.where(), e.message()));
+  ctx.with_job_settings(reply, std::move(job), [&ctx, reply](generation_job& ready, const error* e) {
+    if (e != nullptr) {
+      return reply(a1111_error_answer(e->code(), e->where(), e->message()));
     }
-    submit_generation(ctx, std::move(job), reply);
+    submit_generation(ctx, std::move(ready), reply);
   });
 }
 

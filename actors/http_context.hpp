@@ -79,6 +79,11 @@ struct front_context : std::enable_shared_from_this<front_context> {
   /// Asks the options keeper for the stored A1111 options (on top of the defaults), which a job
   /// coming in now runs with; `done` gets them, or the client gets HTTP 500.
   void with_stored_options(const reply_fn& reply, std::function<void(sdw::options&)> done);
+
+  /// Gives `job` the options it runs with: the stored ones, then its request's override_settings.
+  /// `done` gets the job, and the error an override raised (null when none did).
+  void with_job_settings(const reply_fn& reply, generation_job job,
+                         std::function<void(generation_job&, const error*)> done);
 };
 
 /// How long the front door waits for quick answers (status, cancel, health).

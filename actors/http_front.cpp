@@ -79,6 +79,21 @@ void front_context::with_stored_options(const reply_fn& reply, std::function<voi
       [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, options_atom::value);
 }
 
+void front_context::with_job_settings(const reply_fn& reply, generation_job job,
+                                      std::function<void(generation_job&, const error*)> done) {
+  with_stored_options(reply, [job = std::move(job), done](sdw::options& stored) mutable {
+    try {
+      job.settings = std::move(stored);
+      if (job.request.override_settings) {
+        apply_overrides(job.settings, *job.request.override_settings);
+      }
+    } catch (const error& e) {
+      return done(job, &e);
+    }
+    done(job, nullptr);
+  });
+}
+
 struct http_front::impl {
   std::shared_ptr<front_context> ctx;
   std::unique_ptr<http_server> server;

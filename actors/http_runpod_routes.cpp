@@ -106,18 +106,11 @@ void run(front_context& ctx, const route_request& req, bool sync, const reply_fn
     // RunPod takes any job whose input is an object; this one fails when it runs.
     job.rejected = job_error_of(e);
   }
-  ctx.with_stored_options(reply, [&ctx, job, sync, wait_ms, reply](options& stored) mutable {
-    if (!job.rejected) {
-      try {
-        job.settings = std::move(stored);
-        if (job.request.override_settings) {
-          apply_overrides(job.settings, *job.request.override_settings);
-        }
-      } catch (const error& e) {
-        job.rejected = job_error_of(e);
-      }
+  ctx.with_job_settings(reply, std::move(job), [&ctx, sync, wait_ms, reply](generation_job& ready, const error* e) {
+    if (e != nullptr && !ready.rejected) {
+      ready.rejected = job_error_of(*e);
     }
-    submit_run(ctx, std::move(job), sync, wait_ms, reply);
+    submit_run(ctx, std::move(ready), sync, wait_ms, reply);
   });
 }
 
