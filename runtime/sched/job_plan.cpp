@@ -1,6 +1,7 @@
 #include "runtime/sched/job_plan.hpp"
 
 #include "runtime/base/json_writer.hpp"
+#include "runtime/formats/extra_networks.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 
@@ -50,6 +51,9 @@ std::optional<std::string> scheduler_batch_key(const txt2img_request& r, const o
   put(key, "s_tmax", r.s_tmax);
   put(key, "s_tmin", r.s_tmin);
   put(key, "s_noise", r.s_noise);
+  // The LoRAs are merged into the weights every member of a batch runs with. The tags are read
+  // from the prompt as sent (the executor's key reads them after comments and has the last word).
+  key << "|loras=" << lora_key_text(lora_request_of(parse_extra_networks(r.prompt)));
   // Every option the engine reads, whether it came from the defaults, the stored options or the
   // request's overrides; options the engine does not read cannot tell jobs apart.
   for (std::string_view name : a1111_option_keys()) {

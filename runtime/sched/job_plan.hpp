@@ -21,7 +21,8 @@ struct job_plan {
 
 /// The batch key of a request and the options it runs with (resolved: defaults, stored options,
 /// override_settings): equal keys = the same size, steps, sampler, scheduler, sampling parameters
-/// and every option the shared sampling loop reads (model, VAE, sigmas, eta, s_*, UniPC, ...),
+/// and every option the shared sampling loop reads (model, VAE, sigmas, eta, s_*, UniPC, ...) and
+/// the prompt's LoRA tags (names and multipliers),
 /// so the jobs can share UNet calls. What each member keeps for itself does not count: prompts,
 /// CFG scale, seeds, RNG source, ENSD, CLIP skip, emphasis and how its images are written.
 /// std::nullopt for a job that must run alone (hires fix, refiner, scripts, tiling or face

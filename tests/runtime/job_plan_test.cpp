@@ -71,3 +71,15 @@ BOOST_AUTO_TEST_CASE(the_key_reads_resolved_options_wherever_they_came_from) {
   // Options the engine does not read (A1111 UI settings) cannot keep jobs apart.
   BOOST_TEST(*key_of(R"({"live_previews_enable":false,"show_progressbar":false})") == *key_of(""));
 }
+
+BOOST_AUTO_TEST_CASE(only_jobs_with_the_same_lora_tags_share_a_key) {
+  const auto with = [](const std::string& prompt) {
+    const txt2img_request r = parse_txt2img_request(R"({"prompt":")" + prompt + R"(","steps":20,"seed":1})");
+    return *plan_job(r, resolve_options(json_object{}, r.override_settings)).key;
+  };
+  BOOST_TEST(with("a cat <lora:x:0.8>") == with("a dog <lora:x:0.8>"));
+  BOOST_TEST(with("a cat <lora:x:0.8>") != with("a cat <lora:x:0.9>"));
+  BOOST_TEST(with("a cat <lora:x:0.8>") != with("a cat <lora:y:0.8>"));
+  BOOST_TEST(with("a cat <lora:x:0.8>") != with("a cat"));
+  BOOST_TEST(with("a cat <lora:x:te=1:unet=0.5>") == with("a dog <lora:x:1:0.5>"));
+}
