@@ -1,0 +1,142 @@
+#include "runtime/engine/lora_library.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <set>
+#include <system_error>
+#include <vector>
+
+namespace sdw {
+namespace fs = std::filesystem;
+namespace {
+
+bool inside(const fs::path& root, const fs::path& p) {
+  auto r = root.begin(), q = p.begin();
+  for (; r != root.end(); ++r, ++q) {
+    if (q == p.end() || *r != *q) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ends_with_safetensors(const std::string& name) {
+  static const std::string ext = ".safetensors";
+  if (name.size() < ext.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < ext.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(name[name.size() - ext.size() + i])) != ext[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+bool is_safe_lora_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
+}
+
+lora_library::lora_library(std::string dir, std::map<std::string, lora_layer> layers)
+  : dir_(std::move(dir)), layers_(std::move(layers)) {
+  scan();
+}
+
+void lora_library::scan() {
+  by_name_.clear();
+  std::error_code ec;
+  const fs::path root = fs::canonical(dir_, ec);
+  if (ec || !fs::is_directory(root, ec)) {
+    return;
+  }
+  // A walk that follows directory links (as os.walk(followlinks=True)) but only to folders
+  // inside the root, each once, and takes files whose real path stays inside.
+  std::set<fs::path> seen{root};
+  std::vector<fs::path> pending{root};
+  while (!pending.empty()) {
+    const fs::path folder = pending.back();
+    pending.pop_back();
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+      const fs::path real = fs::canonical(it->path(), ec);
+      if (ec) {
+        ec.clear();
+        continue;
+      }
+      if (!inside(root, real)) {
+        spdlog::debug("Lora folder: {} leads outside {}; skipped", it->path().string(), root.string());
+        continue;
+      }
+      if (fs::is_directory(real, ec)) {
+        if (seen.insert(real).second) {
+          pending.push_back(real);
+        }
+        continue;
+      }
+      const std::string file = it->path().filename().string();
+      if (!ends_with_safetensors(file) || !fs::is_regular_file(real, ec)) {
+        continue;
+      }
+      // The first file of a name wins; A1111's later ones replace it, but a folder with two
+      // files of one name is ambiguous either way.
+      by_name_.emplace(file.substr(0, file.size() - std::string(".safetensors").size()), real.string());
+    }
+    ec.clear();
+  }
+}
+
+std::optional<std::string> lora_library::find(const std::string& name) {
+  if (!is_safe_lora_name(name)) {
+    return std::nullopt;
+  }
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) {
+    scan();
+    it = by_name_.find(name);
+  }
+  if (it == by_name_.end()) {
+    return std::nullopt;
+  }
+  // The file may have been replaced by a link since the scan: check again where it leads.
+  std::error_code ec;
+  const fs::path root = fs::canonical(dir_, ec);
+  const fs::path real = fs::canonical(it->second, ec);
+  if (ec || !inside(root, real)) {
+    return std::nullopt;
+  }
+  return real.string();
+}
+
+lora_library::entry& lora_library::current(const std::string& path) {
+  std::error_code ec;
+  const auto mtime = fs::last_write_time(path, ec);
+  const auto size = fs::file_size(path, ec);
+  entry& e = files_[path];
+  if (e.mtime != mtime || e.size != size) {
+    e = entry{mtime, size, nullptr, ""};
+  }
+  return e;
+}
+
+std::shared_ptr<const lora_network> lora_library::network(const std::string& path) {
+  entry& e = current(path);
+  if (!e.network) {
+    e.network = load_lora_network(path, layers_);
+    if (e.network->unmatched > 0) {
+      spdlog::debug("Lora {}: {} keys match no layer of the model", path, e.network->unmatched);
+    }
+  }
+  return e.network;
+}
+
+std::string lora_library::short_hash(const std::string& path) {
+  entry& e = current(path);
+  if (e.hash.empty()) {
+    e.hash = lora_short_hash(path);
+  }
+  return e.hash;
+}
+
+} // namespace sdw
