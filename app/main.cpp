@@ -10,6 +10,7 @@
 #include "app/build_info.hpp"
 #include "runtime/base/errors.hpp"
 #include "app/generate_command.hpp"
+#include "runtime/engine/make_lora.hpp"
 #include "runtime/engine/make_model.hpp"
 #include "runtime/base/memory_tuning.hpp"
 #include "runtime/runpod/runpod_log.hpp"
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
   generate->add_option("--device", gen.device, "auto, cpu, cuda, cuda:N")->capture_default_str();
   generate->add_option("--dtype", gen.dtype, "auto, f32, f16, bf16")->capture_default_str();
   generate->add_option("--clip-vocab", gen.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
+  generate->add_option("--lora-dir", gen.lora_dir, "folder of LoRA files the prompt's <lora:name:weight> tags name")
+    ->capture_default_str();
   generate->add_flag("--widen-weights", gen.widen_weights,
                      "CPU: widen fp16 weights to float32 at load (slower load, faster steps)");
 
@@ -68,6 +71,19 @@ int main(int argc, char** argv) {
   make->add_option("--dtype", dtype, "f16 or f32")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
   make->add_option("--seed", seed, "random seed")->capture_default_str();
   make->add_option("out", out, "output .safetensors")->required();
+
+  std::string lora_preset = "tiny", lora_kind = "lora", lora_dtype = "f16", lora_out;
+  int lora_rank = 4;
+  uint64_t lora_seed = 0;
+  auto* make_lora = app.add_subcommand("make-lora", "write a random-weight LoRA or LoCon in the kohya-ss key layout");
+  make_lora->add_option("--preset", lora_preset, "tiny or sd15 (the model it fits)")
+    ->check(CLI::IsMember({"tiny", "sd15"}))->capture_default_str();
+  make_lora->add_option("--kind", lora_kind, "lora (attention, feed-forward, text encoder) or locon (also convolutions)")
+    ->check(CLI::IsMember({"lora", "locon"}))->capture_default_str();
+  make_lora->add_option("--rank", lora_rank, "rank of the factors (alpha = rank / 2)")->capture_default_str();
+  make_lora->add_option("--dtype", lora_dtype, "f16 or f32")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+  make_lora->add_option("--seed", lora_seed, "random seed")->capture_default_str();
+  make_lora->add_option("out", lora_out, "output .safetensors (put it in the Lora folder)")->required();
 
   sdw::bench_args bench;
   auto* bench_cmd = app.add_subcommand("bench", "time model load, text encode, UNet steps, VAE decode, PNG encode");
@@ -104,6 +120,7 @@ int main(int argc, char** argv) {
     setting(cmd, "--model", "model.checkpoint", "checkpoint (.safetensors); default: the tiny random-weight demo model");
     setting(cmd, "--model-dir", "model.dir", "models folder (demo model, clip/ tokenizer)");
     setting(cmd, "--clip-vocab", "model.clip-vocab", "CLIP bpe_simple_vocab_16e6.txt.gz");
+    setting(cmd, "--lora-dir", "model.lora-dir", "folder of LoRA files that prompts' <lora:name:weight> tags name");
     setting(cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
     setting(cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
     setting(cmd, "--queue-size", "queue.size", "jobs that may wait; more are refused");
@@ -221,6 +238,13 @@ int main(int argc, char** argv) {
       sdw::make_model(preset == "sd15" ? sdw::model_preset::sd15 : sdw::model_preset::tiny,
                       dtype == "f32" ? sdw::st_dtype::f32 : sdw::st_dtype::f16, seed, out);
       spdlog::info("wrote {} ({} preset, {})", out, preset, dtype);
+      return 0;
+    }
+    if (make_lora->parsed()) {
+      sdw::make_lora(lora_preset == "sd15" ? sdw::model_preset::sd15 : sdw::model_preset::tiny,
+                     lora_kind == "locon" ? sdw::lora_kind::locon : sdw::lora_kind::lora, lora_rank,
+                     lora_dtype == "f32" ? sdw::st_dtype::f32 : sdw::st_dtype::f16, lora_seed, lora_out);
+      spdlog::info("wrote {} ({} for the {} preset, rank {}, {})", lora_out, lora_kind, lora_preset, lora_rank, lora_dtype);
       return 0;
     }
     if (bench_cmd->parsed()) {
