@@ -2,6 +2,7 @@
 
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/base/errors.hpp"
+#include "runtime/engine/lora_library.hpp"
 #include "runtime/engine/make_model.hpp"
 #include "runtime/base/npy.hpp"
 #include "runtime/base/png_codec.hpp"
@@ -77,7 +78,8 @@ int run_generate(const generate_args& args) {
         dumped = true;
       }
     };
-    txt2img_result result = run_txt2img(*model, tokenizer, request, opts, hooks);
+    lora_library loras(args.lora_dir, lora_layers(model->config()));
+    txt2img_result result = run_txt2img(*model, tokenizer, request, opts, hooks, &loras);
 
     fs::create_directories(args.out_dir);
     const std::string response = encode_txt2img_response(result, request);

@@ -148,4 +148,12 @@ at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip) const {
   return m.final_layer_norm(x);
 }
 
+std::vector<std::pair<std::string, at::Tensor>> text_encoder::named_weights() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (auto& item : impl_->named_parameters(/*recurse=*/true)) {
+    out.emplace_back("cond_stage_model.transformer.text_model." + item.key(), item.value());
+  }
+  return out;
+}
+
 } // namespace sdw

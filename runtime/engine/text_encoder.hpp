@@ -8,6 +8,9 @@
 #include <ATen/core/Tensor.h>
 
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace sdw {
 
@@ -29,6 +32,10 @@ public:
   at::Tensor encode(const at::Tensor& tokens, int clip_skip) const;
 
   const text_encoder_config& config() const noexcept { return config_; }
+
+  /// Every parameter with its checkpoint key; the handles share the module's tensors (LoRA
+  /// patching swaps their data on the thread that runs the model).
+  std::vector<std::pair<std::string, at::Tensor>> named_weights() const;
 
 private:
   struct impl;

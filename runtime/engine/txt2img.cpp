@@ -5,6 +5,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/base/png_codec.hpp"
 #include "runtime/engine/hires_fix.hpp"
+#include "runtime/engine/lora_apply.hpp"
 #include "runtime/engine/txt2img_plan.hpp"
 
 #include "runtime/engine/nn_ops.hpp"
@@ -21,14 +22,19 @@ bool is_set(const std::atomic<bool>* flag) { return flag != nullptr && flag->loa
 } // namespace
 
 txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& req,
-                           const options& opts, const txt2img_hooks& hooks) {
+                           const options& opts, const txt2img_hooks& hooks, lora_library* loras) {
   c10::InferenceMode guard;
   const nn::circular_padding_scope tiling(req.tiling.value_or(opts.tiling));
   if (req.restore_faces.value_or(opts.face_restoration)) {
     spdlog::warn("restore_faces: no face restoration model is loaded ({}); the images are returned as they are, "
                  "as A1111 does without one", opts.face_restoration_model);
   }
-  const txt2img_plan plan = make_txt2img_plan(model, req, opts);
+  const txt2img_plan plan = make_txt2img_plan(model, req, opts, loras);
+  // The job's LoRAs are in the weights from here until the patcher goes out of scope (both
+  // passes of hires fix run with them).
+  lora_patcher patched(model);
+  patched.apply(plan.loras, lora_part::text);
+  patched.apply(plan.loras, lora_part::unet);
   // Progress counts both passes of hires fix, as A1111's job count does.
   const int iter_steps = plan.sample_steps + (plan.hires ? plan.hires->pass.sample_steps : 0);
   const int job_steps = iter_steps * req.n_iter;

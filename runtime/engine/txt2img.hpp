@@ -14,6 +14,7 @@
 namespace sdw {
 
 class clip_tokenizer;
+class lora_library;
 class sd_model;
 
 /// One output image: 8-bit RGB, row-major, with its own infotext.
@@ -47,9 +48,11 @@ struct txt2img_hooks {
 };
 
 /// Runs a txt2img request. `opts` are the effective options (defaults + override_settings).
-/// Errors: not_found for an unknown sampler, bad_request for values out of range.
+/// The prompt's `<lora:…>` tags are looked up in `loras` (null: no Lora folder) and merged into
+/// the model's weights for this job only. Errors: not_found for an unknown sampler, bad_request
+/// for values out of range.
 txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& request,
-                           const options& opts, const txt2img_hooks& hooks = {});
+                           const options& opts, const txt2img_hooks& hooks = {}, lora_library* loras = nullptr);
 
 /// A1111's txt2img response JSON (`images` as base64 PNGs with infotext, `parameters`, `info`).
 std::string encode_txt2img_response(const txt2img_result& result, const txt2img_request& request);

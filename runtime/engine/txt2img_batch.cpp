@@ -1,5 +1,7 @@
 #include "runtime/engine/txt2img_batch.hpp"
 
+#include "runtime/engine/lora_apply.hpp"
+#include "runtime/engine/lora_plan.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/txt2img_plan.hpp"
 
@@ -72,6 +74,8 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
   key += ";sgm_noise=" + std::to_string(p.sgm_noise_multiplier);
   key += ";s_min_uncond=" + exact(s.s_min_uncond);
   key += ";batch_cond_uncond=" + std::to_string(opts.batch_cond_uncond);
+  // Members of a run share the weights, so only jobs with the same LoRAs may join.
+  key += ";loras=" + lora_batch_key(req, opts);
   if (req.kind == request_kind::img2img) {
     // img2img members run the same shortened schedule from their own init latents.
     const auto [total, t_enc] = img2img_steps(req.steps, req.denoising_strength.value_or(0.75), opts.img2img_fix_steps);
@@ -84,8 +88,9 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
 
 std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_tokenizer& tokenizer,
                                              const std::vector<batch_member>& members, const batch_hooks& hooks,
-                                             int max_images) {
+                                             int max_images, lora_library* loras) {
   c10::InferenceMode guard;
+  lora_patcher patched(model);
   std::vector<batch_outcome> out(members.size());
   const auto cancel_of = [&](size_t i) { return i < hooks.cancel.size() ? hooks.cancel[i] : nullptr; };
   const auto interrupt_of = [&](size_t i) { return i < hooks.interrupt.size() ? hooks.interrupt[i] : nullptr; };
@@ -105,7 +110,8 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
       continue;
     }
     try {
-      auto p = std::make_unique<planned>(planned{i, make_txt2img_plan(model, members[i].request, members[i].opts), {}});
+      auto p = std::make_unique<planned>(planned{i, make_txt2img_plan(model, members[i].request, members[i].opts, loras), {}});
+      patched.apply(p->plan.loras, lora_part::text);
       std::vector<std::unique_ptr<unit>> mine;
       for (int iter = 0; iter < members[i].request.n_iter; ++iter) {
         mine.push_back(std::make_unique<unit>(unit{p.get(), encode_plan_batch(model, tokenizer, p->plan, iter)}));
@@ -184,6 +190,7 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
     for (unit* u : active) {
       batches.push_back(&u->batch);
     }
+    patched.apply(active.front()->member->plan.loras, lora_part::unet);
     // A stopped batch keeps riding along like a cancelled one; the latents it reached are kept
     // apart and decoded in place of the final ones. A member's batches stop as they would one
     // after another: a skip ends its earliest batch still sampling (the next ones go on); an
@@ -297,6 +304,8 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
     }
   }
 
+  // Members that run alone merge their own LoRAs into the original weights.
+  patched.restore();
   for (size_t i : alone) {
     const int offset = done_steps;
     txt2img_hooks h;
@@ -310,7 +319,7 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
       if (is_set(h.cancel)) {
         throw cancelled_error();
       }
-      out[i].result = run_txt2img(model, tokenizer, members[i].request, members[i].opts, h);
+      out[i].result = run_txt2img(model, tokenizer, members[i].request, members[i].opts, h, loras);
     } catch (const error& e) {
       out[i].failure = e;
     }

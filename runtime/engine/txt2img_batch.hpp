@@ -17,6 +17,7 @@
 namespace sdw {
 
 class clip_tokenizer;
+class lora_library;
 class sd_model;
 
 /// One request of a batch with its effective options (defaults + override_settings).
@@ -50,7 +51,7 @@ struct batch_hooks {
 };
 
 /// The key that must be equal for two jobs to share UNet calls: size, sampler, sigma schedule,
-/// steps, sampler parameters (eta, s_*), s_min_uncond and batch_cond_uncond (each member keeps its
+/// steps, sampler parameters (eta, s_*), s_min_uncond, batch_cond_uncond and the LoRA tags (each member keeps its
 /// prompts, CFG scale, seeds, CLIP skip, RNG source and ENSD);
 /// std::nullopt when a job cannot be batched with any other (hires fix and other unsupported
 /// features, an unknown sampler, DPM adaptive whose step control spans the batch).
@@ -65,6 +66,6 @@ std::optional<std::string> batch_key(const txt2img_request& request, const optio
 /// the images it reached (see batch_hooks), while the others go on.
 std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_tokenizer& tokenizer,
                                              const std::vector<batch_member>& members, const batch_hooks& hooks = {},
-                                             int max_images = 64);
+                                             int max_images = 64, lora_library* loras = nullptr);
 
 } // namespace sdw

@@ -10,6 +10,8 @@
 #include "runtime/engine/brownian_noise.hpp"
 #include "runtime/engine/hires_fix.hpp"
 #include "runtime/engine/img2img_init.hpp"
+#include "runtime/engine/lora_plan.hpp"
+#include "runtime/formats/extra_networks.hpp"
 #include "runtime/engine/seeds.hpp"
 
 #include <ATen/ATen.h>
@@ -24,10 +26,7 @@ namespace {
 const char* const kVersion = "sdworker " SDW_VERSION;
 
 /// Extra-network tags (`<lora:name:1>`) are removed from positive prompts before encoding.
-std::string strip_extra_networks(const std::string& prompt) {
-  static const std::regex tag(R"(<(\w+):([^>]+)>)");
-  return std::regex_replace(prompt, tag, "");
-}
+std::string strip_extra_networks(const std::string& prompt) { return parse_extra_networks(prompt).prompt; }
 
 emphasis_mode parse_emphasis(const std::string& name) {
   if (name == "None") {
@@ -195,7 +194,8 @@ void plan_img2img(const sd_model& model, const txt2img_request& req, const optio
 
 } // namespace
 
-txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req, const options& opts) {
+txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req, const options& opts,
+                               lora_library* loras) {
   txt2img_plan p;
   p.request = &req;
   p.setup = make_sampling_setup(req, opts);
@@ -267,6 +267,17 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   info.seed_resize_from_w = req.seed_resize_from_w;
   info.seed_resize_from_h = req.seed_resize_from_h;
   info.s_min_uncond = p.setup.s_min_uncond;
+  // LoRA: A1111 activates the prompt's networks after img2img's init notes its keys and before
+  // the sampler notes its own, so "Lora hashes" goes between them.
+  job_loras found = resolve_job_loras(p.prompt, loras);
+  p.loras = std::move(found.set);
+  if (!found.hashes.empty()) {
+    auto at = p.setup.extra.begin();
+    while (at != p.setup.extra.end() && (at->first == "Denoising strength" || at->first == "Noise multiplier")) {
+      ++at;
+    }
+    p.setup.extra.insert(at, {"Lora hashes", json_value(found.hashes)});
+  }
   for (const auto& [k, v] : p.setup.extra) {
     if (k == "Denoising strength") {
       info.denoising_strength = v.as_double();

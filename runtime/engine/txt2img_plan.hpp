@@ -4,6 +4,7 @@
 /// over the batches of several plans, and the decode and report stage.
 
 #include "runtime/engine/conditioning.hpp"
+#include "runtime/engine/lora_apply.hpp"
 #include "runtime/formats/infotext.hpp"
 #include "runtime/base/json_value.hpp"
 #include "runtime/formats/options.hpp"
@@ -26,6 +27,7 @@
 namespace sdw {
 
 class clip_tokenizer;
+class lora_library;
 class sd_model;
 
 /// What a request's sampler settings resolve to, without a model: the sampler, its sigma
@@ -73,10 +75,13 @@ struct txt2img_plan {
   bool no_dpmpp_sde_batch_determinism = false;  ///< the option: SDE noise from one tree per batch
   infotext_input info_in;               ///< shared infotext fields; prompt/seed/subseed per image
   std::shared_ptr<struct hires_plan> hires;  ///< enable_hr: the second pass (hires_fix.hpp)
+  lora_set loras;                       ///< the prompt's LoRA tags found in the Lora folder
 };
 
-/// Builds the plan of a request (seeds fixed, job timestamp taken now). Throws as make_sampling_setup.
-txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& request, const options& opts);
+/// Builds the plan of a request (seeds fixed, job timestamp taken now), its LoRAs found in
+/// `loras` (null: none found). Throws as make_sampling_setup and resolve_job_loras.
+txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& request, const options& opts,
+                               lora_library* loras = nullptr);
 
 /// One n_iter batch of a plan with its prompts encoded (emphasis normalised over this batch only).
 struct plan_batch {

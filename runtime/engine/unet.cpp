@@ -338,4 +338,12 @@ at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Ten
   return h.to(x.scalar_type()).contiguous();
 }
 
+std::vector<std::pair<std::string, at::Tensor>> unet::named_weights() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (auto& item : impl_->named_parameters(/*recurse=*/true)) {
+    out.emplace_back("model.diffusion_model." + item.key(), item.value());
+  }
+  return out;
+}
+
 } // namespace sdw

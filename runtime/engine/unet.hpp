@@ -7,6 +7,9 @@
 #include <ATen/core/Tensor.h>
 
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace sdw {
 
@@ -28,6 +31,10 @@ public:
   at::Tensor forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context) const;
 
   const unet_config& config() const noexcept { return config_; }
+
+  /// Every parameter with its checkpoint key; the handles share the module's tensors (LoRA
+  /// patching swaps their data on the thread that runs the model).
+  std::vector<std::pair<std::string, at::Tensor>> named_weights() const;
 
 private:
   struct impl;

@@ -1,0 +1,64 @@
+#include "runtime/engine/lora_plan.hpp"
+
+#include "runtime/engine/lora_library.hpp"
+#include "runtime/engine/prompt_attention.hpp"
+#include "runtime/formats/infotext.hpp"
+#include "runtime/formats/options.hpp"
+#include "runtime/formats/txt2img_request.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace sdw {
+
+job_loras resolve_job_loras(const std::string& prompt, lora_library* library) {
+  job_loras out;
+  const lora_request request = lora_request_of(parse_extra_networks(prompt));
+  if (!request.error.empty()) {
+    spdlog::error("activating extra network lora: {}", request.error);
+    return out;
+  }
+  std::vector<std::string> hashes;
+  for (const lora_tag& tag : request.tags) {
+    const auto path = library != nullptr ? library->find(tag.name) : std::nullopt;
+    if (!path) {
+      out.missing.push_back(tag.name);
+      continue;
+    }
+    out.set.push_back(lora_use{library->network(*path), tag.te, tag.unet, tag.dyn});
+    const std::string hash = library->short_hash(*path);
+    if (!hash.empty()) {
+      // The extension drops ':' and ',' from the name it lists.
+      std::string alias;
+      for (char c : tag.name) {
+        if (c != ':' && c != ',') {
+          alias.push_back(c);
+        }
+      }
+      hashes.push_back(alias + ": " + hash);
+    }
+  }
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    out.hashes += (i ? ", " : "") + hashes[i];
+  }
+  if (!out.missing.empty()) {
+    std::string names;
+    for (size_t i = 0; i < out.missing.size(); ++i) {
+      names += (i ? ", " : "") + out.missing[i];
+    }
+    spdlog::warn("Lora not found: {}", names);
+  }
+  return out;
+}
+
+std::string lora_batch_key(const txt2img_request& req, const options& opts) {
+  std::string prompt = req.prompt;
+  if (req.styles && !req.styles->empty()) {
+    prompt = python_strip(prompt);
+  }
+  if (opts.enable_prompt_comments) {
+    prompt = strip_prompt_comments(prompt);
+  }
+  return lora_key_text(lora_request_of(parse_extra_networks(prompt)));
+}
+
+} // namespace sdw
