@@ -65,7 +65,7 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     };
     report(0, request.steps * request.n_iter);
     hooks.on_step = report;
-    txt2img_result result = run_txt2img(*model.model, *model.tokenizer, request, job.settings, hooks);
+    txt2img_result result = run_txt2img(*model.model, *model.tokenizer, request, job.settings, hooks, model.loras.get());
     set_images(out, result);
   } catch (const std::exception& e) {
     out.error = failure_of(e);
@@ -124,7 +124,8 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
     report(0, 1);
     hooks.on_step = report;
     try {
-      std::vector<batch_outcome> outcomes = run_txt2img_batch(*model.model, *model.tokenizer, members, hooks, max_batch);
+      std::vector<batch_outcome> outcomes = run_txt2img_batch(*model.model, *model.tokenizer, members, hooks, max_batch,
+                                                                    model.loras.get());
       for (size_t k = 0; k < outcomes.size() && k < slot.size(); ++k) {
         if (outcomes[k].ok()) {
           set_images(outs[slot[k]], *outcomes[k].result);

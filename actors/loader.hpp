@@ -23,6 +23,7 @@ struct loader_config {
   std::string dtype = "auto";
   int32_t device_index = -1;  ///< the scheduler's index of this loader's device; -1 = every device
   bool report_health = true;  ///< whether this loader reports the model's state to health
+  std::string lora_dir;       ///< the Lora folder; empty or missing = no LoRA is ever found
 };
 
 /// The loader's body; spawn it with the system (blocking actors always get their own thread).

@@ -46,6 +46,7 @@ worker_setup worker_setup_from(const worker_config& config, const std::string& c
     s.remotes = remote_executors(config);
   }
   s.max_batch = config.max_batch;
+  s.lora_dir = config.lora_dir;
   return s;
 }
 
@@ -101,6 +102,7 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
   for (size_t i = 0; i < names.size(); ++i) {
     loader_config lc{config.model, config.model_dir, config.clip_vocab, names[i], config.dtype};
     lc.device_index = static_cast<int32_t>(i);
+    lc.lora_dir = config.lora_dir;
     // One voice for the model's state in /health; each device's own state is in its entry.
     lc.report_health = i == 0;
     system.spawn(loader, lc, a.executors[i], a.scheduler, a.health);

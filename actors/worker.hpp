@@ -29,6 +29,7 @@ struct worker_setup {
   int max_batch = 4;                 ///< images per batch across requests
   /// Executor hosts whose devices join the local ones (the system must load caf::io::middleman).
   std::vector<remote_address> remotes;
+  std::string lora_dir = "models/Lora";  ///< the Lora folder each loader opens for its model
 };
 
 /// The handles of the running worker actors.

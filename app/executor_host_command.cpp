@@ -34,7 +34,9 @@ int run_executor_host(const worker_config& config) {
   auto health_hdl = system.spawn(health);
   auto executor_hdl = system.spawn<caf::detached>(executor, health_hdl, config.max_batch);
   auto host_hdl = system.spawn(executor_host, executor_hdl, health_hdl);
-  system.spawn(loader, loader_config{config.checkpoint, config.model_dir, vocab, config.device, config.dtype},
+  loader_config lc{config.checkpoint, config.model_dir, vocab, config.device, config.dtype};
+  lc.lora_dir = config.lora_dir;
+  system.spawn(loader, lc,
                executor_hdl, host_hdl, health_hdl);
 
   int code = 0;

@@ -13,12 +13,15 @@ namespace sdw {
 
 class sd_model;
 class clip_tokenizer;
+class lora_library;
 
 /// A loaded checkpoint and its tokenizer, shared read-only with the executor. Local only: the
 /// networks live in this process's memory.
 struct loaded_model {
   std::shared_ptr<const sd_model> model;
   std::shared_ptr<const clip_tokenizer> tokenizer;
+  /// The model's Lora folder; used only by the executor that runs the model.
+  std::shared_ptr<lora_library> loras;
 };
 
 /// Where a model stands: being loaded, ready to run jobs, or failed to load (for good).
