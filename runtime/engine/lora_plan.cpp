@@ -24,7 +24,15 @@ job_loras resolve_job_loras(const std::string& prompt, lora_library* library) {
       out.missing.push_back(tag.name);
       continue;
     }
-    out.set.push_back(lora_use{library->network(*path), tag.te, tag.unet, tag.dyn});
+    // A name given twice is one network object in A1111, listed twice, whose multipliers are
+    // those of its last tag: it is applied twice with them.
+    const lora_tag* last = &tag;
+    for (const lora_tag& other : request.tags) {
+      if (other.name == tag.name) {
+        last = &other;
+      }
+    }
+    out.set.push_back(lora_use{library->network(*path), last->te, last->unet, last->dyn});
     const std::string hash = library->short_hash(*path);
     if (!hash.empty()) {
       // The extension drops ':' and ',' from the name it lists.

@@ -220,6 +220,18 @@ BOOST_AUTO_TEST_CASE(lora_hashes_are_in_the_infotext_and_unknown_names_are_skipp
   BOOST_TEST(unknown.result.images.at(0).infotext.find("Lora hashes") == std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_name_given_twice_is_applied_twice_with_its_last_multipliers) {
+  // A1111 keeps one network object per name: both entries take the last tag's multipliers.
+  const run_out twice = run("a fox <lora:style:0.2> <lora:style:0.35>");
+  const run_out doubled = run("a fox <lora:style:0.7>");
+  const run_out once = run("a fox <lora:style:0.35>");
+  BOOST_TEST(rel_diff(twice.latent, doubled.latent) < 1e-5);
+  BOOST_TEST(rel_diff(twice.latent, once.latent) > 1e-3);
+  const std::string& info = twice.result.images.at(0).infotext;
+  const std::string hash = addnet_hash(the_engine().lora_dir() + "/style.safetensors");
+  BOOST_TEST(info.find("Lora hashes: \"style: " + hash + ", style: " + hash + "\"") != std::string::npos, info);
+}
+
 BOOST_AUTO_TEST_CASE(names_that_leave_the_folder_are_unknown) {
   auto& e = the_engine();
   sdw::test::temp_dir outside;
