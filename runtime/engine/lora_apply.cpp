@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstring>
 
 namespace sdw {
@@ -115,6 +116,7 @@ void lora_patcher::apply(const lora_set& set, lora_part part) {
   // Fresh tensors, made outside inference mode so that they can become parameters' data.
   c10::InferenceMode off(false);
   torch::NoGradGuard no_grad;
+  const auto t0 = std::chrono::steady_clock::now();
   const c10::ScalarType dtype = model_.placement().dtype;
   std::map<std::string, at::Tensor> merged;
   for (const lora_use& use : set) {
@@ -143,6 +145,9 @@ void lora_patcher::apply(const lora_set& set, lora_part part) {
     state.originals.emplace(key, std::move(original));
   }
   state.set = set;
+  spdlog::debug("Lora: {} network(s) merged into {} {} layers in {:.1f} ms", set.size(), merged.size(),
+                part == lora_part::text ? "text encoder" : "UNet",
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
 }
 
 } // namespace sdw
