@@ -3,6 +3,9 @@
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/engine/conditioning.hpp"
 #include "app/generate_command.hpp"
+#include "runtime/engine/lora_apply.hpp"
+#include "runtime/engine/lora_keys.hpp"
+#include "runtime/engine/make_lora.hpp"
 #include "runtime/engine/make_model.hpp"
 #include "runtime/base/png_codec.hpp"
 #include "runtime/engine/sd_model.hpp"
@@ -89,6 +92,26 @@ int run_bench(const bench_args& args) {
   const std::vector<std::string> texts{"a photograph of an astronaut riding a horse, (highly detailed:1.2)", ""};
   at::Tensor cond;
   record("text encode (prompt + negative)", median_seconds(args.repeats, [&] { cond = encoder.encode(texts); }));
+
+  if (args.model.empty() && args.lora_rank > 0) {
+    // The cost a LoRA adds to a job: merging it into both networks and swapping the originals back.
+    const std::string lora_path =
+      (fs::path(args.model_dir) / ("sdworker-sd15-locon-r" + std::to_string(args.lora_rank) + ".safetensors")).string();
+    if (!fs::exists(lora_path)) {
+      make_lora(model_preset::sd15, lora_kind::locon, args.lora_rank, st_dtype::f16, 0, lora_path);
+    }
+    const lora_set set{{load_lora_network(lora_path, lora_layers(model->config())), 1.0, 1.0, std::nullopt}};
+    lora_patcher patcher(*model);
+    record("LoCon r" + std::to_string(args.lora_rank) + " merge, " + std::to_string(set[0].network->modules.size()) + " layers",
+           median_seconds(args.repeats, [&] {
+             patcher.restore();
+             patcher.apply(set, lora_part::text);
+             patcher.apply(set, lora_part::unet);
+           }));
+    const auto t_restore = std::chrono::steady_clock::now();
+    patcher.restore();
+    record("LoCon restore", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_restore).count());
+  }
 
   const auto& p = model->placement();
   auto opts = at::TensorOptions().device(p.device).dtype(at::kFloat);

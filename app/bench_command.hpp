@@ -22,6 +22,7 @@ struct bench_args {
   int batch = 0;  ///< > 0: time this many txt2img requests as one batch against as many singles instead
   int batch_steps = 8;   ///< sampler steps of each request of the batch measurement
   int batch_image = 64;  ///< image width and height of the batch measurement (and of --hires's first pass)
+  int lora_rank = 16;    ///< > 0: also time merging and restoring an sd15 LoCon of this rank (default model only)
   bool hires = false;    ///< time hires fix's two passes instead
   double hires_scale = 2.0;
   std::string hires_upscaler = "Latent";

@@ -96,6 +96,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--clip-vocab", bench.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
   bench_cmd->add_option("--json", bench.json_out, "also write the figures as JSON");
   bench_cmd->add_flag("--widen-weights", bench.widen_weights, "CPU: widen fp16 weights to float32 at load");
+  bench_cmd->add_option("--lora-rank", bench.lora_rank,
+                        "also time merging an sd15 LoCon of this rank into the default model and restoring it; 0 = not")
+    ->capture_default_str();
   bench_cmd->add_option("--memory-format", bench.memory_format, "channels_last or contiguous")
     ->capture_default_str();
   bench_cmd->add_option("--batch", bench.batch,
