@@ -81,16 +81,7 @@ bool a1111_listing_open(const std::string& path) {
 }
 
 route_match match_a1111_listing(const std::string& method, const std::string& path) {
-  route_match m = route_match::none;
-  for (const auto& r : routes) {
-    if (path == r.path) {
-      if (method == r.method) {
-        return route_match::found;
-      }
-      m = route_match::wrong_method;
-    }
-  }
-  return m;
+  return match_in(routes, method, path);
 }
 
 void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn reply) {

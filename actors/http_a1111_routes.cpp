@@ -206,16 +206,7 @@ http_answer memory() {
 } // namespace
 
 route_match match_a1111(const std::string& method, const std::string& path) {
-  route_match m = route_match::none;
-  for (const auto& r : routes) {
-    if (path == r.path) {
-      if (method == r.method) {
-        return route_match::found;
-      }
-      m = route_match::wrong_method;
-    }
-  }
-  return m;
+  return match_in(routes, method, path);
 }
 
 void serve_a1111(front_context& ctx, const route_request& req, reply_fn reply) {

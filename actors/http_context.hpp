@@ -95,6 +95,22 @@ http_answer json_error(int status, const std::string& message);
 /// FastAPI's answer to a known path asked with the wrong method.
 http_answer method_not_allowed();
 
+/// Whether `method path` is in a route table (entries with `path` and `method`): found, known with
+/// another method, or unknown.
+template <class Table>
+route_match match_in(const Table& table, const std::string& method, const std::string& path) {
+  route_match m = route_match::none;
+  for (const auto& r : table) {
+    if (path == r.path) {
+      if (method == r.method) {
+        return route_match::found;
+      }
+      m = route_match::wrong_method;
+    }
+  }
+  return m;
+}
+
 /// The A1111 routes (/sdapi/v1/...): whether `method path` is one of them.
 route_match match_a1111(const std::string& method, const std::string& path);
 /// Answers an A1111 route that match_a1111 found.

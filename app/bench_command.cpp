@@ -48,6 +48,19 @@ double median_seconds(int repeats, const std::function<void()>& fn) {
   return times[times.size() / 2];
 }
 
+std::string bench_model(const bench_args& args) {
+  if (!args.model.empty()) {
+    return args.model;
+  }
+  const std::string path = (fs::path(args.model_dir) / "sdworker-sd15-random-f16.safetensors").string();
+  if (!fs::exists(path)) {
+    spdlog::info("making the sd15-size random checkpoint {}", path);
+    fs::create_directories(args.model_dir);
+    make_model(model_preset::sd15, st_dtype::f16, 0, path);
+  }
+  return path;
+}
+
 int run_bench(const bench_args& args) {
   if (args.batch > 0) {
     return run_batch_bench(args);
@@ -56,15 +69,7 @@ int run_bench(const bench_args& args) {
     return run_hires_bench(args);
   }
   c10::InferenceMode guard;
-  std::string path = args.model;
-  if (path.empty()) {
-    path = (fs::path(args.model_dir) / "sdworker-sd15-random-f16.safetensors").string();
-    if (!fs::exists(path)) {
-      spdlog::info("making the sd15-size random checkpoint {}", path);
-      fs::create_directories(args.model_dir);
-      make_model(model_preset::sd15, st_dtype::f16, 0, path);
-    }
-  }
+  const std::string path = bench_model(args);
   std::vector<std::pair<std::string, double>> figures;
   auto record = [&](const std::string& name, double seconds) {
     figures.emplace_back(name, seconds);

@@ -41,6 +41,9 @@ int run_batch_bench(const bench_args& args);
 /// (hires_scale, hires_upscaler, the same steps again); prints the time of each pass.
 int run_hires_bench(const bench_args& args);
 
+/// The checkpoint to measure: `model`, else the sd15-size random one in model_dir (made on first use).
+std::string bench_model(const bench_args& args);
+
 /// Median wall time in seconds of `repeats` runs of `fn`, after one untimed warm-up run.
 double median_seconds(int repeats, const std::function<void()>& fn);
 

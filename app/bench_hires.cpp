@@ -2,7 +2,6 @@
 
 #include "app/generate_command.hpp"
 #include "runtime/engine/clip_tokenizer.hpp"
-#include "runtime/engine/make_model.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/txt2img.hpp"
 
@@ -10,23 +9,12 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <filesystem>
 #include <fstream>
-
-namespace fs = std::filesystem;
 
 namespace sdw {
 
 int run_hires_bench(const bench_args& args) {
-  std::string path = args.model;
-  if (path.empty()) {
-    path = (fs::path(args.model_dir) / "sdworker-sd15-random-f16.safetensors").string();
-    if (!fs::exists(path)) {
-      spdlog::info("making the sd15-size random checkpoint {}", path);
-      fs::create_directories(args.model_dir);
-      make_model(model_preset::sd15, st_dtype::f16, 0, path);
-    }
-  }
+  const std::string path = bench_model(args);
   device_options dev{args.device, args.dtype};
   dev.memory_format = args.memory_format;
   auto model = sd_model::load(path, dev);
