@@ -66,8 +66,6 @@ scheduler_choice choose_scheduler(const sampler_info& sampler, const std::option
   return {};
 }
 
-/// Thrown from the model callbacks when the stop hook asks for it.
-struct sampling_stopped {};
 
 } // namespace
 
@@ -322,130 +320,6 @@ std::vector<std::pair<int64_t, int64_t>> cond_lengths(const plan_batch& batch) {
                      cond_batch_at(batch.unconds, step).size(1));
   }
   return out;
-}
-
-at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const plan_batch*>& batches,
-                               const sampling_hooks& hooks) {
-  c10::InferenceMode guard;
-  if (batches.empty()) {
-    throw error(errc::bad_request, "batch", "no images to sample");
-  }
-  // The shared settings come from the first batch; callers group batches whose settings are equal.
-  const txt2img_plan& lead = *batches.front()->plan;
-  std::vector<multi_cond> conds;
-  std::vector<cond_schedule> unconds;
-  std::vector<double> cfg_scales;
-  std::vector<image_rng> rngs;
-  std::vector<brownian_noise_sampler> trees;
-  const at::Device device = model.placement().device;
-  for (const plan_batch* b : batches) {
-    const txt2img_plan& p = *b->plan;
-    const auto first = static_cast<size_t>(b->iter * p.batch_size);
-    const auto n = static_cast<size_t>(p.batch_size);
-    conds.insert(conds.end(), b->conds.begin(), b->conds.end());
-    unconds.insert(unconds.end(), b->unconds.begin(), b->unconds.end());
-    cfg_scales.insert(cfg_scales.end(), n, p.request->cfg_scale);
-    const std::vector<int64_t> seeds(p.all_seeds.begin() + first, p.all_seeds.begin() + first + n);
-    rngs.emplace_back(p.source, seeds,
-                      std::vector<int64_t>(p.all_subseeds.begin() + first, p.all_subseeds.begin() + first + n),
-                      p.request->subseed_strength, p.latent_shape, p.request->seed_resize_from_h,
-                      p.request->seed_resize_from_w, p.eta_noise_seed_delta, device);
-    if (lead.setup.sampler->brownian_noise && lead.sigmas.defined()) {
-      // A1111's per-image trees span the whole schedule; k-diffusion's own (the option) spans the
-      // sigmas the sampler runs on, which img2img shortens.
-      at::Tensor span = lead.sigmas;
-      if (lead.img2img && p.no_dpmpp_sde_batch_determinism) {
-        span = lead.sigmas.slice(0, lead.sigmas.size(0) - 2 - lead.t_enc);
-      }
-      trees.push_back(a1111_noise_sampler(span, seeds, p.latent_shape, p.source, device,
-                                          p.no_dpmpp_sde_batch_determinism));
-    }
-  }
-  cfg_denoiser denoiser(model.unet(), model.schedule(), std::move(conds), std::move(unconds), std::move(cfg_scales),
-                        lead.batch_cond_uncond, lead.setup.s_min_uncond);
-  // Each request draws from its own generators, so its noise is what it gets alone.
-  const auto draw = [&rngs](bool first) {
-    std::vector<at::Tensor> parts;
-    for (auto& r : rngs) {
-      parts.push_back(first ? r.first() : r.next());
-    }
-    return parts.size() == 1 ? parts.front() : at::cat(parts);
-  };
-
-  sampling_model sm;
-  // A1111 keeps the denoised prediction of the last model call: an interrupted or skipped batch
-  // is decoded from it.
-  at::Tensor last_denoised;
-  at::Tensor noise;
-  at::Tensor start;  // what sampling ends with when stopped before the first model call
-  const auto stop_check = [&] {
-    if (hooks.before_call) {
-      hooks.before_call(last_denoised.defined() ? last_denoised : start);
-    }
-    if (hooks.stop && hooks.stop()) {
-      throw sampling_stopped{};
-    }
-  };
-  sm.denoise = [&](const at::Tensor& x, const at::Tensor& s) {
-    stop_check();
-    last_denoised = denoiser.denoise(x, s);
-    return last_denoised;
-  };
-  sm.eps = [&](const at::Tensor& x, const at::Tensor& t) {
-    stop_check();
-    at::Tensor e = denoiser.eps(x, t);
-    // x0 = (x − √(1−ᾱ)·eps) / √ᾱ at the nearest discrete timestep.
-    const auto ac = model.schedule().alphas_cumprod().to(at::kCPU, at::kFloat);
-    const auto idx = t.to(at::kCPU, at::kFloat).round().clamp(0, ac.size(0) - 1).to(at::kLong);
-    const auto a = ac.index_select(0, idx).to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
-    last_denoised = (x - (1 - a).sqrt() * e) / a.sqrt();
-    return e;
-  };
-  sm.randn_like = [&] { return draw(false); };
-  if (!trees.empty()) {
-    // Each batch queries its own trees, so its noise is what it gets alone.
-    sm.noise_sampler = [&trees](const at::Tensor& sigma, const at::Tensor& sigma_next) {
-      std::vector<at::Tensor> parts;
-      for (auto& t : trees) {
-        parts.push_back(t(sigma, sigma_next));
-      }
-      return parts.size() == 1 ? parts.front() : at::cat(parts);
-    };
-  }
-  sm.on_step = [&](int step, int steps) {
-    if (hooks.on_step) {
-      hooks.on_step(step, steps);
-    }
-  };
-  noise = draw(true);
-  if (!lead.img2img) {
-    start = noise * lead.sigmas[0].item<double>();
-    try {
-      return sample(*lead.setup.sampler, sm, noise, model.schedule(), lead.sigmas, lead.setup.params);
-    } catch (const sampling_stopped&) {
-      return last_denoised.defined() ? last_denoised : start;
-    }
-  }
-  // img2img: each batch starts from its own init latents and scales its own noise.
-  std::vector<at::Tensor> inits, noises;
-  int64_t row = 0;
-  for (const plan_batch* b : batches) {
-    const auto n = static_cast<int64_t>(b->plan->batch_size);
-    inits.push_back(b->plan->init_latent);
-    noises.push_back(noise.narrow(0, row, n) * b->plan->noise_multiplier);
-    row += n;
-  }
-  start = inits.size() == 1 ? inits.front() : at::cat(inits);
-  const at::Tensor scaled = noises.size() == 1 ? noises.front() : at::cat(noises);
-  if (!lead.sigmas.defined()) {
-    return start;  // no schedule at all: nothing to sample
-  }
-  try {
-    return sample_img2img(*lead.setup.sampler, sm, start, scaled.to(start.scalar_type()), model.schedule(),
-                          lead.sigmas, lead.t_enc, lead.setup.params, lead.extra_noise);
-  } catch (const sampling_stopped&) {
-    return last_denoised.defined() ? last_denoised : start;
-  }
 }
 
 rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, const at::Tensor& latent, size_t k) {
