@@ -121,7 +121,7 @@ int run_bench(const bench_args& args) {
   const auto& p = model->placement();
   auto opts = at::TensorOptions().device(p.device).dtype(at::kFloat);
   for (int size : args.sizes) {
-    auto x = at::randn({2, 4, size / 8, size / 8}, opts);
+    auto x = at::randn({2, model->config().unet.in_channels, size / 8, size / 8}, opts);
     auto t = at::full({2}, 500.0, opts);
     record("unet step " + std::to_string(size) + "x" + std::to_string(size) + " (CFG batch 2)",
            median_seconds(args.repeats, [&] { model->unet().forward(x, t, cond).sum().item<float>(); }));

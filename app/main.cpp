@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
   make->add_option("--preset", preset, "tiny or sd15")->check(CLI::IsMember({"tiny", "sd15"}))->capture_default_str();
   make->add_option("--dtype", dtype, "f16 or f32")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
   make->add_option("--seed", seed, "random seed")->capture_default_str();
+  bool inpainting = false;
+  make->add_flag("--inpainting", inpainting, "an inpainting checkpoint (9-channel UNet input, as sd-v1-5-inpainting)");
   make->add_option("out", out, "output .safetensors")->required();
 
   std::string lora_preset = "tiny", lora_kind = "lora", lora_dtype = "f16", lora_out;
@@ -239,8 +241,8 @@ int main(int argc, char** argv) {
     }
     if (make->parsed()) {
       sdw::make_model(preset == "sd15" ? sdw::model_preset::sd15 : sdw::model_preset::tiny,
-                      dtype == "f32" ? sdw::st_dtype::f32 : sdw::st_dtype::f16, seed, out);
-      spdlog::info("wrote {} ({} preset, {})", out, preset, dtype);
+                      dtype == "f32" ? sdw::st_dtype::f32 : sdw::st_dtype::f16, seed, out, inpainting);
+      spdlog::info("wrote {} ({} preset{}, {})", out, preset, inpainting ? ", inpainting" : "", dtype);
       return 0;
     }
     if (make_lora->parsed()) {

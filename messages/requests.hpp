@@ -89,7 +89,8 @@ typename Inspector::result_type inspect(Inspector& f, options& x) {
            x.always_discard_next_to_last_sigma, x.use_old_karras_scheduler_sigmas, x.sgm_noise_multiplier,
            x.batch_cond_uncond, x.no_dpmpp_sde_batch_determinism, x.uni_pc_variant, x.uni_pc_skip_type,
            x.uni_pc_order, x.uni_pc_lower_order_final, x.img2img_fix_steps, x.initial_noise_multiplier,
-           x.img2img_extra_noise, x.img2img_background_color, x.sd_vae_encode_method, x.tiling, x.face_restoration,
+           x.img2img_extra_noise, x.img2img_background_color, x.sd_vae_encode_method, x.inpainting_mask_weight,
+           x.overlay_inpaint, x.return_mask, x.return_mask_composite, x.tiling, x.face_restoration,
            x.face_restoration_model,
            optional_of(x.sd_model_checkpoint), x.sd_vae, x.samples_format, x.enable_pnginfo, x.add_model_hash_to_info,
            x.add_model_name_to_info, x.add_version_to_infotext);

@@ -21,15 +21,19 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   auto uncond = cond_batch_at(unconds_, step_);
   const int64_t batch = x.size(0);
 
-  std::vector<at::Tensor> xs, ss;
+  std::vector<at::Tensor> xs, ss, ics;
   for (int64_t i = 0; i < batch; ++i) {
     for (size_t j = 0; j < pos.rows[i].size(); ++j) {
       xs.push_back(x[i]);
       ss.push_back(s[i]);
+      if (image_cond_.defined()) ics.push_back(image_cond_[i]);
     }
   }
   auto x_in = at::cat({at::stack(xs), x});
   auto s_in = at::cat({at::stack(ss), s});
+  // The uncond rows see the same image conditioning as the cond rows (A1111's image_uncond).
+  const at::Tensor ic_in = image_cond_.defined() ? at::cat({at::stack(ics), image_cond_}) : at::Tensor();
+  const auto ic_rows = [&ic_in](int64_t a, int64_t n) { return ic_in.defined() ? ic_in.narrow(0, a, n) : ic_in; };
   const int64_t n_cond = pos.tensor.size(0);
 
   // NGMS: on odd steps below s_min_uncond the uncond pass is skipped and the first cond row of
@@ -37,7 +41,7 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   const bool skip_uncond = (step_ % 2 == 1) && s_min_uncond_ > 0 && s[0].item<double>() < s_min_uncond_;
   at::Tensor out;
   if (skip_uncond) {
-    out = model_out(x_in.narrow(0, 0, n_cond), s_in.narrow(0, 0, n_cond), pos.tensor);
+    out = model_out(x_in.narrow(0, 0, n_cond), s_in.narrow(0, 0, n_cond), pos.tensor, ic_rows(0, n_cond));
     std::vector<at::Tensor> fake;
     for (int64_t i = 0; i < batch; ++i) {
       fake.push_back(out.narrow(0, pos.rows[i].front().first, 1));
@@ -46,12 +50,12 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   } else if (pos.tensor.size(1) == uncond.size(1)) {
     auto cond_in = at::cat({pos.tensor, uncond.to(pos.tensor.scalar_type())});
     if (batch_cond_uncond_) {
-      out = model_out(x_in, s_in, cond_in);
+      out = model_out(x_in, s_in, cond_in, ic_in);
     } else {
       std::vector<at::Tensor> parts;
       for (int64_t a = 0; a < x_in.size(0); a += batch) {
         const int64_t n = std::min(batch, x_in.size(0) - a);
-        parts.push_back(model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), cond_in.narrow(0, a, n)));
+        parts.push_back(model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), cond_in.narrow(0, a, n), ic_rows(a, n)));
       }
       out = at::cat(parts);
     }
@@ -61,9 +65,11 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
     const int64_t step = batch_cond_uncond_ ? batch * 2 : batch;
     for (int64_t a = 0; a < n_cond; a += step) {
       const int64_t n = std::min(step, n_cond - a);
-      parts.push_back(model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), pos.tensor.narrow(0, a, n)));
+      parts.push_back(
+        model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), pos.tensor.narrow(0, a, n), ic_rows(a, n)));
     }
-    parts.push_back(model_out(x_in.narrow(0, n_cond, batch), s_in.narrow(0, n_cond, batch), uncond));
+    parts.push_back(
+      model_out(x_in.narrow(0, n_cond, batch), s_in.narrow(0, n_cond, batch), uncond, ic_rows(n_cond, batch)));
     out = at::cat(parts);
   }
 
@@ -79,20 +85,38 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   return denoised;
 }
 
+at::Tensor cfg_denoiser::unet_input(const at::Tensor& x, const at::Tensor& ic) const {
+  return ic.defined() ? at::cat({x, ic.to(x.scalar_type())}, 1) : x;
+}
+
 at::Tensor cfg_denoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
-  return guided(x, sigma, [this](const at::Tensor& xi, const at::Tensor& si, const at::Tensor& cond) {
-    // k-diffusion DiscreteEpsDDPMDenoiser: c_in = 1/√(σ²+1), c_out = −σ, continuous t.
-    auto s = si.view({-1, 1, 1, 1});
-    auto c_in = 1.0 / (s * s + 1.0).sqrt();
-    auto e = unet_.forward(xi * c_in, schedule_.sigma_to_t(si), cond);
-    return xi + e * (-s);
-  });
+  at::Tensor denoised = guided(
+    x, sigma, [this](const at::Tensor& xi, const at::Tensor& si, const at::Tensor& cond, const at::Tensor& ic) {
+      // k-diffusion DiscreteEpsDDPMDenoiser: c_in = 1/√(σ²+1), c_out = −σ, continuous t.
+      auto s = si.view({-1, 1, 1, 1});
+      auto c_in = 1.0 / (s * s + 1.0).sqrt();
+      auto e = unet_.forward(unet_input(xi * c_in, ic), schedule_.sigma_to_t(si), cond);
+      return xi + e * (-s);
+    });
+  return blend(denoised);
 }
 
 at::Tensor cfg_denoiser::eps(const at::Tensor& x, const at::Tensor& t) {
-  return guided(x, t, [this](const at::Tensor& xi, const at::Tensor& ti, const at::Tensor& cond) {
-    return unet_.forward(xi, ti, cond);
-  });
+  return guided(blend(x), t,
+                [this](const at::Tensor& xi, const at::Tensor& ti, const at::Tensor& cond, const at::Tensor& ic) {
+                  return unet_.forward(unet_input(xi, ic), ti, cond);
+                });
+}
+
+void cfg_denoiser::set_blend(at::Tensor init, at::Tensor mask, at::Tensor nmask) {
+  blend_init_ = std::move(init);
+  blend_mask_ = std::move(mask);
+  blend_nmask_ = std::move(nmask);
+}
+
+at::Tensor cfg_denoiser::blend(const at::Tensor& x) const {
+  if (!blend_mask_.defined()) return x;
+  return x * blend_nmask_ + blend_init_ * blend_mask_;
 }
 
 } // namespace sdw

@@ -30,10 +30,23 @@ public:
 
   int step() const noexcept { return step_; }
 
+  /// Inpainting (A1111's apply_blend): `init` is kept where `mask` is 1 (`nmask` = 1 − mask), in the
+  /// denoised output of denoise() and, as A1111's timestep samplers mask before denoising, in the
+  /// input of eps(). Tensors broadcast against the batch [B, C, H, W].
+  void set_blend(at::Tensor init, at::Tensor mask, at::Tensor nmask);
+  /// x · nmask + init · mask, or x when no blend is set.
+  at::Tensor blend(const at::Tensor& x) const;
+
+  /// Inpainting models: the image conditioning [B, 5, H, W] (mask, masked-image latents) joined to
+  /// every row's UNet input along the channels, as A1111's c_concat.
+  void set_image_cond(at::Tensor image_cond) { image_cond_ = std::move(image_cond); }
+
 private:
   /// Runs the model on the CFG batch; `model_out(x_in, s_in, cond)` gives one output per row.
   template <class F>
   at::Tensor guided(const at::Tensor& x, const at::Tensor& s, F&& model_out);
+  /// The UNet input of rows `x` (already scaled) with their image conditioning rows `ic`, if any.
+  at::Tensor unet_input(const at::Tensor& x, const at::Tensor& ic) const;
 
   const sdw::unet& unet_;
   const discrete_schedule& schedule_;
@@ -43,6 +56,8 @@ private:
   bool batch_cond_uncond_;
   double s_min_uncond_;
   int step_ = 0;
+  at::Tensor blend_init_, blend_mask_, blend_nmask_;
+  at::Tensor image_cond_;
 };
 
 } // namespace sdw

@@ -1,6 +1,7 @@
 #include "runtime/engine/img2img_init.hpp"
 
 #include "runtime/base/errors.hpp"
+#include "runtime/engine/inpaint_init.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/image/resample.hpp"
 
@@ -12,29 +13,45 @@ namespace sdw {
 namespace {
 
 /// One RGB image through the encoder: uint8 HWC → float32 [1, 3, H, W] / 255 (numpy's
-/// astype(float32) / 255), 2x − 1, posterior mean + std·noise, times the scale factor.
+/// astype(float32) / 255), 2x − 1, then encode_first_stage.
 at::Tensor encode_one(const sd_model& model, const image8& im, at::Generator& gen) {
   auto pixels = at::from_blob(const_cast<uint8_t*>(im.pixels.data()), {im.height, im.width, 3}, at::kByte)
                     .to(at::kFloat)
                     .div(255.0)
                     .permute({2, 0, 1})
                     .unsqueeze(0);
-  auto [mean, logvar] = model.vae().encode_moments(pixels * 2 - 1);
-  auto noise = at::randn(mean.sizes(), gen, at::TensorOptions().dtype(at::kFloat));
-  return (mean + at::exp(0.5 * logvar) * noise.to(mean.device(), mean.scalar_type())) * model.config().vae.scale_factor;
+  return encode_first_stage(model, pixels * 2 - 1, gen);
 }
 
 } // namespace
+
+at::Generator default_torch_generator() { return at::make_generator<at::CPUGeneratorImpl>(torch_default_seed); }
+
+at::Tensor encode_first_stage(const sd_model& model, const at::Tensor& x, at::Generator& gen) {
+  c10::InferenceMode guard;
+  std::vector<at::Tensor> out;
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    auto [mean, logvar] = model.vae().encode_moments(x.narrow(0, i, 1));
+    auto noise = at::randn(mean.sizes(), gen, at::TensorOptions().dtype(at::kFloat));
+    out.push_back((mean + at::exp(0.5 * logvar) * noise.to(mean.device(), mean.scalar_type())) *
+                  model.config().vae.scale_factor);
+  }
+  return out.size() == 1 ? out.front() : at::cat(out);
+}
 
 int img2img_batch_size(const txt2img_request& request) {
   return request.init_images.size() > 1 ? static_cast<int>(request.init_images.size()) : request.batch_size;
 }
 
-std::vector<image8> prepare_init_images(const txt2img_request& req, const options& opts) {
+std::vector<image8> prepare_init_images(const txt2img_request& req, const options& opts, inpaint_plan* inpaint) {
   const rgb_color background = parse_color(opts.img2img_background_color, "img2img_background_color");
   std::vector<image8> out;
   for (std::size_t i = 0; i < req.init_images.size(); ++i) {
     image8 image = flatten(req.init_images[i], background);
+    if (inpaint) {
+      out.push_back(prepare_inpaint_image(*inpaint, req, std::move(image)));
+      continue;
+    }
     if (req.resize_mode != 3) {
       try {
         image = to_rgb(a1111_resize_image(req.resize_mode, image, req.width, req.height));
@@ -50,17 +67,20 @@ std::vector<image8> prepare_init_images(const txt2img_request& req, const option
     }
     out.push_back(std::move(image));
   }
-  if (out.size() == 1) out.resize(static_cast<std::size_t>(img2img_batch_size(req)), out.front());
+  if (out.size() == 1) {
+    const auto rows = static_cast<std::size_t>(img2img_batch_size(req));
+    out.resize(rows, out.front());
+    if (inpaint) inpaint->overlays.resize(rows, inpaint->overlays.front());
+  }
   return out;
 }
 
-at::Tensor encode_init_images(const sd_model& model, const txt2img_request& req, const options& opts) {
+at::Tensor encode_init_images(const sd_model& model, const txt2img_request& req, const options& opts,
+                              const std::vector<image8>& images, at::Generator& gen) {
   c10::InferenceMode guard;
   if (opts.sd_vae_encode_method != "Full")
     throw error(errc::unsupported, "sd_vae_encode_method",
                 "\"" + opts.sd_vae_encode_method + "\" needs a TAESD model, which this worker does not have; use \"Full\"");
-  const std::vector<image8> images = prepare_init_images(req, opts);
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(torch_default_seed);
   std::vector<at::Tensor> latents;
   for (const image8& im : images) {
     at::Tensor z = encode_one(model, im, gen);

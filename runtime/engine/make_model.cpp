@@ -153,10 +153,11 @@ void fill_random(uint8_t* out, size_t numel, st_dtype dtype, const init_rule& r,
 
 } // namespace
 
-void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::string& out_path) {
+void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::string& out_path, bool inpainting) {
   if (dtype != st_dtype::f16 && dtype != st_dtype::f32)
     throw error(errc::bad_request, "dtype", std::string("make_model writes F16 or F32 weights, not ") + to_string(dtype));
-  const model_config config = preset_config(preset);
+  model_config config = preset_config(preset);
+  if (inpainting) config.unet.in_channels = 9;
   const auto layout = sd1_checkpoint_layout(config);
 
   std::map<std::string, size_t> rank;
@@ -185,7 +186,8 @@ void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::s
                      }});
 
   const std::map<std::string, std::string> metadata = {
-      {"format", "pt"}, {"sdworker_preset", to_string(preset)}, {"sdworker_seed", std::to_string(seed)}};
+      {"format", "pt"}, {"sdworker_preset", std::string(to_string(preset)) + (inpainting ? "-inpainting" : "")},
+      {"sdworker_seed", std::to_string(seed)}};
   write_safetensors_streamed(out_path, entries, metadata);
   if (preset == model_preset::tiny) write_model_config_yaml(config, config_path_for(out_path));
 }

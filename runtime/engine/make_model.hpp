@@ -22,8 +22,10 @@ model_config preset_config(model_preset preset);
 /// (scaled so activations stay in range through a forward pass) in `dtype` (f16 or f32), the float32
 /// schedule buffers, int64 position_ids and `__metadata__` {"format": "pt", "sdworker_preset",
 /// "sdworker_seed"}. The same preset, dtype and seed always give the same bytes. The tiny preset also
-/// writes `<stem>.yaml` beside it. Throws error(bad_request) for another dtype.
-void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::string& out_path);
+/// writes `<stem>.yaml` beside it. `inpainting`: an inpainting checkpoint (a 9-channel UNet input, as
+/// sd-v1-5-inpainting). Throws error(bad_request) for another dtype.
+void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::string& out_path,
+                bool inpainting = false);
 
 /// The embedded default model: the tiny random-weight checkpoint in `model_dir`, made on first use.
 std::string ensure_demo_model(const std::string& model_dir);

@@ -234,7 +234,7 @@ void write_model_config_yaml(const model_config& c, const std::string& yaml_path
   const auto& t = c.text;
   std::ostringstream y;
   y << "model:\n"
-    << "  target: ldm.models.diffusion.ddpm.LatentDiffusion\n"
+    << "  target: ldm.models.diffusion.ddpm." << (is_inpainting(c) ? "LatentInpaintDiffusion" : "LatentDiffusion") << "\n"
     << "  params:\n"
     << "    linear_start: " << fmt(c.linear_start) << "\n"
     << "    linear_end: " << fmt(c.linear_end) << "\n"
@@ -242,9 +242,9 @@ void write_model_config_yaml(const model_config& c, const std::string& yaml_path
     << "    timesteps: " << c.timesteps << "\n"
     << "    first_stage_key: \"jpg\"\n"
     << "    cond_stage_key: \"txt\"\n"
-    << "    channels: " << u.in_channels << "\n"
+    << "    channels: " << u.out_channels << "\n"
     << "    cond_stage_trainable: false\n"
-    << "    conditioning_key: crossattn\n"
+    << "    conditioning_key: " << (is_inpainting(c) ? "hybrid" : "crossattn") << "\n"
     << "    scale_factor: " << fmt(v.scale_factor) << "\n"
     << "    use_ema: False\n"
     << "    unet_config:\n"
@@ -349,8 +349,6 @@ model_config load_model_config(const std::string& checkpoint_path, const safeten
   const std::string yaml = config_path_for(checkpoint_path);
   std::error_code ec;
   model_config c = std::filesystem::is_regular_file(yaml, ec) ? read_model_config_yaml(yaml) : detect_model_config(file);
-  if (c.unet.in_channels == 9)
-    throw error(errc::bad_checkpoint, file.path(), "inpainting models (9-channel UNet input) are not supported yet");
   if (c.unet.in_channels == 8)
     throw error(errc::bad_checkpoint, file.path(), "instruct-pix2pix models (8-channel UNet input) are not supported yet");
   check_model_config(c, file.path());

@@ -54,6 +54,10 @@ struct model_config {
   std::string source;  ///< "defaults", "detected from tensor shapes" or the yaml path
 };
 
+/// An inpainting checkpoint: its UNet takes the latents, the mask and the masked image's latents
+/// (9 channels; A1111's "hybrid" conditioning).
+inline bool is_inpainting(const model_config& c) { return c.unet.in_channels == 9; }
+
 /// Field-by-field equality (attention_resolutions compared as a set; for model_config, `source`
 /// is not compared).
 bool operator==(const unet_config& a, const unet_config& b);
@@ -64,7 +68,7 @@ inline bool operator!=(const model_config& a, const model_config& b) { return !(
 
 /// The config for a checkpoint: `<stem>.yaml` beside `checkpoint_path` when it exists, else SD1
 /// defaults with sizes detected from the file's tensor shapes. Throws error(bad_checkpoint) for
-/// architectures other than SD1.x (SDXL, SD2, inpainting, ...) and for a malformed yaml (naming
+/// architectures other than SD1.x (SDXL, SD2, instruct-pix2pix, ...) and for a malformed yaml (naming
 /// the yaml file and key).
 model_config load_model_config(const std::string& checkpoint_path, const safetensors_file& file);
 

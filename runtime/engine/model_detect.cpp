@@ -191,7 +191,6 @@ void refuse_unsupported_architecture(const safetensors_file& f) {
   if (!conv)
     throw error(errc::bad_checkpoint, f.path(),
                 "tensor '" + first_conv + "' is missing: not a Stable Diffusion checkpoint (a VAE or LoRA file?)");
-  if (conv->shape.size() == 4 && conv->shape[1] == 9) unsupported(f, "inpainting model (9-channel UNet input)", first_conv);
   if (conv->shape.size() == 4 && conv->shape[1] == 8) unsupported(f, "instruct-pix2pix model (8-channel UNet input)", first_conv);
 }
 

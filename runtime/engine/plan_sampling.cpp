@@ -4,6 +4,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/brownian_noise.hpp"
 #include "runtime/engine/cfg_denoiser.hpp"
+#include "runtime/engine/inpaint_init.hpp"
 #include "runtime/engine/sd_model.hpp"
 
 #include <ATen/ATen.h>
@@ -56,6 +57,14 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   }
   cfg_denoiser denoiser(model.unet(), model.schedule(), std::move(conds), std::move(unconds), std::move(cfg_scales),
                         lead.batch_cond_uncond, lead.setup.s_min_uncond);
+  if (lead.image_cond.defined()) {
+    std::vector<at::Tensor> image_conds;
+    for (const plan_batch* b : batches) {
+      const txt2img_plan& p = *b->plan;
+      image_conds.push_back(p.image_cond.narrow(0, int64_t{b->iter} * p.batch_size, p.batch_size));
+    }
+    denoiser.set_image_cond(image_conds.size() == 1 ? image_conds.front() : at::cat(image_conds));
+  }
   // Each request draws from its own generators, so its noise is what it gets alone.
   const auto draw = [&rngs](bool first) {
     std::vector<at::Tensor> parts;
@@ -91,7 +100,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     const auto ac = model.schedule().alphas_cumprod().to(at::kCPU, at::kFloat);
     const auto idx = t.to(at::kCPU, at::kFloat).round().clamp(0, ac.size(0) - 1).to(at::kLong);
     const auto a = ac.index_select(0, idx).to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
-    last_denoised = (x - (1 - a).sqrt() * e) / a.sqrt();
+    last_denoised = (denoiser.blend(x) - (1 - a).sqrt() * e) / a.sqrt();
     return e;
   };
   sm.randn_like = [&] { return draw(false); };
@@ -120,12 +129,19 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     }
   }
   // img2img: each batch starts from its own init latents and scales its own noise.
-  std::vector<at::Tensor> inits, noises;
+  std::vector<at::Tensor> inits, noises, masks, nmasks;
+  bool inpainting = false;
   int64_t row = 0;
   for (const plan_batch* b : batches) {
-    const auto n = static_cast<int64_t>(b->plan->batch_size);
-    inits.push_back(b->plan->init_latent);
-    noises.push_back(noise.narrow(0, row, n) * b->plan->noise_multiplier);
+    const txt2img_plan& p = *b->plan;
+    const auto n = static_cast<int64_t>(p.batch_size);
+    inits.push_back(p.init_latent);
+    noises.push_back(noise.narrow(0, row, n) * p.noise_multiplier);
+    // Rows without a mask keep nothing of their init latents (mask 0, nmask 1: the blend is exact).
+    const auto shape = p.init_latent.sizes();
+    masks.push_back(p.inpaint ? p.inpaint->mask.expand(shape) : at::zeros(shape, p.init_latent.options()));
+    nmasks.push_back(p.inpaint ? p.inpaint->nmask.expand(shape) : at::ones(shape, p.init_latent.options()));
+    inpainting = inpainting || p.inpaint != nullptr;
     row += n;
   }
   start = inits.size() == 1 ? inits.front() : at::cat(inits);
@@ -133,12 +149,16 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   if (!lead.sigmas.defined()) {
     return start;  // no schedule at all: nothing to sample
   }
+  if (inpainting) denoiser.set_blend(start, at::cat(masks), at::cat(nmasks));
+  at::Tensor samples;
   try {
-    return sample_img2img(*lead.setup.sampler, sm, start, scaled.to(start.scalar_type()), model.schedule(),
-                          lead.sigmas, lead.t_enc, lead.setup.params, lead.extra_noise);
+    samples = sample_img2img(*lead.setup.sampler, sm, start, scaled.to(start.scalar_type()), model.schedule(),
+                             lead.sigmas, lead.t_enc, lead.setup.params, lead.extra_noise);
   } catch (const sampling_stopped&) {
-    return last_denoised.defined() ? last_denoised : start;
+    samples = last_denoised.defined() ? last_denoised : start;
   }
+  // A1111 blends once more after sampling, interrupted or not.
+  return denoiser.blend(samples);
 }
 
 } // namespace sdw

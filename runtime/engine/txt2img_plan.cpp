@@ -10,11 +10,14 @@
 #include "runtime/engine/brownian_noise.hpp"
 #include "runtime/engine/hires_fix.hpp"
 #include "runtime/engine/img2img_init.hpp"
+#include "runtime/engine/inpaint_conditioning.hpp"
+#include "runtime/engine/inpaint_init.hpp"
 #include "runtime/engine/lora_plan.hpp"
 #include "runtime/formats/extra_networks.hpp"
 #include "runtime/engine/seeds.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 
 #include <cmath>
@@ -172,10 +175,34 @@ void plan_img2img(const sd_model& model, const txt2img_request& req, const optio
   p.noise_multiplier = req.initial_noise_multiplier.value_or(opts.initial_noise_multiplier);
   p.extra_noise = opts.img2img_extra_noise;
   p.batch_size = img2img_batch_size(req);
-  p.init_latent = encode_init_images(model, req, opts);
+  if (req.mask_image) p.inpaint = std::make_shared<inpaint_plan>(make_inpaint_mask(req, opts));
+  const std::vector<image8> images = prepare_init_images(req, opts, p.inpaint.get());
+  // A1111 draws the posterior noise of every encode in init from one global generator, in order.
+  at::Generator posterior = default_torch_generator();
+  p.init_latent = encode_init_images(model, req, opts, images, posterior);
+  if (p.inpaint) finish_inpaint_latents(*p.inpaint, p.init_latent, p.all_seeds, p.source);
+  if (p.inpaint && p.inpaint->fill == 2 && p.source != rng_source::nv) {
+    // The latent-noise draw seeded torch's global generator with each of the first batch's seeds.
+    const auto last = static_cast<uint64_t>(p.all_seeds.at(static_cast<size_t>(p.init_latent.size(0) - 1)));
+    posterior = at::make_generator<at::CPUGeneratorImpl>(last);
+  }
+  if (is_inpainting(model.config())) {
+    const int64_t lh = p.init_latent.size(2), lw = p.init_latent.size(3);
+    if (images.front().width != lw * 8 || images.front().height != lh * 8) {
+      throw error(errc::unsupported, "resize_mode",
+                  "an inpainting model needs the init image at width x height; resize_mode 3 keeps it at " +
+                    std::to_string(images.front().width) + "x" + std::to_string(images.front().height));
+    }
+    const at::Tensor cond = img2img_inpaint_conditioning(model, images, p.inpaint ? &p.inpaint->image_mask : nullptr,
+                                                         req.mask_round, opts.inpainting_mask_weight, lh, lw, posterior);
+    // Computed once in init: every n_iter batch is conditioned on it.
+    p.image_cond = cond.repeat({req.n_iter, 1, 1, 1});
+  }
 
+  // init's keys, then (after LoRA activation puts its hashes here) sample()'s "Noise multiplier".
   json_object extra;
   extra.emplace_back("Denoising strength", json_value(strength));
+  if (p.inpaint) extra.insert(extra.end(), p.inpaint->extra.begin(), p.inpaint->extra.end());
   if (p.noise_multiplier != 1.0) extra.emplace_back("Noise multiplier", json_value(p.noise_multiplier));
   bool noted = false;
   for (auto& [k, v] : p.setup.extra) {
@@ -216,13 +243,16 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   }
   p.batch_size = req.batch_size;
   p.sample_steps = req.steps;
+  p.source = parse_rng_source(opts.randn_source);
   if (req.kind == request_kind::img2img) {
     plan_img2img(model, req, opts, p);
   } else {
     p.sigmas = make_sigmas(model.schedule(), p.setup.scheduler, req.steps, p.setup.sigma_opts);
   }
+  if (is_inpainting(model.config()) && req.enable_hr && req.kind == request_kind::txt2img) {
+    throw error(errc::unsupported, "enable_hr", "hires fix with an inpainting model is not supported yet");
+  }
 
-  p.source = parse_rng_source(opts.randn_source);
   p.prompt_opts.clip_skip = opts.CLIP_stop_at_last_layers;
   p.prompt_opts.emphasis = parse_emphasis(opts.emphasis);
   p.prompt_opts.comma_padding_backtrack = opts.comma_padding_backtrack;
@@ -235,7 +265,21 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   const bool firstphase = req.enable_hr && req.firstphase_width > 0 && req.firstphase_height > 0;
   const int width = firstphase ? req.firstphase_width : req.width;
   const int height = firstphase ? req.firstphase_height : req.height;
-  p.latent_shape = {model.config().unet.in_channels, height / 8, width / 8};
+  // The latents have the UNet's output channels (an inpainting UNet takes 5 more as input).
+  p.latent_shape = {model.config().unet.out_channels, height / 8, width / 8};
+  if (is_inpainting(model.config()) && req.kind == request_kind::txt2img) {
+    // txt2img_image_conditioning, drawn in each n_iter batch's sample() just after the batch's
+    // noise, whose draw (A1111's rng.randn) re-seeds torch's global generator with each seed in turn;
+    // the NV source leaves it alone.
+    at::Generator posterior = default_torch_generator();
+    std::vector<at::Tensor> parts;
+    for (int iter = 0; iter < req.n_iter; ++iter) {
+      const auto last = static_cast<uint64_t>(p.all_seeds.at(static_cast<size_t>((iter + 1) * req.batch_size - 1)));
+      if (p.source != rng_source::nv) posterior = at::make_generator<at::CPUGeneratorImpl>(last);
+      parts.push_back(txt2img_inpaint_conditioning(model, req.batch_size, width, height, posterior));
+    }
+    p.image_cond = at::cat(parts);
+  }
   p.batch_cond_uncond = opts.batch_cond_uncond;
   p.eta_noise_seed_delta = opts.eta_noise_seed_delta;
   p.no_dpmpp_sde_batch_determinism = opts.no_dpmpp_sde_batch_determinism;
@@ -254,6 +298,7 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   if (opts.add_model_name_to_info) {
     info.model_name = model.name();
   }
+  if (is_inpainting(model.config())) info.conditional_mask_weight = opts.inpainting_mask_weight;
   info.clip_skip = p.prompt_opts.clip_skip;
   if (sampler.uses_ensd && p.setup.params.eta != 0.0 && opts.eta_noise_seed_delta != 0) {
     info.ensd = opts.eta_noise_seed_delta;
@@ -271,15 +316,14 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   p.loras = std::move(found.set);
   if (!found.hashes.empty()) {
     auto at = p.setup.extra.begin();
-    while (at != p.setup.extra.end() && (at->first == "Denoising strength" || at->first == "Noise multiplier")) {
-      ++at;
-    }
+    const std::size_t init_keys = 1 + (p.inpaint ? p.inpaint->extra.size() : 0);
+    if (p.img2img) at += static_cast<std::ptrdiff_t>(init_keys);
     p.setup.extra.insert(at, {"Lora hashes", json_value(found.hashes)});
   }
   for (const auto& [k, v] : p.setup.extra) {
     if (k == "Denoising strength") {
       info.denoising_strength = v.as_double();
-    } else if (k != "Schedule type") {
+    } else if (k != "Schedule type" && !v.is_null()) {
       info.extra_params.emplace_back(k, python_str(v));
     }
   }
@@ -332,6 +376,16 @@ rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, con
   img.height = static_cast<int>(hwc.size(0));
   img.width = static_cast<int>(hwc.size(1));
   img.pixels.assign(hwc.data_ptr<uint8_t>(), hwc.data_ptr<uint8_t>() + hwc.numel());
+  if (plan.inpaint) {
+    // The original goes back over everything outside the mask (and, for only-masked inpainting,
+    // the processed region back into the whole picture).
+    image8 generated(img.width, img.height, 3);
+    generated.pixels = std::move(img.pixels);
+    image8 answer = overlay_result(*plan.inpaint, generated, static_cast<int>(k % static_cast<size_t>(plan.batch_size)));
+    img.width = answer.width;
+    img.height = answer.height;
+    img.pixels = std::move(answer.pixels);
+  }
   infotext_input info = plan.info_in;
   info.seed = plan.all_seeds.at(k);
   info.subseed = plan.all_subseeds.at(k);

@@ -67,6 +67,7 @@ struct txt2img_plan {
   bool img2img = false;
   int t_enc = 0;
   at::Tensor init_latent;               ///< [batch_size, C, H, W] on the model's device
+  at::Tensor image_cond;                ///< inpainting models: [batch_size × n_iter, 5, H, W] (inpaint_conditioning.hpp)
   double noise_multiplier = 1.0;        ///< initial_noise_multiplier
   double extra_noise = 0.0;             ///< option img2img_extra_noise
   std::array<int64_t, 3> latent_shape{};  ///< C, H, W of one image
@@ -75,6 +76,7 @@ struct txt2img_plan {
   bool no_dpmpp_sde_batch_determinism = false;  ///< the option: SDE noise from one tree per batch
   infotext_input info_in;               ///< shared infotext fields; prompt/seed/subseed per image
   std::shared_ptr<struct hires_plan> hires;  ///< enable_hr: the second pass (hires_fix.hpp)
+  std::shared_ptr<struct inpaint_plan> inpaint;  ///< img2img with a mask (inpaint_init.hpp)
   lora_set loras;                       ///< the prompt's LoRA tags found in the Lora folder
 };
 

@@ -48,6 +48,11 @@ struct options {
   double img2img_extra_noise = 0.0;
   std::string img2img_background_color = "#ffffff";  ///< what transparent init images are flattened onto
   std::string sd_vae_encode_method = "Full";     ///< "Full" (the VAE encoder) or "TAESD"
+  // Inpainting.
+  double inpainting_mask_weight = 1.0;           ///< inpainting models: how much of the masked image they see
+  bool overlay_inpaint = true;                   ///< paste the original back outside the mask
+  bool return_mask = false;                      ///< also return the mask as an image
+  bool return_mask_composite = false;            ///< also return the generated pixels inside the mask
   // Output features.
   bool tiling = false;                           ///< the request's `tiling` when null
   bool face_restoration = false;                 ///< the request's `restore_faces` when null

@@ -274,7 +274,6 @@ void validate(const request& r) {
     throw error(errc::bad_request, "init_images",
                 "bad number of images passed: " + std::to_string(n) + "; expecting " + std::to_string(r.batch_size) +
                   " or less");
-  if (r.mask_image) throw error(errc::unsupported, "mask", "inpainting is not supported yet");
 }
 
 std::string lower(std::string s) {

@@ -71,6 +71,37 @@ BOOST_AUTO_TEST_CASE(include_init_images_echoes_them) {
   BOOST_TEST(member(member(r.json, "parameters"), "init_images").as_array().at(0).as_string() == init_png());
 }
 
+// Inpainting over HTTP: with the whole picture processed and no blur, every pixel outside the mask
+// is the original's, and the painted half changes.
+BOOST_AUTO_TEST_CASE(inpainting_keeps_the_original_outside_the_mask) {
+  std::vector<std::uint8_t> rgb(64 * 96 * 3), mask(64 * 96 * 3, 0);
+  for (int y = 0; y < 96; ++y)
+    for (int x = 0; x < 64; ++x)
+      for (int c = 0; c < 3; ++c) {
+        rgb[(y * 64 + x) * 3 + c] = static_cast<std::uint8_t>((x * 3 + y * 2 + c * 60) % 256);
+        mask[(y * 64 + x) * 3 + c] = x < 32 ? 255 : 0;
+      }
+  const std::string picture = sdw::base64_encode(sdw::encode_png(rgb.data(), 64, 96, {}));
+  const std::string request = R"({"init_images":[")" + picture + R"("],"mask":")" +
+                              sdw::base64_encode(sdw::encode_png(mask.data(), 64, 96, {})) +
+                              R"(","prompt":"a blue door","steps":3,"width":64,"height":96,"seed":5,"mask_blur":0,)"
+                              R"("inpaint_full_res":false,"denoising_strength":0.9})";
+  const auto r = call("POST", "/sdapi/v1/img2img", request);
+  BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 500));
+  const auto images = sdw::test::images_of(r);
+  BOOST_TEST_REQUIRE(images.size() == 1u);
+  BOOST_TEST_REQUIRE(images[0].width == 64);
+  int outside_changed = 0, inside_changed = 0;
+  for (std::size_t i = 0; i < rgb.size(); ++i) {
+    const bool changed = images[0].pixels[i] != rgb[i];
+    (mask[i] ? inside_changed : outside_changed) += changed;
+  }
+  BOOST_TEST(outside_changed == 0);
+  BOOST_TEST(inside_changed > 1000);
+  const std::string& info = images[0].text.at("parameters");
+  BOOST_TEST(info.find("Masked content: fill") != std::string::npos, info);
+}
+
 BOOST_AUTO_TEST_CASE(bad_img2img_requests_are_refused_naming_the_field) {
   const auto missing = call("POST", "/sdapi/v1/img2img", R"({"prompt":"x"})");
   BOOST_TEST(missing.status == 404);
@@ -89,6 +120,10 @@ BOOST_AUTO_TEST_CASE(bad_img2img_requests_are_refused_naming_the_field) {
   const auto mode = call("POST", "/sdapi/v1/img2img", body(R"(,"resize_mode":7)"));
   BOOST_TEST(mode.status == 422);
   BOOST_TEST(mode.body.find("resize_mode") != std::string::npos);
+
+  const auto bad_mask = call("POST", "/sdapi/v1/img2img", body(R"(,"mask":"bm90IGFuIGltYWdl")"));
+  BOOST_TEST(bad_mask.status == 422);
+  BOOST_TEST(bad_mask.body.find("mask") != std::string::npos, bad_mask.body);
 
   // The worker goes on.
   BOOST_TEST(call("POST", "/sdapi/v1/img2img", body(R"(,"steps":1)")).status == 200);

@@ -13,7 +13,7 @@
 #include <sstream>
 
 // Every operation of inpaint_mask.hpp against what A1111 1.9.4 computes with Pillow 9.5, OpenCV and
-// numpy (tests/runtime/inpaint_reference.py) on the same PNG inputs: byte for byte, float for float.
+// numpy (tests/runtime/inpaint_mask_reference.py) on the same PNG inputs: byte for byte, float for float.
 
 namespace {
 
@@ -28,9 +28,9 @@ struct reference {
   std::vector<std::vector<std::string>> rows;
   std::map<std::string, sdw::image8> opened;
   reference() {
-    const std::string script = std::string(std::getenv("SDW_SOURCE_DIR")) + "/tests/runtime/inpaint_reference.py";
+    const std::string script = std::string(std::getenv("SDW_SOURCE_DIR")) + "/tests/runtime/inpaint_mask_reference.py";
     auto [rc, out] = sdw::test::run_command(sdw::test::python() + " '" + script + "' " + dir.path);
-    BOOST_REQUIRE_MESSAGE(rc == 0, "inpaint_reference.py failed:\n" << out);
+    BOOST_REQUIRE_MESSAGE(rc == 0, "inpaint_mask_reference.py failed:\n" << out);
     std::istringstream lines(slurp(dir.file("manifest.txt")));
     for (std::string line; std::getline(lines, line);) {
       std::istringstream fields(line);

@@ -282,9 +282,9 @@ BOOST_AUTO_TEST_CASE(other_architectures_are_refused_by_their_keys) {
                  tmp.file("xl.safetensors"), "SDXL checkpoint (tensor 'conditioner.embedders.1.model.ln_final.weight')");
   expect_refused(one("sd2.safetensors", with("cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight")),
                  tmp.file("sd2.safetensors"), "SD2 checkpoint");
-  st_write_entry inpaint{conv, st_dtype::f16, {32, 9, 3, 3}, std::string(2 * 32 * 9 * 9, '\0')};
-  expect_refused(one("inpaint.safetensors", {inpaint}), tmp.file("inpaint.safetensors"),
-                 "inpainting model (9-channel UNet input) (tensor '" + conv + "') is not supported yet");
+  st_write_entry pix2pix{conv, st_dtype::f16, {32, 8, 3, 3}, std::string(2 * 32 * 8 * 9, '\0')};
+  expect_refused(one("pix2pix.safetensors", {pix2pix}), tmp.file("pix2pix.safetensors"),
+                 "instruct-pix2pix model (8-channel UNet input) (tensor '" + conv + "') is not supported yet");
   small.name = "first_stage_model.encoder.norm_out.weight";
   expect_refused(one("vae.safetensors", {small}), tmp.file("vae.safetensors"), "tensor '" + conv + "' is missing");
 }

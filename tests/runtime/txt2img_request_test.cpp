@@ -319,6 +319,16 @@ BOOST_AUTO_TEST_CASE(bad_img2img_bodies_name_the_field) {
   BOOST_TEST(img2img_failure(R"({"init_images": [")" + one + R"("], "denoising_strength": 1.5})").second.find(
                  "denoising_strength") == 0);
   BOOST_TEST(img2img_failure(R"({"init_images": 5})").second == "init_images: value is not a valid list");
-  const auto masked = img2img_failure(R"({"init_images": [")" + one + R"("], "mask": ")" + one + R"("})");
-  BOOST_TEST(static_cast<int>(masked.first) == static_cast<int>(errc::unsupported));
+  const auto masked = img2img_failure(R"({"init_images": [")" + one + R"("], "mask": "AAAA"})");
+  BOOST_TEST(static_cast<int>(masked.first) == static_cast<int>(errc::bad_request));
+  BOOST_TEST(masked.second.find("mask: ") == 0, masked.second);
+  // A mask is decoded as init images are; an empty one means none, as A1111's `if mask`.
+  const auto with_mask = txt2img_request_from_json(
+    parse_json(R"({"init_images": [")" + one + R"("], "mask": ")" + png_b64(24, 16, 255) + R"("})"),
+    request_kind::img2img);
+  BOOST_TEST_REQUIRE(with_mask.mask_image.has_value());
+  BOOST_TEST(with_mask.mask_image->width == 24);
+  BOOST_TEST(!txt2img_request_from_json(parse_json(R"({"init_images": [")" + one + R"("], "mask": ""})"),
+                                        request_kind::img2img)
+                .mask_image.has_value());
 }

@@ -3,7 +3,7 @@
 expand_crop_region, crops, the doubled overlay mask, the overlay, masking.fill, apply_overlay and
 the latent mask.
 
-usage: inpaint_reference.py OUT_DIR
+usage: inpaint_mask_reference.py OUT_DIR
 Writes OUT_DIR/<name>.png inputs and OUT_DIR/manifest.txt, one case a line:
 `case op input1 input2 arg...` (`-` for no second input). The expected result is <case>.png (an
 image), <case>.txt (a box: x1 y1 x2 y2) or <case>.f32 (float32 values, row-major).

@@ -1,0 +1,46 @@
+#include "runtime/engine/inpaint_conditioning.hpp"
+
+#include "runtime/engine/img2img_init.hpp"
+#include "runtime/engine/sd_model.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+namespace sdw {
+
+at::Tensor txt2img_inpaint_conditioning(const sd_model& model, int rows, int width, int height, at::Generator& gen) {
+  c10::InferenceMode guard;
+  // images_tensor_to_samples of 0.5 everywhere: 2·0.5 − 1 = 0 goes to the encoder.
+  const at::Tensor gray = at::ones({rows, 3, height, width}, at::kFloat) * 0.5;
+  const at::Tensor latents = encode_first_stage(model, gray * 2 - 1, gen);
+  return at::constant_pad_nd(latents, {0, 0, 0, 0, 1, 0}, 1.0);
+}
+
+at::Tensor img2img_inpaint_conditioning(const sd_model& model, const std::vector<image8>& images, const image8* mask,
+                                        bool round, double mask_weight, int64_t latent_h, int64_t latent_w,
+                                        at::Generator& gen) {
+  c10::InferenceMode guard;
+  std::vector<at::Tensor> rows;
+  for (const image8& im : images) {
+    rows.push_back(at::from_blob(const_cast<uint8_t*>(im.pixels.data()), {im.height, im.width, 3}, at::kByte)
+                     .to(at::kFloat)
+                     .div(255.0)
+                     .permute({2, 0, 1}));
+  }
+  const at::Tensor source = at::stack(rows) * 2 - 1;
+  at::Tensor m;
+  if (mask != nullptr) {
+    m = at::from_blob(const_cast<uint8_t*>(mask->pixels.data()), {1, 1, mask->height, mask->width}, at::kByte)
+          .to(at::kFloat)
+          .div(255.0);
+    if (round) m = at::round(m);
+  } else {
+    m = at::ones({1, 1, source.size(2), source.size(3)}, at::kFloat);
+  }
+  const at::Tensor masked = at::lerp(source, source * (1.0 - m), mask_weight);
+  const at::Tensor latents = encode_first_stage(model, masked, gen);
+  const at::Tensor small = at::upsample_nearest2d(m, {latent_h, latent_w}).expand({latents.size(0), -1, -1, -1});
+  return at::cat({small.to(latents.device(), latents.scalar_type()), latents}, 1);
+}
+
+} // namespace sdw
