@@ -1,12 +1,17 @@
 // The A1111 routes that list what the worker has (/sdapi/v1/cmd-flags, /upscalers, /prompt-styles,
-// ...), the refresh and checkpoint routes, and the image routes png-info and interrogate.
+// ...), the refresh and checkpoint routes, and the image routes png-info, interrogate and the extras.
 #define _TURN_OFF_PLATFORM_STRING
 #include "actors/http_context.hpp"
 
 #include "runtime/engine/prompt_attention.hpp"
+#include "runtime/base/errors.hpp"
 #include "runtime/formats/a1111_cmd_flags.hpp"
+#include "runtime/formats/a1111_extras.hpp"
 #include "runtime/formats/a1111_listings.hpp"
 #include "runtime/formats/a1111_png_info.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <spdlog/spdlog.h>
 
 #include <exception>
 
@@ -43,6 +48,8 @@ constexpr listing_route routes[] = {
   {"/sdapi/v1/reload-checkpoint", "POST", "{}"},
   {"/sdapi/v1/png-info", "POST", nullptr},
   {"/sdapi/v1/interrogate", "POST", nullptr},
+  {"/sdapi/v1/extra-single-image", "POST", nullptr},
+  {"/sdapi/v1/extra-batch-images", "POST", nullptr},
 };
 
 /// Whether a prompt uses emphasis, by the engine's parse_prompt_attention (a weight like "1.2.3",
@@ -71,6 +78,25 @@ void png_info(front_context& ctx, const std::string& body, const reply_fn& reply
     },
     [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, caf::get_atom::value,
     std::string(), std::string());
+}
+
+/// Upscales on a thread of its own, with the stored enable_pnginfo: neither an HTTP thread nor one
+/// of the actors' shared threads waits for the pixels.
+void extras(front_context& ctx, const std::string& body, bool batch, const reply_fn& reply) {
+  ctx.with_stored_options(reply, [&ctx, body, batch, reply](sdw::options& stored) {
+    extras_settings settings;
+    settings.enable_pnginfo = stored.enable_pnginfo;
+    ctx.system.spawn<caf::detached>([body, batch, settings, reply](caf::event_based_actor* self) {
+      try {
+        reply(extras_answer(body, batch, settings));
+      } catch (const std::exception& e) {
+        const std::string id = new_error_id();
+        spdlog::error("{}: extras: {}", id, e.what());
+        reply(json_error(500, public_error_text(e.what(), id)));
+      }
+      self->quit();
+    });
+  });
 }
 
 } // namespace
@@ -115,6 +141,9 @@ void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn 
   }
   if (path == "/sdapi/v1/interrogate") {
     return reply(interrogate_answer(req.body));
+  }
+  if (path == "/sdapi/v1/extra-single-image" || path == "/sdapi/v1/extra-batch-images") {
+    return extras(ctx, req.body, path == "/sdapi/v1/extra-batch-images", reply);
   }
   reply({404, "{\"detail\":\"Not Found\"}"});
 }

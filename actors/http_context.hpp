@@ -117,12 +117,26 @@ route_match match_a1111(const std::string& method, const std::string& path);
 void serve_a1111(front_context& ctx, const route_request& req, reply_fn reply);
 
 /// The A1111 routes that list what the worker has, refresh lists, and read images
-/// (/sdapi/v1/cmd-flags, /upscalers, /prompt-styles, /png-info, ...): whether `method path` is one.
+/// (/sdapi/v1/cmd-flags, /upscalers, /prompt-styles, /png-info, the extras, ...): whether `method path` is one.
 route_match match_a1111_listing(const std::string& method, const std::string& path);
 /// Answers a listing route that match_a1111_listing found.
 void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn reply);
 /// Whether a listing route answers without credentials (A1111's Lora routes are outside its auth).
 bool a1111_listing_open(const std::string& path);
+
+/// Every A1111 route of both tables: whether `method path` is one of them.
+route_match match_a1111_call(const std::string& method, const std::string& path);
+/// Answers an A1111 call that match_a1111_call found: the one dispatcher of A1111 calls, used by the
+/// /sdapi/v1 routes and by RunPod jobs that name a call (/run, /runsync and `sdworker serve`).
+void serve_a1111_call(front_context& ctx, const route_request& req, reply_fn reply);
+
+/// Runs the A1111 call a RunPod job names, other than txt2img and img2img (which are queued), with
+/// serve_a1111_call, and gives `done` the job's result as worker-a1111's handler and the RunPod SDK
+/// make it of the answer (handler_result_of): COMPLETED with the answer as output, or FAILED with
+/// A1111's `error` (verbatim) and the rest as output; an unknown route is FastAPI's 404 answer, a
+/// known one with another method its 405. `done` runs on whichever thread has the answer.
+void run_a1111_call_job(front_context& ctx, const std::string& id, const a1111_call& call,
+                        std::function<void(job_result)> done);
 
 /// The RunPod-style routes (/run, /runsync, /status, /status-sync, /stream, /cancel, /retry,
 /// /purge-queue, /health): whether `method path` is one of them.

@@ -35,25 +35,8 @@ std::string strip_endpoint_prefix(const std::string& path) {
 bool a1111_body_route(const route_request& req) {
   return req.post() && (req.path == "/sdapi/v1/txt2img" || req.path == "/sdapi/v1/img2img" ||
                         req.path == "/sdapi/v1/options" || req.path == "/sdapi/v1/png-info" ||
-                        req.path == "/sdapi/v1/interrogate");
-}
-
-/// The A1111 routes of both tables: generation, options and status; listings and images.
-route_match match_any_a1111(const std::string& method, const std::string& path) {
-  const route_match a = match_a1111(method, path);
-  const route_match b = match_a1111_listing(method, path);
-  if (a == route_match::found || b == route_match::found) {
-    return route_match::found;
-  }
-  return a == route_match::wrong_method || b == route_match::wrong_method ? route_match::wrong_method
-                                                                          : route_match::none;
-}
-
-void serve_any_a1111(front_context& ctx, const route_request& req, const reply_fn& reply) {
-  if (match_a1111_listing(req.method, req.path) == route_match::found) {
-    return serve_a1111_listing(ctx, req, reply);
-  }
-  serve_a1111(ctx, req, reply);
+                        req.path == "/sdapi/v1/interrogate" || req.path == "/sdapi/v1/extra-single-image" ||
+                        req.path == "/sdapi/v1/extra-batch-images");
 }
 
 bool blank(const std::string& body) { return body.find_first_not_of(" \t\r\n") == std::string::npos; }
@@ -129,7 +112,7 @@ struct http_front::impl {
       path.pop_back();
     }
     req.path = path;
-    a1111 = match_any_a1111(req.method, path);
+    a1111 = match_a1111_call(req.method, path);
     const route_match runpod = match_runpod(req.method, path);
     if (a1111 == route_match::none && runpod == route_match::none) {
       return http_answer{404, "{\"detail\":\"Not Found\"}"};
@@ -220,10 +203,10 @@ struct http_front::impl {
       if (!json && !blank(req.body)) {
         return reply(a1111_error_answer(errc::bad_request, "body", "value is not a valid dict"));
       }
-      return serve_any_a1111(ctx, req, reply);
+      return serve_a1111_call(ctx, req, reply);
     }
     if (a1111 == route_match::found) {
-      return serve_any_a1111(ctx, req, reply);
+      return serve_a1111_call(ctx, req, reply);
     }
     if (!unicode::is_valid_utf8(req.body)) {
       return reply(json_error(400, std::string(not_decodable) + ": it is not UTF-8"));

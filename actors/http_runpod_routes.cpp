@@ -34,7 +34,7 @@ runpod_job_view to_view(const job_result& r) {
   v.status = to_string(r.status);
   v.output_json = r.output_json;
   if (r.status == job_status::failed) {
-    v.error = runpod_error_text(r.error.kind, r.error.field, r.error.message);
+    v.error = r.error.verbatim ? r.error.message : runpod_error_text(r.error.kind, r.error.field, r.error.message);
   }
   v.delay_ms = r.delay_ms;
   v.execution_ms = r.execution_ms;
@@ -100,7 +100,16 @@ void run(front_context& ctx, const route_request& req, bool sync, const reply_fn
   }
   generation_job job{new_job_id(sync ? "sync" : ""), {}, {}, job_options{true}, std::nullopt};
   try {
-    job.request = check_job_input(req.body);
+    const a1111_call call = job_call(req.body);
+    if (!is_generation_call(call)) {
+      // Any other A1111 call runs now, through the routes' own dispatcher; the job records its answer.
+      return run_a1111_call_job(ctx, job.id, call, [&ctx, job, sync, wait_ms, reply](job_result r) {
+        generation_job answered = job;
+        answered.answered = std::move(r);
+        submit_run(ctx, std::move(answered), sync, wait_ms, reply);
+      });
+    }
+    job.request = generation_request_from_call(call);
     check_request_work(job.request, ctx.config.max_megapixel_steps);
   } catch (const error& e) {
     // RunPod takes any job whose input is an object; this one fails when it runs.

@@ -90,6 +90,11 @@ void finish(self_pointer self, const std::string& id, const job_result& r) {
   if (r.status == job_status::completed && !r.output_json.empty()) {
     body = done_output_body(r.output_json);
     log_job(log_level::info, id, "Job completed; posting the result");
+  } else if (r.status == job_status::failed && r.error.verbatim) {
+    // An A1111 answer with `error`: posted as worker-a1111's handler and the SDK post it.
+    body = r.output_json.empty() ? done_error_body(r.error.message, false)
+                                 : done_failed_body(r.output_json, r.error.message);
+    log_job(log_level::error, id, "Job failed with error: " + r.error.message);
   } else {
     job_error e = r.error;
     if (r.status == job_status::completed) {
@@ -127,6 +132,8 @@ void finish(self_pointer self, const std::string& id, const job_result& r) {
   self->send(self, take_atom::value);
 }
 
+void submit(self_pointer self, generation_job typed);
+
 void start_job(self_pointer self, const runpod_job& job) {
   auto& st = self->state;
   const std::string id = job.id;
@@ -142,10 +149,15 @@ void start_job(self_pointer self, const runpod_job& job) {
   log_job(log_level::info, id, "Started.");
   generation_job typed{id, {}, {}, job_options{false}, std::nullopt};
   try {
-    typed.request = check_job_input(job.body);
+    const a1111_call call = job_call(job.body);
+    if (!is_generation_call(call)) {
+      auto me = caf::actor_cast<poller_actor>(self);
+      run_a1111_call_job(*st.config.a1111, id, call,
+                         [me](job_result r) { caf::anon_send(me, answered_atom::value, std::move(r)); });
+      return;
+    }
+    typed.request = generation_request_from_call(call);
     check_request_work(typed.request, st.config.settings.max_megapixel_steps);
-    // A serverless worker has no stored options: defaults, then the job's overrides.
-    typed.settings = resolve_options({}, typed.request.override_settings);
   } catch (const error& e) {
     finish(self, id, failed_job(id, job_error_of(e)));
     return;
@@ -153,7 +165,29 @@ void start_job(self_pointer self, const runpod_job& job) {
     finish(self, id, failed_job(id, {errc::bad_request, "input", e.what()}));
     return;
   }
-  self->request(st.config.scheduler, ask_timeout, submit_atom::value, std::move(typed))
+  // The options a job runs with: those stored (POST /sdapi/v1/options jobs), then its overrides.
+  self->request(st.config.a1111->options, ask_timeout, options_atom::value)
+    .then(
+      [self, typed](options& stored) {
+        generation_job ready = typed;
+        try {
+          ready.settings = std::move(stored);
+          if (ready.request.override_settings) {
+            apply_overrides(ready.settings, *ready.request.override_settings);
+          }
+        } catch (const error& e) {
+          return finish(self, ready.id, failed_job(ready.id, job_error_of(e)));
+        }
+        submit(self, std::move(ready));
+      },
+      [self, id](caf::error& err) {
+        finish(self, id, failed_job(id, {errc::internal, "", "options keeper: " + self->system().render(err)}));
+      });
+}
+
+void submit(self_pointer self, generation_job typed) {
+  const std::string id = typed.id;
+  self->request(self->state.config.scheduler, ask_timeout, submit_atom::value, std::move(typed))
     .then(
       [self, id](job_result&) {
         self->request(self->state.config.scheduler, caf::infinite, wait_atom::value, id)
@@ -272,6 +306,7 @@ poller_actor::behavior_type runpod_poller(poller_actor::stateful_pointer<poller_
   return {
     [=](take_atom) { take(self); },
     [=](taken_atom, const http_exchange& answer) { on_taken(self, answer); },
+    [=](answered_atom, const job_result& r) { finish(self, r.id, r); },
     [=](tick_atom) { on_tick(self); },
     [=](stop_atom) {
       auto& st = self->state;

@@ -25,6 +25,9 @@ caf::result<job_result> scheduler_state::submit(generation_job job) {
   rec.result.id = id;
   rec.result.status = job_status::in_queue;
   rec.submitted = clock_type::now();
+  if (rec.job.answered) {
+    return record_answer(id);
+  }
   if (rec.job.rejected) {
     return fail_at_once(id, *rec.job.rejected);
   }
@@ -37,6 +40,13 @@ caf::result<job_result> scheduler_state::submit(generation_job job) {
   dispatch();
   report();
   return answer;
+}
+
+job_result scheduler_state::record_answer(const std::string& id) {
+  job_result answer = *jobs.at(id).job.answered;
+  finish(id, answer);
+  auto it = jobs.find(id);
+  return it != jobs.end() ? it->second.result : answer;
 }
 
 job_result scheduler_state::fail_at_once(const std::string& id, job_error why) {
@@ -115,6 +125,12 @@ caf::result<job_result> scheduler_state::retry(const std::string& id) {
   rec.result.status = job_status::in_queue;
   rec.submitted = clock_type::now();
   ++stats.retried;
+  if (rec.job.answered) {
+    // An A1111 call answered where it came in: requeued, it ends as it did.
+    job_result requeued = rec.result;
+    record_answer(id);
+    return requeued;
+  }
   if (rec.job.rejected) {
     // Its input has not changed: requeued (the answer says so, as RunPod's does), it fails again.
     job_result requeued = rec.result;

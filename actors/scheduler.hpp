@@ -88,6 +88,8 @@ struct scheduler_state {
   caf::result<job_result> submit(generation_job job);
   /// Fails a job that was just submitted (or retried) without running it; its result.
   job_result fail_at_once(const std::string& id, job_error why);
+  /// Records the result of a job answered where it came in (generation_job::answered); its result.
+  job_result record_answer(const std::string& id);
   caf::result<job_result> wait(const std::string& id);
   caf::result<job_result> status(const std::string& id);
   caf::result<job_result> cancel(const std::string& id);

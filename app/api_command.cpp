@@ -49,6 +49,22 @@ a1111_flag_inputs flag_inputs(const worker_config& config, const std::vector<api
 
 } // namespace
 
+front_door_config front_door_from(const worker_config& config, const std::vector<api_credential>& users) {
+  front_door_config door;
+  door.host = config.host;
+  door.port = config.port;
+  door.queue_capacity = static_cast<size_t>(config.queue_size);
+  door.auth = users;
+  door.api_key = config.http_api_key;
+  door.health_open = config.health_access == "open";
+  door.model_dirs = {config.model_dir};
+  door.max_body_bytes = static_cast<size_t>(config.max_body_mb) << 20;
+  door.max_megapixel_steps = static_cast<double>(config.max_megapixel_steps);
+  door.styles_file = absolute_path(config.styles_file);
+  door.flags = flag_inputs(config, users, door.styles_file);
+  return door;
+}
+
 int run_api(const worker_config& config) {
   std::string vocab;
   std::vector<api_credential> users;
@@ -73,19 +89,7 @@ int run_api(const worker_config& config) {
 
   int code = 0;
   {
-    front_door_config door;
-    door.host = config.host;
-    door.port = config.port;
-    door.queue_capacity = static_cast<size_t>(config.queue_size);
-    door.auth = users;
-    door.api_key = config.http_api_key;
-    door.health_open = config.health_access == "open";
-    door.model_dirs = {config.model_dir};
-    door.max_body_bytes = static_cast<size_t>(config.max_body_mb) << 20;
-    door.max_megapixel_steps = static_cast<double>(config.max_megapixel_steps);
-    door.styles_file = absolute_path(config.styles_file);
-    door.flags = flag_inputs(config, users, door.styles_file);
-    http_front front(system, actors.scheduler, actors.health, std::move(door));
+    http_front front(system, actors.scheduler, actors.health, front_door_from(config, users));
     try {
       front.open();
       const bool guarded = !users.empty() || !config.http_api_key.empty();

@@ -1,6 +1,8 @@
 #include "app/serve_command.hpp"
 
 #include "actors/delivery.hpp"
+#include "actors/options_keeper.hpp"
+#include "app/api_command.hpp"
 #include "actors/heartbeat.hpp"
 #include "actors/runpod_poller.hpp"
 #include "actors/worker.hpp"
@@ -24,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <future>
 #include <optional>
 #include <sstream>
 
@@ -51,15 +54,21 @@ std::optional<std::string> read_test_input(const std::string& flag) {
 }
 
 /// Runs one job through the scheduler and prints `{"output": ...}` or `{"error": ...}`.
-int run_local_test(caf::actor_system& system, const worker_actors& actors, const std::string& text,
-                   double max_megapixel_steps) {
+int run_local_test(caf::actor_system& system, const worker_actors& actors, front_context& a1111,
+                   const std::string& text, double max_megapixel_steps) {
   runpod_job job;
   generation_job typed;
+  std::optional<a1111_call> other_call;
   try {
     job = local_test_job(text);
-    typed = generation_job{job.id, check_job_input(job.body), {}, job_options{false}, std::nullopt};
-    check_request_work(typed.request, max_megapixel_steps);
-    typed.settings = resolve_options({}, typed.request.override_settings);
+    const a1111_call call = job_call(job.body);
+    if (is_generation_call(call)) {
+      typed = generation_job{job.id, generation_request_from_call(call), {}, job_options{false}, std::nullopt};
+      check_request_work(typed.request, max_megapixel_steps);
+      typed.settings = resolve_options({}, typed.request.override_settings);
+    } else {
+      other_call = call;
+    }
   } catch (const error& e) {
     const std::string body = done_error_body(runpod_error_text(e.code(), e.where(), e.message()), false);
     log_job(log_level::error, "local_test", "Job local_test failed with error: " + std::string(e.what()));
@@ -70,13 +79,19 @@ int run_local_test(caf::actor_system& system, const worker_actors& actors, const
   caf::scoped_actor self{system};
   job_result result;
   bool queued = false;
-  self->request(actors.scheduler, caf::infinite, submit_atom::value, std::move(typed))
+  if (other_call) {
+    std::promise<job_result> answer;
+    run_a1111_call_job(a1111, job.id, *other_call, [&answer](job_result r) { answer.set_value(std::move(r)); });
+    result = answer.get_future().get();
+  } else {
+    self->request(actors.scheduler, caf::infinite, submit_atom::value, std::move(typed))
     .receive([&](job_result&) { queued = true; },
              [&](caf::error& err) { result = failed_job(job.id, {errc::internal, "", system.render(err)}); });
   if (queued) {
     self->request(actors.scheduler, caf::infinite, wait_atom::value, job.id)
       .receive([&](job_result& r) { result = std::move(r); },
                [&](caf::error& err) { result = failed_job(job.id, {errc::internal, "", system.render(err)}); });
+    }
   }
   if (result.status == job_status::completed && !result.output_json.empty()) {
     log_job(log_level::info, job.id, "Job " + job.id + " completed successfully.");
@@ -84,6 +99,14 @@ int run_local_test(caf::actor_system& system, const worker_actors& actors, const
     return 0;
   }
   const job_error& e = result.error;
+  if (e.verbatim) {
+    // An A1111 answer with `error`, as worker-a1111's handler returns it.
+    log_job(log_level::error, job.id, "Job " + job.id + " failed with error: " + e.message);
+    std::cout << (result.output_json.empty() ? done_error_body(e.message, false)
+                                             : done_failed_body(result.output_json, e.message))
+              << std::endl;
+    return 1;
+  }
   log_job(log_level::error, job.id,
           "Job " + job.id + " failed with error: " + (e.field.empty() ? e.message : e.field + ": " + e.message));
   std::cout << done_error_body(runpod_error_text(e.kind, e.field, e.message), false)
@@ -124,9 +147,14 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   add_runpod_message_types(cfg);
   caf::actor_system system{cfg};
   const worker_actors actors = start_worker(system, worker_setup_from(config, vocab));
+  // The A1111 calls jobs name run as the front door of `sdworker api` runs them.
+  auto options_hdl = system.spawn(options_keeper);
+  auto a1111 = std::make_shared<front_context>(system, actors.scheduler, actors.health, options_hdl,
+                                               front_door_from(config, {}));
 
   if (local) {
-    const int code = run_local_test(system, actors, *test_input, runpod.max_megapixel_steps);
+    const int code = run_local_test(system, actors, *a1111, *test_input, runpod.max_megapixel_steps);
+    caf::anon_send_exit(options_hdl, caf::exit_reason::user_shutdown);
     stop_worker(actors);
     leave_process(code);
   }
@@ -138,7 +166,7 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   auto heartbeat_hdl = system.spawn(heartbeat, runpod);
   auto delivery_hdl = system.spawn(delivery, runpod.api_key);
   auto poller_hdl = system.spawn(runpod_poller, poller_config{runpod, actors.scheduler, actors.health, delivery_hdl,
-                                                              heartbeat_hdl, [](int code) { notify_done(code); }});
+                                                              heartbeat_hdl, a1111, [](int code) { notify_done(code); }});
   int code = 0;
   for (;;) {
     const int event = wait_stop_event();
@@ -151,6 +179,7 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   }
   caf::anon_send_exit(heartbeat_hdl, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(delivery_hdl, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(options_hdl, caf::exit_reason::user_shutdown);
   stop_worker(actors);
   spdlog::info("stopped (exit code {})", code);
   leave_process(code);

@@ -35,34 +35,18 @@ struct job_error {
   errc kind = errc::internal;
   std::string field;
   std::string message;
+  /// `message` is the job's error as worker-a1111's handler returned it (the `error` of an A1111
+  /// answer, e.g. "HTTPException"), shown as it is rather than as runpod_error_text's JSON.
+  bool verbatim = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_error& x) {
-  return f(caf::meta::type_name("sdw::job_error"), x.kind, x.field, x.message);
+  return f(caf::meta::type_name("sdw::job_error"), x.kind, x.field, x.message, x.verbatim);
 }
 
 /// The job_error of a runtime error.
 inline job_error job_error_of(const error& e) { return job_error{e.code(), e.where(), e.message()}; }
-
-/// One txt2img job, validated where it came in (HTTP front, RunPod poller): the typed request and
-/// the options it runs with, so nothing downstream reads its JSON again.
-struct generation_job {
-  std::string id;
-  txt2img_request request;
-  /// Defaults, then the A1111 options stored when the job came in, then its override_settings.
-  sdw::options settings;
-  job_options options;
-  /// Set when the body was a well-formed RunPod job whose input is not a valid request: RunPod's
-  /// API accepts it and the job fails (and fails again on /retry).
-  std::optional<job_error> rejected;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, generation_job& x) {
-  return f(caf::meta::type_name("sdw::generation_job"), x.id, x.request, x.settings, x.options,
-           optional_of(x.rejected));
-}
 
 /// RunPod's job states.
 enum class job_status : uint8_t { in_queue, in_progress, completed, failed, cancelled };
@@ -118,6 +102,28 @@ inline job_result failed_job(std::string id, job_error error) {
   r.status = job_status::failed;
   r.error = std::move(error);
   return r;
+}
+
+/// One txt2img job, validated where it came in (HTTP front, RunPod poller): the typed request and
+/// the options it runs with, so nothing downstream reads its JSON again.
+struct generation_job {
+  std::string id;
+  txt2img_request request;
+  /// Defaults, then the A1111 options stored when the job came in, then its override_settings.
+  sdw::options settings;
+  job_options options;
+  /// Set when the body was a well-formed RunPod job whose input is not a valid request: RunPod's
+  /// API accepts it and the job fails (and fails again on /retry).
+  std::optional<job_error> rejected;
+  /// Set when the job named an A1111 call that is not a generation (options, listings, extras, ...),
+  /// answered where it came in: the scheduler records this result at once (and again on /retry).
+  std::optional<job_result> answered;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, generation_job& x) {
+  return f(caf::meta::type_name("sdw::generation_job"), x.id, x.request, x.settings, x.options,
+           optional_of(x.rejected), optional_of(x.answered));
 }
 
 /// Sampling progress of a running job: `step` of `steps` sampler steps done (over all of its

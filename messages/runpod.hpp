@@ -18,6 +18,8 @@ namespace sdw {
 using take_atom = caf::atom_constant<caf::atom("take")>;
 /// poller: the job-take answer arrived.
 using taken_atom = caf::atom_constant<caf::atom("taken")>;
+/// poller: the A1111 call a job named has its result.
+using answered_atom = caf::atom_constant<caf::atom("answered")>;
 /// poller: stop taking jobs, finish and deliver the ones in flight, then end.
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 /// delivery: post a job's final result (retried until delivered).
@@ -70,10 +72,12 @@ using heartbeat_actor = caf::typed_actor<
   caf::reacts_to<jobs_atom, std::vector<std::string>>,
   caf::reacts_to<tick_atom>>;
 
-/// poller: takes jobs from RunPod, queues them at the scheduler, hands results to delivery.
+/// poller: takes jobs from RunPod, queues them at the scheduler (or runs the A1111 call they name,
+/// whose result comes back as `answered`), hands results to delivery.
 using poller_actor = caf::typed_actor<
   caf::reacts_to<take_atom>,
   caf::reacts_to<taken_atom, http_exchange>,
+  caf::reacts_to<answered_atom, job_result>,
   caf::reacts_to<tick_atom>,
   caf::reacts_to<stop_atom>>;
 

@@ -88,6 +88,18 @@ std::string pydantic_error_type(const std::string& message) {
       return type;
     }
   }
+  static const std::pair<const char*, const char*> prefixes[] = {
+    {"unexpected value; permitted", "value_error.const"},
+    {"ensure this value is greater than or equal to", "value_error.number.not_ge"},
+    {"ensure this value is greater than", "value_error.number.not_gt"},
+    {"ensure this value is less than or equal to", "value_error.number.not_le"},
+    {"ensure this value is a finite number", "value_error.number.not_finite_number"},
+  };
+  for (const auto& [prefix, type] : prefixes) {
+    if (message.rfind(prefix, 0) == 0) {
+      return type;
+    }
+  }
   if (message.find("(char ") != std::string::npos) {
     return "value_error.jsondecode";
   }

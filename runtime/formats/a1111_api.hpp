@@ -35,7 +35,8 @@ http_answer a1111_error_answer(errc kind, const std::string& field, const std::s
 http_answer a1111_http_exception(int status, const std::string& detail);
 
 /// pydantic v1's error type for one of its messages ("value is not a valid integer" →
-/// "type_error.integer"); "value_error" for messages of our own range checks.
+/// "type_error.integer", "ensure this value is greater than 0" → "value_error.number.not_gt");
+/// "value_error" for messages of our own range checks.
 std::string pydantic_error_type(const std::string& message);
 
 /// GET /sdapi/v1/samplers: `[{"name","aliases":[...],"options":{...}}]` in A1111's order.

@@ -291,6 +291,20 @@ const std::string& txt2img_request::effective_sampler_name() const {
   return sampler_name && !sampler_name->empty() ? *sampler_name : sampler_index;
 }
 
+std::string a1111_call_path(const std::string& endpoint) {
+  std::string path = lower(endpoint);
+  const auto first = path.find_first_not_of('/');
+  path = first == std::string::npos ? "" : path.substr(first);
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  if (path.rfind("sdapi/", 0) != 0) path.insert(0, "sdapi/v1/");
+  return "/" + path;
+}
+
+bool is_generation_call(const a1111_call& call) {
+  return call.method == "POST" && (call.endpoint == route_of(request_kind::txt2img) ||
+                                   call.endpoint == route_of(request_kind::img2img));
+}
+
 a1111_call unwrap_a1111_call(json_value document) {
   if (!document.is_object()) throw error(errc::bad_request, "body", "value is not a valid dict");
   a1111_call call;
@@ -314,8 +328,7 @@ a1111_call unwrap_a1111_call(json_value document) {
   const json_value* endpoint = api->find("endpoint");
   if (!endpoint || endpoint->is_null()) throw error(errc::bad_request, "input.api.endpoint", "field required");
   if (!endpoint->is_string()) throw error(errc::bad_request, "input.api.endpoint", "str type expected");
-  call.endpoint = endpoint->as_string();
-  if (call.endpoint.empty() || call.endpoint[0] != '/') call.endpoint.insert(0, "/");
+  call.endpoint = a1111_call_path(endpoint->as_string());
   const json_value* payload = input->find("payload");
   if (!payload || payload->is_null()) {
     call.payload = json_value::object();
@@ -353,7 +366,7 @@ txt2img_request txt2img_request_from_json(const json_value& body, request_kind k
 }
 
 txt2img_request generation_request_from_call(const a1111_call& call) {
-  const std::string endpoint = lower(call.endpoint);
+  const std::string endpoint = a1111_call_path(call.endpoint);
   for (request_kind kind : {request_kind::txt2img, request_kind::img2img}) {
     if (call.method == "POST" && endpoint == route_of(kind)) return txt2img_request_from_json(call.payload, kind);
   }

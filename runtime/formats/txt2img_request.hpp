@@ -118,8 +118,16 @@ struct a1111_call {
   json_value payload;  ///< the A1111 request body
 };
 
+/// The A1111 route an endpoint names, as RunPod jobs write it: with or without the leading "/" and
+/// the "sdapi/v1/" prefix, any case, trailing "/" ignored ("sdapi/v1/Options/", "options" →
+/// "/sdapi/v1/options").
+std::string a1111_call_path(const std::string& endpoint);
+
+/// Whether a call is POST /sdapi/v1/txt2img or /sdapi/v1/img2img (a queued generation job).
+bool is_generation_call(const a1111_call& call);
+
 /// Finds the A1111 body in a document: the document itself (a plain A1111 body), or the RunPod
-/// forms above. Non-object parts → sdw::error(bad_request, "body" / "input" / "input.payload", ...).
+/// forms above (the endpoint as a1111_call_path makes it). Non-object parts → sdw::error(bad_request, "body" / "input" / "input.payload", ...).
 a1111_call unwrap_a1111_call(json_value document);
 
 /// Builds a request of `kind` from an A1111 body object, with pydantic-v1 coercions ("20" → 20, 20.7 → 20,

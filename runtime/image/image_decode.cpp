@@ -178,6 +178,19 @@ image8 decode_image(const std::string& bytes, const std::string& field) {
   throw error(errc::bad_request, field, "Invalid encoded image: not a PNG, JPEG or WebP image");
 }
 
+image_with_text decode_image_with_text(const std::string& bytes, const std::string& field) {
+  if (!starts_with(bytes, "\x89PNG\r\n\x1a\n")) return {decode_image(bytes, field), {}};
+  decoded_png png = decode_png(bytes, field);
+  check_size(png.width, png.height, field, "PNG");
+  image_with_text out;
+  out.image.width = png.width;
+  out.image.height = png.height;
+  out.image.channels = png.channels;
+  out.image.pixels = std::move(png.pixels);
+  out.text = std::move(png.text);
+  return out;
+}
+
 image8 decode_base64_image(const std::string& text, const std::string& field) {
   if (starts_with(text, "http://") || starts_with(text, "https://"))
     throw error(errc::bad_request, field, "image URLs are not fetched by this worker; send the image as base64");

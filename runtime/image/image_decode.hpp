@@ -4,6 +4,7 @@
 
 #include "runtime/image/image8.hpp"
 
+#include <map>
 #include <string>
 
 namespace sdw {
@@ -18,6 +19,15 @@ constexpr long long max_image_pixels = 89478485;
 /// 16-bit samples keep their high byte. Gray stays gray (1 or 2 channels), RGB 3, RGBA 4.
 /// Anything else, or corrupt, truncated or oversized data → sdw::error(bad_request, field, ...).
 image8 decode_image(const std::string& bytes, const std::string& field);
+
+/// An image and, for a PNG, its text chunks (what PIL's `info` holds as strings).
+struct image_with_text {
+  image8 image;
+  std::map<std::string, std::string> text;
+};
+
+/// decode_image that also keeps a PNG's tEXt, zTXt and iTXt chunks (none for JPEG and WebP).
+image_with_text decode_image_with_text(const std::string& bytes, const std::string& field);
 
 /// An image as the A1111 API takes it: base64, optionally behind a `data:image/...;base64,` prefix.
 /// URLs are not fetched (sdw::error(bad_request, field, ...) says so).

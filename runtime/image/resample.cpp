@@ -229,26 +229,47 @@ bool is_builtin_upscaler(const std::string& name) {
   return name == "None" || name == "Lanczos" || name == "Nearest";
 }
 
+image8 upscaler_upscale(const image8& source, double scale, const std::string& upscaler) {
+  const resample_filter f = upscaler == "Nearest" ? resample_filter::nearest : resample_filter::lanczos;
+  const bool resizes = upscaler == "Lanczos" || upscaler == "Nearest";
+  image8 im = source;
+  const int dest_w = static_cast<int>(std::floor(im.width * scale / 8) * 8);
+  const int dest_h = static_cast<int>(std::floor(im.height * scale / 8) * 8);
+  // Each pass runs before the checks: a pass that changes nothing, or reaches the size, is the last.
+  for (int pass = 0; pass < 3; ++pass) {
+    const int w0 = im.width, h0 = im.height;
+    if (resizes) im = pil_resize(im, static_cast<int>(w0 * scale), static_cast<int>(h0 * scale), f);
+    if (im.width == w0 && im.height == h0) break;
+    if (im.width >= dest_w && im.height >= dest_h) break;
+  }
+  if (im.width != dest_w || im.height != dest_h) im = pil_resize(im, dest_w, dest_h, resample_filter::lanczos);
+  return im;
+}
+
 image8 a1111_upscale_image(const image8& source, int width, int height, const std::string& upscaler) {
   image8 im = to_rgb(source);
   if (upscaler != "None") {
     const double scale = std::max(static_cast<double>(width) / im.width, static_cast<double>(height) / im.height);
-    if (scale > 1.0) {
-      // Upscaler.upscale: passes of the upscaler until the multiple-of-8 size is reached.
-      const int dest_w = static_cast<int>(std::floor(im.width * scale / 8) * 8);
-      const int dest_h = static_cast<int>(std::floor(im.height * scale / 8) * 8);
-      const resample_filter f = upscaler == "Nearest" ? resample_filter::nearest : resample_filter::lanczos;
-      for (int pass = 0; pass < 3; ++pass) {
-        if (im.width >= dest_w && im.height >= dest_h) break;
-        const int w0 = im.width, h0 = im.height;
-        im = pil_resize(im, static_cast<int>(w0 * scale), static_cast<int>(h0 * scale), f);
-        if (im.width == w0 && im.height == h0) break;
-      }
-      if (im.width != dest_w || im.height != dest_h) im = pil_resize(im, dest_w, dest_h, resample_filter::lanczos);
-    }
+    if (scale > 1.0) im = upscaler_upscale(im, scale, upscaler);
   }
   if (im.width != width || im.height != height) im = pil_resize(im, width, height, resample_filter::lanczos);
   return im;
+}
+
+image8 pil_blend(const image8& a, const image8& b, float alpha) {
+  if (a.width != b.width || a.height != b.height || a.channels != b.channels)
+    throw error(errc::internal, "", "blend: the images differ in size or mode");
+  image8 out(a.width, a.height, a.channels);
+  for (std::size_t i = 0; i < a.pixels.size(); ++i) {
+    // Pillow's ImagingBlend: float arithmetic, truncated to a byte (clipped outside 0..1).
+    const float v = static_cast<float>(a.pixels[i]) + alpha * static_cast<float>(int(b.pixels[i]) - int(a.pixels[i]));
+    if (alpha >= 0 && alpha <= 1.0f) {
+      out.pixels[i] = static_cast<std::uint8_t>(v);
+    } else {
+      out.pixels[i] = v <= 0 ? 0 : v >= 255 ? 255 : static_cast<std::uint8_t>(v);
+    }
+  }
+  return out;
 }
 
 } // namespace sdw

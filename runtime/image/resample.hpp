@@ -5,6 +5,8 @@
 
 #include "runtime/image/image8.hpp"
 
+#include <string>
+
 namespace sdw {
 
 enum class resample_filter { nearest, bicubic, lanczos };
@@ -33,10 +35,19 @@ image8 a1111_resize_image(int mode, const image8& in, int width, int height);
 /// The built-in upscalers that need no model file ("None", "Lanczos", "Nearest").
 bool is_builtin_upscaler(const std::string& name);
 
+/// A1111's Upscaler.upscale(img, scale) for a built-in upscaler: up to three passes of the
+/// upscaler's own resize to int(side·scale) ("Lanczos", "Nearest"; "None" leaves the image as it
+/// is), stopping after a pass that changes nothing or reaches the target, then Lanczos to the
+/// target, the multiple of 8 at or below side·scale.
+image8 upscaler_upscale(const image8& in, double scale, const std::string& upscaler);
+
+/// PIL's `Image.blend(a, b, alpha)`: a + alpha·(b − a) per sample in single-precision floats,
+/// truncated to a byte. The images must have the same size and channels.
+image8 pil_blend(const image8& a, const image8& b, float alpha);
+
 /// A1111's resize_image(0, image, width, height, upscaler_name) with a built-in upscaler: "None"
-/// resizes with Lanczos; "Lanczos"/"Nearest" first upscale by max(width/w, height/h) (when > 1) as
-/// A1111's Upscaler.upscale does (up to three passes of int(side·scale), then Lanczos to the
-/// multiple of 8 below side·scale), then Lanczos to width×height. RGB in, RGB out.
+/// resizes with Lanczos; "Lanczos"/"Nearest" first run upscaler_upscale by max(width/w, height/h)
+/// (when > 1), then Lanczos to width×height. RGB in, RGB out.
 image8 a1111_upscale_image(const image8& in, int width, int height, const std::string& upscaler);
 
 } // namespace sdw

@@ -170,7 +170,7 @@ take_outcome classify_take(int status, std::string_view content_type, std::strin
   return out;
 }
 
-txt2img_request check_job_input(std::string_view job_json) {
+a1111_call job_call(std::string_view job_json) {
   json_value doc = parse_json(job_json, "job");
   const json_value* input = doc.find("input");
   if (input == nullptr) {
@@ -179,7 +179,63 @@ txt2img_request check_job_input(std::string_view job_json) {
   if (!input->is_object()) {
     throw error(errc::bad_request, "input", "value is not a valid dict");
   }
-  return generation_request_from_call(unwrap_a1111_call(std::move(doc)));
+  return unwrap_a1111_call(std::move(doc));
+}
+
+txt2img_request check_job_input(std::string_view job_json) {
+  return generation_request_from_call(job_call(job_json));
+}
+
+namespace {
+
+/// Python's truth value of a JSON value.
+bool truthy(const json_value& v) {
+  switch (v.type()) {
+    case json_value::kind::null: return false;
+    case json_value::kind::boolean: return v.as_bool();
+    case json_value::kind::integer: return v.as_int() != 0;
+    case json_value::kind::number: return v.as_double() != 0;
+    case json_value::kind::string: return !v.as_string().empty();
+    case json_value::kind::array: return !v.as_array().empty();
+    case json_value::kind::object: return !v.as_object().empty();
+  }
+  return false;
+}
+
+} // namespace
+
+handler_result handler_result_of(const std::string& answer_json) {
+  handler_result r;
+  json_value answer;
+  try {
+    answer = parse_json(answer_json, "answer");
+  } catch (const std::exception& e) {
+    r.failed = true;
+    r.error_text = runpod_error_text(errc::internal, "", std::string("the A1111 answer is not JSON: ") + e.what());
+    return r;
+  }
+  const json_value* error_value = answer.is_object() ? answer.find("error") : nullptr;
+  if (error_value == nullptr || !truthy(*error_value)) {
+    r.output_json = answer_json;
+    return r;
+  }
+  r.failed = true;
+  r.error_text = error_value->is_string() ? error_value->as_string() : to_json(*error_value);
+  json_value rest = json_value::object();
+  for (const auto& [key, value] : answer.as_object()) {
+    // The SDK pops `error` and `refresh_worker` from the handler's dict.
+    if (key != "error" && key != "refresh_worker") {
+      rest.set(key, value);
+    }
+  }
+  if (!rest.as_object().empty()) {
+    r.output_json = to_json(rest);
+  }
+  return r;
+}
+
+std::string done_failed_body(const std::string& output_json, const std::string& error_text) {
+  return "{\"output\":" + output_json + ",\"error\":" + json_quote(error_text, false) + "}";
 }
 
 std::string done_output_body(const std::string& output_json) {

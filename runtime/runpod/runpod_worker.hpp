@@ -100,6 +100,22 @@ take_outcome classify_take(int status, std::string_view content_type, std::strin
 /// answers at once is not asked in a tight loop), 5 s after 429 (the SDK's wait), 1 s after a failure.
 std::chrono::milliseconds take_pause(take_outcome::kind what);
 
+/// The A1111 call a job's input names (unwrap_a1111_call): `input` must be an object
+/// (sdw::error(bad_request, "input", ...)); a plain input is a txt2img body.
+a1111_call job_call(std::string_view job_json);
+
+/// What worker-a1111's handler returns for an A1111 answer (its JSON, whatever the HTTP status) as
+/// the RunPod SDK's run_job makes it a result: an object with a truthy `error` fails, with that
+/// error (a string as it is, anything else as JSON) and the other members as output (none when no
+/// member is left); anything else completes with the answer as output. An answer that is not JSON
+/// fails as the handler's exception would (`error_text` is then runpod_error_text's).
+struct handler_result {
+  bool failed = false;
+  std::string output_json;  ///< empty = no output
+  std::string error_text;
+};
+handler_result handler_result_of(const std::string& answer_json);
+
 /// The request a job's input holds, checked before it is queued: `input` must be an object; the `{"api","payload"}`
 /// form must name POST /sdapi/v1/txt2img, else sdw::error(unsupported, "input.api.endpoint",
 /// "... is not supported yet ..."); then the payload must be a valid txt2img body
@@ -111,6 +127,9 @@ std::string done_output_body(const std::string& output_json);
 /// The job-done body of a failure: `{"error": "<error text>"}`, plus `"stopPod": true` when the
 /// worker is no longer fit to run jobs.
 std::string done_error_body(const std::string& error_text, bool stop_pod);
+/// The job-done body of a failure with output (an A1111 answer with `error`):
+/// `{"output": <output_json>, "error": "<error text>"}`, as the SDK posts it.
+std::string done_failed_body(const std::string& output_json, const std::string& error_text);
 /// A progress update (§2.8): `{"status":"IN_PROGRESS","output":{"step","steps","progress"}}`.
 std::string progress_body(int step, int steps);
 

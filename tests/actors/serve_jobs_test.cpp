@@ -153,9 +153,12 @@ BOOST_AUTO_TEST_CASE(malformed_input_gets_an_error_and_the_worker_keeps_serving)
   const json_value no_input = error_object(w.fake.wait_for_result("job-noinput"));
   BOOST_TEST(member(no_input, "field").as_string() == "input");
 
-  const json_value api = error_object(w.fake.wait_for_result("job-api"));
-  BOOST_TEST(member(api, "error_message").as_string().find("GET /sdapi/v1/sd-models is not supported yet") !=
-             std::string::npos, member(api, "error_message").as_string());
+  // Another A1111 call runs as the route does: its answer is the output.
+  const std::string api = w.fake.wait_for_result("job-api");
+  const json_value api_doc = sdw::parse_json(api);
+  const json_value& models = member(api_doc, "output");
+  BOOST_TEST_REQUIRE(models.is_array(), api);
+  BOOST_TEST(member(models.as_array().at(0), "model_name").as_string() == "tiny", api);
 
   const std::string after = w.fake.wait_for_result("job-after");
   BOOST_TEST_REQUIRE(!after.empty(), w.worker.log());
@@ -163,6 +166,61 @@ BOOST_AUTO_TEST_CASE(malformed_input_gets_an_error_and_the_worker_keeps_serving)
   for (const char* id : {"job-bad", "job-noinput", "job-api", "job-after"}) {
     BOOST_TEST(w.fake.results_for(id).size() == 1u, id);
   }
+}
+
+// Every A1111 route in its RunPod form: the output is the route's answer; a validation error
+// completes with its detail and an A1111 exception fails, as worker-a1111's handler and the SDK make them.
+BOOST_AUTO_TEST_CASE(jobs_naming_a1111_calls_get_the_routes_answers) {
+  auto& w = the_world();
+  std::vector<std::uint8_t> rgb(24 * 16 * 3, 120);
+  const std::string image =
+    sdw::base64_encode(sdw::encode_png(rgb.data(), 24, 16, {{"parameters", "a fox\nSteps: 4, Seed: 5, Size: 24x16"}}));
+  const auto call = [](const std::string& method, const std::string& endpoint, const std::string& payload) {
+    return R"({"api":{"method":")" + method + R"(","endpoint":")" + endpoint + R"("},"payload":)" + payload + "}";
+  };
+  w.fake.add_job("job-options", call("GET", "sdapi/v1/options", "{}"));
+  w.fake.add_job("job-png-info", call("POST", "/sdapi/v1/png-info", R"({"image":")" + image + R"("})"));
+  w.fake.add_job("job-extras",
+                 call("POST", "extra-single-image", R"({"upscaler_1":"Lanczos","upscaling_resize":3,"image":")" + image + R"("})"));
+  w.fake.add_job("job-422", call("POST", "/sdapi/v1/png-info", "{}"));
+  w.fake.add_job("job-500", call("POST", "/sdapi/v1/png-info", R"({"image":"bm90IGFuIGltYWdl"})"));
+
+  const std::string options = w.fake.wait_for_result("job-options");
+  BOOST_TEST(member(member(sdw::parse_json(options), "output"), "CLIP_stop_at_last_layers").as_int() == 1, options.substr(0, 300));
+
+  const std::string info = w.fake.wait_for_result("job-png-info");
+  BOOST_TEST(member(member(member(sdw::parse_json(info), "output"), "parameters"), "Prompt").as_string() == "a fox", info);
+
+  const std::string extras = w.fake.wait_for_result("job-extras");
+  const json_value extras_doc = sdw::parse_json(extras);
+  const json_value& out = member(extras_doc, "output");
+  BOOST_TEST(member(out, "html_info").as_string() == "<p>Postprocess upscale by: 3.0, Postprocess upscaler: Lanczos</p>",
+             extras.substr(0, 300));
+  const auto png = sdw::decode_png(sdw::base64_decode(member(out, "image").as_string()));
+  BOOST_TEST(png.width == 72);
+  BOOST_TEST(png.height == 48);
+
+  const json_value invalid = sdw::parse_json(w.fake.wait_for_result("job-422"));
+  BOOST_TEST(invalid.find("error") == nullptr);
+  BOOST_TEST(member(member(invalid, "output"), "detail").is_array());
+
+  const json_value failed = sdw::parse_json(w.fake.wait_for_result("job-500"));
+  BOOST_TEST(member(failed, "error").as_string() == "HTTPException");
+  BOOST_TEST(member(member(failed, "output"), "detail").as_string().find("Invalid encoded image") == 0u);
+}
+
+// Options a job stores are what later generation jobs run with, as in A1111 behind worker-a1111.
+BOOST_AUTO_TEST_CASE(options_posted_by_a_job_apply_to_later_jobs) {
+  auto& w = the_world();
+  w.fake.add_job("job-set", R"({"api":{"method":"POST","endpoint":"/sdapi/v1/options"},"payload":{"CLIP_stop_at_last_layers":2}})");
+  BOOST_TEST(w.fake.wait_for_result("job-set") == R"({"output":null})");
+  w.fake.add_job("job-clip2", small_input);
+  const std::string body = w.fake.wait_for_result("job-clip2");
+  const json_value doc = sdw::parse_json(body);
+  const json_value& output = member(doc, "output");
+  BOOST_TEST(member(output, "info").as_string().find("Clip skip: 2") != std::string::npos, body.substr(0, 600));
+  w.fake.add_job("job-reset", R"({"api":{"method":"POST","endpoint":"options"},"payload":{"CLIP_stop_at_last_layers":1}})");
+  BOOST_TEST(w.fake.wait_for_result("job-reset") == R"({"output":null})");
 }
 
 BOOST_AUTO_TEST_CASE(answers_400_mean_no_job_and_429_makes_the_worker_wait) {

@@ -147,6 +147,43 @@ BOOST_AUTO_TEST_CASE(job_done_bodies) {
   BOOST_TEST(p.find("output")->find("progress")->as_double() == 0.25);
 }
 
+// worker-a1111's handler returns A1111's JSON whatever the status; the SDK fails a dict with `error`.
+BOOST_AUTO_TEST_CASE(a1111_answers_become_results_as_the_handler_and_sdk_make_them) {
+  handler_result r = handler_result_of(R"([{"name":"Euler"}])");
+  BOOST_TEST(!r.failed);
+  BOOST_TEST(r.output_json == R"([{"name":"Euler"}])");
+  r = handler_result_of(R"({"detail":[{"loc":["body","image"],"msg":"field required","type":"value_error.missing"}]})");
+  BOOST_TEST(!r.failed);
+  r = handler_result_of("null");
+  BOOST_TEST(!r.failed);
+  BOOST_TEST(r.output_json == "null");
+  r = handler_result_of(R"({"error":"HTTPException","detail":"Invalid encoded image","body":"","errors":""})");
+  BOOST_TEST(r.failed);
+  BOOST_TEST(r.error_text == "HTTPException");
+  BOOST_TEST(r.output_json == R"({"detail":"Invalid encoded image","body":"","errors":""})");
+  BOOST_TEST(done_failed_body(r.output_json, r.error_text) ==
+             R"({"output":{"detail":"Invalid encoded image","body":"","errors":""},"error":"HTTPException"})");
+  // A falsy `error` is no error; nothing left after it is no output.
+  BOOST_TEST(!handler_result_of(R"({"error":"","x":1})").failed);
+  r = handler_result_of(R"({"error":{"code":3}})");
+  BOOST_TEST(r.failed);
+  BOOST_TEST(r.error_text == R"({"code":3})");
+  BOOST_TEST(r.output_json.empty());
+  BOOST_TEST(handler_result_of("<html>").failed);
+}
+
+BOOST_AUTO_TEST_CASE(job_calls_name_any_a1111_route) {
+  const a1111_call plain = job_call(R"({"id":"j","input":{"prompt":"x"}})");
+  BOOST_TEST(is_generation_call(plain));
+  const a1111_call extras = job_call(R"({"id":"j","input":{"api":{"method":"post","endpoint":"extra-single-image"},"payload":{"image":""}}})");
+  BOOST_TEST(!is_generation_call(extras));
+  BOOST_TEST(extras.method == "POST");
+  BOOST_TEST(extras.endpoint == "/sdapi/v1/extra-single-image");
+  BOOST_TEST(extras.payload.find("image") != nullptr);
+  BOOST_TEST(is_generation_call(job_call(R"({"input":{"api":{"method":"POST","endpoint":"img2img"}}})")));
+  BOOST_TEST(!is_generation_call(job_call(R"({"input":{"api":{"method":"GET","endpoint":"txt2img"}}})")));
+}
+
 BOOST_AUTO_TEST_CASE(device_faults_are_told_from_ordinary_errors) {
   BOOST_TEST(is_device_fault("CUDA error: an illegal memory access was encountered"));
   BOOST_TEST(is_device_fault("CUDA error: device-side assert triggered"));

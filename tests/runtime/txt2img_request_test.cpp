@@ -175,6 +175,14 @@ BOOST_AUTO_TEST_CASE(the_work_of_a_request_is_capped) {
   check_request_work(parse_txt2img_request("{}"), 10000);
 }
 
+BOOST_AUTO_TEST_CASE(endpoints_name_routes_with_or_without_the_prefix) {
+  for (const char* e : {"/sdapi/v1/options", "sdapi/v1/options", "options", "/options", "Options/", "//sdapi/v1/options/"}) {
+    BOOST_TEST(a1111_call_path(e) == "/sdapi/v1/options", e);
+  }
+  BOOST_TEST(a1111_call_path("sdapi/v2/x") == "/sdapi/v2/x");
+  BOOST_TEST(a1111_call_path("") == "/sdapi/v1/");
+}
+
 BOOST_AUTO_TEST_CASE(runpod_wrapper_forms) {
   const auto plain = parse_txt2img_request(R"({"id": "job-1", "input": {"prompt": "a cat", "steps": 20}})");
   BOOST_TEST(plain.prompt == "a cat");
