@@ -229,23 +229,29 @@ bool is_builtin_upscaler(const std::string& name) {
   return name == "None" || name == "Lanczos" || name == "Nearest";
 }
 
+image8 a1111_upscaler_upscale(const image8& source, double scale, const std::string& upscaler) {
+  if (upscaler != "Lanczos" && upscaler != "Nearest")
+    throw error(errc::internal, "upscaler", "not a built-in upscaler with passes: " + upscaler);
+  image8 im = source;
+  const int dest_w = static_cast<int>(std::floor(im.width * scale / 8) * 8);
+  const int dest_h = static_cast<int>(std::floor(im.height * scale / 8) * 8);
+  const resample_filter f = upscaler == "Nearest" ? resample_filter::nearest : resample_filter::lanczos;
+  for (int pass = 0; pass < 3; ++pass) {
+    // A scale of exactly 1 still makes one pass (a same-size resize, which changes nothing).
+    if (im.width >= dest_w && im.height >= dest_h && (pass > 0 || scale != 1.0)) break;
+    const int w0 = im.width, h0 = im.height;
+    im = pil_resize(im, static_cast<int>(w0 * scale), static_cast<int>(h0 * scale), f);
+    if (im.width == w0 && im.height == h0) break;
+  }
+  if (im.width != dest_w || im.height != dest_h) im = pil_resize(im, dest_w, dest_h, resample_filter::lanczos);
+  return im;
+}
+
 image8 a1111_upscale_image(const image8& source, int width, int height, const std::string& upscaler) {
   image8 im = to_rgb(source);
   if (upscaler != "None") {
     const double scale = std::max(static_cast<double>(width) / im.width, static_cast<double>(height) / im.height);
-    if (scale > 1.0) {
-      // Upscaler.upscale: passes of the upscaler until the multiple-of-8 size is reached.
-      const int dest_w = static_cast<int>(std::floor(im.width * scale / 8) * 8);
-      const int dest_h = static_cast<int>(std::floor(im.height * scale / 8) * 8);
-      const resample_filter f = upscaler == "Nearest" ? resample_filter::nearest : resample_filter::lanczos;
-      for (int pass = 0; pass < 3; ++pass) {
-        if (im.width >= dest_w && im.height >= dest_h) break;
-        const int w0 = im.width, h0 = im.height;
-        im = pil_resize(im, static_cast<int>(w0 * scale), static_cast<int>(h0 * scale), f);
-        if (im.width == w0 && im.height == h0) break;
-      }
-      if (im.width != dest_w || im.height != dest_h) im = pil_resize(im, dest_w, dest_h, resample_filter::lanczos);
-    }
+    if (scale > 1.0) im = a1111_upscaler_upscale(im, scale, upscaler);
   }
   if (im.width != width || im.height != height) im = pil_resize(im, width, height, resample_filter::lanczos);
   return im;

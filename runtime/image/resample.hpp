@@ -33,6 +33,12 @@ image8 a1111_resize_image(int mode, const image8& in, int width, int height);
 /// The built-in upscalers that need no model file ("None", "Lanczos", "Nearest").
 bool is_builtin_upscaler(const std::string& name);
 
+/// A1111's Upscaler.upscale(img, scale) for "Lanczos" and "Nearest": up to three passes of a resize
+/// to int(side·scale) with that filter until the multiple of 8 below side·scale is reached (one pass
+/// at least when scale is 1), then Lanczos to exactly that size. L or RGB in, the same out; a
+/// destination side of 0 → sdw::error(bad_request, "image").
+image8 a1111_upscaler_upscale(const image8& in, double scale, const std::string& upscaler);
+
 /// A1111's resize_image(0, image, width, height, upscaler_name) with a built-in upscaler: "None"
 /// resizes with Lanczos; "Lanczos"/"Nearest" first upscale by max(width/w, height/h) (when > 1) as
 /// A1111's Upscaler.upscale does (up to three passes of int(side·scale), then Lanczos to the
