@@ -7,6 +7,7 @@
 #include "runtime/formats/a1111_cmd_flags.hpp"
 #include "runtime/formats/a1111_listings.hpp"
 #include "runtime/formats/a1111_png_info.hpp"
+#include "runtime/formats/a1111_scripts.hpp"
 
 #include <exception>
 
@@ -108,7 +109,7 @@ void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn 
     return reply({200, embeddings_json()});
   }
   if (path == "/sdapi/v1/scripts") {
-    return reply({200, scripts_json({}, {})});
+    return reply({200, scripts_json(listed_script_names(request_kind::txt2img), listed_script_names(request_kind::img2img))});
   }
   if (path == "/sdapi/v1/png-info") {
     return png_info(ctx, req.body, reply);

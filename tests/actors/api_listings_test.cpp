@@ -97,7 +97,11 @@ BOOST_AUTO_TEST_CASE(lists_of_what_the_worker_does_not_have_are_empty) {
   auto r = get("/sdapi/v1/embeddings");
   BOOST_TEST(r.body == R"({"loaded":{},"skipped":{}})");
   r = get("/sdapi/v1/scripts");
-  BOOST_TEST(r.body == R"({"txt2img":[],"img2img":[]})");
+  // The scripts a request may name here: A1111's always-on built-ins (accepted as A1111's API
+  // treats them) and SD upscale on img2img.
+  BOOST_TEST(r.body == R"({"txt2img":["refiner","seed","sampler","comments","extra options","hypertile"],)"
+                       R"("img2img":["refiner","seed","sampler","comments","extra options","hypertile",)"
+                       R"("soft inpainting","sd upscale"]})");
 }
 
 BOOST_AUTO_TEST_CASE(refresh_and_checkpoint_routes_answer_as_a1111) {
