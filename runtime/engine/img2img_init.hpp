@@ -6,6 +6,7 @@
 #include "runtime/formats/txt2img_request.hpp"
 #include "runtime/image/image8.hpp"
 
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
 #include <vector>
@@ -40,5 +41,8 @@ constexpr uint64_t torch_default_seed = 67280421310721ULL;
 /// sample with noise drawn image after image from a CPU generator seeded with `noise_seed`, times
 /// the scale factor. [images, C, H/8, W/8] on the model's device.
 at::Tensor encode_pixels(const sd_model& model, const std::vector<image8>& images, uint64_t noise_seed);
+
+/// The same with the noise drawn from `gen` (a CPU generator), which it advances.
+at::Tensor encode_pixels(const sd_model& model, const std::vector<image8>& images, at::Generator& gen);
 
 } // namespace sdw
