@@ -13,6 +13,7 @@
 #include "tests/support/run_command.hpp"
 #include "tests/support/tiny_engine.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -134,4 +135,42 @@ BOOST_AUTO_TEST_CASE(tile_count_and_size_before_running) {
   BOOST_TEST(sdw::sd_upscale_tile_count(req, args) == 9);
   // Nine img2img images of 64×64 × 3 steps.
   BOOST_TEST(sdw::request_megapixel_steps(req) == 9 * 64 * 64 * 3 / 1e6);
+}
+
+// Progress counts every batch's steps; an interrupt ends the batch it falls in (its tile decoded
+// from the latent reached) and the tiles after it stay black, as the script fills missing results.
+BOOST_AUTO_TEST_CASE(progress_counts_every_batch_and_an_interrupt_leaves_later_tiles_black) {
+  auto& e = the_engine();
+  const std::string b64 = write_init_png(e.dir.file("interrupt.png"), 64, 64);
+  const auto req = sdw::txt2img_request_from_json(
+      sdw::parse_json(R"({"init_images": [")" + b64 + R"("], "width": 64, "height": 64, "steps": 3, "seed": 2,)"
+                      R"( "sampler_name": "Euler", "script_name": "sd upscale", "script_args": ["", 8, "Lanczos", 2]})"),
+      sdw::request_kind::img2img);
+  std::vector<std::pair<int, int>> steps;
+  std::atomic<bool> interrupt{false};
+  sdw::txt2img_hooks hooks;
+  hooks.interrupt = &interrupt;
+  hooks.on_step = [&](int step, int total) {
+    steps.emplace_back(step, total);
+    // Three steps per tile (strength 0.75 of 3 steps, plus one): stop in the second tile.
+    if (step == 4) interrupt = true;
+  };
+  const sdw::txt2img_result r = sdw::run_txt2img(*e.model, e.tokenizer, req, sdw::options{}, hooks);
+  BOOST_REQUIRE(!steps.empty());
+  BOOST_TEST(steps.front().second == 9 * 3);
+  BOOST_TEST(steps.back().first == 4);
+  BOOST_REQUIRE_EQUAL(r.images.size(), 1u);
+  const auto& px = r.images[0].pixels;
+  const auto at = [&](int x, int y) { return &px[(static_cast<std::size_t>(y) * 128 + x) * 3]; };
+  // The first tile (top left) was made; the last (bottom right) never was.
+  BOOST_TEST(at(4, 4)[0] + at(4, 4)[1] + at(4, 4)[2] > 0);
+  BOOST_TEST(at(120, 120)[0] + at(120, 120)[1] + at(120, 120)[2] == 0);
+
+  // Without the interrupt every batch reports its steps, up to the job's total.
+  steps.clear();
+  interrupt = false;
+  hooks.on_step = [&](int step, int total) { steps.emplace_back(step, total); };
+  sdw::run_txt2img(*e.model, e.tokenizer, req, sdw::options{}, hooks);
+  BOOST_TEST(steps.size() == 27u);
+  BOOST_TEST(steps.back().first == 27);
 }
