@@ -196,4 +196,16 @@ std::vector<std::string> listed_script_names(request_kind kind) {
   return out;
 }
 
+std::vector<script_info> listed_script_infos() {
+  script_info up{"sd upscale", false, true, {}};
+  up.args.push_back({"",
+                     json_value("<p style=\"margin-bottom:0.75em\">Will upscale the image by the selected scale factor; "
+                                "use width and height sliders to set tile size</p>"),
+                     {}, {}, {}, std::nullopt});
+  up.args.push_back({"Tile overlap", json_value(64), json_value(0), json_value(256), json_value(16), std::nullopt});
+  up.args.push_back({"Upscaler", json_value("None"), {}, {}, {}, std::vector<std::string>(std::begin(upscaler_names), std::end(upscaler_names))});
+  up.args.push_back({"Scale Factor", json_value(2), json_value(0), json_value(4), json_value(1), std::nullopt});
+  return {up};
+}
+
 } // namespace sdw

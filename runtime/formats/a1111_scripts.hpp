@@ -4,6 +4,7 @@
 /// looked up as modules/api/api.py does (titles compared lower-cased, per route), and the arguments
 /// of the one selectable script sdworker runs, "SD upscale" (scripts/sd_upscale.py).
 
+#include "runtime/formats/a1111_listings.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 
 #include <string>
@@ -57,5 +58,9 @@ int sd_upscale_tile_count(const txt2img_request& request, const sd_upscale_args&
 /// The script titles `GET /sdapi/v1/scripts` lists for a route, lower-cased as A1111 lists them:
 /// those sdworker accepts (SD upscale on img2img, and the always-on scripts above).
 std::vector<std::string> listed_script_names(request_kind kind);
+
+/// What `GET /sdapi/v1/script-info` shows of the scripts sdworker runs: SD upscale's ScriptInfo
+/// with its UI controls as A1111 makes them into ScriptArgs (the upscaler choices are this worker's).
+std::vector<script_info> listed_script_infos();
 
 } // namespace sdw
