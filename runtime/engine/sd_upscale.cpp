@@ -17,6 +17,9 @@
 #include <c10/core/InferenceMode.h>
 #include <spdlog/spdlog.h>
 
+#include <memory>
+#include <optional>
+
 namespace sdw {
 namespace {
 
@@ -86,6 +89,7 @@ txt2img_result run_sd_upscale(const sd_model& model, const clip_tokenizer& token
   at::Generator global = at::make_generator<at::CPUGeneratorImpl>(torch_default_seed);
   std::optional<lora_patcher> patched;
   std::optional<std::string> initial_info;
+  std::string job_timestamp;  // A1111's state.job_timestamp: taken once, when the job begins
   std::unique_ptr<txt2img_request> last_request;
   std::unique_ptr<txt2img_plan> last_plan;
   std::vector<rgb_image> results;
@@ -134,7 +138,10 @@ txt2img_result run_sd_upscale(const sd_model& model, const clip_tokenizer& token
         infotexts.push_back(px.infotext);
         done.push_back(to_image8(std::move(px)));
       }
-      if (!initial_info) initial_info = infotexts.front();
+      if (!initial_info) {
+        initial_info = infotexts.front();
+        job_timestamp = plan->timestamp;
+      }
       if (source != rng_source::nv) {
         const auto rows = static_cast<size_t>(samples.size(0));
         global = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(plan->all_seeds.at(rows - 1)));
@@ -161,6 +168,7 @@ txt2img_result run_sd_upscale(const sd_model& model, const clip_tokenizer& token
   processed_info info = plan_processed_info(model, *last_plan, std::vector<std::string>(results.size(), *initial_info));
   info.seed = seed;
   info.subseed = -1;
+  info.job_timestamp = job_timestamp;
   txt2img_result out;
   out.info_json = make_info_json(info);
   out.all_seeds = info.all_seeds;
