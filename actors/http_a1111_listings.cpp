@@ -9,6 +9,7 @@
 #include "runtime/formats/a1111_extras.hpp"
 #include "runtime/formats/a1111_listings.hpp"
 #include "runtime/formats/a1111_png_info.hpp"
+#include "runtime/formats/a1111_scripts.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
@@ -37,7 +38,7 @@ constexpr listing_route routes[] = {
   {"/sdapi/v1/embeddings", "GET", nullptr},
   {"/sdapi/v1/loras", "GET", "[]"},
   {"/sdapi/v1/scripts", "GET", nullptr},
-  {"/sdapi/v1/script-info", "GET", "[]"},
+  {"/sdapi/v1/script-info", "GET", nullptr},
   {"/sdapi/v1/extensions", "GET", "[]"},
   // Nothing is listed from files yet, so there is nothing to read again.
   {"/sdapi/v1/refresh-embeddings", "POST", "null"},
@@ -134,7 +135,10 @@ void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn 
     return reply({200, embeddings_json()});
   }
   if (path == "/sdapi/v1/scripts") {
-    return reply({200, scripts_json({}, {})});
+    return reply({200, scripts_json(listed_script_names(request_kind::txt2img), listed_script_names(request_kind::img2img))});
+  }
+  if (path == "/sdapi/v1/script-info") {
+    return reply({200, script_info_json(listed_script_infos())});
   }
   if (path == "/sdapi/v1/png-info") {
     return png_info(ctx, req.body, reply);

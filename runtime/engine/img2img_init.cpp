@@ -93,8 +93,12 @@ at::Tensor encode_init_images(const sd_model& model, const txt2img_request& req,
 }
 
 at::Tensor encode_pixels(const sd_model& model, const std::vector<image8>& images, uint64_t noise_seed) {
-  c10::InferenceMode guard;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(noise_seed);
+  return encode_pixels(model, images, gen);
+}
+
+at::Tensor encode_pixels(const sd_model& model, const std::vector<image8>& images, at::Generator& gen) {
+  c10::InferenceMode guard;
   std::vector<at::Tensor> latents;
   for (const image8& im : images) latents.push_back(encode_one(model, im, gen));
   return at::cat(latents).contiguous();

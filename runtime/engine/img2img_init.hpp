@@ -56,4 +56,7 @@ constexpr uint64_t torch_default_seed = 67280421310721ULL;
 /// the scale factor. [images, C, H/8, W/8] on the model's device.
 at::Tensor encode_pixels(const sd_model& model, const std::vector<image8>& images, uint64_t noise_seed);
 
+/// The same with the noise drawn from `gen` (a CPU generator), which it advances.
+at::Tensor encode_pixels(const sd_model& model, const std::vector<image8>& images, at::Generator& gen);
+
 } // namespace sdw

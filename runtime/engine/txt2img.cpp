@@ -6,6 +6,8 @@
 #include "runtime/base/png_codec.hpp"
 #include "runtime/engine/hires_fix.hpp"
 #include "runtime/engine/lora_apply.hpp"
+#include "runtime/engine/sd_upscale.hpp"
+#include "runtime/formats/a1111_scripts.hpp"
 #include "runtime/engine/txt2img_plan.hpp"
 
 #include "runtime/engine/nn_ops.hpp"
@@ -23,6 +25,9 @@ bool is_set(const std::atomic<bool>* flag) { return flag != nullptr && flag->loa
 
 txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& req,
                            const options& opts, const txt2img_hooks& hooks, lora_library* loras) {
+  if (is_sd_upscale(req)) {
+    return run_sd_upscale(model, tokenizer, req, opts, hooks, loras);
+  }
   c10::InferenceMode guard;
   const nn::circular_padding_scope tiling(req.tiling.value_or(opts.tiling));
   if (req.restore_faces.value_or(opts.face_restoration)) {
@@ -92,7 +97,12 @@ std::string encode_txt2img_response(const txt2img_result& result, const txt2img_
   std::vector<std::string> images;
   if (request.send_images) {
     for (const auto& img : result.images) {
-      images.push_back(base64_encode(encode_png(img.pixels.data(), img.width, img.height, {{"parameters", img.infotext}})));
+      // An image without infotext (a script's combined image) gets no text chunk, as in A1111.
+      std::vector<std::pair<std::string, std::string>> text;
+      if (!img.infotext.empty()) {
+        text.emplace_back("parameters", img.infotext);
+      }
+      images.push_back(base64_encode(encode_png(img.pixels.data(), img.width, img.height, text)));
     }
   }
   return make_txt2img_response(images, to_parameters_json(request), result.info_json);

@@ -13,6 +13,7 @@
 #include "runtime/engine/inpaint_conditioning.hpp"
 #include "runtime/engine/inpaint_init.hpp"
 #include "runtime/engine/lora_plan.hpp"
+#include "runtime/formats/a1111_scripts.hpp"
 #include "runtime/formats/extra_networks.hpp"
 #include "runtime/engine/seeds.hpp"
 
@@ -82,12 +83,11 @@ sampling_setup make_sampling_setup(const txt2img_request& req, const options& op
     throw error(errc::unsupported, "sampler_name", "sampler '" + sampler_name + "' is not supported yet");
   }
   // Features A1111 has and this engine does not do yet fail loudly rather than being ignored.
+  // A selectable script replaces this pipeline (SD upscale runs it per tile without the script).
   if (req.script_name && !req.script_name->empty()) {
-    throw error(errc::unsupported, "script_name", "scripts are not supported yet");
+    throw error(errc::unsupported, "script_name", "a script's job does not run as a plain generation");
   }
-  if (!req.alwayson_scripts.empty()) {
-    throw error(errc::unsupported, "alwayson_scripts", "scripts are not supported yet");
-  }
+  check_request_scripts(req);
 
   sampling_setup s;
   s.sampler = sampler;
@@ -394,6 +394,11 @@ rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, con
 }
 
 std::string plan_info_json(const sd_model& model, const txt2img_plan& plan, const std::vector<std::string>& infotexts) {
+  return make_info_json(plan_processed_info(model, plan, infotexts));
+}
+
+processed_info plan_processed_info(const sd_model& model, const txt2img_plan& plan,
+                                   const std::vector<std::string>& infotexts) {
   const txt2img_request& req = *plan.request;
   const auto total = static_cast<size_t>(req.batch_size * req.n_iter);
   processed_info info;
@@ -423,7 +428,7 @@ std::string plan_info_json(const sd_model& model, const txt2img_plan& plan, cons
   info.job_timestamp = plan.timestamp;
   info.clip_skip = plan.prompt_opts.clip_skip;
   info.version = kVersion;
-  return make_info_json(info);
+  return info;
 }
 
 } // namespace sdw

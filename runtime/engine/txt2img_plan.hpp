@@ -5,6 +5,7 @@
 
 #include "runtime/engine/conditioning.hpp"
 #include "runtime/engine/lora_apply.hpp"
+#include "runtime/formats/a1111_response.hpp"
 #include "runtime/formats/infotext.hpp"
 #include "runtime/base/json_value.hpp"
 #include "runtime/formats/options.hpp"
@@ -122,6 +123,10 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
 
 /// Decodes image `k` (index within the whole job) of a plan from its latent [1, C, H, W], with infotext.
 rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, const at::Tensor& latent, size_t k);
+
+/// What A1111's Processed holds for a finished plan given the infotexts of its images.
+processed_info plan_processed_info(const sd_model& model, const txt2img_plan& plan,
+                                   const std::vector<std::string>& infotexts);
 
 /// The `info` JSON of a finished plan given the infotexts of its images.
 std::string plan_info_json(const sd_model& model, const txt2img_plan& plan, const std::vector<std::string>& infotexts);

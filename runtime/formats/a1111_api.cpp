@@ -118,6 +118,10 @@ http_answer a1111_error_answer(errc kind, const std::string& field, const std::s
     body.set("detail", std::move(detail));
     return {422, to_json(body)};
   }
+  if (kind == errc::not_found && (field == "script_name" || field == "alwayson_scripts")) {
+    // api.py's script lookups raise HTTPException(422) with the message as detail.
+    return {422, a1111_exception_body("HTTPException", message, "")};
+  }
   if (kind == errc::not_found && field == "sampler_name") {
     return {404, a1111_exception_body("HTTPException", "Sampler not found", "")};
   }

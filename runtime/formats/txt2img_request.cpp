@@ -4,6 +4,7 @@
 #include "runtime/base/json_writer.hpp"
 #include "runtime/formats/request_fields.hpp"
 #include "runtime/formats/a1111_listings.hpp"
+#include "runtime/formats/a1111_scripts.hpp"
 #include "runtime/image/image_decode.hpp"
 #include "runtime/image/resample.hpp"
 
@@ -357,6 +358,7 @@ txt2img_request txt2img_request_from_json(const json_value& body, request_kind k
   }
   if (r.mask_blur) r.mask_blur_x = r.mask_blur_y = *r.mask_blur;
   validate(r);
+  check_request_scripts(r);
   if (!r.include_init_images) {
     // Only the echo reads the texts; the decoded images are what the job keeps.
     r.init_images_text.reset();
@@ -382,6 +384,13 @@ txt2img_request parse_txt2img_request(std::string_view json) {
 }
 
 double request_megapixel_steps(const txt2img_request& r) {
+  if (is_sd_upscale(r)) {
+    // Each upscale runs img2img over all tiles in batches of batch_size (at most: only a last batch
+    // of one tile is repeated to batch_size).
+    const int tiles = sd_upscale_tile_count(r, sd_upscale_args_of(r));
+    const int batches = (tiles + r.batch_size - 1) / r.batch_size;
+    return double(r.width) * r.height * r.steps * batches * r.batch_size * r.n_iter / 1e6;
+  }
   double work = double(r.width) * r.height * r.steps;
   if (r.kind == request_kind::txt2img && r.enable_hr) {
     // The second pass at its target size (hr_scale, or the larger of the resize sides).

@@ -229,18 +229,18 @@ bool is_builtin_upscaler(const std::string& name) {
   return name == "None" || name == "Lanczos" || name == "Nearest";
 }
 
-image8 upscaler_upscale(const image8& source, double scale, const std::string& upscaler) {
+image8 a1111_upscaler_upscale(const image8& source, double scale, const std::string& upscaler) {
   const resample_filter f = upscaler == "Nearest" ? resample_filter::nearest : resample_filter::lanczos;
   const bool resizes = upscaler == "Lanczos" || upscaler == "Nearest";
   image8 im = source;
   const int dest_w = static_cast<int>(std::floor(im.width * scale / 8) * 8);
   const int dest_h = static_cast<int>(std::floor(im.height * scale / 8) * 8);
-  // Each pass runs before the checks: a pass that changes nothing, or reaches the size, is the last.
   for (int pass = 0; pass < 3; ++pass) {
+    // Checked before each pass; a scale of exactly 1 still makes one pass (which changes nothing).
+    if (im.width >= dest_w && im.height >= dest_h && (pass > 0 || scale != 1.0)) break;
     const int w0 = im.width, h0 = im.height;
     if (resizes) im = pil_resize(im, static_cast<int>(w0 * scale), static_cast<int>(h0 * scale), f);
     if (im.width == w0 && im.height == h0) break;
-    if (im.width >= dest_w && im.height >= dest_h) break;
   }
   if (im.width != dest_w || im.height != dest_h) im = pil_resize(im, dest_w, dest_h, resample_filter::lanczos);
   return im;
@@ -250,7 +250,7 @@ image8 a1111_upscale_image(const image8& source, int width, int height, const st
   image8 im = to_rgb(source);
   if (upscaler != "None") {
     const double scale = std::max(static_cast<double>(width) / im.width, static_cast<double>(height) / im.height);
-    if (scale > 1.0) im = upscaler_upscale(im, scale, upscaler);
+    if (scale > 1.0) im = a1111_upscaler_upscale(im, scale, upscaler);
   }
   if (im.width != width || im.height != height) im = pil_resize(im, width, height, resample_filter::lanczos);
   return im;

@@ -37,9 +37,10 @@ bool is_builtin_upscaler(const std::string& name);
 
 /// A1111's Upscaler.upscale(img, scale) for a built-in upscaler: up to three passes of the
 /// upscaler's own resize to int(side·scale) ("Lanczos", "Nearest"; "None" leaves the image as it
-/// is), stopping after a pass that changes nothing or reaches the target, then Lanczos to the
-/// target, the multiple of 8 at or below side·scale.
-image8 upscaler_upscale(const image8& in, double scale, const std::string& upscaler);
+/// is), each made only while the target is not reached (one pass at least when scale is exactly 1)
+/// and the last one changed the size, then Lanczos to the target, the multiple of 8 at or below
+/// side·scale. L or RGB in, the same out; a target side of 0 → sdw::error(bad_request, "image").
+image8 a1111_upscaler_upscale(const image8& in, double scale, const std::string& upscaler);
 
 /// PIL's `Image.blend(a, b, alpha)`: a + alpha·(b − a) per sample in single-precision floats,
 /// truncated to a byte. The images must have the same size and channels.

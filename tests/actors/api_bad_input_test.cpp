@@ -80,7 +80,15 @@ std::vector<bad_case> catalogue() {
     {"POST", t2i, txt2img_with(R"("enable_hr":true)"), 422, R"("loc":["body","denoising_strength"])"},
     {"POST", t2i, txt2img_with(R"("enable_hr":true,"denoising_strength":0.5,"hr_upscaler":"R-ESRGAN 4x+")"), 422,
      R"("loc":["body","hr_upscaler"])"},
-    {"POST", t2i, txt2img_with(R"("script_name":"x/y/z plot")"), 500, "script_name"},
+    // Scripts: A1111's 422 for a name it does not have on the route; a 422 naming the field for
+    // one A1111 has and this worker does not run.
+    {"POST", t2i, txt2img_with(R"("script_name":"x/y/z plot")"), 422, R"("loc":["body","script_name"])"},
+    {"POST", t2i, txt2img_with(R"("script_name":"SD upscale")"), 422,
+     R"({"error":"HTTPException","detail":"Script 'SD upscale' not found","body":"","errors":""})"},
+    {"POST", t2i, txt2img_with(R"("script_name":"no such script")"), 422, R"("detail":"Script 'no such script' not found")"},
+    {"POST", t2i, txt2img_with(R"("alwayson_scripts":{"nope":{"args":[]}})"), 422, R"("detail":"Script 'nope' not found")"},
+    {"POST", t2i, txt2img_with(R"("alwayson_scripts":{"X/Y/Z plot":{"args":[]}})"), 422,
+     R"("detail":"Cannot have a selectable script in the always on scripts params")"},
     // Options.
     {"POST", "/sdapi/v1/options", "not json", 422, "value_error.jsondecode"},
     {"POST", "/sdapi/v1/options", "[1]", 422, "value is not a valid dict"},

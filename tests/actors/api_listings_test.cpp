@@ -88,16 +88,26 @@ BOOST_AUTO_TEST_CASE(upscalers_and_latent_modes_are_a1111s_builtins) {
 
 BOOST_AUTO_TEST_CASE(lists_of_what_the_worker_does_not_have_are_empty) {
   for (const std::string path : {"/sdapi/v1/sd-vae", "/sdapi/v1/hypernetworks", "/sdapi/v1/face-restorers",
-                                 "/sdapi/v1/realesrgan-models", "/sdapi/v1/loras", "/sdapi/v1/script-info",
-                                 "/sdapi/v1/extensions"}) {
+                                 "/sdapi/v1/realesrgan-models", "/sdapi/v1/loras", "/sdapi/v1/extensions"}) {
     const auto r = get(path);
     BOOST_TEST(r.status == 200, path);
     BOOST_TEST(r.body == "[]", path);
   }
   auto r = get("/sdapi/v1/embeddings");
   BOOST_TEST(r.body == R"({"loaded":{},"skipped":{}})");
+  // SD upscale's controls as A1111's ScriptArgs.
+  r = get("/sdapi/v1/script-info");
+  BOOST_TEST(r.body.find(R"([{"name":"sd upscale","is_alwayson":false,"is_img2img":true,"args":[{"label":"",)") == 0u, r.body);
+  BOOST_TEST(r.body.find(R"({"label":"Tile overlap","value":64,"minimum":0,"maximum":256,"step":16,"choices":null})") !=
+               std::string::npos, r.body);
+  BOOST_TEST(r.body.find(R"({"label":"Upscaler","value":"None","minimum":null,"maximum":null,"step":null,)"
+                         R"("choices":["None","Lanczos","Nearest"]})") != std::string::npos, r.body);
   r = get("/sdapi/v1/scripts");
-  BOOST_TEST(r.body == R"({"txt2img":[],"img2img":[]})");
+  // The scripts a request may name here: A1111's always-on built-ins (accepted as A1111's API
+  // treats them) and SD upscale on img2img.
+  BOOST_TEST(r.body == R"({"txt2img":["refiner","seed","sampler","comments","extra options","hypertile"],)"
+                       R"("img2img":["refiner","seed","sampler","comments","extra options","hypertile",)"
+                       R"("soft inpainting","sd upscale"]})");
 }
 
 BOOST_AUTO_TEST_CASE(refresh_and_checkpoint_routes_answer_as_a1111) {

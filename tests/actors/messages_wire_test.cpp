@@ -51,7 +51,7 @@ const char* const body = R"({"prompt":"a (red:1.2) cube, ünïcode","negative_pr
     "sd_model_checkpoint":"other.safetensors","eta_noise_seed_delta":31337,"live_previews_enable":false,
     "no_dpmpp_sde_batch_determinism":true},
   "override_settings_restore_afterwards":false,"comments":{"note":[1,2.5,null,true]},
-  "hr_prompt":"hr","script_args":[1,"two",{"three":3.0}],"alwayson_scripts":{"x":{"args":[0.1]}},
+  "hr_prompt":"hr","script_args":[1,"two",{"three":3.0}],"alwayson_scripts":{"Seed":{"args":[0.1]}},
   "send_images":true,"save_images":false,"infotext":"Steps: 3"})";
 
 } // namespace

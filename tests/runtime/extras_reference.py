@@ -55,12 +55,12 @@ class Upscaler:
         self.scale = scale
         dest_w = int((img.width * scale) // 8 * 8)
         dest_h = int((img.height * scale) // 8 * 8)
-        for _ in range(3):
+        for i in range(3):
+            if img.width >= dest_w and img.height >= dest_h and (i > 0 or scale != 1):
+                break
             shape = (img.width, img.height)
             img = self.do_upscale(img)
             if shape == (img.width, img.height):
-                break
-            if img.width >= dest_w and img.height >= dest_h:
                 break
         if img.width != dest_w or img.height != dest_h:
             img = img.resize((int(dest_w), int(dest_h)), resample=Image.LANCZOS)

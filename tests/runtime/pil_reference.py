@@ -77,12 +77,12 @@ def upscale_image(im, width, height, upscaler):
             dest_w = int((im.width * scale) // 8 * 8)
             dest_h = int((im.height * scale) // 8 * 8)
             method = Image.NEAREST if upscaler == "Nearest" else Image.LANCZOS
-            for _ in range(3):
+            for i in range(3):
+                if im.width >= dest_w and im.height >= dest_h and (i > 0 or scale != 1):
+                    break
                 shape = (im.width, im.height)
                 im = im.resize((int(im.width * scale), int(im.height * scale)), resample=method)
                 if shape == (im.width, im.height):
-                    break
-                if im.width >= dest_w and im.height >= dest_h:
                     break
             if im.width != dest_w or im.height != dest_h:
                 im = im.resize((int(dest_w), int(dest_h)), resample=Image.LANCZOS)

@@ -178,15 +178,16 @@ BOOST_AUTO_TEST_CASE(a_set_cancel_flag_stops_the_job) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(features_not_done_yet_are_refused_naming_the_field) {
-  for (const std::string field : {"script_name"}) {
-    BOOST_TEST_CONTEXT(field) {
+BOOST_AUTO_TEST_CASE(scripts_not_done_here_are_refused_naming_the_field) {
+  for (const std::string name : {"x/y/z plot", "Prompt matrix"}) {
+    BOOST_TEST_CONTEXT(name) {
       try {
-        respond(R"({"prompt": "x", "steps": 2, "width": 64, "height": 64, ")" + field + R"(": "x/y/z plot"})");
+        respond(R"({"prompt": "x", "steps": 2, "width": 64, "height": 64, "script_name": ")" + name + R"("})");
         BOOST_FAIL("the request was accepted");
       } catch (const sdw::error& e) {
-        BOOST_TEST(e.code() == sdw::errc::unsupported);
-        BOOST_TEST(e.where() == field);
+        BOOST_TEST(e.code() == sdw::errc::bad_request);
+        BOOST_TEST(e.where() == "script_name");
+        BOOST_TEST(e.message().find("is not supported by sdworker") != std::string::npos, e.message());
       }
     }
   }
