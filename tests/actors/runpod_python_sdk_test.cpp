@@ -49,6 +49,8 @@ conversation record(const sdw::test::fake_runpod& fake, const std::string& job_i
   conversation c;
   BOOST_TEST_REQUIRE(!fake.wait_for_result(job_id, 60s).empty(), "no result for " << job_id << "\n" << log());
   BOOST_TEST_REQUIRE(fake.wait_until([&] { return !fake.pings().empty(); }, 10s), "no ping\n" << log());
+  // The SDK posts progress from a background task, which may land after the job's result.
+  fake.wait_until([&] { return !fake.progress_for(job_id).empty(); }, 10s);
   BOOST_TEST_REQUIRE(alive(), log());
   c.take = fake.takes().front();
   c.result = fake.results_for(job_id).front();
