@@ -15,7 +15,6 @@ import json
 import os
 import sys
 
-import cv2
 import numpy as np
 import torch
 
@@ -25,83 +24,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "runtime"))
 
 import sd1_reference as ref  # noqa: E402
 from img2img_reference import automatic_sigmas, conditioning, make_denoiser, run_sampler  # noqa: E402
-from PIL import Image, ImageFilter, ImageOps  # noqa: E402
+# A1111's mask, fill and overlay steps, as tests/runtime/inpaint_mask_test checks them byte for byte.
+from inpaint_mask_reference import (apply_overlay, blur_mask, create_binary_mask, double_mask,  # noqa: E402
+                                    expand_crop_region, fill, get_crop_region, latent_mask, make_overlay)
+from PIL import Image, ImageOps  # noqa: E402
 from pil_reference import fix_image, flatten, resize_image  # noqa: E402
 from schedule_reference import Schedule, sd1_alphas_cumprod  # noqa: E402
-
-
-def binary_mask(image, round_):
-    if image.mode == "RGBA" and image.getextrema()[-1] != (255, 255):
-        alpha = image.split()[-1].convert("L")
-        return alpha.point(lambda v: 255 if v > 128 else 0) if round_ else alpha
-    return image.convert("L")
-
-
-def blur(mask, bx, by):
-    if bx > 0:
-        k = 2 * int(2.5 * bx + 0.5) + 1
-        mask = Image.fromarray(cv2.GaussianBlur(np.array(mask), (k, 1), bx))
-    if by > 0:
-        k = 2 * int(2.5 * by + 0.5) + 1
-        mask = Image.fromarray(cv2.GaussianBlur(np.array(mask), (1, k), by))
-    return mask
-
-
-def crop_region(mask, pad):
-    a = np.array(mask)
-    h, w = a.shape
-    cols, rows = np.flatnonzero(a.any(axis=0)), np.flatnonzero(a.any(axis=1))
-    left, right = cols[0], w - 1 - cols[-1]
-    top, bottom = rows[0], h - 1 - rows[-1]
-    return max(left - pad, 0), max(top - pad, 0), min(w - right + pad, w), min(h - bottom + pad, h)
-
-
-def expand_region(region, pw, ph, iw, ih):
-    x1, y1, x2, y2 = region
-    if (x2 - x1) / (y2 - y1) > pw / ph:
-        diff = int((x2 - x1) / (pw / ph) - (y2 - y1))
-        y1, y2 = y1 - diff // 2, y2 + diff - diff // 2
-        if y2 >= ih:
-            y1, y2 = y1 - (y2 - ih), ih
-        if y1 < 0:
-            y1, y2 = 0, y2 - y1
-        y2 = min(y2, ih)
-    else:
-        diff = int((y2 - y1) * (pw / ph) - (x2 - x1))
-        x1, x2 = x1 - diff // 2, x2 + diff - diff // 2
-        if x2 >= iw:
-            x1, x2 = x1 - (x2 - iw), iw
-        if x1 < 0:
-            x1, x2 = 0, x2 - x1
-        x2 = min(x2, iw)
-    return x1, y1, x2, y2
-
-
-def masked_rgba(image, mask_for_overlay):
-    out = Image.new("RGBa", image.size)
-    out.paste(image.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(mask_for_overlay.convert("L")))
-    return out
-
-
-def fill(image, mask):
-    canvas = Image.new("RGBA", image.size)
-    masked = masked_rgba(image, mask)
-    for radius, repeats in [(256, 1), (64, 1), (16, 2), (4, 4), (2, 2), (0, 1)]:
-        blurred = masked.filter(ImageFilter.GaussianBlur(radius)).convert("RGBA")
-        for _ in range(repeats):
-            canvas.alpha_composite(blurred)
-    return canvas.convert("RGB")
-
-
-def overlay(image, paste_to, over):
-    if paste_to is not None:
-        x, y, w, h = paste_to
-        base = Image.new("RGBA", over.size)
-        base.paste(resize_image(1, image, w, h), (x, y))
-        image = base
-    image = image.convert("RGBA")
-    image.alpha_composite(over)
-    return image.convert("RGB")
 
 
 def encode(pixels, gen):
@@ -160,19 +88,20 @@ def main():
     w, h, mode = case["width"], case["height"], case["resize_mode"]
 
     # The mask stage of init.
-    mask = binary_mask(fix_image(Image.open(case["mask"])), case["mask_round"])
+    mask = create_binary_mask(fix_image(Image.open(case["mask"])), case["mask_round"])
     if case["inpainting_mask_invert"]:
         mask = ImageOps.invert(mask)
-    mask = blur(mask, case["mask_blur_x"], case["mask_blur_y"])
+    mask = blur_mask(mask, case["mask_blur_x"], case["mask_blur_y"])
     region, paste_to = None, None
     if case["inpaint_full_res"]:
         mask_for_overlay = mask
-        region = expand_region(crop_region(mask, case["inpaint_full_res_padding"]), w, h, mask.width, mask.height)
+        region = get_crop_region(np.array(mask), case["inpaint_full_res_padding"])
+        region = expand_crop_region(region, w, h, mask.width, mask.height)
         image_mask = resize_image(2, mask.crop(region), w, h).convert("L")
         paste_to = (region[0], region[1], region[2] - region[0], region[3] - region[1])
     else:
         image_mask = resize_image(mode, mask, w, h).convert("L")
-        mask_for_overlay = Image.fromarray(np.clip(np.array(image_mask).astype(np.float32) * 2, 0, 255).astype(np.uint8))
+        mask_for_overlay = double_mask(image_mask)
 
     # The pixel stage, per init image.
     arrays, overlays = [], []
@@ -182,7 +111,7 @@ def main():
             im = resize_image(mode, im, w, h)
         if mask_for_overlay.size != im.size:
             mask_for_overlay = resize_image(mode, mask_for_overlay, im.width, im.height).convert("L")
-        overlays.append(masked_rgba(im, mask_for_overlay).convert("RGBA"))
+        overlays.append(make_overlay(im, mask_for_overlay))
         if region is not None:
             im = resize_image(2, im.crop(region), w, h)
         if case["inpainting_fill"] != 1:
@@ -198,9 +127,7 @@ def main():
         n, shape = x0.shape[0], tuple(x0.shape[1:])
 
         # The latent stage: the blend masks, then latent noise / latent nothing.
-        lat = np.array(image_mask.convert("RGB").resize((shape[2], shape[1])), dtype=np.float32)[:, :, 0] / 255
-        if case["mask_round"]:
-            lat = np.around(lat)
+        lat = latent_mask(image_mask, shape[2], shape[1], case["mask_round"])
         lat = torch.from_numpy(np.tile(lat[None], (shape[0], 1, 1)))
         keep, nkeep = 1.0 - lat, lat
         seeds = [case["seed"] + k for k in range(n)]
@@ -241,7 +168,7 @@ def main():
         for k in range(n):
             x = torch.clamp((ref.vae_decode(out[k:k + 1], 0.18215)[0] + 1.0) / 2.0, min=0.0, max=1.0)
             im = Image.fromarray((255. * np.moveaxis(x.numpy(), 0, 2)).astype(np.uint8))
-            overlay(im, paste_to, overlays[k]).save(f"{case['images']}{k}.png")
+            apply_overlay(im, paste_to, overlays[k]).save(f"{case['images']}{k}.png")
             opaque = np.array(overlays[k])[:, :, 3] == 255
             Image.fromarray(opaque.astype(np.uint8) * 255).save(f"{case['images']}{k}.keep.png")
 
