@@ -81,22 +81,30 @@ void png_info(front_context& ctx, const std::string& body, const reply_fn& reply
     std::string(), std::string());
 }
 
-/// Upscales on a thread of its own, with the stored enable_pnginfo: neither an HTTP thread nor one
-/// of the actors' shared threads waits for the pixels.
+/// Upscales on a thread of its own, one request at a time (the front's extras line), with the stored
+/// enable_pnginfo: neither an HTTP thread nor one of the actors' shared threads waits for the pixels.
 void extras(front_context& ctx, const std::string& body, bool batch, const reply_fn& reply) {
   ctx.with_stored_options(reply, [&ctx, body, batch, reply](sdw::options& stored) {
     extras_settings settings;
     settings.enable_pnginfo = stored.enable_pnginfo;
-    ctx.system.spawn<caf::detached>([body, batch, settings, reply](caf::event_based_actor* self) {
-      try {
-        reply(extras_answer(body, batch, settings));
-      } catch (const std::exception& e) {
-        const std::string id = new_error_id();
-        spdlog::error("{}: extras: {}", id, e.what());
-        reply(json_error(500, public_error_text(e.what(), id)));
-      }
-      self->quit();
-    });
+    auto work = [keep = ctx.shared_from_this(), body, batch, settings, reply](std::function<void()> done) {
+      keep->system.spawn<caf::detached>([body, batch, settings, reply, done](caf::event_based_actor* self) {
+        try {
+          reply(extras_answer(body, batch, settings));
+        } catch (const std::exception& e) {
+          const std::string id = new_error_id();
+          spdlog::error("{}: extras: {}", id, e.what());
+          reply(json_error(500, public_error_text(e.what(), id)));
+        }
+        done();
+        self->quit();
+      });
+    };
+    if (!ctx.extras_line.push(std::move(work))) {
+      reply(a1111_error_answer(errc::queue_full, "",
+                               "Service Unavailable: " + std::to_string(ctx.extras_line.capacity()) +
+                                 " extras requests are waiting already; retry later"));
+    }
   });
 }
 

@@ -13,9 +13,11 @@
 #include <caf/event_based_actor.hpp>
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +51,27 @@ enum class route_match { none, wrong_method, found };
 /// Sends a route's answer to its client; called once, from whichever thread has the answer.
 using reply_fn = std::function<void(http_answer)>;
 
+/// Work that runs one piece at a time in arrival order, with at most `capacity` waiting. The
+/// extras routes go through one: A1111 runs them one at a time behind its queue lock, and the
+/// pixels of many large images at once would take the memory and cores the jobs need.
+class serial_line {
+public:
+  explicit serial_line(std::size_t capacity) : capacity_(capacity) {}
+  /// Runs `work` now or after the pieces ahead of it; `work` calls the function it gets exactly
+  /// once when it has finished. False (nothing queued) when `capacity` pieces are waiting already.
+  bool push(std::function<void(std::function<void()>)> work);
+  std::size_t capacity() const { return capacity_; }
+
+private:
+  void run(std::function<void(std::function<void()>)> work);
+  void finished();
+
+  std::mutex mutex_;
+  bool busy_ = false;
+  std::deque<std::function<void(std::function<void()>)>> waiting_;
+  std::size_t capacity_;
+};
+
 /// The actors and settings of the front door. Shared: every pending ask keeps it alive, so a
 /// continuation never outlives it.
 struct front_context : std::enable_shared_from_this<front_context> {
@@ -62,6 +85,7 @@ struct front_context : std::enable_shared_from_this<front_context> {
   health_actor health;
   options_keeper_actor options;
   front_door_config config;
+  serial_line extras_line{64};
 
   /// Asks `who` and returns at once: a short-lived actor waits for the answer (up to `timeout`)
   /// and calls `done` with it, or `failed` with the error. Handlers must take the answer's types

@@ -57,6 +57,38 @@ void front_context::with_report(const reply_fn& reply, std::function<void(health
       [reply](caf::error&) { reply(json_error(500, "health did not answer")); }, report_atom::value);
 }
 
+bool serial_line::push(std::function<void(std::function<void()>)> work) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (busy_) {
+      if (waiting_.size() >= capacity_) return false;
+      waiting_.push_back(std::move(work));
+      return true;
+    }
+    busy_ = true;
+  }
+  run(std::move(work));
+  return true;
+}
+
+void serial_line::run(std::function<void(std::function<void()>)> work) {
+  work([this] { finished(); });
+}
+
+void serial_line::finished() {
+  std::function<void(std::function<void()>)> next;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (waiting_.empty()) {
+      busy_ = false;
+      return;
+    }
+    next = std::move(waiting_.front());
+    waiting_.pop_front();
+  }
+  run(std::move(next));
+}
+
 void front_context::with_stored_options(const reply_fn& reply, std::function<void(sdw::options&)> done) {
   ask(options, quick_timeout, [done](sdw::options& o) { done(o); },
       [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, options_atom::value);

@@ -7,6 +7,7 @@
 #include "runtime/base/png_codec.hpp"
 #include "tests/support/api_server.hpp"
 
+#include <future>
 #include <string>
 #include <vector>
 
@@ -179,4 +180,23 @@ BOOST_AUTO_TEST_CASE(a_run_job_naming_a_call_is_kept_for_status) {
   const auto s = server().call("GET", "/status/" + id);
   BOOST_TEST(status_of(s) == "COMPLETED", s.body.substr(0, 300));
   BOOST_TEST(sdw::to_json(member(s.json, "output")) == server().call("GET", "/sdapi/v1/samplers").body);
+}
+
+// Extras run one at a time behind a line, as A1111 runs them: requests arriving together are all
+// answered, each with its own size, and the worker answers /health meanwhile.
+BOOST_AUTO_TEST_CASE(concurrent_extras_requests_are_all_answered_in_turn) {
+  const std::string image = png_b64(96, 64);
+  std::vector<std::future<sdw::test::http_reply>> pending;
+  for (int k = 1; k <= 6; ++k) {
+    const std::string body = with_image(R"("upscaler_1":"Lanczos","upscaling_resize":)" + std::to_string(k), image);
+    pending.push_back(std::async(std::launch::async, [body] { return post("/sdapi/v1/extra-single-image", body); }));
+  }
+  BOOST_TEST(server().call("GET", "/health", "").status == 200);
+  for (int k = 1; k <= 6; ++k) {
+    const auto r = pending[static_cast<size_t>(k - 1)].get();
+    BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 300));
+    const auto png = decoded(member(r.json, "image"));
+    BOOST_TEST(png.width == 96 * k);
+    BOOST_TEST(png.height == 64 * k);
+  }
 }
