@@ -9,7 +9,8 @@ and images (a path prefix: the answer's images are written as <prefix><k>.png, a
 <prefix><k>.keep.png, white where the overlay is opaque, i.e. where the answer is the original).
 With "inpainting_model": true the checkpoint's UNet takes A1111's hybrid conditioning (mask and
 masked-image latents, inpainting_mask_weight "mask_weight"); "init": [] then runs txt2img with it
-(and no mask). Writes the final latents (after the blend) to `out` as raw float32.
+(and no mask). "sampler": "DDIM" runs A1111's timestep img2img, which blends before the model.
+Writes the final latents (after the blend) to `out` as raw float32.
 """
 import json
 import os
@@ -30,6 +31,7 @@ from inpaint_mask_reference import (apply_overlay, blur_mask, create_binary_mask
 from PIL import Image, ImageOps  # noqa: E402
 from pil_reference import fix_image, flatten, resize_image  # noqa: E402
 from schedule_reference import Schedule, sd1_alphas_cumprod  # noqa: E402
+from timestep_reference import ddim, timesteps_for  # noqa: E402
 
 
 def encode(pixels, gen):
@@ -55,6 +57,30 @@ def hybrid_denoiser(sched, cond, uncond, image_cond, case):
         return u + (c - u) * case["cfg_scale"]
 
     return denoiser
+
+
+def ddim_img2img(case, x0, noise, keep, nkeep, cond, uncond, draw):
+    """CompVisSampler.sample_img2img with DDIM (eta 0): the init latents noised to timesteps[t_enc] in
+    one go, then DDIM over timesteps[:t_enc]; CFGDenoiserTimesteps blends the original into the model's
+    input (mask_before_denoising) and guides the eps."""
+    ac = sd1_alphas_cumprod()
+    steps, t_enc = case["steps"], int(min(case["denoising_strength"], 0.999) * case["steps"])
+    timesteps = timesteps_for(steps)
+    a = ac[timesteps[t_enc]]
+    xi = x0 * torch.sqrt(a) + noise * torch.sqrt(1 - a)
+    n = x0.shape[0]
+
+    class Model:
+        def eps(self, x, t):
+            x = x * nkeep + x0 * keep
+            e = ref.unet(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, uncond]), case["heads_unet"])
+            c, u = e[:n], e[n:]
+            return u + (c - u) * case["cfg_scale"]
+
+        def randn_like(self, x):
+            return draw()
+
+    return ddim(Model(), xi, ac, timesteps[:t_enc], 0.0)
 
 
 def txt2img_inpainting_model(case):
@@ -156,12 +182,15 @@ def main():
         steps, t_enc = case["steps"], int(min(case["denoising_strength"], 0.999) * case["steps"])
         sigmas = automatic_sigmas(sched, case["sampler"], steps)[steps - t_enc - 1:]
         cond, uncond = conditioning(case, n)
-        if case.get("inpainting_model"):
+        if case["sampler"] == "DDIM":
+            out = ddim_img2img(case, x0, noise, keep, nkeep, cond, uncond, draw)
+        elif case.get("inpainting_model"):
             base = hybrid_denoiser(sched, cond, uncond, image_cond, case)
         else:
             base = make_denoiser(sched, cond, uncond, case)
-        blended = lambda x, sigma, **kw: base(x, sigma, **kw) * nkeep + x0 * keep  # noqa: E731
-        out = run_sampler(case["sampler"], blended, x0 + noise * sigmas[0], sigmas, draw)
+        if case["sampler"] != "DDIM":
+            blended = lambda x, sigma, **kw: base(x, sigma, **kw) * nkeep + x0 * keep  # noqa: E731
+            out = run_sampler(case["sampler"], blended, x0 + noise * sigmas[0], sigmas, draw)
         out = out * nkeep + x0 * keep
         out.numpy().astype(np.float32).tofile(case["out"])
 

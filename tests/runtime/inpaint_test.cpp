@@ -93,6 +93,8 @@ BOOST_AUTO_TEST_CASE(inpainting_matches_the_pytorch_reference) {
      false},
     {"soft_mask_unrounded", "Euler", 64, 64, 0, 4, 0.7, 1, 64, 64, 10, 12, 54, 50, true, false, 0, 0, 1, false, 0,
      false},
+    // DDIM blends the original into the model's input instead (A1111's mask_before_denoising).
+    {"ddim_blends_before", "DDIM", 64, 64, 0, 6, 0.7, 1, 64, 64, 12, 8, 48, 40, false, true, 2, 2, 1, false, 0, false},
   };
   auto& e = the_engine();
   const std::string script = std::string(std::getenv("SDW_SOURCE_DIR")) + "/tests/reference/inpaint_reference.py";
