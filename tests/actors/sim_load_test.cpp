@@ -27,12 +27,7 @@ sdw::sim_args small_run(const sdw::test::temp_dir& dir) {
   return args;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using sdw::test::slurp;
 
 } // namespace
 

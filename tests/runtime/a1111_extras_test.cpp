@@ -14,11 +14,7 @@
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  BOOST_REQUIRE_MESSAGE(f, "cannot open " << path);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
+using sdw::test::slurp;
 
 /// The answers extras_reference.py computed with Pillow as A1111 1.9.4 does.
 struct reference {

@@ -19,6 +19,9 @@ import sys
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pil_reference import smooth  # noqa: E402
+
 IGNORED_INFO_KEYS = {
     'jfif', 'jfif_version', 'jfif_unit', 'jfif_density', 'dpi', 'exif',
     'loop', 'background', 'timestamp', 'duration', 'progressive', 'progression',
@@ -136,14 +139,6 @@ def encoded_text(image):
     buf = io.BytesIO()
     image.save(buf, format="PNG", pnginfo=metadata)
     return Image.open(io.BytesIO(buf.getvalue())).text
-
-
-def smooth(rng, h, w, c):
-    base = rng.integers(0, 256, size=(h // 4 + 2, w // 4 + 2, c)).astype(np.uint8)
-    img = Image.fromarray(base.squeeze(-1) if c == 1 else base).resize((w, h), Image.BILINEAR)
-    arr = np.array(img)
-    noise = rng.integers(-20, 21, size=arr.shape)
-    return np.clip(arr.astype(int) + noise, 0, 255).astype(np.uint8)
 
 
 def b64(im, fmt="PNG", **kw):

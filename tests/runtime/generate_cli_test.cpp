@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/base/png_codec.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/support/run_command.hpp"
 #include "tests/support/tiny_model.hpp"
 
@@ -14,12 +15,7 @@
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using sdw::test::slurp;
 
 const std::string bin = std::getenv("SDW_BINARY") ? std::getenv("SDW_BINARY") : "sdworker";
 

@@ -15,11 +15,7 @@
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  BOOST_REQUIRE_MESSAGE(f, "cannot open " << path);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
+using sdw::test::slurp;
 
 struct reference {
   sdw::test::temp_dir dir;

@@ -10,6 +10,7 @@
 #include "runtime/formats/options.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 #include "tests/support/run_command.hpp"
+#include "tests/support/test_pictures.hpp"
 #include "tests/support/tiny_engine.hpp"
 
 #include <ATen/ATen.h>
@@ -17,31 +18,12 @@
 
 #include <cmath>
 #include <fstream>
-#include <random>
 
 namespace {
 
 sdw::test::tiny_engine& the_engine() { return sdw::test::shared_tiny_engine(); }
 
-/// A PNG of smooth random colour (what the VAE and the resampler see in photos), written to `path`.
-std::string write_init_png(const std::string& path, int w, int h, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> u(0, 1);
-  const double a = u(gen) * 6, b = u(gen) * 6, c = u(gen) * 6;
-  std::vector<std::uint8_t> rgb(static_cast<std::size_t>(w) * h * 3);
-  for (int y = 0; y < h; ++y) {
-    for (int x = 0; x < w; ++x) {
-      const double fx = double(x) / w, fy = double(y) / h;
-      std::uint8_t* p = &rgb[(static_cast<std::size_t>(y) * w + x) * 3];
-      p[0] = static_cast<std::uint8_t>(127.5 + 127 * std::sin(a * fx + fy * 3));
-      p[1] = static_cast<std::uint8_t>(127.5 + 127 * std::cos(b * fy - fx));
-      p[2] = static_cast<std::uint8_t>(std::min(255.0, 255 * u(gen) * 0.3 + 180 * fx * fy));
-    }
-  }
-  const std::string png = sdw::encode_png(rgb.data(), w, h, {});
-  std::ofstream(path, std::ios::binary) << png;
-  return sdw::base64_encode(png);
-}
+using sdw::test::write_init_png;
 
 std::string tokens_json(const std::string& prompt) { return the_engine().tokens_json(prompt); }
 

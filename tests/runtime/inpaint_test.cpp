@@ -10,13 +10,13 @@
 #include "runtime/formats/options.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 #include "tests/support/run_command.hpp"
+#include "tests/support/test_pictures.hpp"
 #include "tests/support/tiny_engine.hpp"
 
 #include <ATen/ATen.h>
 
 #include <cmath>
 #include <fstream>
-#include <random>
 
 namespace {
 
@@ -26,24 +26,6 @@ std::string write_png(const std::string& path, const std::vector<std::uint8_t>& 
   const std::string png = sdw::encode_png(rgb.data(), w, h, {});
   std::ofstream(path, std::ios::binary) << png;
   return sdw::base64_encode(png);
-}
-
-/// A picture of smooth colour, as photos look to the VAE.
-std::string write_picture(const std::string& path, int w, int h, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> u(0, 1);
-  const double a = u(gen) * 6, b = u(gen) * 6;
-  std::vector<std::uint8_t> rgb(static_cast<std::size_t>(w) * h * 3);
-  for (int y = 0; y < h; ++y) {
-    for (int x = 0; x < w; ++x) {
-      const double fx = double(x) / w, fy = double(y) / h;
-      std::uint8_t* p = &rgb[(static_cast<std::size_t>(y) * w + x) * 3];
-      p[0] = static_cast<std::uint8_t>(127.5 + 127 * std::sin(a * fx + fy * 3));
-      p[1] = static_cast<std::uint8_t>(127.5 + 127 * std::cos(b * fy - fx));
-      p[2] = static_cast<std::uint8_t>(std::min(255.0, 60 + 180 * fx * fy));
-    }
-  }
-  return write_png(path, rgb, w, h);
 }
 
 /// A gray mask: white inside the rectangle [x0, x1) × [y0, y1); `soft` ramps it instead.
@@ -101,7 +83,7 @@ BOOST_AUTO_TEST_CASE(inpainting_matches_the_pytorch_reference) {
   for (const auto& c : cases) {
     BOOST_TEST_CONTEXT("case " << c.name) {
       const std::string picture = e.dir.file(c.name + ".png"), mask = e.dir.file(c.name + ".mask.png");
-      const std::string picture_b64 = write_picture(picture, c.picture_w, c.picture_h, 7);
+      const std::string picture_b64 = sdw::test::write_init_png(picture, c.picture_w, c.picture_h, 7);
       const std::string mask_b64 = write_mask(mask, c.picture_w, c.picture_h, c.mx0, c.my0, c.mx1, c.my1, c.soft);
       const std::string settings =
         R"("sampler_name": ")" + c.sampler + R"(", "steps": )" + std::to_string(c.steps) +
@@ -145,9 +127,8 @@ BOOST_AUTO_TEST_CASE(inpainting_matches_the_pytorch_reference) {
 
       BOOST_REQUIRE_EQUAL(result.images.size(), static_cast<std::size_t>(c.batch_size));
       for (int k = 0; k < c.batch_size; ++k) {
-        std::ifstream fa(images + std::to_string(k) + ".png", std::ios::binary), fk(images + std::to_string(k) + ".keep.png", std::ios::binary);
-        const auto ref_png = sdw::decode_png(std::string(std::istreambuf_iterator<char>(fa), {}));
-        const auto keep = sdw::decode_png(std::string(std::istreambuf_iterator<char>(fk), {}));
+        const auto ref_png = sdw::decode_png(sdw::test::slurp(images + std::to_string(k) + ".png"));
+        const auto keep = sdw::decode_png(sdw::test::slurp(images + std::to_string(k) + ".keep.png"));
         const auto& mine = result.images[static_cast<std::size_t>(k)];
         // Only-masked inpainting answers at the picture's size, not the processing size.
         BOOST_REQUIRE_EQUAL(mine.width, ref_png.width);
@@ -175,7 +156,7 @@ BOOST_AUTO_TEST_CASE(inpainting_matches_the_pytorch_reference) {
 // before any sampling, where A1111 1.9.4 fails with an internal error.
 BOOST_AUTO_TEST_CASE(a_blank_mask_with_only_masked_is_refused_naming_the_mask) {
   auto& e = the_engine();
-  const std::string picture = write_picture(e.dir.file("blank.png"), 64, 64, 3);
+  const std::string picture = sdw::test::write_init_png(e.dir.file("blank.png"), 64, 64, 3);
   const std::string mask = write_mask(e.dir.file("blank.mask.png"), 64, 64, 0, 0, 0, 0, false);
   const auto req = sdw::txt2img_request_from_json(
     sdw::parse_json(R"({"init_images": [")" + picture + R"("], "mask": ")" + mask +
@@ -193,7 +174,7 @@ BOOST_AUTO_TEST_CASE(a_blank_mask_with_only_masked_is_refused_naming_the_mask) {
 // The infotext and info JSON carry A1111's inpainting keys in its order.
 BOOST_AUTO_TEST_CASE(infotext_names_the_inpainting_settings) {
   auto& e = the_engine();
-  const std::string picture = write_picture(e.dir.file("info.png"), 64, 64, 4);
+  const std::string picture = sdw::test::write_init_png(e.dir.file("info.png"), 64, 64, 4);
   const std::string mask = write_mask(e.dir.file("info.mask.png"), 64, 64, 8, 8, 40, 40, false);
   const auto req = sdw::txt2img_request_from_json(
     sdw::parse_json(R"({"init_images": [")" + picture + R"("], "mask": ")" + mask +
@@ -222,7 +203,7 @@ BOOST_AUTO_TEST_CASE(inpainting_models_take_the_mask_and_masked_picture) {
   BOOST_REQUIRE(sdw::is_inpainting(model->config()));
   const std::string script = std::string(std::getenv("SDW_SOURCE_DIR")) + "/tests/reference/inpaint_reference.py";
   const std::string picture = e.dir.file("model.png"), mask = e.dir.file("model.mask.png");
-  const std::string picture_b64 = write_picture(picture, 64, 64, 9);
+  const std::string picture_b64 = sdw::test::write_init_png(picture, 64, 64, 9);
   const std::string mask_b64 = write_mask(mask, 64, 64, 12, 16, 50, 44, false);
   for (const bool img2img : {true, false}) {
     BOOST_TEST_CONTEXT((img2img ? "img2img" : "txt2img")) {

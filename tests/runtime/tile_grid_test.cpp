@@ -13,11 +13,7 @@
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  BOOST_REQUIRE_MESSAGE(f, "cannot open " << path);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
+using sdw::test::slurp;
 
 sdw::image8 raw_rgb(const std::string& bytes, std::size_t offset, int w, int h) {
   sdw::image8 im(w, h, 3);

@@ -1,8 +1,12 @@
 #pragma once
-// A fresh temporary folder for one test, removed with everything in it at the end.
+// A fresh temporary folder for one test, removed with everything in it at the end, and reading a
+// file the test or a reference script wrote there.
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
 #include <string>
 #include <unistd.h>
 
@@ -25,5 +29,12 @@ struct temp_dir {
   std::filesystem::path dir;
   std::string path;
 };
+
+/// A whole file's bytes; a file that cannot be opened throws (and so fails the test naming it).
+inline std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open " + path);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
 
 } // namespace sdw::test
