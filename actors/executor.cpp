@@ -4,6 +4,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/runpod/runpod_worker.hpp"
+#include "runtime/engine/model_cache.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/txt2img.hpp"
 #include "runtime/engine/txt2img_batch.hpp"
@@ -42,15 +43,25 @@ job_error failure_of(const std::exception& e) {
 
 } // namespace
 
+std::shared_ptr<const sd_model> executor_state::model_for(const generation_job& job) {
+  if (!model.model || !model.tokenizer) {
+    throw error(errc::internal, "", "the executor has no model");
+  }
+  if (!model.cache || (job.checkpoint.empty() && job.vae.empty())) {
+    return model.model;
+  }
+  // The startup model unless the job names another checkpoint; loading one here blocks only
+  // this device's executor.
+  return model.cache->get(job.checkpoint.empty() ? model.model->path() : job.checkpoint, job.vae);
+}
+
 generation_output executor_state::run(const generation_job& job, const cancel_token& token,
                                       executor_actor::stateful_pointer<executor_state> self) {
   const auto t0 = std::chrono::steady_clock::now();
   generation_output out;
   out.job = job;
   try {
-    if (!model.model || !model.tokenizer) {
-      throw error(errc::internal, "", "the executor has no model");
-    }
+    const std::shared_ptr<const sd_model> sd = model_for(job);
     const txt2img_request& request = job.request;
     txt2img_hooks hooks;
     hooks.cancel = token.flag.get();
@@ -65,7 +76,7 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     };
     report(0, request.steps * request.n_iter);
     hooks.on_step = report;
-    txt2img_result result = run_txt2img(*model.model, *model.tokenizer, request, job.settings, hooks, model.loras.get());
+    txt2img_result result = run_txt2img(*sd, *model.tokenizer, request, job.settings, hooks, model.loras.get());
     set_images(out, result);
   } catch (const std::exception& e) {
     out.error = failure_of(e);
@@ -90,11 +101,13 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
   std::vector<batch_member> members;
   std::vector<size_t> slot;  // member → job index
   batch_hooks hooks;
+  // Members share a batch key, and so the model: the first one's serves all.
+  std::shared_ptr<const sd_model> sd;
   for (size_t i = 0; i < jobs.size(); ++i) {
     outs[i].job = jobs[i];
     try {
-      if (!model.model || !model.tokenizer) {
-        throw error(errc::internal, "", "the executor has no model");
+      if (!sd) {
+        sd = model_for(jobs[i]);
       }
       members.push_back(batch_member{jobs[i].request, jobs[i].settings});
       slot.push_back(i);
@@ -124,7 +137,7 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
     report(0, 1);
     hooks.on_step = report;
     try {
-      std::vector<batch_outcome> outcomes = run_txt2img_batch(*model.model, *model.tokenizer, members, hooks, max_batch,
+      std::vector<batch_outcome> outcomes = run_txt2img_batch(*sd, *model.tokenizer, members, hooks, max_batch,
                                                                     model.loras.get());
       for (size_t k = 0; k < outcomes.size() && k < slot.size(); ++k) {
         if (outcomes[k].ok()) {

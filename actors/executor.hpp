@@ -7,6 +7,8 @@
 
 #include "messages/interfaces.hpp"
 
+#include <memory>
+
 namespace sdw {
 
 /// The executor's state: the model once loaded, and who hears about progress.
@@ -14,6 +16,10 @@ struct executor_state {
   loaded_model model;
   health_actor health;
   int max_batch = 4;  ///< images one sampling run may hold (queue.max-batch)
+
+  /// The model a job runs: the startup one, or the checkpoint and VAE it names from the cache
+  /// (loaded now when not held). Errors name the file.
+  std::shared_ptr<const sd_model> model_for(const generation_job& job);
 
   /// Runs one job to images, or to its error.
   generation_output run(const generation_job& job, const cancel_token& token,

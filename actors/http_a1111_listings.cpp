@@ -30,7 +30,7 @@ constexpr listing_route routes[] = {
   {"/sdapi/v1/cmd-flags", "GET", nullptr},
   {"/sdapi/v1/upscalers", "GET", nullptr},
   {"/sdapi/v1/latent-upscale-modes", "GET", nullptr},
-  {"/sdapi/v1/sd-vae", "GET", "[]"},
+  {"/sdapi/v1/sd-vae", "GET", nullptr},
   {"/sdapi/v1/hypernetworks", "GET", "[]"},
   {"/sdapi/v1/face-restorers", "GET", "[]"},
   {"/sdapi/v1/realesrgan-models", "GET", "[]"},
@@ -42,7 +42,7 @@ constexpr listing_route routes[] = {
   {"/sdapi/v1/extensions", "GET", "[]"},
   // Nothing is listed from files yet, so there is nothing to read again.
   {"/sdapi/v1/refresh-embeddings", "POST", "null"},
-  {"/sdapi/v1/refresh-vae", "POST", "null"},
+  {"/sdapi/v1/refresh-vae", "POST", nullptr},
   {"/sdapi/v1/refresh-loras", "POST", "null"},
   // A1111 moves the weights off the device and back; the model here stays where it is.
   {"/sdapi/v1/unload-checkpoint", "POST", "{}"},
@@ -138,6 +138,13 @@ void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn 
   if (path == "/sdapi/v1/prompt-styles") {
     // Read on each request, so an edited styles.csv shows at once.
     return reply({200, prompt_styles_json(load_prompt_styles(ctx.config.styles_file))});
+  }
+  if (path == "/sdapi/v1/sd-vae" || path == "/sdapi/v1/refresh-vae") {
+    const bool rescan = path == "/sdapi/v1/refresh-vae";
+    return ctx.ask(
+      ctx.options, quick_timeout,
+      [reply, rescan](std::string& json) { reply({200, rescan ? std::string("null") : std::move(json)}); },
+      [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, vae_atom::value, rescan);
   }
   if (path == "/sdapi/v1/embeddings") {
     return reply({200, embeddings_json()});

@@ -90,56 +90,12 @@ void generation(front_context& ctx, const std::string& body, request_kind kind, 
   });
 }
 
-/// The loaded checkpoint as a listing (empty path while none is known).
-checkpoint_listing loaded_listing(const health_report& h) {
-  return {h.model.path, h.model.sha256, h.model.config_path};
-}
-
-bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ec;
-  return !a.empty() && !b.empty() && std::filesystem::equivalent(a, b, ec) && !ec;
-}
-
-/// The folders /sd-models lists: the configured ones and the loaded checkpoint's own.
-std::vector<std::string> model_folders(const front_context& ctx, const health_report& h) {
-  std::vector<std::string> folders = ctx.config.model_dirs;
-  if (!h.model.path.empty()) {
-    folders.push_back(std::filesystem::path(h.model.path).parent_path().string());
-  }
-  return folders;
-}
-
-/// The checkpoints of the model folders (scanned on first use, or again when `rescan`); `done`
-/// gets them with the health report.
-void with_checkpoints(front_context& ctx, bool rescan, const reply_fn& reply,
-                      std::function<void(const health_report&, std::vector<std::string>&)> done) {
-  ctx.with_report(reply, [&ctx, rescan, reply, done](health_report& h) {
-    ctx.ask(
-      ctx.options, quick_timeout, [h, done](std::vector<std::string>& files) { done(h, files); },
-      [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, checkpoints_atom::value,
-      model_folders(ctx, h), rescan);
-  });
-}
-
-void sd_models(front_context& ctx, const reply_fn& reply) {
-  with_checkpoints(ctx, false, reply, [reply](const health_report& h, std::vector<std::string>& files) {
-    std::vector<checkpoint_listing> list;
-    bool loaded_listed = false;
-    for (const auto& path : files) {
-      if (same_file(path, h.model.path)) {
-        list.push_back(loaded_listing(h));
-        loaded_listed = true;
-        continue;
-      }
-      const auto yaml = std::filesystem::path(path).replace_extension(".yaml");
-      std::error_code ec;
-      list.push_back({path, "", std::filesystem::exists(yaml, ec) ? yaml.string() : ""});
-    }
-    if (!loaded_listed && !h.model.path.empty()) {
-      list.insert(list.begin(), loaded_listing(h));
-    }
-    reply({200, sd_models_json(list)});
-  });
+void sd_models(front_context& ctx, bool rescan, const reply_fn& reply) {
+  ctx.ask(
+    ctx.options, quick_timeout,
+    [reply, rescan](std::string& json) { reply({200, rescan ? std::string("null") : std::move(json)}); },
+    [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, checkpoints_atom::value,
+    rescan);
 }
 
 loaded_checkpoint loaded_for_options(const health_report& h) {
@@ -167,16 +123,12 @@ void set_options(front_context& ctx, const std::string& body, const reply_fn& re
   if (http_answer missing; body_missing(body, missing)) {
     return reply(missing);
   }
-  ctx.with_report(reply, [&ctx, body, reply](health_report& h) {
-    // Only the loaded checkpoint can be selected: the worker runs one model.
-    std::vector<std::string> names =
-      h.model.path.empty() ? std::vector<std::string>{} : checkpoint_aliases(loaded_listing(h));
-    ctx.ask(
-      ctx.options, quick_timeout,
-      [reply](int32_t status, std::string& answer) { reply({static_cast<int>(status), std::move(answer)}); },
-      [&ctx, reply](caf::error& err) { reply(a1111_error_answer(errc::internal, "", ctx.system.render(err))); },
-      options_atom::value, body, std::move(names));
-  });
+  // The keeper checks a checkpoint named against the models folder.
+  ctx.ask(
+    ctx.options, quick_timeout,
+    [reply](int32_t status, std::string& answer) { reply({static_cast<int>(status), std::move(answer)}); },
+    [&ctx, reply](caf::error& err) { reply(a1111_error_answer(errc::internal, "", ctx.system.render(err))); },
+    options_atom::value, body);
 }
 
 void progress(front_context& ctx, const reply_fn& reply) {
@@ -224,7 +176,7 @@ void serve_a1111(front_context& ctx, const route_request& req, reply_fn reply) {
     return reply({200, schedulers_json()});
   }
   if (path == "/sdapi/v1/sd-models") {
-    return sd_models(ctx, reply);
+    return sd_models(ctx, false, reply);
   }
   if (path == "/sdapi/v1/options") {
     return req.get() ? get_options(ctx, reply) : set_options(ctx, req.body, reply);
@@ -245,8 +197,7 @@ void serve_a1111(front_context& ctx, const route_request& req, reply_fn reply) {
     return reply(memory());
   }
   if (path == "/sdapi/v1/refresh-checkpoints") {
-    return with_checkpoints(ctx, true, reply,
-                            [reply](const health_report&, std::vector<std::string>&) { reply({200, "null"}); });
+    return sd_models(ctx, true, reply);
   }
   reply({404, "{\"detail\":\"Not Found\"}"});
 }

@@ -104,8 +104,9 @@ struct front_context : std::enable_shared_from_this<front_context> {
   /// coming in now runs with; `done` gets them, or the client gets HTTP 500.
   void with_stored_options(const reply_fn& reply, std::function<void(sdw::options&)> done);
 
-  /// Gives `job` the options it runs with: the stored ones, then its request's override_settings.
-  /// `done` gets the job, and the error an override raised (null when none did).
+  /// Gives `job` the options it runs with (the stored ones, then its request's override_settings)
+  /// and the checkpoint and VAE files they choose. `done` gets the job, and the error an override
+  /// or a model name raised (null when none did).
   void with_job_settings(const reply_fn& reply, generation_job job,
                          std::function<void(generation_job&, const error*)> done);
 };

@@ -96,17 +96,22 @@ void front_context::with_stored_options(const reply_fn& reply, std::function<voi
 
 void front_context::with_job_settings(const reply_fn& reply, generation_job job,
                                       std::function<void(generation_job&, const error*)> done) {
-  with_stored_options(reply, [job = std::move(job), done](sdw::options& stored) mutable {
-    try {
-      job.settings = std::move(stored);
-      if (job.request.override_settings) {
-        apply_overrides(job.settings, *job.request.override_settings);
+  ask(
+    options, quick_timeout,
+    [done](generation_job& ready) {
+      if (ready.rejected) {
+        const error e(ready.rejected->kind, ready.rejected->field, ready.rejected->message);
+        ready.rejected.reset();
+        return done(ready, &e);
       }
-    } catch (const error& e) {
-      return done(job, &e);
-    }
-    done(job, nullptr);
-  });
+      done(ready, nullptr);
+    },
+    [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, resolve_atom::value,
+    std::move(job));
+}
+
+options_keeper_actor spawn_options_keeper(caf::actor_system& system, const front_door_config& config) {
+  return system.spawn(options_keeper, model_folders{config.models_root}, config.startup_checkpoint);
 }
 
 struct http_front::impl {
@@ -115,7 +120,7 @@ struct http_front::impl {
 
   impl(caf::actor_system& system, scheduler_actor scheduler, health_actor health, front_door_config config)
     : ctx(std::make_shared<front_context>(system, scheduler, std::move(health),
-                                          system.spawn(options_keeper), std::move(config))) {}
+                                          spawn_options_keeper(system, config), std::move(config))) {}
 
   ~impl() { caf::anon_send_exit(ctx->options, caf::exit_reason::user_shutdown); }
 

@@ -30,8 +30,10 @@ struct front_door_config {
   std::string api_key;
   /// Whether /health answers without credentials.
   bool health_open = true;
-  /// Folders /sdapi/v1/refresh-checkpoints scans (the loaded checkpoint's own folder is added).
-  std::vector<std::string> model_dirs;
+  /// The models folder (A1111's layout: Stable-diffusion/, VAE/, ...) requests choose from.
+  std::string models_root = "models";
+  /// The checkpoint the worker loads at start, listed wherever it is; jobs naming none run it.
+  std::string startup_checkpoint;
   /// Bodies longer than this are refused with HTTP 413.
   size_t max_body_bytes = size_t{32} << 20;
   /// Requests asking for more work (width × height × images × steps / 1e6) are refused.
@@ -41,6 +43,10 @@ struct front_door_config {
   /// What /sdapi/v1/cmd-flags shows.
   a1111_flag_inputs flags;
 };
+
+/// The options keeper for a front door with this configuration (its models folder and startup
+/// checkpoint).
+options_keeper_actor spawn_options_keeper(caf::actor_system& system, const front_door_config& config);
 
 /// The HTTP listener and its routes.
 class http_front {

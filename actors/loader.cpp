@@ -3,7 +3,9 @@
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/lora_library.hpp"
+#include "runtime/download/model_download.hpp"
 #include "runtime/engine/make_model.hpp"
+#include "runtime/engine/model_cache.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/warm_up.hpp"
 
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
+#include <mutex>
 
 namespace sdw {
 namespace {
@@ -33,6 +36,30 @@ void tell_health(caf::blocking_actor* self, const health_actor& health, const lo
   }
 }
 
+/// Fetches the startup checkpoint (one loader at a time: the others then find it in place),
+/// reporting the bytes as load progress.
+void fetch_startup_model(const loader_config& config, const health_actor& health) {
+  static std::mutex one_at_a_time;
+  std::lock_guard<std::mutex> lock(one_at_a_time);
+  spdlog::info("fetching {} unless it is there already", config.model_path);
+  auto last = std::chrono::steady_clock::now();
+  fetch_model(model_download{config.model_url, config.model_path, config.model_sha256},
+              [&](std::uint64_t done, std::uint64_t total) {
+                const auto now = std::chrono::steady_clock::now();
+                if (now - last < std::chrono::milliseconds(500) && done != total) {
+                  return;
+                }
+                last = now;
+                const double mib = static_cast<double>(done) / (1 << 20);
+                if (config.report_health) {
+                  caf::anon_send(health, progress_atom::value, total > 0 ? 0.5 * static_cast<double>(done) / static_cast<double>(total) : 0.0,
+                                 fmt::format("downloading ({:.0f} MiB)", mib));
+                }
+                spdlog::info("downloading {}: {:.0f} of {:.0f} MiB", config.model_path, mib,
+                             static_cast<double>(total) / (1 << 20));
+              });
+}
+
 } // namespace
 
 void loader(caf::blocking_actor* self, loader_config config, executor_actor executor, ready_listener scheduler,
@@ -48,6 +75,9 @@ void loader(caf::blocking_actor* self, loader_config config, executor_actor exec
     }
     status.stage = "starting";
     tell_health(self, health, config, status);
+    if (!config.model_url.empty()) {
+      fetch_startup_model(config, health);
+    }
 
     auto tokenizer = std::make_shared<const clip_tokenizer>(clip_tokenizer::from_file(config.clip_vocab));
     // The progress callback may run on loading threads: anon_send is safe from any thread.
@@ -70,7 +100,9 @@ void loader(caf::blocking_actor* self, loader_config config, executor_actor exec
     // The executor gets the model before the scheduler hears it is ready, so the first job
     // always finds it.
     auto loras = std::make_shared<lora_library>(config.lora_dir, lora_layers(model->config()));
-    self->send(executor, model_atom::value, loaded_model{model, tokenizer, loras});
+    auto cache = std::make_shared<model_cache>(device_options{config.device, config.dtype}, config.model_cache_bytes);
+    cache->put(model);
+    self->send(executor, model_atom::value, loaded_model{model, tokenizer, loras, cache});
     tell_ready(self, scheduler, config, true, std::string());
     status.state = model_state::ready;
     status.progress = 1.0;

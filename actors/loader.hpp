@@ -24,6 +24,9 @@ struct loader_config {
   int32_t device_index = -1;  ///< the scheduler's index of this loader's device; -1 = every device
   bool report_health = true;  ///< whether this loader reports the model's state to health
   std::string lora_dir;       ///< the Lora folder; empty or missing = no LoRA is ever found
+  size_t model_cache_bytes = size_t{8192} << 20;  ///< the executor's model cache budget
+  std::string model_url;     ///< fetch model_path from here first when it is not there (or not this file)
+  std::string model_sha256;  ///< what the fetched file must hash to; empty = unchecked
 };
 
 /// The loader's body; spawn it with the system (blocking actors always get their own thread).

@@ -3,34 +3,88 @@
 #include "runtime/base/json_writer.hpp"
 #include "runtime/formats/a1111_api.hpp"
 #include "runtime/formats/a1111_options_store.hpp"
+#include "runtime/formats/model_choice.hpp"
 #include "runtime/formats/options.hpp"
-
 
 namespace sdw {
 
-options_keeper_actor::behavior_type options_keeper(options_keeper_actor::stateful_pointer<options_keeper_state> self) {
+namespace {
+
+void rescan(options_keeper_state& st) {
+  st.checkpoints.rescan();
+  st.vaes = scan_vaes(st.folders);
+}
+
+/// The job's options and model files; a name not found is looked for once more after reading the
+/// folder again (a file copied in since, or the demo model written after start).
+void resolve(options_keeper_state& st, generation_job& job) {
+  job.settings = resolve_options(st.stored, job.request.override_settings);
+  st.checkpoints.refresh_hashes();
+  try {
+    if (st.checkpoints.startup() == nullptr) {
+      throw error(errc::not_found, "", "startup checkpoint not listed yet");
+    }
+    const model_choice m = choose_model(job.request, job.settings, st.checkpoints, st.vaes);
+    job.checkpoint = m.checkpoint;
+    job.vae = m.vae;
+  } catch (const error&) {
+    rescan(st);
+    const model_choice m = choose_model(job.request, job.settings, st.checkpoints, st.vaes);
+    job.checkpoint = m.checkpoint;
+    job.vae = m.vae;
+  }
+}
+
+} // namespace
+
+options_keeper_actor::behavior_type options_keeper(options_keeper_actor::stateful_pointer<options_keeper_state> self,
+                                                   model_folders folders, std::string startup_checkpoint) {
+  self->state.folders = folders;
+  self->state.checkpoints = checkpoint_catalog(folders, std::move(startup_checkpoint));
+  self->state.vaes = scan_vaes(folders);
   return {
     [=](caf::get_atom, const std::string& title, const std::string& sha256) {
       return options_json(self->state.stored, loaded_checkpoint{title, sha256});
     },
-    [=](options_atom, const std::string& body,
-        const std::vector<std::string>& loaded_names) -> caf::result<int32_t, std::string> {
+    [=](options_atom, const std::string& body) -> caf::result<int32_t, std::string> {
       // Requests that come in after this answer run with the merged options; queued ones keep
       // the options they came in with.
-      options_post merged = post_options(body, self->state.stored, loaded_names);
+      auto& st = self->state;
+      st.checkpoints.refresh_hashes();
+      const auto known = [&st](const std::string& name) {
+        if (st.checkpoints.find_exact(name) == nullptr) {
+          rescan(st);
+        }
+        return st.checkpoints.find_exact(name) != nullptr;
+      };
+      options_post merged = post_options(body, st.stored, known);
       if (merged.refused) {
         return {static_cast<int32_t>(merged.refused->status), merged.refused->body};
       }
-      self->state.stored = std::move(merged.stored);
+      st.stored = std::move(merged.stored);
       return {int32_t{200}, std::string("null")};
     },
     [=](options_atom) { return resolve_options(self->state.stored, std::nullopt); },
-    [=](checkpoints_atom, const std::vector<std::string>& folders, bool rescan) {
-      if (rescan || !self->state.scanned) {
-        self->state.checkpoints = find_checkpoints(folders);
-        self->state.scanned = true;
+    [=](resolve_atom, generation_job& job) {
+      try {
+        resolve(self->state, job);
+      } catch (const error& e) {
+        job.rejected = job_error_of(e);
       }
-      return self->state.checkpoints;
+      return std::move(job);
+    },
+    [=](checkpoints_atom, bool again) {
+      if (again) {
+        rescan(self->state);
+      }
+      self->state.checkpoints.refresh_hashes();
+      return sd_models_json(self->state.checkpoints.list());
+    },
+    [=](vae_atom, bool again) {
+      if (again) {
+        rescan(self->state);
+      }
+      return sd_vae_json(self->state.vaes);
     },
   };
 }

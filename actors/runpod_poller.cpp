@@ -165,18 +165,13 @@ void start_job(self_pointer self, const runpod_job& job) {
     finish(self, id, failed_job(id, {errc::bad_request, "input", e.what()}));
     return;
   }
-  // The options a job runs with: those stored (POST /sdapi/v1/options jobs), then its overrides.
-  self->request(st.config.a1111->options, ask_timeout, options_atom::value)
+  // The options a job runs with (those stored by POST /sdapi/v1/options jobs, then its overrides)
+  // and the checkpoint and VAE files they name.
+  self->request(st.config.a1111->options, ask_timeout, resolve_atom::value, std::move(typed))
     .then(
-      [self, typed](options& stored) {
-        generation_job ready = typed;
-        try {
-          ready.settings = std::move(stored);
-          if (ready.request.override_settings) {
-            apply_overrides(ready.settings, *ready.request.override_settings);
-          }
-        } catch (const error& e) {
-          return finish(self, ready.id, failed_job(ready.id, job_error_of(e)));
+      [self](generation_job& ready) {
+        if (ready.rejected) {
+          return finish(self, ready.id, failed_job(ready.id, *ready.rejected));
         }
         submit(self, std::move(ready));
       },

@@ -21,7 +21,7 @@ caf::result<job_result> scheduler_state::submit(generation_job job) {
   const std::string id = job.id;
   job_record& rec = jobs[id];
   rec.job = std::move(job);
-  rec.plan = plan_job(rec.job.request, rec.job.settings);
+  rec.plan = plan_job(rec.job.request, rec.job.settings, model_key(rec.job));
   rec.result.id = id;
   rec.result.status = job_status::in_queue;
   rec.submitted = clock_type::now();

@@ -61,7 +61,8 @@ struct scheduler_limits {
 struct device_slot {
   scheduler_device device;
   device_stats stats;
-  bool holds_model = true;  ///< one model today: every device holds it once loaded
+  bool holds_model = true;  ///< its executor has a model loaded
+  std::string model;        ///< the model (job_plan::model) of the last batch it was given
   std::chrono::steady_clock::time_point busy_until;  ///< expected end of the running batch
   std::chrono::steady_clock::time_point batch_started;
   std::vector<std::string> running;  ///< ids of the batch at the executor

@@ -57,6 +57,7 @@ std::vector<placement_device> scheduler_state::placement_view(clock_type::time_p
     placement_device p;
     p.usable = usable(s);
     p.holds_model = s.holds_model;
+    p.model = s.model;
     p.running = !s.running.empty();
     // A batch that overran its estimate still counts as ending now, not in the past.
     p.free_in_ms = p.running ? std::max(0.0, std::chrono::duration<double, std::milli>(s.busy_until - now).count()) : 0.0;
@@ -106,6 +107,10 @@ void scheduler_state::start_batch(size_t d, std::vector<std::string> ids) {
   std::vector<generation_job> batch;
   std::vector<cancel_token> tokens;
   const job_shape shape = shape_of(jobs, ids, limits.max_batch);
+  if (const generation_job& lead = jobs.at(ids.front()).job; !model_key(lead).empty()) {
+    slot.model = model_key(lead);
+    slot.stats.model = lead.checkpoint;
+  }
   for (const auto& id : ids) {
     job_record& rec = jobs.at(id);
     rec.phase = job_phase::running;

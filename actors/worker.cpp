@@ -1,5 +1,9 @@
 #include "actors/worker.hpp"
 
+#include "runtime/catalog/model_folders.hpp"
+#include "runtime/download/model_download.hpp"
+#include "runtime/engine/make_model.hpp"
+
 #include "actors/encoder.hpp"
 #include "actors/executor.hpp"
 #include "actors/health.hpp"
@@ -34,8 +38,19 @@ void on_stop_signal(int sig) {
 
 } // namespace
 
+std::string startup_checkpoint(const worker_config& config) {
+  if (!config.checkpoint.empty()) {
+    return config.checkpoint;
+  }
+  if (!config.model_url.empty()) {
+    return download_target(config.model_url, model_folders{config.model_dir}.checkpoints()).string();
+  }
+  return demo_model_path(config.model_dir);
+}
+
 worker_setup worker_setup_from(const worker_config& config, const std::string& clip_vocab) {
-  worker_setup s{config.checkpoint, config.model_dir, clip_vocab, config.device, config.dtype,
+  const std::string model = config.model_url.empty() ? config.checkpoint : startup_checkpoint(config);
+  worker_setup s{model, config.model_dir, clip_vocab, config.device, config.dtype,
                  static_cast<size_t>(config.queue_size)};
   if (config.simulate > 0) {
     s.simulate = config.simulate;
@@ -46,7 +61,10 @@ worker_setup worker_setup_from(const worker_config& config, const std::string& c
     s.remotes = remote_executors(config);
   }
   s.max_batch = config.max_batch;
-  s.lora_dir = config.lora_dir;
+  s.lora_dir = lora_folder(config);
+  s.model_url = config.model_url;
+  s.model_sha256 = config.model_sha256;
+  s.model_cache_bytes = static_cast<size_t>(std::max(0, config.model_cache_mb)) << 20;
   return s;
 }
 
@@ -103,6 +121,9 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
     loader_config lc{config.model, config.model_dir, config.clip_vocab, names[i], config.dtype};
     lc.device_index = static_cast<int32_t>(i);
     lc.lora_dir = config.lora_dir;
+    lc.model_cache_bytes = config.model_cache_bytes;
+    lc.model_url = config.model_url;
+    lc.model_sha256 = config.model_sha256;
     // One voice for the model's state in /health; each device's own state is in its entry.
     lc.report_health = i == 0;
     system.spawn(loader, lc, a.executors[i], a.scheduler, a.health);

@@ -30,6 +30,9 @@ struct worker_setup {
   /// Executor hosts whose devices join the local ones (the system must load caf::io::middleman).
   std::vector<remote_address> remotes;
   std::string lora_dir = "models/Lora";  ///< the Lora folder each loader opens for its model
+  size_t model_cache_bytes = size_t{8192} << 20;  ///< weights each executor may keep (model.cache-mb)
+  std::string model_url;     ///< where `model` is fetched from when it is not there yet
+  std::string model_sha256;  ///< what the fetched file must hash to
 };
 
 /// The handles of the running worker actors.
@@ -49,6 +52,11 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& setup)
 
 /// The actors' part of the configuration, with the tokenizer file already found.
 worker_setup worker_setup_from(const worker_config& config, const std::string& clip_vocab);
+
+/// The checkpoint the worker starts with: model.checkpoint; else, with model.url, the file it is
+/// fetched to in <model.dir>/Stable-diffusion; else the demo model's path. A bad URL →
+/// sdw::error naming model.url.
+std::string startup_checkpoint(const worker_config& config);
 
 /// The actor system's settings every command shares: message types, two scheduler threads, and
 /// CAF's network layer when `network` (executor hosts, and workers that use them).

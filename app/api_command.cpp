@@ -6,6 +6,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/engine/cuda_devices.hpp"
+#include "runtime/engine/make_model.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -57,7 +58,8 @@ front_door_config front_door_from(const worker_config& config, const std::vector
   door.auth = users;
   door.api_key = config.http_api_key;
   door.health_open = config.health_access == "open";
-  door.model_dirs = {config.model_dir};
+  door.models_root = config.model_dir;
+  door.startup_checkpoint = startup_checkpoint(config);
   door.max_body_bytes = static_cast<size_t>(config.max_body_mb) << 20;
   door.max_megapixel_steps = static_cast<double>(config.max_megapixel_steps);
   door.styles_file = absolute_path(config.styles_file);
@@ -70,6 +72,7 @@ int run_api(const worker_config& config) {
   std::vector<api_credential> users;
   try {
     vocab = find_clip_vocab(config.clip_vocab, config.model_dir);
+    startup_checkpoint(config);  // a model.url without a file name is refused before anything starts
     if (!config.api_auth.empty()) {
       users = parse_api_auth(config.api_auth);
     }

@@ -65,6 +65,9 @@ int run_bench(const bench_args& args) {
   if (args.batch > 0) {
     return run_batch_bench(args);
   }
+  if (args.model_switch) {
+    return run_switch_bench(args);
+  }
   if (args.hires) {
     return run_hires_bench(args);
   }

@@ -26,6 +26,7 @@ struct bench_args {
   bool hires = false;    ///< time hires fix's two passes instead
   double hires_scale = 2.0;
   std::string hires_upscaler = "Latent";
+  bool model_switch = false;  ///< time switching between two checkpoints instead (from disk, from the cache)
 };
 
 /// Prints load, text-encode, UNet-step (CFG batch 2), VAE-decode and PNG-encode times.
@@ -40,6 +41,11 @@ int run_batch_bench(const bench_args& args);
 /// Hires fix: a txt2img job of batch_image² with batch_steps steps, alone and with enable_hr
 /// (hires_scale, hires_upscaler, the same steps again); prints the time of each pass.
 int run_hires_bench(const bench_args& args);
+
+/// Checkpoint switching: two checkpoints of the benched size alternated through a model cache that
+/// holds both (a switch is a cache hit) and one that holds one (each switch loads from disk);
+/// prints the time of each kind of switch.
+int run_switch_bench(const bench_args& args);
 
 /// The checkpoint to measure: `model`, else the sd15-size random one in model_dir (made on first use).
 std::string bench_model(const bench_args& args);

@@ -35,7 +35,7 @@ int run_executor_host(const worker_config& config) {
   auto executor_hdl = system.spawn<caf::detached>(executor, health_hdl, config.max_batch);
   auto host_hdl = system.spawn(executor_host, executor_hdl, health_hdl);
   loader_config lc{config.checkpoint, config.model_dir, vocab, config.device, config.dtype};
-  lc.lora_dir = config.lora_dir;
+  lc.lora_dir = lora_folder(config);
   system.spawn(loader, lc,
                executor_hdl, host_hdl, health_hdl);
 

@@ -108,6 +108,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--batch-steps", bench.batch_steps, "sampler steps per request for --batch")
       ->capture_default_str();
   bench_cmd->add_option("--batch-image", bench.batch_image, "image size (px) for --batch and --hires")->capture_default_str();
+  bench_cmd->add_flag("--switch", bench.model_switch,
+                      "time switching between two checkpoints: loaded from disk, and held in the model cache");
   bench_cmd->add_flag("--hires", bench.hires, "time hires fix's two passes (first pass --batch-image, --batch-steps each)");
   bench_cmd->add_option("--hires-scale", bench.hires_scale, "hr_scale for --hires")->capture_default_str();
   bench_cmd->add_option("--hires-upscaler", bench.hires_upscaler, "hr_upscaler for --hires")->capture_default_str();
@@ -126,6 +128,9 @@ int main(int argc, char** argv) {
     setting(cmd, "--model-dir", "model.dir", "models folder (demo model, clip/ tokenizer)");
     setting(cmd, "--clip-vocab", "model.clip-vocab", "CLIP bpe_simple_vocab_16e6.txt.gz");
     setting(cmd, "--lora-dir", "model.lora-dir", "folder of LoRA files that prompts' <lora:name:weight> tags name");
+    setting(cmd, "--model-url", "model.url", "fetch the checkpoint from this http(s) URL at start (resumed, checked)");
+    setting(cmd, "--model-sha256", "model.sha256", "the sha256 the file from --model-url must have");
+    setting(cmd, "--model-cache-mb", "model.cache-mb", "MiB of weights each device keeps for the checkpoints jobs name");
     setting(cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
     setting(cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
     setting(cmd, "--queue-size", "queue.size", "jobs that may wait; more are refused");

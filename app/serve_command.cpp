@@ -4,6 +4,7 @@
 #include "actors/options_keeper.hpp"
 #include "app/api_command.hpp"
 #include "actors/heartbeat.hpp"
+#include "actors/http_front.hpp"
 #include "actors/runpod_poller.hpp"
 #include "actors/worker.hpp"
 #include "runtime/base/errors.hpp"
@@ -65,7 +66,6 @@ int run_local_test(caf::actor_system& system, const worker_actors& actors, front
     if (is_generation_call(call)) {
       typed = generation_job{job.id, generation_request_from_call(call), {}, job_options{false}, std::nullopt};
       check_request_work(typed.request, max_megapixel_steps);
-      typed.settings = resolve_options({}, typed.request.override_settings);
     } else {
       other_call = call;
     }
@@ -84,6 +84,10 @@ int run_local_test(caf::actor_system& system, const worker_actors& actors, front
     run_a1111_call_job(a1111, job.id, *other_call, [&answer](job_result r) { answer.set_value(std::move(r)); });
     result = answer.get_future().get();
   } else {
+    // The options and model files the job runs with, as the front door resolves them.
+    self->request(a1111.options, caf::infinite, resolve_atom::value, std::move(typed))
+      .receive([&](generation_job& ready) { typed = std::move(ready); },
+               [&](caf::error& err) { typed.rejected = job_error{errc::internal, "", system.render(err)}; });
     self->request(actors.scheduler, caf::infinite, submit_atom::value, std::move(typed))
     .receive([&](job_result&) { queued = true; },
              [&](caf::error& err) { result = failed_job(job.id, {errc::internal, "", system.render(err)}); });
@@ -123,6 +127,7 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
     // Simulated executors have no text encoder, so they need no tokenizer file.
     if (config.simulate == 0) {
       vocab = find_clip_vocab(config.clip_vocab, config.model_dir);
+      startup_checkpoint(config);
     }
   } catch (const error& e) {
     spdlog::error("{}", e.what());
@@ -148,9 +153,9 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   caf::actor_system system{cfg};
   const worker_actors actors = start_worker(system, worker_setup_from(config, vocab));
   // The A1111 calls jobs name run as the front door of `sdworker api` runs them.
-  auto options_hdl = system.spawn(options_keeper);
-  auto a1111 = std::make_shared<front_context>(system, actors.scheduler, actors.health, options_hdl,
-                                               front_door_from(config, {}));
+  const front_door_config door = front_door_from(config, {});
+  auto options_hdl = spawn_options_keeper(system, door);
+  auto a1111 = std::make_shared<front_context>(system, actors.scheduler, actors.health, options_hdl, door);
 
   if (local) {
     const int code = run_local_test(system, actors, *a1111, *test_input, runpod.max_megapixel_steps);

@@ -45,5 +45,8 @@ using state_atom = caf::atom_constant<caf::atom("state")>;
 /// health: the full report.
 using report_atom = caf::atom_constant<caf::atom("report")>;
 using checkpoints_atom = caf::atom_constant<caf::atom("ckpts")>;
+/// Options keeper: resolve a job's options and model; list the VAE files.
+using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
+using vae_atom = caf::atom_constant<caf::atom("vae")>;
 
 } // namespace sdw

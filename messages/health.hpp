@@ -45,12 +45,13 @@ struct device_stats {
   int64_t batches = 0;        ///< executor runs (a batch of several jobs counts once)
   int64_t images = 0;         ///< images it has been asked for
   int64_t busy_ms = 0;        ///< time spent running batches
+  std::string model;          ///< the checkpoint file of its last batch ("" = the startup model)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_stats& x) {
   return f(caf::meta::type_name("sdw::device_stats"), x.name, x.state, x.speed, x.calibrated_speed, x.running, x.jobs,
-           x.batches, x.images, x.busy_ms);
+           x.batches, x.images, x.busy_ms, x.model);
 }
 
 /// The scheduler's counters.

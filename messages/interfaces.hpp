@@ -63,18 +63,21 @@ using scheduler_actor = caf::typed_actor<
   caf::reacts_to<ready_atom, bool, std::string, int32_t>,
   caf::reacts_to<offline_atom, std::string, int32_t>>;
 
-/// options keeper: the A1111 options POST /sdapi/v1/options stored so far and the checkpoints the
-/// model folders hold, owned by one actor so that concurrent requests see them change in order.
-/// get answers GET /sdapi/v1/options for the loaded checkpoint (title, sha256); options with a POST
-/// body and the names the loaded checkpoint answers to stores the merged options and answers the
-/// HTTP status and body; options alone answers the stored options resolved on top of the defaults,
-/// which jobs coming in now run with; checkpoints answers the files in the given folders, scanning them on first use or when
-/// asked to rescan.
+/// options keeper: the A1111 options POST /sdapi/v1/options stored so far and the checkpoints and
+/// VAEs the models folder holds, owned by one actor so that concurrent requests see them change in
+/// order. get answers GET /sdapi/v1/options for the loaded checkpoint (title, sha256); options
+/// with a POST body stores the merged options (the checkpoint named must be in the folder) and
+/// answers the HTTP status and body; options alone answers the stored options resolved on top of
+/// the defaults; resolve gives a job the options it runs with (stored, then its overrides) and the
+/// checkpoint and VAE files they choose, or sets `rejected` saying what is wrong; checkpoints and
+/// vae answer the /sd-models and /sd-vae bodies, reading the folder again when asked to.
 using options_keeper_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom, std::string, std::string>::with<std::string>,
-  caf::replies_to<options_atom, std::string, std::vector<std::string>>::with<int32_t, std::string>,
+  caf::replies_to<options_atom, std::string>::with<int32_t, std::string>,
   caf::replies_to<options_atom>::with<options>,
-  caf::replies_to<checkpoints_atom, std::vector<std::string>, bool>::with<std::vector<std::string>>>;
+  caf::replies_to<resolve_atom, generation_job>::with<generation_job>,
+  caf::replies_to<checkpoints_atom, bool>::with<std::string>,
+  caf::replies_to<vae_atom, bool>::with<std::string>>;
 
 /// Registers the message types that can be serialized (needed only across processes).
 inline void add_message_types(caf::actor_system_config& cfg) {

@@ -118,12 +118,22 @@ struct generation_job {
   /// Set when the job named an A1111 call that is not a generation (options, listings, extras, ...),
   /// answered where it came in: the scheduler records this result at once (and again on /retry).
   std::optional<job_result> answered;
+  /// The checkpoint file it runs, resolved at the edge from `settings.sd_model_checkpoint`
+  /// (empty: the worker's startup model).
+  std::string checkpoint;
+  /// The VAE file it runs with, resolved from `settings.sd_vae` (empty: the checkpoint's own).
+  std::string vae;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generation_job& x) {
   return f(caf::meta::type_name("sdw::generation_job"), x.id, x.request, x.settings, x.options,
-           optional_of(x.rejected), optional_of(x.answered));
+           optional_of(x.rejected), optional_of(x.answered), x.checkpoint, x.vae);
+}
+
+/// The model a job runs as placement and batching compare it: checkpoint and VAE.
+inline std::string model_key(const generation_job& job) {
+  return job.checkpoint.empty() && job.vae.empty() ? std::string() : job.checkpoint + "|" + job.vae;
 }
 
 /// Sampling progress of a running job: `step` of `steps` sampler steps done (over all of its

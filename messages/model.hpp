@@ -14,6 +14,7 @@ namespace sdw {
 class sd_model;
 class clip_tokenizer;
 class lora_library;
+class model_cache;
 
 /// A loaded checkpoint and its tokenizer, shared read-only with the executor. Local only: the
 /// networks live in this process's memory.
@@ -22,6 +23,8 @@ struct loaded_model {
   std::shared_ptr<const clip_tokenizer> tokenizer;
   /// The model's Lora folder; used only by the executor that runs the model.
   std::shared_ptr<lora_library> loras;
+  /// The checkpoints this executor holds (the startup model among them), for jobs that name one.
+  std::shared_ptr<model_cache> cache;
 };
 
 /// Where a model stands: being loaded, ready to run jobs, or failed to load (for good).

@@ -93,7 +93,8 @@ typename Inspector::result_type inspect(Inspector& f, options& x) {
            x.overlay_inpaint, x.return_mask, x.return_mask_composite, x.tiling, x.face_restoration,
            x.face_restoration_model,
            optional_of(x.sd_model_checkpoint), x.sd_vae, x.samples_format, x.enable_pnginfo, x.add_model_hash_to_info,
-           x.add_model_name_to_info, x.add_version_to_infotext);
+           x.add_model_name_to_info, x.add_vae_hash_to_info, x.add_vae_name_to_info, x.add_version_to_infotext,
+           x.sd_vae_overrides_per_model_preferences);
 }
 
 } // namespace sdw

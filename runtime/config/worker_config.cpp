@@ -26,17 +26,27 @@ struct key_binding {
 
 const std::vector<key_binding>& bindings() {
   static const std::vector<key_binding> table = {
-    {{"model.dir", "SDWORKER_MODEL_DIR", false, "folder of checkpoints, the demo model and clip/"},
+    {{"model.dir", "SDWORKER_MODEL_DIR", false,
+      "models folder as A1111 lays it out (Stable-diffusion/, VAE/, Lora/, ...), the demo model and clip/"},
      &worker_config::model_dir},
     {{"model.checkpoint", "SDWORKER_MODEL", false,
       "checkpoint to load (.safetensors); empty = the tiny random-weight demo model"},
      &worker_config::checkpoint},
+    {{"model.url", "SDWORKER_MODEL_URL", true,
+      "http(s) URL of a .safetensors checkpoint fetched at start into <model.dir>/Stable-diffusion (or to model.checkpoint), resumed and checked; the worker is unhealthy until it is in place"},
+     &worker_config::model_url},
+    {{"model.sha256", "SDWORKER_MODEL_SHA256", false,
+      "sha256 (hex) the file from model.url must have; a different file is never loaded"},
+     &worker_config::model_sha256},
     {{"model.clip-vocab", "SDWORKER_CLIP_VOCAB", false,
       "CLIP bpe_simple_vocab_16e6.txt.gz; empty = <model.dir>/clip or ../shared/clip"},
      &worker_config::clip_vocab},
     {{"model.lora-dir", "SDWORKER_LORA_DIR", false,
-      "folder of LoRA / LoCon .safetensors files, named in prompts as <lora:file name without extension:weight>"},
+      "folder of LoRA / LoCon .safetensors files, named in prompts as <lora:file name without extension:weight>; empty = <model.dir>/Lora"},
      &worker_config::lora_dir},
+    {{"model.cache-mb", "SDWORKER_MODEL_CACHE_MB", false,
+      "MiB of weights each device may keep for the checkpoints jobs name (least recently used go first)"},
+     &worker_config::model_cache_mb},
     {{"model.device", "SDWORKER_DEVICE", false, "auto, cpu, cuda or cuda:N"}, &worker_config::device},
     {{"model.dtype", "SDWORKER_DTYPE", false, "auto, f32, f16 or bf16"}, &worker_config::dtype},
     {{"model.threads", "SDWORKER_THREADS", false, "CPU threads for libtorch; 0 = all cores"},
@@ -347,6 +357,10 @@ double simulate_time_scale(const worker_config& config) {
 
 bool json_logs(const worker_config& config) {
   return config.log_format == "json" || (config.log_format == "auto" && !config.endpoint_id.empty());
+}
+
+std::string lora_folder(const worker_config& config) {
+  return config.lora_dir.empty() ? config.model_dir + "/Lora" : config.lora_dir;
 }
 
 } // namespace sdw

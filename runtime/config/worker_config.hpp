@@ -17,8 +17,11 @@ struct worker_config {
   // [model]
   std::string model_dir = "models";  ///< checkpoints, the demo model and clip/
   std::string checkpoint;            ///< the model to load; empty = the tiny random-weight demo model
+  std::string model_url;             ///< fetched at start into the models folder unless there already
+  std::string model_sha256;          ///< what the fetched file must hash to; empty = unchecked
   std::string clip_vocab;            ///< CLIP BPE file; empty = search model_dir/clip and ../shared/clip
-  std::string lora_dir = "models/Lora";  ///< LoRA / LoCon files that prompts' <lora:name:…> tags name
+  std::string lora_dir;                  ///< LoRA files that prompts' <lora:name:…> tags name; empty = <model_dir>/Lora
+  int model_cache_mb = 8192;             ///< weights each executor may hold for the checkpoints jobs name
   std::string device = "auto";       ///< auto, cpu, cuda, cuda:N
   std::string dtype = "auto";        ///< auto, f32, f16, bf16
   int threads = 0;                   ///< libtorch CPU threads; 0 = all cores
@@ -92,6 +95,9 @@ std::vector<std::string> split_list(const std::string& text);
 /// The speed factor of each of the `simulate` simulated devices: simulate-speeds, cycled when
 /// shorter, 1 when empty. sdw::error(bad_request, "model.simulate-speeds", ...) for a bad list.
 std::vector<double> simulate_speeds(const worker_config& config);
+
+/// The Lora folder: lora_dir, else <model_dir>/Lora.
+std::string lora_folder(const worker_config& config);
 
 /// model.simulate-time-scale as a number; sdw::error(bad_request, "model.simulate-time-scale", ...)
 /// unless it is a positive number.

@@ -196,8 +196,12 @@ namespace {
 constexpr const char* k_demo_name = "sdworker-tiny-demo.safetensors";
 } // namespace
 
+std::string demo_model_path(const std::string& model_dir) {
+  return (std::filesystem::path(model_dir) / k_demo_name).string();
+}
+
 std::string ensure_demo_model(const std::string& model_dir) {
-  const std::filesystem::path path = std::filesystem::path(model_dir) / k_demo_name;
+  const std::filesystem::path path = demo_model_path(model_dir);
   spdlog::warn("*** No model configured: using the embedded tiny RANDOM-WEIGHT demo model ({}). ***", path.string());
   spdlog::warn("*** Its images are noise patterns, not pictures. Pass --model to use a real checkpoint. ***");
   if (!std::filesystem::exists(path)) {

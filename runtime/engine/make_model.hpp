@@ -30,4 +30,7 @@ void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::s
 /// The embedded default model: the tiny random-weight checkpoint in `model_dir`, made on first use.
 std::string ensure_demo_model(const std::string& model_dir);
 
+/// Where ensure_demo_model keeps the demo model in `model_dir`.
+std::string demo_model_path(const std::string& model_dir);
+
 } // namespace sdw

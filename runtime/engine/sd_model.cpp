@@ -1,6 +1,6 @@
 #include "runtime/engine/sd_model.hpp"
 
-#include "runtime/engine/checkpoint_hash.hpp"
+#include "runtime/catalog/file_hash.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/safetensors.hpp"
 
@@ -43,6 +43,17 @@ at::Tensor alphas_cumprod_of(const safetensors_file& file, const model_config& c
     throw error(errc::bad_checkpoint, file.path(), "tensor 'alphas_cumprod' has the wrong shape or dtype");
   }
   return discrete_schedule::sd1_alphas_cumprod(config.linear_start, config.linear_end, config.timesteps);
+}
+
+/// fp16 VAEs overflow to NaN on some images; worker-a1111 runs A1111 with --no-half-vae.
+weight_placement vae_placement_of(const weight_placement& model, const device_options& options) {
+  weight_placement p = model;
+  if (options.vae_dtype == "f32") {
+    p.dtype = c10::kFloat;
+  } else if (options.vae_dtype != "model") {
+    throw error(errc::bad_request, "vae_dtype", "unknown VAE dtype '" + options.vae_dtype + "' (use f32 or model)");
+  }
+  return p;
 }
 
 } // namespace
@@ -97,29 +108,45 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
   report(0.0, "reading " + path);
   std::shared_ptr<const safetensors_file> file = safetensors_file::open(path);
   m->config_ = load_model_config(path, *file);
-  m->schedule_ = std::make_unique<discrete_schedule>(alphas_cumprod_of(*file, m->config_));
+  m->schedule_ = std::make_shared<discrete_schedule>(alphas_cumprod_of(*file, m->config_));
 
   report(0.05, "text encoder");
-  m->text_ = std::make_unique<text_encoder>(m->config_.text);
+  m->text_ = std::make_shared<text_encoder>(m->config_.text);
   m->text_->load(file, m->placement_);
   report(0.2, "unet");
-  m->unet_ = std::make_unique<sdw::unet>(m->config_.unet);
+  m->unet_ = std::make_shared<sdw::unet>(m->config_.unet);
   m->unet_->load(file, m->placement_);
   report(0.85, "vae");
-  m->vae_ = std::make_unique<sdw::vae>(m->config_.vae);
-  // fp16 VAEs overflow to NaN on some images; worker-a1111 runs A1111 with --no-half-vae.
-  weight_placement vae_placement = m->placement_;
-  if (options.vae_dtype == "f32") {
-    vae_placement.dtype = c10::kFloat;
-  } else if (options.vae_dtype != "model") {
-    throw error(errc::bad_request, "vae_dtype", "unknown VAE dtype '" + options.vae_dtype + "' (use f32 or model)");
-  }
-  m->vae_->load(file, vae_placement);
+  m->vae_ = std::make_shared<sdw::vae>(m->config_.vae);
+  m->vae_->load(file, vae_placement_of(m->placement_, options));
   // Hashing 2 GB takes seconds; it runs after the weights are in, off the caller's thread, and
   // only the infotext of the first job waits for it.
   m->sha256_ = std::async(std::launch::async, [path] { return cached_file_sha256(path); }).share();
   report(1.0, "ready");
   return m;
+}
+
+std::shared_ptr<sd_model> sd_model::with_vae(const std::string& vae_path, const device_options& options) const {
+  std::shared_ptr<sd_model> m(new sd_model(*this));
+  std::shared_ptr<const safetensors_file> file = safetensors_file::open(vae_path);
+  auto own = std::make_shared<sdw::vae>(config_.vae);
+  own->load(file, vae_placement_of(placement_, options), "");
+  m->vae_ = std::move(own);
+  m->vae_path_ = vae_path;
+  m->vae_name_ = std::filesystem::path(vae_path).filename().string();
+  m->vae_hash_ = sdw::short_hash(cached_file_sha256(vae_path));
+  return m;
+}
+
+size_t sd_model::weight_bytes() const {
+  size_t n = vae_->weight_bytes();
+  for (const auto& [_, t] : text_->named_weights()) {
+    n += t.nbytes();
+  }
+  for (const auto& [_, t] : unet_->named_weights()) {
+    n += t.nbytes();
+  }
+  return n;
 }
 
 std::string sd_model::sha256() const { return sha256_.get(); }

@@ -46,6 +46,11 @@ public:
   static std::shared_ptr<sd_model> load(const std::string& path, const device_options& options,
                                         const load_progress& progress = {});
 
+  /// The same model with the autoencoder of the VAE file at `vae_path` (`.safetensors` with
+  /// A1111's VAE keys: encoder.*, decoder.*, quant_conv.*, post_quant_conv.*) instead of its own;
+  /// the text encoder and UNet are shared, not copied. Errors name the VAE file and tensor.
+  std::shared_ptr<sd_model> with_vae(const std::string& vae_path, const device_options& options) const;
+
   const model_config& config() const noexcept { return config_; }
   const text_encoder& text() const noexcept { return *text_; }
   const sdw::unet& unet() const noexcept { return *unet_; }
@@ -62,15 +67,28 @@ public:
   /// A1111's "Model hash": the first 10 hex digits of sha256().
   std::string short_hash() const { return sha256().substr(0, 10); }
 
+  /// The VAE file in use as A1111 names it (file name with extension); empty for the
+  /// checkpoint's own VAE.
+  const std::string& vae_name() const noexcept { return vae_name_; }
+  /// The VAE file's path, empty for the checkpoint's own.
+  const std::string& vae_path() const noexcept { return vae_path_; }
+  /// A1111's "VAE hash" (10 hex digits of the VAE file's sha256); empty for the checkpoint's own.
+  const std::string& vae_short_hash() const noexcept { return vae_hash_; }
+
+  /// Bytes held by the weights of the three networks.
+  size_t weight_bytes() const;
+
 private:
   sd_model() = default;
   model_config config_;
   weight_placement placement_;
-  std::unique_ptr<text_encoder> text_;
-  std::unique_ptr<sdw::unet> unet_;
-  std::unique_ptr<sdw::vae> vae_;
-  std::unique_ptr<discrete_schedule> schedule_;
+  // Shared so that a model with another VAE shares the rest.
+  std::shared_ptr<text_encoder> text_;
+  std::shared_ptr<sdw::unet> unet_;
+  std::shared_ptr<sdw::vae> vae_;
+  std::shared_ptr<discrete_schedule> schedule_;
   std::string path_, name_;
+  std::string vae_path_, vae_name_, vae_hash_;
   std::shared_future<std::string> sha256_;
 };
 

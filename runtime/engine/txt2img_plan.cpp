@@ -298,6 +298,13 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   if (opts.add_model_name_to_info) {
     info.model_name = model.name();
   }
+  // A1111 writes "VAE hash" and "VAE" only when a VAE file replaces the checkpoint's own.
+  if (!model.vae_name().empty() && opts.add_vae_hash_to_info) {
+    info.vae_hash = model.vae_short_hash();
+  }
+  if (!model.vae_name().empty() && opts.add_vae_name_to_info) {
+    info.vae_name = model.vae_name();
+  }
   if (is_inpainting(model.config())) info.conditional_mask_weight = opts.inpainting_mask_weight;
   info.clip_skip = p.prompt_opts.clip_skip;
   if (sampler.uses_ensd && p.setup.params.eta != 0.0 && opts.eta_noise_seed_delta != 0) {
@@ -417,6 +424,10 @@ processed_info plan_processed_info(const sd_model& model, const txt2img_plan& pl
   info.batch_size = plan.batch_size;
   info.sd_model_name = model.name();
   info.sd_model_hash = model.short_hash();
+  if (!model.vae_name().empty()) {
+    info.sd_vae_name = model.vae_name();
+    info.sd_vae_hash = model.vae_short_hash();
+  }
   info.seed_resize_from_w = req.seed_resize_from_w;
   info.seed_resize_from_h = req.seed_resize_from_h;
   info.extra_generation_params = plan.setup.extra;

@@ -195,6 +195,14 @@ struct vae::impl : tnn::Module {
   nn::conv2d quant_conv{nullptr}, post_quant_conv{nullptr};
 };
 
+size_t vae::weight_bytes() const {
+  size_t n = 0;
+  for (const auto& p : impl_->parameters()) {
+    n += p.nbytes();
+  }
+  return n;
+}
+
 vae::vae(const vae_config& config) : config_(config), impl_(std::make_unique<impl>(config)) {
   impl_->eval();
 }

@@ -6,6 +6,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstddef>
 #include <memory>
 
 namespace sdw {
@@ -32,6 +33,9 @@ public:
   std::pair<at::Tensor, at::Tensor> encode_moments(const at::Tensor& images) const;
 
   const vae_config& config() const noexcept { return config_; }
+
+  /// Bytes held by the weights.
+  size_t weight_bytes() const;
 
 private:
   struct impl;

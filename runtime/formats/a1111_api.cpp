@@ -158,22 +158,28 @@ std::string samplers_json() {
   return to_json(list);
 }
 
-std::string sd_models_json(const std::vector<checkpoint_listing>& models) {
-  namespace fs = std::filesystem;
+std::string sd_models_json(const std::vector<checkpoint_info>& models) {
   json_value list = json_value::array();
   for (const auto& m : models) {
-    const fs::path path(m.path);
-    const std::string file_name = path.filename().string();
-    const std::string short_hash = m.sha256.size() >= 10 ? m.sha256.substr(0, 10) : "";
+    const std::string short_hash = m.short_hash();
     json_value item = json_value::object();
-    item.set("title", short_hash.empty() ? file_name : file_name + " [" + short_hash + "]");
-    item.set("model_name", path.stem().string());
+    item.set("title", m.title());
+    item.set("model_name", m.model_name);
     item.set("hash", short_hash.empty() ? json_value() : json_value(short_hash));
     item.set("sha256", m.sha256.empty() ? json_value() : json_value(m.sha256));
-    std::error_code ec;
-    const fs::path absolute = fs::absolute(path, ec);
-    item.set("filename", ec ? m.path : absolute.string());
-    item.set("config", m.config_path.empty() ? json_value() : json_value(m.config_path));
+    item.set("filename", m.path);
+    item.set("config", m.config.empty() ? json_value() : json_value(m.config));
+    list.push_back(std::move(item));
+  }
+  return to_json(list);
+}
+
+std::string sd_vae_json(const std::vector<vae_info>& vaes) {
+  json_value list = json_value::array();
+  for (const auto& v : vaes) {
+    json_value item = json_value::object();
+    item.set("model_name", v.name);
+    item.set("filename", v.path);
     list.push_back(std::move(item));
   }
   return to_json(list);

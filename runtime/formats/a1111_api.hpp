@@ -3,6 +3,8 @@
 /// bodies A1111 answers with, and the listing endpoints (/samplers, /sd-models).
 
 #include "runtime/base/errors.hpp"
+#include "runtime/catalog/checkpoint_catalog.hpp"
+#include "runtime/catalog/vae_catalog.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 
 #include <string>
@@ -42,16 +44,12 @@ std::string pydantic_error_type(const std::string& message);
 /// GET /sdapi/v1/samplers: `[{"name","aliases":[...],"options":{...}}]` in A1111's order.
 std::string samplers_json();
 
-/// A checkpoint as /sdapi/v1/sd-models lists it.
-struct checkpoint_listing {
-  std::string path;         ///< the checkpoint file
-  std::string sha256;       ///< empty while not yet computed
-  std::string config_path;  ///< the YAML beside it, or empty
-};
-
 /// GET /sdapi/v1/sd-models: `[{"title","model_name","hash","sha256","filename","config"}]`, where
-/// title is "<file name> [<short hash>]" once the hash is known, and hash/sha256/config are null
+/// title is "<name> [<short hash>]" once the hash is known, and hash/sha256/config are null
 /// when unknown.
-std::string sd_models_json(const std::vector<checkpoint_listing>& models);
+std::string sd_models_json(const std::vector<checkpoint_info>& models);
+
+/// GET /sdapi/v1/sd-vae: `[{"model_name","filename"}]`.
+std::string sd_vae_json(const std::vector<vae_info>& vaes);
 
 } // namespace sdw

@@ -5,7 +5,6 @@
 #include "runtime/formats/options.hpp"
 
 #include <algorithm>
-#include <filesystem>
 #include <system_error>
 
 namespace sdw {
@@ -48,7 +47,7 @@ std::string options_json(const json_object& stored, const loaded_checkpoint& loa
 }
 
 options_post post_options(std::string_view body, const json_object& stored,
-                          const std::vector<std::string>& loaded_names) {
+                          const std::function<bool(const std::string&)>& known_checkpoint) {
   options_post out;
   out.stored = stored;
   json_value doc;
@@ -65,7 +64,7 @@ options_post post_options(std::string_view body, const json_object& stored,
   // A1111 checks the checkpoint before it stores anything.
   if (const json_value* ckpt = stored_value(posted, "sd_model_checkpoint"); ckpt != nullptr && !ckpt->is_null()) {
     const std::string name = ckpt->is_string() ? ckpt->as_string() : to_json(*ckpt);
-    if (std::find(loaded_names.begin(), loaded_names.end(), name) == loaded_names.end()) {
+    if (!known_checkpoint || !known_checkpoint(name)) {
       out.refused = runtime_error("RuntimeError", "model '" + name + "' not found");
       return out;
     }
@@ -91,48 +90,6 @@ options_post post_options(std::string_view body, const json_object& stored,
     out.stored = std::move(merged.as_object());
   }
   return out;
-}
-
-std::vector<std::string> checkpoint_aliases(const checkpoint_listing& checkpoint) {
-  namespace fs = std::filesystem;
-  const fs::path path(checkpoint.path);
-  const std::string file_name = path.filename().string();
-  std::vector<std::string> names = {file_name, path.stem().string(), checkpoint.path};
-  std::error_code ec;
-  const fs::path absolute = fs::absolute(path, ec);
-  if (!ec) {
-    names.push_back(absolute.string());
-  }
-  if (checkpoint.sha256.size() >= 10) {
-    const std::string short_hash = checkpoint.sha256.substr(0, 10);
-    names.push_back(file_name + " [" + short_hash + "]");
-    names.push_back(path.stem().string() + " [" + short_hash + "]");
-    names.push_back(short_hash);
-    names.push_back(checkpoint.sha256);
-  }
-  return names;
-}
-
-std::vector<std::string> find_checkpoints(const std::vector<std::string>& folders) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> found;
-  for (const auto& folder : folders) {
-    std::error_code ec;
-    if (folder.empty() || !fs::is_directory(folder, ec)) {
-      continue;
-    }
-    for (fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec), end;
-         !ec && it != end; it.increment(ec)) {
-      std::error_code file_ec;
-      if (it->is_regular_file(file_ec) && it->path().extension() == ".safetensors") {
-        const fs::path canonical = fs::weakly_canonical(it->path(), file_ec);
-        found.push_back(file_ec ? it->path().string() : canonical.string());
-      }
-    }
-  }
-  std::sort(found.begin(), found.end());
-  found.erase(std::unique(found.begin(), found.end()), found.end());
-  return found;
 }
 
 } // namespace sdw

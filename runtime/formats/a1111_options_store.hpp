@@ -1,11 +1,12 @@
 #pragma once
 /// A1111's stored options at the API edge: GET /sdapi/v1/options (every option key with its
 /// stored or default value) and POST /sdapi/v1/options (checked, merged into the stored ones),
-/// and the checkpoint names a client may give as `sd_model_checkpoint`.
+/// checked against the checkpoints a client may name as `sd_model_checkpoint`.
 
 #include "runtime/formats/a1111_api.hpp"
 #include "runtime/base/json_value.hpp"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,19 +35,11 @@ struct options_post {
 };
 
 /// Checks a POST /sdapi/v1/options body and merges it into `stored`, as A1111 does: the body must
-/// be a JSON object (else 422); a `sd_model_checkpoint` that is none of `loaded_names` → 500
+/// be a JSON object (else 422); a `sd_model_checkpoint` that `known_checkpoint` does not find → 500
 /// RuntimeError "model 'x' not found" (nothing stored); a key A1111 does not register → 500
 /// KeyError (unless the value equals the stored one); a value the engine cannot use for one of
 /// its own options (`options`) → 422 naming the key. Other keys are stored as given.
 options_post post_options(std::string_view body, const json_object& stored,
-                          const std::vector<std::string>& loaded_names);
-
-/// The names that select a checkpoint (A1111's aliases): title, file name, stem, short hash,
-/// sha256 and path.
-std::vector<std::string> checkpoint_aliases(const checkpoint_listing& checkpoint);
-
-/// Every .safetensors file under `folders` (recursively, sorted, each once); folders that do not
-/// exist are skipped.
-std::vector<std::string> find_checkpoints(const std::vector<std::string>& folders);
+                          const std::function<bool(const std::string&)>& known_checkpoint);
 
 } // namespace sdw

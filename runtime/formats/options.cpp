@@ -64,10 +64,13 @@ const std::vector<option_field>& fields() {
       {"face_restoration_model", &options::face_restoration_model},
       {"sd_model_checkpoint", &options::sd_model_checkpoint},
       {"sd_vae", &options::sd_vae},
+      {"sd_vae_overrides_per_model_preferences", &options::sd_vae_overrides_per_model_preferences},
       {"samples_format", &options::samples_format, {"png", "jpg", "jpeg", "webp"}},
       {"enable_pnginfo", &options::enable_pnginfo},
       {"add_model_hash_to_info", &options::add_model_hash_to_info},
       {"add_model_name_to_info", &options::add_model_name_to_info},
+      {"add_vae_hash_to_info", &options::add_vae_hash_to_info},
+      {"add_vae_name_to_info", &options::add_vae_name_to_info},
       {"add_version_to_infotext", &options::add_version_to_infotext},
   };
   return table;

@@ -59,12 +59,15 @@ struct options {
   std::string face_restoration_model = "CodeFormer";
   // Models.
   std::optional<std::string> sd_model_checkpoint;  ///< checkpoint title or alias; none = the loaded one
-  std::string sd_vae = "Automatic";
+  std::string sd_vae = "Automatic";  ///< "Automatic", "None" or a VAE file name
+  bool sd_vae_overrides_per_model_preferences = true;
   // Output and infotext.
   std::string samples_format = "png";
   bool enable_pnginfo = true;
   bool add_model_hash_to_info = true;
   bool add_model_name_to_info = true;
+  bool add_vae_hash_to_info = true;
+  bool add_vae_name_to_info = true;
   bool add_version_to_infotext = true;
 };
 

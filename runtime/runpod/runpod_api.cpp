@@ -187,6 +187,9 @@ std::string health_json(const service_health& h) {
       one.set("batches", d.batches);
       one.set("images", d.images);
       one.set("busyMs", d.busy_ms);
+      if (!d.model.empty()) {
+        one.set("model", d.model);
+      }
       devices.push_back(std::move(one));
     }
     body.set("devices", std::move(devices));

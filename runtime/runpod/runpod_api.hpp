@@ -72,6 +72,7 @@ struct device_health {
   double speed = 1;   ///< the configured speed factor of its cost model
   double calibrated_speed = 1;  ///< the speed factor placement uses (learned from its batches)
   int64_t running = 0, jobs = 0, batches = 0, images = 0, busy_ms = 0;
+  std::string model;  ///< the checkpoint file it last ran; empty = the startup model
 };
 
 /// What /health shows.

@@ -25,13 +25,17 @@ bool per_member_option(std::string_view key) {
   static const char* const keys[] = {"randn_source",             "eta_noise_seed_delta",
                                      "CLIP_stop_at_last_layers", "emphasis",        "comma_padding_backtrack",
                                      "enable_prompt_comments",   "samples_format",  "enable_pnginfo",
-                                     "add_model_hash_to_info",   "add_model_name_to_info", "add_version_to_infotext"};
+                                     "add_model_hash_to_info",   "add_model_name_to_info", "add_version_to_infotext",
+                                     "add_vae_hash_to_info",     "add_vae_name_to_info",
+                                     // The model and VAE count as resolved (`model`), not as named.
+                                     "sd_model_checkpoint", "sd_vae", "sd_vae_overrides_per_model_preferences"};
   return std::find(std::begin(keys), std::end(keys), key) != std::end(keys);
 }
 
 } // namespace
 
-std::optional<std::string> scheduler_batch_key(const txt2img_request& r, const options& settings) {
+std::optional<std::string> scheduler_batch_key(const txt2img_request& r, const options& settings,
+                                               const std::string& model) {
   // Anything that changes the sampling loop itself (not just the prompt, CFG scale or seed, which
   // stay per image) keeps a job apart.
   if (r.enable_hr || r.refiner_checkpoint || r.script_name || !r.alwayson_scripts.empty() ||
@@ -40,7 +44,7 @@ std::optional<std::string> scheduler_batch_key(const txt2img_request& r, const o
   }
   std::ostringstream key;
   key.precision(17);
-  key << r.width << 'x' << r.height << "|steps=" << r.steps << "|sampler=" << r.effective_sampler_name()
+  key << "model=" << model << '|' << r.width << 'x' << r.height << "|steps=" << r.steps << "|sampler=" << r.effective_sampler_name()
       << "|scheduler=" << r.scheduler.value_or("Automatic");
   if (r.kind == request_kind::img2img) {
     key << "|img2img|denoising_strength=" << r.denoising_strength.value_or(0.75);
@@ -65,11 +69,12 @@ std::optional<std::string> scheduler_batch_key(const txt2img_request& r, const o
   return key.str();
 }
 
-job_plan plan_job(const txt2img_request& r, const options& settings) {
+job_plan plan_job(const txt2img_request& r, const options& settings, const std::string& model) {
   job_plan plan;
   plan.shape = job_shape{r.width, r.height, r.steps, r.batch_size, r.n_iter};
   plan.images = r.batch_size * r.n_iter;
-  plan.key = scheduler_batch_key(r, settings);
+  plan.key = scheduler_batch_key(r, settings, model);
+  plan.model = model;
   return plan;
 }
 

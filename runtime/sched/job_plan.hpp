@@ -17,6 +17,7 @@ struct job_plan {
   job_shape shape;                 ///< size, steps, images per UNet call, n_iter batches
   int images = 1;                  ///< images the job asks for (batch_size × n_iter)
   std::optional<std::string> key;  ///< jobs with equal keys may share a batch; none = always alone
+  std::string model;               ///< the checkpoint and VAE it runs ("" = the worker's startup model)
 };
 
 /// The batch key of a request and the options it runs with (resolved: defaults, stored options,
@@ -28,9 +29,12 @@ struct job_plan {
 /// std::nullopt for a job that must run alone (hires fix, refiner, scripts, tiling or face
 /// restoration). A job's n_iter batches share sampling runs with each other and with other jobs. The executor's batch key has the last word: jobs this key groups that still
 /// cannot share a UNet call run one after another in the same executor batch.
-std::optional<std::string> scheduler_batch_key(const txt2img_request& request, const options& settings);
+/// `model` names the checkpoint and VAE the job runs, as resolved from its options at the edge
+/// (the option values themselves, aliases of one file among them, do not count).
+std::optional<std::string> scheduler_batch_key(const txt2img_request& request, const options& settings,
+                                               const std::string& model = {});
 
-/// The plan of a checked request and its resolved options.
-job_plan plan_job(const txt2img_request& request, const options& settings);
+/// The plan of a checked request, its resolved options and the model it runs.
+job_plan plan_job(const txt2img_request& request, const options& settings, const std::string& model = {});
 
 } // namespace sdw

@@ -14,11 +14,19 @@ double placement_speed(double configured, double learned, bool calibrate) {
   return std::abs(learned / configured - 1.0) <= calibration_deadband ? configured : learned;
 }
 
-double finish_ms(const placement_device& d, const job_shape& shape) {
-  return d.free_in_ms + job_ms(d.costs, shape) + (d.holds_model ? 0.0 : model_switch_ms);
+namespace {
+
+bool needs_switch(const placement_device& d, const std::string& model) {
+  return !d.holds_model || (!model.empty() && !d.model.empty() && d.model != model);
 }
 
-int best_device(const std::vector<placement_device>& devices, const job_shape& shape) {
+} // namespace
+
+double finish_ms(const placement_device& d, const job_shape& shape, const std::string& model) {
+  return d.free_in_ms + job_ms(d.costs, shape) + (needs_switch(d, model) ? model_switch_ms : 0.0);
+}
+
+int best_device(const std::vector<placement_device>& devices, const job_shape& shape, const std::string& model) {
   int best = -1;
   double best_finish = std::numeric_limits<double>::infinity();
   bool best_idle = false;
@@ -27,7 +35,7 @@ int best_device(const std::vector<placement_device>& devices, const job_shape& s
       continue;
     }
     const bool idle = !devices[d].running && devices[d].free_in_ms <= 0.0;
-    const double finish = finish_ms(devices[d], shape);
+    const double finish = finish_ms(devices[d], shape, model);
     if (finish < best_finish - 1e-9 || (std::abs(finish - best_finish) <= 1e-9 && idle && !best_idle)) {
       best = static_cast<int>(d);
       best_finish = finish;
@@ -80,14 +88,15 @@ std::vector<batch_start> plan_dispatch(std::vector<placement_device> devices, co
     if (pos >= queue.size()) {
       break;
     }
-    const int d = best_device(devices, queue[pos].shape);
+    const int d = best_device(devices, queue[pos].shape, queue[pos].model);
     if (d < 0) {
       break;
     }
     placement_device& dev = devices[static_cast<size_t>(d)];
     if (dev.running || dev.free_in_ms > 0.0) {
       // Planned behind what that device runs; the next job may start elsewhere.
-      dev.free_in_ms = finish_ms(dev, queue[pos].shape);
+      dev.free_in_ms = finish_ms(dev, queue[pos].shape, queue[pos].model);
+      dev.model = queue[pos].model.empty() ? dev.model : queue[pos].model;
       ++pos;
       continue;
     }
@@ -96,7 +105,9 @@ std::vector<batch_start> plan_dispatch(std::vector<placement_device> devices, co
       open[i] = false;
     }
     dev.running = true;
-    dev.free_in_ms = job_ms(dev.costs, batch_shape(queue, members, max_batch));
+    dev.free_in_ms = job_ms(dev.costs, batch_shape(queue, members, max_batch)) +
+                     (needs_switch(dev, queue[pos].model) ? model_switch_ms : 0.0);
+    dev.model = queue[pos].model.empty() ? dev.model : queue[pos].model;
     starts.push_back({static_cast<size_t>(d), std::move(members)});
   }
   return starts;

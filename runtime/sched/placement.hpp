@@ -7,6 +7,7 @@
 #include "runtime/sched/job_plan.hpp"
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 namespace sdw {
@@ -17,8 +18,7 @@ namespace sdw {
 /// than the tried ones it is told to equal.
 constexpr double calibration_deadband = 0.1;
 
-/// What placing a job on a device that must first load its model adds to the estimate. One model
-/// today, so it never applies; a model cache would make it the load time.
+/// What placing a job on a device that must first load its model adds to the estimate.
 constexpr double model_switch_ms = 10000.0;
 
 /// The speed factor placement uses: the `learned` one when calibration is on and it is outside
@@ -29,18 +29,19 @@ double placement_speed(double configured, double learned, bool calibrate);
 struct placement_device {
   bool usable = true;       ///< idle or busy (not loading, offline or faulted)
   bool holds_model = true;  ///< else a model switch is added to its estimates
+  std::string model;        ///< the model it last ran (job_plan::model); "" = not known yet
   bool running = false;     ///< a batch is at its executor
   double free_in_ms = 0.0;  ///< until the running batch is expected to end (0 when it has overrun)
   cost_model costs;         ///< in wall time, at its placement speed
 };
 
-/// When a job of `shape` queued now would end on `d`: after what it runs, plus the job itself
-/// (and a model switch when it lacks the model).
-double finish_ms(const placement_device& d, const job_shape& shape);
+/// When a job of `shape` running `model` queued now would end on `d`: after what it runs, plus the
+/// job itself (and a model switch when it lacks the model, or last ran another one).
+double finish_ms(const placement_device& d, const job_shape& shape, const std::string& model = {});
 
-/// The usable device where a job of `shape` ends first; ties go to an idle device, then to the
-/// first listed. -1 when none is usable.
-int best_device(const std::vector<placement_device>& devices, const job_shape& shape);
+/// The usable device where a job of `shape` running `model` ends first; ties go to an idle
+/// device, then to the first listed. -1 when none is usable.
+int best_device(const std::vector<placement_device>& devices, const job_shape& shape, const std::string& model = {});
 
 /// The jobs that run with queue[lead] as one batch: queue[lead] and, in queue order, the later
 /// jobs among `open` with its key, while the images fit in `max_batch`. A job without a key runs

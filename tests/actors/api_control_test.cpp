@@ -221,8 +221,9 @@ BOOST_AUTO_TEST_CASE(schedulers_memory_and_refreshed_checkpoints) {
 
   const auto listed = call("GET", "/sdapi/v1/sd-models");
   BOOST_TEST_REQUIRE(listed.json.as_array().size() == 1u);
-  // A checkpoint copied into the folder shows after a refresh; the loaded one keeps its hash.
-  std::filesystem::copy_file(s.model, s.models.file("second.safetensors"));
+  // A checkpoint copied into the models folder shows after a refresh; the loaded one keeps its hash.
+  std::filesystem::create_directories(s.server.dir().dir / "Stable-diffusion");
+  std::filesystem::copy_file(s.model, s.server.dir().dir / "Stable-diffusion" / "second.safetensors");
   BOOST_TEST(call("GET", "/sdapi/v1/sd-models").json.as_array().size() == 1u);
   const auto refresh = call("POST", "/sdapi/v1/refresh-checkpoints");
   BOOST_TEST(refresh.status == 200);

@@ -83,14 +83,23 @@ BOOST_AUTO_TEST_CASE(samplers_json_lists_every_sampler_with_aliases) {
 
 BOOST_AUTO_TEST_CASE(sd_models_shows_the_short_hash_in_the_title) {
   const std::string sha(64, 'a');
-  const json_value list = parse_json(sd_models_json({{"/m/deliberate_v6.safetensors", sha, ""}}));
+  checkpoint_info hashed;
+  hashed.path = "/m/deliberate_v6.safetensors";
+  hashed.name = "deliberate_v6.safetensors";
+  hashed.model_name = "deliberate_v6";
+  hashed.sha256 = sha;
+  const json_value list = parse_json(sd_models_json({hashed}));
   const auto& m = list.as_array().at(0);
   BOOST_TEST(m.find("title")->as_string() == "deliberate_v6.safetensors [aaaaaaaaaa]");
   BOOST_TEST(m.find("model_name")->as_string() == "deliberate_v6");
   BOOST_TEST(m.find("hash")->as_string() == "aaaaaaaaaa");
   BOOST_TEST(m.find("filename")->as_string() == "/m/deliberate_v6.safetensors");
   BOOST_TEST(m.find("config")->is_null());
-  const json_value unhashed = parse_json(sd_models_json({{"/m/x.safetensors", "", "/m/x.yaml"}}));
+  checkpoint_info x;
+  x.path = "/m/x.safetensors";
+  x.name = "x.safetensors";
+  x.config = "/m/x.yaml";
+  const json_value unhashed = parse_json(sd_models_json({x}));
   BOOST_TEST(unhashed.as_array()[0].find("title")->as_string() == "x.safetensors");
   BOOST_TEST(unhashed.as_array()[0].find("sha256")->is_null());
   BOOST_TEST(unhashed.as_array()[0].find("config")->as_string() == "/m/x.yaml");

@@ -48,10 +48,21 @@ BOOST_AUTO_TEST_CASE(noise_clip_skip_emphasis_and_output_options_stay_with_each_
 
 BOOST_AUTO_TEST_CASE(overrides_that_change_the_sampling_loop_keep_jobs_apart) {
   const auto plain = key_of("");
-  for (const char* o : {R"({"sigma_min":0.1})", R"({"eta_ddim":0.5})",
-                        R"({"sd_model_checkpoint":"other.safetensors"})", R"({"batch_cond_uncond":false})"}) {
+  for (const char* o : {R"({"sigma_min":0.1})", R"({"eta_ddim":0.5})", R"({"batch_cond_uncond":false})"}) {
     BOOST_TEST(*key_of(o) != *plain, o);
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_model_counts_as_resolved_not_as_named) {
+  const txt2img_request r = parse_txt2img_request(R"({"prompt":"x","steps":20,"seed":1})");
+  const options o = resolve_options(json_object{}, r.override_settings);
+  // Two names of one file are one model; another file or VAE keeps jobs apart.
+  options named = o;
+  named.sd_model_checkpoint = "a.safetensors [0123456789]";
+  BOOST_TEST(*plan_job(r, o, "/m/a.safetensors|").key == *plan_job(r, named, "/m/a.safetensors|").key);
+  BOOST_TEST(*plan_job(r, o, "/m/a.safetensors|").key != *plan_job(r, o, "/m/b.safetensors|").key);
+  BOOST_TEST(*plan_job(r, o, "/m/a.safetensors|").key != *plan_job(r, o, "/m/a.safetensors|/m/v.safetensors").key);
+  BOOST_TEST(plan_job(r, o, "/m/b.safetensors|").model == "/m/b.safetensors|");
 }
 
 BOOST_AUTO_TEST_CASE(what_runs_alone_has_no_key) {

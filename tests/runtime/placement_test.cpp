@@ -75,6 +75,23 @@ BOOST_AUTO_TEST_CASE(a_device_that_holds_the_model_is_preferred) {
   BOOST_TEST(finish_ms(devices[0], shape_512) == finish_ms(devices[1], shape_512) + model_switch_ms);
 }
 
+BOOST_AUTO_TEST_CASE(jobs_go_to_the_device_that_last_ran_their_checkpoint) {
+  auto devices = devices_of({1.0, 1.0});
+  devices[0].model = "a|";
+  devices[1].model = "b|";
+  BOOST_TEST(best_device(devices, shape_512, "b|") == 1);
+  BOOST_TEST(best_device(devices, shape_512, "a|") == 0);
+  BOOST_TEST(finish_ms(devices[0], shape_512, "b|") == finish_ms(devices[1], shape_512, "b|") + model_switch_ms);
+  // Two idle devices, a queue alternating two checkpoints: each job starts where its model is.
+  std::vector<job_plan> queue = {plan(512, 20, "ka"), plan(512, 20, "kb")};
+  queue[0].model = "b|";
+  queue[1].model = "a|";
+  const auto starts = plan_dispatch(devices, queue, 4);
+  BOOST_TEST_REQUIRE(starts.size() == 2u);
+  BOOST_TEST(starts[0].device == 1u);
+  BOOST_TEST(starts[1].device == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(batches_join_later_jobs_with_the_same_key_up_to_the_image_limit) {
   const std::vector<job_plan> queue = {plan(512, 20, "a"), plan(512, 20, "b"), plan(512, 20, "a", 2),
                                        plan(512, 20, "a"), plan(512, 20, "a"), plan(512, 20)};

@@ -1,9 +1,9 @@
-#define BOOST_TEST_MODULE checkpoint_hash
+#define BOOST_TEST_MODULE file_hash
 #include <boost/test/unit_test.hpp>
 
 #include "tests/support/temp_dir.hpp"
 
-#include "runtime/engine/checkpoint_hash.hpp"
+#include "runtime/catalog/file_hash.hpp"
 #include "runtime/base/errors.hpp"
 
 #include <filesystem>

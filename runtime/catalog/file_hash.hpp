@@ -1,5 +1,6 @@
 #pragma once
-/// Model file hashes as the A1111 WebUI computes them ("Model hash" in infotext, /sd-models).
+/// Model file hashes as the A1111 WebUI computes them ("Model hash" and "VAE hash" in infotext,
+/// /sd-models), and the cache that spares hashing a file twice.
 
 #include <string>
 
@@ -12,6 +13,10 @@ std::string file_sha256(const std::string& path);
 /// file_sha256, remembered in `<path>.sha256` beside the file (with its size and mtime) so a
 /// 2 GB checkpoint is hashed once, as A1111 keeps its hashes in cache.json.
 std::string cached_file_sha256(const std::string& path);
+
+/// The sha256 cached_file_sha256 remembered for the file as it is now, without hashing it;
+/// empty when none is remembered (A1111 lists a checkpoint without its hash until it is loaded).
+std::string known_file_sha256(const std::string& path);
 
 /// The short hash shown as "Model hash": the first 10 hex characters of the full sha256.
 std::string short_hash(const std::string& sha256_hex);

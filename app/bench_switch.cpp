@@ -1,0 +1,48 @@
+#include "app/bench_command.hpp"
+
+#include "runtime/engine/make_model.hpp"
+#include "runtime/engine/model_cache.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+namespace sdw {
+
+int run_switch_bench(const bench_args& args) {
+  const std::string a = bench_model(args);
+  // A second checkpoint of the same size and dtype, with other weights.
+  const std::string b = (std::filesystem::path(args.model_dir) / "sdworker-sd15-random-f16-b.safetensors").string();
+  if (!std::filesystem::exists(b)) {
+    spdlog::info("making a second sd15-size random checkpoint {}", b);
+    make_model(model_preset::sd15, st_dtype::f16, 1, b);
+  }
+  device_options dev{args.device, args.dtype};
+  dev.memory_format = args.memory_format;
+  const size_t one = sd_model::load(a, dev)->weight_bytes();
+
+  // Both held: a switch finds the other model in the cache.
+  model_cache both(dev, 2 * one + one / 2);
+  both.get(a, "");
+  both.get(b, "");
+  bool flip = false;
+  const double cached = median_seconds(args.repeats, [&] { both.get((flip = !flip) ? a : b, ""); });
+  // One held: every switch loads the other from disk (the file is in the OS page cache after the
+  // first read, as on a worker that switches often).
+  model_cache single(dev, one + one / 2);
+  single.get(a, "");
+  const double from_disk = median_seconds(args.repeats, [&] { single.get((flip = !flip) ? b : a, ""); });
+  spdlog::info("bench --switch: two sd15-size checkpoints, {} MiB of weights each", one >> 20);
+  spdlog::info("{:<34} {:9.4f} s", "switch held in the cache", cached);
+  spdlog::info("{:<34} {:9.3f} s", "switch loaded from disk", from_disk);
+  spdlog::info("{:<34} {:9.0f} x", "from disk / cached", from_disk / std::max(cached, 1e-9));
+  if (!args.json_out.empty()) {
+    std::ofstream(args.json_out) << "{\"switch_cached_s\": " << cached << ", \"switch_from_disk_s\": " << from_disk
+                                 << ", \"weights_mib\": " << (one >> 20) << "}\n";
+  }
+  return 0;
+}
+
+} // namespace sdw

@@ -1,0 +1,172 @@
+#define BOOST_TEST_MODULE api_models
+#include <boost/test/unit_test.hpp>
+
+#define _TURN_OFF_PLATFORM_STRING
+#include "runtime/engine/make_model.hpp"
+#include "runtime/engine/safetensors.hpp"
+#include "tests/support/api_server.hpp"
+
+#include <filesystem>
+#include <future>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using sdw::json_value;
+using sdw::test::images_of;
+using sdw::test::member;
+
+namespace {
+
+/// A checkpoint of the tiny preset with its own random weights.
+void make_checkpoint(const fs::path& path, uint64_t seed) {
+  fs::create_directories(path.parent_path());
+  sdw::make_model(sdw::model_preset::tiny, sdw::st_dtype::f32, seed, path.string());
+}
+
+/// A VAE file as A1111 reads one: the autoencoder of `from`, without its checkpoint prefix.
+void make_vae(const fs::path& from, const fs::path& out) {
+  auto file = sdw::safetensors_file::open(from.string());
+  std::vector<sdw::st_write_entry> entries;
+  const std::string prefix = "first_stage_model.";
+  for (const auto& t : file->tensors()) {
+    if (t.name.rfind(prefix, 0) == 0) {
+      entries.push_back({t.name.substr(prefix.size()), t.dtype, t.shape,
+                         std::string(reinterpret_cast<const char*>(t.data), t.nbytes)});
+    }
+  }
+  fs::create_directories(out.parent_path());
+  sdw::write_safetensors(out.string(), entries, {});
+}
+
+/// The worker started with the shared tiny model ("tiny.safetensors", outside its models folder),
+/// and a models folder holding a second checkpoint and a VAE made from a third.
+sdw::test::shared_server& server() {
+  auto& s = sdw::test::checked_shared_api_server({});
+  static bool laid_out = false;
+  if (!laid_out) {
+    const fs::path root = s.server.dir().dir;
+    make_checkpoint(root / "Stable-diffusion" / "other.safetensors", 11);
+    make_checkpoint(s.models.dir / "donor.safetensors", 13);
+    make_vae(s.models.dir / "donor.safetensors", root / "VAE" / "donor-vae.safetensors");
+    laid_out = true;
+  }
+  return s;
+}
+
+sdw::test::http_reply call(const std::string& method, const std::string& path, const std::string& body = "") {
+  return server().server.call(method, path, body);
+}
+
+std::string txt2img_body(const std::string& overrides = "", int seed = 5) {
+  std::string body = R"({"prompt":"a lighthouse","steps":3,"width":64,"height":64,"sampler_name":"Euler","seed":)" +
+                     std::to_string(seed);
+  if (!overrides.empty()) {
+    body += R"(,"override_settings":)" + overrides;
+  }
+  return body + "}";
+}
+
+struct generated {
+  std::vector<uint8_t> pixels;
+  std::string infotext;
+};
+
+generated generate(const std::string& body) {
+  const auto r = call("POST", "/sdapi/v1/txt2img", body);
+  BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 400));
+  const auto images = images_of(r);
+  BOOST_TEST_REQUIRE(images.size() == 1u);
+  return {images[0].pixels, member(r.json, "info").is_string() ? images[0].text.at("parameters") : ""};
+}
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(the_models_folder_is_listed_in_a1111_shapes) {
+  BOOST_TEST(call("POST", "/sdapi/v1/refresh-checkpoints").body == "null");
+  const auto models = call("GET", "/sdapi/v1/sd-models");
+  BOOST_TEST_REQUIRE(models.status == 200);
+  std::vector<std::string> names;
+  for (const auto& m : models.json.as_array()) {
+    names.push_back(member(m, "model_name").as_string());
+    for (const char* key : {"title", "model_name", "hash", "sha256", "filename", "config"}) {
+      BOOST_TEST(m.find(key) != nullptr, key);
+    }
+  }
+  BOOST_TEST((std::find(names.begin(), names.end(), "other") != names.end()), models.body);
+  BOOST_TEST((std::find(names.begin(), names.end(), "tiny") != names.end()), models.body);
+  BOOST_TEST(call("POST", "/sdapi/v1/refresh-vae").body == "null");
+  const auto vaes = call("GET", "/sdapi/v1/sd-vae");
+  BOOST_TEST_REQUIRE(vaes.status == 200);
+  BOOST_TEST_REQUIRE(vaes.json.as_array().size() == 1u, vaes.body);
+  BOOST_TEST(member(vaes.json.as_array()[0], "model_name").as_string() == "donor-vae.safetensors");
+  BOOST_TEST(has(member(vaes.json.as_array()[0], "filename").as_string(), "/VAE/donor-vae.safetensors"));
+}
+
+BOOST_AUTO_TEST_CASE(jobs_alternating_two_checkpoints_each_get_their_own_images) {
+  const std::string on_tiny = txt2img_body();
+  const std::string on_other = txt2img_body(R"({"sd_model_checkpoint":"other"})");
+  const generated tiny = generate(on_tiny);
+  const generated other = generate(on_other);
+  BOOST_TEST(tiny.pixels != other.pixels);
+  BOOST_TEST(has(tiny.infotext, "Model: tiny"), tiny.infotext);
+  BOOST_TEST(has(other.infotext, "Model: other"), other.infotext);
+  // By its title as /sd-models shows it, once hashed by its load.
+  std::string title;
+  const auto listed = call("GET", "/sdapi/v1/sd-models");
+  for (const auto& m : listed.json.as_array()) {
+    if (member(m, "model_name").as_string() == "other") title = member(m, "title").as_string();
+  }
+  BOOST_TEST_REQUIRE(has(title, "other.safetensors ["), title);
+  BOOST_TEST(generate(txt2img_body(R"({"sd_model_checkpoint":")" + title + R"("})")).pixels == other.pixels);
+
+  // Queued together, alternating: each answers with its own checkpoint's image, in order.
+  std::vector<std::future<generated>> answers;
+  for (int i = 0; i < 6; ++i) {
+    answers.push_back(std::async(std::launch::async, generate, i % 2 == 0 ? on_tiny : on_other));
+  }
+  for (int i = 0; i < 6; ++i) {
+    const generated g = answers[static_cast<size_t>(i)].get();
+    BOOST_TEST((g.pixels == (i % 2 == 0 ? tiny.pixels : other.pixels)), "job " << i);
+    BOOST_TEST(has(g.infotext, i % 2 == 0 ? "Model: tiny" : "Model: other"), g.infotext);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_stored_checkpoint_option_selects_the_model_for_later_jobs) {
+  const generated other = generate(txt2img_body(R"({"sd_model_checkpoint":"other"})"));
+  BOOST_TEST(call("POST", "/sdapi/v1/options", R"({"sd_model_checkpoint":"other.safetensors"})").status == 200);
+  BOOST_TEST(generate(txt2img_body()).pixels == other.pixels);
+  const auto refused = call("POST", "/sdapi/v1/options", R"({"sd_model_checkpoint":"nowhere.safetensors"})");
+  BOOST_TEST(refused.status == 500);  // A1111's RuntimeError
+  BOOST_TEST(has(refused.body, "nowhere.safetensors"));
+  BOOST_TEST(call("POST", "/sdapi/v1/options", R"({"sd_model_checkpoint":"tiny"})").status == 200);
+  BOOST_TEST(generate(txt2img_body()).pixels != other.pixels);
+}
+
+BOOST_AUTO_TEST_CASE(a_vae_file_chosen_per_request_changes_the_image_and_the_infotext) {
+  const generated own = generate(txt2img_body());
+  const generated with = generate(txt2img_body(R"({"sd_vae":"donor-vae.safetensors"})"));
+  BOOST_TEST(own.pixels != with.pixels);
+  BOOST_TEST(has(with.infotext, "VAE: donor-vae.safetensors"), with.infotext);
+  BOOST_TEST(has(with.infotext, "VAE hash: "), with.infotext);
+  BOOST_TEST(!has(own.infotext, "VAE"), own.infotext);
+  const generated none = generate(txt2img_body(R"({"sd_vae":"None"})"));
+  BOOST_TEST(none.pixels == own.pixels);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_or_escaping_model_names_are_refused_naming_the_field) {
+  // A file outside the models folder is never opened, by any name.
+  const std::string donor = (server().models.dir / "donor.safetensors").string();
+  for (const std::string& name : {std::string("nowhere"), std::string("../tiny.safetensors"), donor,
+                                  std::string("donor")}) {
+    const auto r = call("POST", "/sdapi/v1/txt2img", txt2img_body(R"({"sd_model_checkpoint":")" + name + R"("})"));
+    BOOST_TEST(r.status == 422, name << ": " << r.body.substr(0, 300));
+    BOOST_TEST(has(r.body, "sd_model_checkpoint"), r.body);
+  }
+  const auto vae = call("POST", "/sdapi/v1/txt2img", txt2img_body(R"({"sd_vae":"nope.safetensors"})"));
+  BOOST_TEST(vae.status == 422, vae.body.substr(0, 300));
+  BOOST_TEST(has(vae.body, "sd_vae"), vae.body);
+  BOOST_TEST(server().server.call("GET", "/health").status == 200);
+}
