@@ -77,11 +77,13 @@ int main(int argc, char** argv) {
   std::string lora_preset = "tiny", lora_kind = "lora", lora_dtype = "f16", lora_out;
   int lora_rank = 4;
   uint64_t lora_seed = 0;
-  auto* make_lora = app.add_subcommand("make-lora", "write a random-weight LoRA or LoCon in the kohya-ss key layout");
+  auto* make_lora = app.add_subcommand("make-lora", "write a random-weight LoRA, LoCon or LyCORIS file in the kohya-ss key layout");
   make_lora->add_option("--preset", lora_preset, "tiny or sd15 (the model it fits)")
     ->check(CLI::IsMember({"tiny", "sd15"}))->capture_default_str();
-  make_lora->add_option("--kind", lora_kind, "lora (attention, feed-forward, text encoder) or locon (also convolutions)")
-    ->check(CLI::IsMember({"lora", "locon"}))->capture_default_str();
+  make_lora->add_option("--kind", lora_kind,
+                        "lora (attention, feed-forward, text encoder), locon (also convolutions), the LyCORIS "
+                        "loha, lokr, full (the locon layers) or norm (GroupNorm/LayerNorm layers)")
+    ->check(CLI::IsMember({"lora", "locon", "loha", "lokr", "full", "norm"}))->capture_default_str();
   make_lora->add_option("--rank", lora_rank, "rank of the factors (alpha = rank / 2)")->capture_default_str();
   make_lora->add_option("--dtype", lora_dtype, "f16 or f32")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
   make_lora->add_option("--seed", lora_seed, "random seed")->capture_default_str();
@@ -252,7 +254,7 @@ int main(int argc, char** argv) {
     }
     if (make_lora->parsed()) {
       sdw::make_lora(lora_preset == "sd15" ? sdw::model_preset::sd15 : sdw::model_preset::tiny,
-                     lora_kind == "locon" ? sdw::lora_kind::locon : sdw::lora_kind::lora, lora_rank,
+                     *sdw::parse_lora_kind(lora_kind), lora_rank,
                      lora_dtype == "f32" ? sdw::st_dtype::f32 : sdw::st_dtype::f16, lora_seed, lora_out);
       spdlog::info("wrote {} ({} for the {} preset, rank {}, {})", lora_out, lora_kind, lora_preset, lora_rank, lora_dtype);
       return 0;

@@ -1,5 +1,6 @@
 #include "runtime/engine/lora_apply.hpp"
 
+#include "runtime/engine/lora_delta.hpp"
 #include "runtime/engine/sd_model.hpp"
 
 #include <ATen/ATen.h>
@@ -9,17 +10,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <stdexcept>
 
 namespace sdw {
-namespace {
-
-/// A1111's NetworkModule.multiplier: text-encoder layers are those with "transformer" in the
-/// first 20 characters of their name.
-double multiplier_of(const lora_module& m, const lora_use& use) {
-  return m.layer.substr(0, 20).find("transformer") != std::string::npos ? use.te : use.unet;
-}
-
-} // namespace
 
 bool same_loras(const lora_set& a, const lora_set& b) {
   if (a.size() != b.size()) {
@@ -37,39 +30,27 @@ bool same_loras(const lora_set& a, const lora_set& b) {
   return true;
 }
 
-at::Tensor merge_lora_module(const lora_module& m, const lora_use& use, const at::Tensor& weight,
-                             c10::ScalarType dtype) {
-  const auto opts = at::TensorOptions().device(weight.device()).dtype(dtype);
-  at::Tensor up = m.up.to(opts);
-  at::Tensor down = m.down.to(opts);
-  const int64_t rank = down.size(0);
-  std::vector<int64_t> shape{up.size(0), down.size(1)};
-  at::Tensor updown;
-  if (m.mid.defined()) {
-    const at::Tensor mid = m.mid.to(opts);
-    shape.insert(shape.end(), mid.sizes().begin() + 2, mid.sizes().end());
-    updown = at::einsum("n m k l, i n, m j -> i j k l",
-                        {mid, up.reshape({up.size(0), -1}), down.reshape({down.size(0), -1})});
-  } else {
-    if (down.dim() == 4) {
-      shape.insert(shape.end(), down.sizes().begin() + 2, down.sizes().end());
-    }
-    at::Tensor u = up.reshape({up.size(0), -1});
-    at::Tensor d = down.reshape({down.size(0), -1});
-    if (use.dyn) {
-      u = u.slice(1, 0, *use.dyn);
-      d = d.slice(0, 0, *use.dyn);
-    }
-    updown = at::matmul(u, d).reshape(shape);
+lora_merged merge_lora_module(const lora_module& m, const lora_use& use, const at::Tensor& weight,
+                              const at::Tensor& bias, c10::ScalarType dtype) {
+  const lora_delta d = lora_module_delta(m, use, weight, dtype);
+  lora_merged out;
+  // network_apply_weights: weight.to(updown.dtype) + updown, which must keep the weight's shape.
+  out.weight = weight.to(dtype) + d.updown;
+  if (!out.weight.sizes().equals(weight.sizes())) {
+    throw std::runtime_error("layer " + m.layer + ": the " + std::string(to_string(m.kind)) +
+                             " delta does not fit the weight");
   }
-  if (updown.numel() != weight.numel()) {
-    throw std::runtime_error("layer " + m.layer + ": the LoRA's delta does not fit the weight");
+  if (d.ex_bias.defined()) {
+    if (!bias.defined()) {
+      throw std::runtime_error("layer " + m.layer + " has no bias for the " + std::string(to_string(m.kind)) +
+                               " module's bias delta");
+    }
+    out.bias = bias.to(dtype) + d.ex_bias;
+    if (!out.bias.sizes().equals(bias.sizes())) {
+      throw std::runtime_error("layer " + m.layer + ": the bias delta does not fit the bias");
+    }
   }
-  updown = updown.reshape(weight.sizes());
-  const double scale = m.scale ? *m.scale : m.alpha ? *m.alpha / static_cast<double>(rank) : 1.0;
-  updown = updown * scale;
-  updown = updown * multiplier_of(m, use);
-  return weight.to(dtype) + updown;
+  return out;
 }
 
 lora_patcher::lora_patcher(const sd_model& model) : model_(model) {
@@ -118,17 +99,24 @@ void lora_patcher::apply(const lora_set& set, lora_part part) {
   torch::NoGradGuard no_grad;
   const auto t0 = std::chrono::steady_clock::now();
   const c10::ScalarType dtype = model_.placement().dtype;
-  std::map<std::string, at::Tensor> merged;
+  std::map<std::string, at::Tensor> merged;  // weight and bias keys → their new data
+  const auto current = [&](const std::string& key) {
+    auto it = merged.find(key);
+    return it != merged.end() ? it->second : params_.at(key).detach();
+  };
   for (const lora_use& use : set) {
     for (const lora_module& m : use.network->modules) {
       if (m.target.text != (part == lora_part::text)) {
         continue;
       }
       const std::string& key = m.target.weight_key;
-      auto it = merged.find(key);
-      const at::Tensor current = it != merged.end() ? it->second : params_.at(key).detach();
+      const std::string& bias_key = m.target.bias_key;
       try {
-        merged[key] = merge_lora_module(m, use, current, dtype);
+        lora_merged out = merge_lora_module(m, use, current(key), bias_key.empty() ? at::Tensor() : current(bias_key), dtype);
+        merged[key] = out.weight.to(params_.at(key).scalar_type());
+        if (out.bias.defined()) {
+          merged[bias_key] = out.bias.to(params_.at(bias_key).scalar_type());
+        }
       } catch (const std::exception& e) {
         // A1111 counts the layer as an error of that network and goes on without it.
         spdlog::warn("Lora {}: {}", use.network->path, e.what());

@@ -1,12 +1,11 @@
 #pragma once
-/// Applying LoRAs to a loaded model for one job and taking them off again. As A1111's Lora
-/// extension merges them (networks.py network_apply_weights, network_lora.py, lyco_helpers.py):
-/// for each LoRA in order, each matched layer's weight becomes W + ΔW, with
-/// ΔW = (up.reshape(out, r) @ down.reshape(r, −1)).reshape(W) · scale · multiplier (a CP core
-/// `lora_mid` rebuilt by einsum instead), scale = alpha / r (a `scale` key wins; 1 without
-/// either), the te multiplier for text-encoder layers and the unet one for the rest, computed in
-/// the model's compute dtype. The changed weights are fresh tensors swapped in; the originals
-/// are kept and swapped back, so restoring is exact and other jobs never see a LoRA.
+/// Applying LoRAs and LyCORIS networks to a loaded model for one job and taking them off again.
+/// As A1111's Lora extension merges them (networks.py network_apply_weights): for each network in
+/// order, each matched layer's weight becomes W + ΔW and, where the module has a bias delta, its
+/// bias b + Δb (ΔW and Δb by kind: lora_delta), computed once per job in the model's compute
+/// dtype from what earlier networks made of the layer. The changed weights and biases are fresh
+/// tensors swapped in; the originals are kept and swapped back, so restoring is exact and other
+/// jobs never see a network.
 
 #include "runtime/engine/lora_file.hpp"
 
@@ -67,9 +66,16 @@ private:
   part_state text_, unet_;
 };
 
-/// The merged weight of one layer after `use` (ΔW added to `weight`), in the model's compute
-/// dtype; exposed for tests and benchmarks.
-at::Tensor merge_lora_module(const lora_module& module, const lora_use& use, const at::Tensor& weight,
-                             c10::ScalarType dtype);
+/// A layer's weight and bias after one module.
+struct lora_merged {
+  at::Tensor weight;
+  at::Tensor bias;  ///< undefined when the module leaves the bias alone
+};
+
+/// One module merged into its layer's `weight` and `bias` (undefined when the layer has none) in
+/// the model's compute dtype; exposed for tests and benchmarks. Throws std::runtime_error where
+/// A1111 fails for the layer (then the layer goes without the module).
+lora_merged merge_lora_module(const lora_module& module, const lora_use& use, const at::Tensor& weight,
+                              const at::Tensor& bias, c10::ScalarType dtype);
 
 } // namespace sdw

@@ -8,7 +8,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <initializer_list>
 #include <memory>
+#include <optional>
 
 namespace sdw {
 namespace {
@@ -28,7 +30,62 @@ double scalar_of(const st_tensor& t, const std::string& path) {
   return v;
 }
 
+bool has_all(const std::map<std::string, const st_tensor*>& parts, std::initializer_list<const char*> names) {
+  for (const char* n : names) {
+    if (parts.count(n) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// The kind A1111 would make of a module's keys, trying its module types in order.
+std::optional<lora_module_kind> kind_of(const std::map<std::string, const st_tensor*>& parts) {
+  if (has_all(parts, {"lora_up.weight", "lora_down.weight"})) {
+    return lora_module_kind::lora;
+  }
+  if (has_all(parts, {"hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b"})) {
+    return lora_module_kind::loha;
+  }
+  if (has_all(parts, {"weight"})) {
+    return lora_module_kind::ia3;
+  }
+  const bool lokr1 = has_all(parts, {"lokr_w1"}) || has_all(parts, {"lokr_w1_a", "lokr_w1_b"});
+  const bool lokr2 = has_all(parts, {"lokr_w2"}) || has_all(parts, {"lokr_w2_a", "lokr_w2_b"});
+  if (lokr1 && lokr2) {
+    return lora_module_kind::lokr;
+  }
+  if (has_all(parts, {"diff"})) {
+    return lora_module_kind::full;
+  }
+  if (has_all(parts, {"w_norm", "b_norm"})) {
+    return lora_module_kind::norm;
+  }
+  if (has_all(parts, {"a1.weight", "a2.weight", "alpha", "b1.weight", "b2.weight"})) {
+    return lora_module_kind::glora;
+  }
+  return std::nullopt;
+}
+
 } // namespace
+
+const char* to_string(lora_module_kind kind) {
+  switch (kind) {
+    case lora_module_kind::lora: return "LoRA";
+    case lora_module_kind::loha: return "LoHa";
+    case lora_module_kind::ia3: return "IA3";
+    case lora_module_kind::lokr: return "LoKr";
+    case lora_module_kind::full: return "full";
+    case lora_module_kind::norm: return "norm";
+    case lora_module_kind::glora: return "GLoRA";
+  }
+  return "?";
+}
+
+at::Tensor lora_module::get(const std::string& part) const {
+  auto it = w.find(part);
+  return it == w.end() ? at::Tensor() : it->second;
+}
 
 std::shared_ptr<const lora_network> load_lora_network(const std::string& path,
                                                       const std::map<std::string, lora_layer>& layers) {
@@ -54,42 +111,73 @@ std::shared_ptr<const lora_network> load_lora_network(const std::string& path,
       ++net->unmatched;
       continue;
     }
-    const auto part = [&](const char* name) {
-      auto it = parts.find(name);
-      return it == parts.end() ? nullptr : it->second;
-    };
-    const st_tensor* up = part("lora_up.weight");
-    const st_tensor* down = part("lora_down.weight");
-    if (up == nullptr || down == nullptr) {
+    const auto kind = kind_of(parts);
+    if (!kind) {
+      if (parts.count("oft_blocks") != 0 || parts.count("oft_diag") != 0) {
+        ++net->refused;
+        continue;
+      }
       std::string keys;
       for (const auto& [k, t] : parts) {
         keys += (keys.empty() ? "" : ", ") + k;
       }
-      throw error(errc::unsupported, path,
-                  "layer '" + prefix + "' has " + keys + ": only LoRA and LoCon (lora_up/lora_down) are supported yet");
+      throw error(errc::unsupported, path, "layer '" + prefix + "' has " + keys + ", which no network kind accepts");
     }
     lora_module m;
     m.layer = *layer;
     m.target = layers.at(*layer);
+    m.kind = *kind;
     if (m.target.kind == lora_layer_kind::other) {
-      throw error(errc::unsupported, path, "layer '" + prefix + "' is not a linear or convolution layer");
+      ++net->unapplied;
+      continue;
     }
-    if (part("bias") != nullptr || part("dora_scale") != nullptr) {
-      throw error(errc::unsupported, path, "layer '" + prefix + "' has a bias or DoRA scale, which is not supported yet");
+    for (const auto& [part, t] : parts) {
+      if (part == "alpha") {
+        m.alpha = scalar_of(*t, path);
+      } else if (part == "scale") {
+        m.scale = scalar_of(*t, path);
+      } else if (part == "on_input") {
+        m.on_input = scalar_of(*t, path) != 0;
+      } else {
+        m.w.emplace(part, as_float_tensor(*t));
+      }
     }
-    m.up = as_float_tensor(*up);
-    m.down = as_float_tensor(*down);
-    if (const st_tensor* mid = part("lora_mid.weight")) {
-      m.mid = as_float_tensor(*mid);
-    }
-    if (const st_tensor* alpha = part("alpha")) {
-      m.alpha = scalar_of(*alpha, path);
-    }
-    if (const st_tensor* scale = part("scale")) {
-      m.scale = scalar_of(*scale, path);
-    }
-    if (m.down.dim() < 2 || m.up.dim() < 2 || m.up.size(1) != m.down.size(0)) {
-      throw error(errc::bad_checkpoint, path, "layer '" + prefix + "': lora_up and lora_down do not fit together");
+    const auto rank_of = [&](const char* part) -> std::optional<int64_t> {
+      const at::Tensor t = m.get(part);
+      if (!t.defined()) {
+        return std::nullopt;
+      }
+      if (t.dim() < 1) {
+        throw error(errc::bad_checkpoint, path, "layer '" + prefix + "': '" + part + "' is a scalar");
+      }
+      return t.size(0);
+    };
+    switch (m.kind) {
+      case lora_module_kind::lora: {
+        const at::Tensor up = m.get("lora_up.weight"), down = m.get("lora_down.weight");
+        if (down.dim() < 2 || up.dim() < 2 || up.size(1) != down.size(0)) {
+          throw error(errc::bad_checkpoint, path, "layer '" + prefix + "': lora_up and lora_down do not fit together");
+        }
+        m.dim = down.size(0);
+        break;
+      }
+      case lora_module_kind::loha:
+        m.dim = rank_of("hada_w1_b");
+        break;
+      case lora_module_kind::lokr:
+        // The second factor's rank wins when both are factored, as in A1111.
+        m.dim = rank_of("lokr_w1_b");
+        if (auto r = rank_of("lokr_w2_b")) {
+          m.dim = r;
+        }
+        break;
+      case lora_module_kind::ia3:
+        if (parts.count("on_input") == 0) {
+          throw error(errc::bad_checkpoint, path, "layer '" + prefix + "': an IA3 module needs 'on_input'");
+        }
+        break;
+      default:
+        break;
     }
     net->modules.push_back(std::move(m));
   }

@@ -3,6 +3,7 @@
 #include "runtime/engine/sd1_layout.hpp"
 
 #include <regex>
+#include <set>
 
 namespace sdw {
 namespace {
@@ -50,7 +51,12 @@ long long num(const std::ssub_match& m) { return std::stoll(m.str()); }
 
 std::map<std::string, lora_layer> lora_layers(const model_config& config) {
   std::map<std::string, lora_layer> out;
-  for (const auto& spec : sd1_checkpoint_layout(config)) {
+  const auto layout = sd1_checkpoint_layout(config);
+  std::set<std::string> keys;
+  for (const auto& spec : layout) {
+    keys.insert(spec.name);
+  }
+  for (const auto& spec : layout) {
     const std::string& key = spec.name;
     if (key.size() <= k_weight.size() || key.compare(key.size() - k_weight.size(), k_weight.size(), k_weight) != 0) {
       continue;
@@ -58,6 +64,9 @@ std::map<std::string, lora_layer> lora_layers(const model_config& config) {
     const std::string module = key.substr(0, key.size() - k_weight.size());
     lora_layer layer;
     layer.weight_key = key;
+    if (keys.count(module + ".bias") != 0) {
+      layer.bias_key = module + ".bias";
+    }
     std::string name;
     if (starts_with(module, sd1_unet_prefix)) {
       // A1111 names the UNet's modules from sd_model.model: "diffusion_model.…".
@@ -70,8 +79,10 @@ std::map<std::string, lora_layer> lora_layers(const model_config& config) {
       continue;
     }
     const bool embedding = module.find("embedding") != std::string::npos;
+    // The only one-dimensional weights of SD1 are those of its GroupNorm and LayerNorm layers.
     layer.kind = spec.shape.size() == 4                 ? lora_layer_kind::conv
                  : spec.shape.size() == 2 && !embedding ? lora_layer_kind::linear
+                 : spec.shape.size() == 1               ? lora_layer_kind::norm
                                                         : lora_layer_kind::other;
     out.emplace(std::move(name), std::move(layer));
   }

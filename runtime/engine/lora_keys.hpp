@@ -11,12 +11,14 @@
 
 namespace sdw {
 
-/// What kind of layer a module is; LoRA deltas apply to linear and convolution weights.
-enum class lora_layer_kind { linear, conv, other };
+/// What kind of layer a module is: A1111 patches linear, convolution and norm (GroupNorm,
+/// LayerNorm) layers; the others (embeddings) never take a network's delta.
+enum class lora_layer_kind { linear, conv, norm, other };
 
 /// One module a LoRA may change.
 struct lora_layer {
   std::string weight_key;  ///< the checkpoint key of its weight ("model.diffusion_model.….weight")
+  std::string bias_key;    ///< the key of its bias, empty when it has none
   lora_layer_kind kind = lora_layer_kind::other;
   bool text = false;       ///< a text-encoder module (else the UNet)
 };

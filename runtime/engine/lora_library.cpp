@@ -127,6 +127,13 @@ std::shared_ptr<const lora_network> lora_library::network(const std::string& pat
     if (e.network->unmatched > 0) {
       spdlog::debug("Lora {}: {} keys match no layer of the model", path, e.network->unmatched);
     }
+    if (e.network->unapplied > 0) {
+      spdlog::debug("Lora {}: {} modules are for embedding layers, which take no network", path, e.network->unapplied);
+    }
+    if (e.network->refused > 0) {
+      spdlog::warn("Lora {}: {} OFT modules (oft_blocks / oft_diag) are not supported and are skipped; the rest of "
+                   "the file is applied", path, e.network->refused);
+    }
   }
   return e.network;
 }

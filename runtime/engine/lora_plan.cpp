@@ -32,7 +32,16 @@ job_loras resolve_job_loras(const std::string& prompt, lora_library* library) {
         last = &other;
       }
     }
-    out.set.push_back(lora_use{library->network(*path), last->te, last->unet, last->dyn});
+    std::shared_ptr<const lora_network> network;
+    try {
+      network = library->network(*path);
+    } catch (const std::exception& e) {
+      // A1111 logs a file it fails to load and reports it as not found; the job goes on.
+      spdlog::error("loading network {}: {}", tag.name, e.what());
+      out.missing.push_back(tag.name);
+      continue;
+    }
+    out.set.push_back(lora_use{std::move(network), last->te, last->unet, last->dyn});
     const std::string hash = library->short_hash(*path);
     if (!hash.empty()) {
       // The extension drops ':' and ',' from the name it lists.

@@ -25,7 +25,8 @@ struct job_loras {
 /// library (null: no Lora folder, every name unknown). Unknown names are logged as A1111 logs
 /// them ("Lora not found: a, b") and the job goes on without them; tags A1111 cannot read
 /// (a multiplier that is not a number) are logged and no LoRA is used. A file that cannot be
-/// applied (LoHa, LoKr, ...) is error(unsupported, path, ...).
+/// read (a module no network kind accepts, a broken file) is logged with its reason and counts
+/// as not found, as A1111 skips a network that fails to load.
 job_loras resolve_job_loras(const std::string& prompt, lora_library* library);
 
 /// The part of the executor's batch key that keeps jobs with different LoRAs apart: the tags of

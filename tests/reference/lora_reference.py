@@ -1,10 +1,18 @@
-"""An independent merge of a kohya-ss LoRA / LoCon file into an SD1 checkpoint, written from the
-A1111 spec (section 4.6): the kohya -> CompVis layer names, delta = up @ down reshaped to the
-weight, times alpha / rank, times the te multiplier for text-encoder layers and the unet one
-for the rest.
+"""An independent merge of LoRA and LyCORIS files into an SD1 checkpoint, written from A1111
+1.9.4's Lora extension (network.py finalize_updown, network_lora/hada/lokr/full/norm/ia3/glora.py,
+lyco_helpers.py, networks.py network_apply_weights): the kohya -> CompVis layer names; per kind
+the weight delta, reshaped to the weight, times scale (a `scale` key, else alpha / dim where the
+kind has a dim, else 1), DoRA's column renormalisation when a `dora_scale` is given, times the te
+multiplier for text-encoder layers and the unet one for the rest; bias deltas (`diff_b`,
+`b_norm`) times the multiplier only. Files are merged one after the other, each module seeing
+the weights earlier ones left. OFT modules are skipped.
 
-Usage: lora_reference.py CHECKPOINT LORA TE UNET OUT
-Writes OUT, the checkpoint with the LoRA merged (float32), and prints how many layers changed.
+Usage: lora_reference.py CHECKPOINT OUT LORA TE UNET [LORA TE UNET ...]
+Writes OUT, the checkpoint with the files merged (float32), and prints how many modules were merged.
+
+Or: lora_reference.py --make-extra CHECKPOINT OUT SEED
+Writes OUT, a random file for the checkpoint's layers with the kinds make-lora does not write:
+IA3 (on outputs and on inputs), GLoRA, LoRA with DoRA's dora_scale, and one OFT module.
 """
 import json
 import re
@@ -76,42 +84,193 @@ def to_compvis(k):
     return k
 
 
-def main():
-    ckpt_path, lora_path, te, unet, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
-    sd, meta = read(ckpt_path)
-    sd = {k: (v.float() if v.dtype != torch.int64 else v) for k, v in sd.items()}
+def model_layers(sd):
+    """Layer name -> (weight key, bias key or None) for the modules A1111 patches (not embeddings)."""
     layers = {}
     for key in sd:
-        if not key.endswith(".weight"):
+        if not key.endswith(".weight") or "embedding" in key:
             continue
         module = key[: -len(".weight")]
+        bias = module + ".bias" if module + ".bias" in sd else None
         if module.startswith("model.diffusion_model."):
-            layers[module[len("model."):].replace(".", "_")] = key
+            layers[module[len("model."):].replace(".", "_")] = (key, bias)
         elif module.startswith("cond_stage_model.transformer.text_model."):
-            layers["transformer_" + module[len("cond_stage_model.transformer."):].replace(".", "_")] = key
+            layers["transformer_" + module[len("cond_stage_model.transformer."):].replace(".", "_")] = (key, bias)
+    return layers
+
+
+def find_layer(prefix, layers):
+    name = to_compvis(prefix)
+    if name not in layers and "lora_unet" in prefix:
+        name = prefix.replace("lora_unet", "diffusion_model")
+    return name if name in layers else None
+
+
+def matmul_rebuild(up, down, shape):
+    return (up.reshape(up.shape[0], -1) @ down.reshape(down.shape[0], -1)).reshape(shape)
+
+
+def tucker(core, wa, wb):
+    # core [r, r, kh, kw], wa [r, out], wb [r, in] -> [out, in, kh, kw]
+    return torch.einsum("abkl,ao,bi->oikl", core, wa, wb)
+
+
+def updown_of(p, w):
+    """(delta, output shape, bias delta, dim) of one module `p` for the current weight `w`."""
+    if "lora_up.weight" in p and "lora_down.weight" in p:
+        up, down = p["lora_up.weight"], p["lora_down.weight"]
+        shape = [up.shape[0], down.shape[1]]
+        if "lora_mid.weight" in p:
+            mid = p["lora_mid.weight"]
+            shape += list(mid.shape[2:])
+            delta = torch.einsum("abkl,oa,bi->oikl", mid, up.reshape(up.shape[0], -1), down.reshape(down.shape[0], -1))
+        else:
+            shape += list(down.shape[2:]) if down.dim() == 4 else []
+            delta = matmul_rebuild(up, down, shape)
+        return delta, shape, None, down.shape[0]
+    if all(k in p for k in ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b")):
+        w1a, w1b, w2a, w2b = p["hada_w1_a"], p["hada_w1_b"], p["hada_w2_a"], p["hada_w2_b"]
+        if "hada_t1" in p:
+            shape = [w1a.shape[1], w1b.shape[1]] + list(p["hada_t1"].shape[2:])
+            first = tucker(p["hada_t1"], w1a, w1b)
+        else:
+            shape = [w1a.shape[0], w1b.shape[1]] + (list(w1b.shape[2:]) if w1b.dim() == 4 else [])
+            first = matmul_rebuild(w1a, w1b, shape)
+        second = tucker(p["hada_t2"], w2a, w2b) if "hada_t2" in p else matmul_rebuild(w2a, w2b, shape)
+        return first * second, shape, None, w1b.shape[0]
+    if "weight" in p:  # IA3
+        scale = p["weight"]
+        if float(p["on_input"]):
+            shape = [w.shape[1], scale.shape[0]]
+        else:
+            shape = [scale.shape[0], w.shape[1]]
+            scale = scale.reshape(-1, 1)
+        return w * scale, shape, None, None
+    has1 = "lokr_w1" in p or ("lokr_w1_a" in p and "lokr_w1_b" in p)
+    has2 = "lokr_w2" in p or ("lokr_w2_a" in p and "lokr_w2_b" in p)
+    if has1 and has2:
+        dim = None
+        if "lokr_w1_b" in p:
+            dim = p["lokr_w1_b"].shape[0]
+        if "lokr_w2_b" in p:
+            dim = p["lokr_w2_b"].shape[0]
+        a = p["lokr_w1"] if "lokr_w1" in p else p["lokr_w1_a"] @ p["lokr_w1_b"]
+        if "lokr_w2" in p:
+            b = p["lokr_w2"]
+        elif "lokr_t2" in p:
+            b = tucker(p["lokr_t2"], p["lokr_w2_a"], p["lokr_w2_b"])
+        else:
+            b = p["lokr_w2_a"] @ p["lokr_w2_b"]
+        shape = list(w.shape) if w.dim() == 4 else [a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]]
+        if b.dim() == 4:
+            a = a[:, :, None, None]
+        return torch.kron(a, b.contiguous()).reshape(shape), shape, None, dim
+    if "diff" in p:
+        return p["diff"], list(p["diff"].shape), p.get("diff_b"), None
+    if "w_norm" in p and "b_norm" in p:
+        return p["w_norm"], list(p["w_norm"].shape), p["b_norm"], None
+    if all(k in p for k in ("a1.weight", "a2.weight", "alpha", "b1.weight", "b2.weight")):
+        a1, b1, a2, b2 = p["a1.weight"], p["b1.weight"], p["a2.weight"], p["b2.weight"]
+        return b2 @ b1 + (w @ a2) @ a1, [a1.shape[0], b1.shape[1]], None, None
+    raise ValueError("no network kind takes " + ", ".join(sorted(p)))
+
+
+def merge(sd, layers, lora_path, te, unet):
     lora, _ = read(lora_path)
     groups = {}
     for key, t in lora.items():
         prefix, part = key.split(".", 1)
         groups.setdefault(prefix, {})[part] = t.float()
-    changed = 0
-    for prefix, parts in groups.items():
-        name = to_compvis(prefix)
-        if name not in layers and "lora_unet" in prefix:
-            name = prefix.replace("lora_unet", "diffusion_model")
-        if name not in layers:
+    merged = 0
+    for prefix, p in groups.items():
+        name = find_layer(prefix, layers)
+        if name is None or "oft_blocks" in p or "oft_diag" in p:
             continue
-        key = layers[name]
-        w = sd[key]
-        up, down = parts["lora_up.weight"], parts["lora_down.weight"]
-        rank = down.shape[0]
-        delta = (up.reshape(up.shape[0], -1) @ down.reshape(rank, -1)).reshape(w.shape)
-        scale = float(parts["alpha"]) / rank if "alpha" in parts else 1.0
-        multiplier = te if name.startswith("transformer_") else unet
-        sd[key] = w + delta * scale * multiplier
-        changed += 1
+        wkey, bkey = layers[name]
+        w = sd[wkey]
+        delta, shape, bias_delta, dim = updown_of(p, w)
+        if "bias" in p:
+            delta = (delta.reshape(p["bias"].shape) + p["bias"]).reshape(shape)
+        if len(shape) == 4:
+            delta = delta.reshape(shape)
+        if delta.numel() == w.numel():
+            delta = delta.reshape(w.shape)
+        if "scale" in p:
+            scale = float(p["scale"])
+        elif dim is not None and "alpha" in p:
+            scale = float(p["alpha"]) / dim
+        else:
+            scale = 1.0
+        delta = delta * scale
+        if "dora_scale" in p:
+            merged_w = w + delta
+            cols = merged_w.transpose(0, 1).reshape(merged_w.shape[1], -1).norm(dim=1, keepdim=True)
+            cols = cols.reshape([merged_w.shape[1]] + [1] * (w.dim() - 1)).transpose(0, 1)
+            delta = merged_w * (p["dora_scale"] / cols) - w
+        multiplier = te if "transformer" in name[:20] else unet
+        sd[wkey] = w + delta * multiplier
+        if bias_delta is not None:
+            sd[bkey] = sd[bkey] + bias_delta * multiplier
+        merged += 1
+    return merged
+
+
+def make_extra(ckpt_path, out, seed):
+    """IA3 on outputs and inputs, GLoRA, DoRA-scaled LoRA on linear layers; one OFT module."""
+    sd, _ = read(ckpt_path)
+    g = torch.Generator().manual_seed(seed)
+    layers = model_layers(sd)
+    linear = sorted(n for n, (k, _) in layers.items() if sd[k].dim() == 2 and ("attn" in n or "proj" in n))
+    tensors = {}
+    kohya = {}
+    for n in linear:
+        m = re.match(r"transformer_text_model_encoder_layers_(\d+)_(.+)", n)
+        kohya[n] = f"lora_te_text_model_encoder_layers_{m[1]}_{m[2]}" if m else "lora_unet_" + n[len("diffusion_model_"):]
+    for i, n in enumerate(linear[:-1]):
+        out_f, in_f = sd[layers[n][0]].shape
+        k = kohya[n]
+        form = i % 4
+        if form == 0:
+            tensors[k + ".weight"] = 1 + 0.3 * torch.randn(out_f, generator=g)
+            tensors[k + ".on_input"] = torch.tensor(0.0)
+        elif form == 1:
+            tensors[k + ".weight"] = 1 + 0.3 * torch.randn(in_f, generator=g)
+            tensors[k + ".on_input"] = torch.tensor(1.0)
+        elif form == 2:
+            r = 2
+            # A1111's GLoRA adds b2 @ b1 + (W @ a2) @ a1.
+            tensors[k + ".a1.weight"] = 0.3 * torch.randn(r, in_f, generator=g)
+            tensors[k + ".a2.weight"] = 0.3 * torch.randn(in_f, r, generator=g)
+            tensors[k + ".b1.weight"] = 0.3 * torch.randn(r, in_f, generator=g) / in_f ** 0.5
+            tensors[k + ".b2.weight"] = 0.3 * torch.randn(out_f, r, generator=g)
+            tensors[k + ".alpha"] = torch.tensor(1.0)
+        else:
+            r = 2
+            tensors[k + ".lora_down.weight"] = torch.randn(r, in_f, generator=g) / in_f ** 0.5
+            tensors[k + ".lora_up.weight"] = 0.5 * torch.randn(out_f, r, generator=g)
+            tensors[k + ".alpha"] = torch.tensor(1.0)
+            w = sd[layers[n][0]].float()
+            tensors[k + ".dora_scale"] = w.norm(dim=0, keepdim=True) * (1 + 0.2 * torch.rand(1, in_f, generator=g))
+    # An OFT module, which is skipped.
+    tensors[kohya[linear[-1]] + ".oft_blocks"] = torch.randn(4, 2, 2, generator=g)
+    write(out, {k: v.float().contiguous() for k, v in tensors.items()}, {"ss_network_module": "lycoris.kohya"})
+    print(f"wrote {len(tensors)} tensors")
+
+
+def main():
+    if sys.argv[1] == "--make-extra":
+        make_extra(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
+    ckpt_path, out = sys.argv[1], sys.argv[2]
+    sd, meta = read(ckpt_path)
+    sd = {k: (v.float() if v.dtype != torch.int64 else v) for k, v in sd.items()}
+    layers = model_layers(sd)
+    merged = 0
+    rest = sys.argv[3:]
+    for i in range(0, len(rest), 3):
+        merged += merge(sd, layers, rest[i], float(rest[i + 1]), float(rest[i + 2]))
     write(out, sd, meta)
-    print(f"merged {changed} layers")
+    print(f"merged {merged} modules")
 
 
 if __name__ == "__main__":
