@@ -10,9 +10,12 @@
 #include <caf/blocking_actor.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace sdw {
+
+class embedding_library;
 
 /// What to load and where.
 struct loader_config {
@@ -24,6 +27,8 @@ struct loader_config {
   int32_t device_index = -1;  ///< the scheduler's index of this loader's device; -1 = every device
   bool report_health = true;  ///< whether this loader reports the model's state to health
   std::string lora_dir;       ///< the Lora folder; empty or missing = no LoRA is ever found
+  /// The embeddings folder, read for the model once it is loaded; null = no embeddings.
+  std::shared_ptr<embedding_library> embeddings;
 };
 
 /// The loader's body; spawn it with the system (blocking actors always get their own thread).

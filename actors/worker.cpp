@@ -9,6 +9,7 @@
 #include "actors/sim_executor.hpp"
 #include "runtime/config/executor_devices.hpp"
 #include "runtime/engine/cuda_devices.hpp"
+#include "runtime/engine/embedding_library.hpp"
 
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
@@ -47,6 +48,7 @@ worker_setup worker_setup_from(const worker_config& config, const std::string& c
   }
   s.max_batch = config.max_batch;
   s.lora_dir = config.lora_dir;
+  s.embeddings_dir = config.embeddings_dir;
   return s;
 }
 
@@ -86,6 +88,7 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
     a.executors.push_back(hdl);
     devices.push_back(scheduler_device{hdl, name, cost_model{}});
   }
+  a.embeddings = std::make_shared<embedding_library>(config.embeddings_dir);
   std::vector<remote_executor_actor> remotes;
   for (const auto& address : config.remotes) {
     // With no local device, the first host speaks for the model in /health.
@@ -103,6 +106,7 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
     loader_config lc{config.model, config.model_dir, config.clip_vocab, names[i], config.dtype};
     lc.device_index = static_cast<int32_t>(i);
     lc.lora_dir = config.lora_dir;
+    lc.embeddings = a.embeddings;
     // One voice for the model's state in /health; each device's own state is in its entry.
     lc.report_health = i == 0;
     system.spawn(loader, lc, a.executors[i], a.scheduler, a.health);

@@ -9,10 +9,13 @@
 #include <caf/actor_system_config.hpp>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace sdw {
+
+class embedding_library;
 
 /// What the worker's actors load and how many jobs may wait.
 struct worker_setup {
@@ -30,6 +33,7 @@ struct worker_setup {
   /// Executor hosts whose devices join the local ones (the system must load caf::io::middleman).
   std::vector<remote_address> remotes;
   std::string lora_dir = "models/Lora";  ///< the Lora folder each loader opens for its model
+  std::string embeddings_dir = "models/embeddings";  ///< the textual-inversion embeddings folder
 };
 
 /// The handles of the running worker actors.
@@ -39,6 +43,8 @@ struct worker_actors {
   executor_actor executor;               ///< the first of `executors`
   std::vector<executor_actor> executors;  ///< one per device, as the scheduler lists them
   scheduler_actor scheduler;
+  /// The embeddings folder the loaders read for their model; the front door lists it. Null when simulated.
+  std::shared_ptr<embedding_library> embeddings;
 };
 
 /// Spawns health, encoder, one executor per device (detached), the scheduler and one loader per

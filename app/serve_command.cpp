@@ -151,6 +151,7 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   auto options_hdl = system.spawn(options_keeper);
   auto a1111 = std::make_shared<front_context>(system, actors.scheduler, actors.health, options_hdl,
                                                front_door_from(config, {}));
+  a1111->config.embeddings = actors.embeddings;
 
   if (local) {
     const int code = run_local_test(system, actors, *a1111, *test_input, runpod.max_megapixel_steps);

@@ -13,6 +13,7 @@ namespace sdw {
 
 class sd_model;
 class clip_tokenizer;
+class embedding_library;
 class lora_library;
 
 /// A loaded checkpoint and its tokenizer, shared read-only with the executor. Local only: the
@@ -22,6 +23,8 @@ struct loaded_model {
   std::shared_ptr<const clip_tokenizer> tokenizer;
   /// The model's Lora folder; used only by the executor that runs the model.
   std::shared_ptr<lora_library> loras;
+  /// The embeddings folder read for the model (shared with the front door, which lists it).
+  std::shared_ptr<embedding_library> embeddings;
 };
 
 /// Where a model stands: being loaded, ready to run jobs, or failed to load (for good).

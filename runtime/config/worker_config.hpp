@@ -19,6 +19,7 @@ struct worker_config {
   std::string checkpoint;            ///< the model to load; empty = the tiny random-weight demo model
   std::string clip_vocab;            ///< CLIP BPE file; empty = search model_dir/clip and ../shared/clip
   std::string lora_dir = "models/Lora";  ///< LoRA / LoCon files that prompts' <lora:name:…> tags name
+  std::string embeddings_dir = "models/embeddings";  ///< textual-inversion embeddings that prompts name
   std::string device = "auto";       ///< auto, cpu, cuda, cuda:N
   std::string dtype = "auto";        ///< auto, f32, f16, bf16
   int threads = 0;                   ///< libtorch CPU threads; 0 = all cores
