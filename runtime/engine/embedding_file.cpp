@@ -3,6 +3,7 @@
 #include "runtime/base/encoding.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/safetensors.hpp"
+#include "runtime/engine/torch_file.hpp"
 
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
@@ -134,7 +135,9 @@ std::optional<text_embedding> read_embedding_file(const std::string& path) {
   if (ext == ".SAFETENSORS") {
     e = embedding_from_values(path, safetensors_values(path), {});
   } else if (ext == ".PT" || ext == ".BIN") {
-    throw error(errc::unsupported, path, "torch.save files cannot be read yet");
+    // A pickle: read by the restricted reader, which runs nothing from the file.
+    const torch_file data = read_torch_file(path);
+    e = embedding_from_values(path, data.tensors, data.scalars);
   } else {
     return std::nullopt;
   }
