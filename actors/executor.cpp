@@ -1,6 +1,7 @@
 #include "actors/executor.hpp"
 
 #include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/engine/embedding_library.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/runpod/runpod_worker.hpp"
@@ -76,7 +77,8 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     };
     report(0, request.steps * request.n_iter);
     hooks.on_step = report;
-    txt2img_result result = run_txt2img(*sd, *model.tokenizer, request, job.settings, hooks, model.loras.get());
+    txt2img_result result = run_txt2img(*sd, *model.tokenizer, request, job.settings, hooks, model.loras.get(),
+                                         model.embeddings ? model.embeddings->current() : nullptr);
     set_images(out, result);
   } catch (const std::exception& e) {
     out.error = failure_of(e);
@@ -138,7 +140,8 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
     hooks.on_step = report;
     try {
       std::vector<batch_outcome> outcomes = run_txt2img_batch(*sd, *model.tokenizer, members, hooks, max_batch,
-                                                                    model.loras.get());
+                                                                    model.loras.get(),
+                                                                    model.embeddings ? model.embeddings->current() : nullptr);
       for (size_t k = 0; k < outcomes.size() && k < slot.size(); ++k) {
         if (outcomes[k].ok()) {
           set_images(outs[slot[k]], *outcomes[k].result);

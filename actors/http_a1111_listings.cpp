@@ -3,6 +3,7 @@
 #define _TURN_OFF_PLATFORM_STRING
 #include "actors/http_context.hpp"
 
+#include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/prompt_attention.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/formats/a1111_cmd_flags.hpp"
@@ -40,8 +41,7 @@ constexpr listing_route routes[] = {
   {"/sdapi/v1/scripts", "GET", nullptr},
   {"/sdapi/v1/script-info", "GET", nullptr},
   {"/sdapi/v1/extensions", "GET", "[]"},
-  // Nothing is listed from files yet, so there is nothing to read again.
-  {"/sdapi/v1/refresh-embeddings", "POST", "null"},
+  {"/sdapi/v1/refresh-embeddings", "POST", nullptr},
   {"/sdapi/v1/refresh-vae", "POST", nullptr},
   {"/sdapi/v1/refresh-loras", "POST", "null"},
   // A1111 moves the weights off the device and back; the model here stays where it is.
@@ -65,6 +65,42 @@ bool uses_emphasis(const std::string& prompt) {
   } catch (const std::exception&) {
   }
   return false;
+}
+
+std::vector<embedding_listing> listings_of(const std::vector<embedding_set::entry>& entries) {
+  std::vector<embedding_listing> out;
+  for (const auto& e : entries) {
+    out.push_back({e->name, e->step, e->sd_checkpoint, e->sd_checkpoint_name, e->shape, e->vectors});
+  }
+  return out;
+}
+
+/// The embeddings of the model as last read; none before the model is loaded.
+std::string embeddings_answer(const front_context& ctx) {
+  const auto set = ctx.config.embeddings ? ctx.config.embeddings->last() : nullptr;
+  if (!set) {
+    return embeddings_json();
+  }
+  return embeddings_json(listings_of(set->loaded()), listings_of(set->skipped()));
+}
+
+/// Reads the embeddings folder again on a thread of its own, so that no HTTP thread reads files.
+void refresh_embeddings(front_context& ctx, const reply_fn& reply) {
+  auto library = ctx.config.embeddings;
+  if (!library) {
+    return reply({200, "null"});
+  }
+  ctx.system.spawn<caf::detached>([library, reply](caf::event_based_actor* self) {
+    try {
+      library->refresh();
+      reply({200, "null"});
+    } catch (const std::exception& e) {
+      const std::string id = new_error_id();
+      spdlog::error("{}: refresh-embeddings: {}", id, e.what());
+      reply(json_error(500, public_error_text(e.what(), id)));
+    }
+    self->quit();
+  });
 }
 
 /// Reads the image with the stored options that change how A1111 parses an infotext.
@@ -147,7 +183,10 @@ void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn 
       [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, vae_atom::value, rescan);
   }
   if (path == "/sdapi/v1/embeddings") {
-    return reply({200, embeddings_json()});
+    return reply({200, embeddings_answer(ctx)});
+  }
+  if (path == "/sdapi/v1/refresh-embeddings") {
+    return refresh_embeddings(ctx, reply);
   }
   if (path == "/sdapi/v1/scripts") {
     return reply({200, scripts_json(listed_script_names(request_kind::txt2img), listed_script_names(request_kind::img2img))});

@@ -42,6 +42,8 @@ struct front_door_config {
   std::string styles_file = "styles.csv";
   /// What /sdapi/v1/cmd-flags shows.
   a1111_flag_inputs flags;
+  /// The embeddings folder /sdapi/v1/embeddings lists and refresh-embeddings reads again; null = none.
+  std::shared_ptr<embedding_library> embeddings;
 };
 
 /// The options keeper for a front door with this configuration (its models folder and startup

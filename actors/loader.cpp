@@ -2,6 +2,7 @@
 
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/base/errors.hpp"
+#include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/lora_library.hpp"
 #include "runtime/download/model_download.hpp"
 #include "runtime/engine/make_model.hpp"
@@ -100,9 +101,12 @@ void loader(caf::blocking_actor* self, loader_config config, executor_actor exec
     // The executor gets the model before the scheduler hears it is ready, so the first job
     // always finds it.
     auto loras = std::make_shared<lora_library>(config.lora_dir, lora_layers(model->config()));
+    if (config.embeddings) {
+      config.embeddings->load_for(model->config().text.width, tokenizer);
+    }
     auto cache = std::make_shared<model_cache>(device_options{config.device, config.dtype}, config.model_cache_bytes);
     cache->put(model);
-    self->send(executor, model_atom::value, loaded_model{model, tokenizer, loras, cache});
+    self->send(executor, model_atom::value, loaded_model{model, tokenizer, loras, config.embeddings, cache});
     tell_ready(self, scheduler, config, true, std::string());
     status.state = model_state::ready;
     status.progress = 1.0;

@@ -10,9 +10,12 @@
 #include <caf/blocking_actor.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace sdw {
+
+class embedding_library;
 
 /// What to load and where.
 struct loader_config {
@@ -27,6 +30,8 @@ struct loader_config {
   size_t model_cache_bytes = size_t{8192} << 20;  ///< the executor's model cache budget
   std::string model_url;     ///< fetch model_path from here first when it is not there (or not this file)
   std::string model_sha256;  ///< what the fetched file must hash to; empty = unchecked
+  /// The embeddings folder, read for the model once it is loaded; null = no embeddings.
+  std::shared_ptr<embedding_library> embeddings;
 };
 
 /// The loader's body; spawn it with the system (blocking actors always get their own thread).

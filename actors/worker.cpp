@@ -13,6 +13,7 @@
 #include "actors/sim_executor.hpp"
 #include "runtime/config/executor_devices.hpp"
 #include "runtime/engine/cuda_devices.hpp"
+#include "runtime/engine/embedding_library.hpp"
 
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
@@ -62,6 +63,7 @@ worker_setup worker_setup_from(const worker_config& config, const std::string& c
   }
   s.max_batch = config.max_batch;
   s.lora_dir = lora_folder(config);
+  s.embeddings_dir = embeddings_folder(config);
   s.model_url = config.model_url;
   s.model_sha256 = config.model_sha256;
   s.model_cache_bytes = static_cast<size_t>(std::max(0, config.model_cache_mb)) << 20;
@@ -104,6 +106,7 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
     a.executors.push_back(hdl);
     devices.push_back(scheduler_device{hdl, name, cost_model{}});
   }
+  a.embeddings = std::make_shared<embedding_library>(config.embeddings_dir);
   std::vector<remote_executor_actor> remotes;
   for (const auto& address : config.remotes) {
     // With no local device, the first host speaks for the model in /health.
@@ -124,6 +127,7 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
     lc.model_cache_bytes = config.model_cache_bytes;
     lc.model_url = config.model_url;
     lc.model_sha256 = config.model_sha256;
+    lc.embeddings = a.embeddings;
     // One voice for the model's state in /health; each device's own state is in its entry.
     lc.report_health = i == 0;
     system.spawn(loader, lc, a.executors[i], a.scheduler, a.health);

@@ -9,10 +9,13 @@
 #include <caf/actor_system_config.hpp>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace sdw {
+
+class embedding_library;
 
 /// What the worker's actors load and how many jobs may wait.
 struct worker_setup {
@@ -33,6 +36,7 @@ struct worker_setup {
   size_t model_cache_bytes = size_t{8192} << 20;  ///< weights each executor may keep (model.cache-mb)
   std::string model_url;     ///< where `model` is fetched from when it is not there yet
   std::string model_sha256;  ///< what the fetched file must hash to
+  std::string embeddings_dir = "models/embeddings";  ///< the textual-inversion embeddings folder (model.embeddings-dir)
 };
 
 /// The handles of the running worker actors.
@@ -42,6 +46,8 @@ struct worker_actors {
   executor_actor executor;               ///< the first of `executors`
   std::vector<executor_actor> executors;  ///< one per device, as the scheduler lists them
   scheduler_actor scheduler;
+  /// The embeddings folder the loaders read for their model; the front door lists it. Null when simulated.
+  std::shared_ptr<embedding_library> embeddings;
 };
 
 /// Spawns health, encoder, one executor per device (detached), the scheduler and one loader per

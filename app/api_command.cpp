@@ -92,7 +92,9 @@ int run_api(const worker_config& config) {
 
   int code = 0;
   {
-    http_front front(system, actors.scheduler, actors.health, front_door_from(config, users));
+    front_door_config door = front_door_from(config, users);
+    door.embeddings = actors.embeddings;
+    http_front front(system, actors.scheduler, actors.health, door);
     try {
       front.open();
       const bool guarded = !users.empty() || !config.http_api_key.empty();

@@ -7,6 +7,7 @@
 #include "actors/worker.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/engine/embedding_library.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -36,6 +37,7 @@ int run_executor_host(const worker_config& config) {
   auto host_hdl = system.spawn(executor_host, executor_hdl, health_hdl);
   loader_config lc{config.checkpoint, config.model_dir, vocab, config.device, config.dtype};
   lc.lora_dir = lora_folder(config);
+  lc.embeddings = std::make_shared<embedding_library>(embeddings_folder(config));
   system.spawn(loader, lc,
                executor_hdl, host_hdl, health_hdl);
 

@@ -2,6 +2,7 @@
 
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/base/errors.hpp"
+#include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/lora_library.hpp"
 #include "runtime/engine/make_model.hpp"
 #include "runtime/base/npy.hpp"
@@ -79,7 +80,9 @@ int run_generate(const generate_args& args) {
       }
     };
     lora_library loras(args.lora_dir, lora_layers(model->config()));
-    txt2img_result result = run_txt2img(*model, tokenizer, request, opts, hooks, &loras);
+    embedding_library embeddings(args.embeddings_dir);
+    embeddings.load_for(model->config().text.width, std::make_shared<const clip_tokenizer>(tokenizer));
+    txt2img_result result = run_txt2img(*model, tokenizer, request, opts, hooks, &loras, embeddings.current());
 
     fs::create_directories(args.out_dir);
     const std::string response = encode_txt2img_response(result, request);

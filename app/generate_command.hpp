@@ -18,6 +18,7 @@ struct generate_args {
   std::string clip_vocab;   ///< empty = search the usual places
   bool widen_weights = false;  ///< CPU: widen fp16 weights to float32 at load (see device_options)
   std::string lora_dir = "models/Lora";  ///< where the prompt's <lora:name:weight> tags are looked up
+  std::string embeddings_dir = "models/embeddings";  ///< the textual-inversion embeddings prompts may name
 };
 
 /// Runs one txt2img request end to end and writes PNGs plus response.json. Returns the exit code.

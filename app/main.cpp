@@ -10,6 +10,7 @@
 #include "app/build_info.hpp"
 #include "runtime/base/errors.hpp"
 #include "app/generate_command.hpp"
+#include "runtime/engine/make_embedding.hpp"
 #include "runtime/engine/make_lora.hpp"
 #include "runtime/engine/make_model.hpp"
 #include "runtime/base/memory_tuning.hpp"
@@ -59,6 +60,8 @@ int main(int argc, char** argv) {
   generate->add_option("--device", gen.device, "auto, cpu, cuda, cuda:N")->capture_default_str();
   generate->add_option("--dtype", gen.dtype, "auto, f32, f16, bf16")->capture_default_str();
   generate->add_option("--clip-vocab", gen.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
+  generate->add_option("--embeddings-dir", gen.embeddings_dir, "folder of textual-inversion embeddings the prompts name")
+    ->capture_default_str();
   generate->add_option("--lora-dir", gen.lora_dir, "folder of LoRA files the prompt's <lora:name:weight> tags name")
     ->capture_default_str();
   generate->add_flag("--widen-weights", gen.widen_weights,
@@ -88,6 +91,19 @@ int main(int argc, char** argv) {
   make_lora->add_option("--dtype", lora_dtype, "f16 or f32")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
   make_lora->add_option("--seed", lora_seed, "random seed")->capture_default_str();
   make_lora->add_option("out", lora_out, "output .safetensors (put it in the Lora folder)")->required();
+
+  std::string emb_preset = "tiny", emb_out;
+  int64_t emb_width = 0;
+  int emb_vectors = 1;
+  uint64_t emb_seed = 0;
+  auto* make_emb = app.add_subcommand("make-embedding", "write a random textual-inversion embedding (.safetensors)");
+  make_emb->add_option("--preset", emb_preset, "tiny or sd15 (the model whose text encoder it fits)")
+    ->check(CLI::IsMember({"tiny", "sd15"}))->capture_default_str();
+  make_emb->add_option("--width", emb_width, "vector width instead of the preset's (another width is listed as skipped)");
+  make_emb->add_option("--vectors", emb_vectors, "token positions it takes in a prompt (1..75)")->capture_default_str();
+  make_emb->add_option("--seed", emb_seed, "random seed")->capture_default_str();
+  make_emb->add_option("out", emb_out, "output .safetensors (put it in the embeddings folder; its file stem is its name)")
+    ->required();
 
   sdw::bench_args bench;
   auto* bench_cmd = app.add_subcommand("bench", "time model load, text encode, UNet steps, VAE decode, PNG encode");
@@ -133,6 +149,7 @@ int main(int argc, char** argv) {
     setting(cmd, "--model-url", "model.url", "fetch the checkpoint from this http(s) URL at start (resumed, checked)");
     setting(cmd, "--model-sha256", "model.sha256", "the sha256 the file from --model-url must have");
     setting(cmd, "--model-cache-mb", "model.cache-mb", "MiB of weights each device keeps for the checkpoints jobs name");
+    setting(cmd, "--embeddings-dir", "model.embeddings-dir", "folder of textual-inversion embeddings that prompts name");
     setting(cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
     setting(cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
     setting(cmd, "--queue-size", "queue.size", "jobs that may wait; more are refused");
@@ -257,6 +274,13 @@ int main(int argc, char** argv) {
                      *sdw::parse_lora_kind(lora_kind), lora_rank,
                      lora_dtype == "f32" ? sdw::st_dtype::f32 : sdw::st_dtype::f16, lora_seed, lora_out);
       spdlog::info("wrote {} ({} for the {} preset, rank {}, {})", lora_out, lora_kind, lora_preset, lora_rank, lora_dtype);
+      return 0;
+    }
+    if (make_emb->parsed()) {
+      const auto preset = emb_preset == "sd15" ? sdw::model_preset::sd15 : sdw::model_preset::tiny;
+      const int64_t width = emb_width > 0 ? emb_width : sdw::preset_config(preset).text.width;
+      sdw::make_embedding(width, emb_vectors, emb_seed, emb_out);
+      spdlog::info("wrote {} ({} vectors of width {})", emb_out, emb_vectors, width);
       return 0;
     }
     if (bench_cmd->parsed()) {

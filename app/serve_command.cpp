@@ -156,6 +156,7 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   const front_door_config door = front_door_from(config, {});
   auto options_hdl = spawn_options_keeper(system, door);
   auto a1111 = std::make_shared<front_context>(system, actors.scheduler, actors.health, options_hdl, door);
+  a1111->config.embeddings = actors.embeddings;
 
   if (local) {
     const int code = run_local_test(system, actors, *a1111, *test_input, runpod.max_megapixel_steps);

@@ -13,6 +13,7 @@ namespace sdw {
 
 class sd_model;
 class clip_tokenizer;
+class embedding_library;
 class lora_library;
 class model_cache;
 
@@ -23,6 +24,8 @@ struct loaded_model {
   std::shared_ptr<const clip_tokenizer> tokenizer;
   /// The model's Lora folder; used only by the executor that runs the model.
   std::shared_ptr<lora_library> loras;
+  /// The embeddings folder read for the model (shared with the front door, which lists it).
+  std::shared_ptr<embedding_library> embeddings;
   /// The checkpoints this executor holds (the startup model among them), for jobs that name one.
   std::shared_ptr<model_cache> cache;
 };

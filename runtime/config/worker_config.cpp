@@ -47,6 +47,9 @@ const std::vector<key_binding>& bindings() {
     {{"model.cache-mb", "SDWORKER_MODEL_CACHE_MB", false,
       "MiB of weights each device may keep for the checkpoints jobs name (least recently used go first)"},
      &worker_config::model_cache_mb},
+    {{"model.embeddings-dir", "SDWORKER_EMBEDDINGS_DIR", false,
+      "folder of textual-inversion embeddings (.safetensors, .pt, .bin), named in prompts by file name without extension; empty = <model.dir>/embeddings"},
+     &worker_config::embeddings_dir},
     {{"model.device", "SDWORKER_DEVICE", false, "auto, cpu, cuda or cuda:N"}, &worker_config::device},
     {{"model.dtype", "SDWORKER_DTYPE", false, "auto, f32, f16 or bf16"}, &worker_config::dtype},
     {{"model.threads", "SDWORKER_THREADS", false, "CPU threads for libtorch; 0 = all cores"},
@@ -361,6 +364,10 @@ bool json_logs(const worker_config& config) {
 
 std::string lora_folder(const worker_config& config) {
   return config.lora_dir.empty() ? config.model_dir + "/Lora" : config.lora_dir;
+}
+
+std::string embeddings_folder(const worker_config& config) {
+  return config.embeddings_dir.empty() ? config.model_dir + "/embeddings" : config.embeddings_dir;
 }
 
 } // namespace sdw

@@ -1,6 +1,7 @@
 #include "runtime/engine/conditioning.hpp"
 
 #include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/prompt_attention.hpp"
 #include "runtime/engine/prompt_schedule.hpp"
 #include "runtime/engine/text_encoder.hpp"
@@ -52,7 +53,8 @@ at::Tensor prompt_encoder::encode(const std::vector<std::string>& texts) const {
   std::vector<std::vector<token_chunk>> chunked;
   size_t chunk_count = 0;
   for (const auto& text : texts) {
-    chunked.push_back(tokenize_prompt(text, tokenizer_, settings_.emphasis, settings_.comma_padding_backtrack));
+    chunked.push_back(tokenize_prompt(text, tokenizer_, settings_.emphasis, settings_.comma_padding_backtrack,
+                                      settings_.embeddings.get()));
     chunk_count = std::max(chunk_count, chunked.back().size());
   }
   // Texts with fewer chunks than others in the batch get empty ones.
@@ -61,15 +63,20 @@ at::Tensor prompt_encoder::encode(const std::vector<std::string>& texts) const {
   for (size_t i = 0; i < chunk_count; ++i) {
     std::vector<int64_t> ids;
     std::vector<float> mult;
-    for (const auto& chunks : chunked) {
+    std::vector<token_embedding_fix> fixes;
+    for (size_t row = 0; row < chunked.size(); ++row) {
+      const auto& chunks = chunked[row];
       const token_chunk& c = i < chunks.size() ? chunks[i] : blank;
       ids.insert(ids.end(), c.tokens.begin(), c.tokens.end());
       mult.insert(mult.end(), c.multipliers.begin(), c.multipliers.end());
+      for (const chunk_fix& f : c.fixes) {
+        fixes.push_back({static_cast<int64_t>(row), f.offset + 1, f.embedding->vec});
+      }
     }
     const auto n = static_cast<int64_t>(texts.size());
     auto tokens = at::tensor(ids, at::kLong).view({n, 77});
     // Emphasis runs in float32 whatever the model dtype, as under A1111's autocast.
-    auto z = encoder_.encode(tokens, settings_.clip_skip).to(at::kFloat);
+    auto z = encoder_.encode(tokens, settings_.clip_skip, fixes).to(at::kFloat);
     auto m = at::tensor(mult, at::kFloat).view({n, 77, 1}).to(z.device());
     if (settings_.emphasis == emphasis_mode::original) {
       auto original_mean = z.mean();
@@ -132,6 +139,56 @@ std::vector<multi_cond> prompt_encoder::multi_schedules(const std::vector<std::s
     out.push_back(std::move(mc));
   }
   return out;
+}
+
+std::string ti_hashes(const std::string& prompt, const std::string& negative, int steps, const prompt_settings& settings) {
+  if (!settings.embeddings) {
+    return "";
+  }
+  const embedding_set& set = *settings.embeddings;
+  // One FrozenCLIPEmbedderWithCustomWords.forward over a prompt's scheduled texts: the embeddings of
+  // chunk 0 of every text, then of chunk 1, ..., each name once.
+  auto used_by_call = [&](const std::string& text) {
+    std::vector<std::vector<token_chunk>> chunked;
+    size_t chunk_count = 0;
+    for (const auto& [end, scheduled] : prompt_schedule(text, steps)) {
+      chunked.push_back(tokenize_prompt(scheduled, set.tokenizer(), settings.emphasis,
+                                        settings.comma_padding_backtrack, &set));
+      chunk_count = std::max(chunk_count, chunked.back().size());
+    }
+    std::vector<const text_embedding*> used;
+    for (size_t i = 0; i < chunk_count; ++i) {
+      for (const auto& chunks : chunked) {
+        if (i >= chunks.size()) continue;
+        for (const chunk_fix& f : chunks[i].fixes) {
+          const bool seen = std::any_of(used.begin(), used.end(),
+                                        [&](const text_embedding* e) { return e->name == f.embedding->name; });
+          if (!seen) used.push_back(f.embedding);
+        }
+      }
+    }
+    return used;
+  };
+  std::vector<std::string> calls{negative};
+  for (const auto& part : split_and(prompt)) {
+    if (std::find(calls.begin() + 1, calls.end(), part.text) == calls.end()) calls.push_back(part.text);
+  }
+  std::string noted;
+  for (const auto& text : calls) {
+    std::string hashes;
+    for (const text_embedding* e : used_by_call(text)) {
+      if (e->short_hash.empty()) continue;
+      std::string name;
+      for (char c : e->name) {
+        if (c != ':' && c != ',') name += c;
+      }
+      hashes += (hashes.empty() ? "" : ", ") + name + ": " + e->short_hash;
+    }
+    if (!hashes.empty()) {
+      noted = noted.empty() ? hashes : hashes + ", " + noted;
+    }
+  }
+  return noted;
 }
 
 at::Tensor cond_batch_at(const std::vector<cond_schedule>& conds, int step) {

@@ -4,6 +4,8 @@
 
 #include "runtime/engine/prompt_chunks.hpp"
 
+#include <memory>
+
 #include <ATen/core/Tensor.h>
 
 #include <map>
@@ -29,11 +31,14 @@ struct multi_cond {
   std::vector<std::pair<cond_schedule, double>> parts;
 };
 
-/// Text-encoder settings a request can change (A1111 options).
+class embedding_set;
+
+/// Text-encoder settings a request can change (A1111 options), and the embeddings its prompts may name.
 struct prompt_settings {
   int clip_skip = 1;
   emphasis_mode emphasis = emphasis_mode::original;
   int comma_padding_backtrack = 20;
+  std::shared_ptr<const embedding_set> embeddings;  ///< null: none
 };
 
 /// Encodes prompts with a loaded text encoder. Not thread-safe; one per executor.
@@ -55,6 +60,11 @@ private:
   const clip_tokenizer& tokenizer_;
   prompt_settings settings_;
 };
+
+/// A1111's "TI hashes" after encoding `negative` and then `prompt` (its AND parts) over `steps`
+/// denoiser calls: each encoding call puts the embeddings it used ("name: short hash", by first
+/// use) in front of what the calls before it noted. Empty when no embedding was used.
+std::string ti_hashes(const std::string& prompt, const std::string& negative, int steps, const prompt_settings& settings);
 
 /// The conds of a batch at one denoiser step, stacked; shorter ones repeat their last vector.
 at::Tensor cond_batch_at(const std::vector<cond_schedule>& conds, int step);

@@ -1,6 +1,8 @@
 #include "runtime/engine/prompt_chunks.hpp"
 
+#include "runtime/base/errors.hpp"
 #include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/prompt_attention.hpp"
 
 namespace sdw {
@@ -12,6 +14,31 @@ public:
   chunker(int comma_id, int backtrack) : comma_(comma_id), backtrack_(backtrack) {}
 
   void add(int token, float multiplier) {
+    make_room(token);
+    current_.tokens.push_back(token);
+    current_.multipliers.push_back(multiplier);
+  }
+
+  // A1111's tokenize_line: the comma and full-chunk checks run on the embedding name's first token,
+  // then a chunk without room for all the vectors is closed. Its positions hold token id 0.
+  void add_embedding(int first_token, const text_embedding& e, float multiplier) {
+    make_room(first_token);
+    const auto n = static_cast<std::size_t>(e.vectors);
+    if (current_.tokens.size() + n > static_cast<std::size_t>(chunk_length))
+      close();
+    if (n > static_cast<std::size_t>(chunk_length)) {
+      throw error(errc::bad_request, "prompt",
+                  "embedding " + e.name + " has " + std::to_string(n) + " vectors, more than the " +
+                    std::to_string(chunk_length) + " a prompt chunk holds");
+    }
+    current_.fixes.push_back({static_cast<int>(current_.tokens.size()), &e});
+    current_.tokens.insert(current_.tokens.end(), n, 0);
+    current_.multipliers.insert(current_.multipliers.end(), n, multiplier);
+  }
+
+  // The comma bookkeeping and chunk closing that happen before a token (or embedding) is placed.
+  // Embeddings in the words moved on stay noted in the chunk they leave, as in A1111.
+  void make_room(int token) {
     if (token == comma_) {
       last_comma_ = static_cast<int>(current_.tokens.size());
     } else if (backtrack_ != 0 && full() && last_comma_ != -1 &&
@@ -28,8 +55,6 @@ public:
     }
     if (full())
       close();
-    current_.tokens.push_back(token);
-    current_.multipliers.push_back(multiplier);
   }
 
   // Pads the current chunk, wraps it in start/end and begins a new one.
@@ -74,7 +99,8 @@ token_chunk empty_chunk() {
 }
 
 std::vector<token_chunk> tokenize_prompt(const std::string& prompt, const clip_tokenizer& tokenizer,
-                                         emphasis_mode mode, int comma_padding_backtrack) {
+                                         emphasis_mode mode, int comma_padding_backtrack,
+                                         const embedding_set* embeddings) {
   std::vector<weighted_text> parsed;
   if (mode == emphasis_mode::none)
     parsed.push_back({prompt, 1.0f});
@@ -88,8 +114,18 @@ std::vector<token_chunk> tokenize_prompt(const std::string& prompt, const clip_t
       continue;
     }
     const float multiplier = mode == emphasis_mode::ignore ? 1.0f : part.weight;
-    for (int token : tokenizer.encode(part.text))
-      out.add(token, multiplier);
+    const std::vector<int> tokens = tokenizer.encode(part.text);
+    for (std::size_t position = 0; position < tokens.size();) {
+      const auto [embedding, length] =
+        embeddings != nullptr ? embeddings->find_at(tokens, position) : std::pair<const text_embedding*, std::size_t>{};
+      if (embedding == nullptr) {
+        out.add(tokens[position], multiplier);
+        ++position;
+      } else {
+        out.add_embedding(tokens[position], *embedding, multiplier);
+        position += length;
+      }
+    }
   }
   return out.finish();
 }

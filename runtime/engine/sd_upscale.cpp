@@ -59,7 +59,8 @@ image8 to_image8(rgb_image&& px) {
 } // namespace
 
 txt2img_result run_sd_upscale(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& req,
-                              const options& opts, const txt2img_hooks& hooks, lora_library* loras) {
+                              const options& opts, const txt2img_hooks& hooks, lora_library* loras,
+                              std::shared_ptr<const embedding_set> embeddings) {
   c10::InferenceMode guard;
   const sd_upscale_args args = sd_upscale_args_of(req);
   const nn::circular_padding_scope tiling(req.tiling.value_or(opts.tiling));
@@ -105,7 +106,7 @@ txt2img_result run_sd_upscale(const sd_model& model, const clip_tokenizer& token
       const auto last = work.begin() + std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(i + 1) * batch_size,
                                                                 static_cast<std::ptrdiff_t>(work.size()));
       auto breq = std::make_unique<txt2img_request>(batch_request(req, {first, last}, batch_seed, subseed));
-      auto plan = std::make_unique<txt2img_plan>(make_txt2img_plan(model, *breq, opts, loras));
+      auto plan = std::make_unique<txt2img_plan>(make_txt2img_plan(model, *breq, opts, loras, embeddings));
       note_script_params(*plan, args);
       if (n > 0 || i > 0) {
         // The encode of make_txt2img_plan drew from a fresh default-seeded generator; A1111's draws

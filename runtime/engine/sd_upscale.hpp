@@ -9,6 +9,7 @@
 namespace sdw {
 
 class clip_tokenizer;
+class embedding_set;
 class lora_library;
 class sd_model;
 
@@ -24,6 +25,7 @@ class sd_model;
 /// batch's steps. An interrupt ends the current batch as img2img does and leaves the tiles not
 /// yet run black; a skip ends the current batch only.
 txt2img_result run_sd_upscale(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& request,
-                              const options& opts, const txt2img_hooks& hooks = {}, lora_library* loras = nullptr);
+                              const options& opts, const txt2img_hooks& hooks = {}, lora_library* loras = nullptr,
+                              std::shared_ptr<const embedding_set> embeddings = nullptr);
 
 } // namespace sdw

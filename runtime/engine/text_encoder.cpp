@@ -130,7 +130,8 @@ void text_encoder::load(const std::shared_ptr<const safetensors_file>& file, con
   position_ids_ = position_ids_.clamp(0, config_.max_positions - 1).to(placement.device);
 }
 
-at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip) const {
+at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip,
+                                const std::vector<token_embedding_fix>& fixes) const {
   c10::InferenceMode guard;
   auto& m = *impl_;
   const auto device = m.final_layer_norm->weight.device();
@@ -139,7 +140,14 @@ at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip) const {
   auto positions = position_ids_.defined()
                      ? position_ids_.narrow(0, 0, n).to(device)
                      : torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(device));
-  auto x = m.embeddings->token_embedding(ids, dtype_) + m.embeddings->position_embedding(positions, dtype_).unsqueeze(0);
+  auto x = m.embeddings->token_embedding(ids, dtype_);
+  for (const auto& fix : fixes) {
+    const int64_t count = std::min(n - fix.position, fix.vectors.size(0));
+    if (count > 0) {
+      x[fix.row].narrow(0, fix.position, count).copy_(fix.vectors.narrow(0, 0, count).to(device, dtype_));
+    }
+  }
+  x = x + m.embeddings->position_embedding(positions, dtype_).unsqueeze(0);
   const int skip = std::clamp(clip_skip, 1, config_.layers);
   const int run = config_.layers - (skip - 1);
   for (int i = 0; i < run; ++i) {

@@ -16,6 +16,14 @@ namespace sdw {
 
 class safetensors_file;
 
+/// Vectors that take the place of token embeddings (a textual-inversion embedding): in batch row
+/// `row` from position `position` on, as many as fit before the sequence ends.
+struct token_embedding_fix {
+  int64_t row = 0;
+  int64_t position = 0;
+  at::Tensor vectors;  ///< [n, width], any float dtype and device
+};
+
 /// Token ids → per-token hidden states, with A1111's clip skip.
 class text_encoder {
 public:
@@ -29,7 +37,9 @@ public:
 
   /// tokens: [B, 77] int64. clip_skip 1 returns the final-layer-normed last layer; N > 1 stops
   /// N−1 layers early and applies the final layer norm (A1111's CLIP_stop_at_last_layers).
-  at::Tensor encode(const at::Tensor& tokens, int clip_skip) const;
+  /// `fixes` replace token embeddings before the position embeddings are added (A1111's
+  /// EmbeddingsWithFixes), in the model's dtype.
+  at::Tensor encode(const at::Tensor& tokens, int clip_skip, const std::vector<token_embedding_fix>& fixes = {}) const;
 
   const text_encoder_config& config() const noexcept { return config_; }
 

@@ -24,9 +24,10 @@ bool is_set(const std::atomic<bool>* flag) { return flag != nullptr && flag->loa
 } // namespace
 
 txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& req,
-                           const options& opts, const txt2img_hooks& hooks, lora_library* loras) {
+                           const options& opts, const txt2img_hooks& hooks, lora_library* loras,
+                           std::shared_ptr<const embedding_set> embeddings) {
   if (is_sd_upscale(req)) {
-    return run_sd_upscale(model, tokenizer, req, opts, hooks, loras);
+    return run_sd_upscale(model, tokenizer, req, opts, hooks, loras, embeddings);
   }
   c10::InferenceMode guard;
   const nn::circular_padding_scope tiling(req.tiling.value_or(opts.tiling));
@@ -34,7 +35,7 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
     spdlog::warn("restore_faces: no face restoration model is loaded ({}); the images are returned as they are, "
                  "as A1111 does without one", opts.face_restoration_model);
   }
-  const txt2img_plan plan = make_txt2img_plan(model, req, opts, loras);
+  const txt2img_plan plan = make_txt2img_plan(model, req, opts, loras, embeddings);
   // The job's LoRAs are in the weights from here until the patcher goes out of scope (both
   // passes of hires fix run with them).
   lora_patcher patched(model);

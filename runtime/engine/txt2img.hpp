@@ -8,12 +8,14 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace sdw {
 
 class clip_tokenizer;
+class embedding_set;
 class lora_library;
 class sd_model;
 
@@ -52,7 +54,8 @@ struct txt2img_hooks {
 /// the model's weights for this job only. Errors: not_found for an unknown sampler, bad_request
 /// for values out of range.
 txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& request,
-                           const options& opts, const txt2img_hooks& hooks = {}, lora_library* loras = nullptr);
+                           const options& opts, const txt2img_hooks& hooks = {}, lora_library* loras = nullptr,
+                           std::shared_ptr<const embedding_set> embeddings = nullptr);
 
 /// A1111's txt2img response JSON (`images` as base64 PNGs with infotext, `parameters`, `info`).
 std::string encode_txt2img_response(const txt2img_result& result, const txt2img_request& request);

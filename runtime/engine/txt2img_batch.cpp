@@ -88,7 +88,8 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
 
 std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_tokenizer& tokenizer,
                                              const std::vector<batch_member>& members, const batch_hooks& hooks,
-                                             int max_images, lora_library* loras) {
+                                             int max_images, lora_library* loras,
+                                             std::shared_ptr<const embedding_set> embeddings) {
   c10::InferenceMode guard;
   lora_patcher patched(model);
   std::vector<batch_outcome> out(members.size());
@@ -110,7 +111,7 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
       continue;
     }
     try {
-      auto p = std::make_unique<planned>(planned{i, make_txt2img_plan(model, members[i].request, members[i].opts, loras), {}});
+      auto p = std::make_unique<planned>(planned{i, make_txt2img_plan(model, members[i].request, members[i].opts, loras, embeddings), {}});
       patched.apply(p->plan.loras, lora_part::text);
       std::vector<std::unique_ptr<unit>> mine;
       for (int iter = 0; iter < members[i].request.n_iter; ++iter) {
@@ -319,7 +320,7 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
       if (is_set(h.cancel)) {
         throw cancelled_error();
       }
-      out[i].result = run_txt2img(model, tokenizer, members[i].request, members[i].opts, h, loras);
+      out[i].result = run_txt2img(model, tokenizer, members[i].request, members[i].opts, h, loras, embeddings);
     } catch (const error& e) {
       out[i].failure = e;
     }

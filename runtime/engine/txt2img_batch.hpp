@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 namespace sdw {
 
 class clip_tokenizer;
+class embedding_set;
 class lora_library;
 class sd_model;
 
@@ -66,6 +68,7 @@ std::optional<std::string> batch_key(const txt2img_request& request, const optio
 /// the images it reached (see batch_hooks), while the others go on.
 std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_tokenizer& tokenizer,
                                              const std::vector<batch_member>& members, const batch_hooks& hooks = {},
-                                             int max_images = 64, lora_library* loras = nullptr);
+                                             int max_images = 64, lora_library* loras = nullptr,
+                                             std::shared_ptr<const embedding_set> embeddings = nullptr);
 
 } // namespace sdw

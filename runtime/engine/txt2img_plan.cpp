@@ -220,7 +220,7 @@ void plan_img2img(const sd_model& model, const txt2img_request& req, const optio
 } // namespace
 
 txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req, const options& opts,
-                               lora_library* loras) {
+                               lora_library* loras, std::shared_ptr<const embedding_set> embeddings) {
   txt2img_plan p;
   p.request = &req;
   p.setup = make_sampling_setup(req, opts);
@@ -256,6 +256,7 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   p.prompt_opts.clip_skip = opts.CLIP_stop_at_last_layers;
   p.prompt_opts.emphasis = parse_emphasis(opts.emphasis);
   p.prompt_opts.comma_padding_backtrack = opts.comma_padding_backtrack;
+  p.prompt_opts.embeddings = std::move(embeddings);
   if (p.prompt_opts.emphasis != emphasis_mode::original && p.prompt.find_first_of("([") != std::string::npos) {
     p.setup.extra.emplace_back("Emphasis", json_value(opts.emphasis));
   }
@@ -319,13 +320,19 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   info.s_min_uncond = p.setup.s_min_uncond;
   // LoRA: A1111 activates the prompt's networks after img2img's init notes its keys and before
   // the sampler notes its own, so "Lora hashes" goes between them.
+  // Then the conds are set up, which notes "TI hashes" (the embeddings the prompts used).
   job_loras found = resolve_job_loras(p.prompt, loras);
   p.loras = std::move(found.set);
+  auto at = p.setup.extra.begin();
+  const std::size_t init_keys = 1 + (p.inpaint ? p.inpaint->extra.size() : 0);
+  if (p.img2img) at += static_cast<std::ptrdiff_t>(init_keys);
   if (!found.hashes.empty()) {
-    auto at = p.setup.extra.begin();
-    const std::size_t init_keys = 1 + (p.inpaint ? p.inpaint->extra.size() : 0);
-    if (p.img2img) at += static_cast<std::ptrdiff_t>(init_keys);
-    p.setup.extra.insert(at, {"Lora hashes", json_value(found.hashes)});
+    at = p.setup.extra.insert(at, {"Lora hashes", json_value(found.hashes)}) + 1;
+  }
+  if (opts.textual_inversion_add_hashes_to_infotext) {
+    const std::string used =
+      ti_hashes(strip_extra_networks(p.prompt), p.negative, p.schedule_steps, p.prompt_opts);
+    if (!used.empty()) p.setup.extra.insert(at, {"TI hashes", json_value(used)});
   }
   for (const auto& [k, v] : p.setup.extra) {
     if (k == "Denoising strength") {

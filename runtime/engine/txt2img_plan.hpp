@@ -28,6 +28,7 @@
 namespace sdw {
 
 class clip_tokenizer;
+class embedding_set;
 class lora_library;
 class sd_model;
 
@@ -82,9 +83,11 @@ struct txt2img_plan {
 };
 
 /// Builds the plan of a request (seeds fixed, job timestamp taken now), its LoRAs found in
-/// `loras` (null: none found). Throws as make_sampling_setup and resolve_job_loras.
+/// `loras` (null: none found), its prompts' textual-inversion embeddings in `embeddings` (null:
+/// none). Throws as make_sampling_setup and resolve_job_loras.
 txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& request, const options& opts,
-                               lora_library* loras = nullptr);
+                               lora_library* loras = nullptr,
+                               std::shared_ptr<const embedding_set> embeddings = nullptr);
 
 /// One n_iter batch of a plan with its prompts encoded (emphasis normalised over this batch only).
 struct plan_batch {

@@ -89,10 +89,23 @@ std::string prompt_styles_json(const std::vector<prompt_style>& styles) {
   return to_json(list);
 }
 
-std::string embeddings_json() {
+std::string embeddings_json(const std::vector<embedding_listing>& loaded, const std::vector<embedding_listing>& skipped) {
+  auto listed = [](const std::vector<embedding_listing>& list) {
+    json_value out = json_value::object();
+    for (const auto& e : list) {
+      json_value item = json_value::object();
+      item.set("step", e.step ? json_value(*e.step) : json_value());
+      item.set("sd_checkpoint", e.sd_checkpoint ? json_value(*e.sd_checkpoint) : json_value());
+      item.set("sd_checkpoint_name", e.sd_checkpoint_name ? json_value(*e.sd_checkpoint_name) : json_value());
+      item.set("shape", json_value(e.shape));
+      item.set("vectors", json_value(e.vectors));
+      out.set(e.name, std::move(item));
+    }
+    return out;
+  };
   json_value body = json_value::object();
-  body.set("loaded", json_value::object());
-  body.set("skipped", json_value::object());
+  body.set("loaded", listed(loaded));
+  body.set("skipped", listed(skipped));
   return to_json(body);
 }
 

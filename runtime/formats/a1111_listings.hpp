@@ -6,6 +6,7 @@
 #include "runtime/base/json_value.hpp"
 #include "runtime/formats/prompt_styles.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,8 +59,20 @@ std::string realesrgan_models_json(const std::vector<realesrgan_listing>& models
 /// GET /sdapi/v1/prompt-styles: `[{"name","prompt","negative_prompt"}]` in file order.
 std::string prompt_styles_json(const std::vector<prompt_style>& styles);
 
-/// GET /sdapi/v1/embeddings with no textual-inversion embeddings: `{"loaded":{},"skipped":{}}`.
-std::string embeddings_json();
+/// A textual-inversion embedding as EmbeddingItem lists it.
+struct embedding_listing {
+  std::string name;
+  std::optional<std::int64_t> step;
+  std::optional<std::string> sd_checkpoint;
+  std::optional<std::string> sd_checkpoint_name;
+  std::int64_t shape = 0;
+  std::int64_t vectors = 0;
+};
+
+/// GET /sdapi/v1/embeddings: `{"loaded":{name:{"step","sd_checkpoint","sd_checkpoint_name","shape",
+/// "vectors"}},"skipped":{…}}` in the given orders; with none, `{"loaded":{},"skipped":{}}`.
+std::string embeddings_json(const std::vector<embedding_listing>& loaded = {},
+                            const std::vector<embedding_listing>& skipped = {});
 
 /// GET /sdapi/v1/scripts: `{"txt2img":[names],"img2img":[names]}` (lower-case titles).
 std::string scripts_json(const std::vector<std::string>& txt2img, const std::vector<std::string>& img2img);

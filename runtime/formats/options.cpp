@@ -72,6 +72,7 @@ const std::vector<option_field>& fields() {
       {"add_vae_hash_to_info", &options::add_vae_hash_to_info},
       {"add_vae_name_to_info", &options::add_vae_name_to_info},
       {"add_version_to_infotext", &options::add_version_to_infotext},
+      {"textual_inversion_add_hashes_to_infotext", &options::textual_inversion_add_hashes_to_infotext},
   };
   return table;
 }

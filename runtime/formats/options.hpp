@@ -69,6 +69,7 @@ struct options {
   bool add_vae_hash_to_info = true;
   bool add_vae_name_to_info = true;
   bool add_version_to_infotext = true;
+  bool textual_inversion_add_hashes_to_infotext = true;  ///< "TI hashes" of the embeddings a prompt used
 };
 
 /// Applies one `override_settings` entry. A key of `options` with a value of the wrong type or
