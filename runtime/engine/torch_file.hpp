@@ -37,6 +37,7 @@ struct torch_file {
 /// Reads a torch.save file (the zip format of torch >= 1.6, and the legacy format before it) without executing
 /// anything: only dicts, OrderedDicts, lists, tuples, scalars, strings and tensors (torch._utils._rebuild_tensor_v2,
 /// _rebuild_parameter, the typed storages) are built; any other global (a class, a function) is refused.
-/// Throws sdw::error(bad_request, <file name>, "...") saying what was refused or what is damaged.
+/// Throws sdw::error(bad_request, <file name>, "...") saying what was refused or what is damaged
+/// (and sdw::error(not_found, <file name>, ...) when there is no such file).
 torch_file read_torch_file(const std::filesystem::path& path);
 } // namespace sdw

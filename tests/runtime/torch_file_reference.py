@@ -85,7 +85,10 @@ state = module.state_dict()
 assert hasattr(state, "_metadata")
 save_good("state_dict.pth", state)
 # The same as nn.Parameter objects (torch._utils._rebuild_parameter).
-save_good("parameters.pth", collections.OrderedDict(module.named_parameters()))
+parameters = collections.OrderedDict(module.named_parameters())
+parameters["with_state"] = torch.nn.Parameter(torch.randn(3))
+parameters["with_state"].note = "an attribute"  # saved through torch._utils._rebuild_parameter_with_state
+save_good("parameters.pth", parameters)
 # ESRGAN-style: the weights under "params_ema".
 save_good("params_ema.pth", {"params_ema": state, "params": state})
 
@@ -100,7 +103,8 @@ save_good("dtypes.pt", {"f16": base.half(), "bf16": base.bfloat16(), "f32": base
 # Views that share one storage: a slice (offset + strides), a transposed tensor, a strided step.
 grid = torch.arange(60, dtype=torch.float32).reshape(6, 10)
 views = {"base": grid, "slice": grid[2:5, 3:8], "transposed": grid.t(), "step": grid[:, ::3],
-         "row": grid[4], "nested": [grid[1:3, 1:3], 7, "seven", (2.5, None, True, -1)], "big": 2**40}
+         "row": grid[4], "nested": [grid[1:3, 1:3], 7, "seven", (2.5, None, True, -1)], "big": 2**40,
+         "shape": grid.shape}  # torch.Size
 save_good("views.pt", views)
 # A lone tensor (key "").
 save_good("tensor.pt", grid[1:4].t())
@@ -110,6 +114,50 @@ save_good("legacy.pth", {"params_ema": state, "views": views}, legacy=True)
 save_good("legacy_embedding.pt", embedding, legacy=True)
 save_good("legacy_state_dict.pth", state, legacy=True)
 save_good("legacy_views.pt", views, legacy=True)
+
+
+class FakeStorage:
+    def __init__(self, pid):
+        self.pid = pid
+
+
+class Rebuild:
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return (self.fn, self.args)
+
+
+class LegacyPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return obj.pid if isinstance(obj, FakeStorage) else None
+
+
+# What torch < 1.0 wrote and torch 2 no longer does: a storage view (view_metadata) and _rebuild_tensor.
+# The expected values are what torch.load makes of the file.
+def write_old_legacy(path):
+    root = torch.arange(8, dtype=torch.float32)
+    view = FakeStorage(("storage", torch.FloatStorage, "0", "cpu", 8, ("1", 2, 5)))  # elements 2..6
+    whole = FakeStorage(("storage", torch.FloatStorage, "0", "cpu", 8, None))
+    obj = {"v2": Rebuild(torch._utils._rebuild_tensor_v2, (view, 1, (2, 2), (1, 2), False, collections.OrderedDict())),
+           "v1": Rebuild(torch._utils._rebuild_tensor, (whole, 0, (8,), (1,)))}
+    with open(path, "wb") as f:
+        f.write(pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2))
+        f.write(pickle.dumps(1001, protocol=2))
+        f.write(pickle.dumps({"protocol_version": 1001, "little_endian": True,
+                              "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol=2))
+        LegacyPickler(f, protocol=2).dump(obj)
+        f.write(pickle.dumps(["0"], protocol=2))
+        f.write(struct.pack("<q", 8) + root.numpy().tobytes())
+    loaded = torch.load(path, weights_only=False)
+    assert loaded["v2"].tolist() == [[3.0, 5.0], [4.0, 6.0]], loaded
+    tensors, scalars = {}, {}
+    flatten(loaded, "", tensors, scalars)
+    write_safetensors(path + ".expected.safetensors", tensors, scalars)
+
+
+write_old_legacy(os.path.join(out, "legacy_storage_view.pt"))
 
 
 class RunsCode:

@@ -149,6 +149,7 @@ BOOST_AUTO_TEST_CASE(views_come_out_with_their_offsets_and_strides) {
   // Each view has its own memory, not the shared storage's.
   BOOST_TEST(f.tensors.at("slice").data_ptr() != f.tensors.at("base").data_ptr());
   BOOST_TEST(f.tensors.at("slice").numel() == 15);
+  BOOST_TEST(std::get<std::int64_t>(f.scalars.at("shape.1")) == 10);  // torch.Size
   expect_same_as_python("tensor.pt");
 }
 
@@ -157,6 +158,9 @@ BOOST_AUTO_TEST_CASE(legacy_format_reads_as_written) {
   expect_same_as_python("legacy_embedding.pt");
   expect_same_as_python("legacy_state_dict.pth");
   expect_same_as_python("legacy_views.pt");
+  // A storage view (view_metadata) and torch._utils._rebuild_tensor, as torch < 1.0 wrote them.
+  const torch_file old = expect_same_as_python("legacy_storage_view.pt");
+  BOOST_TEST(old.tensors.at("v2")[1][1].item<float>() == 6.0f);
 }
 
 BOOST_AUTO_TEST_CASE(hand_made_archives_and_protocol_5_framing_read) {
