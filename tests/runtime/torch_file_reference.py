@@ -12,8 +12,10 @@ import os
 import pickle
 import struct
 import sys
+import types
 import zipfile
 
+import numpy
 import torch
 
 out = sys.argv[1]
@@ -24,9 +26,33 @@ ST_DTYPES = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32",
              torch.uint8: "U8", torch.bool: "BOOL"}
 
 
+class ModelCheckpoint:
+    """Stands in for pytorch_lightning's callback (not installed): pickled under that class's name."""
+
+
+ModelCheckpoint.__module__ = "pytorch_lightning.callbacks.model_checkpoint"
+ModelCheckpoint.__qualname__ = "ModelCheckpoint"
+
+
 def flatten(obj, prefix, tensors, scalars):
+    """The flattened view the reader gives: ParameterDict as its _parameters, numpy scalars as numbers,
+    numpy arrays as tensors, sets as lists, torch dtypes as their names, ModelCheckpoint as None."""
     key = lambda k: str(k) if not prefix else prefix + "." + str(k)
+    if isinstance(obj, torch.nn.ParameterDict):
+        obj = obj._parameters
+    if isinstance(obj, numpy.generic):
+        obj = obj.item()
+    if isinstance(obj, numpy.ndarray):
+        obj = torch.from_numpy(numpy.ascontiguousarray(obj))
+    if isinstance(obj, (set, frozenset)):
+        obj = list(obj)
+    if isinstance(obj, torch.dtype):
+        obj = str(obj)
+    if obj is ModelCheckpoint or isinstance(obj, ModelCheckpoint):
+        obj = None
     if isinstance(obj, dict):
+        obj = {("ModelCheckpoint" if k is ModelCheckpoint else k): (None if k is ModelCheckpoint else v)
+               for k, v in obj.items()}
         for k, v in obj.items():
             flatten(v, key(k), tensors, scalars)
     elif isinstance(obj, (list, tuple)):
@@ -77,7 +103,15 @@ embedding = {"string_to_token": {"*": 265}, "string_to_param": {"*": vec}, "name
              "sd_checkpoint": None, "sd_checkpoint_name": None}
 save_good("embedding.pt", embedding)
 
-# A real module's state dict (an OrderedDict with _metadata; parameters, buffers, a 0-d int64 buffer).
+# An older A1111 embedding: string_to_param as a torch.nn.ParameterDict (read as its _parameters).
+old_embedding = {"string_to_token": {"*": 265},
+                 "string_to_param": torch.nn.ParameterDict({"*": torch.nn.Parameter(torch.randn(1, 768))}),
+                 "name": "old", "step": 1200, "sd_checkpoint": "a9263745", "sd_checkpoint_name": "model"}
+save_good("parameter_dict_embedding.pt", old_embedding)
+torch.save(old_embedding, os.path.join(out, "legacy_parameter_dict_embedding.pt"), _use_new_zipfile_serialization=False)
+save_good("parameter_dict.pt", torch.nn.ParameterDict({"a": torch.nn.Parameter(torch.ones(2))}))
+
+# A module's state dict (an OrderedDict with _metadata; parameters, buffers, a 0-d int64 buffer).
 module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.PReLU(4), torch.nn.BatchNorm2d(4))
 module[2].running_mean.uniform_()
 module[2].num_batches_tracked += 3
@@ -108,6 +142,31 @@ views = {"base": grid, "slice": grid[2:5, 3:8], "transposed": grid.t(), "step": 
 save_good("views.pt", views)
 # A lone tensor (key "").
 save_good("tensor.pt", grid[1:4].t())
+
+# A training checkpoint: numpy scalars and arrays, a set, a torch dtype, Lightning's ModelCheckpoint callback
+# (the class as a dict key, and an instance) and the weights under state_dict. The fake Lightning modules only
+# let pickle find the class by name while saving.
+for name in ["pytorch_lightning", "pytorch_lightning.callbacks", "pytorch_lightning.callbacks.model_checkpoint"]:
+    sys.modules[name] = types.ModuleType(name)
+sys.modules["pytorch_lightning.callbacks.model_checkpoint"].ModelCheckpoint = ModelCheckpoint
+callback = ModelCheckpoint()
+callback.best_model_path = "/logs/last.ckpt"
+callback.monitor = None
+checkpoint = {"epoch": 3, "global_step": numpy.int64(470000), "loss": numpy.float64(0.125),
+              "lr": numpy.float32(1.5e-4), "half": numpy.float16(-2.5), "small": numpy.int8(-7),
+              "flag": numpy.bool_(True), "ids": {3, 1, 2}, "dtype": torch.float16,
+              "array": numpy.arange(6, dtype=numpy.float32).reshape(2, 3),
+              "fortran": numpy.asfortranarray(numpy.arange(12, dtype=numpy.int64).reshape(3, 4)),
+              "bytes_array": numpy.array([0, 10, 200, 255], dtype=numpy.uint8),
+              "callbacks": {ModelCheckpoint: {"best_model_path": "/logs/last.ckpt", "best_model_score": torch.ones(1)}},
+              "checkpoint_callback": callback, "state_dict": state}
+save_good("checkpoint.ckpt", checkpoint)
+save_good("legacy_checkpoint.ckpt", checkpoint, legacy=True)
+torch.save({"strings": numpy.array(["a", "b"], dtype=object)}, os.path.join(out, "numpy_objects.pt"))
+torch.save({"big": numpy.array([1, 2], dtype=">i8")}, os.path.join(out, "numpy_big_endian.pt"))
+torch.save({"u64": numpy.uint64(2**63 + 1)}, os.path.join(out, "numpy_uint64.pt"))
+for name in ["pytorch_lightning.callbacks.model_checkpoint", "pytorch_lightning.callbacks", "pytorch_lightning"]:
+    del sys.modules[name]
 
 # The legacy format of torch < 1.6.
 save_good("legacy.pth", {"params_ema": state, "views": views}, legacy=True)
@@ -175,7 +234,7 @@ torch.save({"weight": torch.ones(2), "payload": RunsCode(marker)}, os.path.join(
 torch.save({"payload": RunsCode(marker)}, os.path.join(out, "evil_legacy.pt"), _use_new_zipfile_serialization=False)
 with open(os.path.join(out, "evil_eval.pt"), "wb") as f:
     f.write(b"\x80\x02cbuiltins\neval\nX\x0e\x00\x00\x00print('owned')\x85R.")
-torch.save(torch.nn.ParameterDict({"a": torch.nn.Parameter(torch.ones(2))}), os.path.join(out, "parameter_dict.pt"))
+torch.save({"x": collections.Counter("ab")}, os.path.join(out, "counter.pt"))
 torch.save(torch.nn.Linear(2, 2), os.path.join(out, "module.pt"))
 torch.save(torch.nn.Linear(2, 2), os.path.join(out, "module_legacy.pt"), _use_new_zipfile_serialization=False)
 assert not os.path.exists(marker)
@@ -230,6 +289,12 @@ cycle = b"\x80\x02]q\x00h\x00a."  # a list that holds itself
 crafted("crafted_cycle.pt", {"data.pkl": cycle})
 crafted("crafted_big_endian.pt", {"byteorder": b"big"})
 crafted("crafted_odd_byteorder.pt", {"byteorder": b"middle"})
+# The ModelCheckpoint class given a state by BUILD (GLOBAL, EMPTY_DICT, BUILD): read as None, never called.
+crafted("crafted_model_checkpoint.pt", {"data.pkl": b"\x80\x02}(X\x09\x00\x00\x00callbacks"
+                                                    b"cpytorch_lightning.callbacks.model_checkpoint\nModelCheckpoint\n"
+                                                    b"}(X\x07\x00\x00\x00verbose\x88ubu."})
+# A ParameterDict whose state lacks _parameters.
+crafted("crafted_parameter_dict.pt", {"data.pkl": b"\x80\x02ctorch.nn.modules.container\nParameterDict\n)\x81}b."})
 crafted("crafted_protocol5.pt", {"data.pkl": b"\x80\x05\x95\x0a\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x03s."})
 with open(os.path.join(out, "not_torch.pt"), "wb") as f:
     f.write(b"hello, this is not a pickle")
