@@ -218,6 +218,16 @@ def write_old_legacy(path):
 
 write_old_legacy(os.path.join(out, "legacy_storage_view.pt"))
 
+# A tensor of a storage-less device, as torch saves it: a numpy array and a dtype. Expected: what torch.load makes.
+device_path = os.path.join(out, "device_tensor.pt")
+torch.save({"w": Rebuild(torch._utils._rebuild_device_tensor_from_numpy,
+                         (numpy.arange(-2, 4, dtype=numpy.float32).reshape(2, 3), torch.float16, "cpu", False))},
+           device_path)
+device_tensors, device_scalars = {}, {}
+flatten(torch.load(device_path, weights_only=False), "", device_tensors, device_scalars)
+assert device_tensors["w"].dtype == torch.float16
+write_safetensors(device_path + ".expected.safetensors", device_tensors, device_scalars)
+
 
 class RunsCode:
     """Unpickling this with Python would run a shell command."""

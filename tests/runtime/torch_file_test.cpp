@@ -158,6 +158,9 @@ BOOST_AUTO_TEST_CASE(training_checkpoints_with_numpy_values_read) {
     BOOST_TEST(std::holds_alternative<std::monostate>(f.scalars.at("checkpoint_callback")));
     BOOST_TEST(f.tensors.count("state_dict.0.weight") == 1);
   }
+  // _rebuild_device_tensor_from_numpy: a numpy array converted to the named torch dtype.
+  const torch_file device = expect_same_as_python("device_tensor.pt");
+  BOOST_TEST((device.tensors.at("w").scalar_type() == at::kHalf));
   const torch_file built = read_torch_file(file("crafted_model_checkpoint.pt"));
   BOOST_TEST(std::holds_alternative<std::monostate>(built.scalars.at("callbacks")));
   expect_refused(file("numpy_objects.pt"), "numpy array of dtype 'O8'");
