@@ -316,7 +316,6 @@ value* unpickler::make_global(const std::string& module, const std::string& name
         if (name == t.name) {  // a dtype is a plain value: its name
           v->k = kind::text;
           v->s = "torch." + name;
-          v->dtype = t.dtype;
           return v;
         }
     if (module == "torch")
@@ -404,9 +403,12 @@ value* unpickler::call(value* func, value* args) {
       // (numpy array, torch dtype, device, requires_grad): the array's values as that dtype, on the CPU.
       if (a.size() != 4) bad("calls " + func->s + " with " + std::to_string(a.size()) + " arguments");
       if (a[0]->k != kind::tensor || a[0]->tensor) bad("rebuilds a device tensor from something other than a numpy array");
-      if (a[1]->k != kind::text || a[1]->s.rfind("torch.", 0) != 0) bad("rebuilds a device tensor without a torch dtype");
+      const storage_type_name* dtype = nullptr;
+      for (const auto& t : torch_dtypes)
+        if (a[1]->k == kind::text && a[1]->s == "torch." + std::string(t.name)) dtype = &t;
+      if (!dtype) bad("rebuilds a device tensor without a torch dtype");
       value* v = make(kind::tensor);
-      v->array = a[0]->array.to(a[1]->dtype).contiguous();
+      v->array = a[0]->array.to(dtype->dtype).contiguous();
       return v;
     }
     case global_id::numpy_scalar: return numpy_scalar(a);
