@@ -57,10 +57,16 @@ struct tensor_ref {
 
 enum class global_id {
   ordered_dict, torch_size, rebuild_tensor, rebuild_tensor_v2, rebuild_parameter,
-  rebuild_parameter_with_state, storage_type,
+  rebuild_parameter_with_state, storage_type, rebuild_from_numpy,
+  parameter_dict, numpy_scalar, numpy_reconstruct, numpy_dtype, numpy_ndarray, codecs_encode, builtin_set,
+  model_checkpoint,
 };
 
-enum class kind { none, boolean, integer, big_integer, real, text, bytes, list, tuple, dict, global, storage, tensor };
+enum class kind {
+  none, boolean, integer, big_integer, real, text, bytes, list, tuple, dict, global, storage, tensor,
+  object,    // an allow-listed class's instance (ParameterDict, numpy.ndarray, ModelCheckpoint) awaiting or past BUILD
+  np_dtype,  // a numpy.dtype: its code ("f4", "i8") in `s`
+};
 
 struct value {
   kind k = kind::none;
@@ -74,6 +80,8 @@ struct value {
   at::ScalarType dtype = at::kByte;              // a storage type's element type
   const storage_ref* storage = nullptr;
   const tensor_ref* tensor = nullptr;
+  at::Tensor array;                              // a tensor built from a numpy array's bytes (tensor == nullptr)
+  bool built = false;                            // an object's or a numpy dtype's BUILD has been applied
 };
 
 /// Owns everything the pickles build, so that reference cycles a file may create cannot leak.
@@ -107,6 +115,8 @@ const char* kind_name(kind k) {
     case kind::global: return "a class or function";
     case kind::storage: return "a storage";
     case kind::tensor: return "a tensor";
+    case kind::object: return "an object";
+    case kind::np_dtype: return "a numpy dtype";
   }
   return "a value";
 }
@@ -121,6 +131,26 @@ constexpr storage_type_name storage_types[] = {
     {"ShortStorage", at::kShort}, {"CharStorage", at::kChar},   {"ByteStorage", at::kByte},
     {"BoolStorage", at::kBool},
 };
+
+// torch dtypes a file may name as values (e.g. a config's "dtype"); they read as the string "torch.<name>".
+constexpr storage_type_name torch_dtypes[] = {
+    {"float32", at::kFloat}, {"float", at::kFloat},   {"float16", at::kHalf},  {"half", at::kHalf},
+    {"bfloat16", at::kBFloat16}, {"float64", at::kDouble}, {"double", at::kDouble}, {"int64", at::kLong},
+    {"long", at::kLong}, {"int32", at::kInt}, {"int", at::kInt}, {"int16", at::kShort}, {"int8", at::kChar},
+    {"uint8", at::kByte}, {"bool", at::kBool},
+};
+
+// numpy dtype codes (little-endian or byte-order-free) whose values are read.
+constexpr storage_type_name numpy_dtypes[] = {
+    {"f2", at::kHalf}, {"f4", at::kFloat}, {"f8", at::kDouble}, {"i1", at::kChar}, {"i2", at::kShort},
+    {"i4", at::kInt},  {"i8", at::kLong},  {"u1", at::kByte},   {"b1", at::kBool},
+};
+
+const storage_type_name* find_numpy_dtype(const std::string& code) {
+  for (const auto& t : numpy_dtypes)
+    if (code == t.name) return &t;
+  return nullptr;
+}
 
 /// The pickle virtual machine, restricted: it builds values and calls nothing but the allow-listed rebuilders.
 class unpickler {
@@ -197,6 +227,10 @@ private:
   value* make_global(const std::string& module, const std::string& name);
   value* call(value* func, value* args);
   value* rebuild_tensor(const std::vector<value*>& args, bool v2);
+  value* numpy_scalar(const std::vector<value*>& args);
+  value* latin1_bytes(const std::vector<value*>& args);
+  void build_array(value* target, value* state);
+  void build(value* target, value* state);
   std::vector<int64_t> int_tuple(value* v, const char* what);
 
   void memo_put(uint64_t index) {
@@ -253,11 +287,37 @@ value* unpickler::make_global(const std::string& module, const std::string& name
     v->global = global_id::rebuild_parameter;
   } else if (module == "torch._utils" && name == "_rebuild_parameter_with_state") {
     v->global = global_id::rebuild_parameter_with_state;
+  } else if (module == "torch._utils" && name == "_rebuild_device_tensor_from_numpy") {
+    v->global = global_id::rebuild_from_numpy;
+  } else if (module == "torch.nn.modules.container" && name == "ParameterDict") {
+    v->global = global_id::parameter_dict;
+  } else if ((module == "numpy.core.multiarray" || module == "numpy._core.multiarray") && name == "scalar") {
+    v->global = global_id::numpy_scalar;  // numpy >= 2 names the module numpy._core
+  } else if ((module == "numpy.core.multiarray" || module == "numpy._core.multiarray") && name == "_reconstruct") {
+    v->global = global_id::numpy_reconstruct;
+  } else if (module == "numpy" && name == "dtype") {
+    v->global = global_id::numpy_dtype;
+  } else if (module == "numpy" && name == "ndarray") {
+    v->global = global_id::numpy_ndarray;
+  } else if (module == "_codecs" && name == "encode") {
+    v->global = global_id::codecs_encode;
+  } else if ((module == "__builtin__" || module == "builtins") && name == "set") {
+    v->global = global_id::builtin_set;
+  } else if ((module == "pytorch_lightning.callbacks.model_checkpoint" && name == "ModelCheckpoint") ||
+             (module == "pytorch_lightning.callbacks" && name == "model_checkpoint")) {
+    v->global = global_id::model_checkpoint;
   } else if ((module == "torch" || module == "torch.storage") && name == "UntypedStorage") {
     v->global = global_id::storage_type;
     v->dtype = at::kByte;
   } else {
     bool found = false;
+    if (module == "torch")
+      for (const auto& t : torch_dtypes)
+        if (name == t.name) {  // a dtype is a plain value: its name
+          v->k = kind::text;
+          v->s = "torch." + name;
+          return v;
+        }
     if (module == "torch")
       for (const auto& t : storage_types)
         if (name == t.name) {
@@ -339,9 +399,188 @@ value* unpickler::call(value* func, value* args) {
       if (a[2]->k != kind::dict || !a[2]->entries.empty()) bad("a parameter carries backward hooks");
       return a[0];
     }
-    case global_id::storage_type: break;
+    case global_id::rebuild_from_numpy: {
+      // (numpy array, torch dtype, device, requires_grad): the array's values as that dtype, on the CPU.
+      if (a.size() != 4) bad("calls " + func->s + " with " + std::to_string(a.size()) + " arguments");
+      if (a[0]->k != kind::tensor || a[0]->tensor) bad("rebuilds a device tensor from something other than a numpy array");
+      const storage_type_name* dtype = nullptr;
+      for (const auto& t : torch_dtypes)
+        if (a[1]->k == kind::text && a[1]->s == "torch." + std::string(t.name)) dtype = &t;
+      if (!dtype) bad("rebuilds a device tensor without a torch dtype");
+      value* v = make(kind::tensor);
+      v->array = a[0]->array.to(dtype->dtype).contiguous();
+      return v;
+    }
+    case global_id::numpy_scalar: return numpy_scalar(a);
+    case global_id::numpy_dtype: {
+      // numpy.dtype(code, align, copy); the byte order arrives with BUILD.
+      if (a.empty() || a.size() > 3 || a[0]->k != kind::text) bad("calls numpy.dtype with odd arguments");
+      value* v = make(kind::np_dtype);
+      v->s = a[0]->s;
+      return v;
+    }
+    case global_id::numpy_reconstruct: {
+      // _reconstruct(ndarray, (0,), b'b') makes an empty array; BUILD then sets its shape, dtype and bytes.
+      if (a.size() != 3 || a[0]->k != kind::global || a[0]->global != global_id::numpy_ndarray)
+        bad("calls numpy's _reconstruct for something other than numpy.ndarray");
+      value* v = make(kind::object);
+      v->global = global_id::numpy_ndarray;
+      v->s = a[0]->s;
+      return v;
+    }
+    case global_id::codecs_encode: return latin1_bytes(a);
+    case global_id::builtin_set: {
+      // A set is read as the list of its items, in the order the file stores them.
+      value* l = make(kind::list);
+      if (a.empty()) return l;
+      if (a.size() != 1 || (a[0]->k != kind::list && a[0]->k != kind::tuple)) bad("calls set with odd arguments");
+      l->items = a[0]->items;
+      return l;
+    }
+    case global_id::model_checkpoint: {
+      // Never called: an inert stand-in whose state is dropped.
+      value* v = make(kind::object);
+      v->global = global_id::model_checkpoint;
+      v->s = func->s;
+      return v;
+    }
+    case global_id::storage_type: case global_id::parameter_dict: case global_id::numpy_ndarray: break;
   }
-  bad("calls " + func->s + ", which is only allowed to name a storage type");
+  bad("calls " + func->s + ", which is only allowed as a type name or through BUILD");
+}
+
+value* unpickler::latin1_bytes(const std::vector<value*>& a) {
+  // _codecs.encode(text, "latin1"): how protocol 2 carries bytes; every character must be below 256.
+  if (a.size() != 2 || a[0]->k != kind::text || a[1]->k != kind::text || (a[1]->s != "latin1" && a[1]->s != "latin-1"))
+    bad("calls _codecs.encode with something other than (text, 'latin1')");
+  const std::string& in = a[0]->s;  // UTF-8
+  std::string out;
+  out.reserve(in.size());
+  for (size_t k = 0; k < in.size(); ++k) {
+    const auto c = static_cast<uint8_t>(in[k]);
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else if ((c == 0xc2 || c == 0xc3) && k + 1 < in.size() && (static_cast<uint8_t>(in[k + 1]) & 0xc0) == 0x80) {
+      out.push_back(static_cast<char>(((c & 0x1f) << 6) | (static_cast<uint8_t>(in[k + 1]) & 0x3f)));
+      ++k;
+    } else {
+      bad("encodes text as latin1 that holds a character beyond latin1");
+    }
+  }
+  value* v = make(kind::bytes);
+  v->s = std::move(out);
+  return v;
+}
+
+value* unpickler::numpy_scalar(const std::vector<value*>& a) {
+  // scalar(dtype, raw bytes): one little-endian element, read as an int, a float or a bool.
+  if (a.size() != 2 || a[0]->k != kind::np_dtype || (a[1]->k != kind::bytes && a[1]->k != kind::text))
+    bad("calls numpy's scalar with something other than (dtype, bytes)");
+  const storage_type_name* t = find_numpy_dtype(a[0]->s);
+  if (!t) bad("holds a numpy scalar of dtype '" + a[0]->s + "', which is not read");
+  const std::string& raw = a[1]->s;
+  if (raw.size() != c10::elementSize(t->dtype)) bad("holds a numpy scalar whose bytes do not fit its dtype");
+  uint64_t bits = 0;
+  for (size_t k = 0; k < raw.size(); ++k) bits |= uint64_t(uint8_t(raw[k])) << (8 * k);
+  value* v = nullptr;
+  switch (t->dtype) {
+    case at::kBool: v = make(kind::boolean); v->b = bits != 0; break;
+    case at::kByte: v = make_int(static_cast<int64_t>(bits)); break;
+    case at::kChar: v = make_int(static_cast<int8_t>(bits)); break;
+    case at::kShort: v = make_int(static_cast<int16_t>(bits)); break;
+    case at::kInt: v = make_int(static_cast<int32_t>(bits)); break;
+    case at::kLong: v = make_int(static_cast<int64_t>(bits)); break;
+    case at::kHalf: {
+      c10::Half h;
+      h.x = static_cast<uint16_t>(bits);
+      v = make(kind::real);
+      v->f = static_cast<float>(h);
+      break;
+    }
+    case at::kFloat: {
+      float f;
+      const auto b32 = static_cast<uint32_t>(bits);
+      std::memcpy(&f, &b32, sizeof f);
+      v = make(kind::real);
+      v->f = f;
+      break;
+    }
+    default: {
+      v = make(kind::real);
+      std::memcpy(&v->f, &bits, sizeof bits);
+    }
+  }
+  return v;
+}
+
+void unpickler::build_array(value* target, value* state) {
+  // ndarray.__setstate__((version,) shape, dtype, is_fortran, raw bytes).
+  if (state->k != kind::tuple || (state->items.size() != 4 && state->items.size() != 5))
+    bad("sets a numpy array's state from something other than (shape, dtype, is_fortran, data)");
+  const auto& s = state->items;
+  const size_t o = s.size() - 4;
+  const std::vector<int64_t> shape = int_tuple(s[o], "size");
+  if (s[o + 1]->k != kind::np_dtype) bad("gives a numpy array a dtype that is not a numpy dtype");
+  const storage_type_name* t = find_numpy_dtype(s[o + 1]->s);
+  if (!t) bad("holds a numpy array of dtype '" + s[o + 1]->s + "', which is not read");
+  const bool fortran = (s[o + 2]->k == kind::boolean && s[o + 2]->b) || (s[o + 2]->k == kind::integer && s[o + 2]->i);
+  if (s[o + 3]->k != kind::bytes && s[o + 3]->k != kind::text)
+    bad("holds a numpy array whose data is not raw bytes (an array of Python objects)");
+  const std::string& raw = s[o + 3]->s;
+  unsigned __int128 bytes = c10::elementSize(t->dtype);
+  for (int64_t n : shape) {
+    if (n < 0) bad("holds a numpy array with a negative size");
+    bytes *= static_cast<uint64_t>(n);
+    if (bytes > raw.size()) break;
+  }
+  if (bytes != raw.size()) bad("holds a numpy array whose data does not match its shape and dtype");
+  std::vector<int64_t> sizes = shape;
+  if (fortran) std::reverse(sizes.begin(), sizes.end());
+  at::Tensor a = at::empty(sizes, at::TensorOptions().dtype(t->dtype));
+  if (!raw.empty()) std::memcpy(a.data_ptr(), raw.data(), raw.size());
+  if (fortran) {
+    std::vector<int64_t> order(sizes.size());
+    for (size_t d = 0; d < order.size(); ++d) order[d] = static_cast<int64_t>(order.size() - 1 - d);
+    a = a.permute(order).contiguous();
+  }
+  target->k = kind::tensor;
+  target->array = a;
+}
+
+void unpickler::build(value* target, value* state) {
+  if (target->k == kind::dict) {  // a state dict's OrderedDict carries `_metadata`, which holds no tensors
+    if (state->k != kind::dict && state->k != kind::none && state->k != kind::tuple)
+      bad(std::string("sets an OrderedDict's state from ") + kind_name(state->k));
+    return;
+  }
+  if (target->k == kind::np_dtype) {  // (version, byte order, ...)
+    if (state->k != kind::tuple || state->items.size() < 2 || state->items[1]->k != kind::text)
+      bad("sets a numpy dtype's state from something other than (version, byte order, ...)");
+    const std::string& order = state->items[1]->s;
+    if (order == ">") bad("holds big-endian numpy data, which is not supported");
+    if (order != "<" && order != "|" && order != "=") bad("gives a numpy dtype the byte order '" + order + "'");
+    target->built = true;
+    return;
+  }
+  if (target->k == kind::global && target->global == global_id::model_checkpoint) return;  // state dropped
+  if (target->k != kind::object || target->built) bad(std::string("sets the state of ") + kind_name(target->k));
+  switch (target->global) {
+    case global_id::model_checkpoint: break;  // inert: its state is dropped unread
+    case global_id::numpy_ndarray: build_array(target, state); break;
+    case global_id::parameter_dict: {
+      // A Module's __dict__; the contents are its `_parameters` dict, the rest (hooks, flags) is dropped.
+      if (state->k != kind::dict) bad("sets a ParameterDict's state from " + std::string(kind_name(state->k)));
+      value* params = nullptr;
+      for (const auto& [k, v] : state->entries)
+        if (k->k == kind::text && k->s == "_parameters") params = v;
+      if (!params || params->k != kind::dict) bad("holds a ParameterDict without a _parameters dict");
+      target->k = kind::dict;
+      target->entries = params->entries;
+      break;
+    }
+    default: bad(std::string("sets the state of ") + kind_name(target->k));
+  }
+  target->built = true;
 }
 
 value* unpickler::load() {
@@ -511,21 +750,39 @@ value* unpickler::load() {
         push(call(func, args));
         break;
       }
-      case 0x81: {  // NEWOBJ: cls.__new__(cls, *args), allowed for OrderedDict only
+      case 0x81: {  // NEWOBJ: cls.__new__(cls, *args), for OrderedDict, ParameterDict and ModelCheckpoint only
         value* args = pop();
         value* cls = pop();
-        if (cls->k != kind::global || cls->global != global_id::ordered_dict)
-          bad("creates an instance of " + (cls->k == kind::global ? cls->s : std::string(kind_name(cls->k))));
-        if (args->k != kind::tuple || !args->items.empty()) bad("creates an OrderedDict with arguments");
-        push(make(kind::dict));
+        const bool allowed = cls->k == kind::global && (cls->global == global_id::ordered_dict ||
+                                                        cls->global == global_id::parameter_dict ||
+                                                        cls->global == global_id::model_checkpoint);
+        if (!allowed) bad("creates an instance of " + (cls->k == kind::global ? cls->s : std::string(kind_name(cls->k))));
+        if (args->k != kind::tuple || !args->items.empty()) bad("creates an instance of " + cls->s + " with arguments");
+        if (cls->global == global_id::ordered_dict) {
+          push(make(kind::dict));
+        } else {  // an empty instance; BUILD gives it its state
+          value* v = make(kind::object);
+          v->global = cls->global;
+          v->s = cls->s;
+          push(v);
+        }
         break;
       }
-      case 'b': {  // BUILD: a state dict's OrderedDict carries `_metadata`, which holds no tensors
+      case 'b': {  // BUILD
         value* state = pop();
-        value* target = top();
-        if (target->k != kind::dict) bad(std::string("sets the state of ") + kind_name(target->k));
-        if (state->k != kind::dict && state->k != kind::none && state->k != kind::tuple)
-          bad(std::string("sets an OrderedDict's state from ") + kind_name(state->k));
+        build(top(), state);
+        break;
+      }
+      case 0x8f: push(make(kind::list)); break;  // EMPTY_SET: a set is read as a list
+      case 0x90: {                                // ADDITEMS
+        auto items = pop_mark();
+        append(top(), items);
+        break;
+      }
+      case 0x91: {  // FROZENSET
+        value* l = make(kind::list);
+        l->items = pop_mark();
+        push(l);
         break;
       }
       case 'Q': {  // BINPERSID: a storage
@@ -562,6 +819,11 @@ struct flattener {
     return prefix.empty() ? key : prefix + "." + key;
   }
 
+  /// Lightning's ModelCheckpoint (the class, or an instance): read as None, its state dropped.
+  static bool inert(const value* v) {
+    return (v->k == kind::global || v->k == kind::object) && v->global == global_id::model_checkpoint;
+  }
+
   void walk(const value* v, const std::string& key, int depth) {
     if (depth > max_depth) fail(file, "nests containers deeper than " + std::to_string(max_depth) + " levels");
     switch (v->k) {
@@ -570,7 +832,11 @@ struct flattener {
       case kind::integer: claim(key); out.scalars[key] = v->i; return;
       case kind::real: claim(key); out.scalars[key] = v->f; return;
       case kind::text: case kind::bytes: claim(key); out.scalars[key] = v->s; return;
-      case kind::tensor: claim(key); tensors.push_back({key, v->tensor}); return;
+      case kind::tensor:
+        claim(key);
+        if (v->tensor) tensors.push_back({key, v->tensor});
+        else out.tensors[key] = v->array;  // from a numpy array, already built
+        return;
       case kind::list: case kind::tuple:
         for (size_t k = 0; k < v->items.size(); ++k) walk(v->items[k], join(key, std::to_string(k)), depth + 1);
         return;
@@ -579,11 +845,24 @@ struct flattener {
           std::string name;
           if (k->k == kind::text) name = k->s;
           else if (k->k == kind::integer) name = std::to_string(k->i);
-          else fail(file, "has a dict key that is " + std::string(kind_name(k->k)) + ", not a string or an int");
+          else if (inert(k)) {  // Lightning's `callbacks` dict is keyed by the callback class: its state is dropped
+            claim(join(key, "ModelCheckpoint"));
+            out.scalars[join(key, "ModelCheckpoint")] = std::monostate{};
+            continue;
+          } else fail(file, "has a dict key that is " + std::string(kind_name(k->k)) + ", not a string or an int");
           walk(item, join(key, name), depth + 1);
         }
         return;
-      case kind::big_integer: case kind::global: case kind::storage:
+      case kind::global: case kind::object:
+        if (inert(v)) {
+          claim(key);
+          out.scalars[key] = std::monostate{};
+          return;
+        }
+        fail(file, "holds " + (v->k == kind::object ? "an instance of " + v->s + " that was never given its state"
+                                                     : std::string(kind_name(v->k))) +
+                       (key.empty() ? "" : " under '" + key + "'") + ", which is not a plain value or a tensor");
+      case kind::big_integer: case kind::storage: case kind::np_dtype:
         fail(file, "holds " + std::string(kind_name(v->k)) + (key.empty() ? "" : " under '" + key + "'") +
                        ", which is not a plain value or a tensor");
     }

@@ -12,8 +12,10 @@ import os
 import pickle
 import struct
 import sys
+import types
 import zipfile
 
+import numpy
 import torch
 
 out = sys.argv[1]
@@ -24,9 +26,33 @@ ST_DTYPES = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32",
              torch.uint8: "U8", torch.bool: "BOOL"}
 
 
+class ModelCheckpoint:
+    """Stands in for pytorch_lightning's callback (not installed): pickled under that class's name."""
+
+
+ModelCheckpoint.__module__ = "pytorch_lightning.callbacks.model_checkpoint"
+ModelCheckpoint.__qualname__ = "ModelCheckpoint"
+
+
 def flatten(obj, prefix, tensors, scalars):
+    """The flattened view the reader gives: ParameterDict as its _parameters, numpy scalars as numbers,
+    numpy arrays as tensors, sets as lists, torch dtypes as their names, ModelCheckpoint as None."""
     key = lambda k: str(k) if not prefix else prefix + "." + str(k)
+    if isinstance(obj, torch.nn.ParameterDict):
+        obj = obj._parameters
+    if isinstance(obj, numpy.generic):
+        obj = obj.item()
+    if isinstance(obj, numpy.ndarray):
+        obj = torch.from_numpy(numpy.ascontiguousarray(obj))
+    if isinstance(obj, (set, frozenset)):
+        obj = list(obj)
+    if isinstance(obj, torch.dtype):
+        obj = str(obj)
+    if obj is ModelCheckpoint or isinstance(obj, ModelCheckpoint):
+        obj = None
     if isinstance(obj, dict):
+        obj = {("ModelCheckpoint" if k is ModelCheckpoint else k): (None if k is ModelCheckpoint else v)
+               for k, v in obj.items()}
         for k, v in obj.items():
             flatten(v, key(k), tensors, scalars)
     elif isinstance(obj, (list, tuple)):
@@ -77,7 +103,15 @@ embedding = {"string_to_token": {"*": 265}, "string_to_param": {"*": vec}, "name
              "sd_checkpoint": None, "sd_checkpoint_name": None}
 save_good("embedding.pt", embedding)
 
-# A real module's state dict (an OrderedDict with _metadata; parameters, buffers, a 0-d int64 buffer).
+# An older A1111 embedding: string_to_param as a torch.nn.ParameterDict (read as its _parameters).
+old_embedding = {"string_to_token": {"*": 265},
+                 "string_to_param": torch.nn.ParameterDict({"*": torch.nn.Parameter(torch.randn(1, 768))}),
+                 "name": "old", "step": 1200, "sd_checkpoint": "a9263745", "sd_checkpoint_name": "model"}
+save_good("parameter_dict_embedding.pt", old_embedding)
+torch.save(old_embedding, os.path.join(out, "legacy_parameter_dict_embedding.pt"), _use_new_zipfile_serialization=False)
+save_good("parameter_dict.pt", torch.nn.ParameterDict({"a": torch.nn.Parameter(torch.ones(2))}))
+
+# A module's state dict (an OrderedDict with _metadata; parameters, buffers, a 0-d int64 buffer).
 module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.PReLU(4), torch.nn.BatchNorm2d(4))
 module[2].running_mean.uniform_()
 module[2].num_batches_tracked += 3
@@ -85,7 +119,10 @@ state = module.state_dict()
 assert hasattr(state, "_metadata")
 save_good("state_dict.pth", state)
 # The same as nn.Parameter objects (torch._utils._rebuild_parameter).
-save_good("parameters.pth", collections.OrderedDict(module.named_parameters()))
+parameters = collections.OrderedDict(module.named_parameters())
+parameters["with_state"] = torch.nn.Parameter(torch.randn(3))
+parameters["with_state"].note = "an attribute"  # saved through torch._utils._rebuild_parameter_with_state
+save_good("parameters.pth", parameters)
 # ESRGAN-style: the weights under "params_ema".
 save_good("params_ema.pth", {"params_ema": state, "params": state})
 
@@ -100,16 +137,96 @@ save_good("dtypes.pt", {"f16": base.half(), "bf16": base.bfloat16(), "f32": base
 # Views that share one storage: a slice (offset + strides), a transposed tensor, a strided step.
 grid = torch.arange(60, dtype=torch.float32).reshape(6, 10)
 views = {"base": grid, "slice": grid[2:5, 3:8], "transposed": grid.t(), "step": grid[:, ::3],
-         "row": grid[4], "nested": [grid[1:3, 1:3], 7, "seven", (2.5, None, True, -1)], "big": 2**40}
+         "row": grid[4], "nested": [grid[1:3, 1:3], 7, "seven", (2.5, None, True, -1)], "big": 2**40,
+         "shape": grid.shape}  # torch.Size
 save_good("views.pt", views)
 # A lone tensor (key "").
 save_good("tensor.pt", grid[1:4].t())
+
+# A training checkpoint: numpy scalars and arrays, a set, a torch dtype, Lightning's ModelCheckpoint callback
+# (the class as a dict key, and an instance) and the weights under state_dict. The fake Lightning modules only
+# let pickle find the class by name while saving.
+for name in ["pytorch_lightning", "pytorch_lightning.callbacks", "pytorch_lightning.callbacks.model_checkpoint"]:
+    sys.modules[name] = types.ModuleType(name)
+sys.modules["pytorch_lightning.callbacks.model_checkpoint"].ModelCheckpoint = ModelCheckpoint
+callback = ModelCheckpoint()
+callback.best_model_path = "/logs/last.ckpt"
+callback.monitor = None
+checkpoint = {"epoch": 3, "global_step": numpy.int64(470000), "loss": numpy.float64(0.125),
+              "lr": numpy.float32(1.5e-4), "half": numpy.float16(-2.5), "small": numpy.int8(-7),
+              "flag": numpy.bool_(True), "ids": {3, 1, 2}, "dtype": torch.float16,
+              "array": numpy.arange(6, dtype=numpy.float32).reshape(2, 3),
+              "fortran": numpy.asfortranarray(numpy.arange(12, dtype=numpy.int64).reshape(3, 4)),
+              "bytes_array": numpy.array([0, 10, 200, 255], dtype=numpy.uint8),
+              "callbacks": {ModelCheckpoint: {"best_model_path": "/logs/last.ckpt", "best_model_score": torch.ones(1)}},
+              "checkpoint_callback": callback, "state_dict": state}
+save_good("checkpoint.ckpt", checkpoint)
+save_good("legacy_checkpoint.ckpt", checkpoint, legacy=True)
+torch.save({"strings": numpy.array(["a", "b"], dtype=object)}, os.path.join(out, "numpy_objects.pt"))
+torch.save({"big": numpy.array([1, 2], dtype=">i8")}, os.path.join(out, "numpy_big_endian.pt"))
+torch.save({"u64": numpy.uint64(2**63 + 1)}, os.path.join(out, "numpy_uint64.pt"))
+for name in ["pytorch_lightning.callbacks.model_checkpoint", "pytorch_lightning.callbacks", "pytorch_lightning"]:
+    del sys.modules[name]
 
 # The legacy format of torch < 1.6.
 save_good("legacy.pth", {"params_ema": state, "views": views}, legacy=True)
 save_good("legacy_embedding.pt", embedding, legacy=True)
 save_good("legacy_state_dict.pth", state, legacy=True)
 save_good("legacy_views.pt", views, legacy=True)
+
+
+class FakeStorage:
+    def __init__(self, pid):
+        self.pid = pid
+
+
+class Rebuild:
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return (self.fn, self.args)
+
+
+class LegacyPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return obj.pid if isinstance(obj, FakeStorage) else None
+
+
+# What torch < 1.0 wrote and torch 2 no longer does: a storage view (view_metadata) and _rebuild_tensor.
+# The expected values are what torch.load makes of the file.
+def write_old_legacy(path):
+    root = torch.arange(8, dtype=torch.float32)
+    view = FakeStorage(("storage", torch.FloatStorage, "0", "cpu", 8, ("1", 2, 5)))  # elements 2..6
+    whole = FakeStorage(("storage", torch.FloatStorage, "0", "cpu", 8, None))
+    obj = {"v2": Rebuild(torch._utils._rebuild_tensor_v2, (view, 1, (2, 2), (1, 2), False, collections.OrderedDict())),
+           "v1": Rebuild(torch._utils._rebuild_tensor, (whole, 0, (8,), (1,)))}
+    with open(path, "wb") as f:
+        f.write(pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2))
+        f.write(pickle.dumps(1001, protocol=2))
+        f.write(pickle.dumps({"protocol_version": 1001, "little_endian": True,
+                              "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol=2))
+        LegacyPickler(f, protocol=2).dump(obj)
+        f.write(pickle.dumps(["0"], protocol=2))
+        f.write(struct.pack("<q", 8) + root.numpy().tobytes())
+    loaded = torch.load(path, weights_only=False)
+    assert loaded["v2"].tolist() == [[3.0, 5.0], [4.0, 6.0]], loaded
+    tensors, scalars = {}, {}
+    flatten(loaded, "", tensors, scalars)
+    write_safetensors(path + ".expected.safetensors", tensors, scalars)
+
+
+write_old_legacy(os.path.join(out, "legacy_storage_view.pt"))
+
+# A tensor of a storage-less device, as torch saves it: a numpy array and a dtype. Expected: what torch.load makes.
+device_path = os.path.join(out, "device_tensor.pt")
+torch.save({"w": Rebuild(torch._utils._rebuild_device_tensor_from_numpy,
+                         (numpy.arange(-2, 4, dtype=numpy.float32).reshape(2, 3), torch.float16, "cpu", False))},
+           device_path)
+device_tensors, device_scalars = {}, {}
+flatten(torch.load(device_path, weights_only=False), "", device_tensors, device_scalars)
+assert device_tensors["w"].dtype == torch.float16
+write_safetensors(device_path + ".expected.safetensors", device_tensors, device_scalars)
 
 
 class RunsCode:
@@ -127,7 +244,7 @@ torch.save({"weight": torch.ones(2), "payload": RunsCode(marker)}, os.path.join(
 torch.save({"payload": RunsCode(marker)}, os.path.join(out, "evil_legacy.pt"), _use_new_zipfile_serialization=False)
 with open(os.path.join(out, "evil_eval.pt"), "wb") as f:
     f.write(b"\x80\x02cbuiltins\neval\nX\x0e\x00\x00\x00print('owned')\x85R.")
-torch.save(torch.nn.ParameterDict({"a": torch.nn.Parameter(torch.ones(2))}), os.path.join(out, "parameter_dict.pt"))
+torch.save({"x": collections.Counter("ab")}, os.path.join(out, "counter.pt"))
 torch.save(torch.nn.Linear(2, 2), os.path.join(out, "module.pt"))
 torch.save(torch.nn.Linear(2, 2), os.path.join(out, "module_legacy.pt"), _use_new_zipfile_serialization=False)
 assert not os.path.exists(marker)
@@ -182,6 +299,12 @@ cycle = b"\x80\x02]q\x00h\x00a."  # a list that holds itself
 crafted("crafted_cycle.pt", {"data.pkl": cycle})
 crafted("crafted_big_endian.pt", {"byteorder": b"big"})
 crafted("crafted_odd_byteorder.pt", {"byteorder": b"middle"})
+# The ModelCheckpoint class given a state by BUILD (GLOBAL, EMPTY_DICT, BUILD): read as None, never called.
+crafted("crafted_model_checkpoint.pt", {"data.pkl": b"\x80\x02}(X\x09\x00\x00\x00callbacks"
+                                                    b"cpytorch_lightning.callbacks.model_checkpoint\nModelCheckpoint\n"
+                                                    b"}(X\x07\x00\x00\x00verbose\x88ubu."})
+# A ParameterDict whose state lacks _parameters.
+crafted("crafted_parameter_dict.pt", {"data.pkl": b"\x80\x02ctorch.nn.modules.container\nParameterDict\n)\x81}b."})
 crafted("crafted_protocol5.pt", {"data.pkl": b"\x80\x05\x95\x0a\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x03s."})
 with open(os.path.join(out, "not_torch.pt"), "wb") as f:
     f.write(b"hello, this is not a pickle")
