@@ -6,6 +6,8 @@
 #include "runtime/engine/safetensors.hpp"
 #include "tests/support/api_server.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <string>
@@ -82,6 +84,15 @@ generated generate(const std::string& body) {
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
+/// The same image within rounding: a batch of several requests may round a last bit differently from
+/// one request alone on some CPUs (other GEMM kernels), which moves a pixel by one step, not more.
+bool same_image(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  if (a.size() != b.size()) return false;
+  int worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(int(a[i]) - int(b[i])));
+  return worst <= 2;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(the_models_folder_is_listed_in_a1111_shapes) {
@@ -110,7 +121,7 @@ BOOST_AUTO_TEST_CASE(jobs_alternating_two_checkpoints_each_get_their_own_images)
   const std::string on_other = txt2img_body(R"({"sd_model_checkpoint":"other"})");
   const generated tiny = generate(on_tiny);
   const generated other = generate(on_other);
-  BOOST_TEST(tiny.pixels != other.pixels);
+  BOOST_TEST(!same_image(tiny.pixels, other.pixels));
   BOOST_TEST(has(tiny.infotext, "Model: tiny"), tiny.infotext);
   BOOST_TEST(has(other.infotext, "Model: other"), other.infotext);
   // By its title as /sd-models shows it, once hashed by its load.
@@ -129,7 +140,8 @@ BOOST_AUTO_TEST_CASE(jobs_alternating_two_checkpoints_each_get_their_own_images)
   }
   for (int i = 0; i < 6; ++i) {
     const generated g = answers[static_cast<size_t>(i)].get();
-    BOOST_TEST((g.pixels == (i % 2 == 0 ? tiny.pixels : other.pixels)), "job " << i);
+    BOOST_TEST(same_image(g.pixels, i % 2 == 0 ? tiny.pixels : other.pixels), "job " << i);
+    BOOST_TEST(!same_image(g.pixels, i % 2 == 0 ? other.pixels : tiny.pixels), "job " << i);
     BOOST_TEST(has(g.infotext, i % 2 == 0 ? "Model: tiny" : "Model: other"), g.infotext);
   }
 }
