@@ -2,6 +2,7 @@
 
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/engine/conditioning.hpp"
+#include "runtime/engine/cuda_devices.hpp"
 #include "app/generate_command.hpp"
 #include "runtime/engine/lora_apply.hpp"
 #include "runtime/engine/lora_keys.hpp"
@@ -74,15 +75,16 @@ int run_bench(const bench_args& args) {
   c10::InferenceMode guard;
   const std::string path = bench_model(args);
   std::vector<std::pair<std::string, double>> figures;
-  auto record = [&](const std::string& name, double seconds) {
-    figures.emplace_back(name, seconds);
-    spdlog::info("{:<34} {:9.3f} s", name, seconds);
+  auto record = [&](const std::string& name, double value, const char* unit = "s") {
+    figures.emplace_back(name, value);
+    spdlog::info("{:<48} {:9.4f} {}", name, value, unit);
   };
   spdlog::info("bench: {} ({} threads)", path, at::get_num_threads());
 
   device_options dev{args.device, args.dtype};
   dev.keep_file_dtype = !args.widen_weights;
   dev.memory_format = args.memory_format;
+  dev.cuda_graphs = args.cuda_graphs;
   // The file is read once first so both loads find it in the page cache. The first load also
   // pays for fresh process memory; the reload reuses it, as a worker switching models does.
   read_through(path);
@@ -122,17 +124,55 @@ int run_bench(const bench_args& args) {
   }
 
   const auto& p = model->placement();
+  const bool cuda = p.device.is_cuda();
+  const int cuda_index = std::max<int>(0, p.device.index());  // "cuda" names device 0
+  if (cuda) {
+    reset_cuda_memory_peak(cuda_index);
+  }
   auto opts = at::TensorOptions().device(p.device).dtype(at::kFloat);
-  for (int size : args.sizes) {
-    auto x = at::randn({2, model->config().unet.in_channels, size / 8, size / 8}, opts);
+  // One sampling step of `batch` images: CFG runs the UNet on twice as many rows.
+  const auto time_steps = [&](const std::string& suffix) {
+    for (int size : args.sizes) {
+      for (int batch : args.step_batches) {
+        if (size > 512 && batch > 1) {
+          continue;
+        }
+        auto x = at::randn({2 * batch, model->config().unet.in_channels, size / 8, size / 8}, opts);
+        auto t = at::full({2 * batch}, 500.0, opts);
+        auto context = cond.repeat({batch, 1, 1});
+        record("unet step " + std::to_string(size) + "x" + std::to_string(size) + " batch " + std::to_string(batch) +
+                 " (CFG)" + suffix,
+               median_seconds(args.repeats, [&] { model->unet().forward(x, t, context).sum().item<float>(); }));
+      }
+    }
+  };
+  time_steps(model->unet().graphs_on() ? ", CUDA graphs" : "");
+  if (cuda) {
+    // What a job needs, once cuDNN's benchmark (which tries algorithms with huge workspaces) is done.
+    const cuda_memory tuning = cuda_memory_of(cuda_index);
+    record("peak CUDA memory while tuning (GiB)", static_cast<double>(tuning.peak_allocated) / (1 << 30), "GiB");
+    release_cuda_cache();
+    reset_cuda_memory_peak(cuda_index);
+    auto x = at::randn({2, model->config().unet.in_channels, 64, 64}, opts);
     auto t = at::full({2}, 500.0, opts);
-    record("unet step " + std::to_string(size) + "x" + std::to_string(size) + " (CFG batch 2)",
-           median_seconds(args.repeats, [&] { model->unet().forward(x, t, cond).sum().item<float>(); }));
+    model->unet().forward(x, t, cond).sum().item<float>();
+    const cuda_memory step = cuda_memory_of(cuda_index);
+    record("peak CUDA memory, 512x512 step (GiB)", static_cast<double>(step.peak_allocated) / (1 << 30), "GiB");
+    record("CUDA memory held after it (GiB)", static_cast<double>(step.reserved) / (1 << 30), "GiB");
+  }
+  if (model->unet().graphs_on()) {
+    model->unet().use_graphs(false);
+    time_steps(", no graphs");
+    model->unet().use_graphs(true);
   }
   for (int size : args.sizes) {
     auto z = at::randn({1, 4, size / 8, size / 8}, opts);
     record("vae decode " + std::to_string(size) + "x" + std::to_string(size),
            median_seconds(std::min(args.repeats, 2), [&] { model->vae().decode(z).sum().item<float>(); }));
+  }
+  if (cuda) {
+    const cuda_memory memory = cuda_memory_of(cuda_index);
+    record("peak CUDA memory after the steps (GiB)", static_cast<double>(memory.peak_allocated) / (1 << 30), "GiB");
   }
   std::vector<uint8_t> pixels(512 * 512 * 3);
   for (size_t i = 0; i < pixels.size(); ++i) {

@@ -12,6 +12,8 @@ struct bench_args {
   std::string model;  ///< empty = an sd15-size random checkpoint made in model_dir
   std::string model_dir = "models";
   std::vector<int> sizes{256, 512};
+  std::vector<int> step_batches{1};  ///< images per UNet step (CFG doubles them); sizes above 512 time 1 only
+  bool cuda_graphs = true;           ///< CUDA: also time the steps with graphs off
   int repeats = 3;
   std::string device = "auto";
   std::string dtype = "auto";

@@ -56,6 +56,7 @@ int run_generate(const generate_args& args) {
 
     device_options dev{args.device, args.dtype};
     dev.keep_file_dtype = !args.widen_weights;
+    dev.cuda_graphs = args.cuda_graphs;
     auto model = sd_model::load(model_path, dev, [](double f, const std::string& stage) {
       std::fprintf(stderr, "\rloading %3.0f%% %-40s", f * 100.0, stage.c_str());
       if (f >= 1.0) {

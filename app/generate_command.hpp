@@ -16,6 +16,7 @@ struct generate_args {
   std::string device = "auto";
   std::string dtype = "auto";
   std::string clip_vocab;   ///< empty = search the usual places
+  bool cuda_graphs = true;     ///< CUDA: replay the UNet step as CUDA graphs
   bool widen_weights = false;  ///< CPU: widen fp16 weights to float32 at load (see device_options)
   std::string lora_dir = "models/Lora";  ///< where the prompt's <lora:name:weight> tags are looked up
   std::string embeddings_dir = "models/embeddings";  ///< the textual-inversion embeddings prompts may name

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   generate->add_option("--dump-latent", gen.dump_latent, "write the final latent (before VAE decode) as .npy");
   generate->add_option("--device", gen.device, "auto, cpu, cuda, cuda:N")->capture_default_str();
   generate->add_option("--dtype", gen.dtype, "auto, f32, f16, bf16")->capture_default_str();
+  generate->add_flag("!--no-cuda-graphs", gen.cuda_graphs, "CUDA: run the UNet step without CUDA graphs");
   generate->add_option("--clip-vocab", gen.clip_vocab, "CLIP bpe_simple_vocab_16e6.txt.gz");
   generate->add_option("--embeddings-dir", gen.embeddings_dir, "folder of textual-inversion embeddings the prompts name")
     ->capture_default_str();
@@ -110,6 +111,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--model", bench.model, "checkpoint; default: make an sd15-size random one in --model-dir");
   bench_cmd->add_option("--model-dir", bench.model_dir, "where the random checkpoint is kept")->capture_default_str();
   bench_cmd->add_option("--sizes", bench.sizes, "image sizes for UNet steps")->capture_default_str();
+  bench_cmd->add_option("--step-batches", bench.step_batches, "images per timed UNet step (CFG: twice as many rows)")
+    ->capture_default_str();
+  bench_cmd->add_flag("!--no-cuda-graphs", bench.cuda_graphs, "CUDA: time the steps without CUDA graphs only");
   bench_cmd->add_option("--repeats", bench.repeats, "timed repeats per measure")->capture_default_str();
   bench_cmd->add_option("--device", bench.device, "auto, cpu, cuda")->capture_default_str();
   bench_cmd->add_option("--dtype", bench.dtype, "auto, f32, f16, bf16")->capture_default_str();

@@ -11,6 +11,7 @@ set -euo pipefail
 
 binary=build/app/sdworker
 model=""
+vocab=""
 size=256
 steps=1
 while [[ $# -gt 0 ]]; do
@@ -19,6 +20,7 @@ while [[ $# -gt 0 ]]; do
     --binary) binary="$2"; shift 2 ;;
     --size) size="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
+    --clip-vocab) vocab="$2"; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -37,16 +39,21 @@ measure() {
   log=$(mktemp)
   local t0 t_http="" t_ready="" t_job=""
   t0=$(now)
-  "$binary" api --port "$port" --model "$model" >"$log" 2>&1 &
+  "$binary" api --port "$port" --model "$model" ${vocab:+--clip-vocab "$vocab"} >"$log" 2>&1 &
   local pid=$!
-  until curl -s -o /dev/null "http://127.0.0.1:$port/health"; do sleep 0.005; done
+  alive() { kill -0 "$pid" 2>/dev/null || { echo "sdworker api exited:" >&2; tail -5 "$log" >&2; exit 1; }; }
+  until curl -s -o /dev/null "http://127.0.0.1:$port/health"; do alive; sleep 0.005; done
   t_http=$(now)
-  until curl -s "http://127.0.0.1:$port/health" | grep -q '"state":"ready"'; do sleep 0.005; done
+  until curl -s "http://127.0.0.1:$port/health" | grep -q '"state":"ready"'; do alive; sleep 0.005; done
   t_ready=$(now)
   local body="{\"prompt\":\"a red cube\",\"steps\":$steps,\"width\":$size,\"height\":$size,\"seed\":1}"
-  curl -s -o /dev/null -X POST "http://127.0.0.1:$port/sdapi/v1/txt2img" -d "$body"
+  local status
+  status=$(curl -s -o "$log.job" -w "%{http_code}" -H "Content-Type: application/json" -X POST "http://127.0.0.1:$port/sdapi/v1/txt2img" -d "$body")
   t_job=$(now)
-  curl -s -o /dev/null -X POST "http://127.0.0.1:$port/sdapi/v1/txt2img" -d "$body"
+  if [[ "$status" != 200 ]]; then
+    echo "the first job answered $status: $(head -c 300 "$log.job")" >&2
+  fi
+  curl -s -o /dev/null -H "Content-Type: application/json" -X POST "http://127.0.0.1:$port/sdapi/v1/txt2img" -d "$body"
   local t_second
   t_second=$(now)
   kill -TERM "$pid"
@@ -55,7 +62,7 @@ measure() {
     "$label" "$(elapsed "$t0" "$t_http")" "$(elapsed "$t0" "$t_ready")" "$size" "$size" "$steps" \
     "$(elapsed "$t0" "$t_job")" "$(elapsed "$t_ready" "$t_job")" "$(elapsed "$t_job" "$t_second")" \
     "$(python3 -c "print(f'{($t_job - $t_ready) / ($t_second - $t_job):.2f}')")"
-  rm -f "$log"
+  rm -f "$log" "$log.job"
 }
 
 echo "checkpoint: $model ($(du -h "$model" | cut -f1))"

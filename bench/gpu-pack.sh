@@ -13,4 +13,6 @@ strip -o "$dest/sdworker" "$binary"
 ldd "$binary" | awk '$3 ~ /^\// {print $3}' | grep -v -E '/(torch|nvidia)/|/(libc|libm|libdl|libpthread|librt|libutil|libgcc_s)\.so' |
   while read -r lib; do cp -L "$lib" "$dest/lib/"; done
 strip --strip-unneeded "$dest"/lib/*.so* 2>/dev/null || true
+# The CLIP vocabulary as a file (models/clip holds a link, which is not carried).
+cp -L "$root/models/clip/bpe_simple_vocab_16e6.txt.gz" "$dest/"
 du -sh "$dest"

@@ -76,6 +76,9 @@ void lora_patcher::restore(part_state& state) {
   for (auto& [key, original] : state.originals) {
     params_.at(key).set_data(original);
   }
+  if (&state == &unet_ && !state.originals.empty()) {
+    model_.unet().drop_graphs();  // they replay the merged weights' addresses
+  }
   state.originals.clear();
   state.set.clear();
 }
@@ -133,6 +136,9 @@ void lora_patcher::apply(const lora_set& set, lora_part part) {
     state.originals.emplace(key, std::move(original));
   }
   state.set = set;
+  if (part == lora_part::unet && !merged.empty()) {
+    model_.unet().drop_graphs();
+  }
   spdlog::debug("Lora: {} network(s) merged into {} {} layers in {:.1f} ms", set.size(), merged.size(),
                 part == lora_part::text ? "text encoder" : "UNet",
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

@@ -5,6 +5,7 @@
 #include "runtime/engine/safetensors.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <torch/cuda.h>
 
 #include <filesystem>
@@ -87,6 +88,11 @@ weight_placement resolve_placement(const device_options& options) {
                 "unknown memory format '" + options.memory_format + "' (use channels_last or contiguous)");
   }
   p.channels_last = options.memory_format == "channels_last";
+  p.cuda_graphs = cuda && options.cuda_graphs;
+  if (cuda) {
+    // Shapes repeat for every step of a job: timing cuDNN's algorithms once per shape pays.
+    at::globalContext().setBenchmarkCuDNN(true);
+  }
   if (!cuda && p.dtype == c10::kHalf) {
     throw error(errc::bad_request, "dtype", "f16 is not supported on CPU (use f32 or bf16)");
   }

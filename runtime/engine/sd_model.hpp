@@ -29,6 +29,8 @@ struct device_options {
   bool keep_file_dtype = true;
   /// The networks' memory layout: "channels_last" (faster convolutions) or "contiguous".
   std::string memory_format = "channels_last";
+  /// CUDA only: capture the UNet's step as a CUDA graph per shape and replay it.
+  bool cuda_graphs = true;
 };
 
 /// Resolves device_options to a concrete placement; an unknown name or a CUDA request on a

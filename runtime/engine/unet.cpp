@@ -2,6 +2,7 @@
 
 #include "runtime/engine/nn_layers.hpp"
 #include "runtime/engine/safetensors.hpp"
+#include "runtime/engine/unet_graphs.hpp"
 
 #include <torch/torch.h>
 
@@ -299,9 +300,36 @@ void unet::load(const std::shared_ptr<const safetensors_file>& file, const weigh
     layout_ = at::MemoryFormat::ChannelsLast;
   }
   dtype_ = placement.dtype;
+  graphs_.reset();
+  if (placement.device.is_cuda() && placement.cuda_graphs) {
+    graphs_ = std::make_unique<unet_graphs>();
+  }
 }
 
+void unet::drop_graphs() const {
+  if (graphs_) {
+    graphs_->clear();
+  }
+}
+
+void unet::use_graphs(bool on) const {
+  if (graphs_) {
+    graphs_->set_enabled(on);
+  }
+}
+
+bool unet::graphs_on() const { return graphs_ && graphs_->enabled(); }
+
 at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context) const {
+  if (graphs_) {
+    return graphs_->run(x, t, context, [this](const at::Tensor& gx, const at::Tensor& gt, const at::Tensor& gc) {
+      return forward_eager(gx, gt, gc);
+    });
+  }
+  return forward_eager(x, t, context);
+}
+
+at::Tensor unet::forward_eager(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context) const {
   c10::InferenceMode guard;
   auto& m = *impl_;
   const auto dtype = dtype_;

@@ -14,6 +14,7 @@
 namespace sdw {
 
 class safetensors_file;
+class unet_graphs;
 
 /// eps = unet(x, t, context).
 class unet {
@@ -32,16 +33,25 @@ public:
 
   const unet_config& config() const noexcept { return config_; }
 
+  /// CUDA graphs of the step (on CUDA with weight_placement::cuda_graphs). The graphs are a
+  /// cache, not the model's state: hence const. Forget them when the weights' storage changes.
+  void drop_graphs() const;
+  void use_graphs(bool on) const;
+  bool graphs_on() const;
+
   /// Every parameter with its checkpoint key; the handles share the module's tensors (LoRA
   /// patching swaps their data on the thread that runs the model).
   std::vector<std::pair<std::string, at::Tensor>> named_weights() const;
 
 private:
+  at::Tensor forward_eager(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context) const;
+
   struct impl;
   c10::ScalarType dtype_ = c10::kFloat;  ///< compute dtype, from the placement at load
   at::MemoryFormat layout_ = at::MemoryFormat::Contiguous;  ///< activations' layout, from the placement
   unet_config config_;
   std::unique_ptr<impl> impl_;
+  std::unique_ptr<unet_graphs> graphs_;
 };
 
 } // namespace sdw

@@ -25,6 +25,8 @@ struct weight_placement {
   bool keep_file_dtype = false;
   /// Convolution weights and activations channels-last (see to_channels_last).
   bool channels_last = true;
+  /// CUDA only: replay the UNet's step as captured CUDA graphs (see unet_graphs).
+  bool cuda_graphs = false;
 };
 
 /// Fills every parameter of `module` from the tensor named `prefix + parameter name` in `file`.

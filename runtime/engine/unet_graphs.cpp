@@ -1,0 +1,139 @@
+#include "runtime/engine/unet_graphs.hpp"
+
+#include "runtime/engine/nn_ops.hpp"
+
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/core/InferenceMode.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace sdw {
+
+/// One captured shape: the graph, the inputs it reads and the output it writes.
+struct unet_graphs::entry {
+  at::cuda::CUDAGraph graph;
+  at::Tensor x, t, context, out;
+  uint64_t used = 0;
+};
+
+namespace {
+
+std::vector<int64_t> sizes_of(const at::Tensor& t) { return t.sizes().vec(); }
+
+double relative_difference(const at::Tensor& a, const at::Tensor& b) {
+  const double scale = std::max(b.abs().max().item<double>(), 1e-6);
+  return (a.to(at::kFloat) - b.to(at::kFloat)).abs().max().item<double>() / scale;
+}
+
+} // namespace
+
+unet_graphs::unet_graphs(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {}
+unet_graphs::~unet_graphs() = default;
+
+bool unet_graphs::enabled() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return enabled_;
+}
+
+void unet_graphs::set_enabled(bool on) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  enabled_ = on;
+  if (!on) {
+    graphs_.clear();
+  }
+}
+
+void unet_graphs::clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  graphs_.clear();
+}
+
+unet_graphs::entry* unet_graphs::capture(const key& k, const at::Tensor& x, const at::Tensor& t,
+                                         const at::Tensor& context, const forward_fn& eager, at::Tensor& eager_out) {
+  const c10::Device device = x.device();
+  auto e = std::make_unique<entry>();
+  e->x = x.clone();
+  e->t = t.to(device, at::kFloat).clone();
+  e->context = context.to(device).clone();
+  // Capture runs on a side stream: the first pass there (outside the capture) picks cuDNN's
+  // algorithms and creates cuBLAS's workspaces, which must not happen while capturing.
+  auto current = c10::cuda::getCurrentCUDAStream(device.index());
+  current.synchronize();
+  auto side = c10::cuda::getStreamFromPool(false, device.index());
+  {
+    c10::cuda::CUDAStreamGuard on_side(side);
+    eager_out = eager(e->x, e->t, e->context);
+    side.synchronize();
+    // Thread-local capture: other executors' threads may allocate on their own devices meanwhile.
+    e->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+    try {
+      e->out = eager(e->x, e->t, e->context);
+    } catch (...) {
+      try {
+        e->graph.capture_end();
+      } catch (...) {
+      }
+      throw;
+    }
+    e->graph.capture_end();
+    side.synchronize();
+  }
+  if (graphs_.size() >= capacity_) {
+    auto oldest = std::min_element(graphs_.begin(), graphs_.end(),
+                                   [](const auto& a, const auto& b) { return a.second->used < b.second->used; });
+    graphs_.erase(oldest);
+  }
+  return graphs_.emplace(k, std::move(e)).first->second.get();
+}
+
+at::Tensor unet_graphs::run(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context, const forward_fn& eager) {
+  c10::InferenceMode inference;  // the captured inputs are inference tensors, filled in inference mode
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!enabled_ || !x.is_cuda()) {
+    lock.unlock();
+    return eager(x, t, context);
+  }
+  const key k{sizes_of(x), sizes_of(t), sizes_of(context), static_cast<int>(x.scalar_type()),
+              static_cast<int>(context.scalar_type()), nn::circular_padding(), x.device().index()};
+  auto it = graphs_.find(k);
+  entry* e = it == graphs_.end() ? nullptr : it->second.get();
+  if (e == nullptr) {
+    at::Tensor eager_out;
+    try {
+      e = capture(k, x, t, context, eager, eager_out);
+    } catch (const std::exception& err) {
+      spdlog::warn("CUDA graphs off: capturing the UNet failed ({}); steps run without them", err.what());
+      enabled_ = false;
+      graphs_.clear();
+      lock.unlock();
+      return eager_out.defined() ? eager_out : eager(x, t, context);
+    }
+    if (!verified_) {
+      // The first capture's replay must give what the eager pass gave for the same inputs.
+      e->graph.replay();
+      const double diff = relative_difference(e->out, eager_out);
+      if (diff > 1e-3) {
+        spdlog::warn("CUDA graphs off: the replayed UNet differs from the eager one by {:.2e}", diff);
+        enabled_ = false;
+        graphs_.clear();
+        return eager_out;
+      }
+      verified_ = true;
+      spdlog::info("CUDA graphs on: the UNet replay matches the eager pass (max relative difference {:.1e})", diff);
+    }
+    e->used = ++clock_;
+    return eager_out;
+  }
+  e->used = ++clock_;
+  e->x.copy_(x, true);
+  e->t.copy_(t, true);
+  e->context.copy_(context, true);
+  e->graph.replay();
+  return e->out.clone();
+}
+
+} // namespace sdw
