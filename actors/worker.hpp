@@ -30,6 +30,7 @@ struct worker_setup {
   /// Executor hosts whose devices join the local ones (the system must load caf::io::middleman).
   std::vector<remote_address> remotes;
   std::string lora_dir = "models/Lora";  ///< the Lora folder each loader opens for its model
+  std::string esrgan_dir = "models/ESRGAN";  ///< the model upscalers' folder (RealESRGAN beside it)
 };
 
 /// The handles of the running worker actors.
@@ -49,6 +50,11 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& setup)
 
 /// The actors' part of the configuration, with the tokenizer file already found.
 worker_setup worker_setup_from(const worker_config& config, const std::string& clip_vocab);
+
+/// Installs the model upscalers of `esrgan_dir` (and the RealESRGAN folder beside it) for the
+/// whole process; the paths outside an executor (extras, checks, listings) run them on `device`
+/// ("auto", "cpu", "cuda:N") with `dtype`, an executor on its own device.
+void install_upscalers(const std::string& esrgan_dir, const std::string& device, const std::string& dtype);
 
 /// The actor system's settings every command shares: message types, two scheduler threads, and
 /// CAF's network layer when `network` (executor hosts, and workers that use them).

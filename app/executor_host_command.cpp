@@ -36,6 +36,7 @@ int run_executor_host(const worker_config& config) {
   auto host_hdl = system.spawn(executor_host, executor_hdl, health_hdl);
   loader_config lc{config.checkpoint, config.model_dir, vocab, config.device, config.dtype};
   lc.lora_dir = config.lora_dir;
+  install_upscalers(config.esrgan_dir, config.device, config.dtype);
   system.spawn(loader, lc,
                executor_hdl, host_hdl, health_hdl);
 

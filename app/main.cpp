@@ -126,6 +126,7 @@ int main(int argc, char** argv) {
     setting(cmd, "--model-dir", "model.dir", "models folder (demo model, clip/ tokenizer)");
     setting(cmd, "--clip-vocab", "model.clip-vocab", "CLIP bpe_simple_vocab_16e6.txt.gz");
     setting(cmd, "--lora-dir", "model.lora-dir", "folder of LoRA files that prompts' <lora:name:weight> tags name");
+    setting(cmd, "--esrgan-dir", "model.esrgan-dir", "folder of ESRGAN upscaler files (R-ESRGAN ones in RealESRGAN beside it)");
     setting(cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
     setting(cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
     setting(cmd, "--queue-size", "queue.size", "jobs that may wait; more are refused");

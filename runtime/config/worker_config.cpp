@@ -37,6 +37,10 @@ const std::vector<key_binding>& bindings() {
     {{"model.lora-dir", "SDWORKER_LORA_DIR", false,
       "folder of LoRA / LoCon .safetensors files, named in prompts as <lora:file name without extension:weight>"},
      &worker_config::lora_dir},
+    {{"model.esrgan-dir", "SDWORKER_ESRGAN_DIR", false,
+      "folder of ESRGAN upscaler files (.pth, .pt, .safetensors), named by file name without extension; "
+      "the R-ESRGAN models (RealESRGAN_x4plus.pth, ...) are read from the RealESRGAN folder beside it"},
+     &worker_config::esrgan_dir},
     {{"model.device", "SDWORKER_DEVICE", false, "auto, cpu, cuda or cuda:N"}, &worker_config::device},
     {{"model.dtype", "SDWORKER_DTYPE", false, "auto, f32, f16 or bf16"}, &worker_config::dtype},
     {{"model.threads", "SDWORKER_THREADS", false, "CPU threads for libtorch; 0 = all cores"},

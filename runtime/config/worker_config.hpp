@@ -19,6 +19,7 @@ struct worker_config {
   std::string checkpoint;            ///< the model to load; empty = the tiny random-weight demo model
   std::string clip_vocab;            ///< CLIP BPE file; empty = search model_dir/clip and ../shared/clip
   std::string lora_dir = "models/Lora";  ///< LoRA / LoCon files that prompts' <lora:name:…> tags name
+  std::string esrgan_dir = "models/ESRGAN";  ///< ESRGAN upscaler files; the R-ESRGAN ones in RealESRGAN/ beside it
   std::string device = "auto";       ///< auto, cpu, cuda, cuda:N
   std::string dtype = "auto";        ///< auto, f32, f16, bf16
   int threads = 0;                   ///< libtorch CPU threads; 0 = all cores

@@ -4,6 +4,7 @@
 #include "runtime/engine/compact_net.hpp"
 #include "runtime/engine/esrgan_net.hpp"
 #include "runtime/engine/safetensors.hpp"
+#include "runtime/engine/torch_file.hpp"
 #include "runtime/image/tile_grid.hpp"
 
 #include <ATen/ATen.h>
@@ -87,7 +88,12 @@ std::unique_ptr<upscale_network> load_upscale_network(const std::string& file, c
   if (ext == ".safetensors") {
     state = read_safetensors_state(file);
   } else {
-    throw error(errc::bad_checkpoint, file, "model upscaler files are read as .safetensors");
+    // A pickle: only through the restricted reader, which builds plain values and tensors.
+    try {
+      state = read_torch_file(file).tensors;
+    } catch (const error& e) {
+      throw error(errc::bad_checkpoint, file, e.message());
+    }
   }
   state = canonical_upscaler_state(std::move(state));
   c10::InferenceMode guard;

@@ -19,7 +19,7 @@ namespace sdw {
 /// `model.0.…` layout) and `net.`, then a prefix `module.` or `netG.` that every key has removed.
 state_dict canonical_upscaler_state(state_dict state);
 
-/// Reads a model upscaler file (.safetensors; .pth/.pt through the restricted torch-file reader)
+/// Reads a model upscaler file (.safetensors; .pth/.pt through read_torch_file, which runs nothing)
 /// and builds its network (RRDBNet or SRVGGNetCompact, told apart by the keys) on `device` in
 /// `dtype`. Errors: sdw::error(bad_checkpoint, file, why) for a file that is damaged, unreadable or
 /// holds another architecture.
