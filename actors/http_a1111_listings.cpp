@@ -5,12 +5,14 @@
 
 #include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/prompt_attention.hpp"
+#include "runtime/engine/upscaler_library.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/formats/a1111_cmd_flags.hpp"
 #include "runtime/formats/a1111_extras.hpp"
 #include "runtime/formats/a1111_listings.hpp"
 #include "runtime/formats/a1111_png_info.hpp"
 #include "runtime/formats/a1111_scripts.hpp"
+#include "runtime/image/model_upscalers.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
@@ -34,7 +36,7 @@ constexpr listing_route routes[] = {
   {"/sdapi/v1/sd-vae", "GET", nullptr},
   {"/sdapi/v1/hypernetworks", "GET", "[]"},
   {"/sdapi/v1/face-restorers", "GET", "[]"},
-  {"/sdapi/v1/realesrgan-models", "GET", "[]"},
+  {"/sdapi/v1/realesrgan-models", "GET", nullptr},
   {"/sdapi/v1/prompt-styles", "GET", nullptr},
   {"/sdapi/v1/embeddings", "GET", nullptr},
   {"/sdapi/v1/loras", "GET", "[]"},
@@ -123,6 +125,8 @@ void extras(front_context& ctx, const std::string& body, bool batch, const reply
   ctx.with_stored_options(reply, [&ctx, body, batch, reply](sdw::options& stored) {
     extras_settings settings;
     settings.enable_pnginfo = stored.enable_pnginfo;
+    settings.esrgan_tile = stored.ESRGAN_tile;
+    settings.esrgan_tile_overlap = stored.ESRGAN_tile_overlap;
     auto work = [keep = ctx.shared_from_this(), body, batch, settings, reply](std::function<void()> done) {
       keep->system.spawn<caf::detached>([body, batch, settings, reply, done](caf::event_based_actor* self) {
         try {
@@ -142,6 +146,29 @@ void extras(front_context& ctx, const std::string& body, bool batch, const reply
                                  " extras requests are waiting already; retry later"));
     }
   });
+}
+
+/// shared.sd_upscalers: the built-ins, then the model upscalers present (read from the folders now).
+std::vector<upscaler_listing> upscaler_listings() {
+  std::vector<upscaler_listing> list = builtin_upscalers();
+  if (const auto models = installed_model_upscalers()) {
+    for (const auto& e : models->present()) list.push_back({e.name, e.model_name, e.path, std::nullopt, double(e.scale)});
+  }
+  return list;
+}
+
+/// The R-ESRGAN models present, in get_realesrgan_models' order.
+std::vector<realesrgan_listing> realesrgan_listings() {
+  std::vector<realesrgan_listing> list;
+  const auto models = installed_model_upscalers();
+  if (!models) return list;
+  const std::vector<model_upscaler_entry> present = models->present();
+  for (const auto& m : realesrgan_models()) {
+    for (const auto& e : present) {
+      if (e.realesrgan && e.name == m.name) list.push_back({e.name, e.path, e.scale});
+    }
+  }
+  return list;
 }
 
 } // namespace
@@ -166,7 +193,10 @@ void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn 
     return reply({200, cmd_flags_json(ctx.config.flags)});
   }
   if (path == "/sdapi/v1/upscalers") {
-    return reply({200, upscalers_json(builtin_upscalers())});
+    return reply({200, upscalers_json(upscaler_listings())});
+  }
+  if (path == "/sdapi/v1/realesrgan-models") {
+    return reply({200, realesrgan_models_json(realesrgan_listings())});
   }
   if (path == "/sdapi/v1/latent-upscale-modes") {
     return reply({200, latent_upscale_modes_json()});

@@ -14,6 +14,8 @@
 #include "runtime/config/executor_devices.hpp"
 #include "runtime/engine/cuda_devices.hpp"
 #include "runtime/engine/embedding_library.hpp"
+#include "runtime/engine/sd_model.hpp"
+#include "runtime/engine/upscaler_library.hpp"
 
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
@@ -25,6 +27,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 namespace sdw {
@@ -67,6 +70,7 @@ worker_setup worker_setup_from(const worker_config& config, const std::string& c
   s.model_url = config.model_url;
   s.model_sha256 = config.model_sha256;
   s.model_cache_bytes = static_cast<size_t>(std::max(0, config.model_cache_mb)) << 20;
+  s.esrgan_dir = esrgan_folder(config);
   return s;
 }
 
@@ -117,6 +121,7 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
   }
   a.executor = a.executors.front();
   a.scheduler = system.spawn(scheduler_for_devices, std::move(devices), a.encoder, a.health, limits);
+  install_upscalers(esrgan_folder(config), names.empty() ? std::string("cpu") : names.front(), config.dtype);
   for (size_t j = 0; j < remotes.size(); ++j) {
     caf::anon_send(remotes[j], ready_atom::value, a.scheduler, static_cast<int32_t>(names.size() + j));
   }
@@ -137,6 +142,18 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
                  remotes.size());
   }
   return a;
+}
+
+void install_upscalers(const std::string& esrgan_dir, const std::string& device, const std::string& dtype) {
+  const std::filesystem::path esrgan(esrgan_dir);
+  upscaler_folders folders{esrgan_dir, (esrgan.parent_path() / "RealESRGAN").string()};
+  weight_placement where;
+  try {
+    where = resolve_placement(device_options{device, dtype});
+  } catch (const std::exception& e) {
+    spdlog::warn("model upscalers run on the CPU: {}", e.what());
+  }
+  install_upscaler_library(std::make_shared<upscaler_library>(folders), where.device, where.dtype == c10::kHalf);
 }
 
 void prepare_system_config(caf::actor_system_config& cfg, bool network) {

@@ -37,6 +37,7 @@ struct worker_setup {
   std::string model_url;     ///< where `model` is fetched from when it is not there yet
   std::string model_sha256;  ///< what the fetched file must hash to
   std::string embeddings_dir = "models/embeddings";  ///< the textual-inversion embeddings folder (model.embeddings-dir)
+  std::string esrgan_dir = "models/ESRGAN";  ///< the model upscalers' folder (RealESRGAN beside it)
 };
 
 /// The handles of the running worker actors.
@@ -63,6 +64,10 @@ worker_setup worker_setup_from(const worker_config& config, const std::string& c
 /// fetched to in <model.dir>/Stable-diffusion; else the demo model's path. A bad URL →
 /// sdw::error naming model.url.
 std::string startup_checkpoint(const worker_config& config);
+/// Installs the model upscalers of `esrgan_dir` (and the RealESRGAN folder beside it) for the
+/// whole process; the paths outside an executor (extras, checks, listings) run them on `device`
+/// ("auto", "cpu", "cuda:N") with `dtype`, an executor on its own device.
+void install_upscalers(const std::string& esrgan_dir, const std::string& device, const std::string& dtype);
 
 /// The actor system's settings every command shares: message types, two scheduler threads, and
 /// CAF's network layer when `network` (executor hosts, and workers that use them).

@@ -38,6 +38,7 @@ int run_executor_host(const worker_config& config) {
   loader_config lc{config.checkpoint, config.model_dir, vocab, config.device, config.dtype};
   lc.lora_dir = lora_folder(config);
   lc.embeddings = std::make_shared<embedding_library>(embeddings_folder(config));
+  install_upscalers(esrgan_folder(config), config.device, config.dtype);
   system.spawn(loader, lc,
                executor_hdl, host_hdl, health_hdl);
 

@@ -154,6 +154,7 @@ int main(int argc, char** argv) {
     setting(cmd, "--model-sha256", "model.sha256", "the sha256 the file from --model-url must have");
     setting(cmd, "--model-cache-mb", "model.cache-mb", "MiB of weights each device keeps for the checkpoints jobs name");
     setting(cmd, "--embeddings-dir", "model.embeddings-dir", "folder of textual-inversion embeddings that prompts name");
+    setting(cmd, "--esrgan-dir", "model.esrgan-dir", "folder of ESRGAN upscaler files (R-ESRGAN ones in RealESRGAN beside it)");
     setting(cmd, "--device", "model.device", "auto, cpu, cuda, cuda:N");
     setting(cmd, "--dtype", "model.dtype", "auto, f32, f16, bf16");
     setting(cmd, "--queue-size", "queue.size", "jobs that may wait; more are refused");

@@ -58,9 +58,9 @@ void read_bytes(png_structp png, png_bytep out, png_size_t len) {
 }
 
 bool write_all(png_structp png, png_infop info, png_bytepp rows, png_uint_32 width, png_uint_32 height,
-               png_textp texts, int text_count) {
+               png_textp texts, int text_count, int color_type) {
   if (setjmp(png_jmpbuf(png))) return false;
-  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+  png_set_IHDR(png, info, width, height, 8, color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                PNG_FILTER_TYPE_DEFAULT);
   if (text_count > 0) png_set_text(png, info, texts, text_count);
   png_write_info(png, info);
@@ -173,7 +173,8 @@ struct read_guard {
 } // namespace
 
 std::string encode_png(const std::uint8_t* rgb, int width, int height,
-                       const std::vector<std::pair<std::string, std::string>>& text_chunks) {
+                       const std::vector<std::pair<std::string, std::string>>& text_chunks, int channels) {
+  if (channels != 3 && channels != 4) throw error(errc::internal, "image", "PNG encoding takes RGB or RGBA pixels");
   if (width <= 0 || height <= 0 || static_cast<png_uint_32>(width) > PNG_USER_WIDTH_MAX ||
       static_cast<png_uint_32>(height) > PNG_USER_HEIGHT_MAX)
     throw error(errc::bad_request, "image", "cannot encode a " + std::to_string(width) + "x" +
@@ -205,7 +206,7 @@ std::string encode_png(const std::uint8_t* rgb, int width, int height,
   }
 
   std::vector<png_bytep> rows(static_cast<std::size_t>(height));
-  const std::size_t stride = static_cast<std::size_t>(width) * 3;
+  const std::size_t stride = static_cast<std::size_t>(width) * static_cast<std::size_t>(channels);
   for (int y = 0; y < height; ++y)
     rows[static_cast<std::size_t>(y)] = const_cast<png_bytep>(rgb + stride * static_cast<std::size_t>(y));
 
@@ -218,7 +219,7 @@ std::string encode_png(const std::uint8_t* rgb, int width, int height,
   if (!g.info) throw error(errc::internal, "image", "cannot create PNG writer");
   png_set_write_fn(g.png, &out, write_bytes, flush_nothing);
   if (!write_all(g.png, g.info, rows.data(), static_cast<png_uint_32>(width), static_cast<png_uint_32>(height),
-                 texts.data(), static_cast<int>(texts.size())))
+                 texts.data(), static_cast<int>(texts.size()), channels == 4 ? PNG_COLOR_TYPE_RGBA : PNG_COLOR_TYPE_RGB))
     throw error(errc::internal, "image", std::string("PNG encoding failed: ") + fail.message);
   return out;
 }

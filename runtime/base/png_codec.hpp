@@ -10,11 +10,12 @@
 
 namespace sdw {
 
-/// Encodes an 8-bit RGB image (rows top to bottom, `width*3` bytes each) as PNG. Each text chunk
-/// (key, UTF-8 value) is written as tEXt when key and value are Latin-1 encodable, else as an
-/// uncompressed iTXt, as PIL does. Keys must be 1..79 Latin-1 characters (sdw::error otherwise).
+/// Encodes an 8-bit RGB image (rows top to bottom, `width*3` bytes each; RGBA with `channels` 4)
+/// as PNG. Each text chunk (key, UTF-8 value) is written as tEXt when key and value are Latin-1
+/// encodable, else as an uncompressed iTXt, as PIL does. Keys must be 1..79 Latin-1 characters
+/// (sdw::error otherwise).
 std::string encode_png(const std::uint8_t* rgb, int width, int height,
-                       const std::vector<std::pair<std::string, std::string>>& text_chunks);
+                       const std::vector<std::pair<std::string, std::string>>& text_chunks, int channels = 3);
 
 /// A decoded image: 8 bits per sample, `channels` samples per pixel (1 gray, 2 gray+alpha, 3 RGB,
 /// 4 RGBA; palettes are expanded, 16-bit samples keep their high byte; tRNS as PIL reads it: per-entry

@@ -50,6 +50,10 @@ const std::vector<key_binding>& bindings() {
     {{"model.embeddings-dir", "SDWORKER_EMBEDDINGS_DIR", false,
       "folder of textual-inversion embeddings (.safetensors, .pt, .bin), named in prompts by file name without extension; empty = <model.dir>/embeddings"},
      &worker_config::embeddings_dir},
+    {{"model.esrgan-dir", "SDWORKER_ESRGAN_DIR", false,
+      "folder of ESRGAN upscaler files (.pth, .pt, .safetensors), named by file name without extension; "
+      "the R-ESRGAN models (RealESRGAN_x4plus.pth, ...) are read from the RealESRGAN folder beside it; empty = <model.dir>/ESRGAN"},
+     &worker_config::esrgan_dir},
     {{"model.device", "SDWORKER_DEVICE", false, "auto, cpu, cuda or cuda:N"}, &worker_config::device},
     {{"model.dtype", "SDWORKER_DTYPE", false, "auto, f32, f16 or bf16"}, &worker_config::dtype},
     {{"model.threads", "SDWORKER_THREADS", false, "CPU threads for libtorch; 0 = all cores"},
@@ -368,6 +372,10 @@ std::string lora_folder(const worker_config& config) {
 
 std::string embeddings_folder(const worker_config& config) {
   return config.embeddings_dir.empty() ? config.model_dir + "/embeddings" : config.embeddings_dir;
+}
+
+std::string esrgan_folder(const worker_config& config) {
+  return config.esrgan_dir.empty() ? config.model_dir + "/ESRGAN" : config.esrgan_dir;
 }
 
 } // namespace sdw

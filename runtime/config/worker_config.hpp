@@ -23,6 +23,7 @@ struct worker_config {
   std::string lora_dir;                  ///< LoRA files that prompts' <lora:name:…> tags name; empty = <model_dir>/Lora
   int model_cache_mb = 8192;             ///< weights each executor may hold for the checkpoints jobs name
   std::string embeddings_dir;            ///< textual-inversion embeddings that prompts name; empty = <model_dir>/embeddings
+  std::string esrgan_dir;                ///< ESRGAN upscaler files (R-ESRGAN in RealESRGAN/ beside it); empty = <model_dir>/ESRGAN
   std::string device = "auto";       ///< auto, cpu, cuda, cuda:N
   std::string dtype = "auto";        ///< auto, f32, f16, bf16
   int threads = 0;                   ///< libtorch CPU threads; 0 = all cores
@@ -102,6 +103,9 @@ std::string lora_folder(const worker_config& config);
 
 /// The embeddings folder: embeddings_dir, else <model_dir>/embeddings.
 std::string embeddings_folder(const worker_config& config);
+
+/// The ESRGAN folder: esrgan_dir, else <model_dir>/ESRGAN (R-ESRGAN files in RealESRGAN/ beside it).
+std::string esrgan_folder(const worker_config& config);
 
 /// model.simulate-time-scale as a number; sdw::error(bad_request, "model.simulate-time-scale", ...)
 /// unless it is a positive number.

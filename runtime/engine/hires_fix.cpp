@@ -4,6 +4,8 @@
 #include "runtime/base/json_writer.hpp"
 #include "runtime/engine/img2img_init.hpp"
 #include "runtime/engine/sd_model.hpp"
+#include "runtime/engine/upscaler_library.hpp"
+#include "runtime/image/model_upscalers.hpp"
 #include "runtime/image/resample.hpp"
 
 #include <ATen/ATen.h>
@@ -48,11 +50,11 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   if (const auto mode = latent_mode_of(hr.upscale.upscaler)) {
     hr.upscale.latent_mode = mode->first;
     hr.upscale.antialias = mode->second;
-  } else if (!is_builtin_upscaler(hr.upscale.upscaler)) {
-    throw error(errc::bad_request, "hr_upscaler",
-                "could not find upscaler named " + hr.upscale.upscaler +
-                  " (this worker has the Latent modes and None, Lanczos, Nearest)");
+  } else {
+    check_upscaler_name("hr_upscaler", hr.upscale.upscaler);
   }
+  hr.upscale.tile = opts.ESRGAN_tile;
+  hr.upscale.overlap = opts.ESRGAN_tile_overlap;
 
   // calculate_target_resolution (first-pass width/height are the request's, or firstphase_*).
   const int w = first.latent_shape[2] * 8, h = first.latent_shape[1] * 8;
@@ -160,12 +162,15 @@ at::Tensor run_hires_pass(const sd_model& model, const clip_tokenizer& tokenizer
     // Decoded to 8-bit pixels, upscaled, encoded again. The posterior noise comes from torch's
     // global generator, which the first pass's noise draw left seeded with the batch's last seed.
     std::vector<image8> images;
+    // A model upscaler runs on this model's device.
+    const auto models = model_upscalers_on(model.placement().device, model.placement().dtype);
+    const model_upscale_use use{models.get(), hr.upscale.tile, hr.upscale.overlap};
     const auto first_k = static_cast<size_t>(iter * first.batch_size);
     for (int64_t i = 0; i < low.size(0); ++i) {
       rgb_image px = decode_plan_image(model, first, low.narrow(0, i, 1), first_k + static_cast<size_t>(i));
       image8 im(px.width, px.height, 3);
       im.pixels = std::move(px.pixels);
-      images.push_back(a1111_upscale_image(im, hr.target_width, hr.target_height, hr.upscale.upscaler));
+      images.push_back(a1111_upscale_image(im, hr.target_width, hr.target_height, hr.upscale.upscaler, use));
     }
     const bool global_seeded = first.source != rng_source::nv;
     const int64_t last_seed = first.all_seeds.at(first_k + static_cast<size_t>(low.size(0)) - 1);

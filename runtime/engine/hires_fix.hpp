@@ -20,6 +20,8 @@ struct hires_upscale {
   std::string upscaler;          ///< the request's hr_upscaler, "Latent" when null
   std::optional<std::string> latent_mode;  ///< torch interpolate mode for the Latent family
   bool antialias = false;
+  int tile = 192;     ///< a model upscaler's tiles (option ESRGAN_tile)
+  int overlap = 8;    ///< ESRGAN_tile_overlap
 };
 
 /// The second pass of a plan: a plan of its own (hires sampler, schedule for hr steps, hires
@@ -37,7 +39,7 @@ struct hires_plan {
 /// The hires plan of a request with enable_hr, built on its first-pass plan (whose
 /// extra_generation_params gain A1111's Hires entries, in A1111's order). Errors: bad_request
 /// "denoising_strength" when null (A1111 fails there too), "hr_upscaler" for an upscaler that is
-/// neither a Latent mode nor a built-in one; not_found "hr_sampler_name".
+/// neither a Latent mode nor a built-in one nor a present model upscaler; not_found "hr_sampler_name".
 hires_plan make_hires_plan(const sd_model& model, const txt2img_request& request, const options& opts,
                            txt2img_plan& first);
 

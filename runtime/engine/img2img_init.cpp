@@ -3,6 +3,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/inpaint_init.hpp"
 #include "runtime/engine/sd_model.hpp"
+#include "runtime/image/model_upscalers.hpp"
 #include "runtime/image/resample.hpp"
 
 #include <ATen/ATen.h>
@@ -45,6 +46,10 @@ int img2img_batch_size(const txt2img_request& request) {
 
 std::vector<image8> prepare_init_images(const txt2img_request& req, const options& opts, inpaint_plan* inpaint) {
   const rgb_color background = parse_color(opts.img2img_background_color, "img2img_background_color");
+  // resize_image's default upscaler; a model one runs on the installed upscalers' device.
+  const std::string upscaler = opts.upscaler_for_img2img.value_or("None");
+  if (upscaler != "None") check_upscaler_name("upscaler_for_img2img", upscaler);
+  const model_upscale_use use{nullptr, opts.ESRGAN_tile, opts.ESRGAN_tile_overlap};
   std::vector<image8> out;
   for (std::size_t i = 0; i < req.init_images.size(); ++i) {
     image8 image = flatten(req.init_images[i], background);
@@ -54,7 +59,7 @@ std::vector<image8> prepare_init_images(const txt2img_request& req, const option
     }
     if (req.resize_mode != 3) {
       try {
-        image = to_rgb(a1111_resize_image(req.resize_mode, image, req.width, req.height));
+        image = to_rgb(a1111_resize_image(req.resize_mode, image, req.width, req.height, upscaler, use));
       } catch (const error& e) {
         throw error(errc::bad_request, "init_images." + std::to_string(i),
                     "cannot be resized from " + std::to_string(image.width) + "x" + std::to_string(image.height) +

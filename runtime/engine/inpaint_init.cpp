@@ -1,5 +1,7 @@
 #include "runtime/engine/inpaint_init.hpp"
 
+#include "runtime/image/mask_composite.hpp"
+
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/rng.hpp"
 #include "runtime/image/resample.hpp"
@@ -27,6 +29,11 @@ inpaint_plan make_inpaint_mask(const txt2img_request& req, const options& opts) 
   p.overlay = opts.overlay_inpaint;
   p.fill = req.inpainting_fill;
   p.round = req.mask_round;
+  p.return_mask = opts.return_mask;
+  p.return_mask_composite = opts.return_mask_composite;
+  p.upscaler = opts.upscaler_for_img2img.value_or("None");
+  if (p.upscaler != "None") check_upscaler_name("upscaler_for_img2img", p.upscaler);
+  p.upscale_use = {nullptr, opts.ESRGAN_tile, opts.ESRGAN_tile_overlap};
   image8 mask = create_binary_mask(*req.mask_image, req.mask_round);
   if (req.inpainting_mask_invert != 0) {
     mask = invert_mask(mask);
@@ -58,12 +65,12 @@ inpaint_plan make_inpaint_mask(const txt2img_request& req, const options& opts) 
 }
 
 image8 prepare_inpaint_image(inpaint_plan& p, const txt2img_request& req, image8 image) {
-  if (!p.crop && req.resize_mode != 3) image = to_rgb(a1111_resize_image(req.resize_mode, image, req.width, req.height));
+  if (!p.crop && req.resize_mode != 3) image = to_rgb(a1111_resize_image(req.resize_mode, image, req.width, req.height, p.upscaler, p.upscale_use));
   if (p.mask_for_overlay.width != image.width || p.mask_for_overlay.height != image.height) {
     p.mask_for_overlay = resize_mask(req.resize_mode, p.mask_for_overlay, image.width, image.height);
   }
   p.overlays.push_back(make_overlay(image, p.mask_for_overlay));
-  if (p.crop) image = to_rgb(a1111_resize_image(2, crop(image, *p.crop), req.width, req.height));
+  if (p.crop) image = to_rgb(a1111_resize_image(2, crop(image, *p.crop), req.width, req.height, p.upscaler, p.upscale_use));
   if (p.fill != 1) {
     if (image.width != p.image_mask.width || image.height != p.image_mask.height) {
       // resize_mode 3 leaves the picture at its own size; A1111's fill then fails on the sizes.
@@ -106,6 +113,16 @@ image8 overlay_result(const inpaint_plan& p, const image8& generated, int row) {
   if (!p.overlay || row >= static_cast<int>(p.overlays.size())) return generated;
   const crop_box paste_to = p.crop.value_or(crop_box{});
   return apply_overlay(generated, p.crop ? &paste_to : nullptr, p.overlays[static_cast<std::size_t>(row)]);
+}
+
+std::vector<image8> returned_mask_images(const inpaint_plan& p, const image8& generated) {
+  std::vector<image8> out;
+  if (p.return_mask) out.push_back(returned_mask(p.mask_for_overlay));
+  if (p.return_mask_composite) {
+    const crop_box paste_to = p.crop.value_or(crop_box{});
+    out.push_back(mask_composite(generated, p.crop && p.overlay ? &paste_to : nullptr, p.mask_for_overlay));
+  }
+  return out;
 }
 
 } // namespace sdw

@@ -9,6 +9,7 @@
 #include "runtime/formats/options.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 #include "runtime/image/inpaint_mask.hpp"
+#include "runtime/image/model_upscalers.hpp"
 
 #include <ATen/core/Tensor.h>
 
@@ -31,6 +32,10 @@ struct inpaint_plan {
   at::Tensor mask;                   ///< [1, C, h, w]: 1 where the init latent is kept
   at::Tensor nmask;                  ///< 1 − mask
   json_object extra;                 ///< infotext entries, in A1111's order
+  bool return_mask = false;          ///< option return_mask: the mask follows each image
+  bool return_mask_composite = false;  ///< option return_mask_composite: then the masked pixels on transparency
+  std::string upscaler = "None";     ///< option upscaler_for_img2img: the picture's resize upscaler
+  model_upscale_use upscale_use;     ///< its tiles (ESRGAN_tile, ESRGAN_tile_overlap)
 };
 
 /// The mask stage of init: create_binary_mask, inpainting_mask_invert ("Mask mode"), the blur
@@ -53,5 +58,10 @@ void finish_inpaint_latents(inpaint_plan& plan, at::Tensor& init_latent, const s
 /// region was processed, then the original composited over it) when the option overlay_inpaint is
 /// on; `row` is the image's index in its batch.
 image8 overlay_result(const inpaint_plan& plan, const image8& generated, int row);
+
+/// What A1111 appends after each inpainted image, in its order: with return_mask the mask (RGB),
+/// with return_mask_composite the generated pixels inside the mask on a transparent canvas (RGBA),
+/// made from the image as generated (before the overlay).
+std::vector<image8> returned_mask_images(const inpaint_plan& plan, const image8& generated);
 
 } // namespace sdw

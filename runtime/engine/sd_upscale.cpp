@@ -5,8 +5,10 @@
 #include "runtime/engine/img2img_init.hpp"
 #include "runtime/engine/lora_apply.hpp"
 #include "runtime/engine/nn_ops.hpp"
+#include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/seeds.hpp"
 #include "runtime/engine/txt2img_plan.hpp"
+#include "runtime/engine/upscaler_library.hpp"
 #include "runtime/formats/a1111_response.hpp"
 #include "runtime/formats/a1111_scripts.hpp"
 #include "runtime/image/resample.hpp"
@@ -74,7 +76,11 @@ txt2img_result run_sd_upscale(const sd_model& model, const clip_tokenizer& token
   // The script upscales p.init_images[0]; img2img flattens each tile, which for an image with
   // alpha equals flattening first up to rounding (both resizes are linear).
   image8 image = flatten(req.init_images.at(0), parse_color(opts.img2img_background_color, "img2img_background_color"));
-  if (args.upscaler != "None") image = a1111_upscaler_upscale(image, args.scale_factor, args.upscaler);
+  if (args.upscaler != "None") {
+    const auto models = model_upscalers_on(model.placement().device, model.placement().dtype);
+    image = a1111_upscaler_upscale(image, args.scale_factor, args.upscaler,
+                                   {models.get(), opts.ESRGAN_tile, opts.ESRGAN_tile_overlap});
+  }
   tile_grid grid = split_grid(image, req.width, req.height, args.overlap);
   std::vector<image8> work;
   for (const auto& row : grid.rows) {

@@ -85,9 +85,11 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
         hooks.on_latent(std::vector<float>(cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel()),
                         cpu.sizes().vec());
       }
-      rgb_image img = decode_plan_image(model, plan, latent, first + static_cast<size_t>(i));
+      std::vector<rgb_image> masks;
+      rgb_image img = decode_plan_image(model, plan, latent, first + static_cast<size_t>(i), &masks);
       infotexts.push_back(img.infotext);
       result.images.push_back(std::move(img));
+      for (auto& m : masks) result.images.push_back(std::move(m));
     }
   }
   result.info_json = plan_info_json(model, plan, infotexts);
@@ -103,7 +105,9 @@ std::string encode_txt2img_response(const txt2img_result& result, const txt2img_
       if (!img.infotext.empty()) {
         text.emplace_back("parameters", img.infotext);
       }
-      images.push_back(base64_encode(encode_png(img.pixels.data(), img.width, img.height, text)));
+      // The inpainting mask composite is RGBA; every other image RGB.
+      const bool rgba = img.pixels.size() == static_cast<std::size_t>(img.width) * img.height * 4;
+      images.push_back(base64_encode(encode_png(img.pixels.data(), img.width, img.height, text, rgba ? 4 : 3)));
     }
   }
   return make_txt2img_response(images, to_parameters_json(request), result.info_json);

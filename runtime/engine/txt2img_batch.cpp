@@ -273,7 +273,10 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
         const auto first = static_cast<size_t>(u->batch.iter * n);
         std::vector<rgb_image>& images = p->images[u->batch.iter];
         for (int i = 0; i < n; ++i) {
-          images.push_back(decode_plan_image(model, p->plan, latents.narrow(0, i, 1), first + static_cast<size_t>(i)));
+          std::vector<rgb_image> masks;
+          images.push_back(
+            decode_plan_image(model, p->plan, latents.narrow(0, i, 1), first + static_cast<size_t>(i), &masks));
+          for (auto& m : masks) images.push_back(std::move(m));
         }
       } catch (const error& e) {
         out[p->index].failure = e;
@@ -293,7 +296,8 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
     std::vector<std::string> infotexts;
     for (auto& [iter, images] : p->images) {
       for (auto& img : images) {
-        infotexts.push_back(img.infotext);
+        // The mask images after an inpainted one carry no infotext and are not counted.
+        if (!img.infotext.empty()) infotexts.push_back(img.infotext);
         r.images.push_back(std::move(img));
       }
     }

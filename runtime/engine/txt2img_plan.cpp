@@ -380,7 +380,8 @@ std::vector<std::pair<int64_t, int64_t>> cond_lengths(const plan_batch& batch) {
   return out;
 }
 
-rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, const at::Tensor& latent, size_t k) {
+rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, const at::Tensor& latent, size_t k,
+                            std::vector<rgb_image>* mask_images) {
   c10::InferenceMode guard;
   const at::Tensor decoded = model.vae().decode(latent)[0];
   // Decoded [3, H, W] in [-1, 1] → 8-bit RGB exactly as A1111 (float32, truncation).
@@ -396,6 +397,12 @@ rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, con
     image8 generated(img.width, img.height, 3);
     generated.pixels = std::move(img.pixels);
     image8 answer = overlay_result(*plan.inpaint, generated, static_cast<int>(k % static_cast<size_t>(plan.batch_size)));
+    if (mask_images) {
+      // No infotext: A1111 gives these images none.
+      for (image8& im : returned_mask_images(*plan.inpaint, generated)) {
+        mask_images->push_back(rgb_image{im.width, im.height, std::move(im.pixels), ""});
+      }
+    }
     img.width = answer.width;
     img.height = answer.height;
     img.pixels = std::move(answer.pixels);

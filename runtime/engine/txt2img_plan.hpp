@@ -125,7 +125,8 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
                                const sampling_hooks& hooks);
 
 /// Decodes image `k` (index within the whole job) of a plan from its latent [1, C, H, W], with infotext.
-rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, const at::Tensor& latent, size_t k);
+rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, const at::Tensor& latent, size_t k,
+                            std::vector<rgb_image>* mask_images = nullptr);
 
 /// What A1111's Processed holds for a finished plan given the infotexts of its images.
 processed_info plan_processed_info(const sd_model& model, const txt2img_plan& plan,

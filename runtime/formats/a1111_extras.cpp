@@ -8,22 +8,13 @@
 #include "runtime/formats/infotext.hpp"
 #include "runtime/formats/request_fields.hpp"
 #include "runtime/image/image_decode.hpp"
+#include "runtime/image/model_upscalers.hpp"
 #include "runtime/image/resample.hpp"
 
 #include <cmath>
-#include <set>
 
 namespace sdw {
 namespace {
-
-/// The upscalers A1111 1.9.4 lists that need a model file (it downloads them on first use).
-const std::set<std::string>& model_upscalers() {
-  static const std::set<std::string> names = {
-    "DAT x2", "DAT x3", "DAT x4", "ESRGAN_4x", "LDSR", "R-ESRGAN 2x+", "R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B",
-    "R-ESRGAN AnimeVideo", "R-ESRGAN General 4xV3", "R-ESRGAN General WDN 4xV3", "ScuNET", "ScuNET GAN",
-    "ScuNET PSNR", "SwinIR 4x"};
-  return names;
-}
 
 /// A present field's value; null is refused, as for pydantic's non-Optional fields.
 const json_value* present(const json_value& body, const std::string& field) {
@@ -93,18 +84,7 @@ std::string file_data_field(const json_value& item, const std::string& field, co
   return coerce_str(*v, field + "." + name);
 }
 
-void check_upscaler(const std::string& field, const std::string& name) {
-  if (is_builtin_upscaler(name)) {
-    return;
-  }
-  if (model_upscalers().count(name) != 0) {
-    throw error(errc::bad_request, field,
-                "upscaler '" + name +
-                  "' needs its model file, which this worker does not have; the upscalers here are None, Lanczos and Nearest");
-  }
-  throw error(errc::bad_request, field,
-              "could not find upscaler named " + name + " (this worker has None, Lanczos, Nearest)");
-}
+void check_upscaler(const std::string& field, const std::string& name) { check_upscaler_name(field, name); }
 
 /// Refuses a result the decoder would refuse as input, or one with no pixels (PIL cannot make it).
 void check_result_size(const extras_upscale_params& p, int width, int height) {
@@ -339,7 +319,8 @@ http_answer extras_answer(std::string_view body, bool batch, const extras_settin
     }
     for (auto& in : inputs) {
       // run_postprocessing works on image.convert("RGB"): alpha is dropped, not composited.
-      const image8 out = extras_upscale(to_rgb(in.image), request.upscale);
+      const image8 out = extras_upscale(to_rgb(in.image), request.upscale,
+                                      {nullptr, settings.esrgan_tile, settings.esrgan_tile_overlap});
       const bool cropped = plan_extras_upscale(in.image.width, in.image.height, request.upscale).cropped;
       const std::string png =
         encode_png(out.pixels.data(), out.width, out.height, output_chunks(in, infotext, cropped, settings));

@@ -32,10 +32,11 @@ struct extras_request {
 extras_request parse_extras_request(const json_value& body, bool batch);
 
 /// Refuses an upscaler name the extras cannot use (A1111 checks upscaler_2 only when upscaler_1
-/// is not "None"): a model upscaler A1111 downloads on first use (ESRGAN_4x, R-ESRGAN 4x+, LDSR,
-/// SwinIR 4x, ...) → sdw::error(bad_request, field, "... needs its model file, which this worker
-/// does not have ..."); any other name but None, Lanczos and Nearest (the Latent modes too: they
-/// are hires-fix modes, not upscalers) → sdw::error(bad_request, field, "could not find upscaler named ...").
+/// is not "None"), as check_upscaler_name does with the installed model upscalers: a model
+/// upscaler whose file is absent (ESRGAN_4x, R-ESRGAN 4x+, LDSR, SwinIR 4x, ...) →
+/// sdw::error(bad_request, field, "... needs its model file <file> ..."); any other name but None,
+/// Lanczos, Nearest and the present model upscalers (the Latent modes too: they are hires-fix
+/// modes, not upscalers) → sdw::error(bad_request, field, "could not find upscaler named ...").
 void check_extras_upscalers(const extras_upscale_params& p);
 
 /// The infotext run_postprocessing stores and shows for one image: "Postprocess upscale by: 2,
@@ -48,6 +49,8 @@ std::string plaintext_to_html(const std::string& text);
 /// What the answer depends on besides the body: the stored option `enable_pnginfo`.
 struct extras_settings {
   bool enable_pnginfo = true;
+  int esrgan_tile = 192;         ///< ESRGAN_tile: model upscalers' tiles
+  int esrgan_tile_overlap = 8;   ///< ESRGAN_tile_overlap
 };
 
 /// POST /sdapi/v1/extra-single-image (`batch` false) → `{"html_info","image"}`, or

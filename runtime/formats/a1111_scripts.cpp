@@ -2,6 +2,7 @@
 
 #include "runtime/base/errors.hpp"
 #include "runtime/base/json_writer.hpp"
+#include "runtime/image/model_upscalers.hpp"
 #include "runtime/image/tile_grid.hpp"
 
 #include <cctype>
@@ -92,23 +93,31 @@ int parse_overlap(const json_value& v, const txt2img_request& r) {
   return static_cast<int>(o);
 }
 
+/// shared.sd_upscalers as the script's index reads it: the built-ins, then the model upscalers present.
+std::vector<std::string> upscaler_list() {
+  std::vector<std::string> names(std::begin(upscaler_names), std::end(upscaler_names));
+  if (const auto models = installed_model_upscalers()) {
+    for (const auto& e : models->present()) names.push_back(e.name);
+  }
+  return names;
+}
+
 std::string parse_upscaler(const json_value& v) {
   const std::string field = arg_field(2);
-  const std::string have = "this worker has 0 None, 1 Lanczos and 2 Nearest, which need no model file";
   if (v.is_int()) {
     const auto i = v.as_int();
-    if (i < 0 || i > 2)
+    const std::vector<std::string> names = upscaler_list();
+    if (i < 0 || i >= static_cast<std::int64_t>(names.size())) {
+      std::string have;
+      for (std::size_t k = 0; k < names.size(); ++k) have += (k ? ", " : "") + std::to_string(k) + " " + names[k];
       throw error(errc::bad_request, field,
-                  "upscaler index " + std::to_string(i) +
-                    " names an upscaler with a model file this worker does not have; " + have);
-    return upscaler_names[i];
+                  "upscaler index " + std::to_string(i) + " is not in this worker's upscaler list (" + have + ")");
+    }
+    return names[static_cast<std::size_t>(i)];
   }
   if (v.is_string()) {
-    for (const char* n : upscaler_names) {
-      if (v.as_string() == n) return n;
-    }
-    throw error(errc::bad_request, field,
-                "upscaler '" + v.as_string() + "' needs a model file this worker does not have; " + have);
+    check_upscaler_name(field, v.as_string());
+    return v.as_string();
   }
   throw error(errc::bad_request, field, "the upscaler must be an index into the upscaler list or an upscaler's name");
 }
@@ -203,7 +212,7 @@ std::vector<script_info> listed_script_infos() {
                                 "use width and height sliders to set tile size</p>"),
                      {}, {}, {}, std::nullopt});
   up.args.push_back({"Tile overlap", json_value(64), json_value(0), json_value(256), json_value(16), std::nullopt});
-  up.args.push_back({"Upscaler", json_value("None"), {}, {}, {}, std::vector<std::string>(std::begin(upscaler_names), std::end(upscaler_names))});
+  up.args.push_back({"Upscaler", json_value("None"), {}, {}, {}, upscaler_list()});
   up.args.push_back({"Scale Factor", json_value(2), json_value(0), json_value(4), json_value(1), std::nullopt});
   return {up};
 }

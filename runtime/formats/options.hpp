@@ -53,6 +53,10 @@ struct options {
   bool overlay_inpaint = true;                   ///< paste the original back outside the mask
   bool return_mask = false;                      ///< also return the mask as an image
   bool return_mask_composite = false;            ///< also return the generated pixels inside the mask
+  // Upscalers.
+  int ESRGAN_tile = 192;                         ///< model upscalers' tile size; 0 = the whole image at once
+  int ESRGAN_tile_overlap = 8;                   ///< pixels the tiles overlap by
+  std::optional<std::string> upscaler_for_img2img;  ///< img2img's resize upscaler; none = Lanczos
   // Output features.
   bool tiling = false;                           ///< the request's `tiling` when null
   bool face_restoration = false;                 ///< the request's `restore_faces` when null

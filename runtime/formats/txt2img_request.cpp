@@ -6,6 +6,7 @@
 #include "runtime/formats/a1111_listings.hpp"
 #include "runtime/formats/a1111_scripts.hpp"
 #include "runtime/image/image_decode.hpp"
+#include "runtime/image/model_upscalers.hpp"
 #include "runtime/image/resample.hpp"
 
 #include <algorithm>
@@ -238,9 +239,7 @@ void check_hires(const request& r) {
     throw error(errc::bad_request, "denoising_strength", "is required with enable_hr (the second pass's strength)");
   const std::string upscaler = r.hr_upscaler.value_or("Latent");
   const auto& latent = latent_upscale_modes();
-  if (std::find(latent.begin(), latent.end(), upscaler) == latent.end() && !is_builtin_upscaler(upscaler))
-    throw error(errc::bad_request, "hr_upscaler",
-                "could not find upscaler named " + upscaler + " (this worker has the Latent modes and None, Lanczos, Nearest)");
+  if (std::find(latent.begin(), latent.end(), upscaler) == latent.end()) check_upscaler_name("hr_upscaler", upscaler);
   const bool any = r.firstphase_width > 0 || r.firstphase_height > 0;
   const auto side_ok = [](int v) { return v >= 64 && v % 8 == 0; };
   if (any && !(side_ok(r.firstphase_width) && side_ok(r.firstphase_height)))

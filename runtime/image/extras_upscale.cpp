@@ -29,12 +29,12 @@ extras_upscale_plan plan_extras_upscale(int width, int height, const extras_upsc
   return plan;
 }
 
-image8 extras_upscale(const image8& rgb, const extras_upscale_params& p) {
+image8 extras_upscale(const image8& rgb, const extras_upscale_params& p, const model_upscale_use& use) {
   const extras_upscale_plan plan = plan_extras_upscale(rgb.width, rgb.height, p);
   if (!plan.runs) {
     return rgb;
   }
-  image8 out = a1111_upscaler_upscale(rgb, plan.scale, p.upscaler_1);
+  image8 out = a1111_upscaler_upscale(rgb, plan.scale, p.upscaler_1, use);
   if (plan.cropped) {
     const auto crop = [&](const image8& im) {
       image8 canvas(p.to_width, p.to_height, 3);
@@ -43,13 +43,13 @@ image8 extras_upscale(const image8& rgb, const extras_upscale_params& p) {
     };
     out = crop(out);
     if (plan.blends) {
-      out = pil_blend(out, crop(a1111_upscaler_upscale(rgb, plan.scale, p.upscaler_2)),
+      out = pil_blend(out, crop(a1111_upscaler_upscale(rgb, plan.scale, p.upscaler_2, use)),
                       static_cast<float>(p.upscaler_2_visibility));
     }
     return out;
   }
   if (plan.blends) {
-    out = pil_blend(out, a1111_upscaler_upscale(rgb, plan.scale, p.upscaler_2), static_cast<float>(p.upscaler_2_visibility));
+    out = pil_blend(out, a1111_upscaler_upscale(rgb, plan.scale, p.upscaler_2, use), static_cast<float>(p.upscaler_2_visibility));
   }
   return out;
 }

@@ -1,9 +1,10 @@
 #pragma once
 /// The Upscale step of A1111's extras (scripts/postprocessing_upscale.py, as /sdapi/v1/extra-single-image
 /// and /extra-batch-images run it) with the built-in upscalers: the sizes it goes through and the
-/// pixels it makes, the same as A1111 1.9.4 with Pillow 9.5.
+/// pixels it makes, the same as A1111 1.9.4 with Pillow 9.5; model upscalers through model_upscalers.hpp.
 
 #include "runtime/image/image8.hpp"
+#include "runtime/image/model_upscalers.hpp"
 
 #include <string>
 
@@ -40,7 +41,8 @@ extras_upscale_plan plan_extras_upscale(int width, int height, const extras_upsc
 
 /// Runs the Upscale step on an RGB image, as planned: upscaler_1 by the plan's scale (Upscaler.upscale),
 /// upscaler_2 likewise and PIL's blend at upscaler_2_visibility, then in mode 1 with crop a paste centred
-/// on a black to_width×to_height canvas (cutting or leaving black bands, as A1111's does).
-image8 extras_upscale(const image8& rgb, const extras_upscale_params& p);
+/// on a black to_width×to_height canvas (cutting or leaving black bands, as A1111's does). Model
+/// upscalers come from `use`.
+image8 extras_upscale(const image8& rgb, const extras_upscale_params& p, const model_upscale_use& use = {});
 
 } // namespace sdw

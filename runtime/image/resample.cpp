@@ -1,10 +1,12 @@
 #include "runtime/image/resample.hpp"
 
 #include "runtime/base/errors.hpp"
+#include "runtime/image/model_upscalers.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace sdw {
@@ -187,9 +189,14 @@ void paste(image8& dest, const image8& src, int x, int y) {
   }
 }
 
-image8 a1111_resize_image(int mode, const image8& source, int width, int height) {
+image8 a1111_resize_image(int mode, const image8& source, int width, int height, const std::string& upscaler,
+                          const model_upscale_use& use) {
   const image8 im = source.channels == 1 ? source : to_rgb(source);
-  const auto lanczos_to = [](const image8& i, int w, int h) { return pil_resize(i, w, h, resample_filter::lanczos); };
+  // resize_image's resize(): an upscaler first for RGB images, Lanczos alone for L ones.
+  const auto lanczos_to = [&](const image8& i, int w, int h) {
+    if (upscaler == "None" || i.channels == 1) return pil_resize(i, w, h, resample_filter::lanczos);
+    return a1111_upscale_image(i, w, h, upscaler, use);
+  };
   if (mode == 0) return lanczos_to(im, width, height);
   const double ratio = static_cast<double>(width) / height;
   const double src_ratio = static_cast<double>(im.width) / im.height;
@@ -229,9 +236,19 @@ bool is_builtin_upscaler(const std::string& name) {
   return name == "None" || name == "Lanczos" || name == "Nearest";
 }
 
-image8 a1111_upscaler_upscale(const image8& source, double scale, const std::string& upscaler) {
+image8 a1111_upscaler_upscale(const image8& source, double scale, const std::string& upscaler,
+                              const model_upscale_use& use) {
   const resample_filter f = upscaler == "Nearest" ? resample_filter::nearest : resample_filter::lanczos;
   const bool resizes = upscaler == "Lanczos" || upscaler == "Nearest";
+  std::shared_ptr<const model_upscaler_set> keep;
+  const model_upscaler_set* models = use.models;
+  if (!is_builtin_upscaler(upscaler)) {
+    if (models == nullptr) {
+      keep = installed_model_upscalers();
+      models = keep.get();
+    }
+    check_upscaler_name("upscaler", upscaler, models);
+  }
   image8 im = source;
   const int dest_w = static_cast<int>(std::floor(im.width * scale / 8) * 8);
   const int dest_h = static_cast<int>(std::floor(im.height * scale / 8) * 8);
@@ -239,18 +256,23 @@ image8 a1111_upscaler_upscale(const image8& source, double scale, const std::str
     // Checked before each pass; a scale of exactly 1 still makes one pass (which changes nothing).
     if (im.width >= dest_w && im.height >= dest_h && (pass > 0 || scale != 1.0)) break;
     const int w0 = im.width, h0 = im.height;
-    if (resizes) im = pil_resize(im, static_cast<int>(w0 * scale), static_cast<int>(h0 * scale), f);
+    if (resizes) {
+      im = pil_resize(im, static_cast<int>(w0 * scale), static_cast<int>(h0 * scale), f);
+    } else if (models != nullptr && !is_builtin_upscaler(upscaler)) {
+      im = models->upscale_once(upscaler, to_rgb(im), use.tile, use.overlap);
+    }
     if (im.width == w0 && im.height == h0) break;
   }
   if (im.width != dest_w || im.height != dest_h) im = pil_resize(im, dest_w, dest_h, resample_filter::lanczos);
   return im;
 }
 
-image8 a1111_upscale_image(const image8& source, int width, int height, const std::string& upscaler) {
+image8 a1111_upscale_image(const image8& source, int width, int height, const std::string& upscaler,
+                           const model_upscale_use& use) {
   image8 im = to_rgb(source);
   if (upscaler != "None") {
     const double scale = std::max(static_cast<double>(width) / im.width, static_cast<double>(height) / im.height);
-    if (scale > 1.0) im = a1111_upscaler_upscale(im, scale, upscaler);
+    if (scale > 1.0) im = a1111_upscaler_upscale(im, scale, upscaler, use);
   }
   if (im.width != width || im.height != height) im = pil_resize(im, width, height, resample_filter::lanczos);
   return im;

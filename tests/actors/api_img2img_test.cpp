@@ -102,6 +102,52 @@ BOOST_AUTO_TEST_CASE(inpainting_keeps_the_original_outside_the_mask) {
   BOOST_TEST(info.find("Masked content: fill") != std::string::npos, info);
 }
 
+// return_mask and return_mask_composite: after each image the mask (RGB), then the generated pixels
+// inside the mask on a transparent canvas (RGBA), neither with an infotext; as A1111's processing.py.
+BOOST_AUTO_TEST_CASE(inpainting_returns_the_mask_and_its_composite_after_each_image) {
+  std::vector<std::uint8_t> rgb(64 * 96 * 3), mask(64 * 96 * 3, 0);
+  for (int y = 0; y < 96; ++y)
+    for (int x = 0; x < 64; ++x)
+      for (int c = 0; c < 3; ++c) {
+        rgb[(y * 64 + x) * 3 + c] = static_cast<std::uint8_t>((x * 5 + y + c * 40) % 256);
+        mask[(y * 64 + x) * 3 + c] = y < 40 ? 255 : 0;
+      }
+  const std::string request = R"({"init_images":[")" + sdw::base64_encode(sdw::encode_png(rgb.data(), 64, 96, {})) +
+                              R"("],"mask":")" + sdw::base64_encode(sdw::encode_png(mask.data(), 64, 96, {})) +
+                              R"(","prompt":"a red window","steps":2,"width":64,"height":96,"seed":6,"mask_blur":0,)"
+                              R"("batch_size":2,"inpaint_full_res":false,"denoising_strength":0.8,)"
+                              R"("override_settings":{"return_mask":true,"return_mask_composite":true}})";
+  const auto r = call("POST", "/sdapi/v1/img2img", request);
+  BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 500));
+  const auto images = sdw::test::images_of(r);
+  BOOST_TEST_REQUIRE(images.size() == 6u);
+  const auto info = sdw::parse_json(sdw::test::member(r.json, "info").as_string());
+  BOOST_TEST(sdw::test::member(info, "infotexts").as_array().size() == 2u);
+  for (int k = 0; k < 2; ++k) {
+    const auto& image = images[static_cast<std::size_t>(3 * k)];
+    const auto& m = images[static_cast<std::size_t>(3 * k + 1)];
+    const auto& composite = images[static_cast<std::size_t>(3 * k + 2)];
+    BOOST_TEST(image.text.count("parameters") == 1u);
+    BOOST_TEST(m.text.count("parameters") == 0u);
+    BOOST_TEST(composite.text.count("parameters") == 0u);
+    BOOST_TEST_REQUIRE(m.channels == 3);
+    BOOST_TEST(m.pixels == mask);
+    BOOST_TEST_REQUIRE(composite.channels == 4);
+    BOOST_TEST_REQUIRE(composite.width == 64);
+    int wrong = 0;
+    for (std::size_t i = 0; i < 64u * 96u; ++i) {
+      const std::uint8_t alpha = composite.pixels[i * 4 + 3];
+      wrong += alpha != mask[i * 3];
+      for (int c = 0; c < 3; ++c) {
+        // Inside the mask the answer is the generated image; outside the composite is empty.
+        const std::uint8_t want = alpha == 255 ? image.pixels[i * 3 + c] : 0;
+        wrong += composite.pixels[i * 4 + c] != want;
+      }
+    }
+    BOOST_TEST(wrong == 0);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(bad_img2img_requests_are_refused_naming_the_field) {
   const auto missing = call("POST", "/sdapi/v1/img2img", R"({"prompt":"x"})");
   BOOST_TEST(missing.status == 404);

@@ -113,7 +113,8 @@ BOOST_AUTO_TEST_CASE(bad_script_requests_are_refused_naming_the_field) {
   const auto model_file = img2img(a1111_test_request("sd upscale", R"(["", 8, "R-ESRGAN 4x+", 2.0])"));
   BOOST_TEST(model_file.status == 422);
   BOOST_TEST(model_file.body.find(R"("loc":["body","script_args","2"])") != std::string::npos, model_file.body);
-  BOOST_TEST(model_file.body.find("needs a model file") != std::string::npos, model_file.body);
+  BOOST_TEST(model_file.body.find("needs its model file") != std::string::npos, model_file.body);
+  BOOST_TEST(model_file.body.find("RealESRGAN/RealESRGAN_x4plus.pth") != std::string::npos, model_file.body);
 
   const auto index = img2img(a1111_test_request("sd upscale", R"(["", 8, 7, 2.0])"));
   BOOST_TEST(index.status == 422);
