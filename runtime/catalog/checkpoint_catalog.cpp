@@ -99,12 +99,13 @@ void checkpoint_catalog::rescan() {
       // A file that vanished or cannot be read between the listing and here is not listed.
     }
   };
-  for (const found_file& f : files_inside(folders_.checkpoints(), {".safetensors"})) {
-    if (!ends_with_nocase(f.relative, ".vae.safetensors")) {
+  // A1111: ext_filter [".ckpt", ".safetensors"], ext_blacklist [".vae.ckpt", ".vae.safetensors"].
+  for (const found_file& f : files_inside(folders_.checkpoints(), {".ckpt", ".safetensors"})) {
+    if (!ends_with_nocase(f.relative, ".vae.safetensors") && !ends_with_nocase(f.relative, ".vae.ckpt")) {
       add(f.real.string(), f.relative);
     }
   }
-  for (const found_file& f : files_inside(folders_.root, {".safetensors"}, false)) {
+  for (const found_file& f : files_inside(folders_.root, {".ckpt", ".safetensors"}, false)) {
     add(f.real.string(), f.relative);
   }
   if (!startup_path_.empty()) {

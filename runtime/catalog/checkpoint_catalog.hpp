@@ -28,8 +28,8 @@ struct checkpoint_info {
   std::vector<std::string> aliases() const;
 };
 
-/// The checkpoints of a models folder: `<root>/Stable-diffusion/**.safetensors` (not
-/// `*.vae.safetensors`), the `.safetensors` files directly in the root, and the checkpoint the
+/// The checkpoints of a models folder: `<root>/Stable-diffusion/**.safetensors` and `**.ckpt` (not
+/// `*.vae.safetensors` or `*.vae.ckpt`), the `.safetensors` and `.ckpt` files directly in the root, and the checkpoint the
 /// worker was started with wherever it is. Sorted by name, as A1111 lists them.
 class checkpoint_catalog {
 public:

@@ -52,10 +52,12 @@ std::vector<vae_info> scan_vaes(const model_folders& folders) {
       out.push_back({name, f.real.string()});
     }
   };
-  for (const found_file& f : files_inside(folders.checkpoints(), {".vae.safetensors"})) {
+  // A1111's refresh_vae_list: **/*.vae.ckpt, **/*.vae.pt, **/*.vae.safetensors beside the checkpoints,
+  // **/*.ckpt, **/*.pt, **/*.safetensors in the VAE folder.
+  for (const found_file& f : files_inside(folders.checkpoints(), {".vae.ckpt", ".vae.pt", ".vae.safetensors"})) {
     add(f);
   }
-  for (const found_file& f : files_inside(folders.vae(), {".safetensors"})) {
+  for (const found_file& f : files_inside(folders.vae(), {".ckpt", ".pt", ".safetensors"})) {
     add(f);
   }
   std::stable_sort(out.begin(), out.end(), [](const vae_info& a, const vae_info& b) { return natural_less(a.name, b.name); });

@@ -17,7 +17,8 @@ struct vae_info {
   std::string path;  ///< canonical
 };
 
-/// `<root>/VAE/**.safetensors` and `<root>/Stable-diffusion/**.vae.safetensors`, in A1111's
+/// `<root>/VAE/**.safetensors|.ckpt|.pt` and `<root>/Stable-diffusion/**.vae.safetensors|.vae.ckpt|.vae.pt`,
+/// in A1111's
 /// natural order of names (digits compared as numbers, letters without case); the first file of
 /// a name wins.
 std::vector<vae_info> scan_vaes(const model_folders& folders);

@@ -213,6 +213,27 @@ std::shared_ptr<safetensors_file> safetensors_file::open_checked(const std::stri
   return file;
 }
 
+std::shared_ptr<safetensors_file> safetensors_file::from_memory(const std::string& path, uint64_t file_size,
+                                                               std::vector<st_tensor> tensors,
+                                                               std::shared_ptr<const void> owner) {
+  std::shared_ptr<safetensors_file> file(new safetensors_file());
+  file->path_ = path;
+  file->size_ = file_size;
+  file->owner_ = std::move(owner);
+  for (const st_tensor& t : tensors) {
+    auto expected = byte_count(t.shape, dtype_size(t.dtype));
+    if (!expected || *expected != t.nbytes)
+      fail_tensor(path, t.name, "holds " + std::to_string(t.nbytes) + " bytes but shape " + shape_string(t.shape) +
+                                    " of " + to_string(t.dtype) + " needs another count");
+  }
+  file->tensors_ = std::move(tensors);
+  for (size_t i = 0; i < file->tensors_.size(); ++i) {
+    if (!file->index_.emplace(file->tensors_[i].name, i).second)
+      fail_tensor(path, file->tensors_[i].name, "appears twice");
+  }
+  return file;
+}
+
 safetensors_file::~safetensors_file() {
   if (base_) ::munmap(const_cast<uint8_t*>(base_), size_);
 }

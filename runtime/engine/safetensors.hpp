@@ -49,6 +49,15 @@ public:
   /// error(bad_checkpoint, path, ...) for anything malformed (pickle checkpoints included).
   static std::shared_ptr<safetensors_file> open(const std::string& path);
 
+  /// A view of tensors already in memory (e.g. read from a torch.save file), so that the loaders see
+  /// them as they see a .safetensors file. Each entry's `data` points into memory that `owner` keeps
+  /// alive for as long as the view lives; `file_size` is the size of the file they came from.
+  /// Throws error(bad_checkpoint, path, ...) for a name given twice or a byte count that does not
+  /// match its shape.
+  static std::shared_ptr<safetensors_file> from_memory(const std::string& path, uint64_t file_size,
+                                                       std::vector<st_tensor> tensors,
+                                                       std::shared_ptr<const void> owner);
+
   ~safetensors_file();
   safetensors_file(const safetensors_file&) = delete;
   safetensors_file& operator=(const safetensors_file&) = delete;
@@ -69,8 +78,9 @@ private:
   static std::shared_ptr<safetensors_file> open_checked(const std::string& path);
 
   std::string path_;
-  const uint8_t* base_ = nullptr;
+  const uint8_t* base_ = nullptr;  ///< the mapping; null for a view of memory
   uint64_t size_ = 0;
+  std::shared_ptr<const void> owner_;  ///< what keeps the memory of a view alive
   std::vector<st_tensor> tensors_;
   std::map<std::string, size_t, std::less<>> index_;
   std::map<std::string, std::string> metadata_;

@@ -3,6 +3,7 @@
 #include "runtime/catalog/file_hash.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/safetensors.hpp"
+#include "runtime/engine/torch_checkpoint.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
@@ -112,7 +113,7 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
   m->name_ = std::filesystem::path(path).stem().string();
 
   report(0.0, "reading " + path);
-  std::shared_ptr<const safetensors_file> file = safetensors_file::open(path);
+  std::shared_ptr<const safetensors_file> file = open_checkpoint_weights(path);
   m->config_ = load_model_config(path, *file);
   m->schedule_ = std::make_shared<discrete_schedule>(alphas_cumprod_of(*file, m->config_));
 
@@ -134,7 +135,7 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
 
 std::shared_ptr<sd_model> sd_model::with_vae(const std::string& vae_path, const device_options& options) const {
   std::shared_ptr<sd_model> m(new sd_model(*this));
-  std::shared_ptr<const safetensors_file> file = safetensors_file::open(vae_path);
+  std::shared_ptr<const safetensors_file> file = open_vae_weights(vae_path);
   auto own = std::make_shared<sdw::vae>(config_.vae);
   own->load(file, vae_placement_of(placement_, options), "");
   m->vae_ = std::move(own);

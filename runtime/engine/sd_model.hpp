@@ -43,13 +43,13 @@ using load_progress = std::function<void(double fraction, const std::string& sta
 /// One checkpoint in memory, ready to sample. Immutable after load; share it freely.
 class sd_model {
 public:
-  /// Reads `path` (.safetensors; .ckpt is refused with advice), its YAML if present, and loads
-  /// all weights onto the placement. Errors name the file and tensor.
+  /// Reads `path` (.safetensors, or .ckpt/.pt/.pth through the restricted torch.save reader), its
+  /// YAML if present, and loads all weights onto the placement. Errors name the file and tensor.
   static std::shared_ptr<sd_model> load(const std::string& path, const device_options& options,
                                         const load_progress& progress = {});
 
-  /// The same model with the autoencoder of the VAE file at `vae_path` (`.safetensors` with
-  /// A1111's VAE keys: encoder.*, decoder.*, quant_conv.*, post_quant_conv.*) instead of its own;
+  /// The same model with the autoencoder of the VAE file at `vae_path` (`.safetensors`, `.pt` or
+  /// `.ckpt`, with A1111's VAE keys: encoder.*, decoder.*, quant_conv.*, post_quant_conv.*) instead of its own;
   /// the text encoder and UNet are shared, not copied. Errors name the VAE file and tensor.
   std::shared_ptr<sd_model> with_vae(const std::string& vae_path, const device_options& options) const;
 

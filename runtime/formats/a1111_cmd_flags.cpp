@@ -136,7 +136,7 @@ std::string cmd_flags_json(const a1111_flag_inputs& in) {
   f.set("disable_console_progressbars", false);
   f.set("enable_console_prompts", false);
   f.set("vae_path", json_value());
-  f.set("disable_safe_unpickle", false);  // nothing is unpickled: .ckpt files are refused
+  f.set("disable_safe_unpickle", false);  // .ckpt files go through the restricted reader
   f.set("api", true);
   f.set("api_auth", masked_auth(in.api_auth_users));
   f.set("api_log", false);

@@ -156,6 +156,28 @@ BOOST_AUTO_TEST_CASE(vaes_are_listed_in_natural_order_and_chosen_as_a1111_choose
   }
 }
 
+BOOST_AUTO_TEST_CASE(pickle_checkpoints_and_vaes_are_listed_as_a1111_lists_them) {
+  models_folder m;
+  write(m.folders.checkpoints() / "old.ckpt", "a pickled checkpoint");
+  write(m.folders.checkpoints() / "old.vae.ckpt", "old's own VAE");
+  write(m.folders.checkpoints() / "x.vae.pt", "x's own VAE");
+  write(m.folders.checkpoints() / "embedding.pt", "not a checkpoint");
+  write(m.folders.root / "loose2.ckpt", "a pickled checkpoint in the root");
+  write(m.folders.vae() / "w.ckpt", "vae w");
+  write(m.folders.vae() / "v.pt", "vae v");
+  const checkpoint_catalog catalog(m.folders, "");
+  BOOST_TEST(names_of(catalog) == (std::vector<std::string>{"A.safetensors", "loose.safetensors", "loose2.ckpt",
+                                                            "old.ckpt", "sub/b.safetensors"}),
+             boost::test_tools::per_element());
+  std::vector<std::string> vaes;
+  for (const auto& v : scan_vaes(m.folders)) vaes.push_back(v.name);
+  BOOST_TEST(vaes == (std::vector<std::string>{"A.vae.safetensors", "old.vae.ckpt", "v.pt", "vae2.safetensors",
+                                               "vae10.safetensors", "w.ckpt", "x.vae.pt"}),
+             boost::test_tools::per_element());
+  const std::string old = (m.folders.checkpoints() / "old.ckpt").string();
+  BOOST_TEST(resolve_vae(scan_vaes(m.folders), old, "Automatic")->name == "old.vae.ckpt");
+}
+
 BOOST_AUTO_TEST_CASE(a_request_chooses_its_files_or_is_refused_naming_the_field) {
   models_folder m;
   const checkpoint_catalog catalog(m.folders, "");
