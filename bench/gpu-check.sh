@@ -14,7 +14,7 @@ out="${OUT:-$root/out/gpu-check}"
 mkdir -p "$out"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-# SKIP="accuracy batch coldstart" leaves those parts out (a rerun after one part failed).
+# SKIP="accuracy batch hires coldstart" leaves those parts out (a rerun after one part failed).
 skip() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$out/report.md"; }
 
@@ -117,6 +117,14 @@ for n in $batches; do
     { log "bench --batch $n failed"; failures=$((failures + 1)); }
   grep -v "^\s*$" "$out/bench-batch-$n.log" | tail -3 | sed 's/^.*\] //' | tee -a "$out/report.md"
 done
+# Hires fix: the first pass at ${image}², the second at twice that (Latent upscaler), time per pass.
+if ! skip hires; then
+  log "## hires fix ${image}² → $((image * 2))², $steps steps each"
+  timeout 90 "$binary" bench --model "$model" --clip-vocab "$vocab" --device "$device" --dtype "$dtype" --hires \
+    --batch-image "$image" --batch-steps "$steps" > "$out/bench-hires.log" 2>&1 ||
+    { log "bench --hires failed"; failures=$((failures + 1)); }
+  grep -a -E "pass|hires|total" "$out/bench-hires.log" | sed 's/^.*\] //' | tee -a "$out/report.md"
+fi
 # Cold start of the API: process start, ready, first image, and the second one (ready means ready).
 if command -v curl >/dev/null && ! skip coldstart; then
   log "## cold start: sdworker api on $device, ${image}x${image}, $steps steps"
