@@ -14,7 +14,7 @@ out="${OUT:-$root/out/gpu-check}"
 mkdir -p "$out"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-# SKIP="accuracy batch hires coldstart" leaves those parts out (a rerun after one part failed).
+# SKIP="accuracy batch variants hires coldstart" leaves those parts out (a rerun after one part failed).
 skip() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$out/report.md"; }
 
@@ -117,6 +117,16 @@ for n in $batches; do
     { log "bench --batch $n failed"; failures=$((failures + 1)); }
   grep -v "^\s*$" "$out/bench-batch-$n.log" | tail -3 | sed 's/^.*\] //' | tee -a "$out/report.md"
 done
+# Variants of the step: the layout (contiguous against channels-last) and bf16 against fp16.
+if ! skip variants; then
+  for variant in "--dtype $dtype --memory-format contiguous" "--dtype bf16"; do
+    log "## unet step with $variant"
+    timeout 90 "$binary" bench --model "$model" --clip-vocab "$vocab" --device "$device" $variant \
+      --sizes "${sizes%% *}" --step-batches 1 8 --repeats $repeats > "$out/bench-variant.log" 2>&1 ||
+      { log "bench $variant failed"; failures=$((failures + 1)); }
+    grep -a -E "unet step" "$out/bench-variant.log" | sed 's/^.*\] //' | tee -a "$out/report.md"
+  done
+fi
 # Hires fix: the first pass at ${image}², the second at twice that (Latent upscaler), time per pass.
 if ! skip hires; then
   log "## hires fix ${image}² → $((image * 2))², $steps steps each"
