@@ -86,6 +86,7 @@ struct front_context : std::enable_shared_from_this<front_context> {
   options_keeper_actor options;
   front_door_config config;
   serial_line extras_line{64};
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   /// Asks `who` and returns at once: a short-lived actor waits for the answer (up to `timeout`)
   /// and calls `done` with it, or `failed` with the error. Handlers must take the answer's types
@@ -164,9 +165,12 @@ void run_a1111_call_job(front_context& ctx, const std::string& id, const a1111_c
                         std::function<void(job_result)> done);
 
 /// The RunPod-style routes (/run, /runsync, /status, /status-sync, /stream, /cancel, /retry,
-/// /purge-queue, /health): whether `method path` is one of them.
+/// /purge-queue, /health) and /metrics: whether `method path` is one of them.
 route_match match_runpod(const std::string& method, const std::string& path);
 /// Answers a RunPod route that match_runpod found.
 void serve_runpod(front_context& ctx, const route_request& req, reply_fn reply);
+
+/// GET /metrics: the health report in Prometheus' text format (http_metrics.cpp).
+void metrics_answer(front_context& ctx, const reply_fn& reply);
 
 } // namespace sdw

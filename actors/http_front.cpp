@@ -204,7 +204,8 @@ struct http_front::impl {
       }
       return std::nullopt;
     }
-    const bool open = req.path == "/health" && ctx.config.health_open;
+    // The monitoring routes follow http.health-access alike.
+    const bool open = (req.path == "/health" || req.path == "/metrics") && ctx.config.health_open;
     if (auth_configured(ctx) && !open && !runpod_authorized(ctx.config.auth, ctx.config.api_key, req.authorization)) {
       return http_answer{401, runpod_unauthorized_json()};
     }
@@ -255,7 +256,9 @@ struct http_front::impl {
   /// throws answers 500 with a short message and an error id; the log has the id and the whole text.
   static void handle(const std::shared_ptr<front_context>& ctx, http_request_in in, http_respond_fn respond) {
     const std::string what = in.method + " " + in.target.substr(0, 200);
-    reply_fn reply = [respond](http_answer out) { respond({out.status, std::move(out.body)}); };
+    reply_fn reply = [respond](http_answer out) {
+      respond({out.status, std::move(out.body), std::move(out.content_type)});
+    };
     route_request req;
     route_match a1111 = route_match::none;
     try {

@@ -200,7 +200,7 @@ route_match match_runpod(const std::string& method, const std::string& path) {
   if (path == "/run" || path == "/runsync" || path == "/purge-queue") {
     return post ? route_match::found : route_match::wrong_method;
   }
-  if (path == "/health") {
+  if (path == "/health" || path == "/metrics") {
     return get ? route_match::found : route_match::wrong_method;
   }
   for (const auto& r : id_routes) {
@@ -219,6 +219,9 @@ void serve_runpod(front_context& ctx, const route_request& req, reply_fn reply) 
   }
   if (path == "/health") {
     return health_answer(ctx, reply);
+  }
+  if (path == "/metrics") {
+    return metrics_answer(ctx, reply);
   }
   if (path == "/purge-queue") {
     return ctx.ask(

@@ -110,6 +110,7 @@ void loader(caf::blocking_actor* self, loader_config config, executor_actor exec
     }
     tell_ready(self, scheduler, config, true, std::string());
     status.state = model_state::ready;
+    status.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     status.progress = 1.0;
     status.stage = "ready";
     tell_health(self, health, config, status);

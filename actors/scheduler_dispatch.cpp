@@ -229,6 +229,8 @@ void scheduler_state::finish(const std::string& id, job_result result) {
     --stats.in_progress;
     result.delay_ms = rec.result.delay_ms;
     result.execution_ms = ms_between(rec.started, now);
+    stats.queue_wait.observe(static_cast<double>(result.delay_ms) / 1000.0);
+    stats.execution.observe(std::chrono::duration<double>(now - rec.started).count());
     result.device = rec.result.device;
     result.batch_jobs = rec.result.batch_jobs;
   }
@@ -238,6 +240,9 @@ void scheduler_state::finish(const std::string& id, job_result result) {
     result.output_json.clear();
   }
   result.id = id;
+  if (rec.phase != job_phase::done) {
+    stats.end_to_end.observe(std::chrono::duration<double>(now - rec.submitted).count());
+  }
   rec.phase = job_phase::done;
   rec.result = std::move(result);
   if (rec.result.status == job_status::completed) {

@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
   setting(api_cmd, "--host", "http.host", "address to listen on");
   setting(api_cmd, "--api-auth", "http.api-auth", "HTTP basic auth on every route: user:pass[,user2:pass2]");
   setting(api_cmd, "--api-key", "http.api-key", "key taken as Authorization: Bearer <key> on every route");
-  setting(api_cmd, "--health-access", "http.health-access", "open (no credentials for /health) or auth");
+  setting(api_cmd, "--health-access", "http.health-access", "open (no credentials for /health and /metrics) or auth");
   setting(api_cmd, "--max-body-mb", "http.max-body-mb", "largest request body in MiB; larger get HTTP 413");
   setting(api_cmd, "--styles-file", "http.styles-file", "A1111's styles.csv for /sdapi/v1/prompt-styles and png-info");
 

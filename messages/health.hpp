@@ -54,6 +54,32 @@ typename Inspector::result_type inspect(Inspector& f, device_stats& x) {
            x.batches, x.images, x.busy_ms, x.model);
 }
 
+/// Seconds of one kind of wait, counted into fixed buckets (Prometheus' cumulative `le` buckets
+/// are made from these when shown).
+struct latency_histogram {
+  /// Upper bounds in seconds: a 1-step preview to a long hires job; +Inf is implied.
+  static constexpr double bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+  static constexpr size_t size = sizeof(bounds) / sizeof(bounds[0]);
+  std::vector<int64_t> counts = std::vector<int64_t>(size + 1, 0);  ///< per bucket (not cumulative), +Inf last
+  double sum = 0;
+  int64_t count = 0;
+
+  void observe(double seconds) {
+    size_t i = 0;
+    while (i < size && seconds > bounds[i]) {
+      ++i;
+    }
+    ++counts[i];
+    sum += seconds;
+    ++count;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, latency_histogram& x) {
+  return f(caf::meta::type_name("sdw::latency_histogram"), x.counts, x.sum, x.count);
+}
+
 /// The scheduler's counters.
 struct queue_stats {
   int32_t in_queue = 0;
@@ -64,12 +90,15 @@ struct queue_stats {
   int64_t cancelled = 0;
   int64_t retried = 0;  ///< jobs run again through /retry
   std::vector<device_stats> devices;  ///< one per executor, in configuration order
+  latency_histogram queue_wait;  ///< submitted → started, of jobs that ran
+  latency_histogram execution;   ///< started → final, of jobs that ran
+  latency_histogram end_to_end;  ///< submitted → final, of every final job
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
   return f(caf::meta::type_name("sdw::queue_stats"), x.in_queue, x.in_progress, x.capacity, x.completed,
-           x.failed, x.cancelled, x.retried, x.devices);
+           x.failed, x.cancelled, x.retried, x.devices, x.queue_wait, x.execution, x.end_to_end);
 }
 
 /// Everything /health shows: the model, the queue and the running job's progress; and A1111's

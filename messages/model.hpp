@@ -55,12 +55,13 @@ struct model_status {
   std::string path;               ///< the checkpoint file
   std::string sha256;             ///< of the whole file; empty until computed
   std::string config_path;        ///< the YAML beside the checkpoint, or empty
+  double load_seconds = 0;        ///< start of loading → ready (warm-up included)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_status& x) {
   return f(caf::meta::type_name("sdw::model_status"), x.state, x.progress, x.stage, x.error, x.name, x.path,
-           x.sha256, x.config_path);
+           x.sha256, x.config_path, x.load_seconds);
 }
 
 } // namespace sdw

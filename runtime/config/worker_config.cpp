@@ -94,7 +94,7 @@ const std::vector<key_binding>& bindings() {
       "key clients send as Authorization: Bearer <key> (RunPod's clients do), taken on every route; empty = none"},
      &worker_config::http_api_key},
     {{"http.health-access", "SDWORKER_HEALTH_ACCESS", false,
-      "open: /health answers without credentials; auth: it asks for them like every other route"},
+      "open: /health and /metrics answer without credentials; auth: they ask for them like every other route"},
      &worker_config::health_access},
     {{"http.max-body-mb", "SDWORKER_MAX_BODY_MB", false, "largest request body in MiB; larger get HTTP 413"},
      &worker_config::max_body_mb},

@@ -17,6 +17,7 @@ namespace sdw {
 struct http_answer {
   int status = 200;
   std::string body;
+  std::string content_type;  ///< empty: application/json
 };
 
 /// Parses and checks a body sent to the txt2img or img2img route (`kind`) the way A1111 does before

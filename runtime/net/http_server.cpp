@@ -189,7 +189,7 @@ private:
 
   void write(http_response_out out, bool keep_alive) {
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(out.status), version_);
-    res->set(bhttp::field::content_type, "application/json");
+    res->set(bhttp::field::content_type, out.content_type.empty() ? std::string("application/json") : out.content_type);
     res->keep_alive(keep_alive);
     if (head_only_) {
       res->content_length(out.body.size());

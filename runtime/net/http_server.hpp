@@ -41,10 +41,11 @@ struct http_request_in {
   std::optional<std::string> header(std::string_view name) const;
 };
 
-/// An answer: status and JSON body.
+/// An answer: status and body (JSON unless `content_type` says otherwise).
 struct http_response_out {
   int status = 200;
   std::string body;
+  std::string content_type;  ///< empty: application/json
 };
 
 /// Sends the answer to one request; the first call counts, from any thread, at any time (also
