@@ -9,6 +9,7 @@
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/txt2img.hpp"
 #include "runtime/engine/txt2img_batch.hpp"
+#include "runtime/engine/warm_up.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 
 #include <spdlog/spdlog.h>
@@ -171,7 +172,22 @@ executor_actor::behavior_type executor(executor_actor::stateful_pointer<executor
   self->state.health = std::move(health);
   self->state.max_batch = max_batch;
   return {
-    [=](model_atom, loaded_model& m) { self->state.model = std::move(m); },
+    [=](model_atom, loaded_model& m) -> std::string {
+      // Warmed up here, not by the loader: the first job then also finds this thread's own
+      // state set up (cuBLAS and cuDNN handles, oneDNN's primitive caches).
+      if (m.model && m.tokenizer) {
+        try {
+          const auto t0 = std::chrono::steady_clock::now();
+          warm_up(*m.model, *m.tokenizer);
+          spdlog::info("model {} warmed up in {:.2f} s", m.model->name(),
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        } catch (const std::exception& e) {
+          return std::string(e.what());
+        }
+      }
+      self->state.model = std::move(m);
+      return std::string();
+    },
     [=](run_atom, const std::vector<generation_job>& jobs, const std::vector<cancel_token>& tokens) {
       return self->state.run_batch(jobs, tokens, self);
     },

@@ -8,7 +8,6 @@
 #include "runtime/engine/make_model.hpp"
 #include "runtime/engine/model_cache.hpp"
 #include "runtime/engine/sd_model.hpp"
-#include "runtime/engine/warm_up.hpp"
 
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
@@ -94,19 +93,21 @@ void loader(caf::blocking_actor* self, loader_config config, executor_actor exec
     if (config.report_health) {
       caf::anon_send(health, progress_atom::value, 1.0, std::string("warming up"));
     }
-    const auto tw = std::chrono::steady_clock::now();
-    warm_up(*model, *tokenizer);
-    spdlog::info("model {} warmed up in {:.2f} s", status.name,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - tw).count());
-    // The executor gets the model before the scheduler hears it is ready, so the first job
-    // always finds it.
+    // The executor gets (and warms up) the model before the scheduler hears it is ready, so the
+    // first job always finds it ready.
     auto loras = std::make_shared<lora_library>(config.lora_dir, lora_layers(model->config()));
     if (config.embeddings) {
       config.embeddings->load_for(model->config().text.width, tokenizer);
     }
     auto cache = std::make_shared<model_cache>(device_options{config.device, config.dtype}, config.model_cache_bytes);
     cache->put(model);
-    self->send(executor, model_atom::value, loaded_model{model, tokenizer, loras, config.embeddings, cache});
+    std::string not_ready;
+    self->request(executor, caf::infinite, model_atom::value, loaded_model{model, tokenizer, loras, config.embeddings, cache})
+      .receive([&](std::string& why) { not_ready = std::move(why); },
+               [&](caf::error& e) { not_ready = "the executor did not take the model: " + self->system().render(e); });
+    if (!not_ready.empty()) {
+      throw error(errc::internal, "model", "warming up " + status.path + " failed: " + not_ready);
+    }
     tell_ready(self, scheduler, config, true, std::string());
     status.state = model_state::ready;
     status.progress = 1.0;

@@ -192,6 +192,7 @@ remote_executor_actor::behavior_type remote_executor(self_ptr self, remote_addre
   return {
     [=](model_atom, loaded_model&) {
       // The host loads its own model; nothing of it crosses processes.
+      return std::string();
     },
     [=](run_atom, std::vector<generation_job>& jobs,
         std::vector<cancel_token>& tokens) -> caf::result<std::vector<generation_output>> {

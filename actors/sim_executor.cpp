@@ -163,7 +163,10 @@ executor_actor::behavior_type sim_executor(executor_actor::stateful_pointer<sim_
   self->state.health = std::move(health);
   self->state.device = device;
   return {
-    [=](model_atom, loaded_model&) { self->state.has_model = true; },
+    [=](model_atom, loaded_model&) {
+      self->state.has_model = true;
+      return std::string();
+    },
     [=](run_atom, const std::vector<generation_job>& jobs, const std::vector<cancel_token>& tokens) {
       return self->state.run(jobs, tokens, self);
     },

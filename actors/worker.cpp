@@ -121,7 +121,7 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
   }
   a.executor = a.executors.front();
   a.scheduler = system.spawn(scheduler_for_devices, std::move(devices), a.encoder, a.health, limits);
-  install_upscalers(esrgan_folder(config), names.empty() ? std::string("cpu") : names.front(), config.dtype);
+  install_upscalers(config.esrgan_dir, names.empty() ? std::string("cpu") : names.front(), config.dtype);
   for (size_t j = 0; j < remotes.size(); ++j) {
     caf::anon_send(remotes[j], ready_atom::value, a.scheduler, static_cast<int32_t>(names.size() + j));
   }

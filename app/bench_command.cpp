@@ -12,6 +12,7 @@
 #include "runtime/engine/sd_model.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <spdlog/spdlog.h>
@@ -96,6 +97,9 @@ int run_bench(const bench_args& args) {
   t0 = std::chrono::steady_clock::now();
   model = sd_model::load(path, dev);
   record("checkpoint to ready, reload", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (!args.cudnn_benchmark) {
+    at::globalContext().setBenchmarkCuDNN(false);  // loading turns it on for CUDA
+  }
 
   clip_tokenizer tokenizer = clip_tokenizer::from_file(find_clip_vocab(args.clip_vocab, args.model_dir));
   prompt_encoder encoder(model->text(), tokenizer, prompt_settings{});
@@ -140,9 +144,14 @@ int run_bench(const bench_args& args) {
         auto x = at::randn({2 * batch, model->config().unet.in_channels, size / 8, size / 8}, opts);
         auto t = at::full({2 * batch}, 500.0, opts);
         auto context = cond.repeat({batch, 1, 1});
-        record("unet step " + std::to_string(size) + "x" + std::to_string(size) + " batch " + std::to_string(batch) +
-                 " (CFG)" + suffix,
-               median_seconds(args.repeats, [&] { model->unet().forward(x, t, context).sum().item<float>(); }));
+        const std::string name = "unet step " + std::to_string(size) + "x" + std::to_string(size) + " batch " +
+                                 std::to_string(batch) + " (CFG)" + suffix;
+        const auto step = [&] { model->unet().forward(x, t, context).sum().item<float>(); };
+        // A new shape's first step pays for cuDNN's algorithm search and the graph's capture.
+        const auto t_first = std::chrono::steady_clock::now();
+        step();
+        record(name + ", first call", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_first).count());
+        record(name, median_seconds(args.repeats, step));
       }
     }
   };

@@ -14,6 +14,7 @@ struct bench_args {
   std::vector<int> sizes{256, 512};
   std::vector<int> step_batches{1};  ///< images per UNet step (CFG doubles them); sizes above 512 time 1 only
   bool cuda_graphs = true;           ///< CUDA: also time the steps with graphs off
+  bool cudnn_benchmark = true;       ///< CUDA: let cuDNN time its algorithms per new shape (the worker's default)
   int repeats = 3;
   std::string device = "auto";
   std::string dtype = "auto";

@@ -119,6 +119,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--step-batches", bench.step_batches, "images per timed UNet step (CFG: twice as many rows)")
     ->capture_default_str();
   bench_cmd->add_flag("!--no-cuda-graphs", bench.cuda_graphs, "CUDA: time the steps without CUDA graphs only");
+  bench_cmd->add_flag("!--no-cudnn-benchmark", bench.cudnn_benchmark,
+                      "CUDA: cuDNN's heuristics pick the convolution algorithms instead of timing them per shape");
   bench_cmd->add_option("--repeats", bench.repeats, "timed repeats per measure")->capture_default_str();
   bench_cmd->add_option("--device", bench.device, "auto, cpu, cuda")->capture_default_str();
   bench_cmd->add_option("--dtype", bench.dtype, "auto, f32, f16, bf16")->capture_default_str();

@@ -33,9 +33,10 @@ using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, bool, std::st
 
 /// executor: owns the model and runs one batch at a time on its own thread. A batch is jobs
 /// the scheduler found compatible (one job alone is a batch of one), each with its own cancel
-/// token; the answer has one output per job, in the same order.
+/// token; the answer has one output per job, in the same order. Given a model, it warms it up
+/// on that thread (see warm_up) and answers "" when ready, else why it cannot generate.
 using executor_actor = caf::typed_actor<
-  caf::reacts_to<model_atom, loaded_model>,
+  caf::replies_to<model_atom, loaded_model>::with<std::string>,
   caf::replies_to<run_atom, std::vector<generation_job>, std::vector<cancel_token>>::with<
     std::vector<generation_output>>>;
 

@@ -1,5 +1,6 @@
 #include "runtime/engine/embedding_library.hpp"
 
+#include "runtime/catalog/model_folders.hpp"
 #include "runtime/engine/clip_tokenizer.hpp"
 
 #include <spdlog/spdlog.h>
@@ -13,23 +14,14 @@ namespace sdw {
 namespace fs = std::filesystem;
 namespace {
 
-bool inside(const fs::path& root, const fs::path& p) {
-  auto r = root.begin(), q = p.begin();
-  for (; r != root.end(); ++r, ++q) {
-    if (q == p.end() || *r != *q) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
 /// os.walk(followlinks=True), top-down, each folder's files before its subfolders, names in order;
-/// only what really lies inside `root`, each folder once.
+/// only what really lies inside `root`, each folder once. (Not files_inside: A1111's later file of
+/// a name replaces the earlier, so the order must be os.walk's.)
 void walk(const fs::path& root, const fs::path& folder, std::set<fs::path>& seen, std::vector<fs::path>& files) {
   std::error_code ec;
   std::vector<fs::path> entries;
@@ -44,7 +36,7 @@ void walk(const fs::path& root, const fs::path& folder, std::set<fs::path>& seen
       ec.clear();
       continue;
     }
-    if (!inside(root, real)) {
+    if (!path_inside(root, real)) {
       spdlog::debug("Embeddings folder: {} leads outside {}; skipped", entry.string(), root.string());
       continue;
     }
@@ -73,7 +65,7 @@ embedding_set::embedding_set(const std::string& dir, std::int64_t width, std::sh
     try {
       // Checked again at the moment of reading: the entry may have become a link since the walk.
       const fs::path real = fs::canonical(file);
-      if (!inside(root, real) || fs::file_size(real) == 0) {
+      if (!path_inside(root, real) || fs::file_size(real) == 0) {
         continue;
       }
       std::optional<text_embedding> e = read_embedding_file(real.string());

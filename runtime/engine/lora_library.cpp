@@ -1,5 +1,7 @@
 #include "runtime/engine/lora_library.hpp"
 
+#include "runtime/catalog/model_folders.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <cctype>
@@ -10,29 +12,6 @@
 namespace sdw {
 namespace fs = std::filesystem;
 namespace {
-
-bool inside(const fs::path& root, const fs::path& p) {
-  auto r = root.begin(), q = p.begin();
-  for (; r != root.end(); ++r, ++q) {
-    if (q == p.end() || *r != *q) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool ends_with_safetensors(const std::string& name) {
-  static const std::string ext = ".safetensors";
-  if (name.size() < ext.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < ext.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(name[name.size() - ext.size() + i])) != ext[i]) {
-      return false;
-    }
-  }
-  return true;
-}
 
 } // namespace
 
@@ -47,43 +26,12 @@ lora_library::lora_library(std::string dir, std::map<std::string, lora_layer> la
 
 void lora_library::scan() {
   by_name_.clear();
-  std::error_code ec;
-  const fs::path root = fs::canonical(dir_, ec);
-  if (ec || !fs::is_directory(root, ec)) {
-    return;
-  }
-  // A walk that follows directory links (as os.walk(followlinks=True)) but only to folders
-  // inside the root, each once, and takes files whose real path stays inside.
-  std::set<fs::path> seen{root};
-  std::vector<fs::path> pending{root};
-  while (!pending.empty()) {
-    const fs::path folder = pending.back();
-    pending.pop_back();
-    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
-      const fs::path real = fs::canonical(it->path(), ec);
-      if (ec) {
-        ec.clear();
-        continue;
-      }
-      if (!inside(root, real)) {
-        spdlog::debug("Lora folder: {} leads outside {}; skipped", it->path().string(), root.string());
-        continue;
-      }
-      if (fs::is_directory(real, ec)) {
-        if (seen.insert(real).second) {
-          pending.push_back(real);
-        }
-        continue;
-      }
-      const std::string file = it->path().filename().string();
-      if (!ends_with_safetensors(file) || !fs::is_regular_file(real, ec)) {
-        continue;
-      }
-      // The first file of a name wins; A1111's later ones replace it, but a folder with two
-      // files of one name is ambiguous either way.
-      by_name_.emplace(file.substr(0, file.size() - std::string(".safetensors").size()), real.string());
-    }
-    ec.clear();
+  // Links are followed only where they stay inside the folder (files_inside).
+  for (const found_file& f : files_inside(dir_, {".safetensors"})) {
+    const std::string file = fs::path(f.relative).filename().string();
+    // The first file of a name (in path order) wins; A1111's later ones replace it, but a folder
+    // with two files of one name is ambiguous either way.
+    by_name_.emplace(file.substr(0, file.size() - std::string(".safetensors").size()), f.real.string());
   }
 }
 
@@ -103,7 +51,7 @@ std::optional<std::string> lora_library::find(const std::string& name) {
   std::error_code ec;
   const fs::path root = fs::canonical(dir_, ec);
   const fs::path real = fs::canonical(it->second, ec);
-  if (ec || !inside(root, real)) {
+  if (ec || !path_inside(root, real)) {
     return std::nullopt;
   }
   return real.string();

@@ -1,8 +1,10 @@
 #include "runtime/engine/unet_graphs.hpp"
 
+#include "runtime/engine/cuda_devices.hpp"
 #include "runtime/engine/nn_ops.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/core/InferenceMode.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -18,6 +20,7 @@ struct unet_graphs::entry {
   at::cuda::CUDAGraph graph;
   at::Tensor x, t, context, out;
   uint64_t used = 0;
+  int64_t bytes = 0;  ///< what the allocator reserved for the capture (its private pool)
 };
 
 namespace {
@@ -31,7 +34,25 @@ double relative_difference(const at::Tensor& a, const at::Tensor& b) {
 
 } // namespace
 
-unet_graphs::unet_graphs(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {}
+unet_graphs::unet_graphs(size_t capacity, double memory_share)
+  : capacity_(std::max<size_t>(1, capacity)), memory_share_(memory_share) {}
+
+void unet_graphs::evict_for(int64_t bytes, int device) {
+  const auto total = static_cast<int64_t>(at::cuda::getDeviceProperties(device)->totalGlobalMem);
+  const auto budget = static_cast<int64_t>(memory_share_ * static_cast<double>(total));
+  const auto held = [&] {
+    int64_t sum = 0;
+    for (const auto& [k, e] : graphs_) {
+      sum += e->bytes;
+    }
+    return sum;
+  };
+  while (!graphs_.empty() && (graphs_.size() >= capacity_ || held() + bytes > budget)) {
+    auto oldest = std::min_element(graphs_.begin(), graphs_.end(),
+                                   [](const auto& a, const auto& b) { return a.second->used < b.second->used; });
+    graphs_.erase(oldest);
+  }
+}
 unet_graphs::~unet_graphs() = default;
 
 bool unet_graphs::enabled() const {
@@ -55,6 +76,13 @@ void unet_graphs::clear() {
 unet_graphs::entry* unet_graphs::capture(const key& k, const at::Tensor& x, const at::Tensor& t,
                                          const at::Tensor& context, const forward_fn& eager, at::Tensor& eager_out) {
   const c10::Device device = x.device();
+  // Room for this shape's pool: the size of the last capture is the best guess of the next.
+  int64_t guess = 0;
+  for (const auto& [k, other] : graphs_) {
+    guess = std::max(guess, other->bytes);
+  }
+  evict_for(guess, device.index());
+  const int64_t reserved_before = cuda_memory_of(device.index()).reserved;
   auto e = std::make_unique<entry>();
   e->x = x.clone();
   e->t = t.to(device, at::kFloat).clone();
@@ -82,11 +110,8 @@ unet_graphs::entry* unet_graphs::capture(const key& k, const at::Tensor& x, cons
     e->graph.capture_end();
     side.synchronize();
   }
-  if (graphs_.size() >= capacity_) {
-    auto oldest = std::min_element(graphs_.begin(), graphs_.end(),
-                                   [](const auto& a, const auto& b) { return a.second->used < b.second->used; });
-    graphs_.erase(oldest);
-  }
+  e->bytes = std::max<int64_t>(0, cuda_memory_of(device.index()).reserved - reserved_before);
+  evict_for(e->bytes, device.index());
   return graphs_.emplace(k, std::move(e)).first->second.get();
 }
 
@@ -106,9 +131,15 @@ at::Tensor unet_graphs::run(const at::Tensor& x, const at::Tensor& t, const at::
     try {
       e = capture(k, x, t, context, eager, eager_out);
     } catch (const std::exception& err) {
-      spdlog::warn("CUDA graphs off: capturing the UNet failed ({}); steps run without them", err.what());
-      enabled_ = false;
       graphs_.clear();
+      const std::string what = err.what();
+      if (what.find("out of memory") != std::string::npos) {
+        // The graphs gave their memory back; this step runs eagerly and later shapes try again.
+        spdlog::warn("CUDA graphs dropped: no memory to capture the step of a {}-row batch", x.size(0));
+      } else {
+        spdlog::warn("CUDA graphs off: capturing the UNet failed ({}); steps run without them", what.substr(0, 300));
+        enabled_ = false;
+      }
       lock.unlock();
       return eager_out.defined() ? eager_out : eager(x, t, context);
     }

@@ -18,9 +18,10 @@ class unet_graphs {
 public:
   using forward_fn = std::function<at::Tensor(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context)>;
 
-  /// At most `capacity` shapes are kept (each holds its activations' memory); the least
+  /// Each captured shape keeps its activations' memory for its replays: the graphs together hold
+  /// at most `memory_share` of the device's memory and at most `capacity` shapes; the least
   /// recently used goes first.
-  explicit unet_graphs(size_t capacity = 6);
+  explicit unet_graphs(size_t capacity = 8, double memory_share = 0.2);
   ~unet_graphs();
 
   /// eager(x, t, context) through the graph for these shapes, captured on first use. The
@@ -41,8 +42,11 @@ private:
   entry* capture(const key& k, const at::Tensor& x, const at::Tensor& t, const at::Tensor& context,
                  const forward_fn& eager, at::Tensor& eager_out);
 
+  void evict_for(int64_t bytes, int device);
+
   mutable std::mutex mutex_;
   size_t capacity_;
+  double memory_share_;
   bool enabled_ = true;
   bool verified_ = false;
   uint64_t clock_ = 0;

@@ -24,7 +24,9 @@ void page_in(const std::string& path) {
   ::close(fd);
 }
 
-void warm_up(const sd_model& model, const clip_tokenizer& tokenizer) {
+namespace {
+
+void warm_up_networks(const sd_model& model, const clip_tokenizer& tokenizer) {
   if (!model.placement().device.is_cuda()) {
     page_in(model.path());
     return;
@@ -39,6 +41,14 @@ void warm_up(const sd_model& model, const clip_tokenizer& tokenizer) {
   request.seed = 0;
   request.sampler_name = "Euler";
   run_txt2img(model, tokenizer, request, options{});
+}
+
+} // namespace
+
+void warm_up(const sd_model& model, const clip_tokenizer& tokenizer) {
+  warm_up_networks(model, tokenizer);
+  // Every job's infotext carries the model hash: hashed since load, in parallel with the above.
+  model.sha256();
 }
 
 } // namespace sdw

@@ -11,7 +11,8 @@ namespace sdw {
 /// the text encoder, the UNet and the VAE each run once and libtorch sets up its kernels for the
 /// shape jobs mostly ask for. On a CPU, where a generation's fixed cost (weights widened on use)
 /// would delay readiness by seconds for a first-use cost the measurements show to be small, it
-/// reads the checkpoint once so that every weight's pages are in memory. Errors are the engine's
+/// reads the checkpoint once so that every weight's pages are in memory. Either way it waits for
+/// the checkpoint's hash, which every job's infotext carries. Errors are the engine's
 /// (a model that cannot generate) or name the file.
 void warm_up(const sd_model& model, const clip_tokenizer& tokenizer);
 

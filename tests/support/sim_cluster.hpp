@@ -39,7 +39,7 @@ struct sim_cluster {
       dev.costs.speed = true_speeds[i];
       dev.time_scale = time_scale;
       auto hdl = system.spawn<caf::detached>(sim_executor, health_hdl, dev);
-      self->send(hdl, model_atom::value, loaded_model{});
+      caf::anon_send(hdl, model_atom::value, loaded_model{});
       executors.push_back(hdl);
       cost_model told = dev.costs;
       told.speed = told_speeds.at(i);
