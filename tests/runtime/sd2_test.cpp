@@ -7,6 +7,7 @@
 #include "runtime/engine/make_model.hpp"
 #include "runtime/engine/model_config.hpp"
 #include "runtime/engine/safetensors.hpp"
+#include "runtime/engine/sd1_layout.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/txt2img.hpp"
 #include "runtime/formats/options.hpp"
@@ -112,6 +113,21 @@ BOOST_AUTO_TEST_CASE(sd2_is_detected_from_its_keys_and_v_from_the_yaml) {
   BOOST_TEST(!v.test_for_v_prediction);
   BOOST_TEST((models().v->parameterization() == sdw::prediction::v));
   BOOST_TEST(sdw::is_sd2(v));
+}
+
+// The full-size preset has SD2.x's parameter counts: the UNet's 865,910,724, and OpenCLIP ViT-H's
+// 24-layer text tower (Hugging Face's 23-layer conversion has 340,387,840; one more layer is
+// 12,596,224).
+BOOST_AUTO_TEST_CASE(the_sd2_preset_has_sd2s_parameter_counts) {
+  int64_t unet = 0, text = 0;
+  for (const auto& spec : sdw::sd1_checkpoint_layout(sdw::preset_config(sdw::model_preset::sd2))) {
+    int64_t n = 1;
+    for (auto d : spec.shape) n *= d;
+    if (spec.name.rfind(std::string(sdw::sd1_unet_prefix), 0) == 0) unet += n;
+    if (spec.name.rfind(std::string(sdw::sd2_text_prefix), 0) == 0) text += n;
+  }
+  BOOST_TEST(unet == 865910724);
+  BOOST_TEST(text == 340387840 + 12596224);
 }
 
 // A1111's is_using_v_parameterization_for_sd2: a UNet whose output at t = 999 on inputs of 0.5 is
