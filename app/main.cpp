@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   make->add_flag("--inpainting", inpainting, "an inpainting checkpoint (9-channel UNet input, as sd-v1-5-inpainting)");
   bool v_prediction = false;
   make->add_flag("--v-prediction", v_prediction,
-                 "SD2 presets: a v-prediction model (writes <stem>.yaml with parameterization \"v\" beside it)");
+                 "a v-prediction model (writes <stem>.yaml with parameterization \"v\" beside it)");
   make->add_option("out", out, "output .safetensors")->required();
 
   std::string lora_preset = "tiny", lora_kind = "lora", lora_dtype = "f16", lora_out;
