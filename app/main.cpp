@@ -71,11 +71,16 @@ int main(int argc, char** argv) {
   std::string preset = "tiny", dtype = "f16", out;
   uint64_t seed = 0;
   auto* make = app.add_subcommand("make-model", "write a random-weight SD1.x checkpoint in A1111's key layout");
-  make->add_option("--preset", preset, "tiny or sd15")->check(CLI::IsMember({"tiny", "sd15"}))->capture_default_str();
+  make->add_option("--preset", preset, "tiny, sd15, sd2-tiny or sd2")
+    ->check(CLI::IsMember({"tiny", "sd15", "sd2-tiny", "sd2"}))
+    ->capture_default_str();
   make->add_option("--dtype", dtype, "f16 or f32")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
   make->add_option("--seed", seed, "random seed")->capture_default_str();
   bool inpainting = false;
   make->add_flag("--inpainting", inpainting, "an inpainting checkpoint (9-channel UNet input, as sd-v1-5-inpainting)");
+  bool v_prediction = false;
+  make->add_flag("--v-prediction", v_prediction,
+                 "a v-prediction model (writes <stem>.yaml with parameterization \"v\" beside it)");
   make->add_option("out", out, "output .safetensors")->required();
 
   std::string lora_preset = "tiny", lora_kind = "lora", lora_dtype = "f16", lora_out;
@@ -271,9 +276,10 @@ int main(int argc, char** argv) {
       return sdw::run_generate(gen);
     }
     if (make->parsed()) {
-      sdw::make_model(preset == "sd15" ? sdw::model_preset::sd15 : sdw::model_preset::tiny,
-                      dtype == "f32" ? sdw::st_dtype::f32 : sdw::st_dtype::f16, seed, out, inpainting);
-      spdlog::info("wrote {} ({} preset{}, {})", out, preset, inpainting ? ", inpainting" : "", dtype);
+      sdw::make_model(*sdw::parse_model_preset(preset), dtype == "f32" ? sdw::st_dtype::f32 : sdw::st_dtype::f16, seed,
+                      out, inpainting, v_prediction);
+      spdlog::info("wrote {} ({} preset{}{}, {})", out, preset, inpainting ? ", inpainting" : "",
+                   v_prediction ? ", v-prediction" : "", dtype);
       return 0;
     }
     if (make_lora->parsed()) {

@@ -8,10 +8,10 @@
 
 namespace sdw {
 
-cfg_denoiser::cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, std::vector<multi_cond> conds,
-                           std::vector<cond_schedule> unconds, std::vector<double> cfg_scales, bool batch_cond_uncond,
-                           double s_min_uncond)
-  : unet_(model), schedule_(schedule), conds_(std::move(conds)), unconds_(std::move(unconds)),
+cfg_denoiser::cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, prediction parameterization,
+                           std::vector<multi_cond> conds, std::vector<cond_schedule> unconds,
+                           std::vector<double> cfg_scales, bool batch_cond_uncond, double s_min_uncond)
+  : unet_(model), schedule_(schedule), parameterization_(parameterization), conds_(std::move(conds)), unconds_(std::move(unconds)),
     cfg_scales_(std::move(cfg_scales)), batch_cond_uncond_(batch_cond_uncond), s_min_uncond_(s_min_uncond) {}
 
 template <class F>
@@ -92,11 +92,15 @@ at::Tensor cfg_denoiser::unet_input(const at::Tensor& x, const at::Tensor& ic) c
 at::Tensor cfg_denoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
   at::Tensor denoised = guided(
     x, sigma, [this](const at::Tensor& xi, const at::Tensor& si, const at::Tensor& cond, const at::Tensor& ic) {
-      // k-diffusion DiscreteEpsDDPMDenoiser: c_in = 1/√(σ²+1), c_out = −σ, continuous t.
       auto s = si.view({-1, 1, 1, 1});
       auto c_in = 1.0 / (s * s + 1.0).sqrt();
-      auto e = unet_.forward(unet_input(xi * c_in, ic), schedule_.sigma_to_t(si), cond);
-      return xi + e * (-s);
+      auto out = unet_.forward(unet_input(xi * c_in, ic), schedule_.sigma_to_t(si), cond);
+      if (parameterization_ == prediction::v) {
+        // k-diffusion DiscreteVDDPMDenoiser (σ_data = 1): c_skip = 1/(σ²+1), c_out = −σ/√(σ²+1).
+        return out * (-s * c_in) + xi * (1.0 / (s * s + 1.0));
+      }
+      // k-diffusion DiscreteEpsDDPMDenoiser: c_in = 1/√(σ²+1), c_out = −σ, continuous t.
+      return xi + out * (-s);
     });
   return blend(denoised);
 }
@@ -104,7 +108,12 @@ at::Tensor cfg_denoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
 at::Tensor cfg_denoiser::eps(const at::Tensor& x, const at::Tensor& t) {
   return guided(blend(x), t,
                 [this](const at::Tensor& xi, const at::Tensor& ti, const at::Tensor& cond, const at::Tensor& ic) {
-                  return unet_.forward(unet_input(xi, ic), ti, cond);
+                  auto out = unet_.forward(unet_input(xi, ic), ti, cond);
+                  if (parameterization_ == prediction::eps) return out;
+                  // eps = √ᾱ_t·v + √(1−ᾱ_t)·x at the integer timestep (A1111's predict_eps_from_z_and_v).
+                  auto ac = schedule_.alphas_cumprod().to(xi.device()).index_select(0, ti.to(xi.device(), at::kLong));
+                  ac = ac.view({-1, 1, 1, 1});
+                  return ac.sqrt() * out + (1.0 - ac).sqrt() * xi;
                 });
 }
 

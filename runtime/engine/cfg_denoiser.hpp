@@ -3,6 +3,7 @@
 /// cond rows (one per AND part) then uncond rows, one UNet call when token lengths match.
 
 #include "runtime/engine/conditioning.hpp"
+#include "runtime/engine/model_config.hpp"
 
 #include <ATen/core/Tensor.h>
 
@@ -17,15 +18,18 @@ class discrete_schedule;
 class cfg_denoiser {
 public:
   /// `cfg_scales` has one scale per image (images of different requests batched together keep
-  /// their own), or a single scale for all.
-  cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, std::vector<multi_cond> conds,
+  /// their own), or a single scale for all. `parameterization` is what the UNet predicts.
+  cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, prediction parameterization,
+               std::vector<multi_cond> conds,
                std::vector<cond_schedule> unconds, std::vector<double> cfg_scales, bool batch_cond_uncond = true,
                double s_min_uncond = 0.0);
 
-  /// k-diffusion: denoised prediction for x at per-row sigma [B].
+  /// k-diffusion: denoised prediction for x at per-row sigma [B] (CompVisDenoiser for eps models,
+  /// CompVisVDenoiser for v models).
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma);
 
-  /// Timestep samplers (DDIM, PLMS, UniPC): guided eps for x at integer timesteps t [B].
+  /// Timestep samplers (DDIM, PLMS, UniPC): guided eps for x at integer timesteps t [B] (a v
+  /// model's output turned into eps per row, as A1111's CompVisTimestepsVDenoiser).
   at::Tensor eps(const at::Tensor& x, const at::Tensor& t);
 
   int step() const noexcept { return step_; }
@@ -50,6 +54,7 @@ private:
 
   const sdw::unet& unet_;
   const discrete_schedule& schedule_;
+  prediction parameterization_;
   std::vector<multi_cond> conds_;
   std::vector<cond_schedule> unconds_;
   std::vector<double> cfg_scales_;

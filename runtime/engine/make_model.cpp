@@ -17,12 +17,58 @@
 
 namespace sdw {
 
-const char* to_string(model_preset preset) { return preset == model_preset::tiny ? "tiny" : "sd15"; }
+const char* to_string(model_preset preset) {
+  switch (preset) {
+    case model_preset::tiny: return "tiny";
+    case model_preset::sd15: return "sd15";
+    case model_preset::sd2_tiny: return "sd2-tiny";
+    case model_preset::sd2: return "sd2";
+  }
+  return "tiny";
+}
+
+std::optional<model_preset> parse_model_preset(const std::string& name) {
+  for (auto p : {model_preset::tiny, model_preset::sd15, model_preset::sd2_tiny, model_preset::sd2})
+    if (name == to_string(p)) return p;
+  return std::nullopt;
+}
+
+namespace {
+
+// SD2.x as A1111's v2-inference.yaml describes it.
+model_config sd2_config() {
+  model_config c;
+  c.unet.num_heads = -1;
+  c.unet.num_head_channels = 64;
+  c.unet.context_dim = 1024;
+  c.unet.use_linear_in_transformer = true;
+  c.text = open_clip_vit_h();
+  return c;
+}
+
+} // namespace
 
 model_config preset_config(model_preset preset) {
   model_config c;
+  if (preset == model_preset::sd2 || preset == model_preset::sd2_tiny) c = sd2_config();
   c.source = std::string("preset ") + to_string(preset);
-  if (preset == model_preset::sd15) return c;
+  if (preset == model_preset::sd15 || preset == model_preset::sd2) return c;
+  if (preset == model_preset::sd2_tiny) {
+    // Channels stay multiples of the 64-wide heads, so that detection alone reads the model.
+    c.unet.model_channels = 64;
+    c.unet.channel_mult = {1, 2};
+    c.unet.num_res_blocks = 1;
+    c.unet.attention_resolutions = {2};
+    c.unet.context_dim = 128;
+    c.vae.ch = 32;
+    c.vae.ch_mult = {1, 1, 1, 1};
+    c.vae.num_res_blocks = 1;
+    c.text.width = 128;
+    c.text.layers = 3;
+    c.text.heads = 2;
+    c.text.intermediate = 256;
+    return c;
+  }
   c.unet.model_channels = 32;
   c.unet.channel_mult = {1, 2};
   c.unet.num_res_blocks = 1;
@@ -83,7 +129,9 @@ init_rule rule_for(const tensor_spec& spec, const std::map<std::string, size_t>&
     return n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   if (ends_with("token_embedding.weight")) return {0, 0.02f};
-  if (ends_with("position_embedding.weight")) return {0, 0.01f};
+  if (ends_with("position_embedding.weight") || ends_with("positional_embedding")) return {0, 0.01f};
+  if (ends_with("logit_scale")) return {4.6052f, 0};  // ln(100), as trained CLIP models end up
+  if (ends_with("in_proj_bias")) return {0, 0.02f};
   if (ends_with(".bias")) {
     auto w = rank.find(n.substr(0, n.size() - 5) + ".weight");
     // Norms get trained-looking shifts and scales: with exact 0/1 a layer norm's output has a
@@ -153,12 +201,20 @@ void fill_random(uint8_t* out, size_t numel, st_dtype dtype, const init_rule& r,
 
 } // namespace
 
-void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::string& out_path, bool inpainting) {
+void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::string& out_path, bool inpainting,
+                bool v_prediction) {
   if (dtype != st_dtype::f16 && dtype != st_dtype::f32)
     throw error(errc::bad_request, "dtype", std::string("make_model writes F16 or F32 weights, not ") + to_string(dtype));
   model_config config = preset_config(preset);
   if (inpainting) config.unet.in_channels = 9;
-  const auto layout = sd1_checkpoint_layout(config);
+  if (v_prediction) config.parameterization = prediction::v;
+  auto layout = sd1_checkpoint_layout(config);
+  if (config.text.open_clip) {
+    // Real SD2 checkpoints carry OpenCLIP's pooled-output projection and logit scale; unused here.
+    const std::string p(sd2_text_prefix);
+    layout.push_back({p + "text_projection", {config.text.width, config.text.width}});
+    layout.push_back({p + "logit_scale", {}});
+  }
 
   std::map<std::string, size_t> rank;
   for (const auto& s : layout) rank[s.name] = s.shape.size();
@@ -181,15 +237,24 @@ void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::s
                        }});
   }
   const int64_t positions = config.text.max_positions;
-  entries.push_back({std::string(sd1_position_ids_key), st_dtype::i64, {1, positions}, [positions](uint8_t* out, size_t) {
-                       for (int64_t i = 0; i < positions; ++i) std::memcpy(out + 8 * i, &i, 8);
-                     }});
+  if (!config.text.open_clip) {
+    entries.push_back({std::string(sd1_position_ids_key), st_dtype::i64, {1, positions}, [positions](uint8_t* out, size_t) {
+                         for (int64_t i = 0; i < positions; ++i) std::memcpy(out + 8 * i, &i, 8);
+                       }});
+  }
 
   const std::map<std::string, std::string> metadata = {
-      {"format", "pt"}, {"sdworker_preset", std::string(to_string(preset)) + (inpainting ? "-inpainting" : "")},
+      {"format", "pt"},
+      {"sdworker_preset",
+       std::string(to_string(preset)) + (inpainting ? "-inpainting" : "") + (v_prediction ? "-v" : "")},
       {"sdworker_seed", std::to_string(seed)}};
   write_safetensors_streamed(out_path, entries, metadata);
-  if (preset == model_preset::tiny) write_model_config_yaml(config, config_path_for(out_path));
+  const std::string yaml = config_path_for(out_path);
+  if (preset == model_preset::tiny || v_prediction) {
+    write_model_config_yaml(config, yaml);
+  } else if (config.text.open_clip) {
+    std::filesystem::remove(yaml);  // a stale one would override detection
+  }
 }
 
 namespace {

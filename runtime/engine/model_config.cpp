@@ -41,13 +41,27 @@ bool operator==(const vae_config& a, const vae_config& b) {
 
 bool operator==(const text_encoder_config& a, const text_encoder_config& b) {
   return a.vocab_size == b.vocab_size && a.max_positions == b.max_positions && a.width == b.width &&
-         a.layers == b.layers && a.heads == b.heads && a.intermediate == b.intermediate;
+         a.layers == b.layers && a.heads == b.heads && a.intermediate == b.intermediate &&
+         a.open_clip == b.open_clip && (!a.open_clip || a.open_clip_layer_idx == b.open_clip_layer_idx);
 }
 
 bool operator==(const model_config& a, const model_config& b) {
   return a.unet == b.unet && a.vae == b.vae && a.text == b.text && a.linear_start == b.linear_start &&
-         a.linear_end == b.linear_end && a.timesteps == b.timesteps;
+         a.linear_end == b.linear_end && a.timesteps == b.timesteps && a.parameterization == b.parameterization &&
+         a.test_for_v_prediction == b.test_for_v_prediction;
 }
+
+text_encoder_config open_clip_vit_h() {
+  text_encoder_config t;
+  t.width = 1024;
+  t.layers = 24;
+  t.heads = 16;
+  t.intermediate = 4096;
+  t.open_clip = true;
+  return t;
+}
+
+const char* to_string(prediction p) { return p == prediction::v ? "v" : "eps"; }
 
 std::string config_path_for(const std::string& checkpoint_path) {
   return std::filesystem::path(checkpoint_path).replace_extension(".yaml").string();
@@ -152,8 +166,10 @@ model_config read_model_config_yaml(const std::string& yaml_path) {
     r.fail(pk + ".conditioner_config", "SDXL models are not supported yet");
   std::string parameterization = "eps";
   r.read(params, pk, "parameterization", parameterization);
-  if (parameterization != "eps")
-    r.fail(pk + ".parameterization", "'" + parameterization + "' prediction models are not supported yet");
+  if (parameterization == "v")
+    c.parameterization = prediction::v;
+  else if (parameterization != "eps")
+    r.fail(pk + ".parameterization", "'" + parameterization + "' prediction models are not supported (eps and v are)");
   r.read(params, pk, "linear_start", c.linear_start);
   r.read(params, pk, "linear_end", c.linear_end);
   r.read(params, pk, "timesteps", c.timesteps);
@@ -207,9 +223,19 @@ model_config read_model_config_yaml(const std::string& yaml_path) {
   YAML::Node cond = r.map(params, pk, "cond_stage_config", false);
   std::string cond_target;
   r.read(cond, pk + ".cond_stage_config", "target", cond_target);
-  if (cond_target.find("OpenCLIP") != std::string::npos)
-    r.fail(pk + ".cond_stage_config.target", "SD2 models (" + cond_target + ") are not supported yet");
   YAML::Node cond_params = cond.IsDefined() ? r.map(cond, pk + ".cond_stage_config", "params", false) : YAML::Node();
+  if (cond_target.find("FrozenOpenCLIPEmbedder") != std::string::npos) {
+    if (cond_target.find("FrozenOpenCLIPEmbedder2") != std::string::npos || cond_target.find("Image") != std::string::npos)
+      r.fail(pk + ".cond_stage_config.target", "'" + cond_target + "' is not supported (SD2's FrozenOpenCLIPEmbedder is)");
+    c.text = open_clip_vit_h();
+    std::string layer = "last";  // ldm's default; SD2's configs say "penultimate"
+    r.read(cond_params, pk + ".cond_stage_config.params", "layer", layer);
+    if (layer != "last" && layer != "penultimate")
+      r.fail(pk + ".cond_stage_config.params.layer", "expected \"last\" or \"penultimate\", found '" + layer + "'");
+    c.text.open_clip_layer_idx = layer == "penultimate" ? 1 : 0;
+  } else if (cond_target.find("OpenCLIP") != std::string::npos) {
+    r.fail(pk + ".cond_stage_config.target", "'" + cond_target + "' is not supported (SD2's FrozenOpenCLIPEmbedder is)");
+  }
   const std::string tk = pk + ".cond_stage_config.params.text_model";
   YAML::Node text = cond_params.IsDefined() ? r.map(cond_params, pk + ".cond_stage_config.params", "text_model", false)
                                             : YAML::Node();
@@ -238,6 +264,7 @@ void write_model_config_yaml(const model_config& c, const std::string& yaml_path
     << "  params:\n"
     << "    linear_start: " << fmt(c.linear_start) << "\n"
     << "    linear_end: " << fmt(c.linear_end) << "\n"
+    << (c.parameterization == prediction::v ? "    parameterization: \"v\"\n" : "")
     << "    num_timesteps_cond: 1\n"
     << "    timesteps: " << c.timesteps << "\n"
     << "    first_stage_key: \"jpg\"\n"
@@ -282,8 +309,11 @@ void write_model_config_yaml(const model_config& c, const std::string& yaml_path
     << "        lossconfig:\n"
     << "          target: torch.nn.Identity\n"
     << "    cond_stage_config:\n"
-    << "      target: ldm.modules.encoders.modules.FrozenCLIPEmbedder\n"
+    << "      target: ldm.modules.encoders.modules." << (t.open_clip ? "FrozenOpenCLIPEmbedder" : "FrozenCLIPEmbedder") << "\n"
     << "      params:\n"
+    << (t.open_clip ? std::string("        freeze: True\n        layer: \"") +
+                          (t.open_clip_layer_idx == 1 ? "penultimate" : "last") + "\"\n"
+                    : std::string())
     << "        # sdworker extension: the size of the CLIP text transformer\n"
     << "        text_model:\n"
     << "          width: " << t.width << "\n"
@@ -318,10 +348,15 @@ void check_model_config(const model_config& c, const std::string& file) {
   levels("unet.channel_mult", u.channel_mult);
   in("unet.num_res_blocks", u.num_res_blocks, 1, 64);
   for (int r : u.attention_resolutions) in("unet.attention_resolutions", r, 1, 1 << 16);
-  if (u.num_head_channels == -1)
+  if (u.num_head_channels == -1) {
     in("unet.num_heads", u.num_heads, 1, 1024);
-  else
+  } else {
     in("unet.num_head_channels", u.num_head_channels, 1, 8192);
+    for (int m : u.channel_mult)
+      if ((static_cast<long long>(u.model_channels) * m) % u.num_head_channels != 0)
+        fail("unet.num_head_channels", "(" + std::to_string(u.num_head_channels) + ") must divide every level's channels (" +
+                                         std::to_string(static_cast<long long>(u.model_channels) * m) + ")");
+  }
   in("unet.transformer_depth", u.transformer_depth, 1, 64);
   in("unet.context_dim", u.context_dim, 1, 16384);
   const auto& v = c.vae;
@@ -341,6 +376,7 @@ void check_model_config(const model_config& c, const std::string& file) {
   in("text.heads", t.heads, 1, 1024);
   in("text.intermediate", t.intermediate, 1, 65536);
   if (t.width % t.heads != 0) fail("text.heads", "(" + std::to_string(t.heads) + ") must divide text.width " + std::to_string(t.width));
+  if (t.open_clip) in("text.open_clip_layer_idx", t.open_clip_layer_idx, 0, t.layers - 1);
   in("timesteps", c.timesteps, 1, 100000);
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-/// The architecture of an SD1.x checkpoint: read from the `<stem>.yaml` beside it (ldm config
-/// structure) or detected from its tensor shapes, with SD1 defaults for the rest.
+/// The architecture of an SD1.x or SD2.x checkpoint: read from the `<stem>.yaml` beside it (ldm
+/// config structure) or detected from its tensor shapes, with SD1 defaults for the rest.
 
 #include <string>
 #include <vector>
@@ -42,7 +42,19 @@ struct text_encoder_config {
   int layers = 12;
   int heads = 12;
   int intermediate = 3072;
+  /// SD2's OpenCLIP text model (`cond_stage_model.model.*`, GELU, padding with token 0) instead of
+  /// SD1's Hugging Face CLIPTextModel (`cond_stage_model.transformer.text_model.*`, quick GELU).
+  bool open_clip = false;
+  /// OpenCLIP only: how many final layers ldm's FrozenOpenCLIPEmbedder leaves out (its `layer`:
+  /// "penultimate" = 1, as every SD2 config has it; "last" = 0).
+  int open_clip_layer_idx = 1;
 };
+
+/// The OpenCLIP ViT-H/14 text model of SD2.x.
+text_encoder_config open_clip_vit_h();
+
+/// What the UNet predicts (ldm's `parameterization`): the noise, or v = α·ε − σ·x0 (SD2.x 768-v).
+enum class prediction { eps, v };
 
 /// Everything needed to build the modules of an SD1.x checkpoint and its noise schedule.
 struct model_config {
@@ -51,8 +63,18 @@ struct model_config {
   text_encoder_config text;
   double linear_start = 0.00085, linear_end = 0.012;
   int timesteps = 1000;
+  prediction parameterization = prediction::eps;
+  /// SD2 without a yaml: `parameterization` is to be decided after loading by A1111's test run of
+  /// the UNet (see v_prediction_test.hpp).
+  bool test_for_v_prediction = false;
   std::string source;  ///< "defaults", "detected from tensor shapes" or the yaml path
 };
+
+/// An SD2.x checkpoint (OpenCLIP text encoder).
+inline bool is_sd2(const model_config& c) { return c.text.open_clip; }
+
+/// "eps" or "v", as ldm's yaml writes it.
+const char* to_string(prediction p);
 
 /// An inpainting checkpoint: its UNet takes the latents, the mask and the masked image's latents
 /// (9 channels; A1111's "hybrid" conditioning).
@@ -66,10 +88,10 @@ bool operator==(const text_encoder_config& a, const text_encoder_config& b);
 bool operator==(const model_config& a, const model_config& b);
 inline bool operator!=(const model_config& a, const model_config& b) { return !(a == b); }
 
-/// The config for a checkpoint: `<stem>.yaml` beside `checkpoint_path` when it exists, else SD1
-/// defaults with sizes detected from the file's tensor shapes. Throws error(bad_checkpoint) for
-/// architectures other than SD1.x (SDXL, SD2, instruct-pix2pix, ...) and for a malformed yaml (naming
-/// the yaml file and key).
+/// The config for a checkpoint: `<stem>.yaml` beside `checkpoint_path` when it exists, else SD1 or
+/// SD2 defaults with sizes detected from the file's tensor shapes. Throws error(bad_checkpoint) for
+/// architectures other than SD1.x/SD2.x (SDXL, SD3, Flux, instruct-pix2pix, ...) and for a malformed
+/// yaml (naming the yaml file and key).
 model_config load_model_config(const std::string& checkpoint_path, const safetensors_file& file);
 
 /// Checks that every size of `config` is positive and in a range some SD1-like network could have
@@ -77,7 +99,8 @@ model_config load_model_config(const std::string& checkpoint_path, const safeten
 /// before anything is built from it: error(bad_checkpoint, `file`, "<field> is <v>, ...; model config: <source>").
 void check_model_config(const model_config& config, const std::string& file);
 
-/// Reads an ldm-style yaml config (plus the `cond_stage_config.params.text_model` extension).
+/// Reads an ldm-style yaml config (plus the `cond_stage_config.params.text_model` extension);
+/// `parameterization: "v"` and a FrozenOpenCLIPEmbedder cond stage are SD2's.
 model_config read_model_config_yaml(const std::string& yaml_path);
 
 /// Writes `config` as an ldm-style yaml that read_model_config_yaml reads back unchanged.

@@ -78,7 +78,7 @@ private:
 
 [[noreturn]] void unsupported(const safetensors_file& f, const std::string& what, const std::string& key) {
   throw error(errc::bad_checkpoint, f.path(),
-              what + " (tensor '" + key + "') is not supported yet; only SD1.x checkpoints are");
+              what + " (tensor '" + key + "') is not supported yet; only SD1.x and SD2.x checkpoints are");
 }
 
 void detect_unet(shapes& s, unet_config& u) {
@@ -154,6 +154,22 @@ void detect_vae(shapes& s, vae_config& v) {
   }
 }
 
+// OpenCLIP's text tower: sizes from the embeddings and the first residual block.
+void detect_open_clip_text(shapes& s, text_encoder_config& t) {
+  const std::string p(sd2_text_prefix);
+  t = open_clip_vit_h();
+  if (auto vocab = s.dim(p + "token_embedding.weight", 0)) t.vocab_size = *vocab;
+  if (auto w = s.dim(p + "token_embedding.weight", 1)) t.width = *w;
+  if (auto pos = s.dim(p + "positional_embedding", 0)) t.max_positions = *pos;
+  if (auto inter = s.dim(p + "transformer.resblocks.0.mlp.c_fc.weight", 0)) t.intermediate = *inter;
+  int layers = 0;
+  while (s.has(p + "transformer.resblocks." + std::to_string(layers) + ".mlp.c_fc.weight")) ++layers;
+  if (layers > 0) t.layers = layers;
+  if (t.layers < 2) s.fail(p + "transformer.resblocks.0.mlp.c_fc.weight", "one layer leaves nothing for the penultimate-layer output SD2 uses");
+  // OpenCLIP text towers use 64-wide heads (ViT-H: 1024 wide, 16 heads); the count is not stored.
+  t.heads = t.width % 64 == 0 ? t.width / 64 : 1;
+}
+
 void detect_text(shapes& s, text_encoder_config& t) {
   const std::string p(sd1_text_prefix);
   if (auto vocab = s.dim(p + "embeddings.token_embedding.weight", 0)) t.vocab_size = *vocab;
@@ -177,7 +193,11 @@ void detect_text(shapes& s, text_encoder_config& t) {
 void refuse_unsupported_architecture(const safetensors_file& f) {
   static const std::pair<const char*, const char*> foreign[] = {
       {"conditioner.embedders.", "SDXL checkpoint"},
-      {"cond_stage_model.model.", "SD2 checkpoint (OpenCLIP text encoder)"},
+      {"model.diffusion_model.joint_blocks.", "SD3 checkpoint (MMDiT)"},
+      {"joint_blocks.", "SD3 checkpoint (MMDiT)"},
+      {"model.diffusion_model.double_blocks.", "Flux checkpoint"},
+      {"double_blocks.", "Flux checkpoint"},
+      {"text_encoders.", "SD3/Flux checkpoint (bundled text encoders)"},
       {"embedder.model.", "unCLIP checkpoint"},
       {"depth_model.", "SD2 depth checkpoint"},
       {"cond_stage_model.roberta", "AltDiffusion checkpoint"},
@@ -186,6 +206,11 @@ void refuse_unsupported_architecture(const safetensors_file& f) {
   for (const auto& t : f.tensors())
     for (const auto& [prefix, what] : foreign)
       if (starts_with(t.name, prefix)) unsupported(f, what, t.name);
+  if (const st_tensor* t = f.find(std::string(sd2_text_prefix) + "transformer.resblocks.0.attn.in_proj_weight");
+      t && !(t->shape.size() == 2 && t->shape[0] == 3 * t->shape[1]))
+    throw error(errc::bad_checkpoint, f.path(),
+                "tensor '" + t->name + "' has shape " + shape_text(t->shape) +
+                  ": not an OpenCLIP text encoder's fused attention projection [3·width, width]");
   const std::string first_conv = std::string(sd1_unet_prefix) + "input_blocks.0.0.weight";
   const st_tensor* conv = f.find(first_conv);
   if (!conv)
@@ -197,9 +222,24 @@ void refuse_unsupported_architecture(const safetensors_file& f) {
 model_config detect_model_config(const safetensors_file& f) {
   model_config c;
   shapes s(f);
+  const bool sd2 = f.find(std::string(sd2_text_prefix) + "token_embedding.weight") != nullptr ||
+                   f.find(std::string(sd2_text_prefix) + "transformer.resblocks.0.attn.in_proj_weight") != nullptr;
+  if (sd2) {
+    // A1111's v2-inference(-v).yaml: heads of 64 channels, 1024-wide context, linear projections.
+    c.unet.num_heads = -1;
+    c.unet.num_head_channels = 64;
+    c.unet.context_dim = 1024;
+    c.unet.use_linear_in_transformer = true;
+  }
   detect_unet(s, c.unet);
   detect_vae(s, c.vae);
-  detect_text(s, c.text);
+  if (sd2)
+    detect_open_clip_text(s, c.text);
+  else
+    detect_text(s, c.text);
+  // SD2 inpainting uses v2-inpainting-inference.yaml (eps); other SD2 models go through A1111's
+  // is_using_v_parameterization_for_sd2 test, run once the UNet is loaded.
+  c.test_for_v_prediction = sd2 && c.unet.in_channels != 9;
   c.source = s.found_any() ? "detected from tensor shapes" : "defaults";
   return c;
 }

@@ -55,7 +55,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
                                           p.no_dpmpp_sde_batch_determinism));
     }
   }
-  cfg_denoiser denoiser(model.unet(), model.schedule(), std::move(conds), std::move(unconds), std::move(cfg_scales),
+  cfg_denoiser denoiser(model.unet(), model.schedule(), model.parameterization(), std::move(conds), std::move(unconds), std::move(cfg_scales),
                         lead.batch_cond_uncond, lead.setup.s_min_uncond);
   if (lead.image_cond.defined()) {
     std::vector<at::Tensor> image_conds;

@@ -212,6 +212,26 @@ void text_layout(std::vector<tensor_spec>& out, const text_encoder_config& t) {
   b.norm("final_layer_norm", w);
 }
 
+// ---- Text encoder of SD2 (OpenCLIP's text tower; attention is torch's MultiheadAttention) ----
+
+void open_clip_text_layout(std::vector<tensor_spec>& out, const text_encoder_config& t) {
+  layout_builder b(out, std::string(sd2_text_prefix));
+  const int64_t w = t.width;
+  b.add("positional_embedding", {t.max_positions, w});
+  b.add("token_embedding.weight", {t.vocab_size, w});
+  for (int i = 0; i < t.layers; ++i) {
+    std::string p = "transformer.resblocks." + std::to_string(i);
+    b.norm(p + ".ln_1", w);
+    b.add(p + ".attn.in_proj_weight", {3 * w, w});
+    b.add(p + ".attn.in_proj_bias", {3 * w});
+    b.linear(p + ".attn.out_proj", w, w);
+    b.norm(p + ".ln_2", w);
+    b.linear(p + ".mlp.c_fc", w, t.intermediate);
+    b.linear(p + ".mlp.c_proj", t.intermediate, w);
+  }
+  b.norm("ln_final", w);
+}
+
 const char* const schedule_names[] = {
     "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
     "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod",
@@ -223,7 +243,10 @@ std::vector<tensor_spec> sd1_checkpoint_layout(const model_config& config) {
   std::vector<tensor_spec> out;
   unet_layout(out, config.unet);
   vae_layout(out, config.vae);
-  text_layout(out, config.text);
+  if (config.text.open_clip)
+    open_clip_text_layout(out, config.text);
+  else
+    text_layout(out, config.text);
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/safetensors.hpp"
 #include "runtime/engine/torch_checkpoint.hpp"
+#include "runtime/engine/v_prediction_test.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
@@ -123,6 +124,9 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
   report(0.2, "unet");
   m->unet_ = std::make_shared<sdw::unet>(m->config_.unet);
   m->unet_->load(file, m->placement_);
+  if (m->config_.test_for_v_prediction) {
+    m->config_.parameterization = unet_predicts_v(*m->unet_) ? prediction::v : prediction::eps;
+  }
   report(0.85, "vae");
   m->vae_ = std::make_shared<sdw::vae>(m->config_.vae);
   m->vae_->load(file, vae_placement_of(m->placement_, options));

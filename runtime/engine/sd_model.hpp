@@ -1,5 +1,5 @@
 #pragma once
-/// A loaded SD1.x checkpoint: its configuration, the three networks and the noise schedule.
+/// A loaded SD1.x or SD2.x checkpoint: its configuration, the three networks and the noise schedule.
 
 #include "runtime/engine/model_config.hpp"
 #include "runtime/engine/noise_schedule.hpp"
@@ -54,6 +54,8 @@ public:
   std::shared_ptr<sd_model> with_vae(const std::string& vae_path, const device_options& options) const;
 
   const model_config& config() const noexcept { return config_; }
+  /// What the UNet predicts: from the yaml, else (SD2) A1111's test run at load, else eps.
+  prediction parameterization() const noexcept { return config_.parameterization; }
   const text_encoder& text() const noexcept { return *text_; }
   const sdw::unet& unet() const noexcept { return *unet_; }
   const sdw::vae& vae() const noexcept { return *vae_; }

@@ -1,7 +1,9 @@
 #include "runtime/engine/text_encoder.hpp"
 
+#include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/engine/nn_layers.hpp"
 #include "runtime/engine/safetensors.hpp"
+#include "runtime/engine/sd1_layout.hpp"
 
 #include <torch/torch.h>
 
@@ -16,44 +18,68 @@ nn::layer_norm layer_norm(int64_t width) {
   return nn::layer_norm(width);
 }
 
+// The two checkpoint layouts of the same pre-norm transformer: Hugging Face CLIPTextModel (SD1)
+// and OpenCLIP's text tower (SD2), which fuses q/k/v into one projection and uses exact GELU.
+struct layer_names {
+  const char *attn, *norm1, *mlp, *norm2, *fc1, *fc2;
+};
+constexpr layer_names hf_names{"self_attn", "layer_norm1", "mlp", "layer_norm2", "fc1", "fc2"};
+constexpr layer_names open_clip_names{"attn", "ln_1", "mlp", "ln_2", "c_fc", "c_proj"};
+
 struct clip_attention_impl : tnn::Module {
-  clip_attention_impl(int64_t width, int64_t heads) : heads(heads) {
-    q_proj = register_module("q_proj", nn::linear(width, width));
-    k_proj = register_module("k_proj", nn::linear(width, width));
-    v_proj = register_module("v_proj", nn::linear(width, width));
+  clip_attention_impl(int64_t width, int64_t heads, bool fused) : heads(heads), fused(fused) {
+    if (fused) {
+      // torch.nn.MultiheadAttention's parameters, q, k and v stacked in that order.
+      in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * width, width}), false);
+      in_proj_bias = register_parameter("in_proj_bias", torch::empty({3 * width}), false);
+    } else {
+      q_proj = register_module("q_proj", nn::linear(width, width));
+      k_proj = register_module("k_proj", nn::linear(width, width));
+      v_proj = register_module("v_proj", nn::linear(width, width));
+    }
     out_proj = register_module("out_proj", nn::linear(width, width));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    auto q = nn::split_heads(q_proj(x), heads);
-    auto k = nn::split_heads(k_proj(x), heads);
-    auto v = nn::split_heads(v_proj(x), heads);
-    return out_proj(nn::merge_heads(nn::causal_attention(q, k, v)));
+    torch::Tensor q, k, v;
+    if (fused) {
+      auto qkv = torch::linear(x, nn::as_type_of(in_proj_weight, x), nn::as_type_of(in_proj_bias, x)).chunk(3, -1);
+      q = qkv[0], k = qkv[1], v = qkv[2];
+    } else {
+      q = q_proj(x), k = k_proj(x), v = v_proj(x);
+    }
+    auto o = nn::causal_attention(nn::split_heads(q, heads), nn::split_heads(k, heads), nn::split_heads(v, heads));
+    return out_proj(nn::merge_heads(o));
   }
   int64_t heads;
+  bool fused;
+  torch::Tensor in_proj_weight, in_proj_bias;
   nn::linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
 };
 TORCH_MODULE_IMPL(clip_attention, clip_attention_impl);
 
 struct clip_mlp_impl : tnn::Module {
-  clip_mlp_impl(int64_t width, int64_t inner) {
-    fc1 = register_module("fc1", nn::linear(width, inner));
-    fc2 = register_module("fc2", nn::linear(inner, width));
+  clip_mlp_impl(int64_t width, int64_t inner, const layer_names& names, bool exact_gelu) : exact_gelu(exact_gelu) {
+    fc1 = register_module(names.fc1, nn::linear(width, inner));
+    fc2 = register_module(names.fc2, nn::linear(inner, width));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto h = fc1(x);
-    h = h * torch::sigmoid(1.702 * h);  // quick_gelu, SD1's CLIP activation
+    // OpenCLIP's ViT-H uses nn.GELU; SD1's CLIP quick_gelu.
+    h = exact_gelu ? torch::gelu(h) : h * torch::sigmoid(1.702 * h);
     return fc2(h);
   }
+  bool exact_gelu;
   nn::linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE_IMPL(clip_mlp, clip_mlp_impl);
 
 struct clip_layer_impl : tnn::Module {
   clip_layer_impl(const text_encoder_config& c) {
-    self_attn = register_module("self_attn", clip_attention(c.width, c.heads));
-    layer_norm1 = register_module("layer_norm1", layer_norm(c.width));
-    mlp = register_module("mlp", clip_mlp(c.width, c.intermediate));
-    layer_norm2 = register_module("layer_norm2", layer_norm(c.width));
+    const layer_names& names = c.open_clip ? open_clip_names : hf_names;
+    self_attn = register_module(names.attn, clip_attention(c.width, c.heads, c.open_clip));
+    layer_norm1 = register_module(names.norm1, layer_norm(c.width));
+    mlp = register_module(names.mlp, clip_mlp(c.width, c.intermediate, names, c.open_clip));
+    layer_norm2 = register_module(names.norm2, layer_norm(c.width));
   }
   torch::Tensor forward(torch::Tensor x) {
     x = x + self_attn(layer_norm1(x));
@@ -65,37 +91,34 @@ struct clip_layer_impl : tnn::Module {
 };
 TORCH_MODULE_IMPL(clip_layer, clip_layer_impl);
 
-struct clip_embeddings_impl : tnn::Module {
-  clip_embeddings_impl(const text_encoder_config& c) {
-    token_embedding = register_module("token_embedding", nn::embedding(c.vocab_size, c.width));
-    position_embedding = register_module("position_embedding", nn::embedding(c.max_positions, c.width));
-  }
-  nn::embedding token_embedding{nullptr}, position_embedding{nullptr};
-};
-TORCH_MODULE_IMPL(clip_embeddings, clip_embeddings_impl);
-
-struct clip_encoder_impl : tnn::Module {
-  clip_encoder_impl(const text_encoder_config& c) {
-    layers = register_module("layers", tnn::ModuleList());
-    for (int i = 0; i < c.layers; ++i) {
-      layers->push_back(clip_layer(c));
-    }
-  }
-  tnn::ModuleList layers{nullptr};
-};
-TORCH_MODULE_IMPL(clip_encoder, clip_encoder_impl);
+// A plain parent module, for the key path (`embeddings.`, `encoder.`, `transformer.`).
+struct group_impl : tnn::Module {};
+TORCH_MODULE_IMPL(group, group_impl);
 
 } // namespace
 
-// Module names mirror the checkpoint's keys below `cond_stage_model.transformer.text_model.`.
+// Module names mirror the checkpoint's keys below `cond_stage_model.transformer.text_model.` (SD1)
+// or `cond_stage_model.model.` (SD2).
 struct text_encoder::impl : tnn::Module {
   explicit impl(const text_encoder_config& c) {
-    embeddings = register_module("embeddings", clip_embeddings(c));
-    encoder = register_module("encoder", clip_encoder(c));
-    final_layer_norm = register_module("final_layer_norm", layer_norm(c.width));
+    if (c.open_clip) {
+      positional_embedding = register_parameter("positional_embedding", torch::empty({c.max_positions, c.width}), false);
+      token_embedding = register_module("token_embedding", nn::embedding(c.vocab_size, c.width));
+    } else {
+      auto embeddings = register_module("embeddings", group());
+      token_embedding = embeddings->register_module("token_embedding", nn::embedding(c.vocab_size, c.width));
+      position_embedding = embeddings->register_module("position_embedding", nn::embedding(c.max_positions, c.width));
+    }
+    auto stack = register_module(c.open_clip ? "transformer" : "encoder", group());
+    layers = stack->register_module(c.open_clip ? "resblocks" : "layers", tnn::ModuleList());
+    for (int i = 0; i < c.layers; ++i) {
+      layers->push_back(clip_layer(c));
+    }
+    final_layer_norm = register_module(c.open_clip ? "ln_final" : "final_layer_norm", layer_norm(c.width));
   }
-  clip_embeddings embeddings{nullptr};
-  clip_encoder encoder{nullptr};
+  nn::embedding token_embedding{nullptr}, position_embedding{nullptr};
+  torch::Tensor positional_embedding;  ///< OpenCLIP: a bare [positions, width] parameter
+  tnn::ModuleList layers{nullptr};
   nn::layer_norm final_layer_norm{nullptr};
 };
 
@@ -108,9 +131,18 @@ text_encoder::~text_encoder() = default;
 text_encoder::text_encoder(text_encoder&&) noexcept = default;
 text_encoder& text_encoder::operator=(text_encoder&&) noexcept = default;
 
+namespace {
+std::string key_prefix(const text_encoder_config& c) {
+  return std::string(c.open_clip ? sd2_text_prefix : sd1_text_prefix);
+}
+} // namespace
+
 void text_encoder::load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement) {
-  load_weights(*impl_, file, "cond_stage_model.transformer.text_model.", placement);
+  load_weights(*impl_, file, key_prefix(config_), placement);
   dtype_ = placement.dtype;
+  if (config_.open_clip) {
+    return;  // OpenCLIP adds its positional table whole; it has no position ids
+  }
   // Merged checkpoints sometimes carry float position ids that are not quite integers; A1111
   // loads the buffer, truncating them, so they are used as stored.
   position_ids_ = torch::arange(config_.max_positions, torch::TensorOptions().dtype(torch::kLong));
@@ -137,21 +169,39 @@ at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip,
   const auto device = m.final_layer_norm->weight.device();
   auto ids = tokens.to(device, torch::kLong);
   const int64_t n = ids.size(1);
-  auto positions = position_ids_.defined()
-                     ? position_ids_.narrow(0, 0, n).to(device)
-                     : torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(device));
-  auto x = m.embeddings->token_embedding(ids, dtype_);
+  if (config_.open_clip) {
+    // A1111's process_tokens: SD2 pads with token 0 after the first end token (id_pad != id_end).
+    ids = ids.clone();
+    for (int64_t row = 0; row < ids.size(0); ++row) {
+      const auto ends = ids[row].eq(clip_tokenizer::end_id()).nonzero();
+      if (ends.size(0) > 0) {
+        ids[row].slice(0, ends[0][0].item<int64_t>() + 1).fill_(0);
+      }
+    }
+  }
+  auto x = m.token_embedding(ids, dtype_);
   for (const auto& fix : fixes) {
     const int64_t count = std::min(n - fix.position, fix.vectors.size(0));
     if (count > 0) {
       x[fix.row].narrow(0, fix.position, count).copy_(fix.vectors.narrow(0, 0, count).to(device, dtype_));
     }
   }
-  x = x + m.embeddings->position_embedding(positions, dtype_).unsqueeze(0);
-  const int skip = std::clamp(clip_skip, 1, config_.layers);
-  const int run = config_.layers - (skip - 1);
+  int run = config_.layers;
+  if (config_.open_clip) {
+    x = x + m.positional_embedding.narrow(0, 0, n).to(dtype_).unsqueeze(0);
+    // ldm's FrozenOpenCLIPEmbedder stops layer_idx layers early, then applies ln_final. A1111
+    // 1.9.4 does not apply CLIP_stop_at_last_layers to it: clip_skip is ignored for SD2.
+    run -= config_.open_clip_layer_idx;
+  } else {
+    auto positions = position_ids_.defined()
+                       ? position_ids_.narrow(0, 0, n).to(device)
+                       : torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(device));
+    x = x + m.position_embedding(positions, dtype_).unsqueeze(0);
+    const int skip = std::clamp(clip_skip, 1, config_.layers);
+    run -= skip - 1;
+  }
   for (int i = 0; i < run; ++i) {
-    x = m.encoder->layers[i]->as<clip_layer_impl>()->forward(x);
+    x = m.layers[i]->as<clip_layer_impl>()->forward(x);
   }
   return m.final_layer_norm(x);
 }
@@ -159,7 +209,7 @@ at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip,
 std::vector<std::pair<std::string, at::Tensor>> text_encoder::named_weights() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (auto& item : impl_->named_parameters(/*recurse=*/true)) {
-    out.emplace_back("cond_stage_model.transformer.text_model." + item.key(), item.value());
+    out.emplace_back(key_prefix(config_) + item.key(), item.value());
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #pragma once
 /// The CLIP text transformer of SD1.x (HF CLIPTextModel), loaded from
-/// `cond_stage_model.transformer.text_model.*`.
+/// `cond_stage_model.transformer.text_model.*`, or SD2.x's OpenCLIP ViT-H text tower, loaded from
+/// `cond_stage_model.model.*`.
 
 #include "runtime/engine/model_config.hpp"
 #include "runtime/engine/weights.hpp"
@@ -37,6 +38,8 @@ public:
 
   /// tokens: [B, 77] int64. clip_skip 1 returns the final-layer-normed last layer; N > 1 stops
   /// N−1 layers early and applies the final layer norm (A1111's CLIP_stop_at_last_layers).
+  /// OpenCLIP (SD2): tokens after the first end token become 0, the output is ln_final of the
+  /// layer its config names (penultimate), and clip_skip is ignored, all as in A1111 1.9.4.
   /// `fixes` replace token embeddings before the position embeddings are added (A1111's
   /// EmbeddingsWithFixes), in the model's dtype.
   at::Tensor encode(const at::Tensor& tokens, int clip_skip, const std::vector<token_embedding_fix>& fixes = {}) const;

@@ -132,6 +132,57 @@ BOOST_AUTO_TEST_CASE(yaml_beside_the_checkpoint_wins_and_round_trips) {
   BOOST_TEST(r.vae.scale_factor == 0.13025);
 }
 
+// The parts of A1111's v2-inference-v.yaml (SD 2.x 768-v) that describe the networks.
+BOOST_AUTO_TEST_CASE(an_sd2_v_yaml_gives_the_sd2_architecture_and_v_prediction) {
+  temp_dir tmp;
+  write_text(tmp.file("v2.yaml"), R"(model:
+  base_learning_rate: 1.0e-4
+  target: ldm.models.diffusion.ddpm.LatentDiffusion
+  params:
+    parameterization: "v"
+    linear_start: 0.00085
+    linear_end: 0.0120
+    timesteps: 1000
+    scale_factor: 0.18215
+    unet_config:
+      target: ldm.modules.diffusionmodules.openaimodel.UNetModel
+      params:
+        use_checkpoint: True
+        use_fp16: True
+        image_size: 32
+        in_channels: 4
+        out_channels: 4
+        model_channels: 320
+        attention_resolutions: [ 4, 2, 1 ]
+        num_res_blocks: 2
+        channel_mult: [ 1, 2, 4, 4 ]
+        num_head_channels: 64
+        use_spatial_transformer: True
+        use_linear_in_transformer: True
+        transformer_depth: 1
+        context_dim: 1024
+        legacy: False
+    cond_stage_config:
+      target: ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder
+      params:
+        freeze: True
+        layer: "penultimate"
+)");
+  const model_config c = read_model_config_yaml(tmp.file("v2.yaml"));
+  BOOST_TEST((c.parameterization == prediction::v));
+  BOOST_TEST(!c.test_for_v_prediction);
+  BOOST_TEST((c.text == open_clip_vit_h()));
+  BOOST_TEST(c.text.open_clip_layer_idx == 1);
+  BOOST_TEST(c.unet.num_head_channels == 64);
+  BOOST_TEST(c.unet.context_dim == 1024);
+  BOOST_TEST(c.unet.use_linear_in_transformer);
+  BOOST_TEST((c.unet.channel_mult == std::vector<int>{1, 2, 4, 4}));
+  // What sdworker writes reads back the same.
+  write_model_config_yaml(c, tmp.file("again.yaml"));
+  model_config again = read_model_config_yaml(tmp.file("again.yaml"));
+  BOOST_TEST((again == c));
+}
+
 BOOST_AUTO_TEST_CASE(a_plain_ldm_yaml_gives_sd1_defaults_for_what_it_omits) {
   temp_dir tmp;
   write_text(tmp.file("v1.yaml"), R"(model:
@@ -183,12 +234,16 @@ BOOST_AUTO_TEST_CASE(malformed_yaml_names_the_file_and_key) {
   write_text(yaml, "model:\n  params:\n    cond_stage_config:\n      params:\n        text_model:\n          width: wide\n");
   expect_refused(ckpt, yaml, "key 'model.params.cond_stage_config.params.text_model.width': expected an integer");
 
-  write_text(yaml, "model:\n  params:\n    parameterization: \"v\"\n");
-  expect_refused(ckpt, yaml, "not supported yet");
+  write_text(yaml, "model:\n  params:\n    parameterization: \"x0\"\n");
+  expect_refused(ckpt, yaml, "key 'model.params.parameterization': 'x0' prediction models are not supported (eps and v are)");
 
   write_text(yaml, "model:\n  params:\n    cond_stage_config:\n      target: "
-                   "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder\n");
-  expect_refused(ckpt, yaml, "SD2 models");
+                   "ldm.modules.encoders.modules.FrozenOpenCLIPImageEmbedder\n");
+  expect_refused(ckpt, yaml, "'ldm.modules.encoders.modules.FrozenOpenCLIPImageEmbedder' is not supported");
+
+  write_text(yaml, "model:\n  params:\n    cond_stage_config:\n      target: "
+                   "ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder\n      params:\n        layer: middle\n");
+  expect_refused(ckpt, yaml, "key 'model.params.cond_stage_config.params.layer': expected \"last\" or \"penultimate\"");
 }
 
 // A zero-sized dimension used to divide by zero in detection; now each is refused naming the tensor.
@@ -280,8 +335,10 @@ BOOST_AUTO_TEST_CASE(other_architectures_are_refused_by_their_keys) {
   };
   expect_refused(one("xl.safetensors", with("conditioner.embedders.1.model.ln_final.weight")),
                  tmp.file("xl.safetensors"), "SDXL checkpoint (tensor 'conditioner.embedders.1.model.ln_final.weight')");
-  expect_refused(one("sd2.safetensors", with("cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight")),
-                 tmp.file("sd2.safetensors"), "SD2 checkpoint");
+  expect_refused(one("sd3.safetensors", with("model.diffusion_model.joint_blocks.0.context_block.attn.qkv.weight")),
+                 tmp.file("sd3.safetensors"), "SD3 checkpoint (MMDiT) (tensor 'model.diffusion_model.joint_blocks.0.");
+  expect_refused(one("flux.safetensors", with("double_blocks.0.img_mod.lin.weight")), tmp.file("flux.safetensors"),
+                 "Flux checkpoint (tensor 'double_blocks.0.img_mod.lin.weight')");
   st_write_entry pix2pix{conv, st_dtype::f16, {32, 8, 3, 3}, std::string(2 * 32 * 8 * 9, '\0')};
   expect_refused(one("pix2pix.safetensors", {pix2pix}), tmp.file("pix2pix.safetensors"),
                  "instruct-pix2pix model (8-channel UNet input) (tensor '" + conv + "') is not supported yet");
