@@ -65,7 +65,7 @@ struct model_config {
   int timesteps = 1000;
   prediction parameterization = prediction::eps;
   /// SD2 without a yaml: `parameterization` is to be decided after loading by A1111's test run of
-  /// the UNet (see v_prediction_test.hpp).
+  /// the UNet (see v_prediction_probe.hpp).
   bool test_for_v_prediction = false;
   std::string source;  ///< "defaults", "detected from tensor shapes" or the yaml path
 };

@@ -4,7 +4,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/safetensors.hpp"
 #include "runtime/engine/torch_checkpoint.hpp"
-#include "runtime/engine/v_prediction_test.hpp"
+#include "runtime/engine/v_prediction_probe.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>

@@ -1,4 +1,4 @@
-#include "runtime/engine/v_prediction_test.hpp"
+#include "runtime/engine/v_prediction_probe.hpp"
 
 #include "runtime/engine/unet.hpp"
 
