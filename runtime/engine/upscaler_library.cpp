@@ -1,5 +1,7 @@
 #include "runtime/engine/upscaler_library.hpp"
 
+#include "runtime/catalog/model_folders.hpp"
+#include "runtime/catalog/natural_order.hpp"
 #include "runtime/engine/upscaler_models.hpp"
 
 #include <algorithm>
@@ -17,49 +19,12 @@ std::string lower(std::string s) {
   return s;
 }
 
-/// A1111's natural_sort_key: runs of digits compare as numbers, the rest case-insensitively.
-bool natural_less(const std::string& a, const std::string& b) {
-  std::size_t i = 0, j = 0;
-  while (i < a.size() && j < b.size()) {
-    const bool da = std::isdigit(static_cast<unsigned char>(a[i])) != 0;
-    const bool db = std::isdigit(static_cast<unsigned char>(b[j])) != 0;
-    if (da && db) {
-      std::size_t ie = i, je = j;
-      while (ie < a.size() && std::isdigit(static_cast<unsigned char>(a[ie]))) ++ie;
-      while (je < b.size() && std::isdigit(static_cast<unsigned char>(b[je]))) ++je;
-      const std::string na = a.substr(i, ie - i), nb = b.substr(j, je - j);
-      const std::string ta = na.substr(std::min(na.find_first_not_of('0'), na.size()));
-      const std::string tb = nb.substr(std::min(nb.find_first_not_of('0'), nb.size()));
-      if (ta.size() != tb.size()) return ta.size() < tb.size();
-      if (ta != tb) return ta < tb;
-      i = ie;
-      j = je;
-      continue;
-    }
-    const char ca = static_cast<char>(std::tolower(static_cast<unsigned char>(a[i])));
-    const char cb = static_cast<char>(std::tolower(static_cast<unsigned char>(b[j])));
-    if (ca != cb) return ca < cb;
-    ++i;
-    ++j;
-  }
-  return a.size() - i < b.size() - j;
-}
-
-bool upscaler_file(const fs::path& p) {
-  const std::string ext = lower(p.extension().string());
-  return ext == ".pth" || ext == ".pt" || ext == ".safetensors";
-}
-
-/// Every model file under `folder` (links followed, broken ones skipped), in natural order.
+/// Every model file under `folder` (links followed only where they stay inside), in natural order.
 std::vector<fs::path> model_files(const std::string& folder) {
   std::vector<fs::path> files;
-  std::error_code ec;
-  if (folder.empty() || !fs::is_directory(folder, ec)) return files;
-  fs::recursive_directory_iterator it(folder, fs::directory_options::follow_directory_symlink |
-                                                fs::directory_options::skip_permission_denied, ec);
-  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    std::error_code fe;
-    if (fs::is_regular_file(it->path(), fe) && upscaler_file(it->path())) files.push_back(it->path());
+  if (folder.empty()) return files;
+  for (const found_file& f : files_inside(folder, {".pth", ".pt", ".safetensors"})) {
+    files.push_back(fs::path(folder) / f.relative);
   }
   std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) { return natural_less(a.string(), b.string()); });
   return files;

@@ -8,6 +8,7 @@
 #include "tests/runtime/python_reference.hpp"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -131,6 +132,22 @@ BOOST_AUTO_TEST_CASE(names_and_scales_are_a1111s) {
   BOOST_TEST(library.network(*library.find("tiny-new-x2"), c10::Device(c10::kCPU), c10::kFloat)->scale() == 2);
   BOOST_TEST(library.network(*library.find("R-ESRGAN General 4xV3"), c10::Device(c10::kCPU), c10::kFloat)->architecture() ==
              "RealESRGAN Compact");
+}
+
+BOOST_AUTO_TEST_CASE(files_and_folders_linked_from_outside_are_not_listed) {
+  namespace fs = std::filesystem;
+  sdw::test::temp_dir dir("upscalers_links");
+  const fs::path esrgan = fs::path(dir.path) / "ESRGAN";
+  fs::create_directories(esrgan / "sub");
+  const fs::path model = ref().dir.path + "/ESRGAN/tiny-old-x4.safetensors";
+  fs::copy_file(model, esrgan / "sub" / "inside.safetensors");
+  fs::create_symlink(model, esrgan / "outside.safetensors");
+  fs::create_symlink(ref().dir.path + "/ESRGAN", esrgan / "elsewhere");
+  fs::create_symlink(esrgan / "sub", esrgan / "again");  // a link that stays inside is followed
+  sdw::upscaler_library library(sdw::upscaler_folders{esrgan.string(), dir.path + "/RealESRGAN"});
+  std::vector<std::string> names;
+  for (const auto& e : library.present()) names.push_back(e.name);
+  BOOST_TEST(names == std::vector<std::string>{"inside"}, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(absent_models_are_refused_naming_their_file) {
