@@ -3,6 +3,26 @@
 #include <algorithm>
 
 namespace sdw {
+namespace {
+
+// Jobs whose last update was not their last step (cancelled, failed, lost with a host) stay in
+// steps_seen; past this many the oldest names go, which at worst counts one job's steps again.
+constexpr size_t steps_seen_limit = 256;
+
+void count_steps(health_state& st, const job_progress& p) {
+  auto [it, fresh] = st.steps_seen.emplace(p.id, 0);
+  if (p.step > it->second) {
+    st.report.sampling_steps += p.step - it->second;
+    it->second = p.step;
+  }
+  if (p.steps > 0 && p.step >= p.steps) {
+    st.steps_seen.erase(it);
+  } else if (fresh && st.steps_seen.size() > steps_seen_limit) {
+    st.steps_seen.erase(st.steps_seen.begin() == it ? std::next(it) : st.steps_seen.begin());
+  }
+}
+
+} // namespace
 
 health_actor::behavior_type health(health_actor::stateful_pointer<health_state> self) {
   return {
@@ -20,6 +40,7 @@ health_actor::behavior_type health(health_actor::stateful_pointer<health_state> 
       const bool batch_starts = p.step == 0 || (per_batch > 0 && (p.step - 1) % per_batch == 0);
       r.interrupted = p.interrupted || (p.step != 0 && r.interrupted);
       r.skipped = p.skipped || (!batch_starts && r.skipped);
+      count_steps(self->state, p);
       r.current = std::move(p);
     },
     [=](interrupt_atom) { self->state.report.interrupted = true; },

@@ -5,11 +5,17 @@
 
 #include "messages/interfaces.hpp"
 
+#include <map>
+#include <string>
+
 namespace sdw {
 
 /// The state of the health actor: the last report it was given.
 struct health_state {
   health_report report;
+  /// The last step each running job reported, so that sampled updates (every step locally,
+  /// fewer from executor hosts) add up to the steps run; a job leaves it at its last step.
+  std::map<std::string, int32_t> steps_seen;
 };
 
 /// The health actor's behaviour.

@@ -62,6 +62,9 @@ std::string metrics_text(const health_report& h, double uptime) {
   out.sample("sdworker_images_total", images);
   out.family("sdworker_images_per_second", "gauge", "Images per second since the front started.");
   out.sample("sdworker_images_per_second", uptime > 0 ? images / uptime : 0);
+  out.family("sdworker_sampling_steps_total", "counter",
+             "Sampling steps the jobs ran, summed over jobs (each job of a batch counts its own).");
+  out.sample("sdworker_sampling_steps_total", static_cast<double>(h.sampling_steps));
 
   const auto per_device = [&](const std::string& name, const char* type, const std::string& help, auto value) {
     out.family(name, type, help);

@@ -111,11 +111,15 @@ struct health_report {
   job_progress current;
   bool interrupted = false;
   bool skipped = false;
+  /// Sampling steps the jobs reported running, summed over jobs (a batch of n jobs counts each):
+  /// how much work was done, whatever the clock says (a cancelled job adds only the steps it ran).
+  int64_t sampling_steps = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, health_report& x) {
-  return f(caf::meta::type_name("sdw::health_report"), x.model, x.queue, x.current, x.interrupted, x.skipped);
+  return f(caf::meta::type_name("sdw::health_report"), x.model, x.queue, x.current, x.interrupted, x.skipped,
+           x.sampling_steps);
 }
 
 } // namespace sdw

@@ -108,6 +108,8 @@ BOOST_AUTO_TEST_CASE(metrics_count_the_jobs_the_worker_ran) {
   BOOST_TEST(e.at("sdworker_job_execution_seconds_sum") > 0);
   BOOST_TEST(e.at("sdworker_job_seconds_sum") >= e.at("sdworker_job_execution_seconds_sum"));
   BOOST_TEST(e.at("sdworker_images_total") == 3);
+  BOOST_TEST(e.types.at("sdworker_sampling_steps_total") == "counter");
+  BOOST_TEST(e.at("sdworker_sampling_steps_total") - before.at("sdworker_sampling_steps_total") == 3 * 2);
   // The device as /health names it.
   const auto health = s.server.call("GET", "/health");
   const std::string device = member(member(health.json, "devices").as_array().at(0), "name").as_string();
