@@ -12,8 +12,6 @@
 namespace sdw {
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
 /// A flat colour per seed, so images of different seeds differ and the same seed repeats.
 image_frame flat_image(int width, int height, int64_t seed, const std::string& infotext) {
   image_frame f;
@@ -31,10 +29,6 @@ image_frame flat_image(int width, int height, int64_t seed, const std::string& i
 
 void set_error(generation_output& out, const error& e) { out.error = job_error_of(e); }
 
-int64_t us_since(clock_type::time_point t0) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0).count();
-}
-
 } // namespace
 
 void sim_executor_state::run_together(std::vector<generation_output*> outs, std::vector<const cancel_token*> tokens,
@@ -46,6 +40,7 @@ void sim_executor_state::run_together(std::vector<generation_output*> outs, std:
   const txt2img_request& first = reqs.front();
   const auto& costs = device.costs;
   auto sleep_ms = [&](double ms) {
+    simulated_us += ms * device.time_scale * 1000.0;
     std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(ms * device.time_scale));
   };
   std::vector<bool> active(outs.size(), true);
@@ -104,7 +99,7 @@ void sim_executor_state::run_together(std::vector<generation_output*> outs, std:
 std::vector<generation_output> sim_executor_state::run(const std::vector<generation_job>& jobs,
                                                        const std::vector<cancel_token>& tokens,
                                                        executor_actor::stateful_pointer<sim_executor_state> self) {
-  const auto t0 = clock_type::now();
+  simulated_us = 0;
   std::vector<generation_output> outs(jobs.size());
   const cancel_token none;
   std::vector<generation_output*> group;
@@ -151,9 +146,8 @@ std::vector<generation_output> sim_executor_state::run(const std::vector<generat
       run_group({group[i]}, {group_tokens[i]});
     }
   }
-  const int64_t engine_us = us_since(t0);
   for (auto& o : outs) {
-    o.engine_us = engine_us;
+    o.engine_us = static_cast<int64_t>(simulated_us);
   }
   return outs;
 }

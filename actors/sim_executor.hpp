@@ -24,6 +24,9 @@ struct sim_executor_state {
   sim_device device;
   health_actor health;
   bool has_model = false;
+  /// The engine time the current batch has simulated so far (what its outputs report as
+  /// engine_us: the cost model's time, not the sleeps' jitter).
+  double simulated_us = 0;
 
   /// Runs a batch: one output per job, in order. Members of one shape (size, steps, n_iter 1)
   /// share the batch's time; any other mix runs one member after another.

@@ -15,7 +15,6 @@
 #include <thread>
 
 using namespace sdw;
-using clock_type = std::chrono::steady_clock;
 
 BOOST_AUTO_TEST_CASE(a_simulated_job_returns_the_requested_images) {
   sim_device device;
@@ -41,9 +40,10 @@ BOOST_AUTO_TEST_CASE(a_simulated_job_returns_the_requested_images) {
       BOOST_TEST((png.pixels != first_pixels));  // each seed its own colour
     }
   }
-  // The job took the cost model's time, scaled: 2 batches of 20 steps of 2 images.
+  // The job was given the cost model's time, scaled: 2 batches of 20 steps of 2 images (its engine
+  // time is that simulated time, plus the real encoder's PNG time).
   const double expected_ms = job_ms(device.costs, job_shape{128, 64, 20, 2, 2}) * device.time_scale;
-  BOOST_TEST(static_cast<double>(r.engine_us) / 1000.0 >= expected_ms * 0.95);
+  BOOST_TEST(static_cast<double>(r.engine_us) / 1000.0 >= expected_ms * 0.999);
 }
 
 BOOST_AUTO_TEST_CASE(cancel_stops_a_simulated_job_at_the_next_step) {
@@ -57,8 +57,8 @@ BOOST_AUTO_TEST_CASE(cancel_stops_a_simulated_job_at_the_next_step) {
   f.ask(cancel_atom::value, std::string("long"));
   const job_result r = f.ask(wait_atom::value, std::string("long"));
   BOOST_TEST(r.status == job_status::cancelled, to_string(r.error.kind) + std::string(" ") + r.error.message);
-  // The executor stopped sampling: it ran a small part of the job's simulated work (each step is a
-  // sleep of the cost model's time, so work done, not the test's own clock, is what this reads).
+  // The executor stopped sampling: it ran a small part of the job's simulated work (the cost
+  // model's time of the steps it ran, not the test's own clock).
   const double full_ms = job_ms(device.costs, job_shape{1024, 1024, 150, 1, 1}) * device.time_scale;
   BOOST_TEST(static_cast<double>(r.engine_us) / 1000.0 < 0.25 * full_ms, r.engine_us / 1000 << " ms of " << full_ms);
 }
