@@ -21,7 +21,6 @@ constexpr auto tick_every = std::chrono::milliseconds(250);
 /// RunPod holds job-take open for a while when it has no job (a long poll); the SDK gives up after 90 s.
 constexpr auto take_timeout = std::chrono::seconds(90);
 /// At most one progress update per job per second (plus the first step).
-constexpr auto progress_every = std::chrono::seconds(1);
 constexpr auto ask_timeout = std::chrono::seconds(10);
 
 /// Where a final result goes: a job that ran also says on which device and in a batch of how
@@ -112,9 +111,7 @@ void finish(self_pointer self, const std::string& id, const job_result& r) {
             "Job failed with error: " + (e.field.empty() ? e.message : e.field + ": " + e.message) +
               (device_fault ? " (device fault: this worker takes no more jobs)" : ""));
   }
-  if (st.progress_job == id) {
-    st.progress_job.clear();
-  }
+  st.progress.forget(id);
   st.delivering.insert(id);
   tell_heartbeat(self);
   self->request(st.config.delivery, caf::infinite, deliver_atom::value,
@@ -246,19 +243,9 @@ void on_taken(self_pointer self, const http_exchange& answer) {
 
 void post_progress(self_pointer self, const job_progress& p) {
   auto& st = self->state;
-  if (p.id.empty() || p.step <= 0 || st.running.count(p.id) == 0) {
+  if (st.running.count(p.id) == 0 || !st.progress.should_post(p.id, p.step, std::chrono::steady_clock::now())) {
     return;
   }
-  const auto now = std::chrono::steady_clock::now();
-  if (p.id != st.progress_job) {
-    st.progress_job = p.id;
-    st.progress_step = 0;
-  }
-  if (p.step == st.progress_step || (st.progress_step != 0 && now - st.progress_posted < progress_every)) {
-    return;
-  }
-  st.progress_step = p.step;
-  st.progress_posted = now;
   self->send(st.config.delivery, post_atom::value,
              job_post{p.id, job_done_url(st.config.settings, p.id), progress_body(p.step, p.steps)});
 }

@@ -47,9 +47,7 @@ struct poller_state {
   std::unique_ptr<http_cancel> take_cancel;
   std::set<std::string> running;         ///< queued at the scheduler, no result yet
   std::set<std::string> delivering;      ///< result handed to delivery, not yet accepted
-  std::string progress_job;              ///< the job progress is posted for
-  int progress_step = 0;                 ///< the last step posted
-  std::chrono::steady_clock::time_point progress_posted;
+  progress_throttle progress;            ///< which progress updates are posted
 };
 
 /// The poller's behaviour.

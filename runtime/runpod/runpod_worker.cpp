@@ -121,6 +121,28 @@ std::chrono::milliseconds take_pause(take_outcome::kind what) {
   return std::chrono::seconds(1);
 }
 
+bool progress_throttle::should_post(const std::string& job, int step, std::chrono::steady_clock::time_point now) {
+  if (job.empty() || step <= 0) {
+    return false;
+  }
+  if (job != job_) {
+    job_ = job;
+    step_ = 0;
+  }
+  if (step == step_ || (step_ != 0 && now - posted_ < every)) {
+    return false;
+  }
+  step_ = step;
+  posted_ = now;
+  return true;
+}
+
+void progress_throttle::forget(const std::string& job) {
+  if (job == job_) {
+    job_.clear();
+  }
+}
+
 take_outcome classify_take(int status, std::string_view content_type, std::string_view body) {
   take_outcome out;
   if (status == 204 || status == 400) {

@@ -100,6 +100,24 @@ take_outcome classify_take(int status, std::string_view content_type, std::strin
 /// answers at once is not asked in a tight loop), 5 s after 429 (the SDK's wait), 1 s after a failure.
 std::chrono::milliseconds take_pause(take_outcome::kind what);
 
+/// When a running job's progress is posted: its first step at once, then at most one update a
+/// second, each for a step not posted yet (worker-a1111 posts none; RunPod's /status shows the
+/// last one). One job at a time: progress for another job starts afresh. Time is a parameter.
+class progress_throttle {
+public:
+  static constexpr std::chrono::milliseconds every{1000};
+
+  /// Whether to post `step` of `job` at `now`; when yes, it is remembered as posted.
+  bool should_post(const std::string& job, int step, std::chrono::steady_clock::time_point now);
+  /// The job ended: nothing more is posted for it until it starts again.
+  void forget(const std::string& job);
+
+private:
+  std::string job_;
+  int step_ = 0;  ///< the last step posted (0 = none)
+  std::chrono::steady_clock::time_point posted_;
+};
+
 /// The A1111 call a job's input names (unwrap_a1111_call): `input` must be an object
 /// (sdw::error(bad_request, "input", ...)); a plain input is a txt2img body.
 a1111_call job_call(std::string_view job_json);

@@ -10,7 +10,6 @@
 #include <string>
 
 using sdw::test::member;
-using clock_type = std::chrono::steady_clock;
 
 namespace {
 
@@ -68,7 +67,6 @@ BOOST_AUTO_TEST_CASE(status_sync_and_stream_long_poll_until_the_job_is_final) {
   // Stream: never any chunks from this worker, always the status.
   std::string st;
   int polls = 0;
-  const auto t0 = clock_type::now();
   do {
     const auto s = call("GET", "/v2/e/stream/" + id);
     BOOST_TEST_REQUIRE(s.status == 200);
@@ -78,9 +76,9 @@ BOOST_AUTO_TEST_CASE(status_sync_and_stream_long_poll_until_the_job_is_final) {
     ++polls;
   } while (st != "COMPLETED" && polls < 200);
   BOOST_TEST(st == "COMPLETED");
-  // Polls without pause are held while the job runs, so they are few.
-  const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-  BOOST_TEST(polls <= 2 + static_cast<int>(secs * 2), polls << " polls in " << secs << " s");
+  // Polls without pause are held while the job runs, so they are fewer than the job has steps
+  // (unheld, a loop on loopback makes hundreds while a 40-step job runs).
+  BOOST_TEST(polls < 40, polls << " polls");
   const auto done = call("GET", "/v2/e/status-sync/" + id + "?wait=5000");
   BOOST_TEST(status_of(done) == "COMPLETED");
   BOOST_TEST(member(done.json, "output").is_object());

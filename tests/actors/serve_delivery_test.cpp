@@ -45,14 +45,11 @@ BOOST_AUTO_TEST_CASE(results_are_retried_through_5xx_and_resets_and_delivered_on
   BOOST_TEST(images_in(first) == 1u);
   const auto posts_500 = fake.results_for("job-500");
   BOOST_TEST((answers(posts_500) == std::vector<int>{500, 500, 200}));
-  // Every attempt carries the same body; retries wait longer each time.
+  // Every attempt carries the same body (the waits between them are delivery_backoff's, tested
+  // with plain calls in runpod_worker_test).
   for (const auto& p : posts_500) {
     BOOST_TEST(p.body == first);
   }
-  BOOST_TEST_REQUIRE(posts_500.size() == 3u);
-  const auto wait1 = posts_500[1].at - posts_500[0].at, wait2 = posts_500[2].at - posts_500[1].at;
-  BOOST_TEST((wait1 >= 200ms));
-  BOOST_TEST((wait2 > wait1));
 
   fake.fail_next_done(fake_runpod::failure::reset, 2);
   fake.add_job("job-reset", small_input);

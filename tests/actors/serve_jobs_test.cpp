@@ -99,7 +99,6 @@ BOOST_AUTO_TEST_CASE(heartbeats_name_the_running_job_and_progress_is_throttled) 
   auto& w = the_world();
   // Long enough (several hundred steps) for pings every 300 ms to see it running.
   w.fake.add_job("job-long", R"({"prompt":"slow","steps":150,"n_iter":3,"width":64,"height":64,"seed":5})");
-  const auto started = std::chrono::steady_clock::now();
   const bool seen = w.fake.wait_until(
     [&] {
       for (const auto& p : w.fake.pings()) {
@@ -112,7 +111,6 @@ BOOST_AUTO_TEST_CASE(heartbeats_name_the_running_job_and_progress_is_throttled) 
     60s);
   BOOST_TEST(seen, w.worker.log());
   BOOST_TEST_REQUIRE(!w.fake.wait_for_result("job-long", 120s).empty(), w.worker.log());
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   const auto pings = w.fake.pings();
   BOOST_TEST_REQUIRE(pings.size() >= 2u);
@@ -121,10 +119,11 @@ BOOST_AUTO_TEST_CASE(heartbeats_name_the_running_job_and_progress_is_throttled) 
     BOOST_TEST(p.param("runpod_version") == "sdworker-0.1");
     BOOST_TEST(p.headers.at("authorization") == "rp-test-key");
   }
-  // 450 sampler steps, yet at most one update a second (plus the first).
+  // 450 sampler steps, yet far fewer updates: the first, then at most one a second (the rule
+  // itself is progress_throttle's, tested with plain time points in runpod_worker_test).
   const auto progress = w.fake.progress_for("job-long");
   BOOST_TEST(progress.size() >= 1u);
-  BOOST_TEST(progress.size() <= static_cast<size_t>(seconds) + 2u, progress.size() << " updates in " << seconds << " s");
+  BOOST_TEST(progress.size() < 45u, progress.size() << " updates for 450 steps");
   if (!progress.empty()) {
     const json_value first = sdw::parse_json(progress.front().body);
     BOOST_TEST(member(first, "status").as_string() == "IN_PROGRESS");
@@ -142,7 +141,7 @@ BOOST_AUTO_TEST_CASE(heartbeats_name_the_running_job_and_progress_is_throttled) 
 BOOST_AUTO_TEST_CASE(malformed_input_gets_an_error_and_the_worker_keeps_serving) {
   auto& w = the_world();
   w.fake.add_job("job-bad", R"({"steps":"many","width":64,"height":64})");
-  w.fake.add_raw_job(R"({"id":"job-noinput"})");
+  w.fake.add_raw_job("job-noinput", R"({"id":"job-noinput"})");
   w.fake.add_job("job-api", R"({"api":{"method":"GET","endpoint":"/sdapi/v1/sd-models"},"payload":{}})");
   w.fake.add_job("job-after", small_input);
 

@@ -5,7 +5,6 @@
 #include "runtime/base/json_value.hpp"
 #include "runtime/base/unicode_text.hpp"
 
-#include <chrono>
 #include <string>
 
 using namespace sdw;
@@ -66,17 +65,15 @@ BOOST_AUTO_TEST_CASE(unique_members_dedupes_like_a_python_dict) {
   BOOST_TEST(o[29].second.as_int() == 89);
 }
 
-// The body that took 27 s when each key was compared with every earlier one (1.6 MB, 100,000 keys).
-BOOST_AUTO_TEST_CASE(an_object_of_100000_keys_is_built_in_linear_time) {
+// The body that took 27 s when each key was compared with every earlier one (1.6 MB, 100,000 keys;
+// its parse time against 4x the keys is measured by sdw-bench-json).
+BOOST_AUTO_TEST_CASE(an_object_of_100000_keys_keeps_every_key_in_order) {
   const std::string text = object_with_keys(100000);
   BOOST_TEST(text.size() > 1000000u);
-  const auto t0 = std::chrono::steady_clock::now();
   const json_value v = parse_json(text, "body", json_limits{64, 200000});
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  BOOST_TEST(v.as_object().size() == 100000u);
+  BOOST_TEST_REQUIRE(v.as_object().size() == 100000u);
+  BOOST_TEST(v.as_object()[50000].first == "k50000");
   BOOST_TEST(v.as_object().back().second.as_int() == 99999);
-  // A liveness bound for slow machines, far below the quadratic time.
-  BOOST_TEST(seconds < 5.0);
 }
 
 BOOST_AUTO_TEST_CASE(documents_over_the_limits_are_refused_naming_the_limit) {

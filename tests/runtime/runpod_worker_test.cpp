@@ -218,3 +218,28 @@ BOOST_AUTO_TEST_CASE(the_local_test_job) {
   BOOST_CHECK_THROW(local_test_job("[1]"), error);
   BOOST_CHECK_THROW(local_test_job("nope"), error);
 }
+
+BOOST_AUTO_TEST_CASE(progress_is_posted_at_once_then_at_most_once_a_second) {
+  using namespace std::chrono_literals;
+  progress_throttle throttle;
+  const std::chrono::steady_clock::time_point t0{};
+  BOOST_TEST(!throttle.should_post("a", 0, t0));  // a job that has not stepped yet
+  BOOST_TEST(throttle.should_post("a", 1, t0));   // the first step at once
+  BOOST_TEST(!throttle.should_post("a", 2, t0 + 300ms));
+  BOOST_TEST(!throttle.should_post("a", 9, t0 + 999ms));
+  BOOST_TEST(throttle.should_post("a", 10, t0 + 1000ms));
+  BOOST_TEST(!throttle.should_post("a", 10, t0 + 5000ms));  // the same step twice: once
+  BOOST_TEST(throttle.should_post("a", 11, t0 + 5000ms));
+  // 450 steps over 4.5 s: the first and one a second after it.
+  int posted = 0;
+  for (int step = 1; step <= 450; ++step) {
+    posted += throttle.should_post("b", step, t0 + 10s + step * 10ms) ? 1 : 0;
+  }
+  BOOST_TEST(posted == 5);
+  // Another job starts afresh; a job that ended and starts again (a retry) too.
+  BOOST_TEST(throttle.should_post("c", 1, t0 + 20s));
+  throttle.forget("c");
+  BOOST_TEST(throttle.should_post("c", 1, t0 + 20s + 1ms));
+  throttle.forget("other");
+  BOOST_TEST(!throttle.should_post("c", 2, t0 + 20s + 2ms));
+}
