@@ -52,7 +52,11 @@ sim_answer sim_control_plane::client(const std::string& method, const std::vecto
     } catch (const std::exception& e) {
       return sim_error_answer(400, e.what());
     }
-    const std::string job = enqueue_locked(input, op == "runsync" ? "sync-" : "");
+    sim_job_record record;
+    record.id = new_id(op == "runsync" ? "sync-" : "");
+    record.input = input;
+    const std::string job = record.id;
+    enqueue_locked(std::move(record));
     if (op == "run") {
       return sim_json_answer(200, "{\"id\":" + json_quote(job, false) + ",\"status\":\"IN_QUEUE\"}");
     }

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
 
 namespace sdw {
 namespace {
@@ -38,6 +39,17 @@ std::string percent_decode(const std::string& text) {
     }
   }
   return out;
+}
+
+/// A job-done post that reports progress (`"status": "IN_PROGRESS"`), not a result.
+bool is_progress_post(const std::string& body) {
+  try {
+    const json_value v = parse_json(body);
+    const json_value* status = v.find("status");
+    return status != nullptr && status->is_string() && status->as_string() == "IN_PROGRESS";
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 } // namespace
@@ -85,23 +97,69 @@ std::string sim_control_plane::new_id(const std::string& prefix) {
   return prefix + buf + "-u1";
 }
 
-std::string sim_control_plane::enqueue_locked(const std::string& input, const std::string& prefix) {
-  sim_job_record r;
-  r.id = new_id(prefix);
+void sim_control_plane::enqueue_locked(sim_job_record r) {
   r.status = "IN_QUEUE";
-  r.input = input;
   r.submitted_ms = now_ms();
-  jobs_[r.id] = r;
-  order_.push_back(r.id);
-  queue_.push_back(r.id);
+  const std::string id = r.id;
+  if (!jobs_.emplace(id, std::move(r)).second) {
+    throw std::invalid_argument("sim: a job " + id + " exists already");
+  }
+  order_.push_back(id);
+  queue_.push_back(id);
   ++counters_.submitted;
   changed_.notify_all();
-  return r.id;
 }
 
 std::string sim_control_plane::submit(const std::string& input_json) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return enqueue_locked(input_json, "");
+  sim_job_record r;
+  r.id = new_id("");
+  r.input = input_json;
+  enqueue_locked(r);
+  return r.id;
+}
+
+void sim_control_plane::submit_as(const std::string& id, const std::string& input_json) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sim_job_record r;
+  r.id = id;
+  r.input = input_json;
+  enqueue_locked(std::move(r));
+}
+
+void sim_control_plane::submit_raw(const std::string& id, const std::string& job_json) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sim_job_record r;
+  r.id = id;
+  r.raw_job = job_json;
+  enqueue_locked(std::move(r));
+}
+
+void sim_control_plane::script_takes(int status, int n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  take_script_status_ = status;
+  take_script_left_ = n;
+}
+
+void sim_control_plane::script_result_failures(sim_answer::how how, int n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  result_script_how_ = how;
+  result_script_left_ = n;
+}
+
+bool sim_control_plane::scripted_fault(const std::string& op, const std::string& body, sim_answer& fault) {
+  if ((op == "job-take" || op == "job-take-batch") && take_script_left_ > 0) {
+    --take_script_left_;
+    fault = sim_json_answer(take_script_status_, "{}");
+  } else if (op == "job-done" && result_script_left_ > 0 && !is_progress_post(body)) {
+    --result_script_left_;
+    fault = result_script_how_ == sim_answer::how::reply ? sim_error_answer(500, "try again") : sim_answer{};
+    fault.action = result_script_how_;
+  } else {
+    return false;
+  }
+  ++counters_.injected_faults;
+  return true;
 }
 
 std::string sim_control_plane::wait_terminal(const std::string& id, int wait_ms) {
@@ -185,6 +243,9 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
   }
   const std::string& worker = parts[3];
   workers_[worker];
+  if (sim_answer scripted; scripted_fault(op, body, scripted)) {
+    return scripted;
+  }
   const auto& f = config_.faults;
   const int delay = roll(f.slow) ? f.slow_ms : 0;
   if (op == "job-take" || batch_take || op == "job-done") {
@@ -299,7 +360,8 @@ sim_answer sim_control_plane::take(const std::string& worker, std::unique_lock<s
     ++r.takes;
     holders_[id][worker] = now;
     last_listed_ms_[id] = now;
-    taken.push_back("{\"id\":" + json_quote(id, false) + ",\"input\":" + r.input + "}");
+    taken.push_back(!r.raw_job.empty() ? r.raw_job
+                                       : "{\"id\":" + json_quote(id, false) + ",\"input\":" + r.input + "}");
     if (doubled) {
       break;  // the second hand-out goes to the next take, not twice into this answer
     }

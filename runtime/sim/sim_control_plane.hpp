@@ -60,6 +60,7 @@ struct sim_job_record {
   std::string status;  ///< IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED
   std::string worker;  ///< who delivered the kept result (or holds it now)
   std::string input;   ///< the job's input JSON
+  std::string raw_job; ///< when set, the job object job-take hands out as it is (a malformed job)
   std::string output;  ///< the kept result's output or error JSON
   double submitted_ms = -1;
   double taken_ms = -1;  ///< the take whose result was kept (or the latest)
@@ -93,6 +94,16 @@ public:
 
   /// Queues a job with this input JSON (as /run does); its id.
   std::string submit(const std::string& input_json);
+  /// Queues a job under a chosen id (which must be new).
+  void submit_as(const std::string& id, const std::string& input_json);
+  /// Queues a job that job-take hands out exactly as `job_json` (e.g. one without `input`).
+  void submit_raw(const std::string& id, const std::string& job_json);
+
+  /// Scripted faults, played before any drawn one: the next `n` job-takes answer `status` (429,
+  /// 400, ...) with no job; the next `n` final job-done posts fail with HTTP 500 (`how` reply) or
+  /// without an answer (drop, reset), and the result is not recorded. Progress posts pass.
+  void script_takes(int status, int n);
+  void script_result_failures(sim_answer::how how, int n);
   /// Waits until job `id` is terminal or `wait_ms` passes; its status then.
   std::string wait_terminal(const std::string& id, int wait_ms);
   /// Requeues jobs whose worker went silent; handle() calls it too.
@@ -122,8 +133,10 @@ private:
   sim_answer done(const std::string& worker, const std::string& job_id, const std::string& query,
                   const std::string& body);
   std::string new_id(const std::string& prefix);
-  /// Records a new IN_QUEUE job with `input` and queues it; its id (with `prefix`). Lock held.
-  std::string enqueue_locked(const std::string& input, const std::string& prefix);
+  /// Records a new IN_QUEUE job `r` (its id and input set) and queues it. Lock held.
+  void enqueue_locked(sim_job_record r);
+  /// A scripted fault for this request, if one is due. Lock held.
+  bool scripted_fault(const std::string& op, const std::string& body, sim_answer& fault);
   std::string status_json(const sim_job_record& r) const;
   void sweep_locked();
   bool roll(double rate);
@@ -142,6 +155,9 @@ private:
   std::map<std::string, std::map<std::string, double>> holders_;  ///< job id → worker → when it took the job
   sim_counters counters_;
   bool stopping_ = false;
+  int take_script_status_ = 204, take_script_left_ = 0;
+  sim_answer::how result_script_how_ = sim_answer::how::reply;
+  int result_script_left_ = 0;
 };
 
 /// A query parameter's raw value, or "" when absent.

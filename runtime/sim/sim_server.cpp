@@ -15,12 +15,8 @@
 namespace sdw {
 namespace {
 
-struct raw_request {
-  std::string method, path, query, body;
-};
-
 /// Reads one request; false when the peer closed first or sent garbage.
-bool read_request(int fd, raw_request& r) {
+bool read_request(int fd, sim_request& r) {
   std::string data;
   char buf[8192];
   size_t header_end;
@@ -42,12 +38,25 @@ bool read_request(int fd, raw_request& r) {
   const size_t q = target.find('?');
   r.path = target.substr(0, q);
   r.query = q == std::string::npos ? "" : target.substr(q + 1);
-  std::string lower = head;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (size_t pos = line.size() + 2; pos < head.size();) {
+    const size_t end = std::min(head.find("\r\n", pos), head.size());
+    const std::string field = head.substr(pos, end - pos);
+    const size_t colon = field.find(':');
+    if (colon != std::string::npos) {
+      std::string name = field.substr(0, colon);
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      const size_t value = field.find_first_not_of(" \t", colon + 1);
+      r.headers[name] = value == std::string::npos ? "" : field.substr(value);
+    }
+    pos = end + 2;
+  }
   size_t length = 0;
-  const size_t cl = lower.find("\r\ncontent-length:");
-  if (cl != std::string::npos) {
-    length = std::stoul(head.substr(cl + 17, head.find("\r\n", cl + 2) - cl - 17));
+  if (auto it = r.headers.find("content-length"); it != r.headers.end()) {
+    try {
+      length = std::stoul(it->second);
+    } catch (const std::exception&) {
+      return false;
+    }
   }
   r.body = data.substr(header_end + 4);
   while (r.body.size() < length) {
@@ -91,7 +100,15 @@ int listen_loopback(int port, int& bound) {
 
 } // namespace
 
-sim_server::sim_server(sim_control_plane& plane, int port) : plane_(plane) {
+std::string sim_request::param(const std::string& name) const {
+  return sim_query_param(query, name);
+}
+
+bool sim_request::has_param(const std::string& name) const {
+  return ("&" + query).find("&" + name + "=") != std::string::npos;
+}
+
+sim_server::sim_server(sim_control_plane& plane, int port, bool record) : plane_(plane), record_(record) {
   listen_fd_ = listen_loopback(port, port_);
   acceptor_ = std::thread([this] { accept_loop(); });
 }
@@ -122,6 +139,11 @@ std::vector<std::pair<std::string, std::string>> sim_server::worker_env(const st
           {"RUNPOD_POD_ID", pod}};
 }
 
+std::vector<sim_request> sim_server::requests() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return requests_;
+}
+
 void sim_server::accept_loop() {
   while (!stopping_) {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -140,11 +162,12 @@ void sim_server::accept_loop() {
 }
 
 void sim_server::serve(int fd) {
-  raw_request r;
+  sim_request r;
   if (!read_request(fd, r)) {
     ::close(fd);
     return;
   }
+  r.at = std::chrono::steady_clock::now();
   const sim_answer a = plane_.handle(r.method, r.path, r.query, r.body);
   if (a.delay_ms > 0 && !stopping_) {
     std::this_thread::sleep_for(std::chrono::milliseconds(a.delay_ms));
@@ -162,6 +185,11 @@ void sim_server::serve(int fd) {
     send_all(fd, out + "\r\n" + a.body);
   }
   ::close(fd);
+  if (record_) {
+    r.answered = a.action == sim_answer::how::reply ? a.status : 0;
+    std::lock_guard<std::mutex> lock(mutex_);
+    requests_.push_back(std::move(r));
+  }
 }
 
 sim_http_reply sim_http_request(int port, const std::string& method, const std::string& target,

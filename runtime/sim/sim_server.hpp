@@ -2,12 +2,15 @@
 /// The simulation harness's HTTP server: serves a sim_control_plane on loopback with plain
 /// sockets, one thread per connection and `Connection: close`, so that the faults it plays are
 /// real: a late answer, a connection closed without an answer, or a TCP reset (SO_LINGER 0).
-/// Also a minimal blocking HTTP client for the load generator and the tests.
+/// It can keep every request it was sent (the tests' view of what a worker posted). Also a
+/// minimal blocking HTTP client for the load generator and the tests.
 
 #include "runtime/sim/sim_control_plane.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -16,11 +19,27 @@
 
 namespace sdw {
 
+/// One request a sim_server received, as kept with `record`.
+struct sim_request {
+  std::string method;
+  std::string path;
+  std::string query;                           ///< without the `?`
+  std::map<std::string, std::string> headers;  ///< names in lower case
+  std::string body;
+  int answered = 0;  ///< the status sent back; 0 = closed or reset without an answer
+  std::chrono::steady_clock::time_point at;  ///< when it arrived
+
+  /// A query parameter's raw value, or "" when absent.
+  std::string param(const std::string& name) const;
+  bool has_param(const std::string& name) const;
+};
+
 /// The emulator's HTTP front.
 class sim_server {
 public:
-  /// Listens on 127.0.0.1:`port` (0 = any free port) and serves `plane`.
-  explicit sim_server(sim_control_plane& plane, int port = 0);
+  /// Listens on 127.0.0.1:`port` (0 = any free port) and serves `plane`; with `record`, keeps
+  /// every request (bodies included: for tests, not for long load runs).
+  explicit sim_server(sim_control_plane& plane, int port = 0, bool record = false);
   /// Stops the plane's long polls, closes the socket and waits for every connection.
   ~sim_server();
   sim_server(const sim_server&) = delete;
@@ -32,6 +51,8 @@ public:
   /// The RUNPOD_* variables that point a worker named `pod` at endpoint `endpoint` here.
   std::vector<std::pair<std::string, std::string>> worker_env(const std::string& pod, int ping_ms,
                                                               const std::string& endpoint = "sim") const;
+  /// The requests answered so far, in that order (empty without `record`).
+  std::vector<sim_request> requests() const;
 
 private:
   void accept_loop();
@@ -42,9 +63,11 @@ private:
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
-  std::mutex mutex_;
+  const bool record_;
+  mutable std::mutex mutex_;
   std::condition_variable idle_;
   int open_connections_ = 0;
+  std::vector<sim_request> requests_;
 };
 
 /// One HTTP exchange with a sim_server (or anything on loopback).
