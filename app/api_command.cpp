@@ -2,9 +2,9 @@
 
 #include "actors/http_front.hpp"
 #include "actors/worker.hpp"
+#include "app/command_start.hpp"
 #include "runtime/formats/a1111_info_api.hpp"
 #include "runtime/base/errors.hpp"
-#include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/engine/cuda_devices.hpp"
 #include "runtime/engine/make_model.hpp"
 
@@ -68,11 +68,8 @@ front_door_config front_door_from(const worker_config& config, const std::vector
 }
 
 int run_api(const worker_config& config) {
-  std::string vocab;
   std::vector<api_credential> users;
   try {
-    vocab = find_clip_vocab(config.clip_vocab, config.model_dir);
-    startup_checkpoint(config);  // a model.url without a file name is refused before anything starts
     if (!config.api_auth.empty()) {
       users = parse_api_auth(config.api_auth);
     }
@@ -80,15 +77,15 @@ int run_api(const worker_config& config) {
     spdlog::error("{}", e.what());
     return 2;
   }
-
-  if (!open_stop_channel()) {
-    return 1;
+  const command_start start = start_command(config);
+  if (start.exit_code != 0) {
+    return start.exit_code;
   }
 
   caf::actor_system_config cfg;
   prepare_system_config(cfg, !config.remote_executors.empty());
   caf::actor_system system{cfg};
-  const worker_actors actors = start_worker(system, worker_setup_from(config, vocab));
+  const worker_actors actors = start_worker(system, worker_setup_from(config, start.vocab));
 
   int code = 0;
   {

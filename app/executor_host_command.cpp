@@ -5,8 +5,8 @@
 #include "actors/health.hpp"
 #include "actors/loader.hpp"
 #include "actors/worker.hpp"
+#include "app/command_start.hpp"
 #include "runtime/base/errors.hpp"
-#include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/engine/embedding_library.hpp"
 
 #include <caf/actor_system.hpp>
@@ -18,15 +18,10 @@
 namespace sdw {
 
 int run_executor_host(const worker_config& config) {
-  std::string vocab;
-  try {
-    vocab = find_clip_vocab(config.clip_vocab, config.model_dir);
-  } catch (const error& e) {
-    spdlog::error("{}", e.what());
-    return 2;
-  }
-  if (!open_stop_channel()) {
-    return 1;
+  // The host loads config.checkpoint itself: only the vocabulary is checked here.
+  const command_start start = start_command(config, start_checks{true, false});
+  if (start.exit_code != 0) {
+    return start.exit_code;
   }
   caf::actor_system_config cfg;
   prepare_system_config(cfg, true);
@@ -35,7 +30,7 @@ int run_executor_host(const worker_config& config) {
   auto health_hdl = system.spawn(health);
   auto executor_hdl = system.spawn<caf::detached>(executor, health_hdl, config.max_batch);
   auto host_hdl = system.spawn(executor_host, executor_hdl, health_hdl);
-  loader_config lc{config.checkpoint, config.model_dir, vocab, config.device, config.dtype};
+  loader_config lc{config.checkpoint, config.model_dir, start.vocab, config.device, config.dtype};
   lc.lora_dir = lora_folder(config);
   lc.embeddings = std::make_shared<embedding_library>(embeddings_folder(config));
   install_upscalers(esrgan_folder(config), config.device, config.dtype);

@@ -3,12 +3,12 @@
 #include "actors/delivery.hpp"
 #include "actors/options_keeper.hpp"
 #include "app/api_command.hpp"
+#include "app/command_start.hpp"
 #include "actors/heartbeat.hpp"
 #include "actors/http_front.hpp"
 #include "actors/runpod_poller.hpp"
 #include "actors/worker.hpp"
 #include "runtime/base/errors.hpp"
-#include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/runpod/runpod_api.hpp"
 #include "runtime/runpod/runpod_log.hpp"
@@ -122,17 +122,6 @@ int run_local_test(caf::actor_system& system, const worker_actors& actors, front
 
 int run_serve(const worker_config& config, const std::string& test_input_arg) {
   runpod_settings runpod = runpod_settings_from(config);
-  std::string vocab;
-  try {
-    // Simulated executors have no text encoder, so they need no tokenizer file.
-    if (config.simulate == 0) {
-      vocab = find_clip_vocab(config.clip_vocab, config.model_dir);
-      startup_checkpoint(config);
-    }
-  } catch (const error& e) {
-    spdlog::error("{}", e.what());
-    return 2;
-  }
   std::optional<std::string> test_input;
   const bool local = !runpod.on_runpod() || !test_input_arg.empty();
   if (local) {
@@ -142,8 +131,11 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
       return 1;
     }
   }
-  if (!open_stop_channel()) {
-    return 1;
+  // Simulated executors have no text encoder, so they need no tokenizer file.
+  const bool simulated = config.simulate != 0;
+  const command_start start = start_command(config, start_checks{!simulated, !simulated});
+  if (start.exit_code != 0) {
+    return start.exit_code;
   }
 
   spdlog::info("--- Starting Serverless Worker |  Version {} ---", runpod_worker_version);
@@ -151,7 +143,7 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   prepare_system_config(cfg, !config.remote_executors.empty());
   add_runpod_message_types(cfg);
   caf::actor_system system{cfg};
-  const worker_actors actors = start_worker(system, worker_setup_from(config, vocab));
+  const worker_actors actors = start_worker(system, worker_setup_from(config, start.vocab));
   // The A1111 calls jobs name run as the front door of `sdworker api` runs them.
   const front_door_config door = front_door_from(config, {});
   auto options_hdl = spawn_options_keeper(system, door);
