@@ -65,6 +65,7 @@ caf::result<job_result> scheduler_state::wait(const std::string& id) {
     if (!it->second.job.options.keep_result) {
       // Finished before its client asked: this answer is the one it was kept for.
       jobs.erase(it);
+      finished.drop(id);
     }
     return r;
   }
@@ -74,6 +75,7 @@ caf::result<job_result> scheduler_state::wait(const std::string& id) {
 }
 
 caf::result<job_result> scheduler_state::status(const std::string& id) {
+  forget(finished.expire(clock_type::now()));
   auto it = jobs.find(id);
   if (it == jobs.end()) {
     return sd_errc::unknown_job;
@@ -116,7 +118,7 @@ caf::result<job_result> scheduler_state::retry(const std::string& id) {
   if (model != model_state::failed && queue.size() >= limits.capacity) {
     return sd_errc::queue_full;
   }
-  finished.erase(std::remove(finished.begin(), finished.end(), id), finished.end());
+  finished.drop(id);
   // The same id and input run again from the start, with fresh stop flags.
   rec.phase = job_phase::queued;
   rec.token = cancel_token{};
@@ -266,6 +268,7 @@ scheduler_actor::behavior_type scheduler_for_devices(scheduler_actor::stateful_p
   st.health = std::move(health);
   st.limits = limits;
   st.limits.max_batch = std::max(1, st.limits.max_batch);
+  st.finished = result_retention(limits.kept);
   return behaviour(self);
 }
 

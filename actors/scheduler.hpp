@@ -10,6 +10,7 @@
 #include "runtime/sched/cost_model.hpp"
 #include "runtime/sched/job_plan.hpp"
 #include "runtime/sched/placement.hpp"
+#include "runtime/sched/result_retention.hpp"
 #include "runtime/sched/speed_calibration.hpp"
 
 #include <caf/typed_response_promise.hpp>
@@ -55,6 +56,7 @@ struct scheduler_device {
 struct scheduler_limits {
   size_t capacity = 16;  ///< jobs that may wait (running ones not counted)
   int max_batch = 4;     ///< images one batch may hold; 1 = no batching across requests
+  retention_limits kept;  ///< finished jobs remembered for /status and /retry
 };
 
 /// One device as the scheduler tracks it.
@@ -71,9 +73,6 @@ struct device_slot {
 
 /// The scheduler's state and the logic of its handlers.
 struct scheduler_state {
-  /// How many finished RunPod jobs are kept for /status before the oldest is forgotten.
-  static constexpr size_t kept_results = 512;
-
   scheduler_actor::stateful_base<scheduler_state>* self = nullptr;
   std::vector<device_slot> devices;
   encoder_actor encoder;
@@ -83,7 +82,7 @@ struct scheduler_state {
   std::string model_error;
   std::deque<std::string> queue;        ///< waiting job ids, oldest first
   std::unordered_map<std::string, job_record> jobs;
-  std::deque<std::string> finished;     ///< kept results, oldest first
+  result_retention finished;            ///< the finished jobs still remembered
   queue_stats stats;
 
   caf::result<job_result> submit(generation_job job);
@@ -110,6 +109,8 @@ struct scheduler_state {
   std::vector<placement_device> placement_view(std::chrono::steady_clock::time_point now) const;
 
 private:
+  /// Forgets the finished jobs the retention policy let go of (`ids`).
+  void forget(const std::vector<std::string>& ids);
   void dispatch();
   void start_batch(size_t device, std::vector<std::string> ids);
   void batch_done(size_t device, const std::vector<std::string>& ids, std::vector<generation_output> outs);

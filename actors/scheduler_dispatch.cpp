@@ -49,6 +49,23 @@ job_shape shape_of(const std::unordered_map<std::string, job_record>& jobs, cons
   return batch_shape(plans, members, max_batch);
 }
 
+/// What a finished job holds in memory: its answer (images are most of it) and, for a job that
+/// may run again (/retry), its request's pictures and prompts.
+size_t kept_bytes(const job_record& rec) {
+  const auto& q = rec.job.request;
+  size_t n = 1024 + rec.result.output_json.size() + rec.result.error.message.size() + q.prompt.size() +
+             q.negative_prompt.size() + q.hr_prompt.size() + q.hr_negative_prompt.size();
+  for (const auto* text : {&q.mask, &q.firstpass_image}) {
+    n += text->has_value() ? (*text)->size() : 0;
+  }
+  if (q.init_images_text) {
+    for (const auto& image : *q.init_images_text) {
+      n += image.size();
+    }
+  }
+  return n;
+}
+
 } // namespace
 
 std::vector<placement_device> scheduler_state::placement_view(clock_type::time_point now) const {
@@ -261,12 +278,19 @@ void scheduler_state::finish(const std::string& id, job_result result) {
   rec.waiters.clear();
   if (!rec.job.options.keep_result && answered) {
     jobs.erase(it);
-  } else {
-    finished.push_back(id);
-    while (finished.size() > kept_results) {
-      jobs.erase(finished.front());
-      finished.pop_front();
-    }
+    return;
+  }
+  if (rec.result.status == job_status::completed) {
+    // A completed job is never run again: only its answer is worth keeping.
+    rec.job.request = txt2img_request{};
+    rec.job.settings = sdw::options{};
+  }
+  forget(finished.keep(id, kept_bytes(rec), now));
+}
+
+void scheduler_state::forget(const std::vector<std::string>& ids) {
+  for (const auto& id : ids) {
+    jobs.erase(id);
   }
 }
 

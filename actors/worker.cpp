@@ -65,6 +65,8 @@ worker_setup worker_setup_from(const worker_config& config, const std::string& c
     s.remotes = remote_executors(config);
   }
   s.max_batch = config.max_batch;
+  s.kept_results.max_bytes = static_cast<size_t>(config.kept_results_mb) << 20;
+  s.kept_results.max_age = std::chrono::minutes(config.kept_results_minutes);
   s.lora_dir = lora_folder(config);
   s.embeddings_dir = embeddings_folder(config);
   s.model_url = config.model_url;
@@ -78,7 +80,7 @@ worker_actors start_worker(caf::actor_system& system, const worker_setup& config
   worker_actors a;
   a.health = system.spawn(health);
   a.encoder = system.spawn(encoder);
-  const scheduler_limits limits{config.queue_size, config.max_batch};
+  const scheduler_limits limits{config.queue_size, config.max_batch, config.kept_results};
   std::vector<scheduler_device> devices;
   if (config.simulate > 0) {
     for (int i = 0; i < config.simulate; ++i) {

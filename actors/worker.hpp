@@ -4,6 +4,7 @@
 
 #include "messages/interfaces.hpp"
 #include "runtime/config/worker_config.hpp"
+#include "runtime/sched/result_retention.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -25,6 +26,7 @@ struct worker_setup {
   std::string device = "auto";
   std::string dtype = "auto";
   size_t queue_size = 16;
+  retention_limits kept_results;     ///< finished jobs remembered for /status and /retry
   std::vector<std::string> devices;  ///< one executor and loader each; empty = {device}
   int simulate = 0;                  ///< N > 0: N simulated executors, no model loaded
   std::vector<double> simulate_speeds;  ///< speed factor per simulated device (missing = 1)

@@ -85,6 +85,12 @@ const std::vector<key_binding>& bindings() {
     {{"queue.max-megapixel-steps", "SDWORKER_MAX_MEGAPIXEL_STEPS", false,
       "most work one request may ask for: width x height x batch_size x n_iter x steps / 1e6; more is refused (HTTP 422)"},
      &worker_config::max_megapixel_steps},
+    {{"queue.kept-results-mb", "SDWORKER_KEPT_RESULTS_MB", false,
+      "MiB of finished jobs' answers kept for /status, /stream and /retry; the oldest are forgotten first"},
+     &worker_config::kept_results_mb},
+    {{"queue.kept-results-minutes", "SDWORKER_KEPT_RESULTS_MINUTES", false,
+      "minutes a finished job's answer is kept for /status, /stream and /retry"},
+     &worker_config::kept_results_minutes},
     {{"http.host", "SDWORKER_HOST", false, "address `sdworker api` listens on"}, &worker_config::host},
     {{"http.port", "SDWORKER_PORT", false, "TCP port of `sdworker api`"}, &worker_config::port},
     {{"http.api-auth", "SDWORKER_API_AUTH", true,
@@ -225,6 +231,17 @@ void validate(const worker_config& c) {
   }
   if (c.concurrency < 0 || c.concurrency > 1024) {
     bad("runpod.concurrency", "must be 0..1024, got " + std::to_string(c.concurrency));
+  }
+  if (c.concurrency > c.queue_size) {
+    bad("runpod.concurrency", "is " + std::to_string(c.concurrency) + ", more than queue.size (" +
+                                std::to_string(c.queue_size) +
+                                "): the jobs taken beyond the queue would be refused; raise queue.size");
+  }
+  if (c.kept_results_mb < 1 || c.kept_results_mb > 1 << 20) {
+    bad("queue.kept-results-mb", "must be 1..1048576, got " + std::to_string(c.kept_results_mb));
+  }
+  if (c.kept_results_minutes < 1 || c.kept_results_minutes > 7 * 24 * 60) {
+    bad("queue.kept-results-minutes", "must be 1..10080, got " + std::to_string(c.kept_results_minutes));
   }
   if (c.ping_interval_ms < 1) {
     bad("runpod.ping-interval", "must be a positive number of milliseconds, got " + std::to_string(c.ping_interval_ms));

@@ -39,6 +39,8 @@ struct worker_config {
   int queue_size = 16;  ///< jobs that may wait; more are refused (HTTP 503)
   int max_batch = 4;    ///< images one batch across requests may hold; 1 = no batching
   int max_megapixel_steps = 10000;  ///< a request's width × height × images × steps / 1e6 above this is refused
+  int kept_results_mb = 512;        ///< finished jobs' answers kept for /status, in MiB (oldest forgotten first)
+  int kept_results_minutes = 30;    ///< and for at most this long (RunPod keeps /run results 30 minutes)
   // [http]
   std::string host = "127.0.0.1";
   int port = 3000;

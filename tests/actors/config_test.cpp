@@ -136,6 +136,11 @@ BOOST_AUTO_TEST_CASE(errors_name_the_source_and_the_key) {
     {"runpod.get-job-url", {"ftp://x", "runpod.get-job-url: must be an http:// or https:// URL, got 'ftp://x'"}},
     {"remote.executors", {"gpu1:4100,gpu2", "remote.executors: each item must be host:port, got 'gpu2'"}},
     {"model.devices", {"none", "model.devices: is none, so remote.executors must name at least one executor host"}},
+    {"runpod.concurrency",
+     {"20", "runpod.concurrency: is 20, more than queue.size (16): the jobs taken beyond the queue would be refused; "
+            "raise queue.size"}},
+    {"queue.kept-results-mb", {"0", "queue.kept-results-mb: must be 1..1048576, got 0"}},
+    {"queue.kept-results-minutes", {"0", "queue.kept-results-minutes: must be 1..10080, got 0"}},
   };
   for (const auto& [key, case_] : invalid) {
     worker_config v;
