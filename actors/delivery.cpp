@@ -1,121 +1,191 @@
 #include "actors/delivery.hpp"
 
 #include "actors/http_call.hpp"
+#include "runtime/base/errors.hpp"
+#include "runtime/runpod/runpod_api.hpp"
 #include "runtime/runpod/runpod_log.hpp"
 #include "runtime/runpod/runpod_worker.hpp"
 
+#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
 #include <spdlog/spdlog.h>
+
+#include <optional>
 
 namespace sdw {
 namespace {
 
-using self_pointer = delivery_actor::stateful_pointer<delivery_state>;
+/// How long a result post may take before it counts as a connection failure; a progress post
+/// gets far less (it is only worth something while it is fresh).
+constexpr auto result_timeout = std::chrono::seconds(60);
+constexpr auto progress_timeout = std::chrono::seconds(5);
 
-/// How long one post may take before it counts as a connection failure.
-constexpr auto post_timeout = std::chrono::seconds(60);
+/// One job's posts: its progress updates, then its result.
+struct job_delivery_state {
+  delivery_config config;
+  std::string job_id;
+  bool posting = false;                  ///< a post is under way
+  bool posting_result = false;           ///< ... and it is the result
+  std::optional<job_post> next_progress;  ///< the latest update, waiting for the one under way
+  std::optional<job_post> result;
+  caf::response_promise promise;
+  int attempts = 0;
+  bool replaced = false;  ///< the result is our error result standing in for a refused one
+  std::chrono::steady_clock::time_point first_try;
+};
 
-void post_head(self_pointer self) {
+using job_pointer = caf::stateful_actor<job_delivery_state>*;
+
+void post(job_pointer self, const job_post& p, bool is_result) {
   auto& st = self->state;
-  if (st.busy || st.queue.empty()) {
-    return;
-  }
-  st.busy = true;
-  pending_post& head = st.queue.front();
-  if (head.attempts == 0) {
-    head.first_try = std::chrono::steady_clock::now();
-  }
-  ++head.attempts;
-  auto me = caf::actor_cast<delivery_actor>(self);
-  http_call_async("POST", head.post.url, st.authorization, head.post.body, post_timeout,
+  st.posting = true;
+  st.posting_result = is_result;
+  auto me = caf::actor_cast<caf::actor>(self);
+  http_call_async("POST", p.url, st.config.authorization, p.body, is_result ? result_timeout : progress_timeout,
                   [me](http_exchange answer) { caf::anon_send(me, posted_atom::value, std::move(answer)); }, nullptr,
-                  head.post.job_id);
+                  p.job_id);
 }
 
-void finish_head(self_pointer self, bool delivered) {
+void post_result(job_pointer self) {
   auto& st = self->state;
-  pending_post head = std::move(st.queue.front());
-  st.queue.pop_front();
-  st.busy = false;
-  if (head.final) {
-    st.finals.erase(head.post.job_id);
-    head.promise.deliver(delivered);
+  if (st.attempts == 0) {
+    st.first_try = std::chrono::steady_clock::now();
   }
-  post_head(self);
+  ++st.attempts;
+  post(self, *st.result, true);
 }
 
-void on_posted(self_pointer self, const http_exchange& answer) {
+/// Stands an error result saying `why` in for the result (once), and posts it.
+void replace_result(job_pointer self, const std::string& why) {
   auto& st = self->state;
-  if (st.queue.empty()) {
-    return;
+  log_job(log_level::error, st.job_id, why + "; posting an error result instead");
+  st.result->body = done_error_body(runpod_error_text(errc::internal, "", why), false);
+  st.replaced = true;
+  st.attempts = 0;
+  post_result(self);
+}
+
+void end(job_pointer self, bool delivered) {
+  self->state.promise.deliver(delivered);
+  self->quit();
+}
+
+void start_result(job_pointer self) {
+  auto& st = self->state;
+  if (st.result->body.size() > st.config.max_result_bytes) {
+    return replace_result(self, "the result is " + std::to_string(st.result->body.size()) +
+                                  " bytes, over the platform's limit of " + std::to_string(st.config.max_result_bytes) +
+                                  " (runpod.max-result-mb): ask for fewer or smaller images");
   }
-  pending_post& head = st.queue.front();
-  const std::string url = url_for_log(head.post.url);
+  post_result(self);
+}
+
+void on_result_answer(job_pointer self, const http_exchange& answer) {
+  auto& st = self->state;
+  const std::string url = url_for_log(st.result->url);
   if (answer.failure.empty() && answer.status >= 200 && answer.status < 300) {
-    if (head.final) {
-      log_job(log_level::info, head.post.job_id, "Finished. Result delivered to " + url);
-    }
-    finish_head(self, true);
-    return;
+    log_job(log_level::info, st.job_id, "Finished. Result delivered to " + url);
+    return end(self, !st.replaced);
   }
   const std::string why = answer.failure.empty() ? "HTTP " + std::to_string(answer.status) : answer.failure;
-  if (!head.final) {
-    spdlog::debug("progress update for {} not posted: {}", head.post.job_id, why);
-    finish_head(self, false);
-    return;
-  }
   const bool retryable = !answer.failure.empty() || answer.status == 429 || answer.status >= 500;
-  const bool too_long = std::chrono::steady_clock::now() - head.first_try >= delivery_give_up;
-  if (!retryable || too_long) {
-    log_job(log_level::error, head.post.job_id,
-            "Failed to return job results to " + url + " (" + why + ", " + std::to_string(head.attempts) +
-              " attempts); giving up");
-    finish_head(self, false);
-    return;
+  if (!retryable && !st.replaced) {
+    return replace_result(self, "the platform refused the result (" + why + ": " + answer.body.substr(0, 200) + ")");
   }
-  const auto wait = delivery_backoff(head.attempts);
-  log_job(log_level::warn, head.post.job_id,
-          "posting the result to " + url + " failed (" + why + "); retrying in " + std::to_string(wait.count()) +
-            " ms");
-  // Stays busy while it waits, so nothing overtakes the result.
+  if (!retryable || std::chrono::steady_clock::now() - st.first_try >= delivery_give_up) {
+    log_job(log_level::error, st.job_id,
+            "Failed to return job results to " + url + " (" + why + ", " + std::to_string(st.attempts) +
+              " attempts); giving up");
+    return end(self, false);
+  }
+  const auto wait = delivery_backoff(st.attempts);
+  log_job(log_level::warn, st.job_id,
+          "posting the result to " + url + " failed (" + why + "); retrying in " + std::to_string(wait.count()) + " ms");
+  // Stays `posting` while it waits, so no progress update slips in after the result.
   self->delayed_send(self, wait, resend_atom::value);
+}
+
+caf::behavior job_delivery(job_pointer self, delivery_config config, std::string job_id) {
+  self->state.config = std::move(config);
+  self->state.job_id = std::move(job_id);
+  return {
+    [=](post_atom, job_post& p) {
+      auto& st = self->state;
+      if (st.result) {
+        return;  // the result supersedes it
+      }
+      if (st.posting) {
+        st.next_progress = std::move(p);
+      } else {
+        post(self, p, false);
+      }
+    },
+    [=](deliver_atom, job_post& p) {
+      auto& st = self->state;
+      st.promise = self->make_response_promise();
+      st.result = std::move(p);
+      st.next_progress.reset();
+      if (!st.posting) {
+        start_result(self);
+      }
+      return st.promise;
+    },
+    [=](posted_atom, const http_exchange& answer) {
+      auto& st = self->state;
+      st.posting = false;
+      if (st.posting_result) {
+        return on_result_answer(self, answer);
+      }
+      if (!answer.failure.empty() || answer.status < 200 || answer.status >= 300) {
+        spdlog::debug("progress update for {} not posted: {}", st.job_id,
+                      answer.failure.empty() ? "HTTP " + std::to_string(answer.status) : answer.failure);
+      }
+      if (st.result) {
+        start_result(self);
+      } else if (st.next_progress) {
+        const job_post p = std::move(*st.next_progress);
+        st.next_progress.reset();
+        post(self, p, false);
+      }
+    },
+    [=](resend_atom) { post_result(self); },
+  };
+}
+
+/// The actor delivering `job_id`'s posts, started on its first post.
+caf::actor job_actor(delivery_actor::stateful_pointer<delivery_state> self, const std::string& job_id) {
+  auto& jobs = self->state.jobs;
+  auto it = jobs.find(job_id);
+  if (it != jobs.end()) {
+    return it->second;
+  }
+  auto actor = self->spawn<caf::monitored>(job_delivery, self->state.config, job_id);
+  jobs.emplace(job_id, actor);
+  return actor;
 }
 
 } // namespace
 
-delivery_actor::behavior_type delivery(delivery_actor::stateful_pointer<delivery_state> self,
-                                       std::string authorization) {
-  self->state.authorization = std::move(authorization);
-  return {
-    [=](deliver_atom, job_post& post) -> caf::result<bool> {
-      auto promise = self->make_response_promise<bool>();
-      self->state.finals.insert(post.job_id);
-      // Progress updates of this job still waiting would only confuse: the result supersedes them.
-      auto& q = self->state.queue;
-      const std::string id = post.job_id;
-      for (auto it = q.begin(); it != q.end();) {
-        const bool in_flight = self->state.busy && it == q.begin();
-        if (!it->final && it->post.job_id == id && !in_flight) {
-          it = q.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      q.push_back(pending_post{std::move(post), true, promise, 0, {}});
-      post_head(self);
-      return promise;
-    },
-    [=](post_atom, job_post& post) {
-      if (self->state.finals.count(post.job_id) != 0) {
+delivery_actor::behavior_type delivery(delivery_actor::stateful_pointer<delivery_state> self, delivery_config config) {
+  self->state.config = std::move(config);
+  self->set_down_handler([self](const caf::down_msg& down) {
+    auto& jobs = self->state.jobs;
+    for (auto it = jobs.begin(); it != jobs.end(); ++it) {
+      if (it->second.address() == down.source) {
+        jobs.erase(it);
         return;
       }
-      self->state.queue.push_back(pending_post{std::move(post), false, {}, 0, {}});
-      post_head(self);
+    }
+  });
+  return {
+    [=](deliver_atom, job_post& p) -> caf::result<bool> {
+      const caf::actor job = job_actor(self, p.job_id);
+      return self->delegate(caf::actor_cast<delivery_actor>(job), deliver_atom::value, std::move(p));
     },
-    [=](posted_atom, const http_exchange& answer) { on_posted(self, answer); },
-    [=](resend_atom) {
-      self->state.busy = false;
-      post_head(self);
+    [=](post_atom, job_post& p) {
+      const caf::actor job = job_actor(self, p.job_id);
+      caf::anon_send(job, post_atom::value, std::move(p));
     },
   };
 }

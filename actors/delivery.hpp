@@ -1,38 +1,36 @@
 #pragma once
-/// The delivery actor: posts job results to RunPod's job-done URL, one at a time and in order.
-/// A final result is retried on connection errors, 429 and 5xx with a capped backoff until the
-/// platform accepts it (or for runpod_worker's delivery_give_up), so a taken job gets exactly one
-/// result; progress updates are posted once, best effort. Runs on the CAF scheduler; the HTTP
-/// calls run on the HTTP library's threads and report back as messages.
+/// The delivery actor: posts job results and progress to RunPod's job-done URL, each job on its
+/// own (a short-lived actor per job), so one job's retries never hold another's result.
+/// A result is retried on connection errors, 429 and 5xx with a capped backoff until the platform
+/// accepts it (or for runpod_worker's delivery_give_up), so a taken job gets exactly one result.
+/// A result the platform refuses (another 4xx), or one over the payload limit, is replaced by a
+/// small error result saying why, so the job ends FAILED with the reason instead of never.
+/// Progress is best effort: one post at a time per job with a short timeout, the latest kept,
+/// never posted after (or while) its job's result is. Runs on the CAF scheduler; the HTTP calls
+/// run on the HTTP library's threads and report back as messages.
 
 #include "messages/runpod.hpp"
 
-#include <chrono>
-#include <deque>
+#include <caf/actor.hpp>
+
+#include <cstddef>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 
 namespace sdw {
 
-/// One post waiting or under way.
-struct pending_post {
-  job_post post;
-  bool final = false;  ///< a job's result (retried, answered) or a progress update (best effort)
-  caf::typed_response_promise<bool> promise;
-  int attempts = 0;
-  std::chrono::steady_clock::time_point first_try;
+struct delivery_config {
+  std::string authorization;  ///< the raw API key, sent as Authorization
+  std::size_t max_result_bytes = 20'000'000;  ///< RunPod's job-done payload limit
 };
 
-/// The delivery actor's state.
+/// The delivery actor's state: the actor delivering each job's posts.
 struct delivery_state {
-  std::string authorization;  ///< the raw API key
-  std::deque<pending_post> queue;
-  bool busy = false;                          ///< the head of the queue is being posted
-  std::unordered_set<std::string> finals;     ///< jobs whose result is queued: their progress is moot
+  delivery_config config;
+  std::unordered_map<std::string, caf::actor> jobs;
 };
 
-/// The delivery actor's behaviour; `authorization` is sent as the Authorization header.
-delivery_actor::behavior_type delivery(delivery_actor::stateful_pointer<delivery_state> self,
-                                       std::string authorization);
+/// The delivery actor's behaviour.
+delivery_actor::behavior_type delivery(delivery_actor::stateful_pointer<delivery_state> self, delivery_config config);
 
 } // namespace sdw

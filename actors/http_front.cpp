@@ -14,6 +14,10 @@
 #include <cpprest/uri.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <map>
+#include <mutex>
+
 namespace sdw {
 namespace {
 
@@ -114,9 +118,81 @@ options_keeper_actor spawn_options_keeper(caf::actor_system& system, const front
   return system.spawn(options_keeper, model_folders{config.models_root}, config.startup_checkpoint);
 }
 
+namespace {
+
+/// The requests the front has not answered yet, so that a stopping worker answers each one (its
+/// result, or 503), and whether new work is still taken.
+class pending_replies : public std::enable_shared_from_this<pending_replies> {
+public:
+  /// `respond` wrapped: it answers once, whoever comes first (the route or answer_all).
+  http_respond_fn track(http_respond_fn respond) {
+    auto e = std::make_shared<entry>();
+    e->respond = std::move(respond);
+    uint64_t id;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      id = next_++;
+      open_.emplace(id, e);
+    }
+    return [self = shared_from_this(), id, e](http_response_out out) {
+      if (!e->answered.exchange(true)) {
+        e->respond(std::move(out));
+      }
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      self->open_.erase(id);
+    };
+  }
+
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return open_.size();
+  }
+
+  void answer_all(const http_response_out& out) {
+    std::map<uint64_t, std::shared_ptr<entry>> open;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      open.swap(open_);
+    }
+    for (auto& [id, e] : open) {
+      if (!e->answered.exchange(true)) {
+        e->respond(out);
+      }
+    }
+  }
+
+  std::atomic<bool> refusing{false};
+
+private:
+  struct entry {
+    std::atomic<bool> answered{false};
+    http_respond_fn respond;
+  };
+  mutable std::mutex mutex_;
+  std::map<uint64_t, std::shared_ptr<entry>> open_;
+  uint64_t next_ = 0;
+};
+
+/// Routes that start work: refused while the worker drains.
+bool starts_work(const route_request& req) {
+  if (!req.post()) {
+    return false;
+  }
+  for (const char* path : {"/run", "/runsync", "/sdapi/v1/txt2img", "/sdapi/v1/img2img", "/sdapi/v1/extra-single-image",
+                           "/sdapi/v1/extra-batch-images"}) {
+    if (req.path == path) {
+      return true;
+    }
+  }
+  return req.path.rfind("/retry/", 0) == 0;
+}
+
+} // namespace
+
 struct http_front::impl {
   std::shared_ptr<front_context> ctx;
   std::unique_ptr<http_server> server;
+  std::shared_ptr<pending_replies> pending = std::make_shared<pending_replies>();
 
   impl(caf::actor_system& system, scheduler_actor scheduler, health_actor health, front_door_config config)
     : ctx(std::make_shared<front_context>(system, scheduler, std::move(health),
@@ -254,9 +330,10 @@ struct http_front::impl {
 
   /// Reads the request and hands it to its route; returns without waiting for either. A route that
   /// throws answers 500 with a short message and an error id; the log has the id and the whole text.
-  static void handle(const std::shared_ptr<front_context>& ctx, http_request_in in, http_respond_fn respond) {
+  static void handle(const std::shared_ptr<front_context>& ctx, pending_replies& pending, http_request_in in,
+                     http_respond_fn respond) {
     const std::string what = in.method + " " + in.target.substr(0, 200);
-    reply_fn reply = [respond](http_answer out) {
+    reply_fn reply = [respond = pending.track(std::move(respond))](http_answer out) {
       respond({out.status, std::move(out.body), std::move(out.content_type)});
     };
     route_request req;
@@ -264,6 +341,9 @@ struct http_front::impl {
     try {
       if (auto early = read_route(*ctx, in, req, a1111)) {
         return reply(*early);
+      }
+      if (pending.refusing && starts_work(req)) {
+        return reply(json_error(503, "the worker is shutting down"));
       }
       req.body = std::move(in.body);
       route(*ctx, req, a1111, reply);
@@ -294,8 +374,8 @@ void http_front::open() {
     }
     return http_response_out{early->status, std::move(early->body)};
   };
-  handlers.on_request = [ctx = impl_->ctx](http_request_in in, http_respond_fn respond) {
-    impl::handle(ctx, std::move(in), std::move(respond));
+  handlers.on_request = [ctx = impl_->ctx, pending = impl_->pending](http_request_in in, http_respond_fn respond) {
+    impl::handle(ctx, *pending, std::move(in), std::move(respond));
   };
   handlers.error_body = [](int status, const std::string& reason) { return a1111_http_exception(status, reason).body; };
   impl_->server = std::make_unique<http_server>(config.host, config.port, limits, std::move(handlers));
@@ -307,6 +387,21 @@ void http_front::close() {
     impl_->server->close();
     impl_->server.reset();
   }
+}
+
+void http_front::refuse_new_work() { impl_->pending->refusing = true; }
+
+size_t http_front::unanswered() const { return impl_->pending->size(); }
+
+void http_front::end_jobs() {
+  auto& ctx = *impl_->ctx;
+  ctx.ask(ctx.scheduler, quick_timeout, [](int32_t) {}, [](caf::error&) {}, purge_atom::value);
+  ctx.ask(ctx.scheduler, quick_timeout, [](bool) {}, [](caf::error&) {}, interrupt_atom::value);
+}
+
+void http_front::answer_unanswered() {
+  const http_answer out = json_error(503, "the worker is shutting down");
+  impl_->pending->answer_all({out.status, out.body, out.content_type});
 }
 
 } // namespace sdw

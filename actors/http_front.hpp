@@ -60,8 +60,20 @@ public:
 
   /// Starts listening; throws std::exception when the address cannot be bound.
   void open();
-  /// Stops listening and waits for the listener to close.
+  /// Stops listening and waits for the listener to close. Answers not given by then are lost:
+  /// a stopping worker drains first (below).
   void close();
+
+  /// Draining, for a clean stop: requests that would start work (txt2img, img2img, extras, /run,
+  /// /runsync, /retry) get 503 from now on; the rest (status, cancel, health, ...) are served.
+  void refuse_new_work();
+  /// Requests received and not answered yet.
+  size_t unanswered() const;
+  /// Interrupts the running jobs (they answer with the images reached, as A1111's /interrupt)
+  /// and cancels the queued ones.
+  void end_jobs();
+  /// Answers every request still waiting with 503.
+  void answer_unanswered();
 
   struct impl;
 

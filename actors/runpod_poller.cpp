@@ -131,6 +131,26 @@ void finish(self_pointer self, const std::string& id, const job_result& r) {
 
 void submit(self_pointer self, generation_job typed);
 
+/// The drain is over (its deadline passed, or a second signal came): each job still running is
+/// cancelled at the scheduler and ends now with an error result, delivered like any other, so
+/// the platform hears why instead of losing the job with the process.
+void end_running_jobs(self_pointer self) {
+  auto& st = self->state;
+  const std::vector<std::string> ids(st.running.begin(), st.running.end());
+  for (const auto& id : ids) {
+    self->request(st.config.scheduler, ask_timeout, cancel_atom::value, id).then([](job_result&) {}, [](caf::error&) {});
+    job_result r;
+    r.id = id;
+    r.status = job_status::cancelled;
+    r.error = job_error{errc::cancelled, "", "the worker was stopped (SIGTERM) before the job finished"};
+    finish(self, id, r);
+  }
+  if (!ids.empty()) {
+    spdlog::warn("stopped with {} job(s) unfinished; each ends with an error", ids.size());
+  }
+  check_done(self);
+}
+
 void start_job(self_pointer self, const runpod_job& job) {
   auto& st = self->state;
   const std::string id = job.id;
@@ -292,6 +312,11 @@ poller_actor::behavior_type runpod_poller(poller_actor::stateful_pointer<poller_
     [=](tick_atom) { on_tick(self); },
     [=](stop_atom) {
       auto& st = self->state;
+      if (st.stop_asked) {
+        end_running_jobs(self);
+        return;
+      }
+      st.stop_asked = true;
       if (st.stopping) {
         return;
       }

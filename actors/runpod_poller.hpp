@@ -40,6 +40,7 @@ struct poller_state {
   poller_config config;
   bool ready = false;                    ///< the model is loaded: jobs may be taken
   bool stopping = false;                 ///< no more jobs are taken
+  bool stop_asked = false;               ///< a stop came: the next one ends the running jobs
   bool unfit = false;                    ///< a device fault: stop with exit code 1
   bool done = false;                     ///< on_done was called
   bool taking = false;                   ///< a job-take call is under way

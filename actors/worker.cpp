@@ -21,9 +21,11 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -195,6 +197,23 @@ int wait_stop_event() {
   while (::read(stop_pipe[0], &byte, 1) < 0 && errno == EINTR) {
   }
   return byte;
+}
+
+int wait_stop_event_until(std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return stop_timed_out;
+    }
+    pollfd fd{stop_pipe[0], POLLIN, 0};
+    const int n = ::poll(&fd, 1, static_cast<int>(std::min<int64_t>(left.count(), 60000)));
+    if (n > 0) {
+      return wait_stop_event();
+    }
+    if (n < 0 && errno != EINTR) {
+      return stop_timed_out;
+    }
+  }
 }
 
 void notify_done(int code) {

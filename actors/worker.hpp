@@ -9,6 +9,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -84,6 +85,12 @@ bool open_stop_channel();
 /// Blocks until an event arrives: a signal number (SIGINT, SIGTERM), or `stop_done + code` from
 /// notify_done.
 int wait_stop_event();
+
+/// wait_stop_event_until, when the deadline passed first.
+constexpr int stop_timed_out = -1;
+
+/// wait_stop_event, giving up at `deadline` (stop_timed_out).
+int wait_stop_event_until(std::chrono::steady_clock::time_point deadline);
 
 /// The base of the "done" events: wait_stop_event returns stop_done + the exit code.
 constexpr int stop_done = 100;

@@ -12,6 +12,8 @@
 #include <caf/actor_system_config.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
 #include <exception>
 #include <filesystem>
 
@@ -46,6 +48,38 @@ a1111_flag_inputs flag_inputs(const worker_config& config, const std::vector<api
   }
   in.log_level = config.log_level;
   return in;
+}
+
+/// A clean stop: no new work; the requests in flight get their answers within `seconds` (then the
+/// running jobs are interrupted and the queued ones cancelled, which answers their requests); any
+/// request still open after that, or after a second signal, is answered 503.
+void drain(http_front& front, int sig, int seconds) {
+  front.refuse_new_work();
+  spdlog::info("signal {}: answering the {} request(s) in flight within {} s, then stopping", sig, front.unanswered(),
+               seconds);
+  const auto wait_for_answers = [&front](std::chrono::steady_clock::time_point until) {
+    while (front.unanswered() > 0) {
+      const int event = wait_stop_event_until(std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(50)));
+      if (event != stop_timed_out) {
+        spdlog::warn("signal {} again: the requests still open are answered 503 now", event);
+        return false;
+      }
+      if (std::chrono::steady_clock::now() >= until) {
+        break;
+      }
+    }
+    return true;
+  };
+  if (wait_for_answers(std::chrono::steady_clock::now() + std::chrono::seconds(seconds)) && front.unanswered() > 0) {
+    spdlog::warn("the drain took its {} s: interrupting the running jobs, cancelling the queued ones", seconds);
+    front.end_jobs();
+    // An interrupted job answers at its next sampler step.
+    wait_for_answers(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  }
+  if (front.unanswered() > 0) {
+    spdlog::warn("{} request(s) answered 503 as the worker stops", front.unanswered());
+  }
+  front.answer_unanswered();
 }
 
 } // namespace
@@ -101,7 +135,7 @@ int run_api(const worker_config& config) {
                    !guarded ? "" : config.health_access == "open" ? ", credentials asked on every route but /health"
                                                                    : ", credentials asked on every route");
       const int sig = wait_stop_event();
-      spdlog::info("signal {}: shutting down", sig);
+      drain(front, sig, config.drain_seconds);
     } catch (const std::exception& e) {
       spdlog::error("cannot serve on {}:{}: {}", config.host, config.port, e.what());
       code = 1;

@@ -28,6 +28,7 @@
 #include <fstream>
 #include <iostream>
 #include <future>
+#include <chrono>
 #include <optional>
 #include <sstream>
 
@@ -162,17 +163,39 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   spdlog::info("worker {}: {} jobs at once, job-take {}, job-done {}", runpod.worker_id, runpod.concurrency,
                url_for_log(job_take_url(runpod, false)), url_for_log(job_done_url(runpod, "$ID")));
   auto heartbeat_hdl = system.spawn(heartbeat, runpod);
-  auto delivery_hdl = system.spawn(delivery, runpod.api_key);
+  auto delivery_hdl = system.spawn(delivery, delivery_config{runpod.api_key, runpod.max_result_bytes});
   auto poller_hdl = system.spawn(runpod_poller, poller_config{runpod, actors.scheduler, actors.health, delivery_hdl,
                                                               heartbeat_hdl, a1111, [](int code) { notify_done(code); }});
+  // A signal stops the taking of jobs; those in flight have queue.drain-seconds to finish. When
+  // that passes, or a second signal comes, they end with an error result, which is still
+  // delivered; a third signal leaves without waiting for deliveries.
   int code = 0;
+  int signals = 0;
+  std::optional<std::chrono::steady_clock::time_point> drain_ends;
   for (;;) {
-    const int event = wait_stop_event();
+    const int event = drain_ends ? wait_stop_event_until(*drain_ends) : wait_stop_event();
     if (event >= stop_done) {
       code = event - stop_done;
       break;
     }
-    spdlog::info("signal {}: finishing the jobs in flight, then stopping", event);
+    if (event == stop_timed_out) {
+      spdlog::warn("the drain took its {} s: the jobs still running end now", config.drain_seconds);
+      caf::anon_send(poller_hdl, stop_atom::value);
+      drain_ends.reset();
+      continue;
+    }
+    ++signals;
+    if (signals == 1) {
+      spdlog::info("signal {}: finishing the jobs in flight within {} s, then stopping", event, config.drain_seconds);
+      drain_ends = std::chrono::steady_clock::now() + std::chrono::seconds(config.drain_seconds);
+    } else if (signals == 2) {
+      spdlog::warn("signal {} again: the jobs still running end now", event);
+      drain_ends.reset();
+    } else {
+      spdlog::error("signal {} a third time: leaving without waiting for the results' delivery", event);
+      code = 1;
+      break;
+    }
     caf::anon_send(poller_hdl, stop_atom::value);
   }
   caf::anon_send_exit(heartbeat_hdl, caf::exit_reason::user_shutdown);

@@ -63,9 +63,7 @@ typename Inspector::result_type inspect(Inspector& f, job_post& x) {
 /// best-effort progress update, dropped when it fails or when the job's result is already queued.
 using delivery_actor = caf::typed_actor<
   caf::replies_to<deliver_atom, job_post>::with<bool>,
-  caf::reacts_to<post_atom, job_post>,
-  caf::reacts_to<posted_atom, http_exchange>,
-  caf::reacts_to<resend_atom>>;
+  caf::reacts_to<post_atom, job_post>>;
 
 /// heartbeat: pings the platform every interval with the ids of the jobs in progress.
 using heartbeat_actor = caf::typed_actor<

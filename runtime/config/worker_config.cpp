@@ -91,6 +91,10 @@ const std::vector<key_binding>& bindings() {
     {{"queue.kept-results-minutes", "SDWORKER_KEPT_RESULTS_MINUTES", false,
       "minutes a finished job's answer is kept for /status, /stream and /retry"},
      &worker_config::kept_results_minutes},
+    {{"queue.drain-seconds", "SDWORKER_DRAIN_SECONDS", false,
+      "after SIGTERM, seconds the jobs in flight may take to finish (below the platform's grace period); then they "
+      "end with an error (serve) or are interrupted (api); a second signal ends them at once"},
+     &worker_config::drain_seconds},
     {{"http.host", "SDWORKER_HOST", false, "address `sdworker api` listens on"}, &worker_config::host},
     {{"http.port", "SDWORKER_PORT", false, "TCP port of `sdworker api`"}, &worker_config::port},
     {{"http.api-auth", "SDWORKER_API_AUTH", true,
@@ -117,6 +121,10 @@ const std::vector<key_binding>& bindings() {
     {{"runpod.concurrency", "SDWORKER_CONCURRENCY", false,
       "jobs the serverless worker holds at once (more than the devices lets batches form); 0 = one per device"},
      &worker_config::concurrency},
+    {{"runpod.max-result-mb", "SDWORKER_MAX_RESULT_MB", false,
+      "largest result posted to job-done, in MB (RunPod's payload limit is 20); a larger one is replaced by an error "
+      "result saying so"},
+     &worker_config::max_result_mb},
     {{"runpod.api-key", "RUNPOD_AI_API_KEY", true, "sent as Authorization to RunPod; never logged"},
      &worker_config::api_key},
     {{"runpod.pod-id", "RUNPOD_POD_ID", false, "this worker's id in RunPod URLs; empty = a random id"},
@@ -239,6 +247,12 @@ void validate(const worker_config& c) {
   }
   if (c.kept_results_mb < 1 || c.kept_results_mb > 1 << 20) {
     bad("queue.kept-results-mb", "must be 1..1048576, got " + std::to_string(c.kept_results_mb));
+  }
+  if (c.max_result_mb < 1 || c.max_result_mb > 1000) {
+    bad("runpod.max-result-mb", "must be 1..1000, got " + std::to_string(c.max_result_mb));
+  }
+  if (c.drain_seconds < 0 || c.drain_seconds > 3600) {
+    bad("queue.drain-seconds", "must be 0..3600, got " + std::to_string(c.drain_seconds));
   }
   if (c.kept_results_minutes < 1 || c.kept_results_minutes > 7 * 24 * 60) {
     bad("queue.kept-results-minutes", "must be 1..10080, got " + std::to_string(c.kept_results_minutes));

@@ -41,6 +41,7 @@ struct worker_config {
   int max_megapixel_steps = 10000;  ///< a request's width × height × images × steps / 1e6 above this is refused
   int kept_results_mb = 512;        ///< finished jobs' answers kept for /status, in MiB (oldest forgotten first)
   int kept_results_minutes = 30;    ///< and for at most this long (RunPod keeps /run results 30 minutes)
+  int drain_seconds = 8;  ///< after SIGTERM, how long jobs in flight may finish before they end with an error
   // [http]
   std::string host = "127.0.0.1";
   int port = 3000;
@@ -55,6 +56,7 @@ struct worker_config {
   std::string ping_url;         ///< RUNPOD_WEBHOOK_PING
   int ping_interval_ms = 10000;  ///< RUNPOD_PING_INTERVAL
   int concurrency = 0;          ///< jobs taken at once; 0 = one per device
+  int max_result_mb = 20;       ///< job-done payload limit (MB); a larger result is replaced by an error
   std::string api_key;          ///< RUNPOD_AI_API_KEY; never logged
   std::string pod_id;           ///< RUNPOD_POD_ID; empty = a random id
   std::string pod_hostname;     ///< RUNPOD_POD_HOSTNAME

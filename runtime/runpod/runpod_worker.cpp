@@ -35,6 +35,7 @@ runpod_settings runpod_settings_from(const worker_config& config) {
   s.worker_id = config.pod_id.empty() ? new_job_id() : config.pod_id;
   s.endpoint_id = config.endpoint_id;
   s.max_megapixel_steps = config.max_megapixel_steps;
+  s.max_result_bytes = static_cast<std::size_t>(config.max_result_mb) * 1'000'000;
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include "runtime/formats/txt2img_request.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -31,6 +32,7 @@ struct runpod_settings {
   std::string endpoint_id;                      ///< RUNPOD_ENDPOINT_ID; set = JSON log lines
   int concurrency = 1;                          ///< jobs held at once (taken, running or being delivered)
   double max_megapixel_steps = 10000;           ///< queue.max-megapixel-steps: a job asking for more fails
+  std::size_t max_result_bytes = 20'000'000;    ///< runpod.max-result-mb: a larger result is replaced by an error
 
   /// Whether job-take is configured (production mode).
   bool on_runpod() const { return !get_job_url.empty(); }

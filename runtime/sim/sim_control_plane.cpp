@@ -141,20 +141,27 @@ void sim_control_plane::script_takes(int status, int n) {
   take_script_left_ = n;
 }
 
-void sim_control_plane::script_result_failures(sim_answer::how how, int n) {
+void sim_control_plane::script_result_failures(int status, int n, const std::string& job) {
   std::lock_guard<std::mutex> lock(mutex_);
-  result_script_how_ = how;
+  result_script_status_ = status;
   result_script_left_ = n;
+  result_script_job_ = job;
 }
 
-bool sim_control_plane::scripted_fault(const std::string& op, const std::string& body, sim_answer& fault) {
+bool sim_control_plane::scripted_fault(const std::vector<std::string>& parts, const std::string& body,
+                                       sim_answer& fault) {
+  const std::string& op = parts[2];
+  const bool for_job = result_script_job_.empty() || (parts.size() > 4 && parts[4] == result_script_job_);
   if ((op == "job-take" || op == "job-take-batch") && take_script_left_ > 0) {
     --take_script_left_;
     fault = sim_json_answer(take_script_status_, "{}");
-  } else if (op == "job-done" && result_script_left_ > 0 && !is_progress_post(body)) {
+  } else if (op == "job-done" && result_script_left_ > 0 && for_job && !is_progress_post(body)) {
     --result_script_left_;
-    fault = result_script_how_ == sim_answer::how::reply ? sim_error_answer(500, "try again") : sim_answer{};
-    fault.action = result_script_how_;
+    if (result_script_status_ == 0) {
+      fault.action = sim_answer::how::reset;
+    } else {
+      fault = sim_error_answer(result_script_status_, "refused by the script");
+    }
   } else {
     return false;
   }
@@ -243,7 +250,7 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
   }
   const std::string& worker = parts[3];
   workers_[worker];
-  if (sim_answer scripted; scripted_fault(op, body, scripted)) {
+  if (sim_answer scripted; scripted_fault(parts, body, scripted)) {
     return scripted;
   }
   const auto& f = config_.faults;

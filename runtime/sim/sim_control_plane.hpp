@@ -100,10 +100,11 @@ public:
   void submit_raw(const std::string& id, const std::string& job_json);
 
   /// Scripted faults, played before any drawn one: the next `n` job-takes answer `status` (429,
-  /// 400, ...) with no job; the next `n` final job-done posts fail with HTTP 500 (`how` reply) or
-  /// without an answer (drop, reset), and the result is not recorded. Progress posts pass.
+  /// 400, ...) with no job; the next `n` final job-done posts (of job `job`, or of any job when it
+  /// is empty) fail, answered `status` (500, 400, 413, ...) or, with status 0, reset without an
+  /// answer, and the result is not recorded. Progress posts pass.
   void script_takes(int status, int n);
-  void script_result_failures(sim_answer::how how, int n);
+  void script_result_failures(int status, int n, const std::string& job = {});
   /// Waits until job `id` is terminal or `wait_ms` passes; its status then.
   std::string wait_terminal(const std::string& id, int wait_ms);
   /// Requeues jobs whose worker went silent; handle() calls it too.
@@ -136,7 +137,7 @@ private:
   /// Records a new IN_QUEUE job `r` (its id and input set) and queues it. Lock held.
   void enqueue_locked(sim_job_record r);
   /// A scripted fault for this request, if one is due. Lock held.
-  bool scripted_fault(const std::string& op, const std::string& body, sim_answer& fault);
+  bool scripted_fault(const std::vector<std::string>& parts, const std::string& body, sim_answer& fault);
   std::string status_json(const sim_job_record& r) const;
   void sweep_locked();
   bool roll(double rate);
@@ -156,8 +157,9 @@ private:
   sim_counters counters_;
   bool stopping_ = false;
   int take_script_status_ = 204, take_script_left_ = 0;
-  sim_answer::how result_script_how_ = sim_answer::how::reply;
+  int result_script_status_ = 500;
   int result_script_left_ = 0;
+  std::string result_script_job_;
 };
 
 /// A query parameter's raw value, or "" when absent.

@@ -64,3 +64,77 @@ BOOST_AUTO_TEST_CASE(results_are_retried_through_5xx_and_resets_and_delivered_on
   BOOST_TEST(fake.results_for("job-reset").size() == 3u);
   BOOST_TEST(worker.alive(), worker.log());
 }
+
+namespace {
+
+/// The error text of a result body ("" when it has none).
+std::string error_text(const std::string& body) {
+  const json_value doc = sdw::parse_json(body);
+  const json_value* error = doc.find("error");
+  return error != nullptr && error->is_string() ? error->as_string() : "";
+}
+
+/// When the platform accepted `job`'s result.
+std::chrono::steady_clock::time_point accepted_at(const fake_runpod& fake, const std::string& job) {
+  for (const auto& p : fake.results_for(job)) {
+    if (p.answered == 200) {
+      return p.at;
+    }
+  }
+  return std::chrono::steady_clock::time_point::max();
+}
+
+} // namespace
+
+// Each job's result goes on its own: one in backoff (five 500s, 7.75 s of waits) does not hold
+// the result of a job that finished after it.
+BOOST_AUTO_TEST_CASE(a_result_in_backoff_does_not_hold_another_jobs_result) {
+  fake_runpod fake;
+  sdw::test::temp_dir models;
+  auto env = fake.env();
+  env.emplace_back("SDWORKER_CONCURRENCY", "2");
+  sdw::test::serve_process worker(sdw::test::tiny_model(models), env);
+  fake.fail_next_done(fake_runpod::failure::http_500, 5, "job-slow");
+  fake.add_job("job-slow", small_input);
+  BOOST_TEST_REQUIRE(fake.wait_until([&] { return !fake.results_for("job-slow").empty(); }, 60s), worker.log());
+  fake.add_job("job-next", small_input);
+  BOOST_TEST_REQUIRE(!fake.wait_for_result("job-next").empty(), worker.log());
+  BOOST_TEST_REQUIRE(!fake.wait_for_result("job-slow").empty(), worker.log());
+  BOOST_TEST((answers(fake.results_for("job-slow")) == std::vector<int>{500, 500, 500, 500, 500, 200}));
+  BOOST_TEST((accepted_at(fake, "job-next") < accepted_at(fake, "job-slow")));
+  BOOST_TEST(answers(fake.results_for("job-next")).size() == 1u);
+}
+
+// A result the platform refuses with a 4xx is not dropped: a small error result saying why
+// takes its place, so the job ends FAILED with the reason.
+BOOST_AUTO_TEST_CASE(a_refused_result_is_replaced_by_an_error_result) {
+  fake_runpod fake;
+  sdw::test::temp_dir models;
+  sdw::test::serve_process worker(sdw::test::tiny_model(models), fake.env());
+  fake.refuse_next_done(400, 1, "job-refused");
+  fake.add_job("job-refused", small_input);
+  const std::string accepted = fake.wait_for_result("job-refused");
+  BOOST_TEST_REQUIRE(!accepted.empty(), worker.log());
+  BOOST_TEST((answers(fake.results_for("job-refused")) == std::vector<int>{400, 200}));
+  BOOST_TEST(images_in(fake.results_for("job-refused").front().body) == 1u);
+  BOOST_TEST(error_text(accepted).find("the platform refused the result (HTTP 400") != std::string::npos, accepted);
+  BOOST_TEST(worker.alive(), worker.log());
+}
+
+// A result over the payload limit is never posted: an error result says so instead.
+BOOST_AUTO_TEST_CASE(a_result_over_the_payload_limit_becomes_an_error_result) {
+  fake_runpod fake;
+  sdw::test::temp_dir models;
+  auto env = fake.env();
+  env.emplace_back("SDWORKER_MAX_RESULT_MB", "1");
+  sdw::test::serve_process worker(sdw::test::tiny_model(models), env);
+  fake.add_job("job-big", R"({"prompt":"big","steps":2,"width":512,"height":512,"batch_size":2,"seed":3})");
+  const std::string accepted = fake.wait_for_result("job-big", 120s);
+  BOOST_TEST_REQUIRE(!accepted.empty(), worker.log());
+  BOOST_TEST(fake.results_for("job-big").size() == 1u);
+  BOOST_TEST(accepted.size() < 10000u);
+  BOOST_TEST(error_text(accepted).find("over the platform's limit of 1000000") != std::string::npos, accepted);
+  // A small job still goes through.
+  fake.add_job("job-small", small_input);
+  BOOST_TEST(images_in(fake.wait_for_result("job-small")) == 1u);
+}

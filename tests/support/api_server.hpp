@@ -145,6 +145,10 @@ public:
   /// Stops the server: SIGTERM, up to 10 s to exit, then SIGKILL. Returns the exit status
   /// (-1 when it had to be killed or was already gone).
   int stop() { return child_->stop(std::chrono::seconds(10)); }
+  /// Sends `sig` (SIGTERM, ...) and returns at once.
+  void signal(int sig) { child_->signal(sig); }
+  /// Waits up to `limit` for the process to end by itself: its exit code, or -1.
+  int wait_exit(std::chrono::seconds limit) { return child_->wait_exit(limit); }
 
   /// The server's log so far (for failure messages).
   std::string log() const {

@@ -47,10 +47,12 @@ public:
 
   /// The next `n` job-takes answer `status` (429, 400, ...) with no job.
   void answer_next_takes(int status, int n) { plane_.script_takes(status, n); }
-  /// The next `n` job-done results (not progress posts) fail as `how`.
-  void fail_next_done(failure how, int n) {
-    plane_.script_result_failures(how == failure::reset ? sim_answer::how::reset : sim_answer::how::reply, n);
+  /// The next `n` job-done results (not progress posts; of job `job` only, when given) fail as `how`.
+  void fail_next_done(failure how, int n, const std::string& job = {}) {
+    plane_.script_result_failures(how == failure::reset ? 0 : 500, n, job);
   }
+  /// The next `n` job-done results (of job `job` only, when given) are answered `status` (4xx).
+  void refuse_next_done(int status, int n, const std::string& job = {}) { plane_.script_result_failures(status, n, job); }
 
   std::vector<fake_request> takes() const { return recorded("job-take"); }
   std::vector<fake_request> done_posts() const { return recorded("job-done"); }
