@@ -213,6 +213,11 @@ int main(int argc, char** argv) {
   sim_cmd->add_option("--take-wait-ms", sim.take_wait_ms, "job-take long poll")->capture_default_str();
   sim_cmd->add_option("--take-5xx", sim.faults.take_5xx, "job-take 503 rate")->capture_default_str();
   sim_cmd->add_option("--done-5xx", sim.faults.done_5xx, "job-done 500 rate")->capture_default_str();
+  sim_cmd->add_option("--done-4xx", sim.faults.done_4xx, "rate of results refused with 400")->capture_default_str();
+  sim_cmd->add_option("--restart-every", sim.restart_every_s, "seconds between control-plane restarts; 0 = none")
+    ->capture_default_str();
+  sim_cmd->add_option("--restart-down-ms", sim.restart_down_ms, "how long a restart refuses connections")
+    ->capture_default_str();
   sim_cmd->add_option("--slow", sim.faults.slow, "rate of late worker-side answers")->capture_default_str();
   sim_cmd->add_option("--slow-ms", sim.faults.slow_ms, "how late")->capture_default_str();
   sim_cmd->add_option("--drop", sim.faults.drop, "rate of job-take/job-done closed without an answer")

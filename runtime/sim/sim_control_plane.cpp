@@ -265,6 +265,9 @@ sim_answer sim_control_plane::handle(const std::string& method, const std::strin
     } else if (roll(op == "job-done" ? f.done_5xx : f.take_5xx)) {
       fault.status = op == "job-done" ? 500 : 503;
       fault.body = R"({"error":"injected server error"})";
+    } else if (op == "job-done" && !is_progress_post(body) && roll(f.done_4xx)) {
+      fault.status = 400;
+      fault.body = R"({"error":"injected refusal"})";
     } else {
       fault.status = 0;
     }

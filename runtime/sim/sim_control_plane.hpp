@@ -23,6 +23,7 @@ namespace sdw {
 struct sim_faults {
   double take_5xx = 0;    ///< job-take answers 503 (nothing is taken)
   double done_5xx = 0;    ///< job-done answers 500 (the result is not recorded)
+  double done_4xx = 0;    ///< a final job-done answers 400 (the result is not recorded; the worker may not retry it)
   double slow = 0;        ///< any worker-side request is answered `slow_ms` late
   int slow_ms = 300;
   double drop = 0;        ///< job-take/job-done: the connection closes without an answer, nothing done

@@ -114,11 +114,15 @@ sim_server::sim_server(sim_control_plane& plane, int port, bool record) : plane_
 }
 
 sim_server::~sim_server() {
-  stopping_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    listening_.notify_all();
+  }
   plane_.stop();
   ::shutdown(listen_fd_, SHUT_RDWR);
-  ::close(listen_fd_);
   acceptor_.join();
+  ::close(listen_fd_);
   std::unique_lock<std::mutex> lock(mutex_);
   idle_.wait(lock, [this] { return open_connections_ == 0; });
 }
@@ -144,10 +148,41 @@ std::vector<sim_request> sim_server::requests() const {
   return requests_;
 }
 
+void sim_server::restart(std::chrono::milliseconds down) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  restarting_ = true;
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  listening_.wait(lock, [this] { return !accepting_; });
+  ::close(listen_fd_);
+  lock.unlock();
+  std::this_thread::sleep_for(down);
+  int bound = 0;
+  const int fd = listen_loopback(port_, bound);
+  lock.lock();
+  listen_fd_ = fd;
+  restarting_ = false;
+  listening_.notify_all();
+}
+
 void sim_server::accept_loop() {
   while (!stopping_) {
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    int listen_fd;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      accepting_ = !restarting_;
+      listening_.notify_all();
+      listening_.wait(lock, [this] { return !restarting_ || stopping_; });
+      if (stopping_) {
+        return;
+      }
+      accepting_ = true;
+      listen_fd = listen_fd_;
+    }
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      accepting_ = false;
+      listening_.notify_all();
       continue;
     }
     std::lock_guard<std::mutex> lock(mutex_);

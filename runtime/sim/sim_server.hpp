@@ -53,6 +53,9 @@ public:
                                                               const std::string& endpoint = "sim") const;
   /// The requests answered so far, in that order (empty without `record`).
   std::vector<sim_request> requests() const;
+  /// A control-plane restart: stops listening (new connections are refused) for `down`, then
+  /// listens again on the same port. Connections already open are served to their end.
+  void restart(std::chrono::milliseconds down);
 
 private:
   void accept_loop();
@@ -66,6 +69,9 @@ private:
   const bool record_;
   mutable std::mutex mutex_;
   std::condition_variable idle_;
+  std::condition_variable listening_;  ///< restart and the accept loop hand the socket over
+  bool restarting_ = false;
+  bool accepting_ = false;             ///< the accept loop is in accept() on listen_fd_
   int open_connections_ = 0;
   std::vector<sim_request> requests_;
 };

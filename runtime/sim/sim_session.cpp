@@ -161,6 +161,26 @@ sim_outcome run_sim_session(const sim_args& args) {
       outcome.killed_job = job;
     });
   }
+  // Control-plane restarts: the listener goes away for a while, every so often, until the end.
+  std::atomic<bool> finished{false};
+  std::thread restarter;
+  int restarts = 0;
+  if (args.restart_every_s > 0) {
+    restarter = std::thread([&] {
+      const auto every = std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(args.restart_every_s));
+      for (auto next = start + every; !finished; next += every) {
+        while (!finished && clock_type::now() < next) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        if (finished) {
+          break;
+        }
+        spdlog::info("sim: the control plane restarts ({} ms without a listener)", args.restart_down_ms);
+        server.restart(std::chrono::milliseconds(args.restart_down_ms));
+        ++restarts;
+      }
+    });
+  }
   if (args.rate > 0) {
     open_loop(args, server.port(), load);
   } else {
@@ -173,6 +193,10 @@ sim_outcome run_sim_session(const sim_args& args) {
   if (killer.joinable()) {
     killer.join();
   }
+  finished = true;
+  if (restarter.joinable()) {
+    restarter.join();
+  }
   outcome.report = make_sim_report(plane.records(), plane.counters(), workers.names());
   std::ostringstream settings;
   settings << args.workers << " workers (concurrency " << (args.concurrency > 0 ? args.concurrency : 1)
@@ -180,7 +204,8 @@ sim_outcome run_sim_session(const sim_args& args) {
            << (args.rate > 0 ? "Poisson " + std::to_string(args.rate) + "/s" : std::to_string(args.clients) + " closed-loop clients")
            << ", time scale " << args.time_scale << ", seed " << args.seed << ", faults: take 5xx " << args.faults.take_5xx
            << ", done 5xx " << args.faults.done_5xx << ", slow " << args.faults.slow << ", drop " << args.faults.drop
-           << ", reset " << args.faults.reset << ", duplicate " << args.faults.duplicate
+           << ", reset " << args.faults.reset << ", duplicate " << args.faults.duplicate << ", done 4xx "
+           << args.faults.done_4xx << ", control-plane restarts " << restarts
            << (outcome.killed ? ", killed " + outcome.killed_worker + " holding " + outcome.killed_job : "");
   outcome.report.settings = settings.str();
   return outcome;

@@ -29,6 +29,8 @@ struct sim_args {
   uint64_t seed = 1;
   sim_faults faults;
   double kill_after_s = -1;    ///< SIGKILL a worker holding a job this long after the start; < 0 = never
+  double restart_every_s = 0;  ///< the control plane restarts this often (refusing connections); 0 = never
+  int restart_down_ms = 1000;  ///< how long each restart refuses connections
   double timeout_s = 300;      ///< give up waiting for unfinished jobs after this long
   int port = 0;                ///< emulator port; 0 = any free one
   std::string out = "sim-report";  ///< writes <out>.json, <out>.html and <out>-logs/

@@ -114,3 +114,38 @@ BOOST_AUTO_TEST_CASE(batch_size_histogram_under_load_with_max_batch_4_and_1) {
     }
   }
 }
+
+BOOST_AUTO_TEST_CASE(every_fault_at_once_a_killed_worker_and_plane_restarts_lose_no_job) {
+  // Results refused with 400 (the worker then posts an error result: the job ends FAILED with the
+  // reason), the control plane restarting (connections refused for a while), a worker killed
+  // while it holds a job, and every drawn fault besides: each job still ends exactly once as
+  // clients see it.
+  sdw::test::temp_dir dir;
+  sdw::sim_args args = small_run(dir);
+  args.workers = 4;
+  args.jobs = 200;
+  args.clients = 8;
+  args.timeout_s = 120;
+  args.seed = 11;
+  args.faults.seed = 11;
+  args.faults.take_5xx = 0.03;
+  args.faults.done_5xx = 0.03;
+  args.faults.done_4xx = 0.03;
+  args.faults.slow = 0.03;
+  args.faults.slow_ms = 100;
+  args.faults.drop = 0.02;
+  args.faults.reset = 0.02;
+  args.faults.duplicate = 0.02;
+  args.kill_after_s = 1;
+  args.restart_every_s = 2;
+  args.restart_down_ms = 300;
+  const sdw::sim_outcome outcome = sdw::run_sim_session(args);
+  const auto& r = outcome.report;
+  BOOST_TEST(outcome.killed);
+  BOOST_TEST(r.settings.find("control-plane restarts 0") == std::string::npos, r.settings);
+  BOOST_TEST(r.jobs == 200);
+  BOOST_TEST(r.lost == 0);
+  BOOST_TEST(r.completed + r.failed == 200);
+  BOOST_TEST(r.cancelled == 0);
+  BOOST_TEST(r.injected_faults > 0);
+}
