@@ -56,12 +56,25 @@ std::pair<std::string, bool> id_and_done(const std::string& body) {
   }
 }
 
+/// Sends a submission, again every 100 ms while the control plane refuses connections (it is
+/// restarting), as a client would, until `deadline`.
+sim_http_reply submit_until_answered(int port, const std::string& target, const std::string& body,
+                                     clock_type::time_point deadline) {
+  for (;;) {
+    sim_http_reply reply = sim_http_request(port, "POST", target, body);
+    if (reply.status != 0 || clock_type::now() >= deadline) {
+      return reply;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 /// Open loop: jobs arrive at Poisson times, each through POST /run.
-void open_loop(const sim_args& args, int port, sim_load_generator& load) {
+void open_loop(const sim_args& args, int port, sim_load_generator& load, clock_type::time_point deadline) {
   auto next = clock_type::now();
   for (int i = 0; i < args.jobs; ++i) {
     std::this_thread::sleep_until(next);
-    const auto reply = sim_http_request(port, "POST", "/v2/sim/run", "{\"input\":" + load.next_input() + "}");
+    const auto reply = submit_until_answered(port, "/v2/sim/run", "{\"input\":" + load.next_input() + "}", deadline);
     if (reply.status != 200) {
       spdlog::warn("sim: /run answered {}: {}", reply.status, reply.body);
     }
@@ -85,8 +98,8 @@ void closed_loop(const sim_args& args, int port, sim_control_plane& plane, sim_l
           input = load.next_input();
         }
         const int wait_ms = static_cast<int>(std::clamp(args.timeout_s * 1000, 1000.0, 300000.0));
-        const auto reply = sim_http_request(port, "POST", "/v2/sim/runsync?wait=" + std::to_string(wait_ms),
-                                            "{\"input\":" + input + "}");
+        const auto reply = submit_until_answered(port, "/v2/sim/runsync?wait=" + std::to_string(wait_ms),
+                                                 "{\"input\":" + input + "}", deadline);
         const auto [id, done] = id_and_done(reply.body);
         const auto left_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
         if (!id.empty() && !done && left_ms.count() > 0) {
@@ -182,7 +195,7 @@ sim_outcome run_sim_session(const sim_args& args) {
     });
   }
   if (args.rate > 0) {
-    open_loop(args, server.port(), load);
+    open_loop(args, server.port(), load, deadline);
   } else {
     closed_loop(args, server.port(), plane, load, deadline);
   }
