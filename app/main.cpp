@@ -70,9 +70,9 @@ int main(int argc, char** argv) {
 
   std::string preset = "tiny", dtype = "f16", out;
   uint64_t seed = 0;
-  auto* make = app.add_subcommand("make-model", "write a random-weight SD1.x checkpoint in A1111's key layout");
-  make->add_option("--preset", preset, "tiny, sd15, sd2-tiny or sd2")
-    ->check(CLI::IsMember({"tiny", "sd15", "sd2-tiny", "sd2"}))
+  auto* make = app.add_subcommand("make-model", "write a random-weight SD1.x, SD2.x or SDXL checkpoint in A1111's key layout");
+  make->add_option("--preset", preset, "tiny, sd15, sd2-tiny, sd2, sdxl-tiny or sdxl")
+    ->check(CLI::IsMember({"tiny", "sd15", "sd2-tiny", "sd2", "sdxl-tiny", "sdxl"}))
     ->capture_default_str();
   make->add_option("--dtype", dtype, "f16 or f32")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
   make->add_option("--seed", seed, "random seed")->capture_default_str();

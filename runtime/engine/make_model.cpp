@@ -23,12 +23,15 @@ const char* to_string(model_preset preset) {
     case model_preset::sd15: return "sd15";
     case model_preset::sd2_tiny: return "sd2-tiny";
     case model_preset::sd2: return "sd2";
+    case model_preset::sdxl_tiny: return "sdxl-tiny";
+    case model_preset::sdxl: return "sdxl";
   }
   return "tiny";
 }
 
 std::optional<model_preset> parse_model_preset(const std::string& name) {
-  for (auto p : {model_preset::tiny, model_preset::sd15, model_preset::sd2_tiny, model_preset::sd2})
+  for (auto p : {model_preset::tiny, model_preset::sd15, model_preset::sd2_tiny, model_preset::sd2,
+                 model_preset::sdxl_tiny, model_preset::sdxl})
     if (name == to_string(p)) return p;
   return std::nullopt;
 }
@@ -46,13 +49,53 @@ model_config sd2_config() {
   return c;
 }
 
+// SDXL base as sgm's sd_xl_base.yaml describes it.
+model_config sdxl_config() {
+  model_config c;
+  c.unet.channel_mult = {1, 2, 4};
+  c.unet.attention_resolutions = {4, 2};
+  c.unet.num_heads = -1;
+  c.unet.num_head_channels = 64;
+  c.unet.use_linear_in_transformer = true;
+  c.unet.transformer_depth_levels = {1, 2, 10};
+  c.unet.context_dim = 2048;
+  c.unet.adm_in_channels = 2816;
+  c.vae.scale_factor = 0.13025;
+  c.text = sdxl_clip_l();
+  c.text2 = sdxl_open_clip_bigg();
+  return c;
+}
+
 } // namespace
 
 model_config preset_config(model_preset preset) {
   model_config c;
   if (preset == model_preset::sd2 || preset == model_preset::sd2_tiny) c = sd2_config();
+  if (preset == model_preset::sdxl || preset == model_preset::sdxl_tiny) c = sdxl_config();
   c.source = std::string("preset ") + to_string(preset);
-  if (preset == model_preset::sd15 || preset == model_preset::sd2) return c;
+  if (preset == model_preset::sd15 || preset == model_preset::sd2 || preset == model_preset::sdxl) return c;
+  if (preset == model_preset::sdxl_tiny) {
+    // SDXL's key layout at a few MB: two res blocks per level, no attention at full resolution,
+    // transformer depths growing with the level, 64-wide heads, both text encoders.
+    c.unet.model_channels = 64;
+    c.unet.channel_mult = {1, 2, 2};
+    c.unet.transformer_depth_levels = {0, 1, 2};
+    c.vae.ch = 32;
+    c.vae.ch_mult = {1, 1, 1, 1};
+    c.vae.num_res_blocks = 1;
+    c.text.width = 64;
+    c.text.layers = 3;
+    c.text.heads = 1;
+    c.text.intermediate = 128;
+    c.text2->width = 128;
+    c.text2->layers = 3;
+    c.text2->heads = 2;
+    c.text2->intermediate = 256;
+    c.text2->projection_dim = 64;
+    c.unet.context_dim = c.text.width + c.text2->width;
+    c.unet.adm_in_channels = c.text2->projection_dim + sdxl_size_embeddings * sdxl_size_embedding_dim;
+    return c;
+  }
   if (preset == model_preset::sd2_tiny) {
     // Channels stay multiples of the 64-wide heads, so that detection alone reads the model.
     c.unet.model_channels = 64;
@@ -216,6 +259,10 @@ void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::s
     layout.push_back({p + "logit_scale", {}});
   }
 
+  if (config.text2) {
+    layout.push_back({std::string(sdxl_text2_prefix) + "logit_scale", {}});
+  }
+
   std::map<std::string, size_t> rank;
   for (const auto& s : layout) rank[s.name] = s.shape.size();
 
@@ -238,7 +285,9 @@ void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::s
   }
   const int64_t positions = config.text.max_positions;
   if (!config.text.open_clip) {
-    entries.push_back({std::string(sd1_position_ids_key), st_dtype::i64, {1, positions}, [positions](uint8_t* out, size_t) {
+    const std::string ids_key =
+        config.text2 ? std::string(sdxl_text_prefix) + "embeddings.position_ids" : std::string(sd1_position_ids_key);
+    entries.push_back({ids_key, st_dtype::i64, {1, positions}, [positions](uint8_t* out, size_t) {
                          for (int64_t i = 0; i < positions; ++i) std::memcpy(out + 8 * i, &i, 8);
                        }});
   }
@@ -252,7 +301,7 @@ void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::s
   const std::string yaml = config_path_for(out_path);
   if (preset == model_preset::tiny || v_prediction) {
     write_model_config_yaml(config, yaml);
-  } else if (config.text.open_clip) {
+  } else if (config.text.open_clip || config.text2) {
     std::filesystem::remove(yaml);  // a stale one would override detection
   }
 }

@@ -1,5 +1,5 @@
 #pragma once
-/// Synthetic SD1.x and SD2.x checkpoints with random weights, for tests and benchmarks without real models.
+/// Synthetic SD1.x, SD2.x and SDXL base checkpoints with random weights, for tests and benchmarks without real models.
 
 #include "runtime/engine/model_config.hpp"
 #include "runtime/engine/safetensors.hpp"
@@ -11,10 +11,12 @@
 namespace sdw {
 
 /// Which architecture to generate: a tiny SD1-shaped model, the full SD1.5 size, a tiny SD2-shaped
-/// model (OpenCLIP text encoder, 64-channel heads, linear projections) or the full SD2.x size.
-enum class model_preset { tiny, sd15, sd2_tiny, sd2 };
+/// model (OpenCLIP text encoder, 64-channel heads, linear projections), the full SD2.x size, a tiny
+/// SDXL-base-shaped model (both text encoders, label embedding, per-level transformer depths) or
+/// the full SDXL base size.
+enum class model_preset { tiny, sd15, sd2_tiny, sd2, sdxl_tiny, sdxl };
 
-/// "tiny", "sd15", "sd2-tiny" or "sd2".
+/// "tiny", "sd15", "sd2-tiny", "sd2", "sdxl-tiny" or "sdxl".
 const char* to_string(model_preset preset);
 
 /// The preset of a name to_string gives; nothing for another name.
@@ -31,7 +33,10 @@ model_config preset_config(model_preset preset);
 /// sd-v1-5-inpainting). SD2 presets write the OpenCLIP keys (with its unused text_projection and
 /// logit_scale) and no position ids; with `v_prediction` they write `<stem>.yaml` with
 /// `parameterization: "v"` beside the file, as A1111 users do for 768-v models (a random UNet cannot
-/// pass A1111's v test), and without it no yaml, so that loading detects an eps SD2 model.
+/// pass A1111's v test), and without it no yaml, so that loading detects an eps SD2 model. SDXL
+/// presets write `conditioner.embedders.{0,1}.*` with bigG's text_projection and logit_scale and
+/// CLIP-L's position ids, and no yaml (detection reads them). Weights are generated while they are
+/// written, one chunk at a time: the full sizes never need the model in memory.
 /// Throws error(bad_request) for another dtype.
 void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::string& out_path,
                 bool inpainting = false, bool v_prediction = false);

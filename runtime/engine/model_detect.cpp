@@ -78,7 +78,7 @@ private:
 
 [[noreturn]] void unsupported(const safetensors_file& f, const std::string& what, const std::string& key) {
   throw error(errc::bad_checkpoint, f.path(),
-              what + " (tensor '" + key + "') is not supported yet; only SD1.x and SD2.x checkpoints are");
+              what + " (tensor '" + key + "') is not supported yet; only SD1.x, SD2.x and SDXL base checkpoints are");
 }
 
 void detect_unet(shapes& s, unet_config& u) {
@@ -86,6 +86,7 @@ void detect_unet(shapes& s, unet_config& u) {
   if (auto mc = s.dim(p + "input_blocks.0.0.weight", 0)) u.model_channels = *mc;
   if (auto in = s.dim(p + "input_blocks.0.0.weight", 1)) u.in_channels = *in;
   if (auto out = s.dim(p + "out.2.weight", 0)) u.out_channels = *out;
+  if (auto adm = s.dim(p + "label_emb.0.0.weight", 1)) u.adm_in_channels = *adm;
   if (auto ctx = s.dim(p + "middle_block.1.transformer_blocks.0.attn2.to_k.weight", 1)) u.context_dim = *ctx;
   if (const st_tensor* t = s.find(p + "middle_block.1.proj_in.weight")) u.use_linear_in_transformer = t->shape.size() == 2;
   if (s.has(p + "middle_block.1.transformer_blocks.0.norm1.weight")) {
@@ -95,18 +96,25 @@ void detect_unet(shapes& s, unet_config& u) {
   }
 
   // Walk the input blocks: res blocks, each level closed by a downsampling conv.
-  std::vector<int> mult, attention;
+  std::vector<int> mult, attention, depths;
   std::vector<int> blocks_per_level;
   int n = 1, in_level = 0, ds = 1;
   bool level_has_attention = false;
-  int level_channels = 0;
+  int level_channels = 0, level_depth = 0;
   std::string level_key;
   auto close_level = [&] {
     mult.push_back(s.multiple(level_key, level_channels, u.model_channels, p + "input_blocks.0.0.weight"));
     blocks_per_level.push_back(in_level);
     if (level_has_attention) attention.push_back(ds);
+    depths.push_back(level_depth);
     in_level = 0;
     level_has_attention = false;
+    level_depth = 0;
+  };
+  auto depth_of = [&](const std::string& transformer) {
+    int d = 0;
+    while (s.has(transformer + ".transformer_blocks." + std::to_string(d) + ".norm1.weight")) ++d;
+    return d;
   };
   for (;; ++n) {
     std::string b = p + "input_blocks." + std::to_string(n);
@@ -121,7 +129,10 @@ void detect_unet(shapes& s, unet_config& u) {
     level_channels = *ch;
     level_key = b + ".0.out_layers.3.weight";
     ++in_level;
-    if (s.has(b + ".1.norm.weight")) level_has_attention = true;
+    if (s.has(b + ".1.norm.weight")) {
+      level_has_attention = true;
+      level_depth = depth_of(b + ".1");
+    }
   }
   if (in_level == 0) return;
   close_level();
@@ -130,6 +141,12 @@ void detect_unet(shapes& s, unet_config& u) {
   u.channel_mult = mult;
   u.num_res_blocks = blocks_per_level.front();
   u.attention_resolutions.assign(attention.rbegin(), attention.rend());  // ldm lists them largest first
+  if (u.adm_in_channels > 0) {
+    // sgm's per-level depths (0 where a level has no attention); the middle block's when it differs.
+    u.transformer_depth_levels = depths;
+    const int middle = depth_of(p + "middle_block.1");
+    u.transformer_depth_middle = middle == depths.back() ? -1 : middle;
+  }
 }
 
 void detect_vae(shapes& s, vae_config& v) {
@@ -155,9 +172,8 @@ void detect_vae(shapes& s, vae_config& v) {
 }
 
 // OpenCLIP's text tower: sizes from the embeddings and the first residual block.
-void detect_open_clip_text(shapes& s, text_encoder_config& t) {
-  const std::string p(sd2_text_prefix);
-  t = open_clip_vit_h();
+void detect_open_clip_text(shapes& s, text_encoder_config& t, std::string_view prefix) {
+  const std::string p(prefix);
   if (auto vocab = s.dim(p + "token_embedding.weight", 0)) t.vocab_size = *vocab;
   if (auto w = s.dim(p + "token_embedding.weight", 1)) t.width = *w;
   if (auto pos = s.dim(p + "positional_embedding", 0)) t.max_positions = *pos;
@@ -165,13 +181,14 @@ void detect_open_clip_text(shapes& s, text_encoder_config& t) {
   int layers = 0;
   while (s.has(p + "transformer.resblocks." + std::to_string(layers) + ".mlp.c_fc.weight")) ++layers;
   if (layers > 0) t.layers = layers;
-  if (t.layers < 2) s.fail(p + "transformer.resblocks.0.mlp.c_fc.weight", "one layer leaves nothing for the penultimate-layer output SD2 uses");
+  if (t.layers < 2)
+    s.fail(p + "transformer.resblocks.0.mlp.c_fc.weight", "one layer leaves nothing for the penultimate-layer output SD2 and SDXL use");
   // OpenCLIP text towers use 64-wide heads (ViT-H: 1024 wide, 16 heads); the count is not stored.
   t.heads = t.width % 64 == 0 ? t.width / 64 : 1;
 }
 
-void detect_text(shapes& s, text_encoder_config& t) {
-  const std::string p(sd1_text_prefix);
+void detect_text(shapes& s, text_encoder_config& t, std::string_view prefix) {
+  const std::string p(prefix);
   if (auto vocab = s.dim(p + "embeddings.token_embedding.weight", 0)) t.vocab_size = *vocab;
   if (auto w = s.dim(p + "embeddings.token_embedding.weight", 1)) t.width = *w;
   if (auto pos = s.dim(p + "embeddings.position_embedding.weight", 0)) t.max_positions = *pos;
@@ -192,7 +209,6 @@ void detect_text(shapes& s, text_encoder_config& t) {
 
 void refuse_unsupported_architecture(const safetensors_file& f) {
   static const std::pair<const char*, const char*> foreign[] = {
-      {"conditioner.embedders.", "SDXL checkpoint"},
       {"model.diffusion_model.joint_blocks.", "SD3 checkpoint (MMDiT)"},
       {"joint_blocks.", "SD3 checkpoint (MMDiT)"},
       {"model.diffusion_model.double_blocks.", "Flux checkpoint"},
@@ -201,11 +217,30 @@ void refuse_unsupported_architecture(const safetensors_file& f) {
       {"embedder.model.", "unCLIP checkpoint"},
       {"depth_model.", "SD2 depth checkpoint"},
       {"cond_stage_model.roberta", "AltDiffusion checkpoint"},
-      {"model.diffusion_model.label_emb.", "class-conditioned UNet (SDXL/unCLIP)"},
   };
-  for (const auto& t : f.tensors())
+  const st_tensor* conditioner = nullptr;
+  const st_tensor* label_emb = nullptr;
+  for (const auto& t : f.tensors()) {
     for (const auto& [prefix, what] : foreign)
       if (starts_with(t.name, prefix)) unsupported(f, what, t.name);
+    if (!conditioner && starts_with(t.name, "conditioner.embedders.")) conditioner = &t;
+    if (!label_emb && starts_with(t.name, std::string(sd1_unet_prefix) + "label_emb.")) label_emb = &t;
+  }
+  if (conditioner) {
+    // A1111's sd_models_config: OpenCLIP as embedder 1 is SDXL base, as embedder 0 the refiner.
+    for (const auto& t : f.tensors())
+      if (starts_with(t.name, "conditioner.embedders.0.model.")) unsupported(f, "SDXL refiner checkpoint", t.name);
+    const std::string clip_l = std::string(sdxl_text_prefix) + "embeddings.token_embedding.weight";
+    const std::string bigg = std::string(sdxl_text2_prefix) + "token_embedding.weight";
+    const std::string label = std::string(sd1_unet_prefix) + "label_emb.0.0.weight";
+    for (const std::string& key : {clip_l, bigg, label})
+      if (!f.find(key))
+        throw error(errc::bad_checkpoint, f.path(),
+                    "SDXL checkpoint (tensor '" + conditioner->name + "') without tensor '" + key +
+                        "': not an SDXL base checkpoint (CLIP ViT-L, OpenCLIP bigG and a label-embedding UNet)");
+  } else if (label_emb) {
+    unsupported(f, "class-conditioned UNet (unCLIP)", label_emb->name);
+  }
   if (const st_tensor* t = f.find(std::string(sd2_text_prefix) + "transformer.resblocks.0.attn.in_proj_weight");
       t && !(t->shape.size() == 2 && t->shape[0] == 3 * t->shape[1]))
     throw error(errc::bad_checkpoint, f.path(),
@@ -222,6 +257,25 @@ void refuse_unsupported_architecture(const safetensors_file& f) {
 model_config detect_model_config(const safetensors_file& f) {
   model_config c;
   shapes s(f);
+  if (f.find(std::string(sdxl_text2_prefix) + "token_embedding.weight")) {
+    // sgm's sd_xl_base.yaml: heads of 64 channels, linear projections, CLIP ViT-L's hidden state
+    // one layer before the end (its layer_idx 11 of 12) beside bigG's penultimate one.
+    c.unet.num_heads = -1;
+    c.unet.num_head_channels = 64;
+    c.unet.use_linear_in_transformer = true;
+    c.vae.scale_factor = 0.13025;
+    detect_unet(s, c.unet);
+    detect_vae(s, c.vae);
+    c.text = sdxl_clip_l();
+    detect_text(s, c.text, sdxl_text_prefix);
+    text_encoder_config g = sdxl_open_clip_bigg();
+    detect_open_clip_text(s, g, sdxl_text2_prefix);
+    g.projection_dim = 0;
+    if (auto proj = s.dim(std::string(sdxl_text2_prefix) + "text_projection", 1)) g.projection_dim = *proj;
+    c.text2 = g;
+    c.source = "detected from tensor shapes";
+    return c;
+  }
   const bool sd2 = f.find(std::string(sd2_text_prefix) + "token_embedding.weight") != nullptr ||
                    f.find(std::string(sd2_text_prefix) + "transformer.resblocks.0.attn.in_proj_weight") != nullptr;
   if (sd2) {
@@ -233,10 +287,12 @@ model_config detect_model_config(const safetensors_file& f) {
   }
   detect_unet(s, c.unet);
   detect_vae(s, c.vae);
-  if (sd2)
-    detect_open_clip_text(s, c.text);
-  else
-    detect_text(s, c.text);
+  if (sd2) {
+    c.text = open_clip_vit_h();
+    detect_open_clip_text(s, c.text, sd2_text_prefix);
+  } else {
+    detect_text(s, c.text, sd1_text_prefix);
+  }
   // SD2 inpainting uses v2-inpainting-inference.yaml (eps); other SD2 models go through A1111's
   // is_using_v_parameterization_for_sd2 test, run once the UNet is loaded.
   c.test_for_v_prediction = sd2 && c.unet.in_channels != 9;

@@ -42,7 +42,7 @@ void unet_res_block(layout_builder& b, const std::string& p, int64_t in, int64_t
   if (in != out) b.conv(p + ".skip_connection", in, out, 1);
 }
 
-void unet_transformer(layout_builder& b, const std::string& p, int64_t ch, const unet_config& u) {
+void unet_transformer(layout_builder& b, const std::string& p, int64_t ch, const unet_config& u, int depth) {
   // Heads times head width; equals ch whenever the heads divide it, as in every SD1 model.
   int64_t heads = u.num_head_channels == -1 ? u.num_heads : ch / u.num_head_channels;
   int64_t head_dim = u.num_head_channels == -1 ? ch / u.num_heads : u.num_head_channels;
@@ -52,7 +52,7 @@ void unet_transformer(layout_builder& b, const std::string& p, int64_t ch, const
     b.linear(p + ".proj_in", ch, inner);
   else
     b.conv(p + ".proj_in", ch, inner, 1);
-  for (int d = 0; d < u.transformer_depth; ++d) {
+  for (int d = 0; d < depth; ++d) {
     std::string t = p + ".transformer_blocks." + std::to_string(d);
     b.linear(t + ".attn1.to_q", inner, inner, false);
     b.linear(t + ".attn1.to_k", inner, inner, false);
@@ -83,6 +83,10 @@ void unet_layout(std::vector<tensor_spec>& out, const unet_config& u) {
   const int64_t mc = u.model_channels, emb = 4 * mc;
   b.linear("time_embed.0", mc, emb);
   b.linear("time_embed.2", emb, emb);
+  if (u.adm_in_channels > 0) {
+    b.linear("label_emb.0.0", u.adm_in_channels, emb);
+    b.linear("label_emb.0.2", emb, emb);
+  }
   b.conv("input_blocks.0.0", u.in_channels, mc, 3);
 
   std::vector<int64_t> skip_channels{mc};
@@ -95,7 +99,7 @@ void unet_layout(std::vector<tensor_spec>& out, const unet_config& u) {
       int64_t out_ch = mc * u.channel_mult[level];
       unet_res_block(b, p + ".0", ch, out_ch, emb);
       ch = out_ch;
-      if (has_attention(u, ds)) unet_transformer(b, p + ".1", ch, u);
+      if (has_attention(u, ds)) unet_transformer(b, p + ".1", ch, u, level_transformer_depth(u, level));
       skip_channels.push_back(ch);
     }
     if (level != levels - 1) {
@@ -107,7 +111,7 @@ void unet_layout(std::vector<tensor_spec>& out, const unet_config& u) {
   }
 
   unet_res_block(b, "middle_block.0", ch, ch, emb);
-  unet_transformer(b, "middle_block.1", ch, u);
+  unet_transformer(b, "middle_block.1", ch, u, middle_transformer_depth(u));
   unet_res_block(b, "middle_block.2", ch, ch, emb);
 
   n = 0;
@@ -120,7 +124,8 @@ void unet_layout(std::vector<tensor_spec>& out, const unet_config& u) {
       unet_res_block(b, p + ".0", ch + skip, out_ch, emb);
       ch = out_ch;
       int index = 1;
-      if (has_attention(u, ds)) unet_transformer(b, p + "." + std::to_string(index++), ch, u);
+      if (has_attention(u, ds))
+        unet_transformer(b, p + "." + std::to_string(index++), ch, u, level_transformer_depth(u, level));
       if (level != 0 && r == u.num_res_blocks) {
         b.conv(p + "." + std::to_string(index) + ".conv", ch, ch, 3);
         ds /= 2;
@@ -193,8 +198,8 @@ void vae_layout(std::vector<tensor_spec>& out, const vae_config& v) {
 
 // ---- Text encoder (Hugging Face CLIPTextModel) ----
 
-void text_layout(std::vector<tensor_spec>& out, const text_encoder_config& t) {
-  layout_builder b(out, std::string(sd1_text_prefix));
+void text_layout(std::vector<tensor_spec>& out, const text_encoder_config& t, std::string_view prefix) {
+  layout_builder b(out, std::string(prefix));
   const int64_t w = t.width;
   b.add("embeddings.token_embedding.weight", {t.vocab_size, w});
   b.add("embeddings.position_embedding.weight", {t.max_positions, w});
@@ -214,8 +219,8 @@ void text_layout(std::vector<tensor_spec>& out, const text_encoder_config& t) {
 
 // ---- Text encoder of SD2 (OpenCLIP's text tower; attention is torch's MultiheadAttention) ----
 
-void open_clip_text_layout(std::vector<tensor_spec>& out, const text_encoder_config& t) {
-  layout_builder b(out, std::string(sd2_text_prefix));
+void open_clip_text_layout(std::vector<tensor_spec>& out, const text_encoder_config& t, std::string_view prefix) {
+  layout_builder b(out, std::string(prefix));
   const int64_t w = t.width;
   b.add("positional_embedding", {t.max_positions, w});
   b.add("token_embedding.weight", {t.vocab_size, w});
@@ -230,6 +235,8 @@ void open_clip_text_layout(std::vector<tensor_spec>& out, const text_encoder_con
     b.linear(p + ".mlp.c_proj", t.intermediate, w);
   }
   b.norm("ln_final", w);
+  // SDXL's pooled vector goes through it; SD2 leaves it unused.
+  if (t.projection_dim > 0) b.add("text_projection", {w, t.projection_dim});
 }
 
 const char* const schedule_names[] = {
@@ -243,10 +250,14 @@ std::vector<tensor_spec> sd1_checkpoint_layout(const model_config& config) {
   std::vector<tensor_spec> out;
   unet_layout(out, config.unet);
   vae_layout(out, config.vae);
-  if (config.text.open_clip)
-    open_clip_text_layout(out, config.text);
-  else
-    text_layout(out, config.text);
+  if (config.text2) {
+    text_layout(out, config.text, sdxl_text_prefix);
+    open_clip_text_layout(out, *config.text2, sdxl_text2_prefix);
+  } else if (config.text.open_clip) {
+    open_clip_text_layout(out, config.text, sd2_text_prefix);
+  } else {
+    text_layout(out, config.text, sd1_text_prefix);
+  }
   return out;
 }
 

@@ -26,13 +26,17 @@ inline constexpr std::string_view sd1_vae_prefix = "first_stage_model.";
 inline constexpr std::string_view sd1_text_prefix = "cond_stage_model.transformer.text_model.";
 /// Key prefix of SD2's OpenCLIP text encoder weights.
 inline constexpr std::string_view sd2_text_prefix = "cond_stage_model.model.";
+/// Key prefixes of SDXL's CLIP ViT-L and OpenCLIP bigG text encoders.
+inline constexpr std::string_view sdxl_text_prefix = "conditioner.embedders.0.transformer.text_model.";
+inline constexpr std::string_view sdxl_text2_prefix = "conditioner.embedders.1.model.";
 /// The optional int64 [1, max_positions] position id buffer of the text encoder.
 inline constexpr std::string_view sd1_position_ids_key =
     "cond_stage_model.transformer.text_model.embeddings.position_ids";
 
 /// Every weight of the UNet, VAE and text encoder, in module order (no schedule buffers, no
 /// position_ids, no unused OpenCLIP text_projection/logit_scale): what a loader must find in an
-/// SD1.x checkpoint, or an SD2.x one when `config.text.open_clip`, for `config`.
+/// SD1.x checkpoint, an SD2.x one when `config.text.open_clip`, or an SDXL base one (label_emb,
+/// both text encoders under `conditioner.embedders.*`, bigG's text_projection) when `config.text2`.
 std::vector<tensor_spec> sd1_checkpoint_layout(const model_config& config);
 
 /// The 12 float32 noise-schedule buffers (`betas`, `alphas_cumprod`, ...) real checkpoints carry,

@@ -115,15 +115,43 @@ struct text_encoder::impl : tnn::Module {
       layers->push_back(clip_layer(c));
     }
     final_layer_norm = register_module(c.open_clip ? "ln_final" : "final_layer_norm", layer_norm(c.width));
+    if (c.open_clip && c.projection_dim > 0) {
+      text_projection = register_parameter("text_projection", torch::empty({c.width, c.projection_dim}), false);
+    }
   }
+
+  // Token embeddings (with the fixes) plus position embeddings, in `dtype`.
+  torch::Tensor embed(const torch::Tensor& ids, const std::vector<token_embedding_fix>& fixes, c10::ScalarType dtype,
+                      const torch::Tensor& position_ids) {
+    const auto device = ids.device();
+    const int64_t n = ids.size(1);
+    auto x = token_embedding(ids, dtype);
+    for (const auto& fix : fixes) {
+      const int64_t count = std::min(n - fix.position, fix.vectors.size(0));
+      if (count > 0) {
+        x[fix.row].narrow(0, fix.position, count).copy_(fix.vectors.narrow(0, 0, count).to(device, dtype));
+      }
+    }
+    if (positional_embedding.defined()) {
+      return x + positional_embedding.narrow(0, 0, n).to(dtype).unsqueeze(0);
+    }
+    auto positions = position_ids.defined()
+                       ? position_ids.narrow(0, 0, n).to(device)
+                       : torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(device));
+    return x + position_embedding(positions, dtype).unsqueeze(0);
+  }
+
   nn::embedding token_embedding{nullptr}, position_embedding{nullptr};
   torch::Tensor positional_embedding;  ///< OpenCLIP: a bare [positions, width] parameter
+  torch::Tensor text_projection;       ///< OpenCLIP with projection_dim: [width, projection_dim]
   tnn::ModuleList layers{nullptr};
   nn::layer_norm final_layer_norm{nullptr};
 };
 
-text_encoder::text_encoder(const text_encoder_config& config)
-  : config_(config), impl_(std::make_unique<impl>(config)) {
+text_encoder::text_encoder(const text_encoder_config& config, std::string key_prefix)
+  : config_(config),
+    prefix_(key_prefix.empty() ? std::string(config.open_clip ? sd2_text_prefix : sd1_text_prefix) : std::move(key_prefix)),
+    impl_(std::make_unique<impl>(config)) {
   impl_->eval();
 }
 
@@ -132,13 +160,23 @@ text_encoder::text_encoder(text_encoder&&) noexcept = default;
 text_encoder& text_encoder::operator=(text_encoder&&) noexcept = default;
 
 namespace {
-std::string key_prefix(const text_encoder_config& c) {
-  return std::string(c.open_clip ? sd2_text_prefix : sd1_text_prefix);
+
+// A1111's process_tokens: OpenCLIP pads with token 0 after the first end token (id_pad != id_end).
+torch::Tensor pad_after_first_end(torch::Tensor ids) {
+  ids = ids.clone();
+  for (int64_t row = 0; row < ids.size(0); ++row) {
+    const auto ends = ids[row].eq(clip_tokenizer::end_id()).nonzero();
+    if (ends.size(0) > 0) {
+      ids[row].slice(0, ends[0][0].item<int64_t>() + 1).fill_(0);
+    }
+  }
+  return ids;
 }
+
 } // namespace
 
 void text_encoder::load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement) {
-  load_weights(*impl_, file, key_prefix(config_), placement);
+  load_weights(*impl_, file, prefix_, placement);
   dtype_ = placement.dtype;
   if (config_.open_clip) {
     return;  // OpenCLIP adds its positional table whole; it has no position ids
@@ -146,7 +184,7 @@ void text_encoder::load(const std::shared_ptr<const safetensors_file>& file, con
   // Merged checkpoints sometimes carry float position ids that are not quite integers; A1111
   // loads the buffer, truncating them, so they are used as stored.
   position_ids_ = torch::arange(config_.max_positions, torch::TensorOptions().dtype(torch::kLong));
-  if (const st_tensor* t = file->find("cond_stage_model.transformer.text_model.embeddings.position_ids")) {
+  if (const st_tensor* t = file->find(prefix_ + "embeddings.position_ids")) {
     const auto numel = t->numel();
     if (numel == config_.max_positions) {
       if (t->dtype == st_dtype::i64) {
@@ -168,35 +206,16 @@ at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip,
   auto& m = *impl_;
   const auto device = m.final_layer_norm->weight.device();
   auto ids = tokens.to(device, torch::kLong);
-  const int64_t n = ids.size(1);
   if (config_.open_clip) {
-    // A1111's process_tokens: SD2 pads with token 0 after the first end token (id_pad != id_end).
-    ids = ids.clone();
-    for (int64_t row = 0; row < ids.size(0); ++row) {
-      const auto ends = ids[row].eq(clip_tokenizer::end_id()).nonzero();
-      if (ends.size(0) > 0) {
-        ids[row].slice(0, ends[0][0].item<int64_t>() + 1).fill_(0);
-      }
-    }
+    ids = pad_after_first_end(ids);
   }
-  auto x = m.token_embedding(ids, dtype_);
-  for (const auto& fix : fixes) {
-    const int64_t count = std::min(n - fix.position, fix.vectors.size(0));
-    if (count > 0) {
-      x[fix.row].narrow(0, fix.position, count).copy_(fix.vectors.narrow(0, 0, count).to(device, dtype_));
-    }
-  }
+  auto x = m.embed(ids, fixes, dtype_, position_ids_);
   int run = config_.layers;
   if (config_.open_clip) {
-    x = x + m.positional_embedding.narrow(0, 0, n).to(dtype_).unsqueeze(0);
     // ldm's FrozenOpenCLIPEmbedder stops layer_idx layers early, then applies ln_final. A1111
     // 1.9.4 does not apply CLIP_stop_at_last_layers to it: clip_skip is ignored for SD2.
     run -= config_.open_clip_layer_idx;
   } else {
-    auto positions = position_ids_.defined()
-                       ? position_ids_.narrow(0, 0, n).to(device)
-                       : torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(device));
-    x = x + m.position_embedding(positions, dtype_).unsqueeze(0);
     const int skip = std::clamp(clip_skip, 1, config_.layers);
     run -= skip - 1;
   }
@@ -206,10 +225,47 @@ at::Tensor text_encoder::encode(const at::Tensor& tokens, int clip_skip,
   return m.final_layer_norm(x);
 }
 
+text_encoder::hidden_and_pooled text_encoder::encode_sdxl(const at::Tensor& tokens,
+                                                          const std::vector<token_embedding_fix>& fixes) const {
+  c10::InferenceMode guard;
+  auto& m = *impl_;
+  const auto device = m.final_layer_norm->weight.device();
+  auto ids = tokens.to(device, torch::kLong);
+  if (config_.open_clip) {
+    ids = pad_after_first_end(ids);
+  }
+  auto x = m.embed(ids, fixes, dtype_, position_ids_);
+  const bool pooled = m.text_projection.defined();
+  const int stop = config_.layers - config_.open_clip_layer_idx;
+  hidden_and_pooled out;
+  for (int i = 0; i < config_.layers; ++i) {
+    if (i == stop) {
+      out.hidden = x;
+      if (!pooled) break;
+    }
+    x = m.layers[i]->as<clip_layer_impl>()->forward(x);
+  }
+  if (stop == config_.layers) {
+    out.hidden = x;
+  }
+  // sgm hands SDXL's hidden state over as it is; the final norm only feeds the pooled vector.
+  if (config_.final_norm) {
+    out.hidden = m.final_layer_norm(out.hidden);
+  }
+  if (pooled) {
+    // OpenCLIP's pool: the end token is the largest id, so argmax finds the first one.
+    auto last = m.final_layer_norm(x);
+    auto rows = torch::arange(ids.size(0), torch::TensorOptions().dtype(torch::kLong).device(device));
+    auto at_end = last.index({rows, ids.argmax(-1)});
+    out.pooled = torch::matmul(at_end, m.text_projection.to(at_end.scalar_type())).to(torch::kFloat);
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, at::Tensor>> text_encoder::named_weights() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (auto& item : impl_->named_parameters(/*recurse=*/true)) {
-    out.emplace_back(key_prefix(config_) + item.key(), item.value());
+    out.emplace_back(prefix_ + item.key(), item.value());
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "runtime/engine/unet.hpp"
 
+#include "runtime/base/errors.hpp"
 #include "runtime/engine/nn_layers.hpp"
 #include "runtime/engine/safetensors.hpp"
 #include "runtime/engine/unet_graphs.hpp"
@@ -7,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <string>
 
 namespace sdw {
 namespace {
@@ -207,6 +209,12 @@ struct unet::impl : tnn::Module {
     auto te = register_module("time_embed", indexed());
     time_linear1 = te->set(0, nn::linear(mc, emb_dim));
     time_linear2 = te->set(2, nn::linear(emb_dim, emb_dim));
+    if (c.adm_in_channels > 0) {
+      // sgm's num_classes "sequential": label_emb.0 = Sequential(Linear, SiLU, Linear).
+      auto label = register_module("label_emb", indexed())->set(0, indexed());
+      label_linear1 = label->set(0, nn::linear(c.adm_in_channels, emb_dim));
+      label_linear2 = label->set(2, nn::linear(emb_dim, emb_dim));
+    }
     input_blocks = register_module("input_blocks", tnn::ModuleList());
     output_blocks = register_module("output_blocks", tnn::ModuleList());
 
@@ -217,9 +225,8 @@ struct unet::impl : tnn::Module {
       return std::find(c.attention_resolutions.begin(), c.attention_resolutions.end(), ds) !=
              c.attention_resolutions.end();
     };
-    auto transformer = [&](int64_t ch) {
-      return spatial_transformer(ch, heads_for(ch), c.transformer_depth, c.context_dim,
-                                 c.use_linear_in_transformer);
+    auto transformer = [&](int64_t ch, int depth) {
+      return spatial_transformer(ch, heads_for(ch), depth, c.context_dim, c.use_linear_in_transformer);
     };
 
     {
@@ -238,7 +245,7 @@ struct unet::impl : tnn::Module {
         blk->add(res_block(ch, out, emb_dim).ptr());
         ch = out;
         if (with_attention(ds)) {
-          blk->add(transformer(ch).ptr());
+          blk->add(transformer(ch, level_transformer_depth(c, level)).ptr());
         }
         input_blocks->push_back(blk);
         chans.push_back(ch);
@@ -253,7 +260,7 @@ struct unet::impl : tnn::Module {
     }
     middle_block = register_module("middle_block", timestep_block());
     middle_block->add(res_block(ch, ch, emb_dim).ptr());
-    middle_block->add(transformer(ch).ptr());
+    middle_block->add(transformer(ch, middle_transformer_depth(c)).ptr());
     middle_block->add(res_block(ch, ch, emb_dim).ptr());
     for (int level = levels - 1; level >= 0; --level) {
       for (int i = 0; i <= c.num_res_blocks; ++i) {
@@ -264,7 +271,7 @@ struct unet::impl : tnn::Module {
         blk->add(res_block(ch + skip, out, emb_dim).ptr());
         ch = out;
         if (with_attention(ds)) {
-          blk->add(transformer(ch).ptr());
+          blk->add(transformer(ch, level_transformer_depth(c, level)).ptr());
         }
         if (level > 0 && i == c.num_res_blocks) {
           blk->add(upsample(ch).ptr());
@@ -279,6 +286,7 @@ struct unet::impl : tnn::Module {
   }
 
   nn::linear time_linear1{nullptr}, time_linear2{nullptr};
+  nn::linear label_linear1{nullptr}, label_linear2{nullptr};
   tnn::ModuleList input_blocks{nullptr}, output_blocks{nullptr};
   timestep_block middle_block{nullptr};
   nn::group_norm out_norm{nullptr};
@@ -320,16 +328,25 @@ void unet::use_graphs(bool on) const {
 
 bool unet::graphs_on() const { return graphs_ && graphs_->enabled(); }
 
-at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context) const {
-  if (graphs_) {
-    return graphs_->run(x, t, context, [this](const at::Tensor& gx, const at::Tensor& gt, const at::Tensor& gc) {
-      return forward_eager(gx, gt, gc);
-    });
+at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context, const at::Tensor& y) const {
+  const bool wants_y = config_.adm_in_channels > 0;
+  if (wants_y != y.defined() ||
+      (wants_y && (y.dim() != 2 || y.size(0) != x.size(0) || y.size(1) != config_.adm_in_channels))) {
+    throw error(errc::internal, "unet",
+                wants_y ? "this UNet needs y of shape [batch, " + std::to_string(config_.adm_in_channels) + "]"
+                        : std::string("this UNet takes no y"));
   }
-  return forward_eager(x, t, context);
+  if (graphs_) {
+    return graphs_->run(x, t, context, y,
+                        [this](const at::Tensor& gx, const at::Tensor& gt, const at::Tensor& gc, const at::Tensor& gy) {
+                          return forward_eager(gx, gt, gc, gy);
+                        });
+  }
+  return forward_eager(x, t, context, y);
 }
 
-at::Tensor unet::forward_eager(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context) const {
+at::Tensor unet::forward_eager(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context,
+                               const at::Tensor& y) const {
   c10::InferenceMode guard;
   auto& m = *impl_;
   const auto dtype = dtype_;
@@ -338,6 +355,9 @@ at::Tensor unet::forward_eager(const at::Tensor& x, const at::Tensor& t, const a
   auto steps = dtype == torch::kFloat ? t.to(device) : t.to(device, dtype).to(torch::kFloat);
   auto emb = nn::timestep_embedding(steps, config_.model_channels).to(dtype);
   emb = m.time_linear2(torch::silu(m.time_linear1(emb)));
+  if (m.label_linear1) {
+    emb = emb + m.label_linear2(torch::silu(m.label_linear1(y.to(device, dtype))));
+  }
   auto ctx = context.to(device, dtype);
   // Channels-last activations with channels-last conv weights: oneDNN and cuDNN run their
   // fastest convolutions without reordering every layer's input.

@@ -1,5 +1,6 @@
 #pragma once
-/// The SD1.x denoising UNet (ldm openaimodel, eps prediction), loaded from `model.diffusion_model.*`.
+/// The denoising UNet of SD1.x/SD2.x (ldm openaimodel) and SDXL base (sgm openaimodel: per-level
+/// transformer depths, a label embedding of the `y` vector), loaded from `model.diffusion_model.*`.
 
 #include "runtime/engine/model_config.hpp"
 #include "runtime/engine/weights.hpp"
@@ -16,7 +17,7 @@ namespace sdw {
 class safetensors_file;
 class unet_graphs;
 
-/// eps = unet(x, t, context).
+/// eps = unet(x, t, context[, y]).
 class unet {
 public:
   explicit unet(const unet_config& config);
@@ -27,9 +28,11 @@ public:
   /// Loads the weights; errors name the file and tensor.
   void load(const std::shared_ptr<const safetensors_file>& file, const weight_placement& placement);
 
-  /// x: [B, 4, h, w] latents, t: [B] (fractional) timesteps, context: [B, L, context_dim].
+  /// x: [B, 4, h, w] latents, t: [B] (fractional) timesteps, context: [B, L, context_dim], y:
+  /// [B, adm_in_channels] for a UNet with a label embedding (SDXL), else undefined.
   /// Returns the predicted noise, same shape and dtype as x.
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context) const;
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context,
+                     const at::Tensor& y = at::Tensor()) const;
 
   const unet_config& config() const noexcept { return config_; }
 
@@ -44,7 +47,8 @@ public:
   std::vector<std::pair<std::string, at::Tensor>> named_weights() const;
 
 private:
-  at::Tensor forward_eager(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context) const;
+  at::Tensor forward_eager(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context,
+                           const at::Tensor& y) const;
 
   struct impl;
   c10::ScalarType dtype_ = c10::kFloat;  ///< compute dtype, from the placement at load

@@ -18,14 +18,14 @@ namespace sdw {
 /// One captured shape: the graph, the inputs it reads and the output it writes.
 struct unet_graphs::entry {
   at::cuda::CUDAGraph graph;
-  at::Tensor x, t, context, out;
+  at::Tensor x, t, context, y, out;  ///< y undefined for UNets without a label embedding
   uint64_t used = 0;
   int64_t bytes = 0;  ///< what the allocator reserved for the capture (its private pool)
 };
 
 namespace {
 
-std::vector<int64_t> sizes_of(const at::Tensor& t) { return t.sizes().vec(); }
+std::vector<int64_t> sizes_of(const at::Tensor& t) { return t.defined() ? t.sizes().vec() : std::vector<int64_t>{}; }
 
 double relative_difference(const at::Tensor& a, const at::Tensor& b) {
   const double scale = std::max(b.abs().max().item<double>(), 1e-6);
@@ -74,7 +74,8 @@ void unet_graphs::clear() {
 }
 
 unet_graphs::entry* unet_graphs::capture(const key& k, const at::Tensor& x, const at::Tensor& t,
-                                         const at::Tensor& context, const forward_fn& eager, at::Tensor& eager_out) {
+                                         const at::Tensor& context, const at::Tensor& y, const forward_fn& eager,
+                                         at::Tensor& eager_out) {
   const c10::Device device = x.device();
   // Room for this shape's pool: the size of the last capture is the best guess of the next.
   int64_t guess = 0;
@@ -87,6 +88,7 @@ unet_graphs::entry* unet_graphs::capture(const key& k, const at::Tensor& x, cons
   e->x = x.clone();
   e->t = t.to(device, at::kFloat).clone();
   e->context = context.to(device).clone();
+  if (y.defined()) e->y = y.to(device).clone();
   // Capture runs on a side stream: the first pass there (outside the capture) picks cuDNN's
   // algorithms and creates cuBLAS's workspaces, which must not happen while capturing.
   auto current = c10::cuda::getCurrentCUDAStream(device.index());
@@ -94,12 +96,12 @@ unet_graphs::entry* unet_graphs::capture(const key& k, const at::Tensor& x, cons
   auto side = c10::cuda::getStreamFromPool(false, device.index());
   {
     c10::cuda::CUDAStreamGuard on_side(side);
-    eager_out = eager(e->x, e->t, e->context);
+    eager_out = eager(e->x, e->t, e->context, e->y);
     side.synchronize();
     // Thread-local capture: other executors' threads may allocate on their own devices meanwhile.
     e->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
     try {
-      e->out = eager(e->x, e->t, e->context);
+      e->out = eager(e->x, e->t, e->context, e->y);
     } catch (...) {
       try {
         e->graph.capture_end();
@@ -115,21 +117,22 @@ unet_graphs::entry* unet_graphs::capture(const key& k, const at::Tensor& x, cons
   return graphs_.emplace(k, std::move(e)).first->second.get();
 }
 
-at::Tensor unet_graphs::run(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context, const forward_fn& eager) {
+at::Tensor unet_graphs::run(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context, const at::Tensor& y,
+                            const forward_fn& eager) {
   c10::InferenceMode inference;  // the captured inputs are inference tensors, filled in inference mode
   std::unique_lock<std::mutex> lock(mutex_);
   if (!enabled_ || !x.is_cuda()) {
     lock.unlock();
-    return eager(x, t, context);
+    return eager(x, t, context, y);
   }
-  const key k{sizes_of(x), sizes_of(t), sizes_of(context), static_cast<int>(x.scalar_type()),
+  const key k{sizes_of(x), sizes_of(t), sizes_of(context), sizes_of(y), static_cast<int>(x.scalar_type()),
               static_cast<int>(context.scalar_type()), nn::circular_padding(), x.device().index()};
   auto it = graphs_.find(k);
   entry* e = it == graphs_.end() ? nullptr : it->second.get();
   if (e == nullptr) {
     at::Tensor eager_out;
     try {
-      e = capture(k, x, t, context, eager, eager_out);
+      e = capture(k, x, t, context, y, eager, eager_out);
     } catch (const std::exception& err) {
       graphs_.clear();
       const std::string what = err.what();
@@ -141,7 +144,7 @@ at::Tensor unet_graphs::run(const at::Tensor& x, const at::Tensor& t, const at::
         enabled_ = false;
       }
       lock.unlock();
-      return eager_out.defined() ? eager_out : eager(x, t, context);
+      return eager_out.defined() ? eager_out : eager(x, t, context, y);
     }
     if (!verified_) {
       // The first capture's replay must give what the eager pass gave for the same inputs.
@@ -163,6 +166,7 @@ at::Tensor unet_graphs::run(const at::Tensor& x, const at::Tensor& t, const at::
   e->x.copy_(x, true);
   e->t.copy_(t, true);
   e->context.copy_(context, true);
+  if (y.defined()) e->y.copy_(y, true);
   e->graph.replay();
   return e->out.clone();
 }

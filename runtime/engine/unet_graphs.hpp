@@ -16,7 +16,9 @@ namespace sdw {
 
 class unet_graphs {
 public:
-  using forward_fn = std::function<at::Tensor(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context)>;
+  /// y is undefined for UNets without a label embedding.
+  using forward_fn = std::function<at::Tensor(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context,
+                                              const at::Tensor& y)>;
 
   /// Each captured shape keeps its activations' memory for its replays: the graphs together hold
   /// at most `memory_share` of the device's memory and at most `capacity` shapes; the least
@@ -24,10 +26,12 @@ public:
   explicit unet_graphs(size_t capacity = 8, double memory_share = 0.2);
   ~unet_graphs();
 
-  /// eager(x, t, context) through the graph for these shapes, captured on first use. The
+  /// eager(x, t, context, y) through the graph for these shapes, captured on first use (y, when
+  /// defined, is one of the captured inputs). The
   /// first capture checks the replay against the eager result; a mismatch or a capture that
   /// fails turns graphs off for good (logged) and the eager result is returned.
-  at::Tensor run(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context, const forward_fn& eager);
+  at::Tensor run(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context, const at::Tensor& y,
+                 const forward_fn& eager);
 
   /// Forgets every graph: the weights' storage changed (a LoRA merged or restored), and a graph
   /// replays the addresses it captured.
@@ -38,8 +42,10 @@ public:
 
 private:
   struct entry;
-  using key = std::tuple<std::vector<int64_t>, std::vector<int64_t>, std::vector<int64_t>, int, int, bool, int>;
-  entry* capture(const key& k, const at::Tensor& x, const at::Tensor& t, const at::Tensor& context,
+  // Shapes of x, t, context and y (empty when undefined), dtypes, circular padding, device.
+  using key = std::tuple<std::vector<int64_t>, std::vector<int64_t>, std::vector<int64_t>, std::vector<int64_t>, int,
+                         int, bool, int>;
+  entry* capture(const key& k, const at::Tensor& x, const at::Tensor& t, const at::Tensor& context, const at::Tensor& y,
                  const forward_fn& eager, at::Tensor& eager_out);
 
   void evict_for(int64_t bytes, int device);

@@ -255,7 +255,7 @@ BOOST_AUTO_TEST_CASE(other_architectures_are_refused_naming_what_was_found) {
   };
   expect_refused(file("sd3.safetensors", "model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight", {2}),
                  "SD3 checkpoint (MMDiT) (tensor 'model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight') is not "
-                 "supported yet; only SD1.x and SD2.x checkpoints are");
+                 "supported yet; only SD1.x, SD2.x and SDXL base checkpoints are");
   expect_refused(file("flux.safetensors", "double_blocks.0.img_attn.qkv.weight", {2}),
                  "Flux checkpoint (tensor 'double_blocks.0.img_attn.qkv.weight')");
   expect_refused(file("xl.safetensors", "conditioner.embedders.1.model.ln_final.weight", {2}),
