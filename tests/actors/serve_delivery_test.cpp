@@ -67,13 +67,6 @@ BOOST_AUTO_TEST_CASE(results_are_retried_through_5xx_and_resets_and_delivered_on
 
 namespace {
 
-/// The error text of a result body ("" when it has none).
-std::string error_text(const std::string& body) {
-  const json_value doc = sdw::parse_json(body);
-  const json_value* error = doc.find("error");
-  return error != nullptr && error->is_string() ? error->as_string() : "";
-}
-
 /// When the platform accepted `job`'s result.
 std::chrono::steady_clock::time_point accepted_at(const fake_runpod& fake, const std::string& job) {
   for (const auto& p : fake.results_for(job)) {
@@ -117,7 +110,7 @@ BOOST_AUTO_TEST_CASE(a_refused_result_is_replaced_by_an_error_result) {
   BOOST_TEST_REQUIRE(!accepted.empty(), worker.log());
   BOOST_TEST((answers(fake.results_for("job-refused")) == std::vector<int>{400, 200}));
   BOOST_TEST(images_in(fake.results_for("job-refused").front().body) == 1u);
-  BOOST_TEST(error_text(accepted).find("the platform refused the result (HTTP 400") != std::string::npos, accepted);
+  BOOST_TEST(sdw::test::result_error_text(accepted).find("the platform refused the result (HTTP 400") != std::string::npos, accepted);
   BOOST_TEST(worker.alive(), worker.log());
 }
 
@@ -133,7 +126,7 @@ BOOST_AUTO_TEST_CASE(a_result_over_the_payload_limit_becomes_an_error_result) {
   BOOST_TEST_REQUIRE(!accepted.empty(), worker.log());
   BOOST_TEST(fake.results_for("job-big").size() == 1u);
   BOOST_TEST(accepted.size() < 10000u);
-  BOOST_TEST(error_text(accepted).find("over the platform's limit of 1000000") != std::string::npos, accepted);
+  BOOST_TEST(sdw::test::result_error_text(accepted).find("over the platform's limit of 1000000") != std::string::npos, accepted);
   // A small job still goes through.
   fake.add_job("job-small", small_input);
   BOOST_TEST(images_in(fake.wait_for_result("job-small")) == 1u);

@@ -27,12 +27,6 @@ bool heartbeat_names(const fake_runpod& fake, const std::string& job) {
     60s);
 }
 
-/// The error text of a FAILED result body.
-std::string error_text(const std::string& body) {
-  const json_value doc = sdw::parse_json(body);
-  const json_value* error = doc.find("error");
-  return error != nullptr && error->is_string() ? error->as_string() : "";
-}
 
 const std::string small_input = R"({"prompt":"a boat","steps":3,"width":64,"height":64,"seed":2})";
 
@@ -112,7 +106,7 @@ BOOST_AUTO_TEST_CASE(a_job_outlasting_the_drain_ends_with_a_delivered_error) {
   const auto results = fake.results_for("job-long");
   BOOST_TEST_REQUIRE(results.size() == 1u, worker.log());
   BOOST_TEST(results[0].answered == 200);
-  BOOST_TEST(error_text(results[0].body).find("the worker was stopped (SIGTERM) before the job finished") !=
+  BOOST_TEST(sdw::test::result_error_text(results[0].body).find("the worker was stopped (SIGTERM) before the job finished") !=
                std::string::npos,
              results[0].body);
 }
@@ -134,5 +128,5 @@ BOOST_AUTO_TEST_CASE(a_second_sigterm_ends_the_running_job_with_a_delivered_erro
   BOOST_TEST(worker.wait_exit(120s) == 0, worker.log());
   const auto results = fake.results_for("job-long");
   BOOST_TEST_REQUIRE(results.size() == 1u, worker.log());
-  BOOST_TEST(error_text(results[0].body).find("stopped (SIGTERM)") != std::string::npos, results[0].body);
+  BOOST_TEST(sdw::test::result_error_text(results[0].body).find("stopped (SIGTERM)") != std::string::npos, results[0].body);
 }

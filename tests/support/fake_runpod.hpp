@@ -5,6 +5,7 @@
 // scripted faults tests ask for: job-takes answered 429/400, results failed with HTTP 500 or a
 // TCP reset.
 
+#include "runtime/base/json_value.hpp"
 #include "runtime/sim/sim_control_plane.hpp"
 #include "runtime/sim/sim_server.hpp"
 
@@ -18,6 +19,13 @@
 namespace sdw::test {
 
 using fake_request = sim_request;
+
+/// The `error` text of a job-done result body ("" when it has none).
+inline std::string result_error_text(const std::string& body) {
+  const json_value doc = parse_json(body);
+  const json_value* error = doc.find("error");
+  return error != nullptr && error->is_string() ? error->as_string() : "";
+}
 
 class fake_runpod {
 public:
