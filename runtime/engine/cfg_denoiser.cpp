@@ -19,6 +19,11 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   c10::InferenceMode guard;
   auto pos = multi_cond_batch_at(conds_, step_);
   auto uncond = cond_batch_at(unconds_, step_);
+  // SDXL's vector conditioning goes wherever its crossattn rows go (A1111's dict conds are
+  // concatenated and sliced key by key).
+  const at::Tensor uncond_y = vector_batch_at(unconds_, step_);
+  const at::Tensor y_in = pos.y.defined() ? at::cat({pos.y, uncond_y.to(pos.y.scalar_type())}) : at::Tensor();
+  const auto y_rows = [&y_in](int64_t a, int64_t n) { return y_in.defined() ? y_in.narrow(0, a, n) : y_in; };
   const int64_t batch = x.size(0);
 
   std::vector<at::Tensor> xs, ss, ics;
@@ -41,7 +46,8 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   const bool skip_uncond = (step_ % 2 == 1) && s_min_uncond_ > 0 && s[0].item<double>() < s_min_uncond_;
   at::Tensor out;
   if (skip_uncond) {
-    out = model_out(x_in.narrow(0, 0, n_cond), s_in.narrow(0, 0, n_cond), pos.tensor, ic_rows(0, n_cond));
+    out = model_out(x_in.narrow(0, 0, n_cond), s_in.narrow(0, 0, n_cond), pos.tensor, y_rows(0, n_cond),
+                    ic_rows(0, n_cond));
     std::vector<at::Tensor> fake;
     for (int64_t i = 0; i < batch; ++i) {
       fake.push_back(out.narrow(0, pos.rows[i].front().first, 1));
@@ -50,12 +56,13 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   } else if (pos.tensor.size(1) == uncond.size(1)) {
     auto cond_in = at::cat({pos.tensor, uncond.to(pos.tensor.scalar_type())});
     if (batch_cond_uncond_) {
-      out = model_out(x_in, s_in, cond_in, ic_in);
+      out = model_out(x_in, s_in, cond_in, y_in, ic_in);
     } else {
       std::vector<at::Tensor> parts;
       for (int64_t a = 0; a < x_in.size(0); a += batch) {
         const int64_t n = std::min(batch, x_in.size(0) - a);
-        parts.push_back(model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), cond_in.narrow(0, a, n), ic_rows(a, n)));
+        parts.push_back(model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), cond_in.narrow(0, a, n), y_rows(a, n),
+                                  ic_rows(a, n)));
       }
       out = at::cat(parts);
     }
@@ -65,11 +72,11 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
     const int64_t step = batch_cond_uncond_ ? batch * 2 : batch;
     for (int64_t a = 0; a < n_cond; a += step) {
       const int64_t n = std::min(step, n_cond - a);
-      parts.push_back(
-        model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), pos.tensor.narrow(0, a, n), ic_rows(a, n)));
+      parts.push_back(model_out(x_in.narrow(0, a, n), s_in.narrow(0, a, n), pos.tensor.narrow(0, a, n), y_rows(a, n),
+                                ic_rows(a, n)));
     }
-    parts.push_back(
-      model_out(x_in.narrow(0, n_cond, batch), s_in.narrow(0, n_cond, batch), uncond, ic_rows(n_cond, batch)));
+    parts.push_back(model_out(x_in.narrow(0, n_cond, batch), s_in.narrow(0, n_cond, batch), uncond,
+                              y_rows(n_cond, batch), ic_rows(n_cond, batch)));
     out = at::cat(parts);
   }
 
@@ -91,10 +98,11 @@ at::Tensor cfg_denoiser::unet_input(const at::Tensor& x, const at::Tensor& ic) c
 
 at::Tensor cfg_denoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
   at::Tensor denoised = guided(
-    x, sigma, [this](const at::Tensor& xi, const at::Tensor& si, const at::Tensor& cond, const at::Tensor& ic) {
+    x, sigma,
+    [this](const at::Tensor& xi, const at::Tensor& si, const at::Tensor& cond, const at::Tensor& y, const at::Tensor& ic) {
       auto s = si.view({-1, 1, 1, 1});
       auto c_in = 1.0 / (s * s + 1.0).sqrt();
-      auto out = unet_.forward(unet_input(xi * c_in, ic), schedule_.sigma_to_t(si), cond);
+      auto out = unet_.forward(unet_input(xi * c_in, ic), schedule_.sigma_to_t(si), cond, y);
       if (parameterization_ == prediction::v) {
         // k-diffusion DiscreteVDDPMDenoiser (σ_data = 1): c_skip = 1/(σ²+1), c_out = −σ/√(σ²+1).
         return out * (-s * c_in) + xi * (1.0 / (s * s + 1.0));
@@ -107,8 +115,9 @@ at::Tensor cfg_denoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
 
 at::Tensor cfg_denoiser::eps(const at::Tensor& x, const at::Tensor& t) {
   return guided(blend(x), t,
-                [this](const at::Tensor& xi, const at::Tensor& ti, const at::Tensor& cond, const at::Tensor& ic) {
-                  auto out = unet_.forward(unet_input(xi, ic), ti, cond);
+                [this](const at::Tensor& xi, const at::Tensor& ti, const at::Tensor& cond, const at::Tensor& y,
+                       const at::Tensor& ic) {
+                  auto out = unet_.forward(unet_input(xi, ic), ti, cond, y);
                   if (parameterization_ == prediction::eps) return out;
                   // eps = √ᾱ_t·v + √(1−ᾱ_t)·x at the integer timestep (A1111's predict_eps_from_z_and_v).
                   auto ac = schedule_.alphas_cumprod().to(xi.device()).index_select(0, ti.to(xi.device(), at::kLong));

@@ -46,7 +46,7 @@ public:
   void set_image_cond(at::Tensor image_cond) { image_cond_ = std::move(image_cond); }
 
 private:
-  /// Runs the model on the CFG batch; `model_out(x_in, s_in, cond)` gives one output per row.
+  /// Runs the model on the CFG batch; `model_out(x_in, s_in, cond, y, image_cond)` gives one output per row.
   template <class F>
   at::Tensor guided(const at::Tensor& x, const at::Tensor& s, F&& model_out);
   /// The UNet input of rows `x` (already scaled) with their image conditioning rows `ic`, if any.

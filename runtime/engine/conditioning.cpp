@@ -4,6 +4,7 @@
 #include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/prompt_attention.hpp"
 #include "runtime/engine/prompt_schedule.hpp"
+#include "runtime/engine/sdxl_conditioning.hpp"
 #include "runtime/engine/text_encoder.hpp"
 
 #include <ATen/ATen.h>
@@ -33,20 +34,26 @@ at::Tensor stack_conds(const std::vector<at::Tensor>& conds) {
   return at::stack(padded);
 }
 
-const at::Tensor& cond_at(const cond_schedule& schedule, int step) {
+const scheduled_cond& entry_at(const cond_schedule& schedule, int step) {
   for (const auto& entry : schedule) {
     if (step <= entry.end_at_step) {
-      return entry.cond;
+      return entry;
     }
   }
-  return schedule.front().cond;  // A1111's reconstruct_cond_batch falls back to the first
+  return schedule.front();  // A1111's reconstruct_cond_batch falls back to the first
 }
+
+const at::Tensor& cond_at(const cond_schedule& schedule, int step) { return entry_at(schedule, step).cond; }
 
 } // namespace
 
 prompt_encoder::prompt_encoder(const text_encoder& encoder, const clip_tokenizer& tokenizer,
                                prompt_settings settings)
   : encoder_(encoder), tokenizer_(tokenizer), settings_(settings) {}
+
+prompt_encoder::prompt_encoder(const text_encoder& clip_l, const text_encoder& bigg, const clip_tokenizer& tokenizer,
+                               prompt_settings settings, sdxl_sizes sizes, c10::ScalarType dtype)
+  : encoder_(clip_l), bigg_(&bigg), tokenizer_(tokenizer), settings_(settings), sizes_(sizes), dtype_(dtype) {}
 
 at::Tensor prompt_encoder::encode(const std::vector<std::string>& texts) const {
   c10::InferenceMode guard;
@@ -90,7 +97,8 @@ at::Tensor prompt_encoder::encode(const std::vector<std::string>& texts) const {
   return at::cat(zs, 1);
 }
 
-std::vector<cond_schedule> prompt_encoder::schedules(const std::vector<std::string>& prompts, int steps) const {
+std::vector<cond_schedule> prompt_encoder::schedules(const std::vector<std::string>& prompts, int steps,
+                                                    bool negative) const {
   std::map<std::string, cond_schedule> cache;
   std::vector<cond_schedule> out;
   for (const auto& prompt : prompts) {
@@ -101,10 +109,20 @@ std::vector<cond_schedule> prompt_encoder::schedules(const std::vector<std::stri
       for (const auto& entry : plan) {
         texts.push_back(entry.second);
       }
-      auto conds = encode(texts);
       cond_schedule schedule;
-      for (size_t i = 0; i < plan.size(); ++i) {
-        schedule.push_back({plan[i].first, conds[static_cast<int64_t>(i)]});
+      if (bigg_) {
+        // One embedder call per prompt over its scheduled texts, as A1111's get_learned_conditioning.
+        const sdxl_text_cond c = encode_sdxl_texts(encoder_, *bigg_, tokenizer_, settings_, texts, negative);
+        const at::Tensor y = sdxl_vector(c.pooled, sizes_, dtype_);
+        for (size_t i = 0; i < plan.size(); ++i) {
+          const auto row = static_cast<int64_t>(i);
+          schedule.push_back({plan[i].first, c.crossattn[row], y[row]});
+        }
+      } else {
+        auto conds = encode(texts);
+        for (size_t i = 0; i < plan.size(); ++i) {
+          schedule.push_back({plan[i].first, conds[static_cast<int64_t>(i)], at::Tensor()});
+        }
       }
       hit = cache.emplace(prompt, std::move(schedule)).first;
     }
@@ -200,18 +218,31 @@ at::Tensor cond_batch_at(const std::vector<cond_schedule>& conds, int step) {
   return stack_conds(picked);
 }
 
+at::Tensor vector_batch_at(const std::vector<cond_schedule>& conds, int step) {
+  std::vector<at::Tensor> picked;
+  for (const auto& schedule : conds) {
+    const scheduled_cond& e = entry_at(schedule, step);
+    if (!e.y.defined()) return at::Tensor();
+    picked.push_back(e.y);
+  }
+  return at::stack(picked);
+}
+
 multi_cond_batch multi_cond_batch_at(const std::vector<multi_cond>& conds, int step) {
   multi_cond_batch batch;
-  std::vector<at::Tensor> picked;
+  std::vector<at::Tensor> picked, ys;
   for (const auto& mc : conds) {
     std::vector<std::pair<int, double>> rows;
     for (const auto& [schedule, weight] : mc.parts) {
       rows.emplace_back(static_cast<int>(picked.size()), weight);
-      picked.push_back(cond_at(schedule, step));
+      const scheduled_cond& e = entry_at(schedule, step);
+      picked.push_back(e.cond);
+      if (e.y.defined()) ys.push_back(e.y);
     }
     batch.rows.push_back(std::move(rows));
   }
   batch.tensor = stack_conds(picked);
+  if (!ys.empty()) batch.y = at::stack(ys);
   return batch;
 }
 

@@ -20,7 +20,8 @@ class text_encoder;
 /// One entry of a prompt's schedule: the conditioning used up to and including `end_at_step`.
 struct scheduled_cond {
   int end_at_step;
-  at::Tensor cond;  ///< [77·chunks, width]
+  at::Tensor cond;  ///< [77·chunks, width] (SDXL: crossattn)
+  at::Tensor y;     ///< SDXL: the vector conditioning [adm_in_channels]; undefined otherwise
 };
 
 /// A prompt over the sampling steps.
@@ -32,6 +33,13 @@ struct multi_cond {
 };
 
 class embedding_set;
+
+/// SDXL's size conditioning: A1111 passes the job's size (p.width, p.height; the hires pass's
+/// target size) as both original and target size, and crops from sdxl_crop_top / sdxl_crop_left.
+struct sdxl_sizes {
+  int height = 1024, width = 1024;
+  int crop_top = 0, crop_left = 0;
+};
 
 /// Text-encoder settings a request can change (A1111 options), and the embeddings its prompts may name.
 struct prompt_settings {
@@ -45,20 +53,28 @@ struct prompt_settings {
 class prompt_encoder {
 public:
   prompt_encoder(const text_encoder& encoder, const clip_tokenizer& tokenizer, prompt_settings settings);
+  /// SDXL base: CLIP ViT-L and OpenCLIP bigG side by side (sdxl_conditioning.hpp); every schedule
+  /// entry also carries its `y` for `sizes`, built in `dtype` (the model's).
+  prompt_encoder(const text_encoder& clip_l, const text_encoder& bigg, const clip_tokenizer& tokenizer,
+                 prompt_settings settings, sdxl_sizes sizes, c10::ScalarType dtype);
 
   /// A1111's FrozenCLIPEmbedderWithCustomWords.forward: [texts, 77·chunks, width].
   at::Tensor encode(const std::vector<std::string>& texts) const;
 
   /// get_learned_conditioning: one schedule per prompt (identical prompts share the work).
-  std::vector<cond_schedule> schedules(const std::vector<std::string>& prompts, int steps) const;
+  /// `negative`: A1111's is_negative_prompt (SDXL gives an all-empty negative zero conditioning).
+  std::vector<cond_schedule> schedules(const std::vector<std::string>& prompts, int steps, bool negative = false) const;
 
   /// get_multicond_learned_conditioning: AND parts of each prompt, each scheduled.
   std::vector<multi_cond> multi_schedules(const std::vector<std::string>& prompts, int steps) const;
 
 private:
   const text_encoder& encoder_;
+  const text_encoder* bigg_ = nullptr;  ///< SDXL only
   const clip_tokenizer& tokenizer_;
   prompt_settings settings_;
+  sdxl_sizes sizes_;
+  c10::ScalarType dtype_ = c10::kFloat;
 };
 
 /// A1111's "TI hashes" after encoding `negative` and then `prompt` (its AND parts) over `steps`
@@ -68,10 +84,13 @@ std::string ti_hashes(const std::string& prompt, const std::string& negative, in
 
 /// The conds of a batch at one denoiser step, stacked; shorter ones repeat their last vector.
 at::Tensor cond_batch_at(const std::vector<cond_schedule>& conds, int step);
+/// SDXL: their `y` vectors at that step, stacked [rows, adm]; undefined for other models.
+at::Tensor vector_batch_at(const std::vector<cond_schedule>& conds, int step);
 
 /// The positive conds at one step: the stacked tensor and, per image, (row, weight) pairs.
 struct multi_cond_batch {
   at::Tensor tensor;
+  at::Tensor y;  ///< SDXL: the rows' vectors; undefined otherwise
   std::vector<std::vector<std::pair<int, double>>> rows;
 };
 multi_cond_batch multi_cond_batch_at(const std::vector<multi_cond>& conds, int step);

@@ -137,6 +137,9 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   p.noise_multiplier = 1.0;
   p.extra_noise = opts.img2img_extra_noise;
   p.latent_shape = {first.latent_shape[0], hr.target_height / 8 - hr.truncate_y, hr.target_width / 8 - hr.truncate_x};
+  // calculate_hr_conds: the hires prompts' SdConditioning carries hr_upscale_to_x/y.
+  p.sdxl_size.width = hr.target_width;
+  p.sdxl_size.height = hr.target_height;
 
   // The first pass's extra_generation_params: the Hires entries come first (set in init, before sampling).
   json_object merged = std::move(hires_extra);

@@ -689,10 +689,6 @@ model_config load_model_config(const std::string& checkpoint_path, const safeten
   if (c.unet.in_channels == 8)
     throw error(errc::bad_checkpoint, file.path(), "instruct-pix2pix models (8-channel UNet input) are not supported yet");
   check_model_config(c, file.path());
-  if (is_sdxl(c))
-    throw error(errc::bad_checkpoint, file.path(),
-                "an SDXL base checkpoint (model config: " + c.source +
-                    "); generating with SDXL (its two text encoders' conditioning) is not supported yet");
   return c;
 }
 

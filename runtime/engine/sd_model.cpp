@@ -3,6 +3,7 @@
 #include "runtime/catalog/file_hash.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/safetensors.hpp"
+#include "runtime/engine/sd1_layout.hpp"
 #include "runtime/engine/torch_checkpoint.hpp"
 #include "runtime/engine/v_prediction_probe.hpp"
 
@@ -119,8 +120,15 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
   m->schedule_ = std::make_shared<discrete_schedule>(alphas_cumprod_of(*file, m->config_));
 
   report(0.05, "text encoder");
-  m->text_ = std::make_shared<text_encoder>(m->config_.text);
-  m->text_->load(file, m->placement_);
+  if (is_sdxl(m->config_)) {
+    m->text_ = std::make_shared<text_encoder>(m->config_.text, std::string(sdxl_text_prefix));
+    m->text_->load(file, m->placement_);
+    m->text2_ = std::make_shared<text_encoder>(*m->config_.text2, std::string(sdxl_text2_prefix));
+    m->text2_->load(file, m->placement_);
+  } else {
+    m->text_ = std::make_shared<text_encoder>(m->config_.text);
+    m->text_->load(file, m->placement_);
+  }
   report(0.2, "unet");
   m->unet_ = std::make_shared<sdw::unet>(m->config_.unet);
   m->unet_->load(file, m->placement_);
@@ -153,6 +161,11 @@ size_t sd_model::weight_bytes() const {
   size_t n = vae_->weight_bytes();
   for (const auto& [_, t] : text_->named_weights()) {
     n += t.nbytes();
+  }
+  if (text2_) {
+    for (const auto& [_, t] : text2_->named_weights()) {
+      n += t.nbytes();
+    }
   }
   for (const auto& [_, t] : unet_->named_weights()) {
     n += t.nbytes();

@@ -1,5 +1,5 @@
 #pragma once
-/// A loaded SD1.x or SD2.x checkpoint: its configuration, the three networks and the noise schedule.
+/// A loaded SD1.x, SD2.x or SDXL base checkpoint: its configuration, the networks and the noise schedule.
 
 #include "runtime/engine/model_config.hpp"
 #include "runtime/engine/noise_schedule.hpp"
@@ -56,7 +56,10 @@ public:
   const model_config& config() const noexcept { return config_; }
   /// What the UNet predicts: from the yaml, else (SD2) A1111's test run at load, else eps.
   prediction parameterization() const noexcept { return config_.parameterization; }
+  /// The text encoder (SDXL: CLIP ViT-L, conditioner.embedders.0).
   const text_encoder& text() const noexcept { return *text_; }
+  /// SDXL: OpenCLIP bigG (conditioner.embedders.1); null for SD1 and SD2.
+  const text_encoder* text2() const noexcept { return text2_.get(); }
   const sdw::unet& unet() const noexcept { return *unet_; }
   const sdw::vae& vae() const noexcept { return *vae_; }
   const discrete_schedule& schedule() const noexcept { return *schedule_; }
@@ -88,6 +91,7 @@ private:
   weight_placement placement_;
   // Shared so that a model with another VAE shares the rest.
   std::shared_ptr<text_encoder> text_;
+  std::shared_ptr<text_encoder> text2_;
   std::shared_ptr<sdw::unet> unet_;
   std::shared_ptr<sdw::vae> vae_;
   std::shared_ptr<discrete_schedule> schedule_;

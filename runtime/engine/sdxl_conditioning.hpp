@@ -31,12 +31,6 @@ struct sdxl_text_cond {
 sdxl_text_cond encode_sdxl_texts(const text_encoder& clip_l, const text_encoder& bigg, const clip_tokenizer& tokenizer,
                                  const prompt_settings& settings, const std::vector<std::string>& texts, bool negative);
 
-/// The image-size part of SDXL's conditioning (A1111's sdxl_crop_top / sdxl_crop_left options).
-struct sdxl_sizes {
-  int height = 1024, width = 1024;
-  int crop_top = 0, crop_left = 0;
-};
-
 /// sgm's vector conditioning: [pooled, emb(original height), emb(original width), emb(crop top),
 /// emb(crop left), emb(target height), emb(target width)], each emb a 256-wide sinusoidal
 /// timestep embedding; A1111 passes the job's size as both original and target size. The sizes

@@ -256,7 +256,9 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   p.prompt_opts.clip_skip = opts.CLIP_stop_at_last_layers;
   p.prompt_opts.emphasis = parse_emphasis(opts.emphasis);
   p.prompt_opts.comma_padding_backtrack = opts.comma_padding_backtrack;
-  p.prompt_opts.embeddings = std::move(embeddings);
+  // SD1/SD2 embeddings do not fit SDXL's encoders; A1111 skips them there, as sdworker does (SDXL
+  // embeddings are not supported yet).
+  if (!is_sdxl(model.config())) p.prompt_opts.embeddings = std::move(embeddings);
   if (p.prompt_opts.emphasis != emphasis_mode::original && p.prompt.find_first_of("([") != std::string::npos) {
     p.setup.extra.emplace_back("Emphasis", json_value(opts.emphasis));
   }
@@ -268,6 +270,8 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   const int height = firstphase ? req.firstphase_height : req.height;
   // The latents have the UNet's output channels (an inpainting UNet takes 5 more as input).
   p.latent_shape = {model.config().unet.out_channels, height / 8, width / 8};
+  p.sdxl_size.width = width;
+  p.sdxl_size.height = height;
   if (is_inpainting(model.config()) && req.kind == request_kind::txt2img) {
     // txt2img_image_conditioning, drawn in each n_iter batch's sample() just after the batch's
     // noise, whose draw (A1111's rng.randn) re-seeds torch's global generator with each seed in turn;
@@ -323,6 +327,8 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   // Then the conds are set up, which notes "TI hashes" (the embeddings the prompts used).
   job_loras found = resolve_job_loras(p.prompt, loras);
   p.loras = std::move(found.set);
+  if (is_sdxl(model.config()) && !p.loras.empty())
+    throw error(errc::unsupported, "prompt", "LoRA networks on an SDXL checkpoint are not supported yet");
   auto at = p.setup.extra.begin();
   const std::size_t init_keys = 1 + (p.inpaint ? p.inpaint->extra.size() : 0);
   if (p.img2img) at += static_cast<std::ptrdiff_t>(init_keys);
@@ -360,12 +366,15 @@ plan_batch encode_plan_batch(const sd_model& model, const clip_tokenizer& tokeni
                              int iter) {
   c10::InferenceMode guard;
   const int n = plan.batch_size;
-  prompt_encoder encoder(model.text(), tokenizer, plan.prompt_opts);
+  const prompt_encoder encoder =
+    model.text2() ? prompt_encoder(model.text(), *model.text2(), tokenizer, plan.prompt_opts, plan.sdxl_size,
+                                   model.placement().dtype)
+                  : prompt_encoder(model.text(), tokenizer, plan.prompt_opts);
   plan_batch b;
   b.plan = &plan;
   b.iter = iter;
   b.conds = encoder.multi_schedules(std::vector<std::string>(n, strip_extra_networks(plan.prompt)), plan.schedule_steps);
-  b.unconds = encoder.schedules(std::vector<std::string>(n, plan.negative), plan.schedule_steps);
+  b.unconds = encoder.schedules(std::vector<std::string>(n, plan.negative), plan.schedule_steps, true);
   return b;
 }
 

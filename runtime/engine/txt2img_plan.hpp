@@ -59,6 +59,7 @@ struct txt2img_plan {
   std::vector<int64_t> all_subseeds;
   std::string timestamp;
   prompt_settings prompt_opts;
+  sdxl_sizes sdxl_size;                 ///< SDXL: the size conditioning (this pass's width and height)
   rng_source source = rng_source::gpu;
   int schedule_steps = 0;               ///< denoiser calls prompt schedules count
   int batch_size = 1;                   ///< images per n_iter batch (img2img: see img2img_batch_size)

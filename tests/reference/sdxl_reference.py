@@ -20,6 +20,12 @@ usage:
       ctx.npy, y.npy (UNet inputs), with sdworker's outputs crossattn.npy, pooled.npy, vector.npy,
       out.npy. Prints the largest relative error of each; exits 1 when conditioning differs by more
       than 1e-5 or the UNet by more than 1e-4.
+  sdxl_reference.py txt2img CHECKPOINT YAML CASE.json
+      CASE.json: {"cond": {"texts", "multipliers"} as above for one text, "uncond": the same plus
+      "negative_empty", "width", "height", "crop_top", "crop_left", "steps", "sampler" ("Euler" or
+      "DPM++ 2M"), "cfg_scale", "seed", "out"}. A1111's txt2img: CPU randn, the size conditioning
+      from the job's width and height, one CFG batch [cond, uncond] through k-diffusion's
+      CompVisDenoiser. Writes the final latents (float32) to out.
 """
 import json
 import os
@@ -32,7 +38,10 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "runtime"))
 import sd1_reference as ref  # noqa: E402
+from schedule_reference import Schedule, make_sigmas, sd1_alphas_cumprod  # noqa: E402
+from sde_sampler_reference import K  # noqa: E402
 
 SD = ref.SD
 ID_END, ID_PAD = 49407, 0
@@ -217,10 +226,53 @@ def networks(ckpt, yaml_path, work):
     sys.exit(0 if ok else 1)
 
 
+def txt2img(ckpt, yaml_path, case_path):
+    SD.update(ref.load_safetensors(ckpt))
+    params = yaml.safe_load(open(yaml_path))["model"]["params"]
+    unet_cfg = params["network_config"]["params"]
+    emb_models = params["conditioner_config"]["params"]["emb_models"]
+    clip_layer_idx = emb_models[0]["params"]["layer_idx"]
+    bigg_layer = emb_models[1]["params"]["layer"]
+    case = json.load(open(case_path))
+    sched = Schedule(sd1_alphas_cumprod())
+    scale = case["cfg_scale"]
+    with torch.no_grad():
+        conds = []
+        for key, negative in (("cond", False), ("uncond", True)):
+            c = dict(case[key], negative_empty=negative and case["uncond"]["negative_empty"])
+            crossattn, pooled = text_conditioning(c, clip_layer_idx, bigg_layer)
+            conds.append((crossattn, vector(pooled, case)))
+        # Equal token lengths here: one batch, cond rows first (A1111's CFGDenoiser).
+        ctx = torch.cat([conds[0][0], conds[1][0]])
+        y = torch.cat([conds[0][1], conds[1][1]])
+        gen = torch.Generator().manual_seed(case["seed"])
+        x = torch.randn((4, case["height"] // 8, case["width"] // 8), generator=gen)[None]
+
+        def model(xi, sigma, **_):
+            s = torch.cat([sigma, sigma])
+            sc = s[:, None, None, None]
+            xx = torch.cat([xi, xi])
+            out = unet(xx / (sc ** 2 + 1) ** 0.5, sched.sigma_to_t(s), ctx, y, unet_cfg)
+            den = xx - out * sc
+            return den[1:] + (den[:1] - den[1:]) * scale
+
+        if case["sampler"] == "Euler":
+            sigmas = make_sigmas(sched, "uniform", case["steps"])
+            out = K.sample_euler(model, x * sigmas[0], sigmas, disable=True)
+        elif case["sampler"] == "DPM++ 2M":
+            sigmas = make_sigmas(sched, "karras", case["steps"])
+            out = K.sample_dpmpp_2m(model, x * sigmas[0], sigmas, disable=True)
+        else:
+            sys.exit("unknown sampler " + case["sampler"])
+    out.numpy().astype(np.float32).tofile(case["out"])
+
+
 def main():
     torch.set_num_threads(2)
     if sys.argv[1] == "networks":
         networks(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "txt2img":
+        txt2img(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit("unknown command " + sys.argv[1])
 
