@@ -33,6 +33,23 @@ std::string depth_text(const unet_config& u) {
   return u.transformer_depth_levels.empty() ? std::to_string(u.transformer_depth) : list(u.transformer_depth_levels);
 }
 
+// The UNet parameters ldm's and sgm's UNetModel share, at the depth both layouts put them.
+std::string unet_params_yaml(const unet_config& u) {
+  std::ostringstream y;
+  y << "        in_channels: " << u.in_channels << "\n"
+    << "        out_channels: " << u.out_channels << "\n"
+    << "        model_channels: " << u.model_channels << "\n"
+    << "        attention_resolutions: " << list(u.attention_resolutions) << "\n"
+    << "        num_res_blocks: " << u.num_res_blocks << "\n"
+    << "        channel_mult: " << list(u.channel_mult) << "\n"
+    << "        num_heads: " << u.num_heads << "\n"
+    << "        num_head_channels: " << u.num_head_channels << "\n"
+    << "        use_spatial_transformer: True\n"
+    << "        use_linear_in_transformer: " << (u.use_linear_in_transformer ? "True" : "False") << "\n"
+    << "        transformer_depth: " << depth_text(u) << "\n";
+  return y.str();
+}
+
 std::string vae_yaml(const vae_config& v, const char* target) {
   std::ostringstream y;
   y << "    first_stage_config:\n"
@@ -109,17 +126,7 @@ std::string sgm_yaml(const model_config& c) {
     << "        adm_in_channels: " << u.adm_in_channels << "\n"
     << "        num_classes: sequential\n"
     << "        use_checkpoint: True\n"
-    << "        in_channels: " << u.in_channels << "\n"
-    << "        out_channels: " << u.out_channels << "\n"
-    << "        model_channels: " << u.model_channels << "\n"
-    << "        attention_resolutions: " << list(u.attention_resolutions) << "\n"
-    << "        num_res_blocks: " << u.num_res_blocks << "\n"
-    << "        channel_mult: " << list(u.channel_mult) << "\n"
-    << "        num_heads: " << u.num_heads << "\n"
-    << "        num_head_channels: " << u.num_head_channels << "\n"
-    << "        use_spatial_transformer: True\n"
-    << "        use_linear_in_transformer: " << (u.use_linear_in_transformer ? "True" : "False") << "\n"
-    << "        transformer_depth: " << depth_text(u) << "\n"
+    << unet_params_yaml(u)
     << (u.transformer_depth_middle >= 0
             ? "        transformer_depth_middle: " + std::to_string(u.transformer_depth_middle) + "\n"
             : std::string())
@@ -188,17 +195,7 @@ void write_model_config_yaml(const model_config& c, const std::string& yaml_path
     << "    unet_config:\n"
     << "      target: ldm.modules.diffusionmodules.openaimodel.UNetModel\n"
     << "      params:\n"
-    << "        in_channels: " << u.in_channels << "\n"
-    << "        out_channels: " << u.out_channels << "\n"
-    << "        model_channels: " << u.model_channels << "\n"
-    << "        attention_resolutions: " << list(u.attention_resolutions) << "\n"
-    << "        num_res_blocks: " << u.num_res_blocks << "\n"
-    << "        channel_mult: " << list(u.channel_mult) << "\n"
-    << "        num_heads: " << u.num_heads << "\n"
-    << "        num_head_channels: " << u.num_head_channels << "\n"
-    << "        use_spatial_transformer: True\n"
-    << "        use_linear_in_transformer: " << (u.use_linear_in_transformer ? "True" : "False") << "\n"
-    << "        transformer_depth: " << depth_text(u) << "\n"
+    << unet_params_yaml(u)
     << "        context_dim: " << u.context_dim << "\n"
     << "        use_checkpoint: True\n"
     << "        legacy: False\n"
