@@ -131,7 +131,11 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
       for (size_t k = 0; k < slot.size(); ++k) {
         const auto flag = [](const std::atomic<bool>* f) { return f != nullptr && f->load(); };
         const txt2img_request& r = members[k].request;
-        const int own = r.steps * r.n_iter;
+        // Hires fix counts both passes, as run_txt2img does.
+        const int hires = r.enable_hr && r.kind == request_kind::txt2img
+                            ? (r.hr_second_pass_steps > 0 ? r.hr_second_pass_steps : r.steps)
+                            : 0;
+        const int own = (r.steps + hires) * r.n_iter;
         const int done = steps > 0 ? static_cast<int>(static_cast<int64_t>(step) * own / steps) : 0;
         self->send(health, progress_atom::value, job_progress{jobs[slot[k]].id, done, own, r.n_iter, started,
                                                               flag(hooks.interrupt[k]), flag(hooks.skip[k])});

@@ -154,8 +154,8 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   return hr;
 }
 
-at::Tensor run_hires_pass(const sd_model& model, const clip_tokenizer& tokenizer, hires_plan& hr,
-                          const txt2img_plan& first, const at::Tensor& low, int iter, const sampling_hooks& hooks) {
+at::Tensor hires_init_latent(const sd_model& model, const hires_plan& hr, const txt2img_plan& first,
+                             const at::Tensor& low, int iter) {
   c10::InferenceMode guard;
   const int64_t th = hr.target_height / 8, tw = hr.target_width / 8;
   at::Tensor up;
@@ -179,8 +179,13 @@ at::Tensor run_hires_pass(const sd_model& model, const clip_tokenizer& tokenizer
     const int64_t last_seed = first.all_seeds.at(first_k + static_cast<size_t>(low.size(0)) - 1);
     up = encode_pixels(model, images, global_seeded ? static_cast<uint64_t>(last_seed) : torch_default_seed);
   }
-  up = up.narrow(2, hr.truncate_y / 2, th - hr.truncate_y).narrow(3, hr.truncate_x / 2, tw - hr.truncate_x);
-  hr.pass.init_latent = up.contiguous();
+  return up.narrow(2, hr.truncate_y / 2, th - hr.truncate_y).narrow(3, hr.truncate_x / 2, tw - hr.truncate_x).contiguous();
+}
+
+at::Tensor run_hires_pass(const sd_model& model, const clip_tokenizer& tokenizer, hires_plan& hr,
+                          const txt2img_plan& first, const at::Tensor& low, int iter, const sampling_hooks& hooks) {
+  c10::InferenceMode guard;
+  hr.pass.init_latent = hires_init_latent(model, hr, first, low, iter);
   const plan_batch batch = encode_plan_batch(model, tokenizer, hr.pass, iter);
   return sample_plan_batches(model, {&batch}, hooks);
 }

@@ -43,6 +43,12 @@ struct hires_plan {
 hires_plan make_hires_plan(const sd_model& model, const txt2img_request& request, const options& opts,
                            txt2img_plan& first);
 
+/// Where the second pass of n_iter batch `iter` starts: `low`, its first-pass latents [B, C, h, w],
+/// upscaled to the target size (in latent space, or decoded, upscaled as pixels and encoded again)
+/// and truncated as hr_resize_x/y ask.
+at::Tensor hires_init_latent(const sd_model& model, const hires_plan& hr, const txt2img_plan& first,
+                             const at::Tensor& low, int iter);
+
 /// The second pass of n_iter batch `iter`: `low` are its first-pass latents [B, C, h, w]. Returns the
 /// latents at the target size. The hooks are those of the first pass (a skip still set ends this
 /// pass at its first model call, as in A1111).

@@ -1,5 +1,6 @@
 #include "runtime/engine/txt2img_batch.hpp"
 
+#include "runtime/engine/hires_fix.hpp"
 #include "runtime/engine/lora_apply.hpp"
 #include "runtime/engine/lora_plan.hpp"
 #include "runtime/engine/sd_model.hpp"
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -35,11 +37,16 @@ struct planned {
   bool stopped = false;                         ///< interrupted: no later batch of it runs
 };
 
-/// One n_iter batch of a member, with its prompts encoded: the unit that shares UNet calls.
+/// One n_iter batch of a member, with its prompts encoded: the unit that shares UNet calls. A
+/// hires member's batch comes back for its second pass as a unit of its own, with the pass's plan
+/// starting from this batch's upscaled latents.
 struct unit {
   planned* member;
+  std::unique_ptr<txt2img_plan> hires_pass;  ///< the second pass's plan; null for a first pass
   plan_batch batch;
+  bool skip_at_once = false;  ///< its first pass was skipped: the second ends at its first model call
   int rows() const { return member->plan.batch_size; }
+  const txt2img_plan& plan() const { return hires_pass ? *hires_pass : member->plan; }
 };
 
 } // namespace
@@ -53,10 +60,8 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
     // The member fails on its own; it shares nothing.
     return std::nullopt;
   }
-  // DPM adaptive accepts or rejects each step by an error norm over the whole batch; hires fix
-  // runs a second pass of its own.
-  if (s.sampler->name == "DPM adaptive" || (req.enable_hr && req.kind == request_kind::txt2img) ||
-      req.tiling.value_or(opts.tiling)) {
+  // DPM adaptive accepts or rejects each step by an error norm over the whole batch.
+  if (s.sampler->name == "DPM adaptive" || req.tiling.value_or(opts.tiling)) {
     return std::nullopt;
   }
   const sampler_params& p = s.params;
@@ -82,57 +87,36 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
     key += ";img2img=" + std::to_string(total) + "/" + std::to_string(t_enc) + ";extra_noise=" +
            exact(opts.img2img_extra_noise);
   }
+  if (req.enable_hr && req.kind == request_kind::txt2img) {
+    // Hires members share both passes: the second pass's size, upscaler, steps, sampler, schedule
+    // and strength are shared too (its prompts stay per member).
+    key += ";hires=" + exact(req.hr_scale) + "/" + std::to_string(req.hr_resize_x) + "x" +
+           std::to_string(req.hr_resize_y) + "/" + std::to_string(req.firstphase_width) + "x" +
+           std::to_string(req.firstphase_height) + ";hr_upscaler=" + req.hr_upscaler.value_or("Latent") +
+           ";hr_steps=" + std::to_string(req.hr_second_pass_steps) + ";hr_sampler=" +
+           req.hr_sampler_name.value_or("") + ";hr_scheduler=" + req.hr_scheduler.value_or("") +
+           ";hr_checkpoint=" + req.hr_checkpoint_name.value_or("") +
+           ";denoising_strength=" + (req.denoising_strength ? exact(*req.denoising_strength) : "none");
+  }
   // The RNG source and ENSD are not in the key: each member draws from its own generators.
   return key;
 }
 
-std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_tokenizer& tokenizer,
-                                             const std::vector<batch_member>& members, const batch_hooks& hooks,
-                                             int max_images, lora_library* loras,
-                                             std::shared_ptr<const embedding_set> embeddings) {
-  c10::InferenceMode guard;
-  lora_patcher patched(model);
-  std::vector<batch_outcome> out(members.size());
-  const auto cancel_of = [&](size_t i) { return i < hooks.cancel.size() ? hooks.cancel[i] : nullptr; };
-  const auto interrupt_of = [&](size_t i) { return i < hooks.interrupt.size() ? hooks.interrupt[i] : nullptr; };
-  const auto skip_of = [&](size_t i) { return i < hooks.skip.size() ? hooks.skip[i] : nullptr; };
+namespace {
 
-  // Plan every batchable member and encode each of its n_iter batches; group the batches by key
-  // and per-step token lengths, which is what lets their conditioning be stacked without padding.
-  std::vector<size_t> alone;
-  std::vector<std::unique_ptr<planned>> plans;
-  std::vector<std::unique_ptr<unit>> units;
+/// Units with equal keys and per-step token lengths (what lets their conditioning be stacked
+/// without padding), in sampling runs of at most max_images images (one n_iter batch always
+/// fits), each unit in the first run with room: a member's batches keep their order.
+std::vector<std::vector<unit*>> make_runs(const std::vector<std::pair<std::string, unit*>>& keyed, int max_images) {
   std::vector<std::vector<unit*>> groups;
   std::map<std::pair<std::string, std::vector<std::pair<int64_t, int64_t>>>, size_t> group_of;
-  for (size_t i = 0; i < members.size(); ++i) {
-    const auto key = batch_key(members[i].request, members[i].opts);
-    if (!key) {
-      alone.push_back(i);
-      continue;
+  for (const auto& [key, u] : keyed) {
+    auto [it, fresh] = group_of.try_emplace({key, cond_lengths(u->batch)}, groups.size());
+    if (fresh) {
+      groups.emplace_back();
     }
-    try {
-      auto p = std::make_unique<planned>(planned{i, make_txt2img_plan(model, members[i].request, members[i].opts, loras, embeddings), {}});
-      patched.apply(p->plan.loras, lora_part::text);
-      std::vector<std::unique_ptr<unit>> mine;
-      for (int iter = 0; iter < members[i].request.n_iter; ++iter) {
-        mine.push_back(std::make_unique<unit>(unit{p.get(), encode_plan_batch(model, tokenizer, p->plan, iter)}));
-      }
-      for (auto& u : mine) {
-        auto [it, fresh] = group_of.try_emplace({*key, cond_lengths(u->batch)}, groups.size());
-        if (fresh) {
-          groups.emplace_back();
-        }
-        groups[it->second].push_back(u.get());
-        units.push_back(std::move(u));
-      }
-      plans.push_back(std::move(p));
-    } catch (const error& e) {
-      out[i].failure = e;
-    }
+    groups[it->second].push_back(u);
   }
-
-  // Each group runs in sampling runs of at most max_images images (one n_iter batch always fits),
-  // each batch in the first run with room: a member's batches (all the same size) keep their order.
   std::vector<std::vector<unit*>> runs;
   for (const auto& group : groups) {
     const size_t first = runs.size();
@@ -150,138 +134,235 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
       images[r] += u->rows();
     }
   }
+  return runs;
+}
 
+} // namespace
+
+std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_tokenizer& tokenizer,
+                                             const std::vector<batch_member>& members, const batch_hooks& hooks,
+                                             int max_images, lora_library* loras,
+                                             std::shared_ptr<const embedding_set> embeddings) {
+  c10::InferenceMode guard;
+  lora_patcher patched(model);
+  std::vector<batch_outcome> out(members.size());
+  const auto cancel_of = [&](size_t i) { return i < hooks.cancel.size() ? hooks.cancel[i] : nullptr; };
+  const auto interrupt_of = [&](size_t i) { return i < hooks.interrupt.size() ? hooks.interrupt[i] : nullptr; };
+  const auto skip_of = [&](size_t i) { return i < hooks.skip.size() ? hooks.skip[i] : nullptr; };
+
+  // Plan every batchable member and encode each of its n_iter batches.
+  std::vector<size_t> alone;
+  std::vector<std::string> key_of(members.size());
+  std::vector<std::unique_ptr<planned>> plans;
+  std::vector<std::unique_ptr<unit>> units;
+  std::vector<std::pair<std::string, unit*>> keyed;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const auto key = batch_key(members[i].request, members[i].opts);
+    if (!key) {
+      alone.push_back(i);
+      continue;
+    }
+    key_of[i] = *key;
+    try {
+      auto p = std::make_unique<planned>(planned{i, make_txt2img_plan(model, members[i].request, members[i].opts, loras, embeddings), {}});
+      patched.apply(p->plan.loras, lora_part::text);
+      std::vector<std::unique_ptr<unit>> mine;
+      for (int iter = 0; iter < members[i].request.n_iter; ++iter) {
+        mine.push_back(std::make_unique<unit>(unit{p.get(), nullptr, encode_plan_batch(model, tokenizer, p->plan, iter)}));
+      }
+      for (auto& u : mine) {
+        keyed.emplace_back(*key, u.get());
+        units.push_back(std::move(u));
+      }
+      plans.push_back(std::move(p));
+    } catch (const error& e) {
+      out[i].failure = e;
+    }
+  }
+  std::vector<std::vector<unit*>> runs = make_runs(keyed, max_images);
+
+  // Progress counts both passes of hires fix; the second passes are expected to run as the
+  // first ones grouped (their keys hold every second-pass setting).
   int total_steps = 0;
   for (const auto& run : runs) {
-    total_steps += run.front()->member->plan.sample_steps;
+    const txt2img_plan& first = run.front()->member->plan;
+    total_steps += first.sample_steps + (first.hires ? first.hires->pass.sample_steps : 0);
   }
   for (size_t i : alone) {
     total_steps += members[i].request.steps * members[i].request.n_iter;
   }
   int done_steps = 0;
 
-  for (const auto& run : runs) {
-    const int steps = run.front()->member->plan.sample_steps;
-    // What run_txt2img does at the start of an n_iter batch: an earlier skip is dropped, an
-    // interrupt ends the job with the images made so far.
-    for (unit* u : run) {
-      if (std::atomic<bool>* skip = skip_of(u->member->index)) {
-        skip->store(false);
+  // A unit's final latents: decoded into its member's images.
+  const auto decode = [&](unit* u, const at::Tensor& latents) {
+    planned* p = u->member;
+    try {
+      const int n = u->rows();
+      const auto first = static_cast<size_t>(u->batch.iter * n);
+      std::vector<rgb_image>& images = p->images[u->batch.iter];
+      for (int i = 0; i < n; ++i) {
+        std::vector<rgb_image> masks;
+        images.push_back(decode_plan_image(model, p->plan, latents.narrow(0, i, 1), first + static_cast<size_t>(i), &masks));
+        for (auto& m : masks) images.push_back(std::move(m));
       }
+    } catch (const error& e) {
+      out[p->index].failure = e;
     }
-    std::vector<unit*> active;
-    for (unit* u : run) {
-      planned* p = u->member;
-      if (out[p->index].failure) {
-        continue;
-      }
-      if (is_set(cancel_of(p->index))) {
-        out[p->index].failure = cancelled_error();
-      } else if (p->stopped || is_set(interrupt_of(p->index))) {
-        p->stopped = true;
-      } else {
-        active.push_back(u);
-      }
+  };
+
+  // The second passes, made as the first passes end.
+  std::vector<std::pair<std::string, unit*>> second_keyed;
+  const auto first_pass_done = [&](unit* u, const at::Tensor& latents, bool skipped) {
+    planned* p = u->member;
+    // An interrupt ends the job with the first pass's images, as run_txt2img does.
+    if (!p->plan.hires || is_set(interrupt_of(p->index))) {
+      return decode(u, latents);
     }
-    if (active.empty()) {
-      done_steps += steps;
-      continue;
+    try {
+      auto pass = std::make_unique<txt2img_plan>(p->plan.hires->pass);
+      pass->init_latent = hires_init_latent(model, *p->plan.hires, p->plan, latents, u->batch.iter);
+      patched.apply(p->plan.loras, lora_part::text);
+      plan_batch batch = encode_plan_batch(model, tokenizer, *pass, u->batch.iter);
+      auto second = std::make_unique<unit>(unit{p, std::move(pass), std::move(batch), skipped});
+      second->batch.plan = second->hires_pass.get();
+      second_keyed.emplace_back(key_of[p->index], second.get());
+      units.push_back(std::move(second));
+    } catch (const error& e) {
+      out[p->index].failure = e;
     }
-    std::vector<const plan_batch*> batches;
-    for (unit* u : active) {
-      batches.push_back(&u->batch);
-    }
-    patched.apply(active.front()->member->plan.loras, lora_part::unet);
-    // A stopped batch keeps riding along like a cancelled one; the latents it reached are kept
-    // apart and decoded in place of the final ones. A member's batches stop as they would one
-    // after another: a skip ends its earliest batch still sampling (the next ones go on); an
-    // interrupt ends that one, and its later batches count as never run.
-    std::vector<at::Tensor> reached(active.size());
-    std::vector<bool> dropped(active.size(), false);
-    const auto finished = [&](size_t a) { return reached[a].defined() || dropped[a]; };
-    sampling_hooks sh;
-    sh.before_call = [&](const at::Tensor& now) {
-      int64_t row = 0;
-      std::vector<const planned*> interrupted;
-      for (size_t a = 0; a < active.size(); ++a) {
-        const planned* p = active[a]->member;
-        const int n = active[a]->rows();
-        if (!finished(a)) {
-          if (std::find(interrupted.begin(), interrupted.end(), p) != interrupted.end()) {
-            dropped[a] = true;
-          } else if (is_set(interrupt_of(p->index))) {
-            reached[a] = now.narrow(0, row, n).clone();
-            interrupted.push_back(p);
-          } else if (std::atomic<bool>* skip = skip_of(p->index); is_set(skip)) {
-            reached[a] = now.narrow(0, row, n).clone();
+  };
+
+  // Runs the sampling runs of one pass; each unit that finishes goes to `done`.
+  const auto sample_runs = [&](const std::vector<std::vector<unit*>>& pass_runs, bool first_pass,
+                               const std::function<void(unit*, const at::Tensor&, bool)>& done) {
+    for (const auto& run : pass_runs) {
+      const int steps = run.front()->plan().sample_steps;
+      // What run_txt2img does at the start of an n_iter batch: an earlier skip is dropped, an
+      // interrupt ends the job with the images made so far. A second pass keeps a skip still set.
+      if (first_pass) {
+        for (unit* u : run) {
+          if (std::atomic<bool>* skip = skip_of(u->member->index)) {
             skip->store(false);
           }
         }
-        row += n;
       }
-    };
-    sh.stop = [&] {
-      for (size_t a = 0; a < active.size(); ++a) {
-        if (!finished(a) && !is_set(cancel_of(active[a]->member->index))) {
-          return false;
+      std::vector<unit*> active;
+      for (unit* u : run) {
+        planned* p = u->member;
+        if (out[p->index].failure) {
+          continue;
+        }
+        if (is_set(cancel_of(p->index))) {
+          out[p->index].failure = cancelled_error();
+        } else if (first_pass && (p->stopped || is_set(interrupt_of(p->index)))) {
+          p->stopped = true;
+        } else {
+          active.push_back(u);
         }
       }
-      return true;
-    };
-    sh.on_step = [&](int step, int) {
-      // A cancelled member still rides along (its rows cannot leave a sampler's history); only
-      // when every member is cancelled does the run stop.
-      bool any_left = false;
+      if (active.empty()) {
+        done_steps += steps;
+        continue;
+      }
+      std::vector<const plan_batch*> batches;
       for (unit* u : active) {
-        any_left = any_left || !is_set(cancel_of(u->member->index));
+        batches.push_back(&u->batch);
       }
-      if (!any_left) {
-        throw cancelled_error();
-      }
-      if (hooks.on_step) {
-        hooks.on_step(done_steps + step + 1, total_steps);
-      }
-    };
-    at::Tensor samples;
-    try {
-      samples = sample_plan_batches(model, batches, sh);
-    } catch (const error& e) {
-      for (unit* u : active) {
-        out[u->member->index].failure = e.code() == errc::cancelled ? cancelled_error() : e;
+      patched.apply(active.front()->member->plan.loras, lora_part::unet);
+      // A stopped batch keeps riding along like a cancelled one; the latents it reached are kept
+      // apart and decoded in place of the final ones. A member's batches stop as they would one
+      // after another: a skip ends its earliest batch still sampling (the next ones go on); an
+      // interrupt ends that one, and its later batches count as never run.
+      std::vector<at::Tensor> reached(active.size());
+      std::vector<bool> dropped(active.size(), false), skipped(active.size(), false);
+      const auto finished = [&](size_t a) { return reached[a].defined() || dropped[a]; };
+      sampling_hooks sh;
+      sh.before_call = [&](const at::Tensor& now) {
+        int64_t row = 0;
+        std::vector<const planned*> interrupted;
+        for (size_t a = 0; a < active.size(); ++a) {
+          const planned* p = active[a]->member;
+          const int n = active[a]->rows();
+          if (!finished(a)) {
+            if (std::find(interrupted.begin(), interrupted.end(), p) != interrupted.end()) {
+              dropped[a] = true;
+            } else if (is_set(interrupt_of(p->index))) {
+              reached[a] = now.narrow(0, row, n).clone();
+              interrupted.push_back(p);
+            } else if (std::atomic<bool>* skip = skip_of(p->index); is_set(skip) || active[a]->skip_at_once) {
+              reached[a] = now.narrow(0, row, n).clone();
+              skipped[a] = true;
+              if (skip != nullptr) {
+                skip->store(false);
+              }
+            }
+          }
+          row += n;
+        }
+      };
+      sh.stop = [&] {
+        for (size_t a = 0; a < active.size(); ++a) {
+          if (!finished(a) && !is_set(cancel_of(active[a]->member->index))) {
+            return false;
+          }
+        }
+        return true;
+      };
+      sh.on_step = [&](int step, int) {
+        // A cancelled member still rides along (its rows cannot leave a sampler's history); only
+        // when every member is cancelled does the run stop.
+        bool any_left = false;
+        for (unit* u : active) {
+          any_left = any_left || !is_set(cancel_of(u->member->index));
+        }
+        if (!any_left) {
+          throw cancelled_error();
+        }
+        if (hooks.on_step) {
+          hooks.on_step(done_steps + step + 1, total_steps);
+        }
+      };
+      at::Tensor samples;
+      try {
+        samples = sample_plan_batches(model, batches, sh);
+      } catch (const error& e) {
+        for (unit* u : active) {
+          out[u->member->index].failure = e.code() == errc::cancelled ? cancelled_error() : e;
+        }
+        done_steps += steps;
+        continue;
       }
       done_steps += steps;
-      continue;
-    }
-    done_steps += steps;
 
-    int64_t row = 0;
-    for (size_t a = 0; a < active.size(); ++a) {
-      unit* u = active[a];
-      planned* p = u->member;
-      const int n = u->rows();
-      const at::Tensor latents = reached[a].defined() ? reached[a] : samples.narrow(0, row, n);
-      row += n;
-      if (dropped[a]) {
-        p->stopped = true;
-        continue;
-      }
-      if (is_set(cancel_of(p->index))) {
-        out[p->index].failure = cancelled_error();
-        continue;
-      }
-      try {
-        const auto first = static_cast<size_t>(u->batch.iter * n);
-        std::vector<rgb_image>& images = p->images[u->batch.iter];
-        for (int i = 0; i < n; ++i) {
-          std::vector<rgb_image> masks;
-          images.push_back(
-            decode_plan_image(model, p->plan, latents.narrow(0, i, 1), first + static_cast<size_t>(i), &masks));
-          for (auto& m : masks) images.push_back(std::move(m));
+      int64_t row = 0;
+      for (size_t a = 0; a < active.size(); ++a) {
+        unit* u = active[a];
+        planned* p = u->member;
+        const int n = u->rows();
+        const at::Tensor latents = reached[a].defined() ? reached[a] : samples.narrow(0, row, n);
+        row += n;
+        if (dropped[a]) {
+          p->stopped = true;
+          continue;
         }
-      } catch (const error& e) {
-        out[p->index].failure = e;
+        if (is_set(cancel_of(p->index))) {
+          out[p->index].failure = cancelled_error();
+          continue;
+        }
+        done(u, latents, skipped[a]);
       }
     }
+  };
+
+  sample_runs(runs, true, first_pass_done);
+  if (!second_keyed.empty()) {
+    const auto second_runs = make_runs(second_keyed, max_images);
+    // The second passes grouped as the first ones did unless some members stopped early.
+    int remaining = 0;
+    for (const auto& run : second_runs) remaining += run.front()->plan().sample_steps;
+    for (size_t i : alone) remaining += members[i].request.steps * members[i].request.n_iter;
+    total_steps = std::max(total_steps, done_steps + remaining);
+    sample_runs(second_runs, false, [&](unit* u, const at::Tensor& latents, bool) { decode(u, latents); });
   }
 
   // Each member's answer: its images in n_iter order, as run_txt2img assembles them.

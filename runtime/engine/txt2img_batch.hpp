@@ -53,9 +53,9 @@ struct batch_hooks {
 };
 
 /// The key that must be equal for two jobs to share UNet calls: size, sampler, sigma schedule,
-/// steps, sampler parameters (eta, s_*), s_min_uncond, batch_cond_uncond and the LoRA tags (each member keeps its
-/// prompts, CFG scale, seeds, CLIP skip, RNG source and ENSD);
-/// std::nullopt when a job cannot be batched with any other (hires fix and other unsupported
+/// steps, sampler parameters (eta, s_*), s_min_uncond, batch_cond_uncond, the LoRA tags and
+/// hires fix's second-pass settings (both passes run shared); each member keeps its prompts and
+/// hires prompts, CFG scale, seeds, CLIP skip, RNG source and ENSD. std::nullopt when a job cannot be batched with any other (tiling and other unsupported
 /// features, an unknown sampler, DPM adaptive whose step control spans the batch).
 std::optional<std::string> batch_key(const txt2img_request& request, const options& opts);
 

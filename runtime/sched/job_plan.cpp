@@ -38,7 +38,7 @@ std::optional<std::string> scheduler_batch_key(const txt2img_request& r, const o
                                                const std::string& model) {
   // Anything that changes the sampling loop itself (not just the prompt, CFG scale or seed, which
   // stay per image) keeps a job apart.
-  if (r.enable_hr || r.refiner_checkpoint || r.script_name || !r.alwayson_scripts.empty() ||
+  if (r.refiner_checkpoint || r.script_name || !r.alwayson_scripts.empty() ||
       r.tiling.value_or(false) || r.restore_faces.value_or(false) || r.firstpass_image) {
     return std::nullopt;
   }
@@ -48,6 +48,15 @@ std::optional<std::string> scheduler_batch_key(const txt2img_request& r, const o
       << "|scheduler=" << r.scheduler.value_or("Automatic");
   if (r.kind == request_kind::img2img) {
     key << "|img2img|denoising_strength=" << r.denoising_strength.value_or(0.75);
+  }
+  if (r.enable_hr && r.kind == request_kind::txt2img) {
+    // Both passes are shared: every second-pass setting but its prompts keeps jobs apart.
+    key << "|hires|hr_scale=" << r.hr_scale << "|hr_resize=" << r.hr_resize_x << 'x' << r.hr_resize_y
+        << "|firstphase=" << r.firstphase_width << 'x' << r.firstphase_height
+        << "|hr_upscaler=" << r.hr_upscaler.value_or("Latent") << "|hr_steps=" << r.hr_second_pass_steps
+        << "|hr_sampler=" << r.hr_sampler_name.value_or("") << "|hr_scheduler=" << r.hr_scheduler.value_or("")
+        << "|hr_checkpoint=" << r.hr_checkpoint_name.value_or("");
+    put(key, "denoising_strength", r.denoising_strength);
   }
   put(key, "eta", r.eta);
   put(key, "s_min_uncond", r.s_min_uncond);

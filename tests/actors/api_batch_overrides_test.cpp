@@ -88,3 +88,49 @@ BOOST_AUTO_TEST_CASE(requests_with_override_settings_batch_and_equal_their_solo_
     }
   }
 }
+
+// Hires fix requests share both passes with hires requests whose second pass is alike.
+BOOST_AUTO_TEST_CASE(hires_requests_batch_and_equal_their_solo_runs) {
+  auto& s = sdw::test::checked_shared_api_server({"--max-batch", "8"});
+  const auto hires = [](const std::string& prompt, const std::string& hr_prompt, int seed) {
+    return R"({"prompt":")" + prompt + R"(","hr_prompt":")" + hr_prompt + R"(","seed":)" + std::to_string(seed) +
+           R"(,"steps":4,"width":64,"height":64,"sampler_name":"Euler a","enable_hr":true,"hr_scale":1.5,)" +
+           R"("denoising_strength":0.5,"hr_second_pass_steps":3,"override_settings":{"randn_source":"CPU"}})";
+  };
+  const std::vector<std::string> bodies = {hires("a red fox", "", 11), hires("a blue house", "a sharp blue house", 22),
+                                           hires("a green tree", "", 33)};
+  const auto blocker = s.server.call(
+    "POST", "/run", R"({"input":{"prompt":"hold","steps":150,"width":256,"height":256,"seed":1,"sampler_name":"Euler"}})");
+  BOOST_TEST_REQUIRE(blocker.status == 200, blocker.body);
+  const int64_t before = batches_so_far(s.server);
+  std::vector<std::future<sdw::test::http_reply>> batched;
+  for (const auto& b : bodies) {
+    batched.push_back(std::async(std::launch::async, [&s, b] { return s.server.call("POST", "/sdapi/v1/txt2img", b); }));
+  }
+  std::vector<sdw::test::http_reply> together;
+  for (auto& f : batched) together.push_back(f.get());
+  const int64_t used = batches_so_far(s.server) - before;
+  BOOST_TEST_MESSAGE("3 hires requests ran in " << used << " executor batches");
+  BOOST_TEST(used <= 2);
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    BOOST_TEST_CONTEXT("request " << i) {
+      const auto alone = s.server.call("POST", "/sdapi/v1/txt2img", bodies[i]);
+      BOOST_TEST_REQUIRE(alone.status == 200, alone.body.substr(0, 300));
+      BOOST_TEST_REQUIRE(together[i].status == 200, together[i].body.substr(0, 300));
+      const auto a = images_of(together[i]), b = images_of(alone);
+      BOOST_TEST_REQUIRE(a.size() == 1u);
+      BOOST_TEST_REQUIRE(b.size() == 1u);
+      BOOST_TEST(a[0].width == 96);
+      BOOST_TEST(a[0].text.at("parameters") == b[0].text.at("parameters"));
+      size_t off = 0;
+      int worst = 0;
+      for (size_t k = 0; k < a[0].pixels.size(); ++k) {
+        const int d = std::abs(int(a[0].pixels[k]) - int(b[0].pixels[k]));
+        off += d != 0;
+        worst = std::max(worst, d);
+      }
+      BOOST_TEST(worst <= 1);
+      BOOST_TEST(off * 1000 <= a[0].pixels.size());
+    }
+  }
+}

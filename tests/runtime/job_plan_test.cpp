@@ -68,8 +68,21 @@ BOOST_AUTO_TEST_CASE(the_model_counts_as_resolved_not_as_named) {
 BOOST_AUTO_TEST_CASE(what_runs_alone_has_no_key) {
   // n_iter batches are members like any other.
   BOOST_TEST(*key_of("", R"(,"n_iter":2)") == *key_of(""));
-  BOOST_TEST(!key_of("", R"(,"enable_hr":true,"denoising_strength":0.5)").has_value());
   BOOST_TEST(!key_of("", R"(,"tiling":true)").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(hires_jobs_share_a_key_when_both_passes_are_alike) {
+  const std::string hr = R"(,"enable_hr":true,"denoising_strength":0.5,"hr_scale":2)";
+  BOOST_TEST_REQUIRE(key_of("", hr).has_value());
+  BOOST_TEST(*key_of("", hr) != *key_of(""));
+  // The second pass's prompts and the seeds stay per member...
+  BOOST_TEST(*key_of("", hr + R"(,"hr_prompt":"sharp")") == *key_of("", hr));
+  // ...its size, strength, steps, sampler and upscaler do not.
+  BOOST_TEST(*key_of("", hr + R"(,"hr_second_pass_steps":5)") != *key_of("", hr));
+  BOOST_TEST(*key_of("", R"(,"enable_hr":true,"denoising_strength":0.6,"hr_scale":2)") != *key_of("", hr));
+  BOOST_TEST(*key_of("", R"(,"enable_hr":true,"denoising_strength":0.5,"hr_scale":1.5)") != *key_of("", hr));
+  BOOST_TEST(*key_of("", hr + R"(,"hr_upscaler":"Lanczos")") != *key_of("", hr));
+  BOOST_TEST(*key_of("", hr + R"(,"hr_sampler_name":"DDIM")") != *key_of("", hr));
 }
 
 BOOST_AUTO_TEST_CASE(the_key_reads_resolved_options_wherever_they_came_from) {

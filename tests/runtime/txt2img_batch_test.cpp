@@ -74,7 +74,8 @@ std::string without_timestamp(const std::string& info) {
 }
 
 /// Asserts a batched result equals the member's result alone within the stated tolerance.
-void check_equal(const sdw::txt2img_result& batched, const sdw::txt2img_result& single, const std::string& what) {
+void check_equal(const sdw::txt2img_result& batched, const sdw::txt2img_result& single, const std::string& what,
+                 size_t permille = 1) {
   BOOST_TEST_CONTEXT(what) {
     BOOST_TEST_REQUIRE(batched.images.size() == single.images.size());
     for (size_t i = 0; i < single.images.size(); ++i) {
@@ -91,7 +92,7 @@ void check_equal(const sdw::txt2img_result& batched, const sdw::txt2img_result& 
       std::cout << what << " image " << i << ": " << off << " of " << a.size() << " bytes differ, max "
                 << worst << "\n";
       BOOST_TEST(worst <= 1);
-      BOOST_TEST(off * 1000 <= a.size());
+      BOOST_TEST(off * 1000 <= a.size() * permille);
       BOOST_TEST(batched.images[i].infotext == single.images[i].infotext);
     }
     BOOST_TEST(without_timestamp(batched.info_json) == without_timestamp(single.info_json));
@@ -227,6 +228,47 @@ BOOST_AUTO_TEST_CASE(n_iter_batches_share_runs_and_each_request_matches_its_solo
   }
 }
 
+// Hires fix: both passes shared. The first passes run as one run, each member's latents are
+// upscaled on their own (in latent space, or decoded, resized as pixels and encoded with the
+// member's own posterior noise), and the second passes run as one run with each member's hires
+// prompts; every image equals the member's solo run.
+BOOST_AUTO_TEST_CASE(hires_members_share_both_passes_and_each_matches_its_solo_run) {
+  auto& e = the_engine();
+  for (const std::string upscaler : {"Latent", "Lanczos"}) {
+    const std::string hr = R"(, "enable_hr": true, "denoising_strength": 0.6, "hr_scale": 1.5, "hr_second_pass_steps": 3,
+                               "hr_upscaler": ")" + upscaler + "\"";
+    const std::vector<sdw::batch_member> members = {
+      member(body("Euler a", "a lighthouse", "rain", 6.0, 40, 1, hr + R"(, "n_iter": 2)")),
+      member(body("Euler a", "a (red:1.3) fox", "", 8.0, 50, 2, hr + R"(, "hr_prompt": "a sharp fox")")),
+      member(body("Euler a", "a boat", "", 7.0, 60, 1, hr)),
+    };
+    const auto key = sdw::batch_key(members[0].request, members[0].opts);
+    BOOST_TEST_REQUIRE(key.has_value());
+    for (const auto& m : members) BOOST_TEST((sdw::batch_key(m.request, m.opts) == key));
+    int last_step = 0, last_steps = 0;
+    sdw::batch_hooks hooks;
+    hooks.on_step = [&](int step, int steps) {
+      last_step = step;
+      last_steps = steps;
+    };
+    const auto out = sdw::run_txt2img_batch(*e.model, e.tokenizer, members, hooks, 8);
+    // One first-pass run of 4 steps and one second-pass run of 3 for all five images.
+    BOOST_TEST(last_steps == 7, upscaler);
+    BOOST_TEST(last_step == 7, upscaler);
+    for (size_t i = 0; i < members.size(); ++i) {
+      BOOST_TEST_REQUIRE(out[i].ok(), upscaler << " member " << i);
+      const auto single = alone(members[i]);
+      // A pixel upscaler rounds the first pass's images to 8 bits: a level that batched rounding
+      // flips there travels through the second pass, so a few more bytes may be one level off.
+      check_equal(*out[i].result, single, upscaler + " hires member " + std::to_string(i), upscaler == "Latent" ? 1 : 5);
+      BOOST_TEST(out[i].result->images[0].width == 96);
+    }
+    BOOST_TEST(out[0].result->images.size() == 2u);
+    BOOST_TEST(out[1].result->images.size() == 2u);
+    BOOST_TEST(out[1].result->images[0].infotext.find("Hires prompt: a sharp fox") != std::string::npos);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(batch_keys_separate_what_cannot_share_a_unet_call) {
   const auto key = [](const std::string& json) {
     auto m = member(json);
@@ -255,8 +297,14 @@ BOOST_AUTO_TEST_CASE(batch_keys_separate_what_cannot_share_a_unet_call) {
                      "override_settings": {"randn_source": "CPU", "batch_cond_uncond": false}})") != k));
   // n_iter batches are members too.
   BOOST_TEST((key(body("Euler a", "x", "", 7, 1, 1, R"(, "n_iter": 2)")) == k));
+  // Hires jobs share with hires jobs whose second pass is alike.
+  const std::string hires = R"(, "enable_hr": true, "denoising_strength": 0.5)";
+  BOOST_TEST_REQUIRE(key(body("Euler a", "x", "", 7, 1, 1, hires)).has_value());
+  BOOST_TEST((key(body("Euler a", "x", "", 7, 1, 1, hires)) != k));
+  BOOST_TEST((key(body("Euler a", "y", "", 5, 2, 1, hires + R"(, "hr_prompt": "z")")) == key(body("Euler a", "x", "", 7, 1, 1, hires))));
+  BOOST_TEST((key(body("Euler a", "x", "", 7, 1, 1, hires + R"(, "hr_second_pass_steps": 2)")) !=
+              key(body("Euler a", "x", "", 7, 1, 1, hires))));
   // Jobs that share with nobody.
-  BOOST_TEST(!key(body("Euler a", "x", "", 7, 1, 1, R"(, "enable_hr": true, "denoising_strength": 0.5)")));
   BOOST_TEST(!key(body("DPM adaptive", "x", "", 7, 1, 1)));
   BOOST_TEST(!key(body("No such sampler", "x", "", 7, 1, 1)));
 }
