@@ -79,7 +79,7 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     report(0, request.steps * request.n_iter);
     hooks.on_step = report;
     txt2img_result result = run_txt2img(*sd, *model.tokenizer, request, job.settings, hooks, model.loras.get(),
-                                         model.embeddings ? model.embeddings->current() : nullptr);
+                                         model.embeddings ? model.embeddings->current(embedding_kind_of(sd->config())) : nullptr);
     set_images(out, result);
   } catch (const std::exception& e) {
     out.error = failure_of(e);
@@ -146,7 +146,7 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
     try {
       std::vector<batch_outcome> outcomes = run_txt2img_batch(*sd, *model.tokenizer, members, hooks, max_batch,
                                                                     model.loras.get(),
-                                                                    model.embeddings ? model.embeddings->current() : nullptr);
+                                                                    model.embeddings ? model.embeddings->current(embedding_kind_of(sd->config())) : nullptr);
       for (size_t k = 0; k < outcomes.size() && k < slot.size(); ++k) {
         if (outcomes[k].ok()) {
           set_images(outs[slot[k]], *outcomes[k].result);

@@ -95,9 +95,9 @@ void loader(caf::blocking_actor* self, loader_config config, executor_actor exec
     }
     // The executor gets (and warms up) the model before the scheduler hears it is ready, so the
     // first job always finds it ready.
-    auto loras = std::make_shared<lora_library>(config.lora_dir, lora_layers(model->config()));
+    auto loras = std::make_shared<lora_library>(config.lora_dir);
     if (config.embeddings) {
-      config.embeddings->load_for(model->config().text.width, tokenizer);
+      config.embeddings->load_for(embedding_kind_of(model->config()), tokenizer);
     }
     auto cache = std::make_shared<model_cache>(device_options{config.device, config.dtype}, config.model_cache_bytes);
     cache->put(model);

@@ -80,9 +80,9 @@ int run_generate(const generate_args& args) {
         dumped = true;
       }
     };
-    lora_library loras(args.lora_dir, lora_layers(model->config()));
+    lora_library loras(args.lora_dir);
     embedding_library embeddings(args.embeddings_dir);
-    embeddings.load_for(model->config().text.width, std::make_shared<const clip_tokenizer>(tokenizer));
+    embeddings.load_for(embedding_kind_of(model->config()), std::make_shared<const clip_tokenizer>(tokenizer));
     txt2img_result result = run_txt2img(*model, tokenizer, request, opts, hooks, &loras, embeddings.current());
 
     fs::create_directories(args.out_dir);

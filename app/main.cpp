@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
   int lora_rank = 4;
   uint64_t lora_seed = 0;
   auto* make_lora = app.add_subcommand("make-lora", "write a random-weight LoRA, LoCon or LyCORIS file in the kohya-ss key layout");
-  make_lora->add_option("--preset", lora_preset, "tiny or sd15 (the model it fits)")
-    ->check(CLI::IsMember({"tiny", "sd15"}))->capture_default_str();
+  make_lora->add_option("--preset", lora_preset, "the make-model preset of the model it fits")
+    ->check(CLI::IsMember({"tiny", "sd15", "sd2-tiny", "sd2", "sdxl-tiny", "sdxl"}))->capture_default_str();
   make_lora->add_option("--kind", lora_kind,
                         "lora (attention, feed-forward, text encoder), locon (also convolutions), the LyCORIS "
                         "loha, lokr, full (the locon layers) or norm (GroupNorm/LayerNorm layers)")
@@ -103,8 +103,8 @@ int main(int argc, char** argv) {
   int emb_vectors = 1;
   uint64_t emb_seed = 0;
   auto* make_emb = app.add_subcommand("make-embedding", "write a random textual-inversion embedding (.safetensors)");
-  make_emb->add_option("--preset", emb_preset, "tiny or sd15 (the model whose text encoder it fits)")
-    ->check(CLI::IsMember({"tiny", "sd15"}))->capture_default_str();
+  make_emb->add_option("--preset", emb_preset, "the make-model preset whose text encoders it fits (SDXL: a clip_l/clip_g pair)")
+    ->check(CLI::IsMember({"tiny", "sd15", "sd2-tiny", "sd2", "sdxl-tiny", "sdxl"}))->capture_default_str();
   make_emb->add_option("--width", emb_width, "vector width instead of the preset's (another width is listed as skipped)");
   make_emb->add_option("--vectors", emb_vectors, "token positions it takes in a prompt (1..75)")->capture_default_str();
   make_emb->add_option("--seed", emb_seed, "random seed")->capture_default_str();
@@ -288,15 +288,21 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (make_lora->parsed()) {
-      sdw::make_lora(lora_preset == "sd15" ? sdw::model_preset::sd15 : sdw::model_preset::tiny,
+      sdw::make_lora(*sdw::parse_model_preset(lora_preset),
                      *sdw::parse_lora_kind(lora_kind), lora_rank,
                      lora_dtype == "f32" ? sdw::st_dtype::f32 : sdw::st_dtype::f16, lora_seed, lora_out);
       spdlog::info("wrote {} ({} for the {} preset, rank {}, {})", lora_out, lora_kind, lora_preset, lora_rank, lora_dtype);
       return 0;
     }
     if (make_emb->parsed()) {
-      const auto preset = emb_preset == "sd15" ? sdw::model_preset::sd15 : sdw::model_preset::tiny;
-      const int64_t width = emb_width > 0 ? emb_width : sdw::preset_config(preset).text.width;
+      const sdw::model_config config = sdw::preset_config(*sdw::parse_model_preset(emb_preset));
+      if (config.text2) {
+        sdw::make_sdxl_embedding(config.text.width, config.text2->width, emb_vectors, emb_seed, emb_out);
+        spdlog::info("wrote {} ({} vectors, clip_l {} and clip_g {} wide)", emb_out, emb_vectors, config.text.width,
+                     config.text2->width);
+        return 0;
+      }
+      const int64_t width = emb_width > 0 ? emb_width : config.text.width;
       sdw::make_embedding(width, emb_vectors, emb_seed, emb_out);
       spdlog::info("wrote {} ({} vectors of width {})", emb_out, emb_vectors, width);
       return 0;

@@ -95,8 +95,13 @@ text_embedding embedding_from_values(const std::string& file, const std::map<std
     // SDXL: both text encoders' vectors; SD1 models never take them (the widths add up to 2048).
     const at::Tensor& g = tensors.at("clip_g");
     const at::Tensor& l = tensors.at("clip_l");
-    e.shape = (g.dim() > 0 ? g.size(-1) : 1) + (l.dim() > 0 ? l.size(-1) : 1);
-    e.vectors = g.dim() > 0 ? g.size(0) : 1;
+    if (g.dim() != 2 || l.dim() != 2) {
+      throw error(errc::bad_checkpoint, file, "the embedding's clip_g and clip_l are not [vectors, width] tensors");
+    }
+    e.clip_g = g.to(at::kFloat).contiguous();
+    e.clip_l = l.to(at::kFloat).contiguous();
+    e.shape = g.size(-1) + l.size(-1);
+    e.vectors = g.size(0);
   } else if (tensors.size() == 1 && scalars.empty() && tensors.count("") == 0) {
     // diffusers' learned_embeds.bin ({token: tensor}) and safetensors' {"emb_params": tensor}.
     at::Tensor emb = tensors.begin()->second;

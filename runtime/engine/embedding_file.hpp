@@ -22,6 +22,8 @@ struct text_embedding {
   std::string name;  ///< the file name without its last extension
   std::string path;
   at::Tensor vec;    ///< [vectors, shape] float32 on the CPU; undefined for an SDXL pair
+  at::Tensor clip_l;  ///< an SDXL pair: the CLIP ViT-L vectors [n, 768], float32 on the CPU
+  at::Tensor clip_g;  ///< …and the OpenCLIP bigG ones [vectors, 1280]
   std::optional<std::int64_t> step;
   std::optional<std::string> sd_checkpoint;
   std::optional<std::string> sd_checkpoint_name;

@@ -2,6 +2,7 @@
 
 #include "runtime/catalog/model_folders.hpp"
 #include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/engine/model_config.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -51,7 +52,14 @@ void walk(const fs::path& root, const fs::path& folder, std::set<fs::path>& seen
 
 } // namespace
 
-embedding_set::embedding_set(const std::string& dir, std::int64_t width, std::shared_ptr<const clip_tokenizer> tokenizer)
+embedding_kind embedding_kind_of(const model_config& config) {
+  if (config.text2) {
+    return {config.text.width + config.text2->width, true};
+  }
+  return {config.text.width, false};
+}
+
+embedding_set::embedding_set(const std::string& dir, embedding_kind kind, std::shared_ptr<const clip_tokenizer> tokenizer)
   : tokenizer_(std::move(tokenizer)) {
   std::error_code ec;
   const fs::path root = fs::canonical(dir, ec);
@@ -71,7 +79,7 @@ embedding_set::embedding_set(const std::string& dir, std::int64_t width, std::sh
       std::optional<text_embedding> e = read_embedding_file(real.string());
       if (e) {
         e->name = file.stem().string();
-        add(std::move(*e), width);
+        add(std::move(*e), kind);
       }
     } catch (const std::exception& ex) {
       spdlog::error("Error loading embedding {}: {}", file.filename().string(), ex.what());
@@ -85,7 +93,7 @@ embedding_set::embedding_set(const std::string& dir, std::int64_t width, std::sh
   }
 }
 
-void embedding_set::add(text_embedding e, std::int64_t width) {
+void embedding_set::add(text_embedding e, embedding_kind kind) {
   auto shared = std::make_shared<const text_embedding>(std::move(e));
   const std::string& name = shared->name;
   // A later file of the same name replaces the earlier one in its place (a Python dict).
@@ -98,7 +106,8 @@ void embedding_set::add(text_embedding e, std::int64_t width) {
     }
     list.push_back(shared);
   };
-  if (shared->shape != width) {
+  // A pair on a one-encoder model, or one tensor on SDXL, fails in A1111 when used; listed as skipped here.
+  if (shared->shape != kind.width || shared->clip_g.defined() != kind.pairs) {
     replace_or_append(skipped_);
     return;
   }
@@ -131,45 +140,79 @@ std::pair<const text_embedding*, std::size_t> embedding_set::find_at(const std::
   return {nullptr, 0};
 }
 
-void embedding_library::read_locked() {
+embedding_library::reading* embedding_library::find_locked(embedding_kind kind) {
+  for (reading& r : readings_) {
+    if (r.kind == kind) return &r;
+  }
+  return nullptr;
+}
+
+embedding_library::reading& embedding_library::read_locked(embedding_kind kind) {
+  reading* r = find_locked(kind);
+  if (r == nullptr) {
+    readings_.push_back(reading{kind, std::nullopt, nullptr});
+    r = &readings_.back();
+  }
   std::error_code ec;
   const auto mtime = fs::last_write_time(dir_, ec);
-  mtime_ = ec ? std::nullopt : std::optional<fs::file_time_type>(mtime);
-  set_ = std::make_shared<const embedding_set>(dir_, width_, tokenizer_);
+  r->mtime = ec ? std::nullopt : std::optional<fs::file_time_type>(mtime);
+  r->set = std::make_shared<const embedding_set>(dir_, kind, tokenizer_);
+  return *r;
 }
 
-void embedding_library::load_for(std::int64_t width, std::shared_ptr<const clip_tokenizer> tokenizer) {
+void embedding_library::load_for(embedding_kind kind, std::shared_ptr<const clip_tokenizer> tokenizer) {
   std::lock_guard<std::mutex> lock(mutex_);
-  width_ = width;
   tokenizer_ = std::move(tokenizer);
-  read_locked();
+  readings_.clear();
+  last_kind_ = kind;
+  read_locked(kind);
 }
 
-std::shared_ptr<const embedding_set> embedding_library::current() {
+std::shared_ptr<const embedding_set> embedding_library::current(embedding_kind kind) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!tokenizer_) {
     return nullptr;
+  }
+  last_kind_ = kind;
+  reading* r = find_locked(kind);
+  if (r == nullptr) {
+    return read_locked(kind).set;
   }
   // Only the folder's own time counts, as in A1111: a file added to a subfolder waits for a refresh.
   std::error_code ec;
   const auto mtime = fs::last_write_time(dir_, ec);
   const std::optional<fs::file_time_type> now = ec ? std::nullopt : std::optional<fs::file_time_type>(mtime);
-  if (now && (!mtime_ || *now > *mtime_)) {
-    read_locked();
+  if (now && (!r->mtime || *now > *r->mtime)) {
+    return read_locked(kind).set;
   }
-  return set_;
+  return r->set;
+}
+
+std::shared_ptr<const embedding_set> embedding_library::current() {
+  embedding_kind kind;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    kind = last_kind_;
+  }
+  return current(kind);
 }
 
 void embedding_library::refresh() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (tokenizer_) {
-    read_locked();
+    // Every kind read so far is read again; the others wait for their first job.
+    for (reading& r : readings_) {
+      read_locked(r.kind);
+    }
   }
 }
 
 std::shared_ptr<const embedding_set> embedding_library::last() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return set_;
+  for (const reading& r : readings_) {
+    if (r.kind == last_kind_) return r.set;
+  }
+  return nullptr;
 }
 
 } // namespace sdw

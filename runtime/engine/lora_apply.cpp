@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <set>
 #include <stdexcept>
 
 namespace sdw {
@@ -53,12 +54,32 @@ lora_merged merge_lora_module(const lora_module& m, const lora_use& use, const a
   return out;
 }
 
+at::Tensor merge_lora_rows(const lora_module& m, const lora_use& use, const at::Tensor& weight, c10::ScalarType dtype) {
+  const at::Tensor rows = weight.narrow(0, m.target.row_begin, m.target.rows);
+  // The MultiheadAttention path keeps only the weight deltas of q, k and v.
+  const lora_delta d = lora_module_delta(m, use, rows, dtype);
+  at::Tensor out = weight.to(dtype).clone();
+  at::Tensor changed = out.narrow(0, m.target.row_begin, m.target.rows);
+  const at::Tensor sum = changed + d.updown;
+  if (!sum.sizes().equals(changed.sizes())) {
+    throw std::runtime_error("layer " + m.layer + ": the " + std::string(to_string(m.kind)) +
+                             " delta does not fit its rows of in_proj_weight");
+  }
+  changed.copy_(sum);
+  return out;
+}
+
 lora_patcher::lora_patcher(const sd_model& model) : model_(model) {
   for (auto& [key, t] : model.unet().named_weights()) {
     params_.emplace(key, t);
   }
   for (auto& [key, t] : model.text().named_weights()) {
     params_.emplace(key, t);
+  }
+  if (model.text2() != nullptr) {
+    for (auto& [key, t] : model.text2()->named_weights()) {
+      params_.emplace(key, t);
+    }
   }
 }
 
@@ -108,13 +129,28 @@ void lora_patcher::apply(const lora_set& set, lora_part part) {
     return it != merged.end() ? it->second : params_.at(key).detach();
   };
   for (const lora_use& use : set) {
+    // network_apply_weights changes an OpenCLIP attention module only when the network has all
+    // four of its parts (q_proj, k_proj, v_proj, out_proj); any fewer and none is applied.
+    std::map<std::string, std::set<std::string>> attention_parts;
+    for (const lora_module& m : use.network->modules) {
+      if (!m.target.attention.empty()) {
+        attention_parts[m.target.attention].insert(m.layer);
+      }
+    }
     for (const lora_module& m : use.network->modules) {
       if (m.target.text != (part == lora_part::text)) {
+        continue;
+      }
+      if (!m.target.attention.empty() && attention_parts[m.target.attention].size() < 4) {
         continue;
       }
       const std::string& key = m.target.weight_key;
       const std::string& bias_key = m.target.bias_key;
       try {
+        if (m.target.rows > 0) {
+          merged[key] = merge_lora_rows(m, use, current(key), dtype).to(params_.at(key).scalar_type());
+          continue;
+        }
         lora_merged out = merge_lora_module(m, use, current(key), bias_key.empty() ? at::Tensor() : current(bias_key), dtype);
         merged[key] = out.weight.to(params_.at(key).scalar_type());
         if (out.bias.defined()) {

@@ -78,4 +78,9 @@ struct lora_merged {
 lora_merged merge_lora_module(const lora_module& module, const lora_use& use, const at::Tensor& weight,
                               const at::Tensor& bias, c10::ScalarType dtype);
 
+/// A q, k or v module of OpenCLIP's attention merged into its rows of the whole in_proj_weight
+/// `weight`: the whole weight with those rows changed, in `dtype`.
+at::Tensor merge_lora_rows(const lora_module& module, const lora_use& use, const at::Tensor& weight,
+                           c10::ScalarType dtype);
+
 } // namespace sdw

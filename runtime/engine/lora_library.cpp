@@ -11,17 +11,21 @@
 
 namespace sdw {
 namespace fs = std::filesystem;
-namespace {
-
-} // namespace
 
 bool is_safe_lora_name(const std::string& name) {
   return !name.empty() && name != "." && name != ".." && name.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
 }
 
-lora_library::lora_library(std::string dir, std::map<std::string, lora_layer> layers)
-  : dir_(std::move(dir)), layers_(std::move(layers)) {
-  scan();
+lora_library::lora_library(std::string dir) : dir_(std::move(dir)) { scan(); }
+
+const lora_library::layer_map& lora_library::layers_for(const model_config& config) {
+  for (const auto& [seen, layers] : layouts_) {
+    if (seen == config) {
+      return *layers;
+    }
+  }
+  layouts_.emplace_back(config, std::make_unique<const layer_map>(lora_layers(config)));
+  return *layouts_.back().second;
 }
 
 void lora_library::scan() {
@@ -63,27 +67,29 @@ lora_library::entry& lora_library::current(const std::string& path) {
   const auto size = fs::file_size(path, ec);
   entry& e = files_[path];
   if (e.mtime != mtime || e.size != size) {
-    e = entry{mtime, size, nullptr, ""};
+    e = entry{mtime, size, {}, ""};
   }
   return e;
 }
 
-std::shared_ptr<const lora_network> lora_library::network(const std::string& path) {
+std::shared_ptr<const lora_network> lora_library::network(const std::string& path, const model_config& config) {
+  const layer_map& layers = layers_for(config);
   entry& e = current(path);
-  if (!e.network) {
-    e.network = load_lora_network(path, layers_);
-    if (e.network->unmatched > 0) {
-      spdlog::debug("Lora {}: {} keys match no layer of the model", path, e.network->unmatched);
+  std::shared_ptr<const lora_network>& net = e.networks[&layers];
+  if (!net) {
+    net = load_lora_network(path, layers);
+    if (net->unmatched > 0) {
+      spdlog::debug("Lora {}: {} keys match no layer of the model", path, net->unmatched);
     }
-    if (e.network->unapplied > 0) {
-      spdlog::debug("Lora {}: {} modules are for embedding layers, which take no network", path, e.network->unapplied);
+    if (net->unapplied > 0) {
+      spdlog::debug("Lora {}: {} modules are for embedding layers, which take no network", path, net->unapplied);
     }
-    if (e.network->refused > 0) {
+    if (net->refused > 0) {
       spdlog::warn("Lora {}: {} OFT modules (oft_blocks / oft_diag) are not supported and are skipped; the rest of "
-                   "the file is applied", path, e.network->refused);
+                   "the file is applied", path, net->refused);
     }
   }
-  return e.network;
+  return net;
 }
 
 std::string lora_library::short_hash(const std::string& path) {

@@ -10,7 +10,7 @@
 
 namespace sdw {
 
-job_loras resolve_job_loras(const std::string& prompt, lora_library* library) {
+job_loras resolve_job_loras(const std::string& prompt, lora_library* library, const model_config& config) {
   job_loras out;
   const lora_request request = lora_request_of(parse_extra_networks(prompt));
   if (!request.error.empty()) {
@@ -34,7 +34,7 @@ job_loras resolve_job_loras(const std::string& prompt, lora_library* library) {
     }
     std::shared_ptr<const lora_network> network;
     try {
-      network = library->network(*path);
+      network = library->network(*path, config);
     } catch (const std::exception& e) {
       // A1111 logs a file it fails to load and reports it as not found; the job goes on.
       spdlog::error("loading network {}: {}", tag.name, e.what());

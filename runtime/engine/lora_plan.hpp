@@ -11,6 +11,7 @@
 namespace sdw {
 
 class lora_library;
+struct model_config;
 struct options;
 struct txt2img_request;
 
@@ -27,7 +28,8 @@ struct job_loras {
 /// (a multiplier that is not a number) are logged and no LoRA is used. A file that cannot be
 /// read (a module no network kind accepts, a broken file) is logged with its reason and counts
 /// as not found, as A1111 skips a network that fails to load.
-job_loras resolve_job_loras(const std::string& prompt, lora_library* library);
+/// `config` is the job's model's: a file's modules are matched to its layers.
+job_loras resolve_job_loras(const std::string& prompt, lora_library* library, const model_config& config);
 
 /// The part of the executor's batch key that keeps jobs with different LoRAs apart: the tags of
 /// the prompt the job encodes (styles and comments applied as make_txt2img_plan does).

@@ -14,4 +14,9 @@ namespace sdw {
 /// error(bad_request) for vectors outside 1..75 or a width < 1.
 void make_embedding(std::int64_t width, int vectors, std::uint64_t seed, const std::string& out_path);
 
+/// Writes an SDXL embedding as A1111 reads it: float32 `clip_l` [vectors, width_l] and `clip_g`
+/// [vectors, width_g], drawn as make_embedding draws (clip_l first). Errors as make_embedding.
+void make_sdxl_embedding(std::int64_t width_l, std::int64_t width_g, int vectors, std::uint64_t seed,
+                         const std::string& out_path);
+
 } // namespace sdw

@@ -21,7 +21,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 bool covered(const std::string& layer, lora_kind kind) {
   static const char* const attention[] = {"_to_q",      "_to_k",    "_to_v",     "_to_out_0",   "_proj_in",
                                           "_proj_out",  "_ff_net_0_proj", "_ff_net_2", "_q_proj",
-                                          "_k_proj",    "_v_proj",  "_out_proj", "_mlp_fc1",    "_mlp_fc2"};
+                                          "_k_proj",    "_v_proj",  "_out_proj", "_mlp_fc1",    "_mlp_fc2",
+                                          "_mlp_c_fc",  "_mlp_c_proj"};
   static const char* const convolutions[] = {"_in_layers_2", "_out_layers_3", "_skip_connection", "_op", "_conv"};
   for (const char* s : attention) {
     if (ends_with(layer, s)) {
@@ -139,7 +140,7 @@ void make_lora(model_preset preset, lora_kind kind, int rank, st_dtype dtype, ui
   const lora_kind coverage = kind == lora_kind::lora ? lora_kind::lora : lora_kind::locon;
   int index = 0;
   for (const auto& [layer, target] : layers) {
-    const std::string name = kohya_name_for(layer);
+    const std::string name = kohya_name_for(layer, is_sdxl(config));
     if (kind == lora_kind::norm) {
       if (target.kind != lora_layer_kind::norm || find_lora_layer(name, layers) != layer) {
         continue;
@@ -153,7 +154,7 @@ void make_lora(model_preset preset, lora_kind kind, int rank, st_dtype dtype, ui
       continue;
     }
     const std::vector<int64_t>& w = shapes.at(target.weight_key);
-    const int64_t out = w[0], in = w[1];
+    const int64_t out = target.rows > 0 ? target.rows : w[0], in = w[1];
     const bool conv = w.size() == 4;
     const int64_t kh = conv ? w[2] : 1, kw = conv ? w[3] : 1;
     const bool tucker = kh * kw > 1;

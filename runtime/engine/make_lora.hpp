@@ -1,6 +1,7 @@
 #pragma once
-/// Synthetic LoRA and LoCon files with random weights in the kohya-ss key layout, for the tiny
-/// and sd15 presets: what tests and smoke tests put in a Lora folder.
+/// Synthetic LoRA and LoCon files with random weights in the kohya-ss key layout, for every
+/// make-model preset (SDXL's UNet under its CompVis names and its encoders as lora_te1/lora_te2,
+/// as kohya names them): what tests and smoke tests put in a Lora folder.
 
 #include "runtime/engine/make_model.hpp"
 
@@ -12,7 +13,7 @@ namespace sdw {
 
 /// What a file holds. `lora`: the UNet's attention projections (to_q, to_k, to_v, to_out_0),
 /// proj_in/proj_out and feed-forward layers plus the text encoder's q/k/v/out_proj and
-/// mlp_fc1/fc2, as `lora_down` / `lora_up`; `locon` those and the convolutions (resnet
+/// mlp_fc1/fc2 (OpenCLIP's q/k/v thirds of in_proj, out_proj, c_fc and c_proj), as `lora_down` / `lora_up`; `locon` those and the convolutions (resnet
 /// conv1/conv2 and shortcuts, down- and upsamplers) with 4-D lora_down [rank, in, kh, kw] and
 /// lora_up [out, rank, 1, 1]. The LyCORIS kinds cover the layers of `locon`: `loha` as
 /// `hada_w1_a` [out, rank], `hada_w1_b` [rank, in·kh·kw] and the same for w2, with Tucker cores

@@ -1,5 +1,6 @@
 #include "runtime/engine/sdxl_conditioning.hpp"
 
+#include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/model_config.hpp"
 #include "runtime/engine/nn_ops.hpp"
 #include "runtime/engine/prompt_chunks.hpp"
@@ -35,7 +36,8 @@ sdxl_text_cond encode_sdxl_texts(const text_encoder& clip_l, const text_encoder&
   std::vector<std::vector<token_chunk>> chunked;
   size_t chunk_count = 0;
   for (const auto& text : texts) {
-    chunked.push_back(tokenize_prompt(text, tokenizer, settings.emphasis, settings.comma_padding_backtrack));
+    chunked.push_back(tokenize_prompt(text, tokenizer, settings.emphasis, settings.comma_padding_backtrack,
+                                      settings.embeddings.get()));
     chunk_count = std::max(chunk_count, chunked.back().size());
   }
   const token_chunk blank = empty_chunk();
@@ -45,14 +47,21 @@ sdxl_text_cond encode_sdxl_texts(const text_encoder& clip_l, const text_encoder&
   for (size_t i = 0; i < chunk_count; ++i) {
     std::vector<int64_t> ids;
     std::vector<float> mult;
-    for (const auto& chunks : chunked) {
+    // An embedding's pair: each embedder takes its own vectors (A1111's textual_inversion_key).
+    std::vector<token_embedding_fix> fixes_l, fixes_g;
+    for (size_t row = 0; row < chunked.size(); ++row) {
+      const auto& chunks = chunked[row];
       const token_chunk& c = i < chunks.size() ? chunks[i] : blank;
       ids.insert(ids.end(), c.tokens.begin(), c.tokens.end());
       mult.insert(mult.end(), c.multipliers.begin(), c.multipliers.end());
+      for (const chunk_fix& f : c.fixes) {
+        fixes_l.push_back({static_cast<int64_t>(row), f.offset + 1, f.embedding->clip_l});
+        fixes_g.push_back({static_cast<int64_t>(row), f.offset + 1, f.embedding->clip_g});
+      }
     }
     auto tokens = at::tensor(ids, at::kLong).view({n, 77});
-    auto l = clip_l.encode_sdxl(tokens);
-    auto g = bigg.encode_sdxl(tokens);
+    auto l = clip_l.encode_sdxl(tokens, fixes_l);
+    auto g = bigg.encode_sdxl(tokens, fixes_g);
     // Emphasis runs in float32 whatever the model dtype, as under A1111's autocast.
     auto hl = l.hidden.to(at::kFloat), hg = g.hidden.to(at::kFloat);
     auto m = at::tensor(mult, at::kFloat).view({n, 77, 1});

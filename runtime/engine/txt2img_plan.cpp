@@ -256,9 +256,7 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   p.prompt_opts.clip_skip = opts.CLIP_stop_at_last_layers;
   p.prompt_opts.emphasis = parse_emphasis(opts.emphasis);
   p.prompt_opts.comma_padding_backtrack = opts.comma_padding_backtrack;
-  // SD1/SD2 embeddings do not fit SDXL's encoders; A1111 skips them there, as sdworker does (SDXL
-  // embeddings are not supported yet).
-  if (!is_sdxl(model.config())) p.prompt_opts.embeddings = std::move(embeddings);
+  p.prompt_opts.embeddings = std::move(embeddings);
   if (p.prompt_opts.emphasis != emphasis_mode::original && p.prompt.find_first_of("([") != std::string::npos) {
     p.setup.extra.emplace_back("Emphasis", json_value(opts.emphasis));
   }
@@ -272,6 +270,8 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   p.latent_shape = {model.config().unet.out_channels, height / 8, width / 8};
   p.sdxl_size.width = width;
   p.sdxl_size.height = height;
+  p.sdxl_size.crop_top = opts.sdxl_crop_top;
+  p.sdxl_size.crop_left = opts.sdxl_crop_left;
   if (is_inpainting(model.config()) && req.kind == request_kind::txt2img) {
     // txt2img_image_conditioning, drawn in each n_iter batch's sample() just after the batch's
     // noise, whose draw (A1111's rng.randn) re-seeds torch's global generator with each seed in turn;
@@ -325,10 +325,8 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   // LoRA: A1111 activates the prompt's networks after img2img's init notes its keys and before
   // the sampler notes its own, so "Lora hashes" goes between them.
   // Then the conds are set up, which notes "TI hashes" (the embeddings the prompts used).
-  job_loras found = resolve_job_loras(p.prompt, loras);
+  job_loras found = resolve_job_loras(p.prompt, loras, model.config());
   p.loras = std::move(found.set);
-  if (is_sdxl(model.config()) && !p.loras.empty())
-    throw error(errc::unsupported, "prompt", "LoRA networks on an SDXL checkpoint are not supported yet");
   auto at = p.setup.extra.begin();
   const std::size_t init_keys = 1 + (p.inpaint ? p.inpaint->extra.size() : 0);
   if (p.img2img) at += static_cast<std::ptrdiff_t>(init_keys);

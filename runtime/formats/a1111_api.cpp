@@ -128,6 +128,11 @@ http_answer a1111_error_answer(errc kind, const std::string& field, const std::s
   if (kind == errc::not_found) {
     return {404, a1111_exception_body("HTTPException", message, "")};
   }
+  if (kind == errc::unsupported) {
+    // A valid request for something sdworker does not do: the client's to change, so a 4xx that
+    // names the field, like A1111's own HTTPException answers.
+    return {422, a1111_exception_body("HTTPException", (field.empty() ? "" : field + ": ") + message, "")};
+  }
   if (kind == errc::queue_full) {
     return {503, a1111_exception_body("HTTPException", message, "")};
   }

@@ -31,6 +31,8 @@ const std::vector<option_field>& fields() {
       {"emphasis", &options::emphasis, {"Original", "None", "Ignore", "No norm"}},
       {"comma_padding_backtrack", &options::comma_padding_backtrack, {}, 0, 74},
       {"enable_prompt_comments", &options::enable_prompt_comments},
+      {"sdxl_crop_top", &options::sdxl_crop_top, {}, 0, 2048},
+      {"sdxl_crop_left", &options::sdxl_crop_left, {}, 0, 2048},
       {"eta_ancestral", &options::eta_ancestral},
       {"eta_ddim", &options::eta_ddim},
       {"s_churn", &options::s_churn},

@@ -22,6 +22,8 @@ struct options {
   std::string emphasis = "Original";   ///< "Original", "None", "Ignore", "No norm"
   int comma_padding_backtrack = 20;
   bool enable_prompt_comments = true;
+  int sdxl_crop_top = 0;   ///< SDXL size conditioning: the crop coordinates the model is told of
+  int sdxl_crop_left = 0;
   // Sampler parameters.
   double eta_ancestral = 1.0;
   double eta_ddim = 0.0;

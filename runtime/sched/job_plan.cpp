@@ -24,7 +24,7 @@ void put(std::ostringstream& out, const char* name, const std::optional<double>&
 bool per_member_option(std::string_view key) {
   static const char* const keys[] = {"randn_source",             "eta_noise_seed_delta",
                                      "CLIP_stop_at_last_layers", "emphasis",        "comma_padding_backtrack",
-                                     "enable_prompt_comments",   "samples_format",  "enable_pnginfo",
+                                     "enable_prompt_comments",   "sdxl_crop_top",   "sdxl_crop_left",   "samples_format",  "enable_pnginfo",
                                      "add_model_hash_to_info",   "add_model_name_to_info", "add_version_to_infotext",
                                      "add_vae_hash_to_info",     "add_vae_name_to_info",
                                      // The model and VAE count as resolved (`model`), not as named.

@@ -75,7 +75,6 @@ std::vector<bad_case> catalogue() {
     {"POST", t2i, "", 422, R"({"detail":[{"loc":["body"],"msg":"field required","type":"value_error.missing"}]})"},
     {"POST", "/sdapi/v1/options", "", 422, "value_error.missing"},
     {"POST", t2i, "[1,2]", 422, "value is not a valid dict"},
-    // Features this worker refuses instead of ignoring: 500 naming the field.
     // Hires fix without its strength or with an upscaler this worker does not have: 422 naming it.
     {"POST", t2i, txt2img_with(R"("enable_hr":true)"), 422, R"("loc":["body","denoising_strength"])"},
     {"POST", t2i, txt2img_with(R"("enable_hr":true,"denoising_strength":0.5,"hr_upscaler":"R-ESRGAN 4x+")"), 422,

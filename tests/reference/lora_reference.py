@@ -1,11 +1,13 @@
-"""An independent merge of LoRA and LyCORIS files into an SD1 checkpoint, written from A1111
+"""An independent merge of LoRA and LyCORIS files into an SD1, SD2 or SDXL checkpoint, written from A1111
 1.9.4's Lora extension (network.py finalize_updown, network_lora/hada/lokr/full/norm/ia3/glora.py,
 lyco_helpers.py, networks.py network_apply_weights): the kohya -> CompVis layer names; per kind
 the weight delta, reshaped to the weight, times scale (a `scale` key, else alpha / dim where the
 kind has a dim, else 1), DoRA's column renormalisation when a `dora_scale` is given, times the te
 multiplier for text-encoder layers and the unet one for the rest; bias deltas (`diff_b`,
 `b_norm`) times the multiplier only. Files are merged one after the other, each module seeing
-the weights earlier ones left. OFT modules are skipped.
+the weights earlier ones left. OFT modules are skipped. OpenCLIP attention (SD2, SDXL's second
+encoder) is a MultiheadAttention: its q/k/v deltas go to the thirds of in_proj_weight, and only
+when the file has q, k, v and out_proj for it (network_apply_weights).
 
 Usage: lora_reference.py CHECKPOINT OUT LORA TE UNET [LORA TE UNET ...]
 Writes OUT, the checkpoint with the files merged (float32), and prints how many modules were merged.
@@ -58,7 +60,18 @@ RESNET = {"conv1": "in_layers_2", "conv2": "out_layers_3", "norm1": "in_layers_0
           "time_emb_proj": "emb_layers_1", "conv_shortcut": "skip_connection"}
 
 
-def to_compvis(k):
+def open_clip_name(prefix, m):
+    rest = m[2]
+    if "mlp_fc1" in rest:
+        rest = rest.replace("mlp_fc1", "mlp_c_fc")
+    elif "mlp_fc2" in rest:
+        rest = rest.replace("mlp_fc2", "mlp_c_proj")
+    else:
+        rest = rest.replace("self_attn", "attn")
+    return f"{prefix}transformer_resblocks_{m[1]}_{rest}"
+
+
+def to_compvis(k, sd2=False):
     rules = [
         (r"lora_unet_conv_in(.*)", lambda m: "diffusion_model_input_blocks_0_0" + m[1]),
         (r"lora_unet_conv_out(.*)", lambda m: "diffusion_model_out_2" + m[1]),
@@ -75,7 +88,9 @@ def to_compvis(k):
         (r"lora_unet_down_blocks_(\d+)_downsamplers_0_conv", lambda m: f"diffusion_model_input_blocks_{3 + 3 * int(m[1])}_0_op"),
         (r"lora_unet_up_blocks_(\d+)_upsamplers_0_conv",
          lambda m: f"diffusion_model_output_blocks_{2 + 3 * int(m[1])}_{2 if int(m[1]) > 0 else 1}_conv"),
-        (r"lora_te_text_model_encoder_layers_(\d+)_(.+)", lambda m: f"transformer_text_model_encoder_layers_{m[1]}_{m[2]}"),
+        (r"lora_te_text_model_encoder_layers_(\d+)_(.+)",
+         lambda m: open_clip_name("model_", m) if sd2 else f"transformer_text_model_encoder_layers_{m[1]}_{m[2]}"),
+        (r"lora_te2_text_model_encoder_layers_(\d+)_(.+)", lambda m: open_clip_name("1_model_", m)),
     ]
     for pattern, make in rules:
         m = re.match(pattern, k)
@@ -84,25 +99,49 @@ def to_compvis(k):
     return k
 
 
+TEXT_PREFIXES = [("cond_stage_model.transformer.", "transformer_"), ("cond_stage_model.model.", "model_"),
+                 ("conditioner.embedders.0.transformer.", "0_transformer_"), ("conditioner.embedders.1.model.", "1_model_")]
+
+
 def model_layers(sd):
-    """Layer name -> (weight key, bias key or None) for the modules A1111 patches (not embeddings)."""
+    """Layer name -> (weight key, bias key or None, rows of the weight or None, attention module or None)
+    for the modules A1111 patches (not embeddings)."""
     layers = {}
     for key in sd:
+        if key.endswith(".attn.in_proj_weight"):
+            for prefix, name in TEXT_PREFIXES:
+                if key.startswith(prefix):
+                    attn = name + key[len(prefix):-len(".in_proj_weight")].replace(".", "_")
+                    third = sd[key].shape[0] // 3
+                    for i, part in enumerate(("q", "k", "v")):
+                        layers[f"{attn}_{part}_proj"] = (key, None, (i * third, (i + 1) * third), attn)
+            continue
         if not key.endswith(".weight") or "embedding" in key:
             continue
         module = key[: -len(".weight")]
         bias = module + ".bias" if module + ".bias" in sd else None
         if module.startswith("model.diffusion_model."):
-            layers[module[len("model."):].replace(".", "_")] = (key, bias)
-        elif module.startswith("cond_stage_model.transformer.text_model."):
-            layers["transformer_" + module[len("cond_stage_model.transformer."):].replace(".", "_")] = (key, bias)
+            layers[module[len("model."):].replace(".", "_")] = (key, bias, None, None)
+            continue
+        for prefix, name in TEXT_PREFIXES:
+            if module.startswith(prefix):
+                layer = name + module[len(prefix):].replace(".", "_")
+                attn = layer[: -len("_out_proj")] if module.endswith(".attn.out_proj") else None
+                layers[layer] = (key, bias, None, attn)
     return layers
 
 
 def find_layer(prefix, layers):
-    name = to_compvis(prefix)
-    if name not in layers and "lora_unet" in prefix:
+    sd2 = any(n.startswith("model_transformer_resblocks_") for n in layers)
+    name = to_compvis(prefix, sd2)
+    if name in layers:
+        return name
+    if "lora_unet" in prefix:
         name = prefix.replace("lora_unet", "diffusion_model")
+    elif "lora_te1_text_model" in prefix:
+        name = prefix.replace("lora_te1_text_model", "0_transformer_text_model")
+        if name not in layers:
+            name = prefix.replace("lora_te1_text_model", "transformer_text_model")
     return name if name in layers else None
 
 
@@ -181,13 +220,25 @@ def merge(sd, layers, lora_path, te, unet):
     for key, t in lora.items():
         prefix, part = key.split(".", 1)
         groups.setdefault(prefix, {})[part] = t.float()
-    merged = 0
+    found = {}
     for prefix, p in groups.items():
         name = find_layer(prefix, layers)
-        if name is None or "oft_blocks" in p or "oft_diag" in p:
+        if name is not None and "oft_blocks" not in p and "oft_diag" not in p:
+            found[prefix] = name
+    # An attention module takes the file's q/k/v/out deltas only when all four are there.
+    parts = {}
+    for name in found.values():
+        if layers[name][3] is not None:
+            parts.setdefault(layers[name][3], set()).add(name)
+    merged = 0
+    for prefix, p in groups.items():
+        name = found.get(prefix)
+        if name is None:
             continue
-        wkey, bkey = layers[name]
-        w = sd[wkey]
+        wkey, bkey, rows, attn = layers[name]
+        if attn is not None and len(parts[attn]) < 4:
+            continue
+        w = sd[wkey] if rows is None else sd[wkey][rows[0]:rows[1]]
         delta, shape, bias_delta, dim = updown_of(p, w)
         if "bias" in p:
             delta = (delta.reshape(p["bias"].shape) + p["bias"]).reshape(shape)
@@ -208,7 +259,13 @@ def merge(sd, layers, lora_path, te, unet):
             cols = cols.reshape([merged_w.shape[1]] + [1] * (w.dim() - 1)).transpose(0, 1)
             delta = merged_w * (p["dora_scale"] / cols) - w
         multiplier = te if "transformer" in name[:20] else unet
-        sd[wkey] = w + delta * multiplier
+        if rows is None:
+            sd[wkey] = w + delta * multiplier
+        else:
+            whole = sd[wkey].clone()
+            whole[rows[0]:rows[1]] = w + delta * multiplier
+            sd[wkey] = whole
+            bias_delta = None  # the MultiheadAttention path drops q/k/v bias deltas
         if bias_delta is not None:
             sd[bkey] = sd[bkey] + bias_delta * multiplier
         merged += 1
@@ -220,7 +277,7 @@ def make_extra(ckpt_path, out, seed):
     sd, _ = read(ckpt_path)
     g = torch.Generator().manual_seed(seed)
     layers = model_layers(sd)
-    linear = sorted(n for n, (k, _) in layers.items() if sd[k].dim() == 2 and ("attn" in n or "proj" in n))
+    linear = sorted(n for n, (k, *_) in layers.items() if sd[k].dim() == 2 and ("attn" in n or "proj" in n))
     tensors = {}
     kohya = {}
     for n in linear:

@@ -16,7 +16,10 @@ The layers SDXL shares with SD1 (res blocks, attention, norms) come from sd1_ref
 usage:
   sdxl_reference.py networks CHECKPOINT YAML WORKDIR
       WORKDIR holds case.json {"texts": [[[77 ids], ...] per text], "multipliers": same shape,
-      "negative_empty": bool, "height", "width", "crop_top", "crop_left"} and x.npy, t.npy,
+      "negative_empty": bool, "height", "width", "crop_top", "crop_left", optionally "fixes":
+      [[row, chunk, offset, EMBEDDING.safetensors], ...]: A1111's EmbeddingsWithFixes, the file's
+      clip_l vectors in CLIP-L's token embeddings and its clip_g ones in bigG's, from chunk
+      position offset + 1} and x.npy, t.npy,
       ctx.npy, y.npy (UNet inputs), with sdworker's outputs crossattn.npy, pooled.npy, vector.npy,
       out.npy. Prints the largest relative error of each; exits 1 when conditioning differs by more
       than 1e-5 or the UNet by more than 1e-4.
@@ -121,11 +124,23 @@ def causal_mask(n):
     return torch.full((n, n), float("-inf")).triu(1)
 
 
-def clip_l_hidden(tokens, layer_idx):
+def with_fixes(x, fixes, key):
+    """EmbeddingsWithFixes: rows' token embeddings from offset + 1 replaced by the embedding's
+    vectors for this embedder (textual_inversion_key), as many as fit before the chunk's end."""
+    x = x.clone()
+    for row, offset, vectors in fixes:
+        emb = vectors[key]
+        n = min(x.shape[1] - offset - 1, emb.shape[0])
+        x[row, offset + 1:offset + 1 + n] = emb[:n]
+    return x
+
+
+def clip_l_hidden(tokens, layer_idx, fixes=()):
     """Hugging Face CLIPTextModel's hidden_states[layer_idx] (0 = the embeddings)."""
     width = SD[CLIP_L + "embeddings.token_embedding.weight"].shape[1]
     n = tokens.shape[1]
-    x = SD[CLIP_L + "embeddings.token_embedding.weight"][tokens] + SD[CLIP_L + "embeddings.position_embedding.weight"][:n]
+    x = with_fixes(SD[CLIP_L + "embeddings.token_embedding.weight"][tokens], fixes, "clip_l")
+    x = x + SD[CLIP_L + "embeddings.position_embedding.weight"][:n]
     for i in range(layer_idx):
         q = f"{CLIP_L}encoder.layers.{i}."
         h = ref.ln(x, q + "layer_norm1")
@@ -136,7 +151,7 @@ def clip_l_hidden(tokens, layer_idx):
     return x
 
 
-def bigg(tokens, layer):
+def bigg(tokens, layer, fixes=()):
     """sgm FrozenOpenCLIPEmbedder2 (legacy False): (z[layer], pooled)."""
     tokens = tokens.clone()
     for row in range(tokens.shape[0]):  # A1111's process_tokens, id_pad 0
@@ -144,7 +159,7 @@ def bigg(tokens, layer):
         tokens[row, index + 1:] = ID_PAD
     width = SD[BIGG + "token_embedding.weight"].shape[1]
     n = tokens.shape[1]
-    x = SD[BIGG + "token_embedding.weight"][tokens] + SD[BIGG + "positional_embedding"][:n]
+    x = with_fixes(SD[BIGG + "token_embedding.weight"][tokens], fixes, "clip_g") + SD[BIGG + "positional_embedding"][:n]
     layers = 0
     while f"{BIGG}transformer.resblocks.{layers}.ln_1.weight" in SD:
         layers += 1
@@ -175,13 +190,17 @@ def text_conditioning(case, clip_layer_idx, bigg_layer):
     """A1111's forward of both wrappers over the chunks, hstacked; sgm's conditioner concatenates
     the two crossattn outputs on the last axis."""
     texts, mults = case["texts"], case["multipliers"]
+    files = {}
+    for *_, path in case.get("fixes", []):
+        files[path] = ref.load_safetensors(path)
     chunks = max(len(t) for t in texts)
     zl, zg, pooled = [], [], None
     for i in range(chunks):
         tokens = torch.tensor([t[i] for t in texts])
         m = torch.tensor([mm[i] for mm in mults], dtype=torch.float32)
-        zl.append(emphasis_original(clip_l_hidden(tokens, clip_layer_idx), m))
-        g, p = bigg(tokens, bigg_layer)
+        fixes = [(row, offset, files[path]) for row, chunk, offset, path in case.get("fixes", []) if chunk == i]
+        zl.append(emphasis_original(clip_l_hidden(tokens, clip_layer_idx, fixes), m))
+        g, p = bigg(tokens, bigg_layer, fixes)
         zg.append(emphasis_original(g, m))
         if i == 0:
             pooled = p

@@ -74,7 +74,7 @@ folder& the_folder() {
 
 std::shared_ptr<const sdw::embedding_set> the_set() {
   static auto set = std::make_shared<const sdw::embedding_set>(
-    the_folder().inside.string(), width(), std::make_shared<const sdw::clip_tokenizer>(shared_tiny_engine().tokenizer));
+    the_folder().inside.string(), sdw::embedding_kind{width(), false}, std::make_shared<const sdw::clip_tokenizer>(shared_tiny_engine().tokenizer));
   return set;
 }
 
@@ -247,7 +247,7 @@ BOOST_AUTO_TEST_CASE(the_library_reads_the_folder_again_when_it_changes_or_when_
   fs::create_directories(folder / "deep");
   sdw::embedding_library library(folder.string());
   BOOST_TEST(library.current() == nullptr);  // no model yet
-  library.load_for(width(), std::make_shared<const sdw::clip_tokenizer>(shared_tiny_engine().tokenizer));
+  library.load_for({width(), false}, std::make_shared<const sdw::clip_tokenizer>(shared_tiny_engine().tokenizer));
   BOOST_TEST(library.current()->loaded().empty());
   sdw::make_embedding(width(), 1, 9, (folder / "fresh.safetensors").string());
   // The folder's time moves with the new file (set explicitly: coarse clocks may not show it).
@@ -298,7 +298,7 @@ BOOST_AUTO_TEST_CASE(pt_and_bin_files_give_what_the_same_vectors_give_in_safeten
 
   const auto tokenizer = std::make_shared<const sdw::clip_tokenizer>(shared_tiny_engine().tokenizer);
   auto set_of = [&](const char* sub) {
-    return std::make_shared<const sdw::embedding_set>((dir.dir / sub).string(), width(), tokenizer);
+    return std::make_shared<const sdw::embedding_set>((dir.dir / sub).string(), sdw::embedding_kind{width(), false}, tokenizer);
   };
   const auto st = set_of("st"), pt = set_of("pt"), bin = set_of("bin"), evil = set_of("evil");
   const std::string prompt = "a samevec under the sea";

@@ -47,7 +47,7 @@ struct engine {
     sdw::make_lora(sdw::model_preset::tiny, sdw::lora_kind::lokr, 2, sdw::st_dtype::f32, 4, lora_dir() + "/kron.safetensors");
     sdw::make_lora(sdw::model_preset::tiny, sdw::lora_kind::full, 1, sdw::st_dtype::f16, 5, lora_dir() + "/diff.safetensors");
     sdw::make_lora(sdw::model_preset::tiny, sdw::lora_kind::norm, 1, sdw::st_dtype::f32, 6, lora_dir() + "/norms.safetensors");
-    library = std::make_unique<sdw::lora_library>(lora_dir(), sdw::lora_layers(model->config()));
+    library = std::make_unique<sdw::lora_library>(lora_dir());
   }
   std::string lora_dir() const { return dir.file("Lora"); }
   sdw::test::temp_dir dir;
@@ -217,7 +217,7 @@ BOOST_AUTO_TEST_CASE(locon_merge_equals_an_independent_pytorch_merge) {
 
 BOOST_AUTO_TEST_CASE(lycoris_files_hold_the_kinds_and_forms_they_are_made_of) {
   auto& e = the_engine();
-  const auto network = [&](const char* name) { return e.library->network(*e.library->find(name)); };
+  const auto network = [&](const char* name) { return e.library->network(*e.library->find(name), e.model->config()); };
   std::map<std::string, int> parts;
   for (const char* name : {"hada", "kron", "diff", "norms"}) {
     for (const sdw::lora_module& m : network(name)->modules) {
@@ -294,7 +294,7 @@ BOOST_AUTO_TEST_CASE(norm_merge_equals_an_independent_pytorch_merge) {
 BOOST_AUTO_TEST_CASE(ia3_glora_and_dora_merge_equal_an_independent_pytorch_merge_and_oft_is_skipped) {
   make_extra_file();
   auto& e = the_engine();
-  const auto net = e.library->network(*e.library->find("extra"));
+  const auto net = e.library->network(*e.library->find("extra"), e.model->config());
   BOOST_TEST(net->refused == 1u);
   std::set<sdw::lora_module_kind> kinds;
   size_t dora = 0;
@@ -381,7 +381,7 @@ BOOST_AUTO_TEST_CASE(merging_and_restoring_take_little_time) {
   auto& e = the_engine();
   const auto path = e.library->find("conv");
   BOOST_TEST_REQUIRE(path.has_value());
-  const sdw::lora_set set{{e.library->network(*path), 1.0, 1.0, std::nullopt}};
+  const sdw::lora_set set{{e.library->network(*path, e.model->config()), 1.0, 1.0, std::nullopt}};
   const auto t0 = std::chrono::steady_clock::now();
   {
     sdw::lora_patcher patcher(*e.model);
@@ -392,7 +392,7 @@ BOOST_AUTO_TEST_CASE(merging_and_restoring_take_little_time) {
     const auto t2 = std::chrono::steady_clock::now();
     const double merge_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
     const double restore_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
-    const size_t layers = e.library->network(*path)->modules.size();
+    const size_t layers = e.library->network(*path, e.model->config())->modules.size();
     BOOST_TEST_MESSAGE("tiny model, LoCon rank 2 over " << layers << " layers: merge " << merge_ms << " ms, restore "
                                                          << restore_ms << " ms");
   }

@@ -4,9 +4,8 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/base/npy.hpp"
 #include "runtime/engine/clip_tokenizer.hpp"
-#include "runtime/engine/lora_keys.hpp"
-#include "runtime/engine/lora_library.hpp"
-#include "runtime/engine/make_lora.hpp"
+#include "runtime/engine/embedding_library.hpp"
+#include "runtime/engine/make_embedding.hpp"
 #include "runtime/engine/make_model.hpp"
 #include "runtime/engine/model_config.hpp"
 #include "runtime/engine/model_detect.hpp"
@@ -291,16 +290,28 @@ BOOST_AUTO_TEST_CASE(the_sdxl_preset_has_sdxl_parameter_counts) {
   BOOST_TEST(count(layout, sdw::sdxl_text2_prefix) == 694659840);
 }
 
-// Text embedders, the y vector and the UNet against sgm/A1111 semantics in PyTorch.
+// Text embedders (with an SDXL textual-inversion embedding, its clip_l and clip_g vectors each in
+// their own encoder), the y vector and the UNet against sgm/A1111 semantics in PyTorch.
 BOOST_AUTO_TEST_CASE(networks_and_conditioning_match_an_independent_pytorch_implementation) {
   auto& m = model();
+  sdw::test::temp_dir work;
+  std::filesystem::create_directories(work.file("embeddings"));
+  const std::string pair_file = work.file("embeddings/xlpair.safetensors");
+  sdw::make_sdxl_embedding(m.config.text.width, m.config.text2->width, 3, 4, pair_file);
+  sdw::make_embedding(m.config.text.width, 1, 5, work.file("embeddings/sdone.safetensors"));
+  const auto embeddings = std::make_shared<const sdw::embedding_set>(
+      work.file("embeddings"), sdw::embedding_kind_of(m.config), std::make_shared<const sdw::clip_tokenizer>(m.tokenizer));
+  BOOST_TEST_REQUIRE(embeddings->loaded().size() == 1u);
+  BOOST_TEST(embeddings->loaded()[0]->name == "xlpair");
+  BOOST_TEST_REQUIRE(embeddings->skipped().size() == 1u);  // one tensor of CLIP-L's width: not SDXL's
   c10::InferenceMode guard;
   const std::vector<std::string> texts = {
-      "a (red:1.3) lighthouse on a [cliff], stormy sea",
+      "a (red:1.3) lighthouse on a [cliff], xlpair, stormy sea",
       "fog BREAK a very long prompt about a harbour at dawn with boats, gulls, nets, ropes, crates, barrels, "
       "a crane, a lighthouse, a pier, fishermen, a market, stalls, fish, waves, clouds, (sun:0.8), mist, hills, "
       "houses, a church, a tower, a flag, birds, a cat on a wall, a dog, children, bicycles, lamps, puddles"};
   sdw::prompt_settings settings;
+  settings.embeddings = embeddings;
   auto cond = sdw::encode_sdxl_texts(m.clip_l, m.bigg, m.tokenizer, settings, texts, false);
   BOOST_TEST(cond.crossattn.size(0) == 2);
   BOOST_TEST(cond.crossattn.size(1) % 77 == 0);
@@ -319,11 +330,11 @@ BOOST_AUTO_TEST_CASE(networks_and_conditioning_match_an_independent_pytorch_impl
   BOOST_CHECK_THROW(m.unet.forward(x, t, cond.crossattn), sdw::error);  // an SDXL UNet needs y
 
   // The chunks as the tokenizer cuts them (A1111's tokenize_line, checked elsewhere), for the reference.
-  std::string tokens = "[", mults = "[";
+  std::string tokens = "[", mults = "[", fixes = "[";
   size_t chunks = 0;
   std::vector<std::vector<sdw::token_chunk>> all;
   for (const auto& text : texts) {
-    all.push_back(sdw::tokenize_prompt(text, m.tokenizer));
+    all.push_back(sdw::tokenize_prompt(text, m.tokenizer, sdw::emphasis_mode::original, 20, embeddings.get()));
     chunks = std::max(chunks, all.back().size());
   }
   for (size_t row = 0; row < all.size(); ++row) {
@@ -333,16 +344,21 @@ BOOST_AUTO_TEST_CASE(networks_and_conditioning_match_an_independent_pytorch_impl
       const auto c = i < all[row].size() ? all[row][i] : sdw::empty_chunk();
       tokens += (i ? "," : "") + json_list(c.tokens);
       mults += (i ? "," : "") + json_list(c.multipliers);
+      for (const auto& f : c.fixes) {
+        fixes += std::string(fixes.size() > 1 ? "," : "") + "[" + std::to_string(row) + "," + std::to_string(i) + "," +
+                 std::to_string(f.offset) + ",\"" + pair_file + "\"]";
+      }
     }
     tokens += "]";
     mults += "]";
   }
   tokens += "]";
   mults += "]";
+  fixes += "]";
+  BOOST_TEST(fixes.find("xlpair") != std::string::npos);  // the embedding is in the first text
 
-  sdw::test::temp_dir work;
   std::ofstream(work.file("case.json")) << R"({"texts": )" << tokens << R"(, "multipliers": )" << mults
-                                        << R"(, "negative_empty": false, "height": 1024, "width": 768, "crop_top": 16, "crop_left": 8})";
+                                        << R"(, "fixes": )" << fixes << R"(, "negative_empty": false, "height": 1024, "width": 768, "crop_top": 16, "crop_left": 8})";
   save(work.file("crossattn.npy"), cond.crossattn);
   save(work.file("pooled.npy"), cond.pooled);
   save(work.file("vector.npy"), vec);
@@ -523,19 +539,27 @@ BOOST_AUTO_TEST_CASE(the_hires_pass_conditions_on_the_target_size) {
   BOOST_TEST(!at::allclose(y1.narrow(1, 64, 1536), sizes.narrow(1, 64, 1536)));
 }
 
-// LoRA networks are not applied to SDXL yet: a prompt naming one found in the Lora folder is
-// refused naming the prompt (and not run without it).
-BOOST_AUTO_TEST_CASE(a_lora_on_an_sdxl_checkpoint_is_refused_naming_the_prompt) {
-  sdw::test::temp_dir loras;
-  sdw::make_lora(sdw::model_preset::tiny, sdw::lora_kind::lora, 2, sdw::st_dtype::f32, 1, loras.file("x.safetensors"));
-  sdw::lora_library library(loras.path, sdw::lora_layers(loaded_model()->config()));
-  const auto req = sdw::txt2img_request_from_json(
-      sdw::parse_json(R"({"prompt": "a lighthouse <lora:x:1>", "steps": 2, "width": 64, "height": 64})"));
+// The crop coordinates SDXL is conditioned on are A1111's sdxl_crop_top / sdxl_crop_left
+// options, from the stored options or a request's override_settings.
+BOOST_AUTO_TEST_CASE(the_crop_options_set_the_crop_conditioning) {
+  const auto req = sdw::txt2img_request_from_json(sdw::parse_json(
+      R"({"prompt": "a lighthouse", "seed": 3, "steps": 2, "width": 64, "height": 96,
+          "override_settings": {"sdxl_crop_top": 16, "sdxl_crop_left": 8}})"));
+  sdw::options opts;
+  sdw::apply_overrides(opts, *req.override_settings);
+  const auto plan = sdw::make_txt2img_plan(*loaded_model(), req, opts);
+  BOOST_TEST(plan.sdxl_size.crop_top == 16);
+  BOOST_TEST(plan.sdxl_size.crop_left == 8);
+  const auto y = sdw::vector_batch_at(sdw::encode_plan_batch(*loaded_model(), model().tokenizer, plan, 0).unconds, 0);
+  BOOST_REQUIRE(y.defined());
+  const auto cropped = sdw::sdxl_vector(at::zeros({1, 64}), {96, 64, 16, 8}, at::kFloat);
+  const auto uncropped = sdw::sdxl_vector(at::zeros({1, 64}), {96, 64, 0, 0}, at::kFloat);
+  BOOST_TEST(at::allclose(y.narrow(1, 64, 1536), cropped.narrow(1, 64, 1536)));
+  BOOST_TEST(!at::allclose(y.narrow(1, 64, 1536), uncropped.narrow(1, 64, 1536)));
   try {
-    sdw::make_txt2img_plan(*loaded_model(), req, sdw::options{}, &library);
-    BOOST_ERROR("a LoRA on an SDXL checkpoint was accepted");
+    sdw::apply_override(opts, "sdxl_crop_top", sdw::parse_json("-1"));
+    BOOST_ERROR("a negative crop was accepted");
   } catch (const sdw::error& e) {
-    BOOST_TEST(e.code() == sdw::errc::unsupported);
-    BOOST_TEST(std::string(e.what()).find("prompt") != std::string::npos, e.what());
+    BOOST_TEST(std::string(e.what()).find("sdxl_crop_top") != std::string::npos, e.what());
   }
 }
