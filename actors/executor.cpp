@@ -1,6 +1,7 @@
 #include "actors/executor.hpp"
 
 #include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/engine/cuda_devices.hpp"
 #include "runtime/engine/embedding_library.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/formats/options.hpp"
@@ -15,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <optional>
 #include <exception>
 
 namespace sdw {
@@ -92,12 +94,32 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
   return out;
 }
 
+void executor_state::note_memory(std::vector<generation_output>& outs, int cuda_index) const {
+  const int64_t model_bytes = model.cache ? static_cast<int64_t>(model.cache->bytes()) : 0;
+  const auto memory = cuda_index >= 0 ? std::optional<cuda_memory>(cuda_memory_of(cuda_index)) : std::nullopt;
+  for (auto& out : outs) {
+    out.model_bytes = model_bytes;
+    if (memory) {
+      out.device_allocated = memory->allocated;
+      out.device_peak = memory->peak_allocated;
+    }
+  }
+}
+
 std::vector<generation_output> executor_state::run_batch(const std::vector<generation_job>& jobs,
                                                          const std::vector<cancel_token>& tokens,
                                                          executor_actor::stateful_pointer<executor_state> self) {
+  // The CUDA allocator's peak is counted per batch, for /metrics.
+  const int cuda_index =
+    model.model && model.model->placement().device.is_cuda() ? model.model->placement().device.index() : -1;
+  if (cuda_index >= 0) {
+    reset_cuda_memory_peak(cuda_index);
+  }
   if (jobs.size() == 1 && jobs[0].request.n_iter == 1) {
     // Alone, a job also honours A1111's interrupt and skip.
-    return {run(jobs[0], tokens.empty() ? cancel_token{} : tokens[0], self)};
+    std::vector<generation_output> outs{run(jobs[0], tokens.empty() ? cancel_token{} : tokens[0], self)};
+    note_memory(outs, cuda_index);
+    return outs;
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<generation_output> outs(jobs.size());
@@ -162,6 +184,7 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
   }
   const auto engine_us =
     std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  note_memory(outs, cuda_index);
   for (auto& out : outs) {
     out.engine_us = engine_us;
     if (!out.ok) {

@@ -31,6 +31,10 @@ struct executor_state {
   std::vector<generation_output> run_batch(const std::vector<generation_job>& jobs,
                                            const std::vector<cancel_token>& tokens,
                                            executor_actor::stateful_pointer<executor_state> self);
+
+  /// Puts what the executor holds after a batch into its outputs: the model cache's weights and,
+  /// on a CUDA device (`cuda_index` ≥ 0), the allocator's bytes now and at the batch's peak.
+  void note_memory(std::vector<generation_output>& outs, int cuda_index) const;
 };
 
 /// The executor's behaviour; spawn it with caf::detached. `max_batch` caps the images of one

@@ -86,6 +86,17 @@ std::string metrics_text(const health_report& h, double uptime) {
              [](const device_stats& d) { return static_cast<double>(d.batches); });
   per_device("sdworker_device_images_total", "counter", "Images the device was asked for.",
              [](const device_stats& d) { return static_cast<double>(d.images); });
+  per_device("sdworker_device_model_bytes", "gauge", "Weights the device's model cache held after its last batch.",
+             [](const device_stats& d) { return static_cast<double>(d.model_bytes); });
+  out.family("sdworker_device_memory_bytes", "gauge",
+             "CUDA devices: tensor memory allocated after the last batch, and the peak during it.");
+  for (const auto& d : q.devices) {
+    if (d.memory_allocated >= 0) {
+      out.sample("sdworker_device_memory_bytes", static_cast<double>(d.memory_allocated),
+                 {{"device", d.name}, {"kind", "allocated"}});
+      out.sample("sdworker_device_memory_bytes", static_cast<double>(d.memory_peak), {{"device", d.name}, {"kind", "peak"}});
+    }
+  }
   out.family("sdworker_process_resident_bytes", "gauge", "Resident memory of the worker process.");
   out.sample("sdworker_process_resident_bytes", resident_bytes());
   return out.text();

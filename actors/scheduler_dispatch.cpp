@@ -188,6 +188,12 @@ void scheduler_state::batch_done(size_t d, const std::vector<std::string>& ids, 
   slot.running.clear();
   slot.stats.running = 0;
   slot.stats.busy_ms += static_cast<int64_t>(took_ms);
+  if (!outs.empty()) {
+    // The executor's memory after the batch (the same in every output of it).
+    slot.stats.model_bytes = outs.front().model_bytes;
+    slot.stats.memory_allocated = outs.front().device_allocated;
+    slot.stats.memory_peak = outs.front().device_peak;
+  }
   if (slot.stats.state == device_state::busy) {
     slot.stats.state = device_state::idle;
   }

@@ -120,6 +120,10 @@ BOOST_AUTO_TEST_CASE(metrics_count_the_jobs_the_worker_ran) {
   const double busy = e.at("sdworker_device_busy_fraction" + label);
   BOOST_TEST((busy > 0 && busy <= 1), busy);
   BOOST_TEST(e.at("sdworker_process_resident_bytes") > 1e6);
+  // The tiny model's weights (a few MB) in the device's model cache; no CUDA figures on the CPU.
+  BOOST_TEST(e.at("sdworker_device_model_bytes" + label) > 1e5);
+  BOOST_TEST(e.types.at("sdworker_device_memory_bytes") == "gauge");
+  BOOST_TEST(e.samples.count("sdworker_device_memory_bytes{device=\"" + device + "\",kind=\"allocated\"}") == 0u);
   bool ready = false;
   for (const auto& [key, value] : e.samples) {
     if (key.rfind("sdworker_model_state{state=\"ready\"", 0) == 0) ready = value == 1;
