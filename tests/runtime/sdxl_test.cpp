@@ -376,6 +376,18 @@ BOOST_AUTO_TEST_CASE(networks_and_conditioning_match_an_independent_pytorch_impl
   BOOST_TEST(rc == 0, "reference comparison failed:\n" << log);
 }
 
+// A1111 1.9.4 applies no CLIP skip to SDXL's embedders (CLIP-L's layer_idx and bigG's
+// penultimate layer are fixed): CLIP_stop_at_last_layers leaves the conditioning as it is.
+BOOST_AUTO_TEST_CASE(clip_skip_leaves_sdxl_conditioning_alone) {
+  auto& m = model();
+  sdw::prompt_settings one, two;
+  two.clip_skip = 2;
+  const auto a = sdw::encode_sdxl_texts(m.clip_l, m.bigg, m.tokenizer, one, {"a lighthouse"}, false);
+  const auto b = sdw::encode_sdxl_texts(m.clip_l, m.bigg, m.tokenizer, two, {"a lighthouse"}, false);
+  BOOST_TEST(at::equal(a.crossattn, b.crossattn));
+  BOOST_TEST(at::equal(a.pooled, b.pooled));
+}
+
 // A1111's force_zero_negative_prompt: an all-empty negative batch conditions on zeros (crossattn
 // and pooled); an empty positive prompt, or a negative batch with any text, does not.
 BOOST_AUTO_TEST_CASE(an_empty_negative_prompt_gives_zero_conditioning) {
