@@ -96,9 +96,14 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
 
 void executor_state::note_memory(std::vector<generation_output>& outs, int cuda_index) const {
   const int64_t model_bytes = model.cache ? static_cast<int64_t>(model.cache->bytes()) : 0;
+  std::vector<std::string> held;
+  if (model.cache) {
+    for (const cached_model& m : model.cache->contents()) held.push_back(m.checkpoint);
+  }
   const auto memory = cuda_index >= 0 ? std::optional<cuda_memory>(cuda_memory_of(cuda_index)) : std::nullopt;
   for (auto& out : outs) {
     out.model_bytes = model_bytes;
+    out.cached_models = held;
     if (memory) {
       out.device_allocated = memory->allocated;
       out.device_peak = memory->peak_allocated;

@@ -32,7 +32,7 @@ struct executor_state {
                                            const std::vector<cancel_token>& tokens,
                                            executor_actor::stateful_pointer<executor_state> self);
 
-  /// Puts what the executor holds after a batch into its outputs: the model cache's weights and,
+  /// Puts what the executor holds after a batch into its outputs: the model cache's checkpoints and weights and,
   /// on a CUDA device (`cuda_index` ≥ 0), the allocator's bytes now and at the batch's peak.
   void note_memory(std::vector<generation_output>& outs, int cuda_index) const;
 };

@@ -159,7 +159,7 @@ void health_answer(front_context& ctx, const reply_fn& reply) {
     for (const auto& d : h.queue.devices) {
       s.devices.push_back(
         device_health{d.name, to_string(d.state), d.speed, d.calibrated_speed, d.running, d.jobs, d.batches, d.images, d.busy_ms,
-                      d.model});
+                      d.model, d.cached_models, d.model_bytes});
     }
     reply({200, health_json(s)});
   });

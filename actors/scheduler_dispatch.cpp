@@ -191,6 +191,7 @@ void scheduler_state::batch_done(size_t d, const std::vector<std::string>& ids, 
   if (!outs.empty()) {
     // The executor's memory after the batch (the same in every output of it).
     slot.stats.model_bytes = outs.front().model_bytes;
+    slot.stats.cached_models = outs.front().cached_models;
     slot.stats.memory_allocated = outs.front().device_allocated;
     slot.stats.memory_peak = outs.front().device_peak;
   }

@@ -47,6 +47,7 @@ struct device_stats {
   int64_t busy_ms = 0;        ///< time spent running batches
   std::string model;          ///< the checkpoint file of its last batch ("" = the startup model)
   int64_t model_bytes = 0;       ///< weights its model cache held after its last batch
+  std::vector<std::string> cached_models;  ///< the checkpoints its cache held then, most recently used first
   int64_t memory_allocated = -1;  ///< CUDA: tensor bytes allocated after its last batch; -1 elsewhere
   int64_t memory_peak = -1;       ///< CUDA: the most allocated during its last batch; -1 elsewhere
 };
@@ -54,7 +55,8 @@ struct device_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_stats& x) {
   return f(caf::meta::type_name("sdw::device_stats"), x.name, x.state, x.speed, x.calibrated_speed, x.running, x.jobs,
-           x.batches, x.images, x.busy_ms, x.model, x.model_bytes, x.memory_allocated, x.memory_peak);
+           x.batches, x.images, x.busy_ms, x.model, x.model_bytes, x.cached_models,
+           x.memory_allocated, x.memory_peak);
 }
 
 /// Seconds of one kind of wait, counted into fixed buckets (Prometheus' cumulative `le` buckets

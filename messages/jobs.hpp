@@ -179,6 +179,7 @@ struct generation_output {
   std::vector<int64_t> all_subseeds;
   int64_t engine_us = 0;  ///< how long the executor ran the job
   int64_t model_bytes = 0;        ///< weights the executor's model cache holds after the run
+  std::vector<std::string> cached_models;  ///< the checkpoints it holds then, most recently used first
   int64_t device_allocated = -1;  ///< CUDA: tensor bytes allocated after the run; -1 on other devices
   int64_t device_peak = -1;       ///< CUDA: the most allocated during the run; -1 on other devices
 };
@@ -186,7 +187,8 @@ struct generation_output {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generation_output& x) {
   return f(caf::meta::type_name("sdw::generation_output"), x.job, x.ok, x.error, x.images, x.info_json,
-           x.all_seeds, x.all_subseeds, x.engine_us, x.model_bytes, x.device_allocated, x.device_peak);
+           x.all_seeds, x.all_subseeds, x.engine_us, x.model_bytes, x.cached_models, x.device_allocated,
+           x.device_peak);
 }
 
 /// The flags that stop a running job. The executor is busy inside the sampler while a job runs

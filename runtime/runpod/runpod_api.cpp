@@ -190,6 +190,12 @@ std::string health_json(const service_health& h) {
       if (!d.model.empty()) {
         one.set("model", d.model);
       }
+      if (!d.models.empty()) {
+        json_value models = json_value::array();
+        for (const auto& m : d.models) models.push_back(json_value(m));
+        one.set("models", std::move(models));
+        one.set("modelBytes", d.model_bytes);
+      }
       devices.push_back(std::move(one));
     }
     body.set("devices", std::move(devices));

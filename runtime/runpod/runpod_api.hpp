@@ -73,6 +73,8 @@ struct device_health {
   double calibrated_speed = 1;  ///< the speed factor placement uses (learned from its batches)
   int64_t running = 0, jobs = 0, batches = 0, images = 0, busy_ms = 0;
   std::string model;  ///< the checkpoint file it last ran; empty = the startup model
+  std::vector<std::string> models;  ///< the checkpoints its model cache holds, most recently used first
+  int64_t model_bytes = 0;          ///< their weights' bytes
 };
 
 /// What /health shows.

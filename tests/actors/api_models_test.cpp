@@ -144,6 +144,15 @@ BOOST_AUTO_TEST_CASE(jobs_alternating_two_checkpoints_each_get_their_own_images)
     BOOST_TEST(!same_image(g.pixels, i % 2 == 0 ? other.pixels : tiny.pixels), "job " << i);
     BOOST_TEST(has(g.infotext, i % 2 == 0 ? "Model: tiny" : "Model: other"), g.infotext);
   }
+  // /health shows the whole cache of the device: both checkpoints, the last one used first.
+  generate(on_other);
+  const auto health = call("GET", "/health");
+  const auto& device = member(health.json, "devices").as_array().at(0);
+  const auto& held = member(device, "models").as_array();
+  BOOST_TEST_REQUIRE(held.size() == 2u, health.body);
+  BOOST_TEST(has(held.at(0).as_string(), "other.safetensors"), health.body);
+  BOOST_TEST(has(held.at(1).as_string(), "tiny"), health.body);
+  BOOST_TEST(member(device, "modelBytes").as_number() > 1e5);
 }
 
 BOOST_AUTO_TEST_CASE(the_stored_checkpoint_option_selects_the_model_for_later_jobs) {
