@@ -2,6 +2,7 @@
 
 #include "actors/http_call.hpp"
 #include "runtime/base/errors.hpp"
+#include "runtime/runpod/result_images.hpp"
 #include "runtime/runpod/runpod_api.hpp"
 #include "runtime/runpod/runpod_log.hpp"
 #include "runtime/runpod/runpod_worker.hpp"
@@ -21,6 +22,23 @@ namespace {
 constexpr auto result_timeout = std::chrono::seconds(60);
 constexpr auto progress_timeout = std::chrono::seconds(5);
 
+/// How often one image's upload is tried: a transient failure (no answer, 429, 5xx) is retried
+/// after delivery_backoff's waits, about 4 s in all (RunPod's helper lets boto try 3 times), so a
+/// storage that is down ends the job with an error result soon instead of holding it.
+constexpr int upload_attempts = 5;
+constexpr auto upload_timeout = std::chrono::seconds(120);
+
+/// A result's images on their way to storage, one at a time.
+struct result_upload {
+  std::string over;                 ///< why they are uploaded: the result's size against the limit
+  std::string bucket;               ///< chosen once per job, so a job's images share one bucket
+  std::vector<std::string> images;  ///< decoded; each is freed once stored
+  std::vector<std::string> urls;    ///< presigned GET URLs of those stored so far
+  std::string key;                  ///< the object key of the image under way
+  std::string content_type;
+  int attempts = 0;                 ///< of the image under way
+};
+
 /// One job's posts: its progress updates, then its result.
 struct job_delivery_state {
   delivery_config config;
@@ -32,6 +50,7 @@ struct job_delivery_state {
   caf::response_promise promise;
   int attempts = 0;
   bool replaced = false;  ///< the result is our error result standing in for a refused one
+  std::optional<result_upload> upload;  ///< the result's images being uploaded before it is posted
   std::chrono::steady_clock::time_point first_try;
 };
 
@@ -71,14 +90,111 @@ void end(job_pointer self, bool delivered) {
   self->quit();
 }
 
+/// Runs a step of the upload; one that throws (a result that cannot be rewritten, a request that
+/// cannot be built) ends the upload with an error result instead of ending the actor with the job.
+template <class Step>
+void guard_upload(job_pointer self, Step step) {
+  try {
+    step();
+  } catch (const std::exception& e) {
+    auto& st = self->state;
+    const std::string over = st.upload ? st.upload->over : std::string("the result is over the platform's limit");
+    st.upload.reset();
+    replace_result(self, over + "; uploading its images to storage failed: " + e.what());
+  }
+}
+
+/// Uploads the next image, or posts the result with the URLs once every image is stored.
+void upload_next(job_pointer self) {
+  auto& st = self->state;
+  auto& u = *st.upload;
+  const s3_storage& storage = st.config.storage;
+  const size_t index = u.urls.size();
+  if (index == u.images.size()) {
+    st.result->body = with_image_urls(st.result->body, u.urls);
+    st.upload.reset();
+    log_job(log_level::info, st.job_id, "Images uploaded; posting their URLs");
+    if (st.result->body.size() > st.config.max_result_bytes) {
+      return replace_result(self, "the result is " + std::to_string(st.result->body.size()) +
+                                    " bytes even with its images uploaded, over the platform's limit of " +
+                                    std::to_string(st.config.max_result_bytes) + " (runpod.max-result-mb)");
+    }
+    return post_result(self);
+  }
+  const std::string& image = u.images[index];
+  if (u.attempts == 0) {
+    const image_file_type type = image_type_of(image);
+    u.key = result_object_key(st.job_id, type.extension);
+    u.content_type = type.content_type;
+  }
+  ++u.attempts;
+  s3_request put = s3_put_object(storage, {u.bucket, u.key}, image, u.content_type, std::chrono::system_clock::now());
+  auto me = caf::actor_cast<caf::actor>(self);
+  http_call_async(http_call_request{put.method, put.url, std::move(put.headers), std::move(put.body)}, upload_timeout,
+                  [me](http_exchange answer) { caf::anon_send(me, stored_atom::value, std::move(answer)); });
+}
+
+void on_stored(job_pointer self, const http_exchange& answer) {
+  auto& st = self->state;
+  auto& u = *st.upload;
+  const s3_storage& storage = st.config.storage;
+  const size_t index = u.urls.size();
+  if (answer.failure.empty() && answer.status >= 200 && answer.status < 300) {
+    u.urls.push_back(s3_presigned_get(storage, {u.bucket, u.key}, std::chrono::system_clock::now()));
+    std::string().swap(u.images[index]);
+    u.attempts = 0;
+    return upload_next(self);
+  }
+  const std::string why = answer.failure.empty() ? s3_error_text(answer.status, answer.body) : answer.failure;
+  const std::string where = s3_storage_name(storage, u.bucket);
+  const std::string which = "image " + std::to_string(index + 1) + " of " + std::to_string(u.images.size());
+  const bool retryable = !answer.failure.empty() || answer.status == 429 || answer.status >= 500;
+  if (retryable && u.attempts < upload_attempts) {
+    const auto wait = delivery_backoff(u.attempts);
+    log_job(log_level::warn, st.job_id,
+            "uploading " + which + " to " + where + " failed (" + why + "); retrying in " +
+              std::to_string(wait.count()) + " ms");
+    self->delayed_send(self, wait, upload_atom::value);
+    return;
+  }
+  const std::string over = u.over;
+  const int attempts = u.attempts;
+  st.upload.reset();
+  replace_result(self, over + "; uploading its images to the S3-compatible storage (" + where + ") failed: " + which +
+                         ": " + why +
+                         (attempts > 1 ? " (" + std::to_string(attempts) + " attempts)" : std::string()));
+}
+
 void start_result(job_pointer self) {
   auto& st = self->state;
-  if (st.result->body.size() > st.config.max_result_bytes) {
-    return replace_result(self, "the result is " + std::to_string(st.result->body.size()) +
-                                  " bytes, over the platform's limit of " + std::to_string(st.config.max_result_bytes) +
-                                  " (runpod.max-result-mb): ask for fewer or smaller images");
+  const size_t size = st.result->body.size();
+  if (size <= st.config.max_result_bytes) {
+    return post_result(self);
   }
-  post_result(self);
+  const std::string over = "the result is " + std::to_string(size) + " bytes, over the platform's limit of " +
+                           std::to_string(st.config.max_result_bytes) + " (runpod.max-result-mb)";
+  const s3_storage& storage = st.config.storage;
+  if (!storage.configured()) {
+    return replace_result(self, over + ": ask for fewer or smaller images, or configure S3-compatible storage "
+                                       "(BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY) for "
+                                       "their upload");
+  }
+  result_upload u;
+  u.over = over;
+  try {
+    u.images = result_image_bytes(st.result->body);
+  } catch (const error& e) {
+    return replace_result(self, over + ", and its images cannot be uploaded: " + e.what());
+  }
+  if (u.images.empty()) {
+    return replace_result(self, over + ", and it holds no images to upload to storage");
+  }
+  u.bucket = storage.bucket.empty() ? s3_default_bucket(std::chrono::system_clock::now()) : storage.bucket;
+  log_job(log_level::info, st.job_id,
+          over + "; uploading its " + std::to_string(u.images.size()) + " images to " +
+            s3_storage_name(storage, u.bucket));
+  st.upload = std::move(u);
+  guard_upload(self, [&] { upload_next(self); });
 }
 
 void on_result_answer(job_pointer self, const http_exchange& answer) {
@@ -150,6 +266,8 @@ caf::behavior job_delivery(job_pointer self, delivery_config config, std::string
       }
     },
     [=](resend_atom) { post_result(self); },
+    [=](upload_atom) { guard_upload(self, [&] { upload_next(self); }); },
+    [=](stored_atom, const http_exchange& answer) { guard_upload(self, [&] { on_stored(self, answer); }); },
   };
 }
 

@@ -3,13 +3,18 @@
 /// own (a short-lived actor per job), so one job's retries never hold another's result.
 /// A result is retried on connection errors, 429 and 5xx with a capped backoff until the platform
 /// accepts it (or for runpod_worker's delivery_give_up), so a taken job gets exactly one result.
-/// A result the platform refuses (another 4xx), or one over the payload limit, is replaced by a
-/// small error result saying why, so the job ends FAILED with the reason instead of never.
+/// A result over the payload limit has its images uploaded to S3-compatible storage when one is
+/// configured (one at a time; transient failures retried a few times) and is posted with their
+/// presigned URLs in place of the base64 strings.
+/// A result the platform refuses (another 4xx), one over the payload limit without storage, or one
+/// whose upload failed, is replaced by a small error result saying why, so the job ends FAILED
+/// with the reason instead of never.
 /// Progress is best effort: one post at a time per job with a short timeout, the latest kept,
 /// never posted after (or while) its job's result is. Runs on the CAF scheduler; the HTTP calls
 /// run on the HTTP library's threads and report back as messages.
 
 #include "messages/runpod.hpp"
+#include "runtime/storage/s3_storage.hpp"
 
 #include <caf/actor.hpp>
 
@@ -22,6 +27,7 @@ namespace sdw {
 struct delivery_config {
   std::string authorization;  ///< the raw API key, sent as Authorization
   std::size_t max_result_bytes = 20'000'000;  ///< RunPod's job-done payload limit
+  s3_storage storage;  ///< where the images of a larger result go; unconfigured = such a result fails
 };
 
 /// The delivery actor's state: the actor delivering each job's posts.

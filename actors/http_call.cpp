@@ -20,24 +20,41 @@ void http_cancel::cancel() { impl_->source.cancel(); }
 void http_call_async(const std::string& method, const std::string& url, const std::string& authorization,
                      const std::string& body, std::chrono::seconds timeout, std::function<void(http_exchange)> done,
                      http_cancel* cancel, const std::string& request_id) {
+  http_call_request request{method, url, {}, body};
+  if (!authorization.empty()) {
+    request.headers.emplace_back("Authorization", authorization);
+  }
+  if (!body.empty()) {
+    // What RunPod's SDK sends with a job-done or stream post (the body is JSON all the same):
+    // the platform is known to take this form.
+    request.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    request.headers.emplace_back("charset", "utf-8");
+  }
+  if (!request_id.empty()) {
+    request.headers.emplace_back("X-Request-ID", request_id);
+  }
+  http_call_async(std::move(request), timeout, std::move(done), cancel);
+}
+
+void http_call_async(http_call_request spec, std::chrono::seconds timeout, std::function<void(http_exchange)> done,
+                     http_cancel* cancel) {
   namespace http = web::http;
   std::shared_ptr<http::client::http_client> client;
-  http::http_request request(method);
+  http::http_request request(spec.method);
   try {
     http::client::http_client_config cfg;
     cfg.set_timeout(timeout);
-    client = std::make_shared<http::client::http_client>(web::uri(url), cfg);
-    if (!authorization.empty()) {
-      request.headers().add("Authorization", authorization);
+    client = std::make_shared<http::client::http_client>(web::uri(spec.url), cfg);
+    std::string content_type = "application/octet-stream";
+    for (auto& [name, value] : spec.headers) {
+      if (utility::details::str_iequal(name, "Content-Type")) {
+        content_type = value;
+      } else {
+        request.headers().add(name, value);
+      }
     }
-    if (!body.empty()) {
-      // What RunPod's SDK sends with a job-done or stream post (the body is JSON all the same):
-      // the platform is known to take this form.
-      request.set_body(body, "application/x-www-form-urlencoded");
-      request.headers().add("charset", "utf-8");
-    }
-    if (!request_id.empty()) {
-      request.headers().add("X-Request-ID", request_id);
+    if (!spec.body.empty()) {
+      request.set_body(std::move(spec.body), content_type);
     }
   } catch (const std::exception& e) {
     // A malformed URL (an unset template such as JOB_DONE_URL) fails like a refused connection.

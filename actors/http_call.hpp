@@ -8,8 +8,20 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sdw {
+
+/// A request sent exactly as given (an upload to storage, signed over its headers): the client
+/// adds only Host (the URL's host, with its port when the URL names one), Content-Length and
+/// Connection. A body is sent with the request's own Content-Type header.
+struct http_call_request {
+  std::string method;
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
 
 /// Cancels a call started with http_call_async (a long poll that should end at shutdown).
 class http_cancel {
@@ -20,9 +32,8 @@ public:
   void cancel();
 
 private:
-  friend void http_call_async(const std::string&, const std::string&, const std::string&, const std::string&,
-                              std::chrono::seconds, std::function<void(http_exchange)>, http_cancel*,
-                              const std::string&);
+  friend void http_call_async(http_call_request, std::chrono::seconds, std::function<void(http_exchange)>,
+                              http_cancel*);
   struct impl;
   std::shared_ptr<impl> impl_;
 };
@@ -35,5 +46,9 @@ private:
 void http_call_async(const std::string& method, const std::string& url, const std::string& authorization,
                      const std::string& body, std::chrono::seconds timeout, std::function<void(http_exchange)> done,
                      http_cancel* cancel = nullptr, const std::string& request_id = {});
+
+/// Sends `request` as it is; `done` as above.
+void http_call_async(http_call_request request, std::chrono::seconds timeout, std::function<void(http_exchange)> done,
+                     http_cancel* cancel = nullptr);
 
 } // namespace sdw

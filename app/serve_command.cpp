@@ -13,6 +13,7 @@
 #include "runtime/runpod/runpod_api.hpp"
 #include "runtime/runpod/runpod_log.hpp"
 #include "runtime/runpod/runpod_worker.hpp"
+#include "runtime/storage/s3_storage.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -163,7 +164,16 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
   spdlog::info("worker {}: {} jobs at once, job-take {}, job-done {}", runpod.worker_id, runpod.concurrency,
                url_for_log(job_take_url(runpod, false)), url_for_log(job_done_url(runpod, "$ID")));
   auto heartbeat_hdl = system.spawn(heartbeat, runpod);
-  auto delivery_hdl = system.spawn(delivery, delivery_config{runpod.api_key, runpod.max_result_bytes});
+  delivery_config delivery_settings{runpod.api_key, runpod.max_result_bytes,
+                                    s3_storage{config.bucket_endpoint_url, config.bucket_access_key_id,
+                                               config.bucket_secret_access_key, config.bucket, config.bucket_region}};
+  if (delivery_settings.storage.configured()) {
+    // Without runpod.bucket, each upload's month names the bucket ("MM-YY", as RunPod's helper names it).
+    spdlog::info("results over {} MB: their images go to {} (region {})", config.max_result_mb,
+                 s3_storage_name(delivery_settings.storage, config.bucket.empty() ? "MM-YY" : config.bucket),
+                 s3_region(delivery_settings.storage));
+  }
+  auto delivery_hdl = system.spawn(delivery, std::move(delivery_settings));
   auto poller_hdl = system.spawn(runpod_poller, poller_config{runpod, actors.scheduler, actors.health, delivery_hdl,
                                                               heartbeat_hdl, a1111, [](int code) { notify_done(code); }});
   // A signal stops the taking of jobs; those in flight have queue.drain-seconds to finish. When

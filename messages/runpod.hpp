@@ -30,6 +30,10 @@ using post_atom = caf::atom_constant<caf::atom("post")>;
 using posted_atom = caf::atom_constant<caf::atom("posted")>;
 /// delivery: try the waiting post again (a job's retry, by the client, is messages/atoms.hpp's retry_atom).
 using resend_atom = caf::atom_constant<caf::atom("resend")>;
+/// delivery: upload the next image of a result to storage (again, after a transient failure).
+using upload_atom = caf::atom_constant<caf::atom("upload")>;
+/// delivery: an upload to storage finished.
+using stored_atom = caf::atom_constant<caf::atom("stored")>;
 /// heartbeat: the ids of the jobs in progress.
 using jobs_atom = caf::atom_constant<caf::atom("jobs")>;
 

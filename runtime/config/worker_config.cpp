@@ -2,6 +2,7 @@
 
 #include "runtime/base/errors.hpp"
 #include "runtime/config/executor_devices.hpp"
+#include "runtime/storage/s3_storage.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -132,6 +133,21 @@ const std::vector<key_binding>& bindings() {
     {{"runpod.pod-hostname", "RUNPOD_POD_HOSTNAME", false, "reported with errors"}, &worker_config::pod_hostname},
     {{"runpod.endpoint-id", "RUNPOD_ENDPOINT_ID", false, "the endpoint; set = JSON log lines (log.format auto)"},
      &worker_config::endpoint_id},
+    {{"runpod.bucket-endpoint-url", "BUCKET_ENDPOINT_URL", false,
+      "S3-compatible storage (http(s)://host[:port]) that the images of a result over max-result-mb are uploaded to, "
+      "the output carrying their presigned URLs (7 days); empty = such a result fails"},
+     &worker_config::bucket_endpoint_url},
+    {{"runpod.bucket-access-key-id", "BUCKET_ACCESS_KEY_ID", true, "the storage's access key id; never logged"},
+     &worker_config::bucket_access_key_id},
+    {{"runpod.bucket-secret-access-key", "BUCKET_SECRET_ACCESS_KEY", true,
+      "the storage's secret access key; never logged"},
+     &worker_config::bucket_secret_access_key},
+    {{"runpod.bucket", "SDWORKER_BUCKET", false,
+      "the bucket uploads go to (it must exist); empty = one per month named \"MM-YY\", as RunPod's upload helper names it"},
+     &worker_config::bucket},
+    {{"runpod.bucket-region", "SDWORKER_BUCKET_REGION", false,
+      "the storage's region for request signing; empty = read from the endpoint (s3.<region>...), else us-east-1"},
+     &worker_config::bucket_region},
     {{"log.format", "SDWORKER_LOG_FORMAT", false, "auto, text or json"}, &worker_config::log_format},
     {{"log.level", "SDWORKER_LOG_LEVEL", false, "trace, debug, info, warn or error"}, &worker_config::log_level},
   };
@@ -158,6 +174,36 @@ bool one_of(const std::string& value, std::initializer_list<const char*> allowed
 
 [[noreturn]] void bad(std::string_view key, const std::string& message) {
   throw error(errc::bad_request, std::string(key), message);
+}
+
+/// The storage settings: the three BUCKET_* variables together or none, a usable endpoint URL, a
+/// valid bucket name and region.
+void validate_bucket(const worker_config& c) {
+  std::string missing;
+  for (const auto& [value, env] : {std::pair{&c.bucket_endpoint_url, "BUCKET_ENDPOINT_URL"},
+                                   std::pair{&c.bucket_access_key_id, "BUCKET_ACCESS_KEY_ID"},
+                                   std::pair{&c.bucket_secret_access_key, "BUCKET_SECRET_ACCESS_KEY"}}) {
+    if (value->empty()) {
+      missing += (missing.empty() ? "" : ", ") + std::string(env);
+    }
+  }
+  const bool any = !c.bucket_endpoint_url.empty() || !c.bucket_access_key_id.empty() ||
+                   !c.bucket_secret_access_key.empty();
+  if (any && !missing.empty()) {
+    bad("runpod.bucket-endpoint-url", "the storage needs BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID and "
+                                      "BUCKET_SECRET_ACCESS_KEY together (or none of them); missing: " + missing);
+  }
+  if (!c.bucket_endpoint_url.empty()) {
+    parse_s3_endpoint(c.bucket_endpoint_url, "runpod.bucket-endpoint-url");
+  }
+  if (!c.bucket.empty()) {
+    if (const std::string problem = bucket_name_problem(c.bucket); !problem.empty()) {
+      bad("runpod.bucket", "'" + c.bucket + "' is not a bucket name: it " + problem);
+    }
+  }
+  if (c.bucket_region.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+    bad("runpod.bucket-region", "must be a region name such as us-east-1, got '" + c.bucket_region + "'");
+  }
 }
 
 } // namespace
@@ -308,6 +354,7 @@ void validate(const worker_config& c) {
       start = comma + 1;
     }
   }
+  validate_bucket(c);
   if (!c.get_job_url.empty() && c.get_job_url.rfind("http://", 0) != 0 && c.get_job_url.rfind("https://", 0) != 0) {
     bad("runpod.get-job-url", "must be an http:// or https:// URL, got '" + c.get_job_url + "'");
   }

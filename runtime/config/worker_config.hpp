@@ -61,6 +61,11 @@ struct worker_config {
   std::string pod_id;           ///< RUNPOD_POD_ID; empty = a random id
   std::string pod_hostname;     ///< RUNPOD_POD_HOSTNAME
   std::string endpoint_id;      ///< RUNPOD_ENDPOINT_ID; set = JSON log lines
+  std::string bucket_endpoint_url;       ///< BUCKET_ENDPOINT_URL: S3-compatible storage for results over max_result_mb
+  std::string bucket_access_key_id;      ///< BUCKET_ACCESS_KEY_ID; never logged
+  std::string bucket_secret_access_key;  ///< BUCKET_SECRET_ACCESS_KEY; never logged
+  std::string bucket;                    ///< SDWORKER_BUCKET; empty = the upload's month ("%m-%y"), as RunPod names it
+  std::string bucket_region;             ///< SDWORKER_BUCKET_REGION; empty = from the endpoint, else us-east-1
   // [log]
   std::string log_format = "auto";  ///< auto (JSON when endpoint_id is set), text, json
   std::string log_level = "info";   ///< trace, debug, info, warn, error

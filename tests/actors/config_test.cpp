@@ -157,6 +157,53 @@ BOOST_AUTO_TEST_CASE(errors_name_the_source_and_the_key) {
   BOOST_TEST(hosts[1].port == 4101);
 }
 
+// The storage results over runpod.max-result-mb go to: RunPod's three BUCKET_* variables together
+// or none, an endpoint URL that can be used, a valid bucket name.
+BOOST_AUTO_TEST_CASE(storage_settings_are_checked_at_start) {
+  const std::map<std::string, std::string> full = {{"BUCKET_ENDPOINT_URL", "https://s3.us-west-2.amazonaws.com"},
+                                                   {"BUCKET_ACCESS_KEY_ID", "AKIAEXAMPLE"},
+                                                   {"BUCKET_SECRET_ACCESS_KEY", "s3cr3t"},
+                                                   {"SDWORKER_BUCKET", "sd-results"}};
+  auto from = [](const std::map<std::string, std::string>& env) {
+    worker_config c;
+    apply_environment(c, [&](const char* name) -> const char* {
+      const auto it = env.find(name);
+      return it == env.end() ? nullptr : it->second.c_str();
+    });
+    return c;
+  };
+  const worker_config ok = from(full);
+  validate(ok);
+  BOOST_TEST(ok.bucket_endpoint_url == "https://s3.us-west-2.amazonaws.com");
+  BOOST_TEST(ok.bucket_access_key_id == "AKIAEXAMPLE");
+  BOOST_TEST(ok.bucket_secret_access_key == "s3cr3t");
+  BOOST_TEST(ok.bucket == "sd-results");
+  validate(from({}));
+
+  auto without = full;
+  without.erase("BUCKET_SECRET_ACCESS_KEY");
+  BOOST_TEST(error_of([&] { validate(from(without)); }) ==
+             "runpod.bucket-endpoint-url: the storage needs BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID and "
+             "BUCKET_SECRET_ACCESS_KEY together (or none of them); missing: BUCKET_SECRET_ACCESS_KEY");
+  auto bad_url = full;
+  bad_url["BUCKET_ENDPOINT_URL"] = "s3.example.com";
+  BOOST_TEST(error_of([&] { validate(from(bad_url)); }) ==
+             "runpod.bucket-endpoint-url: must be an http:// or https:// URL, got 's3.example.com'");
+  auto bad_bucket = full;
+  bad_bucket["SDWORKER_BUCKET"] = "SD_Results";
+  BOOST_TEST(error_of([&] { validate(from(bad_bucket)); }) ==
+             "runpod.bucket: 'SD_Results' is not a bucket name: it may hold only lower-case letters, digits, '.' and '-'");
+  auto bad_region = full;
+  bad_region["SDWORKER_BUCKET_REGION"] = "US East";
+  BOOST_TEST(error_of([&] { validate(from(bad_region)); }) ==
+             "runpod.bucket-region: must be a region name such as us-east-1, got 'US East'");
+  for (const auto& key : config_keys()) {
+    if (key.env == "BUCKET_ACCESS_KEY_ID" || key.env == "BUCKET_SECRET_ACCESS_KEY") {
+      BOOST_TEST(key.secret, key.name);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(api_command_refuses_a_bad_configuration_in_one_line) {
   test::temp_dir dir;
   const std::string ini = dir.file("bad.ini");

@@ -127,6 +127,9 @@ BOOST_AUTO_TEST_CASE(a_result_over_the_payload_limit_becomes_an_error_result) {
   BOOST_TEST(fake.results_for("job-big").size() == 1u);
   BOOST_TEST(accepted.size() < 10000u);
   BOOST_TEST(sdw::test::result_error_text(accepted).find("over the platform's limit of 1000000") != std::string::npos, accepted);
+  // No storage is configured to upload the images to; the error says how to configure one.
+  BOOST_TEST(sdw::test::result_error_text(accepted).find("(BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, "
+                                                         "BUCKET_SECRET_ACCESS_KEY)") != std::string::npos, accepted);
   // A small job still goes through.
   fake.add_job("job-small", small_input);
   BOOST_TEST(images_in(fake.wait_for_result("job-small")) == 1u);

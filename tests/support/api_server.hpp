@@ -6,6 +6,7 @@
 #include "runtime/base/encoding.hpp"
 #include "runtime/base/json_value.hpp"
 #include "runtime/base/png_codec.hpp"
+#include "tests/support/free_port.hpp"
 #include "tests/support/tiny_model.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -29,23 +30,6 @@
 #include <vector>
 
 namespace sdw::test {
-
-/// A loopback TCP port nobody listens on right now.
-inline int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot bind a loopback port");
-  }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 /// Header fields to add to a request.
 using header_list = std::vector<std::pair<std::string, std::string>>;
