@@ -322,7 +322,12 @@ void http_server::open() {
 void http_server::close() {
   auto st = state_;
   if (st->closed.exchange(true)) return;
-  if (st->acceptor) {
+  if (st->acceptor && st->threads.empty()) {
+    // Never served (open failed): no thread would run a posted close, and the handler, holding the
+    // state that owns the io_context, would keep both alive for good.
+    error_code ec;
+    st->acceptor->close(ec);
+  } else if (st->acceptor) {
     asio::post(st->acceptor->get_executor(), [st] {
       error_code ec;
       st->acceptor->close(ec);
