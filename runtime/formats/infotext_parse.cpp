@@ -146,7 +146,11 @@ void restore_old_hires_fix_params(json_value& res, bool use_old_hires_fix_width_
   }
   if (*first_w == 0 || *first_h == 0) {
     // old_hires_fix_first_pass_dimensions: the size of about 512x512 pixels, in multiples of 64.
-    const double scale = std::sqrt(512.0 * 512.0 / (static_cast<double>(*width) * static_cast<double>(*height)));
+    const double pixels = static_cast<double>(*width) * static_cast<double>(*height);
+    if (!(pixels > 0)) {
+      return;  // A1111 divides by zero or takes the root of a negative number here: left as it is
+    }
+    const double scale = std::sqrt(512.0 * 512.0 / pixels);
     first_w = static_cast<std::int64_t>(std::ceil(scale * static_cast<double>(*width) / 64.0)) * 64;
     first_h = static_cast<std::int64_t>(std::ceil(scale * static_cast<double>(*height) / 64.0)) * 64;
   }

@@ -215,3 +215,15 @@ BOOST_AUTO_TEST_CASE(defaults_hypernet_emphasis_first_pass_and_skips) {
   p = parse_generation_parameters("a cat\nSteps: 3, Seed: 4, Sampler: Euler", o);
   BOOST_TEST(p.find("Emphasis") == nullptr);
 }
+
+BOOST_AUTO_TEST_CASE(a_first_pass_size_with_an_empty_image_is_left_as_it_is) {
+  // "Size: 102x0" (found by fuzzing): the first pass size would divide by zero pixels, and a
+  // negative size would take the root of a negative count; A1111 raises there, the sizes stay.
+  json_value p = parse_generation_parameters("a cat\nSteps: 3, Seed: 4, First pass size: 0x0, Size: 102x0", {});
+  BOOST_TEST(at(p, "Size-1").as_string() == "102");
+  BOOST_TEST(at(p, "Size-2").as_string() == "0");
+  BOOST_TEST(at(p, "Hires resize-1").as_int() == 0);
+  p = parse_generation_parameters("a cat\nSteps: 3, First pass size: 0x0, Size-1: -512, Size-2: 512", {});
+  BOOST_TEST(at(p, "Size-1").as_string() == "-512");
+  BOOST_TEST(at(p, "Hires resize-2").as_int() == 0);
+}
