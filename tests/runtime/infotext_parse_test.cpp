@@ -171,6 +171,22 @@ BOOST_AUTO_TEST_CASE(old_versions_get_their_compatibility_keys) {
   BOOST_TEST(p.find("Downcast alphas_cumprod") == nullptr);
 }
 
+BOOST_AUTO_TEST_CASE(compatibility_keys_whatever_the_number_of_keys_before_them) {
+  // Each compatibility key added may move the members read after it (a use after free found by
+  // fuzzing, caught by the sanitizer build): every count of keys puts a reallocation somewhere.
+  for (int extra = 0; extra < 40; ++extra) {
+    std::string line = "Steps: 20, Sampler: DDIM, Refiner: x, Version: v1.5.1";
+    for (int i = 0; i < extra; ++i) line += ", Key " + std::to_string(i) + ": " + std::to_string(i);
+    BOOST_TEST_CONTEXT("extra keys: " << extra) {
+      const json_value p = parse_generation_parameters("[a:b:5]\n" + line, {});
+      BOOST_TEST(at(p, "Old prompt editing timelines").as_bool());
+      BOOST_TEST(at(p, "Pad conds v0").as_bool());
+      BOOST_TEST(at(p, "Downcast alphas_cumprod").as_bool());
+      BOOST_TEST(at(p, "Refiner switch by sampling steps").as_bool());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(versions_compare_as_packaging_does) {
   auto v = [](const std::string& s) {
     pep440_version out;
