@@ -4,7 +4,6 @@
 #include "actors/http_context.hpp"
 
 #include "runtime/engine/embedding_library.hpp"
-#include "runtime/engine/prompt_attention.hpp"
 #include "runtime/engine/upscaler_library.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/formats/a1111_cmd_flags.hpp"
@@ -12,6 +11,7 @@
 #include "runtime/formats/a1111_listings.hpp"
 #include "runtime/formats/a1111_png_info.hpp"
 #include "runtime/formats/a1111_scripts.hpp"
+#include "runtime/formats/prompt_attention.hpp"
 #include "runtime/image/model_upscalers.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -54,20 +54,6 @@ constexpr listing_route routes[] = {
   {"/sdapi/v1/extra-single-image", "POST", nullptr},
   {"/sdapi/v1/extra-batch-images", "POST", nullptr},
 };
-
-/// Whether a prompt uses emphasis, by the engine's parse_prompt_attention (a weight like "1.2.3",
-/// which A1111 fails on, counts as none).
-bool uses_emphasis(const std::string& prompt) {
-  try {
-    for (const auto& run : parse_prompt_attention(prompt)) {
-      if (run.text != "BREAK" && run.weight != 1.0f) {
-        return true;
-      }
-    }
-  } catch (const std::exception&) {
-  }
-  return false;
-}
 
 std::vector<embedding_listing> listings_of(const std::vector<embedding_set::entry>& entries) {
   std::vector<embedding_listing> out;
@@ -112,7 +98,7 @@ void png_info(front_context& ctx, const std::string& body, const reply_fn& reply
     [&ctx, body, reply](std::string& options_json) {
       infotext_parse_options options = png_info_options(options_json);
       options.styles = load_prompt_styles(ctx.config.styles_file);
-      options.uses_emphasis = uses_emphasis;
+      options.uses_emphasis = prompt_uses_emphasis;
       reply(png_info_answer(body, options));
     },
     [reply](caf::error&) { reply(json_error(500, "the options keeper did not answer")); }, caf::get_atom::value,

@@ -4,6 +4,7 @@
 
 #include <png.h>
 
+#include <cctype>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -158,6 +159,27 @@ std::string latin1_to_utf8(const char* s, std::size_t len) {
   return out;
 }
 
+// Whether every chunk up to IEND lies within the data. libpng allocates a chunk's declared length
+// before it reads the chunk, so a few bytes that claim a 2 GB text chunk would cost 2 GB.
+bool chunks_fit(const std::string& bytes, std::string* fault) {
+  std::size_t pos = 8;
+  while (pos < bytes.size()) {
+    if (bytes.size() - pos < 12) break;  // libpng reports the truncation
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + pos);
+    const std::uint64_t length = (std::uint64_t(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
+    std::string type(bytes.data() + pos + 4, 4);
+    for (char& c : type) c = std::isalpha(static_cast<unsigned char>(c)) ? c : '?';
+    if (length > bytes.size() - pos - 12) {
+      *fault = "chunk '" + type + "' claims " + std::to_string(length) + " bytes, more than the " +
+               std::to_string(bytes.size() - pos - 12) + " left (truncated data)";
+      return false;
+    }
+    if (type == "IEND") break;
+    pos += 12 + length;
+  }
+  return true;
+}
+
 struct write_guard {
   png_structp png = nullptr;
   png_infop info = nullptr;
@@ -227,6 +249,7 @@ std::string encode_png(const std::uint8_t* rgb, int width, int height,
 decoded_png decode_png(const std::string& bytes, const std::string& where) {
   if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0)
     throw error(errc::bad_request, where, "invalid PNG: not a PNG file (bad signature)");
+  if (std::string fault; !chunks_fit(bytes, &fault)) throw error(errc::bad_request, where, "invalid PNG: " + fault);
 
   failure fail{};
   read_source src{bytes.data(), bytes.size(), 0};

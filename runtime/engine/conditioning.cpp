@@ -2,8 +2,8 @@
 
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/engine/embedding_library.hpp"
-#include "runtime/engine/prompt_attention.hpp"
-#include "runtime/engine/prompt_schedule.hpp"
+#include "runtime/formats/prompt_attention.hpp"
+#include "runtime/formats/prompt_schedule.hpp"
 #include "runtime/engine/sdxl_conditioning.hpp"
 #include "runtime/engine/text_encoder.hpp"
 

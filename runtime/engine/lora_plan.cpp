@@ -1,7 +1,7 @@
 #include "runtime/engine/lora_plan.hpp"
 
 #include "runtime/engine/lora_library.hpp"
-#include "runtime/engine/prompt_attention.hpp"
+#include "runtime/formats/prompt_attention.hpp"
 #include "runtime/formats/infotext.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/formats/txt2img_request.hpp"

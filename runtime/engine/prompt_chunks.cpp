@@ -3,7 +3,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/engine/embedding_library.hpp"
-#include "runtime/engine/prompt_attention.hpp"
+#include "runtime/formats/prompt_attention.hpp"
 
 namespace sdw {
 

@@ -1,30 +1,20 @@
 #pragma once
 /// Reading and writing .safetensors checkpoint files: a memory-mapped, fully validated reader and
-/// a writer that produces the same layout as the reference Python library.
+/// a writer that produces the same layout as the reference Python library. The header itself is
+/// parsed and checked by catalog/safetensors_header.hpp.
+
+#include "runtime/catalog/safetensors_header.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace sdw {
-
-/// Element types a safetensors file may hold (the ones a checkpoint for this worker can use).
-enum class st_dtype { f64, f32, f16, bf16, i64, i32, i16, i8, u8, boolean };
-
-/// Size of one element in bytes.
-size_t dtype_size(st_dtype dtype);
-
-/// The name used in the file header ("F32", "BF16", "BOOL", ...).
-const char* to_string(st_dtype dtype);
-
-/// The dtype for a header name, or nothing when the name is unknown.
-std::optional<st_dtype> parse_st_dtype(std::string_view name);
 
 /// One tensor of an open file; `data` points into the mapping and lives as long as the file.
 struct st_tensor {

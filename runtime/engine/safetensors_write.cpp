@@ -1,4 +1,4 @@
-// dtype helpers and the safetensors writer.
+// Tensor element access and the safetensors writer.
 #include "runtime/engine/safetensors.hpp"
 
 #include "runtime/base/errors.hpp"
@@ -18,40 +18,6 @@
 #include <unistd.h>
 
 namespace sdw {
-
-size_t dtype_size(st_dtype dtype) {
-  switch (dtype) {
-    case st_dtype::f64: case st_dtype::i64: return 8;
-    case st_dtype::f32: case st_dtype::i32: return 4;
-    case st_dtype::f16: case st_dtype::bf16: case st_dtype::i16: return 2;
-    case st_dtype::i8: case st_dtype::u8: case st_dtype::boolean: return 1;
-  }
-  return 1;
-}
-
-const char* to_string(st_dtype dtype) {
-  switch (dtype) {
-    case st_dtype::f64: return "F64";
-    case st_dtype::f32: return "F32";
-    case st_dtype::f16: return "F16";
-    case st_dtype::bf16: return "BF16";
-    case st_dtype::i64: return "I64";
-    case st_dtype::i32: return "I32";
-    case st_dtype::i16: return "I16";
-    case st_dtype::i8: return "I8";
-    case st_dtype::u8: return "U8";
-    case st_dtype::boolean: return "BOOL";
-  }
-  return "?";
-}
-
-std::optional<st_dtype> parse_st_dtype(std::string_view name) {
-  static const st_dtype all[] = {st_dtype::f64, st_dtype::f32, st_dtype::f16, st_dtype::bf16, st_dtype::i64,
-                                 st_dtype::i32, st_dtype::i16, st_dtype::i8,  st_dtype::u8,   st_dtype::boolean};
-  for (auto d : all)
-    if (name == to_string(d)) return d;
-  return std::nullopt;
-}
 
 int64_t st_tensor::numel() const {
   int64_t n = 1;

@@ -5,7 +5,7 @@
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/base/json_writer.hpp"
-#include "runtime/engine/prompt_attention.hpp"
+#include "runtime/formats/prompt_attention.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/brownian_noise.hpp"
 #include "runtime/engine/hires_fix.hpp"

@@ -146,7 +146,11 @@ void restore_old_hires_fix_params(json_value& res, bool use_old_hires_fix_width_
   }
   if (*first_w == 0 || *first_h == 0) {
     // old_hires_fix_first_pass_dimensions: the size of about 512x512 pixels, in multiples of 64.
-    const double scale = std::sqrt(512.0 * 512.0 / (static_cast<double>(*width) * static_cast<double>(*height)));
+    const double pixels = static_cast<double>(*width) * static_cast<double>(*height);
+    if (!(pixels > 0)) {
+      return;  // A1111 divides by zero or takes the root of a negative number here: left as it is
+    }
+    const double scale = std::sqrt(512.0 * 512.0 / pixels);
     first_w = static_cast<std::int64_t>(std::ceil(scale * static_cast<double>(*width) / 64.0)) * 64;
     first_h = static_cast<std::int64_t>(std::ceil(scale * static_cast<double>(*height) / 64.0)) * 64;
   }
@@ -167,22 +171,25 @@ void backcompat(json_value& res) {
   parse_infotext_version("1.6.0", v160);
   parse_infotext_version("v1.7.0-225", v170_tsnr);
   parse_infotext_version("1.8.0", v180);
-  const json_value* prompt = res.find("Prompt");
-  const json_value* sampler = res.find("Sampler");
-  const json_value* refiner = res.find("Refiner");
-  if (version_less(ver, v160) && prompt != nullptr && prompt->is_string() &&
-      prompt->as_string().find('[') != std::string::npos) {
+  // Copies, not pointers into `res`: each set below may add a member and move the others.
+  auto text_of = [&res](const char* key) {
+    const json_value* v = res.find(key);
+    return v != nullptr && v->is_string() ? v->as_string() : std::string();
+  };
+  const std::string prompt = text_of("Prompt");
+  const std::string sampler = text_of("Sampler");
+  const std::string refiner = text_of("Refiner");
+  if (version_less(ver, v160) && prompt.find('[') != std::string::npos) {
     res.set("Old prompt editing timelines", true);
   }
-  if (version_less(ver, v160) && sampler != nullptr && sampler->is_string() &&
-      (sampler->as_string() == "DDIM" || sampler->as_string() == "PLMS")) {
+  if (version_less(ver, v160) && (sampler == "DDIM" || sampler == "PLMS")) {
     res.set("Pad conds v0", true);
   }
   if (version_less(ver, v170_tsnr)) {
     res.set("Downcast alphas_cumprod", true);
   }
   // Python truthiness of the value: a non-empty string.
-  if (version_less(ver, v180) && refiner != nullptr && refiner->is_string() && !refiner->as_string().empty()) {
+  if (version_less(ver, v180) && !refiner.empty()) {
     res.set("Refiner switch by sampling steps", true);
   }
 }

@@ -20,7 +20,7 @@ struct infotext_parse_options {
   bool use_old_hires_fix_width_height = false;      ///< option
   std::vector<prompt_style> styles;                 ///< styles.csv, for taking styles out of the prompts
   /// Whether a prompt uses emphasis (a run weighted other than 1 by A1111's parse_prompt_attention);
-  /// unset = never. The prompt parser lives in the engine; the caller passes it in.
+  /// unset = never. The worker passes prompt_uses_emphasis (prompt_attention.hpp).
   std::function<bool(const std::string&)> uses_emphasis;
 };
 

@@ -79,7 +79,7 @@ namespace {
 class session : public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket socket, std::shared_ptr<http_server::state> st)
-    : stream_(std::move(socket)), st_(std::move(st)) {}
+    : st_(std::move(st)), stream_(std::move(socket)) {}
 
   void start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
@@ -242,8 +242,11 @@ private:
     });
   }
 
-  beast::tcp_stream stream_;
+  // Declared before the stream, so destroyed after it: a session that outlives its server (an
+  // answer function the application still holds) may hold the last reference to the io_context,
+  // and the stream's socket and timer must go while the io_context's services still exist.
   std::shared_ptr<http_server::state> st_;
+  beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<bhttp::response<bhttp::empty_body>> continue_;
@@ -319,7 +322,12 @@ void http_server::open() {
 void http_server::close() {
   auto st = state_;
   if (st->closed.exchange(true)) return;
-  if (st->acceptor) {
+  if (st->acceptor && st->threads.empty()) {
+    // Never served (open failed): no thread would run a posted close, and the handler, holding the
+    // state that owns the io_context, would keep both alive for good.
+    error_code ec;
+    st->acceptor->close(ec);
+  } else if (st->acceptor) {
     asio::post(st->acceptor->get_executor(), [st] {
       error_code ec;
       st->acceptor->close(ec);

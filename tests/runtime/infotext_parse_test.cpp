@@ -171,6 +171,22 @@ BOOST_AUTO_TEST_CASE(old_versions_get_their_compatibility_keys) {
   BOOST_TEST(p.find("Downcast alphas_cumprod") == nullptr);
 }
 
+BOOST_AUTO_TEST_CASE(compatibility_keys_whatever_the_number_of_keys_before_them) {
+  // Each compatibility key added may move the members read after it (a use after free found by
+  // fuzzing, caught by the sanitizer build): every count of keys puts a reallocation somewhere.
+  for (int extra = 0; extra < 40; ++extra) {
+    std::string line = "Steps: 20, Sampler: DDIM, Refiner: x, Version: v1.5.1";
+    for (int i = 0; i < extra; ++i) line += ", Key " + std::to_string(i) + ": " + std::to_string(i);
+    BOOST_TEST_CONTEXT("extra keys: " << extra) {
+      const json_value p = parse_generation_parameters("[a:b:5]\n" + line, {});
+      BOOST_TEST(at(p, "Old prompt editing timelines").as_bool());
+      BOOST_TEST(at(p, "Pad conds v0").as_bool());
+      BOOST_TEST(at(p, "Downcast alphas_cumprod").as_bool());
+      BOOST_TEST(at(p, "Refiner switch by sampling steps").as_bool());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(versions_compare_as_packaging_does) {
   auto v = [](const std::string& s) {
     pep440_version out;
@@ -214,4 +230,16 @@ BOOST_AUTO_TEST_CASE(defaults_hypernet_emphasis_first_pass_and_skips) {
   BOOST_TEST(at(p, "Emphasis").as_string() == "No norm");
   p = parse_generation_parameters("a cat\nSteps: 3, Seed: 4, Sampler: Euler", o);
   BOOST_TEST(p.find("Emphasis") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_first_pass_size_with_an_empty_image_is_left_as_it_is) {
+  // "Size: 102x0" (found by fuzzing): the first pass size would divide by zero pixels, and a
+  // negative size would take the root of a negative count; A1111 raises there, the sizes stay.
+  json_value p = parse_generation_parameters("a cat\nSteps: 3, Seed: 4, First pass size: 0x0, Size: 102x0", {});
+  BOOST_TEST(at(p, "Size-1").as_string() == "102");
+  BOOST_TEST(at(p, "Size-2").as_string() == "0");
+  BOOST_TEST(at(p, "Hires resize-1").as_int() == 0);
+  p = parse_generation_parameters("a cat\nSteps: 3, First pass size: 0x0, Size-1: -512, Size-2: 512", {});
+  BOOST_TEST(at(p, "Size-1").as_string() == "-512");
+  BOOST_TEST(at(p, "Hires resize-2").as_int() == 0);
 }

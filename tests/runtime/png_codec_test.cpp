@@ -176,6 +176,20 @@ BOOST_AUTO_TEST_CASE(ztxt_and_text_after_the_image_data_are_read) {
   BOOST_TEST(d.text.at("Software") == "sdw");
 }
 
+BOOST_AUTO_TEST_CASE(a_chunk_longer_than_the_file_is_refused_before_it_is_read) {
+  // A few bytes that declare a 2 GB zTXt chunk (found by fuzzing): libpng would allocate the
+  // declared length before it found the data missing.
+  std::string png = hand_png(1, 1, 8, 0, std::string("\0\x07", 2));
+  std::string claim;
+  put_u32(claim, 0x7bffffffu);
+  png.insert(png.find("IDAT") - 4, claim + "zTXtSoftware");
+  const std::string fault = decode_error(png);
+  BOOST_TEST(fault.find("invalid PNG: chunk 'zTXt' claims 2080374783 bytes") == 0u);
+  BOOST_TEST(fault.find("truncated") != std::string::npos);
+  // Bytes after IEND are not chunks: still a good image.
+  BOOST_TEST(decode_png(hand_png(1, 1, 8, 0, std::string("\0\x07", 2)) + claim + "junk").width == 1);
+}
+
 BOOST_AUTO_TEST_CASE(every_single_byte_corruption_decodes_or_errors) {
   const auto rgb = test_image(16, 16);
   const std::string png = encode_png(rgb.data(), 16, 16, {{"parameters", "a cat"}, {"comment", cjk_text}});

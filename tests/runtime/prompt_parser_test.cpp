@@ -2,8 +2,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/base/errors.hpp"
-#include "runtime/engine/prompt_attention.hpp"
-#include "runtime/engine/prompt_schedule.hpp"
+#include "runtime/formats/prompt_attention.hpp"
+#include "runtime/formats/prompt_schedule.hpp"
 
 #include <string>
 #include <utility>

@@ -21,6 +21,10 @@ struct weighted_text {
 /// split out; "" gives {{"", 1}}. Throws sdw::error(bad_request, "prompt") for a weight like "1.2.3".
 std::vector<weighted_text> parse_prompt_attention(const std::string& text);
 
+/// Whether a prompt uses emphasis: a run other than BREAK weighted other than 1 by
+/// parse_prompt_attention (a weight like "1.2.3", which A1111 fails on, counts as none).
+bool prompt_uses_emphasis(const std::string& prompt);
+
 /// One part of a prompt split on AND, with its trailing `:weight` (default 1).
 struct weighted_prompt {
   std::string text;

@@ -1,6 +1,6 @@
 // Comments, emphasis and AND: the parts of A1111's prompt syntax that need no grammar.
 #include "runtime/base/errors.hpp"
-#include "runtime/engine/prompt_attention.hpp"
+#include "runtime/formats/prompt_attention.hpp"
 #include "runtime/base/unicode_text.hpp"
 
 #include <cmath>
@@ -281,6 +281,16 @@ std::vector<weighted_text> parse_prompt_attention(const std::string& text) {
   }
   merged.push_back({current.text, to_float(current.weight)});
   return merged;
+}
+
+bool prompt_uses_emphasis(const std::string& prompt) {
+  try {
+    for (const auto& run : parse_prompt_attention(prompt)) {
+      if (run.text != "BREAK" && run.weight != 1.0f) return true;
+    }
+  } catch (const error&) {
+  }
+  return false;
 }
 
 std::vector<weighted_prompt> split_and(const std::string& prompt) {

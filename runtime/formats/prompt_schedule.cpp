@@ -9,7 +9,7 @@
 //   scheduled : "[" [prompt ":"] prompt ":" [WHITESPACE] NUMBER [WHITESPACE] "]"
 //   alternate : "[" prompt ("|" [prompt])+ "]"
 //   plain     : ([^\\[]():|] | \\.)+
-#include "runtime/engine/prompt_schedule.hpp"
+#include "runtime/formats/prompt_schedule.hpp"
 #include "runtime/base/unicode_text.hpp"
 
 #include <algorithm>
