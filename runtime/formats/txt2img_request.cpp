@@ -180,7 +180,8 @@ const field_spec fields[] = {
     {"mask", &as_mask, &echo_mask, for_img2img},
     {"mask_blur_x", &as_int_in<&request::mask_blur_x, 0, 64>, &echo<&request::mask_blur_x>, for_img2img},
     {"mask_blur_y", &as_int_in<&request::mask_blur_y, 0, 64>, &echo<&request::mask_blur_y>, for_img2img},
-    SDW_FIELD_OF(as_int, mask_blur, for_img2img),
+    // mask_blur sets both sides, so it has their range.
+    {"mask_blur", &as_int_in<&request::mask_blur, 0, 64>, &echo<&request::mask_blur>, for_img2img},
     SDW_FIELD_OF(as_bool, mask_round, for_img2img),
     {"inpainting_fill", &as_int_in<&request::inpainting_fill, 0, 3>, &echo<&request::inpainting_fill>, for_img2img},
     SDW_FIELD_OF(as_bool, inpaint_full_res, for_img2img),

@@ -138,7 +138,8 @@ a1111_call unwrap_a1111_call(json_value document);
 /// hr_scale 0..8, hr_resize_x/y and firstphase_width/height 0..2048, hr_second_pass_steps 0..150,
 /// prompts ≤ 20000 characters. img2img: init_images decoded (PNG, JPEG, WebP; see image_decode.hpp),
 /// null → not_found "Init image not found" as A1111's 404, none or more than batch_size (when more
-/// than one) → bad_request; resize_mode and inpainting_fill 0..3; a non-empty mask decoded as init images are.
+/// than one) → bad_request; resize_mode and inpainting_fill 0..3; mask_blur, mask_blur_x and
+/// mask_blur_y 0..64; a non-empty mask decoded as init images are.
 /// script_name, script_args and alwayson_scripts as check_request_scripts (a1111_scripts.hpp) says.
 /// Errors: sdw::error(bad_request, "<field>", "value is not a valid integer"), "must be from 0 to
 /// 100, got 250.0" and the like.

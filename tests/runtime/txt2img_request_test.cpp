@@ -330,6 +330,14 @@ BOOST_AUTO_TEST_CASE(bad_img2img_bodies_name_the_field) {
   const auto masked = img2img_failure(R"({"init_images": [")" + one + R"("], "mask": "AAAA"})");
   BOOST_TEST(static_cast<int>(masked.first) == static_cast<int>(errc::bad_request));
   BOOST_TEST(masked.second.find("mask: ") == 0, masked.second);
+  // mask_blur sets mask_blur_x and _y, so it has their range (a mask_blur of 256 was taken, and
+  // the parameters echo it gave back was refused; found by fuzzing).
+  for (const char* blur : {"256", "-1", "2147483647"}) {
+    BOOST_TEST(img2img_failure(R"({"init_images": [")" + one + R"("], "mask_blur": )" + blur + "}").second ==
+               std::string("mask_blur: must be from 0 to 64, got ") + blur);
+  }
+  BOOST_TEST(img2img_failure(R"({"init_images": [")" + one + R"("], "mask_blur_x": 65})").second ==
+             "mask_blur_x: must be from 0 to 64, got 65");
   // A mask is decoded as init images are; an empty one means none, as A1111's `if mask`.
   const auto with_mask = txt2img_request_from_json(
     parse_json(R"({"init_images": [")" + one + R"("], "mask": ")" + png_b64(24, 16, 255) + R"("})"),
