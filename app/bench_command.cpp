@@ -10,6 +10,7 @@
 #include "runtime/engine/make_model.hpp"
 #include "runtime/base/png_codec.hpp"
 #include "runtime/engine/sd_model.hpp"
+#include "runtime/engine/sdxl_conditioning.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
@@ -102,10 +103,27 @@ int run_bench(const bench_args& args) {
   }
 
   clip_tokenizer tokenizer = clip_tokenizer::from_file(find_clip_vocab(args.clip_vocab, args.model_dir));
-  prompt_encoder encoder(model->text(), tokenizer, prompt_settings{});
   const std::vector<std::string> texts{"a photograph of an astronaut riding a horse, (highly detailed:1.2)", ""};
   at::Tensor cond;
-  record("text encode (prompt + negative)", median_seconds(args.repeats, [&] { cond = encoder.encode(texts); }));
+  at::Tensor pooled;  // SDXL: bigG's pooled text, for the `y` vector
+  if (const text_encoder* bigg = model->text2()) {
+    // SDXL encodes each text with both encoders (an empty negative is zeros, so it is not timed apart).
+    record("text encode (prompt + negative)", median_seconds(args.repeats, [&] {
+             sdxl_text_cond c = encode_sdxl_texts(model->text(), *bigg, tokenizer, prompt_settings{}, texts, false);
+             cond = c.crossattn;
+             pooled = c.pooled;
+           }));
+  } else {
+    prompt_encoder encoder(model->text(), tokenizer, prompt_settings{});
+    record("text encode (prompt + negative)", median_seconds(args.repeats, [&] { cond = encoder.encode(texts); }));
+  }
+  // SDXL's UNet also takes the `y` vector of the pooled text and the image size.
+  const auto label = [&](int size, int rows) {
+    if (!pooled.defined()) {
+      return at::Tensor();
+    }
+    return sdxl_vector(pooled, sdxl_sizes{size, size, 0, 0}, model->placement().dtype).repeat({rows / 2, 1});
+  };
 
   if (args.model.empty() && args.lora_rank > 0) {
     // The cost a LoRA adds to a job: merging it into both networks and swapping the originals back.
@@ -144,9 +162,10 @@ int run_bench(const bench_args& args) {
         auto x = at::randn({2 * batch, model->config().unet.in_channels, size / 8, size / 8}, opts);
         auto t = at::full({2 * batch}, 500.0, opts);
         auto context = cond.repeat({batch, 1, 1});
+        auto y = label(size, 2 * batch);
         const std::string name = "unet step " + std::to_string(size) + "x" + std::to_string(size) + " batch " +
                                  std::to_string(batch) + " (CFG)" + suffix;
-        const auto step = [&] { model->unet().forward(x, t, context).sum().item<float>(); };
+        const auto step = [&] { model->unet().forward(x, t, context, y).sum().item<float>(); };
         // A new shape's first step pays for cuDNN's algorithm search and the graph's capture.
         const auto t_first = std::chrono::steady_clock::now();
         step();
@@ -164,7 +183,7 @@ int run_bench(const bench_args& args) {
     reset_cuda_memory_peak(cuda_index);
     auto x = at::randn({2, model->config().unet.in_channels, 64, 64}, opts);
     auto t = at::full({2}, 500.0, opts);
-    model->unet().forward(x, t, cond).sum().item<float>();
+    model->unet().forward(x, t, cond, label(512, 2)).sum().item<float>();
     const cuda_memory step = cuda_memory_of(cuda_index);
     record("peak CUDA memory, 512x512 step (GiB)", static_cast<double>(step.peak_allocated) / (1 << 30), "GiB");
     record("CUDA memory held after it (GiB)", static_cast<double>(step.reserved) / (1 << 30), "GiB");
