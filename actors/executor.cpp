@@ -3,6 +3,7 @@
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/engine/cuda_devices.hpp"
 #include "runtime/engine/embedding_library.hpp"
+#include "runtime/engine/hires_fix.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/runpod/runpod_worker.hpp"
@@ -15,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <exception>
@@ -43,6 +45,27 @@ job_error failure_of(const std::exception& e) {
   spdlog::error("{}: {}", id, e.what());
   const errc kind = is_device_fault(e.what()) ? errc::device_fault : errc::internal;
   return job_error{kind, "", public_error_text(e.what(), id)};
+}
+
+/// The hires checkpoint a job names, loaded from the executor's cache when its first pass is done
+/// (no loader when it is the first pass's model); nullopt when it names none.
+std::optional<hires_checkpoint> hires_checkpoint_of(const generation_job& job, const loaded_model& model) {
+  if (job.hr_title.empty()) {
+    return std::nullopt;
+  }
+  hires_checkpoint hires;
+  hires.short_title = job.hr_title;
+  const std::string first = job.checkpoint.empty() && model.model ? model.model->path() : job.checkpoint;
+  if (job.hr_checkpoint != first || job.hr_vae != job.vae) {
+    // Loaded when the first pass is done, as A1111 loads it; from this device's cache.
+    hires.load = [cache = model.cache, path = job.hr_checkpoint, vae = job.hr_vae] {
+      if (!cache) {
+        throw error(errc::unsupported, "hr_checkpoint_name", "this worker runs only its startup checkpoint");
+      }
+      return cache->get(path, vae);
+    };
+  }
+  return hires;
 }
 
 } // namespace
@@ -80,8 +103,10 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     };
     report(0, request.steps * request.n_iter);
     hooks.on_step = report;
+    const std::optional<hires_checkpoint> hires = hires_checkpoint_of(job, model);
     txt2img_result result = run_txt2img(*sd, *model.tokenizer, request, job.settings, hooks, model.loras.get(),
-                                         model.embeddings ? model.embeddings->current(embedding_kind_of(sd->config())) : nullptr);
+                                         model.embeddings ? model.embeddings->current(embedding_kind_of(sd->config())) : nullptr,
+                                         hires ? &*hires : nullptr);
     set_images(out, result);
   } catch (const std::exception& e) {
     out.error = failure_of(e);
@@ -120,10 +145,32 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
   if (cuda_index >= 0) {
     reset_cuda_memory_peak(cuda_index);
   }
-  if (jobs.size() == 1 && jobs[0].request.n_iter == 1) {
+  if (jobs.size() == 1 && (jobs[0].request.n_iter == 1 || !jobs[0].hr_title.empty())) {
     // Alone, a job also honours A1111's interrupt and skip.
     std::vector<generation_output> outs{run(jobs[0], tokens.empty() ? cancel_token{} : tokens[0], self)};
     note_memory(outs, cuda_index);
+    return outs;
+  }
+  if (std::any_of(jobs.begin(), jobs.end(), [](const generation_job& j) { return !j.hr_title.empty(); })) {
+    // A job naming a hires checkpoint switches models halfway: it runs on its own, the others together.
+    std::vector<generation_output> outs(jobs.size());
+    std::vector<generation_job> rest;
+    std::vector<cancel_token> rest_tokens;
+    std::vector<size_t> rest_at;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const cancel_token token = i < tokens.size() ? tokens[i] : cancel_token{};
+      if (!jobs[i].hr_title.empty()) {
+        outs[i] = std::move(run_batch({jobs[i]}, {token}, self)[0]);
+      } else {
+        rest.push_back(jobs[i]);
+        rest_tokens.push_back(token);
+        rest_at.push_back(i);
+      }
+    }
+    if (!rest.empty()) {
+      std::vector<generation_output> done = run_batch(rest, rest_tokens, self);
+      for (size_t k = 0; k < done.size(); ++k) outs[rest_at[k]] = std::move(done[k]);
+    }
     return outs;
   }
   const auto t0 = std::chrono::steady_clock::now();

@@ -15,6 +15,14 @@ void rescan(options_keeper_state& st) {
   st.vaes = scan_vaes(st.folders);
 }
 
+void take_choice(generation_job& job, const model_choice& m) {
+  job.checkpoint = m.checkpoint;
+  job.vae = m.vae;
+  job.hr_checkpoint = m.hr_checkpoint;
+  job.hr_vae = m.hr_vae;
+  job.hr_title = m.hr_title;
+}
+
 /// The job's options and model files; a name not found is looked for once more after reading the
 /// folder again (a file copied in since, or the demo model written after start).
 void resolve(options_keeper_state& st, generation_job& job) {
@@ -25,13 +33,11 @@ void resolve(options_keeper_state& st, generation_job& job) {
       throw error(errc::not_found, "", "startup checkpoint not listed yet");
     }
     const model_choice m = choose_model(job.request, job.settings, st.checkpoints, st.vaes);
-    job.checkpoint = m.checkpoint;
-    job.vae = m.vae;
+    take_choice(job, m);
   } catch (const error&) {
     rescan(st);
     const model_choice m = choose_model(job.request, job.settings, st.checkpoints, st.vaes);
-    job.checkpoint = m.checkpoint;
-    job.vae = m.vae;
+    take_choice(job, m);
   }
 }
 

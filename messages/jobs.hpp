@@ -123,12 +123,18 @@ struct generation_job {
   std::string checkpoint;
   /// The VAE file it runs with, resolved from `settings.sd_vae` (empty: the checkpoint's own).
   std::string vae;
+  /// Hires fix's `hr_checkpoint_name`, resolved (empty: not named): the checkpoint file the second
+  /// pass switches to, its VAE file, and its short title for the infotext.
+  std::string hr_checkpoint;
+  std::string hr_vae;
+  std::string hr_title;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generation_job& x) {
   return f(caf::meta::type_name("sdw::generation_job"), x.id, x.request, x.settings, x.options,
-           optional_of(x.rejected), optional_of(x.answered), x.checkpoint, x.vae);
+           optional_of(x.rejected), optional_of(x.answered), x.checkpoint, x.vae, x.hr_checkpoint, x.hr_vae,
+           x.hr_title);
 }
 
 /// The model a job runs as placement and batching compare it: checkpoint and VAE.

@@ -50,6 +50,11 @@ std::string checkpoint_info::title() const {
   return h.empty() ? name : name + " [" + h + "]";
 }
 
+std::string checkpoint_info::short_title() const {
+  const std::string h = short_hash();
+  return h.empty() ? stem : stem + " [" + h + "]";
+}
+
 std::vector<std::string> checkpoint_info::aliases() const {
   std::vector<std::string> ids = {legacy_hash, model_name, title(), name, stem, name + " [" + legacy_hash + "]"};
   if (const std::string h = short_hash(); !h.empty()) {

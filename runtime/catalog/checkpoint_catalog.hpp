@@ -23,6 +23,9 @@ struct checkpoint_info {
   std::string short_hash() const;
   /// "name [short hash]", or just the name while the hash is unknown.
   std::string title() const;
+  /// "stem [short hash]", or just the stem while the hash is unknown (A1111's short_title: the
+  /// "Hires checkpoint" of the infotext).
+  std::string short_title() const;
   /// Every name that selects this checkpoint exactly: old hash, model name, title, name, stem,
   /// "name [old hash]", and once hashed the short hash, sha256, "name [short]", "stem [short]".
   std::vector<std::string> aliases() const;

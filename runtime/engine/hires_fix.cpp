@@ -2,6 +2,7 @@
 
 #include "runtime/base/errors.hpp"
 #include "runtime/base/json_writer.hpp"
+#include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/img2img_init.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/upscaler_library.hpp"
@@ -42,7 +43,8 @@ at::Tensor interpolate(const at::Tensor& x, int64_t h, int64_t w, const std::str
 
 } // namespace
 
-hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, const options& opts, txt2img_plan& first) {
+hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, const options& opts, txt2img_plan& first,
+                           const std::string& hr_title) {
   if (!req.denoising_strength)
     throw error(errc::bad_request, "denoising_strength", "is required with enable_hr (the second pass's strength)");
   hires_plan hr;
@@ -60,6 +62,7 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   const int w = first.latent_shape[2] * 8, h = first.latent_shape[1] * 8;
   json_object hires_extra;
   hires_extra.emplace_back("Denoising strength", json_value(*req.denoising_strength));
+  if (!hr_title.empty()) hires_extra.emplace_back("Hires checkpoint", json_value(hr_title));
   if (req.hr_sampler_name && *req.hr_sampler_name != req.effective_sampler_name())
     hires_extra.emplace_back("Hires sampler", json_value(*req.hr_sampler_name));
   hires_extra.emplace_back("Hires prompt", json_value());
@@ -154,8 +157,8 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   return hr;
 }
 
-at::Tensor hires_init_latent(const sd_model& model, const hires_plan& hr, const txt2img_plan& first,
-                             const at::Tensor& low, int iter) {
+at::Tensor hires_init_latent(const sd_model& first_model, const sd_model& model, const hires_plan& hr,
+                             const txt2img_plan& first, const at::Tensor& low, int iter) {
   c10::InferenceMode guard;
   const int64_t th = hr.target_height / 8, tw = hr.target_width / 8;
   at::Tensor up;
@@ -170,7 +173,7 @@ at::Tensor hires_init_latent(const sd_model& model, const hires_plan& hr, const 
     const model_upscale_use use{models.get(), hr.upscale.tile, hr.upscale.overlap};
     const auto first_k = static_cast<size_t>(iter * first.batch_size);
     for (int64_t i = 0; i < low.size(0); ++i) {
-      rgb_image px = decode_plan_image(model, first, low.narrow(0, i, 1), first_k + static_cast<size_t>(i));
+      rgb_image px = decode_plan_image(first_model, first, low.narrow(0, i, 1), first_k + static_cast<size_t>(i));
       image8 im(px.width, px.height, 3);
       im.pixels = std::move(px.pixels);
       images.push_back(a1111_upscale_image(im, hr.target_width, hr.target_height, hr.upscale.upscaler, use));
@@ -182,12 +185,26 @@ at::Tensor hires_init_latent(const sd_model& model, const hires_plan& hr, const 
   return up.narrow(2, hr.truncate_y / 2, th - hr.truncate_y).narrow(3, hr.truncate_x / 2, tw - hr.truncate_x).contiguous();
 }
 
-at::Tensor run_hires_pass(const sd_model& model, const clip_tokenizer& tokenizer, hires_plan& hr,
-                          const txt2img_plan& first, const at::Tensor& low, int iter, const sampling_hooks& hooks) {
+at::Tensor run_hires_pass(const sd_model& first_model, const sd_model& model, const clip_tokenizer& tokenizer,
+                          hires_plan& hr, const txt2img_plan& first, const at::Tensor& low, int iter,
+                          const sampling_hooks& hooks) {
   c10::InferenceMode guard;
-  hr.pass.init_latent = hires_init_latent(model, hr, first, low, iter);
+  hr.pass.init_latent = hires_init_latent(first_model, model, hr, first, low, iter);
   const plan_batch batch = encode_plan_batch(model, tokenizer, hr.pass, iter);
   return sample_plan_batches(model, {&batch}, hooks);
+}
+
+void check_hires_checkpoint(const sd_model& first, const sd_model& second) {
+  const model_config& a = first.config();
+  const model_config& b = second.config();
+  // The plan's conditioning (encoders' widths, SDXL's vector) and latents must suit both UNets.
+  if (std::string(model_family(a)) != model_family(b) || a.unet.in_channels != b.unet.in_channels ||
+      a.unet.context_dim != b.unet.context_dim || !(embedding_kind_of(a) == embedding_kind_of(b))) {
+    throw error(errc::unsupported, "hr_checkpoint_name",
+                "a hires checkpoint of another kind than the first pass's is not supported: " + second.name() + " is " +
+                  model_family(b) + (is_inpainting(b) ? " inpainting" : "") + ", " + first.name() + " is " +
+                  model_family(a) + (is_inpainting(a) ? " inpainting" : ""));
+  }
 }
 
 } // namespace sdw

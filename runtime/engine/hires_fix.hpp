@@ -7,6 +7,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -36,23 +38,40 @@ struct hires_plan {
   std::string first_pass_schedule_type;  ///< to tell whether "Hires schedule type" differs
 };
 
+/// The checkpoint a request's `hr_checkpoint_name` chose for the second pass. A1111 switches to it
+/// after the first pass (after decoding that pass for a pixel upscaler) and stays on it: the
+/// second pass's conditioning, sampling and decode, and the job's later n_iter batches, run on it.
+struct hires_checkpoint {
+  std::string short_title;  ///< "Hires checkpoint" in the infotext (A1111's short_title)
+  /// The model to switch to, loaded when the first pass is done; null: the first pass's model.
+  std::function<std::shared_ptr<const sd_model>()> load;
+};
+
 /// The hires plan of a request with enable_hr, built on its first-pass plan (whose
-/// extra_generation_params gain A1111's Hires entries, in A1111's order). Errors: bad_request
-/// "denoising_strength" when null (A1111 fails there too), "hr_upscaler" for an upscaler that is
-/// neither a Latent mode nor a built-in one nor a present model upscaler; not_found "hr_sampler_name".
+/// extra_generation_params gain A1111's Hires entries, in A1111's order; "Hires checkpoint" is
+/// `hr_title` when not empty). Errors: bad_request "denoising_strength" when null (A1111 fails
+/// there too), "hr_upscaler" for an upscaler that is neither a Latent mode nor a built-in one nor
+/// a present model upscaler; not_found "hr_sampler_name".
 hires_plan make_hires_plan(const sd_model& model, const txt2img_request& request, const options& opts,
-                           txt2img_plan& first);
+                           txt2img_plan& first, const std::string& hr_title = {});
 
 /// Where the second pass of n_iter batch `iter` starts: `low`, its first-pass latents [B, C, h, w],
-/// upscaled to the target size (in latent space, or decoded, upscaled as pixels and encoded again)
-/// and truncated as hr_resize_x/y ask.
-at::Tensor hires_init_latent(const sd_model& model, const hires_plan& hr, const txt2img_plan& first,
-                             const at::Tensor& low, int iter);
+/// upscaled to the target size (in latent space, or decoded by `first_model`, upscaled as pixels
+/// and encoded again by `model`) and truncated as hr_resize_x/y ask.
+at::Tensor hires_init_latent(const sd_model& first_model, const sd_model& model, const hires_plan& hr,
+                             const txt2img_plan& first, const at::Tensor& low, int iter);
 
-/// The second pass of n_iter batch `iter`: `low` are its first-pass latents [B, C, h, w]. Returns the
+/// The second pass of n_iter batch `iter` on `model`: `low` are its first-pass latents [B, C, h, w]
+/// from `first_model` (the same model unless a hires checkpoint is switched to). Returns the
 /// latents at the target size. The hooks are those of the first pass (a skip still set ends this
 /// pass at its first model call, as in A1111).
-at::Tensor run_hires_pass(const sd_model& model, const clip_tokenizer& tokenizer, hires_plan& hr,
-                          const txt2img_plan& first, const at::Tensor& low, int iter, const sampling_hooks& hooks);
+at::Tensor run_hires_pass(const sd_model& first_model, const sd_model& model, const clip_tokenizer& tokenizer,
+                          hires_plan& hr, const txt2img_plan& first, const at::Tensor& low, int iter,
+                          const sampling_hooks& hooks);
+
+/// Whether `second` can run the hires pass of a plan made for `first`: the same family (SD1,
+/// SD2, SDXL: the text encoders, conditioning and latent space the plan holds) and the same
+/// input channels. Else sdw::error(unsupported) naming hr_checkpoint_name and both models.
+void check_hires_checkpoint(const sd_model& first, const sd_model& second);
 
 } // namespace sdw

@@ -16,6 +16,8 @@
 #include <spdlog/spdlog.h>
 #include <c10/core/InferenceMode.h>
 
+#include <optional>
+
 namespace sdw {
 namespace {
 
@@ -25,7 +27,7 @@ bool is_set(const std::atomic<bool>* flag) { return flag != nullptr && flag->loa
 
 txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& req,
                            const options& opts, const txt2img_hooks& hooks, lora_library* loras,
-                           std::shared_ptr<const embedding_set> embeddings) {
+                           std::shared_ptr<const embedding_set> embeddings, const hires_checkpoint* hires) {
   if (is_sd_upscale(req)) {
     return run_sd_upscale(model, tokenizer, req, opts, hooks, loras, embeddings);
   }
@@ -35,12 +37,28 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
     spdlog::warn("restore_faces: no face restoration model is loaded ({}); the images are returned as they are, "
                  "as A1111 does without one", opts.face_restoration_model);
   }
-  const txt2img_plan plan = make_txt2img_plan(model, req, opts, loras, embeddings);
+  const txt2img_plan plan =
+    make_txt2img_plan(model, req, opts, loras, embeddings, hires != nullptr ? hires->short_title : std::string());
   // The job's LoRAs are in the weights from here until the patcher goes out of scope (both
   // passes of hires fix run with them).
   lora_patcher patched(model);
   patched.apply(plan.loras, lora_part::text);
   patched.apply(plan.loras, lora_part::unet);
+  // The model the job runs on now: a hires checkpoint takes over after the first pass, for the
+  // rest of the job (A1111 does not switch back for later n_iter batches), LoRAs merged alike.
+  const sd_model* current = &model;
+  std::shared_ptr<const sd_model> switched;
+  std::optional<lora_patcher> patched_hires;
+  const auto switch_to_hires = [&] {
+    if (hires == nullptr || !hires->load || switched) return;
+    switched = hires->load();
+    if (switched.get() == &model) return;
+    check_hires_checkpoint(model, *switched);
+    patched_hires.emplace(*switched);
+    patched_hires->apply(plan.loras, lora_part::text);
+    patched_hires->apply(plan.loras, lora_part::unet);
+    current = switched.get();
+  };
   // Progress counts both passes of hires fix, as A1111's job count does.
   const int iter_steps = plan.sample_steps + (plan.hires ? plan.hires->pass.sample_steps : 0);
   const int job_steps = iter_steps * req.n_iter;
@@ -57,7 +75,7 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
     if (is_set(hooks.interrupt)) {
       break;
     }
-    const plan_batch batch = encode_plan_batch(model, tokenizer, plan, iter);
+    const plan_batch batch = encode_plan_batch(*current, tokenizer, plan, iter);
     sampling_hooks sh;
     sh.stop = [&] { return is_set(hooks.interrupt) || is_set(hooks.skip); };
     sh.on_step = [&](int step, int) {
@@ -68,13 +86,15 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
         hooks.on_step(iter * iter_steps + step + 1, job_steps);
       }
     };
-    at::Tensor samples = sample_plan_batches(model, {&batch}, sh);
+    at::Tensor samples = sample_plan_batches(*current, {&batch}, sh);
     // An interrupt ends the job with the first pass's images; a skip still set ends the second
     // pass at its first model call, as in A1111.
     if (plan.hires && !is_set(hooks.interrupt)) {
       sampling_hooks hr = sh;
       hr.on_step = [&](int step, int steps) { sh.on_step(plan.sample_steps + step, steps); };
-      samples = run_hires_pass(model, tokenizer, *plan.hires, plan, samples, iter, hr);
+      const sd_model* first_pass = current;
+      switch_to_hires();
+      samples = run_hires_pass(*first_pass, *current, tokenizer, *plan.hires, plan, samples, iter, hr);
     }
 
     const auto first = static_cast<size_t>(iter * plan.batch_size);
@@ -86,7 +106,7 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
                         cpu.sizes().vec());
       }
       std::vector<rgb_image> masks;
-      rgb_image img = decode_plan_image(model, plan, latent, first + static_cast<size_t>(i), &masks);
+      rgb_image img = decode_plan_image(*current, plan, latent, first + static_cast<size_t>(i), &masks);
       infotexts.push_back(img.infotext);
       result.images.push_back(std::move(img));
       for (auto& m : masks) result.images.push_back(std::move(m));

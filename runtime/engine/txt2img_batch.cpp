@@ -220,7 +220,7 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
     }
     try {
       auto pass = std::make_unique<txt2img_plan>(p->plan.hires->pass);
-      pass->init_latent = hires_init_latent(model, *p->plan.hires, p->plan, latents, u->batch.iter);
+      pass->init_latent = hires_init_latent(model, model, *p->plan.hires, p->plan, latents, u->batch.iter);
       patched.apply(p->plan.loras, lora_part::text);
       plan_batch batch = encode_plan_batch(model, tokenizer, *pass, u->batch.iter);
       auto second = std::make_unique<unit>(unit{p, std::move(pass), std::move(batch), skipped});

@@ -220,7 +220,8 @@ void plan_img2img(const sd_model& model, const txt2img_request& req, const optio
 } // namespace
 
 txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req, const options& opts,
-                               lora_library* loras, std::shared_ptr<const embedding_set> embeddings) {
+                               lora_library* loras, std::shared_ptr<const embedding_set> embeddings,
+                               const std::string& hr_title) {
   txt2img_plan p;
   p.request = &req;
   p.setup = make_sampling_setup(req, opts);
@@ -355,7 +356,7 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
     info.face_restoration = opts.face_restoration_model;
   }
   if (req.enable_hr && req.kind == request_kind::txt2img) {
-    p.hires = std::make_shared<hires_plan>(make_hires_plan(model, req, opts, p));
+    p.hires = std::make_shared<hires_plan>(make_hires_plan(model, req, opts, p, hr_title));
   }
   return p;
 }

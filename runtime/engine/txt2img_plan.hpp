@@ -85,10 +85,12 @@ struct txt2img_plan {
 
 /// Builds the plan of a request (seeds fixed, job timestamp taken now), its LoRAs found in
 /// `loras` (null: none found), its prompts' textual-inversion embeddings in `embeddings` (null:
-/// none). Throws as make_sampling_setup and resolve_job_loras.
+/// none). `hr_title`: the short title of the hires checkpoint the request named (the infotext's
+/// "Hires checkpoint"; empty: none named). Throws as make_sampling_setup and resolve_job_loras.
 txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& request, const options& opts,
                                lora_library* loras = nullptr,
-                               std::shared_ptr<const embedding_set> embeddings = nullptr);
+                               std::shared_ptr<const embedding_set> embeddings = nullptr,
+                               const std::string& hr_title = {});
 
 /// One n_iter batch of a plan with its prompts encoded (emphasis normalised over this batch only).
 struct plan_batch {

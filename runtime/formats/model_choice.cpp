@@ -37,25 +37,33 @@ model_choice choose_model(const txt2img_request& request, const options& setting
   if (ckpt != nullptr) {
     choice.checkpoint = ckpt->path;
   }
-  if (request.enable_hr && request.hr_checkpoint_name && !request.hr_checkpoint_name->empty() &&
-      *request.hr_checkpoint_name != "Use same checkpoint") {
-    const checkpoint_info* hr = catalog.find(*request.hr_checkpoint_name);
-    if (hr == nullptr) {
-      throw error(errc::bad_request, "hr_checkpoint_name",
-                  "Could not find checkpoint with name " + *request.hr_checkpoint_name);
-    }
-    if (ckpt == nullptr || hr->path != ckpt->path) {
-      throw error(errc::unsupported, "hr_checkpoint_name",
-                  "a hires pass with another checkpoint (" + hr->title() +
-                    ") is not supported yet; omit hr_checkpoint_name or name the first pass's checkpoint");
-    }
-  }
   try {
     if (auto vae = resolve_vae(vaes, choice.checkpoint, settings.sd_vae, settings.sd_vae_overrides_per_model_preferences)) {
       choice.vae = vae->path;
     }
   } catch (const error& e) {
     throw error(e.code(), field_of(request, "sd_vae"), e.message());
+  }
+  if (request.enable_hr && request.kind == request_kind::txt2img && request.hr_checkpoint_name && !request.hr_checkpoint_name->empty() &&
+      *request.hr_checkpoint_name != "Use same checkpoint") {
+    const checkpoint_info* hr = catalog.find(*request.hr_checkpoint_name);
+    if (hr == nullptr) {
+      throw error(errc::bad_request, "hr_checkpoint_name",
+                  "Could not find checkpoint with name " + *request.hr_checkpoint_name);
+    }
+    choice.hr_checkpoint = hr->path;
+    choice.hr_title = hr->short_title();
+    if (ckpt != nullptr && hr->path == ckpt->path) {
+      choice.hr_vae = choice.vae;  // the same checkpoint: A1111 loads nothing, the VAE stays
+    } else {
+      try {
+        if (auto vae = resolve_vae(vaes, hr->path, settings.sd_vae, settings.sd_vae_overrides_per_model_preferences)) {
+          choice.hr_vae = vae->path;
+        }
+      } catch (const error& e) {
+        throw error(e.code(), field_of(request, "sd_vae"), e.message());
+      }
+    }
   }
   return choice;
 }

@@ -191,3 +191,38 @@ BOOST_AUTO_TEST_CASE(unknown_or_escaping_model_names_are_refused_naming_the_fiel
   BOOST_TEST(has(vae.body, "sd_vae"), vae.body);
   BOOST_TEST(server().server.call("GET", "/health").status == 200);
 }
+
+// hr_checkpoint_name: the second pass of hires fix runs on another checkpoint (A1111 switches after
+// the first pass); the infotext keeps the first pass's model and names the hires one. Such jobs run
+// on their own while plain jobs queued with them still batch.
+BOOST_AUTO_TEST_CASE(a_hires_pass_on_another_checkpoint) {
+  const auto hires_body = [](const std::string& hr_checkpoint) {
+    return std::string(R"({"prompt":"a lighthouse","steps":2,"width":64,"height":64,"sampler_name":"Euler","seed":9,)") +
+           R"("enable_hr":true,"denoising_strength":0.5,"hr_scale":1.5,"hr_second_pass_steps":2)" +
+           (hr_checkpoint.empty() ? "" : R"(,"hr_checkpoint_name":")" + hr_checkpoint + "\"") + "}";
+  };
+  const generated same = generate(hires_body(""));
+  const generated switched = generate(hires_body("other"));
+  BOOST_TEST(!same_image(same.pixels, switched.pixels));
+  BOOST_TEST(has(switched.infotext, "Model: tiny,"), switched.infotext);
+  BOOST_TEST(has(switched.infotext, "Hires checkpoint: other"), switched.infotext);
+  BOOST_TEST(!has(same.infotext, "Hires checkpoint"), same.infotext);
+  // Naming the first pass's own checkpoint changes nothing but the infotext, as in A1111.
+  const generated own = generate(hires_body("tiny"));
+  BOOST_TEST(own.pixels == same.pixels);
+  BOOST_TEST(has(own.infotext, "Hires checkpoint: tiny"), own.infotext);
+
+  std::vector<std::future<generated>> answers;
+  for (int i = 0; i < 4; ++i) {
+    answers.push_back(std::async(std::launch::async, generate, i % 2 == 0 ? hires_body("other") : txt2img_body()));
+  }
+  const generated plain = generate(txt2img_body());
+  for (int i = 0; i < 4; ++i) {
+    const generated g = answers[static_cast<size_t>(i)].get();
+    BOOST_TEST(same_image(g.pixels, i % 2 == 0 ? switched.pixels : plain.pixels), "job " << i);
+  }
+
+  const auto unknown = call("POST", "/sdapi/v1/txt2img", hires_body("nowhere"));
+  BOOST_TEST(unknown.status == 422, unknown.body.substr(0, 300));
+  BOOST_TEST(has(unknown.body, "hr_checkpoint_name"), unknown.body);
+}

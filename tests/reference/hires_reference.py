@@ -5,7 +5,9 @@ for the final latents sdworker must reproduce.
 usage: hires_reference.py CASE.json
 CASE.json: checkpoint, heads_unet, heads_text, width, height, steps, sampler, cfg_scale, seed,
 batch_size, cond_tokens, uncond_tokens, denoising_strength, hr_scale, hr_resize_x, hr_resize_y,
-hr_upscaler, hr_second_pass_steps, out. The randn source is A1111's "CPU".
+hr_upscaler, hr_second_pass_steps, out, and optionally hr_checkpoint: the checkpoint A1111 switches to
+after the first pass (after decoding it for a pixel upscaler); the second pass's conditioning,
+encode and sampling then run on it. The randn source is A1111's "CPU".
 """
 import json
 import sys
@@ -60,16 +62,25 @@ def main():
 
         tw, th, trunc_x, trunc_y = target(case)
         mode = LATENT_MODES.get(case["hr_upscaler"])
+        lowres = []
+        if mode is None:
+            # The first pass decoded by its own model, before any switch.
+            for z in samples:
+                x = torch.clamp((ref.vae_decode(z[None], 0.18215)[0] + 1.0) / 2.0, min=0.0, max=1.0)
+                lowres.append(Image.fromarray((255. * np.moveaxis(x.numpy(), 0, 2)).astype(np.uint8)))
+        if case.get("hr_checkpoint"):
+            ref.SD.clear()
+            ref.SD.update(ref.load_safetensors(case["hr_checkpoint"]))
+            cond, uncond = conditioning(case, n)
+            denoiser = make_denoiser(sched, cond, uncond, case)
         if mode is not None:
             samples = torch.nn.functional.interpolate(samples, size=(th // 8, tw // 8), mode=mode[0], antialias=mode[1])
         else:
-            # Decode → 8-bit → upscale → encode; the posterior noise comes from the global generator,
+            # 8-bit → upscale → encode; the posterior noise comes from the global generator,
             # which the first pass's noise left seeded with the batch's last seed.
             gen = torch.Generator().manual_seed(seeds[-1])
             latents = []
-            for z in samples:
-                x = torch.clamp((ref.vae_decode(z[None], 0.18215)[0] + 1.0) / 2.0, min=0.0, max=1.0)
-                im = Image.fromarray((255. * np.moveaxis(x.numpy(), 0, 2)).astype(np.uint8))
+            for im in lowres:
                 im = upscale_image(im, tw, th, case["hr_upscaler"])
                 a = torch.from_numpy(np.moveaxis(np.array(im).astype(np.float32) / 255.0, 2, 0))[None]
                 mean, logvar = ref.vae_encode(a * 2 - 1)

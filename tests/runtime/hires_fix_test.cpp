@@ -2,12 +2,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/base/errors.hpp"
+#include "runtime/engine/hires_fix.hpp"
+#include "runtime/engine/make_model.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 #include "runtime/engine/txt2img.hpp"
 #include "tests/support/run_command.hpp"
 #include "tests/support/tiny_engine.hpp"
 
+#include <filesystem>
 #include <fstream>
 
 namespace {
@@ -18,7 +21,8 @@ struct ran {
   int last_step = 0, steps = 0;
 };
 
-ran run(const std::string& body, const sdw::options& opts = {}) {
+ran run(const std::string& body, const sdw::options& opts = {}, const sdw::hires_checkpoint* hires = nullptr,
+        const sdw::sd_model* model = nullptr) {
   auto& e = sdw::test::shared_tiny_engine();
   const auto req = sdw::txt2img_request_from_json(sdw::parse_json(body));
   ran r;
@@ -31,7 +35,7 @@ ran run(const std::string& body, const sdw::options& opts = {}) {
     r.last_step = step;
     r.steps = steps;
   };
-  r.result = sdw::run_txt2img(*e.model, e.tokenizer, req, opts, hooks);
+  r.result = sdw::run_txt2img(model != nullptr ? *model : *e.model, e.tokenizer, req, opts, hooks, nullptr, nullptr, hires);
   r.latents = at::cat(latents);
   return r;
 }
@@ -134,4 +138,104 @@ BOOST_AUTO_TEST_CASE(bad_hires_requests_name_the_field) {
   refused(R"({"enable_hr": true})", "denoising_strength");
   refused(R"({"enable_hr": true, "denoising_strength": 0.5, "hr_upscaler": "4x-UltraSharp"})", "hr_upscaler");
   refused(R"({"enable_hr": true, "denoising_strength": 0.5, "firstphase_width": 64})", "firstphase_height");
+}
+
+namespace {
+
+/// A second tiny checkpoint (other weights) in the shared engine's folder.
+std::shared_ptr<const sdw::sd_model> other_tiny_model(sdw::model_preset preset = sdw::model_preset::tiny,
+                                                      const std::string& name = "tiny-other.safetensors") {
+  auto& e = sdw::test::shared_tiny_engine();
+  const std::string path = e.dir.file(name);
+  if (!std::filesystem::exists(path)) {
+    sdw::make_model(preset, sdw::st_dtype::f32, 11, path);
+  }
+  return sdw::sd_model::load(path, {"cpu", "f32"});
+}
+
+} // namespace
+
+// hr_checkpoint_name: A1111 switches to the named checkpoint after the first pass (after decoding
+// it, for a pixel upscaler) and runs the second pass's conditioning, encode, sampling and decode on
+// it; hires_reference.py does the same with its own networks.
+BOOST_AUTO_TEST_CASE(a_hires_checkpoint_runs_the_second_pass_as_the_reference_does) {
+  auto& e = sdw::test::shared_tiny_engine();
+  const auto other = other_tiny_model();
+  int loads = 0;
+  const sdw::hires_checkpoint hires{"tiny-other [0123abcdef]", [&] {
+                                      ++loads;
+                                      return other;
+                                    }};
+  const std::string script = std::string(std::getenv("SDW_SOURCE_DIR")) + "/tests/reference/hires_reference.py";
+  for (const std::string upscaler : {"Latent", "Lanczos"}) {
+    BOOST_TEST_CONTEXT("hr_upscaler " << upscaler) {
+      const std::string body = R"({"prompt": "a red house", "negative_prompt": "fog", "seed": 77, "sampler_name": "Euler",)"
+                               R"( "steps": 3, "width": 64, "height": 64, "cfg_scale": 6, "batch_size": 2,)"
+                               R"( "enable_hr": true, "denoising_strength": 0.6, "hr_scale": 1.5, "hr_second_pass_steps": 2,)"
+                               R"( "hr_upscaler": ")" + upscaler + R"("})";
+      sdw::options opts;
+      opts.randn_source = "CPU";
+      loads = 0;
+      const ran ours = run(body, opts, &hires);
+      BOOST_TEST(loads == 1);
+      const ran same = run(body, opts);
+
+      const std::string out = e.dir.file("switch-" + upscaler + ".bin"), json = e.dir.file("switch-" + upscaler + ".json");
+      std::ofstream(json) << R"({"checkpoint": ")" << sdw::test::tiny_model(e.dir) << R"(", "hr_checkpoint": ")"
+                          << other->path() << R"(", "heads_unet": )" << e.model->config().unet.num_heads
+                          << R"(, "heads_text": )" << e.model->config().text.heads
+                          << R"(, "width": 64, "height": 64, "steps": 3, "sampler": "Euler", "cfg_scale": 6, "seed": 77,)"
+                          << R"( "batch_size": 2, "cond_tokens": )" << e.tokens_json("a red house")
+                          << R"(, "uncond_tokens": )" << e.tokens_json("fog")
+                          << R"(, "denoising_strength": 0.6, "hr_scale": 1.5, "hr_resize_x": 0, "hr_resize_y": 0,)"
+                          << R"( "hr_upscaler": ")" << upscaler << R"(", "hr_second_pass_steps": 2, "out": ")" << out << R"("})";
+      auto [rc, log] = sdw::test::run_command(sdw::test::python() + " '" + script + "' " + json);
+      BOOST_REQUIRE_MESSAGE(rc == 0, "hires_reference.py failed:\n" << log);
+      auto want = sdw::test::read_f32_file(out);
+      BOOST_REQUIRE_EQUAL(want.numel(), ours.latents.numel());
+      want = want.view(ours.latents.sizes());
+      const double scale = want.abs().max().item<double>();
+      const double rel = (ours.latents - want).abs().max().item<double>() / scale;
+      const double without = (same.latents - want).abs().max().item<double>() / scale;
+      BOOST_TEST_MESSAGE(upscaler << ": max relative difference " << rel << " (without the switch " << without << ")");
+      BOOST_TEST(rel <= (upscaler == "Latent" ? 1e-4 : 1e-3));
+      BOOST_TEST(without > 1e-3);  // the other checkpoint's weights make a difference the test sees
+
+      // The infotext keeps the first pass's model and names the hires checkpoint after the strength.
+      const std::string& info = ours.result.images.at(0).infotext;
+      BOOST_TEST(info.find("Model: tiny,") != std::string::npos, info);
+      const auto at = info.find("Hires checkpoint: tiny-other [0123abcdef],");
+      BOOST_TEST(at != std::string::npos, info);
+      BOOST_TEST(info.find("Denoising strength: 0.6") < at);
+      BOOST_TEST(same.result.images.at(0).infotext.find("Hires checkpoint") == std::string::npos);
+    }
+  }
+}
+
+// As in A1111, the job stays on the hires checkpoint: its later n_iter batches run both passes on it,
+// so the second image is the one that checkpoint alone makes from that seed.
+BOOST_AUTO_TEST_CASE(later_n_iter_batches_stay_on_the_hires_checkpoint) {
+  const auto other = other_tiny_model();
+  const sdw::hires_checkpoint hires{"tiny-other", [&] { return other; }};
+  const std::string tail = R"(, "steps": 2, "width": 64, "height": 64, "enable_hr": true, "denoising_strength": 0.5,)"
+                           R"( "hr_scale": 1.25, "hr_second_pass_steps": 2})";
+  const ran switched = run(R"({"prompt": "a boat", "seed": 40, "n_iter": 2)" + tail, {}, &hires);
+  const ran alone = run(R"({"prompt": "a boat", "seed": 40, "n_iter": 2)" + tail, {}, nullptr, other.get());
+  BOOST_REQUIRE_EQUAL(switched.latents.size(0), 2);
+  BOOST_TEST(at::equal(switched.latents[1], alone.latents[1]));
+  // The first image's first pass ran on the first checkpoint.
+  BOOST_TEST(!at::allclose(switched.latents[0], alone.latents[0], 1e-3, 1e-3));
+}
+
+BOOST_AUTO_TEST_CASE(a_hires_checkpoint_of_another_kind_is_refused_naming_the_field) {
+  const auto sd2 = other_tiny_model(sdw::model_preset::sd2_tiny, "sd2-tiny.safetensors");
+  const sdw::hires_checkpoint hires{"sd2-tiny", [&] { return sd2; }};
+  try {
+    run(R"({"prompt": "a boat", "steps": 2, "width": 64, "height": 64, "enable_hr": true, "denoising_strength": 0.5})", {},
+        &hires);
+    BOOST_ERROR("a SD2 hires checkpoint for a SD1 first pass was accepted");
+  } catch (const sdw::error& e) {
+    BOOST_TEST(e.where() == "hr_checkpoint_name");
+    BOOST_TEST(std::string(e.what()).find("sd2") != std::string::npos, e.what());
+  }
 }

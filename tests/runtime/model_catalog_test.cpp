@@ -211,8 +211,18 @@ BOOST_AUTO_TEST_CASE(a_request_chooses_its_files_or_is_refused_naming_the_field)
              "override_settings.sd_model_checkpoint");
   BOOST_TEST(refused(R"({"prompt":"x","enable_hr":true,"denoising_strength":0.5,"hr_checkpoint_name":"nope"})") ==
              "hr_checkpoint_name");
-  BOOST_TEST(refused(R"({"prompt":"x","enable_hr":true,"denoising_strength":0.5,"hr_checkpoint_name":"b"})") ==
-             "hr_checkpoint_name");
-  BOOST_TEST(refused(R"({"prompt":"x","enable_hr":true,"denoising_strength":0.5,"hr_checkpoint_name":"A"})") ==
-             "accepted");
+
+  // hr_checkpoint_name: found as A1111's closest match; the VAE resolved for it as for a loaded
+  // checkpoint; its short title (the stem, with the hash once known) for the infotext.
+  const model_choice hr_b = choose(R"({"prompt":"x","enable_hr":true,"denoising_strength":0.5,"hr_checkpoint_name":"b"})");
+  BOOST_TEST(hr_b.checkpoint == plain.checkpoint);
+  BOOST_TEST(fs::path(hr_b.hr_checkpoint).filename() == "b.safetensors");
+  BOOST_TEST(hr_b.hr_vae.empty());  // Automatic: b has no VAE of its own
+  BOOST_TEST(hr_b.hr_title == "b");
+  const model_choice hr_a = choose(R"({"prompt":"x","enable_hr":true,"denoising_strength":0.5,"hr_checkpoint_name":"A"})");
+  BOOST_TEST(hr_a.hr_checkpoint == plain.checkpoint);
+  BOOST_TEST(hr_a.hr_vae == plain.vae);
+  BOOST_TEST(choose(R"({"prompt":"x","enable_hr":true,"denoising_strength":0.5,"hr_checkpoint_name":"Use same checkpoint"})")
+               .hr_checkpoint.empty());
+  BOOST_TEST(choose(R"({"prompt":"x","enable_hr":false,"hr_checkpoint_name":"b"})").hr_checkpoint.empty());
 }
