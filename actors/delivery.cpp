@@ -79,6 +79,7 @@ void post_result(job_pointer self) {
 void replace_result(job_pointer self, const std::string& why) {
   auto& st = self->state;
   log_job(log_level::error, st.job_id, why + "; posting an error result instead");
+  ++st.config.counters->results_replaced;
   st.result->body = done_error_body(runpod_error_text(errc::internal, "", why), false);
   st.replaced = true;
   st.attempts = 0;
@@ -100,6 +101,7 @@ void guard_upload(job_pointer self, Step step) {
     auto& st = self->state;
     const std::string over = st.upload ? st.upload->over : std::string("the result is over the platform's limit");
     st.upload.reset();
+    ++st.config.counters->upload_failures;
     replace_result(self, over + "; uploading its images to storage failed: " + e.what());
   }
 }
@@ -141,6 +143,7 @@ void on_stored(job_pointer self, const http_exchange& answer) {
   const size_t index = u.urls.size();
   if (answer.failure.empty() && answer.status >= 200 && answer.status < 300) {
     u.urls.push_back(s3_presigned_get(storage, {u.bucket, u.key}, std::chrono::system_clock::now()));
+    ++st.config.counters->uploads;
     std::string().swap(u.images[index]);
     u.attempts = 0;
     return upload_next(self);
@@ -151,6 +154,7 @@ void on_stored(job_pointer self, const http_exchange& answer) {
   const bool retryable = !answer.failure.empty() || answer.status == 429 || answer.status >= 500;
   if (retryable && u.attempts < upload_attempts) {
     const auto wait = delivery_backoff(u.attempts);
+    ++st.config.counters->upload_retries;
     log_job(log_level::warn, st.job_id,
             "uploading " + which + " to " + where + " failed (" + why + "); retrying in " +
               std::to_string(wait.count()) + " ms");
@@ -160,6 +164,7 @@ void on_stored(job_pointer self, const http_exchange& answer) {
   const std::string over = u.over;
   const int attempts = u.attempts;
   st.upload.reset();
+  ++st.config.counters->upload_failures;
   replace_result(self, over + "; uploading its images to the S3-compatible storage (" + where + ") failed: " + which +
                          ": " + why +
                          (attempts > 1 ? " (" + std::to_string(attempts) + " attempts)" : std::string()));
@@ -202,6 +207,7 @@ void on_result_answer(job_pointer self, const http_exchange& answer) {
   const std::string url = url_for_log(st.result->url);
   if (answer.failure.empty() && answer.status >= 200 && answer.status < 300) {
     log_job(log_level::info, st.job_id, "Finished. Result delivered to " + url);
+    ++st.config.counters->results_delivered;
     return end(self, !st.replaced);
   }
   const std::string why = answer.failure.empty() ? "HTTP " + std::to_string(answer.status) : answer.failure;
@@ -213,9 +219,11 @@ void on_result_answer(job_pointer self, const http_exchange& answer) {
     log_job(log_level::error, st.job_id,
             "Failed to return job results to " + url + " (" + why + ", " + std::to_string(st.attempts) +
               " attempts); giving up");
+    ++st.config.counters->results_given_up;
     return end(self, false);
   }
   const auto wait = delivery_backoff(st.attempts);
+  ++st.config.counters->result_retries;
   log_job(log_level::warn, st.job_id,
           "posting the result to " + url + " failed (" + why + "); retrying in " + std::to_string(wait.count()) + " ms");
   // Stays `posting` while it waits, so no progress update slips in after the result.
@@ -254,6 +262,7 @@ caf::behavior job_delivery(job_pointer self, delivery_config config, std::string
         return on_result_answer(self, answer);
       }
       if (!answer.failure.empty() || answer.status < 200 || answer.status >= 300) {
+        ++st.config.counters->progress_failed;
         spdlog::debug("progress update for {} not posted: {}", st.job_id,
                       answer.failure.empty() ? "HTTP " + std::to_string(answer.status) : answer.failure);
       }

@@ -14,11 +14,13 @@
 /// run on the HTTP library's threads and report back as messages.
 
 #include "messages/runpod.hpp"
+#include "runtime/runpod/delivery_counters.hpp"
 #include "runtime/storage/s3_storage.hpp"
 
 #include <caf/actor.hpp>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -28,6 +30,8 @@ struct delivery_config {
   std::string authorization;  ///< the raw API key, sent as Authorization
   std::size_t max_result_bytes = 20'000'000;  ///< RunPod's job-done payload limit
   s3_storage storage;  ///< where the images of a larger result go; unconfigured = such a result fails
+  /// What the deliveries did, for /metrics; shared with whoever reads it.
+  std::shared_ptr<delivery_counters> counters = std::make_shared<delivery_counters>();
 };
 
 /// The delivery actor's state: the actor delivering each job's posts.

@@ -6,6 +6,7 @@
 #include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/upscaler_library.hpp"
 #include "runtime/base/errors.hpp"
+#include "runtime/catalog/lora_catalog.hpp"
 #include "runtime/formats/a1111_cmd_flags.hpp"
 #include "runtime/formats/a1111_extras.hpp"
 #include "runtime/formats/a1111_listings.hpp"
@@ -39,12 +40,13 @@ constexpr listing_route routes[] = {
   {"/sdapi/v1/realesrgan-models", "GET", nullptr},
   {"/sdapi/v1/prompt-styles", "GET", nullptr},
   {"/sdapi/v1/embeddings", "GET", nullptr},
-  {"/sdapi/v1/loras", "GET", "[]"},
+  {"/sdapi/v1/loras", "GET", nullptr},
   {"/sdapi/v1/scripts", "GET", nullptr},
   {"/sdapi/v1/script-info", "GET", nullptr},
   {"/sdapi/v1/extensions", "GET", "[]"},
   {"/sdapi/v1/refresh-embeddings", "POST", nullptr},
   {"/sdapi/v1/refresh-vae", "POST", nullptr},
+  // Every listing and every name a prompt gives reads the folder again when needed: nothing to refresh.
   {"/sdapi/v1/refresh-loras", "POST", "null"},
   // A1111 moves the weights off the device and back; the model here stays where it is.
   {"/sdapi/v1/unload-checkpoint", "POST", "{}"},
@@ -85,6 +87,21 @@ void refresh_embeddings(front_context& ctx, const reply_fn& reply) {
     } catch (const std::exception& e) {
       const std::string id = new_error_id();
       spdlog::error("{}: refresh-embeddings: {}", id, e.what());
+      reply(json_error(500, public_error_text(e.what(), id)));
+    }
+    self->quit();
+  });
+}
+
+/// The Lora folder's networks with their metadata, read off the front door's thread (a network
+/// volume may be slow; each file's header is read).
+void list_loras(front_context& ctx, const reply_fn& reply) {
+  ctx.system.spawn<caf::detached>([dir = ctx.config.lora_dir, reply](caf::event_based_actor* self) {
+    try {
+      reply({200, loras_json(dir.empty() ? std::vector<lora_file_entry>{} : list_lora_files(dir))});
+    } catch (const std::exception& e) {
+      const std::string id = new_error_id();
+      spdlog::error("{}: loras: {}", id, e.what());
       reply(json_error(500, public_error_text(e.what(), id)));
     }
     self->quit();
@@ -200,6 +217,9 @@ void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn 
   }
   if (path == "/sdapi/v1/embeddings") {
     return reply({200, embeddings_answer(ctx)});
+  }
+  if (path == "/sdapi/v1/loras") {
+    return list_loras(ctx, reply);
   }
   if (path == "/sdapi/v1/refresh-embeddings") {
     return refresh_embeddings(ctx, reply);

@@ -194,11 +194,17 @@ struct http_front::impl {
   std::unique_ptr<http_server> server;
   std::shared_ptr<pending_replies> pending = std::make_shared<pending_replies>();
 
-  impl(caf::actor_system& system, scheduler_actor scheduler, health_actor health, front_door_config config)
+  impl(caf::actor_system& system, scheduler_actor scheduler, health_actor health, front_door_config config,
+       options_keeper_actor options)
     : ctx(std::make_shared<front_context>(system, scheduler, std::move(health),
-                                          spawn_options_keeper(system, config), std::move(config))) {}
+                                          options ? options : spawn_options_keeper(system, config), std::move(config))),
+      own_options(!options) {}
 
-  ~impl() { caf::anon_send_exit(ctx->options, caf::exit_reason::user_shutdown); }
+  ~impl() {
+    if (own_options) caf::anon_send_exit(ctx->options, caf::exit_reason::user_shutdown);
+  }
+
+  bool own_options;
 
   /// Fills in the request as the routes see it (all but the body), or answers instead: a Host
   /// that is not this machine's while bound to loopback, an unknown path, a wrong method, a bad query.
@@ -356,8 +362,8 @@ struct http_front::impl {
 };
 
 http_front::http_front(caf::actor_system& system, scheduler_actor scheduler, health_actor health,
-                       front_door_config config)
-  : impl_(new impl(system, std::move(scheduler), std::move(health), std::move(config))) {}
+                       front_door_config config, options_keeper_actor options)
+  : impl_(new impl(system, std::move(scheduler), std::move(health), std::move(config), std::move(options))) {}
 
 http_front::~http_front() { close(); }
 

@@ -8,6 +8,7 @@
 #include "messages/interfaces.hpp"
 #include "runtime/formats/a1111_cmd_flags.hpp"
 #include "runtime/formats/a1111_info_api.hpp"
+#include "runtime/runpod/delivery_counters.hpp"
 
 #include <caf/actor_system.hpp>
 
@@ -42,6 +43,10 @@ struct front_door_config {
   std::string styles_file = "styles.csv";
   /// What /sdapi/v1/cmd-flags shows.
   a1111_flag_inputs flags;
+  /// The Lora folder /sdapi/v1/loras lists (read on each request); empty = none.
+  std::string lora_dir;
+  /// Serve mode's result deliveries, counted for /metrics; null = none (api mode).
+  std::shared_ptr<const delivery_counters> delivery;
   /// The embeddings folder /sdapi/v1/embeddings lists and refresh-embeddings reads again; null = none.
   std::shared_ptr<embedding_library> embeddings;
 };
@@ -53,7 +58,10 @@ options_keeper_actor spawn_options_keeper(caf::actor_system& system, const front
 /// The HTTP listener and its routes.
 class http_front {
 public:
-  http_front(caf::actor_system& system, scheduler_actor scheduler, health_actor health, front_door_config config);
+  /// `options`: the options keeper to share (serve mode's, so that the local API and the RunPod
+  /// jobs see the same stored options); null = the front door spawns its own.
+  http_front(caf::actor_system& system, scheduler_actor scheduler, health_actor health, front_door_config config,
+             options_keeper_actor options = {});
   ~http_front();
   http_front(const http_front&) = delete;
   http_front& operator=(const http_front&) = delete;

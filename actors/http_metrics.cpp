@@ -106,8 +106,9 @@ std::string metrics_text(const health_report& h, double uptime) {
 
 void metrics_answer(front_context& ctx, const reply_fn& reply) {
   const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count();
-  ctx.with_report(reply, [reply, uptime](health_report& h) {
-    reply({200, metrics_text(h, uptime), prometheus_content_type});
+  ctx.with_report(reply, [reply, uptime, delivery = ctx.config.delivery](health_report& h) {
+    reply({200, metrics_text(h, uptime) + (delivery ? delivery_metrics_text(*delivery) : std::string()),
+           prometheus_content_type});
   });
 }
 

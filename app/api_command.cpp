@@ -93,6 +93,7 @@ front_door_config front_door_from(const worker_config& config, const std::vector
   door.api_key = config.http_api_key;
   door.health_open = config.health_access == "open";
   door.models_root = config.model_dir;
+  door.lora_dir = lora_folder(config);
   door.startup_checkpoint = startup_checkpoint(config);
   door.max_body_bytes = static_cast<size_t>(config.max_body_mb) << 20;
   door.max_megapixel_steps = static_cast<double>(config.max_megapixel_steps);

@@ -189,6 +189,9 @@ int main(int argc, char** argv) {
   model_settings(serve_cmd);
   setting(serve_cmd, "--concurrency", "runpod.concurrency",
           "jobs held at once (more than the devices lets batches form); 0 = one per device");
+  setting(serve_cmd, "--api-port", "runpod.api-port",
+          "also serve the local API (A1111 routes, /health, /metrics) on this port; 0 = none");
+  setting(serve_cmd, "--host", "http.host", "address --api-port listens on");
   serve_cmd->add_option("--test-input", test_input,
                         "run this job once ({\"input\": {...}}: a file, or the JSON itself), print the result, exit "
                         "(default: ./test_input.json when RUNPOD_WEBHOOK_GET_JOB is unset)");

@@ -30,6 +30,7 @@
 #include <iostream>
 #include <future>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -173,7 +174,25 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
                  s3_storage_name(delivery_settings.storage, config.bucket.empty() ? "MM-YY" : config.bucket),
                  s3_region(delivery_settings.storage));
   }
+  const std::shared_ptr<const delivery_counters> delivered = delivery_settings.counters;
   auto delivery_hdl = system.spawn(delivery, std::move(delivery_settings));
+  // The local API beside the RunPod loop, as worker-a1111's image runs A1111's API on
+  // localhost: its /metrics adds the deliveries; it shares the options RunPod jobs see.
+  std::unique_ptr<http_front> local_api;
+  if (config.serve_api_port > 0) {
+    front_door_config api_door = door;
+    api_door.port = config.serve_api_port;
+    api_door.embeddings = actors.embeddings;
+    api_door.delivery = delivered;
+    local_api = std::make_unique<http_front>(system, actors.scheduler, actors.health, api_door, options_hdl);
+    try {
+      local_api->open();
+      spdlog::info("local API on http://{}:{} (A1111 /sdapi/v1, /health, /metrics)", config.host, config.serve_api_port);
+    } catch (const std::exception& e) {
+      spdlog::error("cannot serve the local API on {}:{}: {}", config.host, config.serve_api_port, e.what());
+      local_api.reset();
+    }
+  }
   auto poller_hdl = system.spawn(runpod_poller, poller_config{runpod, actors.scheduler, actors.health, delivery_hdl,
                                                               heartbeat_hdl, a1111, [](int code) { notify_done(code); }});
   // A signal stops the taking of jobs; those in flight have queue.drain-seconds to finish. When
@@ -197,6 +216,7 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
     ++signals;
     if (signals == 1) {
       spdlog::info("signal {}: finishing the jobs in flight within {} s, then stopping", event, config.drain_seconds);
+      if (local_api) local_api->refuse_new_work();
       drain_ends = std::chrono::steady_clock::now() + std::chrono::seconds(config.drain_seconds);
     } else if (signals == 2) {
       spdlog::warn("signal {} again: the jobs still running end now", event);
@@ -207,6 +227,12 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
       break;
     }
     caf::anon_send(poller_hdl, stop_atom::value);
+  }
+  if (local_api) {
+    // Its requests in flight were served while the RunPod jobs drained; any left get 503.
+    local_api->refuse_new_work();
+    local_api->answer_unanswered();
+    local_api->close();
   }
   caf::anon_send_exit(heartbeat_hdl, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(delivery_hdl, caf::exit_reason::user_shutdown);

@@ -122,6 +122,10 @@ const std::vector<key_binding>& bindings() {
     {{"runpod.concurrency", "SDWORKER_CONCURRENCY", false,
       "jobs the serverless worker holds at once (more than the devices lets batches form); 0 = one per device"},
      &worker_config::concurrency},
+    {{"runpod.api-port", "SDWORKER_SERVE_API_PORT", false,
+      "`sdworker serve` also opens the local API (A1111 routes, /health, /metrics with the deliveries) on http.host "
+      "at this port; 0 = none"},
+     &worker_config::serve_api_port},
     {{"runpod.max-result-mb", "SDWORKER_MAX_RESULT_MB", false,
       "largest result posted to job-done, in MB (RunPod's payload limit is 20); a larger one is replaced by an error "
       "result saying so"},
@@ -282,6 +286,9 @@ void validate(const worker_config& c) {
   }
   if (c.threads < 0) {
     bad("model.threads", "must be 0 (all cores) or more, got " + std::to_string(c.threads));
+  }
+  if (c.serve_api_port < 0 || c.serve_api_port > 65535) {
+    bad("runpod.api-port", "must be 0..65535, got " + std::to_string(c.serve_api_port));
   }
   if (c.concurrency < 0 || c.concurrency > 1024) {
     bad("runpod.concurrency", "must be 0..1024, got " + std::to_string(c.concurrency));

@@ -56,6 +56,7 @@ struct worker_config {
   std::string ping_url;         ///< RUNPOD_WEBHOOK_PING
   int ping_interval_ms = 10000;  ///< RUNPOD_PING_INTERVAL
   int concurrency = 0;          ///< jobs taken at once; 0 = one per device
+  int serve_api_port = 0;       ///< serve also listens on http.host at this port (A1111 API, /health, /metrics); 0 = no
   int max_result_mb = 20;       ///< job-done payload limit (MB); a larger result is replaced by an error
   std::string api_key;          ///< RUNPOD_AI_API_KEY; never logged
   std::string pod_id;           ///< RUNPOD_POD_ID; empty = a random id

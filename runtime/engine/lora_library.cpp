@@ -1,5 +1,6 @@
 #include "runtime/engine/lora_library.hpp"
 
+#include "runtime/catalog/lora_catalog.hpp"
 #include "runtime/catalog/model_folders.hpp"
 
 #include <spdlog/spdlog.h>
@@ -29,14 +30,9 @@ const lora_library::layer_map& lora_library::layers_for(const model_config& conf
 }
 
 void lora_library::scan() {
-  by_name_.clear();
-  // Links are followed only where they stay inside the folder (files_inside).
-  for (const found_file& f : files_inside(dir_, {".safetensors"})) {
-    const std::string file = fs::path(f.relative).filename().string();
-    // The first file of a name (in path order) wins; A1111's later ones replace it, but a folder
-    // with two files of one name is ambiguous either way.
-    by_name_.emplace(file.substr(0, file.size() - std::string(".safetensors").size()), f.real.string());
-  }
+  // By file name and by the metadata's ss_output_name alias, as A1111 finds a network; links
+  // are followed only where they stay inside the folder (files_inside).
+  by_name_ = lora_paths_by_name(list_lora_files(dir_));
 }
 
 std::optional<std::string> lora_library::find(const std::string& name) {

@@ -1,6 +1,6 @@
 #pragma once
 /// The Lora folder: `*.safetensors` files found by name (the file name without its extension,
-/// in the folder or below it), read for the model a job runs (a file's modules are matched to
+/// in the folder or below it, or the alias its metadata gives: lora_catalog.hpp), read for the model a job runs (a file's modules are matched to
 /// that model's layers; SD1, SD2 and SDXL each have their own) and kept while the file is
 /// unchanged. No name reaches a file outside the folder. Not thread-safe (the executor that runs
 /// the models is its only user).

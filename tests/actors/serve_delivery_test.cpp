@@ -5,6 +5,8 @@
 #include "runtime/base/json_value.hpp"
 #include "runtime/base/png_codec.hpp"
 #include "tests/support/fake_runpod.hpp"
+#include "tests/support/free_port.hpp"
+#include "tests/support/raw_http.hpp"
 #include "tests/support/serve_process.hpp"
 
 using sdw::json_value;
@@ -36,7 +38,10 @@ size_t images_in(const std::string& body) {
 BOOST_AUTO_TEST_CASE(results_are_retried_through_5xx_and_resets_and_delivered_once) {
   fake_runpod fake;
   sdw::test::temp_dir models;
-  sdw::test::serve_process worker(sdw::test::tiny_model(models), fake.env());
+  auto env = fake.env();
+  const int api_port = sdw::test::free_port();  // the local API, for /metrics
+  env.emplace_back("SDWORKER_SERVE_API_PORT", std::to_string(api_port));
+  sdw::test::serve_process worker(sdw::test::tiny_model(models), env);
 
   fake.fail_next_done(fake_runpod::failure::http_500, 2);
   fake.add_job("job-500", small_input);
@@ -63,6 +68,16 @@ BOOST_AUTO_TEST_CASE(results_are_retried_through_5xx_and_resets_and_delivered_on
   BOOST_TEST(fake.results_for("job-500").size() == 3u);
   BOOST_TEST(fake.results_for("job-reset").size() == 3u);
   BOOST_TEST(worker.alive(), worker.log());
+
+  // The local API's /metrics counts the deliveries: two results, four retries, nothing lost.
+  const auto metrics = sdw::test::raw_http(api_port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  BOOST_TEST_REQUIRE(metrics.status == 200, metrics.head << worker.log());
+  for (const char* line : {"sdworker_delivery_results_total{outcome=\"delivered\"} 2\n",
+                           "sdworker_delivery_results_total{outcome=\"given_up\"} 0\n",
+                           "sdworker_delivery_retries_total{kind=\"result\"} 4\n",
+                           "sdworker_jobs_total{status=\"completed\"} 2\n"}) {
+    BOOST_TEST(metrics.body.find(line) != std::string::npos, line << " in\n" << metrics.body);
+  }
 }
 
 namespace {
