@@ -27,10 +27,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 namespace sdw {
 namespace {
@@ -221,10 +223,29 @@ void notify_done(int code) {
   [[maybe_unused]] auto n = ::write(stop_pipe[1], &byte, 1);
 }
 
-void leave_process(int code) {
-  spdlog::shutdown();
-  std::fflush(nullptr);
-  std::_Exit(code);
+int finish_actors(caf::actor_system& system, int code) {
+  constexpr auto patience = std::chrono::seconds(10);
+  const auto until = std::chrono::steady_clock::now() + patience;
+  while (system.registry().running() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (const size_t left = system.registry().running(); left > 0) {
+    spdlog::error("{} actor(s) still running {} s after the stop; leaving without waiting for them", left,
+                  patience.count());
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
+  // Every actor has ended: the destructor only stops CAF's scheduler and network threads. Should
+  // it still block, the watchdog ends the process (writing with stdio only: spdlog may be gone).
+  std::thread([code, patience] {
+    std::this_thread::sleep_for(patience);
+    std::fprintf(stderr, "the actor system took over %lld s to shut down; leaving\n",
+                 static_cast<long long>(patience.count()));
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }).detach();
+  return code;
 }
 
 } // namespace sdw

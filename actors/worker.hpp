@@ -98,8 +98,12 @@ constexpr int stop_done = 100;
 /// Tells the main thread the work is over with exit `code` (0..99); safe from any thread.
 void notify_done(int code);
 
-/// Flushes the logs and ends the process with `code` without running CAF's actor_system
-/// destructor (CAF 0.17.6 was seen waiting forever in it after every actor had ended).
-[[noreturn]] void leave_process(int code);
+/// Lets the actors told to exit finish, and returns `code` for the command to return, so that the
+/// actor_system's destructor (which waits for every actor, then stops CAF's threads) and the
+/// process's own end run as usual. Actors still running after a few seconds (an executor inside a
+/// long model call, which an interrupt ends only at its next step) would hold that destructor:
+/// then the logs are flushed and the process leaves at once with `code`. A watchdog bounds the
+/// destructor too.
+int finish_actors(caf::actor_system& system, int code);
 
 } // namespace sdw

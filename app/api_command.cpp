@@ -145,7 +145,7 @@ int run_api(const worker_config& config) {
   }
   stop_worker(actors);
   spdlog::info("stopped");
-  leave_process(code);
+  return finish_actors(system, code);
 }
 
 } // namespace sdw

@@ -52,7 +52,7 @@ int run_executor_host(const worker_config& config) {
   caf::anon_send_exit(host_hdl, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(executor_hdl, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(health_hdl, caf::exit_reason::user_shutdown);
-  leave_process(code);
+  return finish_actors(system, code);
 }
 
 } // namespace sdw

@@ -157,7 +157,7 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
     const int code = run_local_test(system, actors, *a1111, *test_input, runpod.max_megapixel_steps);
     caf::anon_send_exit(options_hdl, caf::exit_reason::user_shutdown);
     stop_worker(actors);
-    leave_process(code);
+    return finish_actors(system, code);
   }
 
   // One job per device by default, as many as configured otherwise (more lets batches form).
@@ -234,12 +234,13 @@ int run_serve(const worker_config& config, const std::string& test_input_arg) {
     local_api->answer_unanswered();
     local_api->close();
   }
+  caf::anon_send_exit(poller_hdl, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(heartbeat_hdl, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(delivery_hdl, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(options_hdl, caf::exit_reason::user_shutdown);
   stop_worker(actors);
   spdlog::info("stopped (exit code {})", code);
-  leave_process(code);
+  return finish_actors(system, code);
 }
 
 } // namespace sdw

@@ -196,6 +196,5 @@ int main(int argc, char** argv) {
   if (!json_out.empty()) {
     std::ofstream(json_out) << out << "}\n";
   }
-  // CAF 0.17's actor_system destructor can wait forever once actors have ended (see leave_process).
-  leave_process(0);
+  return finish_actors(system, 0);
 }
