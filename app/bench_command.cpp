@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 
 namespace fs = std::filesystem;
 
@@ -125,12 +126,20 @@ int run_bench(const bench_args& args) {
     return sdxl_vector(pooled, sdxl_sizes{size, size, 0, 0}, model->placement().dtype).repeat({rows / 2, 1});
   };
 
-  if (args.model.empty() && args.lora_rank > 0) {
-    // The cost a LoRA adds to a job: merging it into both networks and swapping the originals back.
-    const std::string lora_path =
-      (fs::path(args.model_dir) / ("sdworker-sd15-locon-r" + std::to_string(args.lora_rank) + ".safetensors")).string();
+  // The cost a LoRA adds to a job: merging it into both networks and swapping the originals back,
+  // for a model of one of make-model's presets (the LoCon is made for its layers).
+  std::optional<model_preset> preset;
+  for (model_preset candidate : {model_preset::tiny, model_preset::sd15, model_preset::sd2_tiny, model_preset::sd2,
+                                 model_preset::sdxl_tiny, model_preset::sdxl}) {
+    const model_config c = preset_config(candidate);
+    if (c.unet == model->config().unet && c.text == model->config().text) preset = candidate;
+  }
+  if (args.lora_rank > 0 && preset) {
+    const std::string lora_path = (fs::path(args.model_dir) / ("sdworker-" + std::string(to_string(*preset)) + "-locon-r" +
+                                                                std::to_string(args.lora_rank) + ".safetensors"))
+                                    .string();
     if (!fs::exists(lora_path)) {
-      make_lora(model_preset::sd15, lora_kind::locon, args.lora_rank, st_dtype::f16, 0, lora_path);
+      make_lora(*preset, lora_kind::locon, args.lora_rank, st_dtype::f16, 0, lora_path);
     }
     const lora_set set{{load_lora_network(lora_path, lora_layers(model->config())), 1.0, 1.0, std::nullopt}};
     lora_patcher patcher(*model);

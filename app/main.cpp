@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--json", bench.json_out, "also write the figures as JSON");
   bench_cmd->add_flag("--widen-weights", bench.widen_weights, "CPU: widen fp16 weights to float32 at load");
   bench_cmd->add_option("--lora-rank", bench.lora_rank,
-                        "also time merging an sd15 LoCon of this rank into the default model and restoring it; 0 = not")
+                        "also time merging a LoCon of this rank (made for the model's make-model preset) and restoring it; 0 = not")
     ->capture_default_str();
   bench_cmd->add_option("--memory-format", bench.memory_format, "channels_last or contiguous")
     ->capture_default_str();
