@@ -49,15 +49,16 @@ job_error failure_of(const std::exception& e) {
 
 /// The hires checkpoint a job names, loaded from the executor's cache when its first pass is done
 /// (no loader when it is the first pass's model); nullopt when it names none.
-std::optional<hires_checkpoint> hires_checkpoint_of(const generation_job& job, const loaded_model& model) {
+std::optional<hires_checkpoint> hires_checkpoint_of(const generation_job& job, const loaded_model& model,
+                                                    const sd_model& first) {
   if (job.hr_title.empty()) {
     return std::nullopt;
   }
   hires_checkpoint hires;
   hires.short_title = job.hr_title;
-  const std::string first = job.checkpoint.empty() && model.model ? model.model->path() : job.checkpoint;
-  if (job.hr_checkpoint != first || job.hr_vae != job.vae) {
-    // Loaded when the first pass is done, as A1111 loads it; from this device's cache.
+  if (job.hr_checkpoint != first.path() || job.hr_vae != job.vae) {
+    // Loaded when the first pass is done, as A1111 loads it; from this device's cache (which
+    // gives the first pass's own model back when the paths name the same file).
     hires.load = [cache = model.cache, path = job.hr_checkpoint, vae = job.hr_vae] {
       if (!cache) {
         throw error(errc::unsupported, "hr_checkpoint_name", "this worker runs only its startup checkpoint");
@@ -70,16 +71,31 @@ std::optional<hires_checkpoint> hires_checkpoint_of(const generation_job& job, c
 
 } // namespace
 
-std::shared_ptr<const sd_model> executor_state::model_for(const generation_job& job) {
+std::shared_ptr<const sd_model> executor_state::startup_model() {
+  if (!model.model && model.cache && !startup_path.empty()) {
+    model.model = model.cache->get(startup_path, "");
+  }
   if (!model.model || !model.tokenizer) {
     throw error(errc::internal, "", "the executor has no model");
   }
-  if (!model.cache || (job.checkpoint.empty() && job.vae.empty())) {
-    return model.model;
+  return model.model;
+}
+
+std::tuple<int64_t, std::vector<std::string>> executor_state::holding() const {
+  std::vector<std::string> held;
+  if (model.cache) {
+    for (const cached_model& m : model.cache->contents()) held.push_back(m.checkpoint);
+  }
+  return {model.cache ? static_cast<int64_t>(model.cache->bytes()) : 0, std::move(held)};
+}
+
+std::shared_ptr<const sd_model> executor_state::model_for(const generation_job& job) {
+  if (!model.cache || (job.checkpoint.empty() && job.vae.empty()) || !model.tokenizer) {
+    return startup_model();
   }
   // The startup model unless the job names another checkpoint; loading one here blocks only
   // this device's executor.
-  return model.cache->get(job.checkpoint.empty() ? model.model->path() : job.checkpoint, job.vae);
+  return model.cache->get(job.checkpoint.empty() ? startup_path : job.checkpoint, job.vae);
 }
 
 generation_output executor_state::run(const generation_job& job, const cancel_token& token,
@@ -103,7 +119,7 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     };
     report(0, request.steps * request.n_iter);
     hooks.on_step = report;
-    const std::optional<hires_checkpoint> hires = hires_checkpoint_of(job, model);
+    const std::optional<hires_checkpoint> hires = hires_checkpoint_of(job, model, *sd);
     txt2img_result result = run_txt2img(*sd, *model.tokenizer, request, job.settings, hooks, model.loras.get(),
                                          model.embeddings ? model.embeddings->current(embedding_kind_of(sd->config())) : nullptr,
                                          hires ? &*hires : nullptr);
@@ -140,8 +156,6 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
                                                          const std::vector<cancel_token>& tokens,
                                                          executor_actor::stateful_pointer<executor_state> self) {
   // The CUDA allocator's peak is counted per batch, for /metrics.
-  const int cuda_index =
-    model.model && model.model->placement().device.is_cuda() ? model.model->placement().device.index() : -1;
   if (cuda_index >= 0) {
     reset_cuda_memory_peak(cuda_index);
   }
@@ -264,8 +278,36 @@ executor_actor::behavior_type executor(executor_actor::stateful_pointer<executor
           return std::string(e.what());
         }
       }
+      self->state.startup_path = m.model ? m.model->path() : std::string();
+      self->state.cuda_index =
+        m.model && m.model->placement().device.is_cuda() ? m.model->placement().device.index() : -1;
       self->state.model = std::move(m);
       return std::string();
+    },
+    [=](unload_atom) {
+      // A1111 moves the weights off the device; here they are let go (the file stays mapped
+      // by nothing), and the next job loads the startup checkpoint again.
+      auto& st = self->state;
+      const int64_t before = st.model.cache ? static_cast<int64_t>(st.model.cache->bytes()) : 0;
+      const bool cuda = st.cuda_index >= 0;
+      if (st.model.cache) {
+        st.model.cache->clear();
+        st.model.model.reset();
+      }
+      if (cuda) {
+        release_cuda_cache();
+      }
+      spdlog::info("unloaded the models: {} MiB of weights let go", before >> 20);
+      return st.holding();
+    },
+    [=](reload_atom) -> caf::result<int64_t, std::vector<std::string>> {
+      try {
+        self->state.startup_model();
+      } catch (const std::exception& e) {
+        return caf::make_error(caf::sec::runtime_error, std::string(e.what()));
+      }
+      auto [bytes, held] = self->state.holding();
+      return {bytes, std::move(held)};
     },
     [=](run_atom, const std::vector<generation_job>& jobs, const std::vector<cancel_token>& tokens) {
       return self->state.run_batch(jobs, tokens, self);

@@ -8,14 +8,25 @@
 #include "messages/interfaces.hpp"
 
 #include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
 
 namespace sdw {
 
 /// The executor's state: the model once loaded, and who hears about progress.
 struct executor_state {
-  loaded_model model;
+  loaded_model model;  ///< its `model` is null after unload, until a job or reload loads it again
+  std::string startup_path;  ///< the startup checkpoint, loaded again from the cache after unload
+  int cuda_index = -1;      ///< its CUDA device, or -1 (CPU)
   health_actor health;
   int max_batch = 4;  ///< images one sampling run may hold (queue.max-batch)
+
+  /// The startup model, loaded again (through the cache) when an unload let it go.
+  std::shared_ptr<const sd_model> startup_model();
+
+  /// unload / reload: the weights' bytes and the checkpoints the cache holds now.
+  std::tuple<int64_t, std::vector<std::string>> holding() const;
 
   /// The model a job runs: the startup one, or the checkpoint and VAE it names from the cache
   /// (loaded now when not held). Errors name the file.

@@ -48,9 +48,8 @@ constexpr listing_route routes[] = {
   {"/sdapi/v1/refresh-vae", "POST", nullptr},
   // Every listing and every name a prompt gives reads the folder again when needed: nothing to refresh.
   {"/sdapi/v1/refresh-loras", "POST", "null"},
-  // A1111 moves the weights off the device and back; the model here stays where it is.
-  {"/sdapi/v1/unload-checkpoint", "POST", "{}"},
-  {"/sdapi/v1/reload-checkpoint", "POST", "{}"},
+  {"/sdapi/v1/unload-checkpoint", "POST", nullptr},
+  {"/sdapi/v1/reload-checkpoint", "POST", nullptr},
   {"/sdapi/v1/png-info", "POST", nullptr},
   {"/sdapi/v1/interrogate", "POST", nullptr},
   {"/sdapi/v1/extra-single-image", "POST", nullptr},
@@ -106,6 +105,20 @@ void list_loras(front_context& ctx, const reply_fn& reply) {
     }
     self->quit();
   });
+}
+
+/// A1111's unload-checkpoint and reload-checkpoint: every device lets go of its models (A1111 moves
+/// them off the device), or loads the startup checkpoint again, after the batch it is running.
+template <class Atom>
+void checkpoint_call(front_context& ctx, Atom atom, const reply_fn& reply) {
+  ctx.ask(
+    ctx.scheduler, std::chrono::minutes(10), [reply](int64_t) { reply({200, "{}"}); },
+    [reply](caf::error& e) {
+      const caf::message& why = e.context();
+      reply(json_error(500, why.match_elements<std::string>() ? why.get_as<std::string>(0)
+                                                               : std::string("the devices did not answer")));
+    },
+    atom);
 }
 
 /// Reads the image with the stored options that change how A1111 parses an infotext.
@@ -217,6 +230,12 @@ void serve_a1111_listing(front_context& ctx, const route_request& req, reply_fn 
   }
   if (path == "/sdapi/v1/embeddings") {
     return reply({200, embeddings_answer(ctx)});
+  }
+  if (path == "/sdapi/v1/unload-checkpoint") {
+    return checkpoint_call(ctx, unload_atom::value, reply);
+  }
+  if (path == "/sdapi/v1/reload-checkpoint") {
+    return checkpoint_call(ctx, reload_atom::value, reply);
   }
   if (path == "/sdapi/v1/loras") {
     return list_loras(ctx, reply);

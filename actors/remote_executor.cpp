@@ -221,6 +221,9 @@ remote_executor_actor::behavior_type remote_executor(self_ptr self, remote_addre
           });
       return promise;
     },
+    // The host process holds its own model and keeps it: unload and reload stay local.
+    [=](unload_atom) { return std::make_tuple(int64_t{0}, std::vector<std::string>{}); },
+    [=](reload_atom) { return std::make_tuple(int64_t{0}, std::vector<std::string>{}); },
     [=](tick_atom) { tick(self); },
     [=](ready_atom, scheduler_actor& scheduler, int32_t index) {
       self->state.scheduler = std::move(scheduler);

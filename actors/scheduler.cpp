@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace sdw {
 namespace {
@@ -228,7 +231,58 @@ void scheduler_state::device_offline(const std::string& why, int32_t index) {
   report();
 }
 
+void scheduler_state::device_holding(size_t index, int64_t bytes, std::vector<std::string> held) {
+  device_slot& slot = devices.at(index);
+  slot.stats.model_bytes = bytes;
+  slot.stats.cached_models = std::move(held);
+  if (slot.stats.cached_models.empty()) {
+    slot.model.clear();
+  }
+  report();
+}
+
 namespace {
+
+/// unload or reload on every executor (each after the batch it is running); answers the bytes of
+/// weights the devices hold afterwards, or the first error.
+template <class Atom>
+caf::result<int64_t> pass_to_executors(scheduler_actor::stateful_pointer<scheduler_state> self, Atom atom) {
+  struct tally {
+    caf::typed_response_promise<int64_t> promise;
+    size_t left = 0;
+    int64_t bytes = 0;
+    caf::error failure;
+    void one_done() {
+      if (--left > 0) return;
+      if (failure) {
+        promise.deliver(failure);
+      } else {
+        promise.deliver(bytes);
+      }
+    }
+  };
+  auto t = std::make_shared<tally>();
+  t->promise = self->make_response_promise<int64_t>();
+  t->left = self->state.devices.size();
+  if (t->left == 0) {
+    t->promise.deliver(int64_t{0});
+    return t->promise;
+  }
+  for (size_t d = 0; d < self->state.devices.size(); ++d) {
+    self->request(self->state.devices[d].device.executor, caf::infinite, atom)
+      .then(
+        [self, d, t](int64_t bytes, std::vector<std::string>& held) {
+          self->state.device_holding(d, bytes, std::move(held));
+          t->bytes += bytes;
+          t->one_done();
+        },
+        [t](caf::error& e) {
+          if (!t->failure) t->failure = e;
+          t->one_done();
+        });
+  }
+  return t->promise;
+}
 
 scheduler_actor::behavior_type behaviour(scheduler_actor::stateful_pointer<scheduler_state> self) {
   return {
@@ -240,6 +294,8 @@ scheduler_actor::behavior_type behaviour(scheduler_actor::stateful_pointer<sched
     [=](purge_atom) { return self->state.purge(); },
     [=](interrupt_atom) { return self->state.flag_running(true); },
     [=](skip_atom) { return self->state.flag_running(false); },
+    [=](unload_atom) { return pass_to_executors(self, unload_atom::value); },
+    [=](reload_atom) { return pass_to_executors(self, reload_atom::value); },
     [=](ready_atom, bool ok, const std::string& message) { self->state.model_ready(ok, message); },
     [=](ready_atom, bool ok, const std::string& message, int32_t index) {
       self->state.model_ready(ok, message, index);

@@ -105,6 +105,10 @@ struct scheduler_state {
   /// again; its running batch comes back as "executor_lost" and is queued again.
   void device_offline(const std::string& why, int32_t index);
 
+  /// What device `index` holds after an unload or reload: its weights' bytes and checkpoints
+  /// (none: placement no longer prefers it for its last model); /health hears of it.
+  void device_holding(size_t index, int64_t bytes, std::vector<std::string> held);
+
   /// The devices as placement sees them at `now` (runtime/sched/placement.hpp).
   std::vector<placement_device> placement_view(std::chrono::steady_clock::time_point now) const;
 

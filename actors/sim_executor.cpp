@@ -164,6 +164,9 @@ executor_actor::behavior_type sim_executor(executor_actor::stateful_pointer<sim_
     [=](run_atom, const std::vector<generation_job>& jobs, const std::vector<cancel_token>& tokens) {
       return self->state.run(jobs, tokens, self);
     },
+    // No weights: nothing to let go or load.
+    [=](unload_atom) { return std::make_tuple(int64_t{0}, std::vector<std::string>{}); },
+    [=](reload_atom) { return std::make_tuple(int64_t{0}, std::vector<std::string>{}); },
   };
 }
 

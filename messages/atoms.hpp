@@ -29,6 +29,10 @@ using run_atom = caf::atom_constant<caf::atom("run")>;
 using encode_atom = caf::atom_constant<caf::atom("encode")>;
 /// executor: here is the model to run.
 using model_atom = caf::atom_constant<caf::atom("model")>;
+/// scheduler, executors: let go of the models a device holds (A1111's unload-checkpoint) / load
+/// the startup checkpoint again (reload-checkpoint).
+using unload_atom = caf::atom_constant<caf::atom("unload")>;
+using reload_atom = caf::atom_constant<caf::atom("reload")>;
 /// scheduler: the model is loaded (or failed to load).
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
 /// scheduler: a device went away (a remote executor host lost); its jobs come back to the queue.

@@ -34,11 +34,15 @@ using ready_listener = caf::typed_actor<caf::reacts_to<ready_atom, bool, std::st
 /// executor: owns the model and runs one batch at a time on its own thread. A batch is jobs
 /// the scheduler found compatible (one job alone is a batch of one), each with its own cancel
 /// token; the answer has one output per job, in the same order. Given a model, it warms it up
-/// on that thread (see warm_up) and answers "" when ready, else why it cannot generate.
+/// on that thread (see warm_up) and answers "" when ready, else why it cannot generate. unload
+/// lets go of every model it holds (the next job, or reload, loads the startup checkpoint again);
+/// reload loads it now. Both answer the weights' bytes and the checkpoints held afterwards.
 using executor_actor = caf::typed_actor<
   caf::replies_to<model_atom, loaded_model>::with<std::string>,
   caf::replies_to<run_atom, std::vector<generation_job>, std::vector<cancel_token>>::with<
-    std::vector<generation_output>>>;
+    std::vector<generation_output>>,
+  caf::replies_to<unload_atom>::with<int64_t, std::vector<std::string>>,
+  caf::replies_to<reload_atom>::with<int64_t, std::vector<std::string>>>;
 
 /// encoder: PNG + base64 + the A1111 response JSON for a finished generation.
 using encoder_actor = caf::typed_actor<
@@ -48,7 +52,9 @@ using encoder_actor = caf::typed_actor<
 /// sd_errc::queue_full; wait answers when the job is final; status, cancel and retry answer at
 /// once (sd_errc::unknown_job for an unknown id, not_retryable for retrying a job that neither
 /// failed nor was cancelled); purge answers how many queued jobs it removed; interrupt and skip
-/// answer whether a job was running.
+/// answer whether a job was running. unload and reload pass A1111's unload-checkpoint and
+/// reload-checkpoint to every executor (after the batch each is running) and answer the bytes of
+/// weights the devices hold afterwards.
 /// ready says the model is loaded (or failed) on every device, or, with an index, on that one;
 /// offline says device `index` went away (a lost executor host) until it says ready again.
 using scheduler_actor = caf::typed_actor<
@@ -60,6 +66,8 @@ using scheduler_actor = caf::typed_actor<
   caf::replies_to<purge_atom>::with<int32_t>,
   caf::replies_to<interrupt_atom>::with<bool>,
   caf::replies_to<skip_atom>::with<bool>,
+  caf::replies_to<unload_atom>::with<int64_t>,
+  caf::replies_to<reload_atom>::with<int64_t>,
   caf::reacts_to<ready_atom, bool, std::string>,
   caf::reacts_to<ready_atom, bool, std::string, int32_t>,
   caf::reacts_to<offline_atom, std::string, int32_t>>;

@@ -118,4 +118,9 @@ std::vector<cached_model> model_cache::contents() const {
   return out;
 }
 
+void model_cache::clear() {
+  entries_.clear();
+  bytes_ = 0;
+}
+
 } // namespace sdw

@@ -36,6 +36,9 @@ public:
   std::shared_ptr<const sd_model> get(const std::string& path, const std::string& vae_path,
                                       const load_progress& progress = {});
 
+  /// Lets go of every model (A1111's unload-checkpoint); jobs still running keep theirs alive.
+  void clear();
+
   /// The checkpoint used last, or null when none is held.
   std::shared_ptr<const sd_model> current() const;
 

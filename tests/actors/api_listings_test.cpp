@@ -116,13 +116,30 @@ BOOST_AUTO_TEST_CASE(refresh_and_checkpoint_routes_answer_as_a1111) {
     BOOST_TEST(r.status == 200, path);
     BOOST_TEST(r.body == "null", path);
   }
+  // unload-checkpoint lets the device's models go (/health shows none held); the next job loads
+  // the startup checkpoint again and makes the same image; reload-checkpoint loads it at once.
+  const std::string body = R"({"steps":1,"width":64,"height":64,"seed":3})";
+  const auto before = post("/sdapi/v1/txt2img", body);
+  BOOST_TEST_REQUIRE(before.status == 200);
+  const auto device = [] { return sdw::test::member(get("/health").json, "devices").as_array().at(0); };
+  BOOST_TEST(sdw::test::member(device(), "modelBytes").as_number() > 0);
   for (const std::string path : {"/sdapi/v1/unload-checkpoint", "/sdapi/v1/reload-checkpoint"}) {
     const auto r = post(path);
     BOOST_TEST(r.status == 200, path);
     BOOST_TEST(r.body == "{}", path);
+    // /health leaves out what a device does not hold.
+    const auto held = device();
+    const bool unloaded = path == "/sdapi/v1/unload-checkpoint";
+    BOOST_TEST((held.find("modelBytes") == nullptr) == unloaded, path << ": " << sdw::to_json(held));
+    BOOST_TEST((held.find("models") == nullptr) == unloaded, path << ": " << sdw::to_json(held));
+    if (unloaded) {
+      const auto after = post("/sdapi/v1/txt2img", body);
+      BOOST_TEST_REQUIRE(after.status == 200);
+      BOOST_TEST(sdw::test::images_of(after).at(0).pixels == sdw::test::images_of(before).at(0).pixels);
+      BOOST_TEST(post(path).status == 200);  // unloaded again, for reload to load
+    }
   }
-  // The model is still there to run.
-  BOOST_TEST(post("/sdapi/v1/txt2img", R"({"steps":1,"width":64,"height":64})").status == 200);
+  BOOST_TEST(post("/sdapi/v1/txt2img", body).status == 200);
 }
 
 BOOST_AUTO_TEST_CASE(prompt_styles_come_from_the_styles_file_as_it_is_now) {
