@@ -121,6 +121,15 @@ at::Tensor randn_local(rng_source source, uint64_t seed, at::IntArrayRef shape, 
   return g.draw(shape).to(device);
 }
 
+/// Noise drawn on the host to the device: one copy of the whole batch, from pinned memory and
+/// asynchronous on the device's stream (which orders it before any use).
+namespace {
+at::Tensor to_device(const at::Tensor& noise, at::Device device) {
+  if (!device.is_cuda() || !noise.device().is_cpu()) return noise.to(device);
+  return noise.pin_memory().to(device, /*non_blocking=*/true);
+}
+} // namespace
+
 struct image_rng::impl {
   rng_source source;
   std::vector<int64_t> seeds, subseeds;
@@ -192,10 +201,10 @@ at::Tensor image_rng::first() {
       x.slice(1, ty, ty + h).slice(2, tx, tx + w).copy_(noise.slice(1, dy, dy + h).slice(2, dx, dx + w));
       noise = x;
     }
-    xs.push_back(noise.to(s.device));
+    xs.push_back(noise);
   }
   if (s.ensd != 0) s.make_generators(s.ensd);
-  return at::stack(xs);
+  return to_device(at::stack(xs), s.device);
 }
 
 at::Tensor image_rng::next() {
@@ -203,8 +212,8 @@ at::Tensor image_rng::next() {
   if (s.is_first) return first();
   const std::vector<int64_t> shape(s.shape.begin(), s.shape.end());
   std::vector<at::Tensor> xs;
-  for (auto& g : s.generators) xs.push_back(g.draw(shape).to(s.device));
-  return at::stack(xs);
+  for (auto& g : s.generators) xs.push_back(g.draw(shape));
+  return to_device(at::stack(xs), s.device);
 }
 
 } // namespace sdw

@@ -392,9 +392,10 @@ rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, con
                             std::vector<rgb_image>* mask_images) {
   c10::InferenceMode guard;
   const at::Tensor decoded = model.vae().decode(latent)[0];
-  // Decoded [3, H, W] in [-1, 1] → 8-bit RGB exactly as A1111 (float32, truncation).
+  // Decoded [3, H, W] in [-1, 1] → 8-bit RGB exactly as A1111 (float32, truncation), converted
+  // where it was decoded: a GPU sends a quarter of the bytes back.
   auto x = at::clamp((decoded.to(at::kFloat) + 1.0) / 2.0, 0.0, 1.0);
-  auto hwc = (255.0 * x.permute({1, 2, 0})).contiguous().to(at::kCPU).to(at::kByte);
+  auto hwc = (255.0 * x.permute({1, 2, 0})).contiguous().to(at::kByte).to(at::kCPU);
   rgb_image img;
   img.height = static_cast<int>(hwc.size(0));
   img.width = static_cast<int>(hwc.size(1));
