@@ -19,19 +19,9 @@ jobs="$(nproc)"
 
 # clang, its runtime libraries (sanitizers, libFuzzer) and lld: only this script needs them.
 packages=(clang libclang-rt-dev lld)
-if [ -z "${SDW_SKIP_APT:-}" ]; then
-  missing=()
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    sudo_cmd=()
-    if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
-    echo "sanitizers: installing ${missing[*]}"
-    "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
-fi
+# shellcheck source=deploy/apt-packages.sh
+. "$root/deploy/apt-packages.sh"
+install_missing_packages sanitizers "${packages[@]}"
 
 start=$SECONDS
 # -O1 with line tables: what libFuzzer's documentation builds with; fast to compile, exact reports.

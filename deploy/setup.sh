@@ -20,20 +20,9 @@ packages=(
   python3 python3-venv curl ca-certificates
 )
 
-sudo_cmd=()
-if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
-
-if [ -z "${SDW_SKIP_APT:-}" ]; then
-  missing=()
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing ${#missing[@]} packages: ${missing[*]}"
-    "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
-fi
+# shellcheck source=deploy/apt-packages.sh
+. "$root/deploy/apt-packages.sh"
+install_missing_packages setup "${packages[@]}"
 
 # The Python environment: torch (its libtorch, with CUDA, is what sdworker builds against), the
 # test references and RunPod's SDK; then the packages whose declared dependencies must not come
