@@ -8,6 +8,7 @@
 #include "tests/support/api_server.hpp"
 
 #include <filesystem>
+#include <fstream>
 
 // <lora:…> tags over real HTTP: the server's Lora folder (--lora-dir) holds a LoRA made by make_lora.
 
@@ -41,6 +42,7 @@ const std::string& lora_dir() {
     sdw::make_lora(sdw::model_preset::tiny, sdw::lora_kind::lora, 4, sdw::st_dtype::f16, 12, dir.file("plain.safetensors"));
     copy_with_metadata(dir.file("plain.safetensors"), dir.path + "/styles/ink.safetensors");
     std::filesystem::remove(dir.file("plain.safetensors"));
+    std::ofstream(dir.file("broken.safetensors")) << "not a safetensors file";
     return dir.path;
   }();
   return path;
@@ -92,12 +94,15 @@ BOOST_AUTO_TEST_CASE(the_lora_folder_is_listed_with_names_aliases_and_metadata) 
   const auto r = call("GET", "/sdapi/v1/loras");
   BOOST_TEST_REQUIRE(r.status == 200, r.body);
   const auto& list = r.json.as_array();
-  BOOST_TEST_REQUIRE(list.size() == 2u, r.body);
-  const json_value& detail = list.at(0);
+  BOOST_TEST_REQUIRE(list.size() == 3u, r.body);
+  // A file whose header cannot be read is listed without metadata, as A1111 lists it.
+  BOOST_TEST(member(list.at(0), "name").as_string() == "broken");
+  BOOST_TEST(sdw::to_json(member(list.at(0), "metadata")) == "{}");
+  const json_value& detail = list.at(1);
   BOOST_TEST(member(detail, "name").as_string() == "detail");
   BOOST_TEST(member(detail, "alias").as_string() == "detail");
   BOOST_TEST(member(detail, "path").as_string() == std::filesystem::canonical(lora_dir() + "/detail.safetensors").string());
-  const json_value& ink = list.at(1);
+  const json_value& ink = list.at(2);
   BOOST_TEST(member(ink, "name").as_string() == "ink");
   BOOST_TEST(member(ink, "alias").as_string() == "brushwork");
   const json_value& meta = member(ink, "metadata");
