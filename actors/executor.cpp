@@ -285,8 +285,8 @@ executor_actor::behavior_type executor(executor_actor::stateful_pointer<executor
       return std::string();
     },
     [=](unload_atom) {
-      // A1111 moves the weights off the device; here they are let go (the file stays mapped
-      // by nothing), and the next job loads the startup checkpoint again.
+      // A1111 moves the weights off the device; here they are let go (jobs still holding a
+      // model keep it until they end), and the next job loads the startup checkpoint again.
       auto& st = self->state;
       const int64_t before = st.model.cache ? static_cast<int64_t>(st.model.cache->bytes()) : 0;
       const bool cuda = st.cuda_index >= 0;
