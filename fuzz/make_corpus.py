@@ -88,7 +88,42 @@ def images():
     return out
 
 
+def torch_pickles():
+    """torch.save files (torch and numpy from the .venv): data.pkl of the zip format, and whole legacy streams."""
+    import collections
+    import pickle
+    import zipfile
+
+    import numpy as np
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    state = collections.OrderedDict(
+        [("conv.weight", torch.randn(2, 3, 1, 1, generator=g)), ("conv.bias", torch.zeros(2, dtype=torch.float16)),
+         ("ids", torch.arange(4)), ("view", torch.randn(4, 4, generator=g)[1:, ::2])])
+    checkpoint = {"state_dict": state, "global_step": np.int64(7), "epoch": 3, "lr": 1e-4, "name": "tiny",
+                  "flags": [True, None], "steps": np.array([[1, 2], [3, 4]], dtype=np.float32, order="F"),
+                  "dtype": torch.float32}
+    embedding = {"string_to_token": {"*": 265}, "string_to_param": {"*": torch.randn(2, 8, generator=g)},
+                 "name": "style", "step": 500, "sd_checkpoint": None, "sd_checkpoint_name": None}
+    out = {}
+    for name, obj in (("checkpoint", checkpoint), ("embedding", embedding), ("tensor", torch.ones(3))):
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as z:
+            out[name + ".pkl"] = next(z.read(n) for n in z.namelist() if n.endswith("data.pkl"))
+        buf = io.BytesIO()
+        torch.save(obj, buf, _use_new_zipfile_serialization=False)
+        out[name + "_legacy.pt"] = buf.getvalue()
+    out["protocol0.pkl"] = pickle.dumps({"a": [1, 2.5, "x"], "b": (None, True)}, protocol=0)
+    out["refused_global.pkl"] = b"cos\nsystem\n(S'true'\ntR."
+    return out
+
+
 def main():
+    for name, data in torch_pickles().items():
+        write("torch_pickle", name, data)
+
     imgs = images()
     for name, data in imgs.items():
         if name.endswith(".png"):

@@ -31,6 +31,8 @@
 /// Damaged files (truncated, corrupt pickles, storages shorter than their tensors, absurd sizes) are
 /// errors that name the file; sizes, nesting depth and the number of objects are bounded.
 
+#include "runtime/catalog/torch_pickle.hpp"
+
 #include <ATen/Tensor.h>
 #include <cstdint>
 #include <filesystem>
@@ -39,8 +41,6 @@
 #include <variant>
 
 namespace sdw {
-/// A plain value stored beside the tensors: None, a bool, an int, a float or a string.
-using torch_scalar = std::variant<std::monostate, bool, std::int64_t, double, std::string>;
 
 /// What a torch.save file holds, flattened: nested dict keys (and list/tuple indices) joined with '.',
 /// e.g. "params_ema.conv_first.weight", "string_to_param.*", "string_to_token.*", "name", "step".
