@@ -326,7 +326,8 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   // LoRA: A1111 activates the prompt's networks after img2img's init notes its keys and before
   // the sampler notes its own, so "Lora hashes" goes between them.
   // Then the conds are set up, which notes "TI hashes" (the embeddings the prompts used).
-  job_loras found = resolve_job_loras(p.prompt, loras, model.config());
+  // disable_extra_networks: the tags are still taken out of the prompts, none is activated.
+  job_loras found = req.disable_extra_networks ? job_loras{} : resolve_job_loras(p.prompt, loras, model.config());
   p.loras = std::move(found.set);
   auto at = p.setup.extra.begin();
   const std::size_t init_keys = 1 + (p.inpaint ? p.inpaint->extra.size() : 0);

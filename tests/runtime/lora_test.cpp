@@ -207,6 +207,19 @@ BOOST_AUTO_TEST_CASE(a_lora_at_multiplier_zero_gives_the_image_without_the_tag) 
   BOOST_TEST(pixels(one) != pixels(plain));
 }
 
+BOOST_AUTO_TEST_CASE(disable_extra_networks_leaves_the_tags_unapplied) {
+  auto& e = the_engine();
+  std::string with_flag = body("a red fox in the snow <lora:style:1>");
+  with_flag.insert(1, R"("disable_extra_networks": true, )");
+  const auto req = sdw::parse_txt2img_request(with_flag);
+  sdw::options opts;
+  sdw::apply_overrides(opts, *req.override_settings);
+  const sdw::txt2img_result disabled = sdw::run_txt2img(*e.model, e.tokenizer, req, opts, {}, e.library.get());
+  const run_out plain = run("a red fox in the snow ");
+  BOOST_TEST(disabled.images.at(0).pixels == pixels(plain));
+  BOOST_TEST(disabled.images.at(0).infotext.find("Lora hashes") == std::string::npos, disabled.images.at(0).infotext);
+}
+
 BOOST_AUTO_TEST_CASE(lora_merge_equals_an_independent_pytorch_merge) {
   check_against_reference("<lora:style:te=0.7:unet=1.3>", "style", 0.7, 1.3);
 }
