@@ -3,7 +3,7 @@
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/engine/cuda_devices.hpp"
 #include "runtime/engine/embedding_library.hpp"
-#include "runtime/engine/hires_fix.hpp"
+#include "runtime/engine/checkpoint_switch.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/runpod/runpod_worker.hpp"
@@ -47,26 +47,32 @@ job_error failure_of(const std::exception& e) {
   return job_error{kind, "", public_error_text(e.what(), id)};
 }
 
-/// The hires checkpoint a job names, loaded from the executor's cache when its first pass is done
-/// (no loader when it is the first pass's model); nullopt when it names none.
-std::optional<hires_checkpoint> hires_checkpoint_of(const generation_job& job, const loaded_model& model,
-                                                    const sd_model& first) {
-  if (job.hr_title.empty()) {
+/// A checkpoint a job switches to partway, loaded from the executor's cache when the switch comes
+/// (no loader for the hires pass when it is the first pass's model and VAE); nullopt when none is named.
+std::optional<checkpoint_switch> switch_of(const switch_choice& choice, const generation_job& job,
+                                           const loaded_model& model, const sd_model& first, bool hires) {
+  if (!choice.named()) {
     return std::nullopt;
   }
-  hires_checkpoint hires;
-  hires.short_title = job.hr_title;
-  if (job.hr_checkpoint != first.path() || job.hr_vae != job.vae) {
-    // Loaded when the first pass is done, as A1111 loads it; from this device's cache (which
-    // gives the first pass's own model back when the paths name the same file).
-    hires.load = [cache = model.cache, path = job.hr_checkpoint, vae = job.hr_vae] {
+  checkpoint_switch to;
+  to.short_title = choice.title;
+  to.checkpoint = choice.checkpoint;
+  if (!hires || choice.checkpoint != first.path() || choice.vae != job.vae) {
+    // From this device's cache, which gives the first model back when the paths name the same file.
+    to.load = [cache = model.cache, path = choice.checkpoint, vae = choice.vae,
+               field = std::string(hires ? "hr_checkpoint_name" : "refiner_checkpoint")] {
       if (!cache) {
-        throw error(errc::unsupported, "hr_checkpoint_name", "this worker runs only its startup checkpoint");
+        throw error(errc::unsupported, field, "this worker runs only its startup checkpoint");
       }
       return cache->get(path, vae);
     };
   }
-  return hires;
+  return to;
+}
+
+/// Jobs that switch checkpoints partway (or note the refiner's option) run on their own.
+bool runs_alone(const generation_job& job) {
+  return job.hires.named() || job.refiner.named() || job.settings.refiner_switch_by_sample_steps;
 }
 
 } // namespace
@@ -119,10 +125,11 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     };
     report(0, request.steps * request.n_iter);
     hooks.on_step = report;
-    const std::optional<hires_checkpoint> hires = hires_checkpoint_of(job, model, *sd);
+    const std::optional<checkpoint_switch> hires = switch_of(job.hires, job, model, *sd, true);
+    const std::optional<checkpoint_switch> refiner = switch_of(job.refiner, job, model, *sd, false);
     txt2img_result result = run_txt2img(*sd, *model.tokenizer, request, job.settings, hooks, model.loras.get(),
                                          model.embeddings ? model.embeddings->current(embedding_kind_of(sd->config())) : nullptr,
-                                         hires ? &*hires : nullptr);
+                                         hires ? &*hires : nullptr, refiner ? &*refiner : nullptr);
     set_images(out, result);
   } catch (const std::exception& e) {
     out.error = failure_of(e);
@@ -159,21 +166,21 @@ std::vector<generation_output> executor_state::run_batch(const std::vector<gener
   if (cuda_index >= 0) {
     reset_cuda_memory_peak(cuda_index);
   }
-  if (jobs.size() == 1 && (jobs[0].request.n_iter == 1 || !jobs[0].hr_title.empty())) {
+  if (jobs.size() == 1 && (jobs[0].request.n_iter == 1 || runs_alone(jobs[0]))) {
     // Alone, a job also honours A1111's interrupt and skip.
     std::vector<generation_output> outs{run(jobs[0], tokens.empty() ? cancel_token{} : tokens[0], self)};
     note_memory(outs, cuda_index);
     return outs;
   }
-  if (std::any_of(jobs.begin(), jobs.end(), [](const generation_job& j) { return !j.hr_title.empty(); })) {
-    // A job naming a hires checkpoint switches models halfway: it runs on its own, the others together.
+  if (std::any_of(jobs.begin(), jobs.end(), runs_alone)) {
+    // A job that switches checkpoints partway runs on its own, the others together.
     std::vector<generation_output> outs(jobs.size());
     std::vector<generation_job> rest;
     std::vector<cancel_token> rest_tokens;
     std::vector<size_t> rest_at;
     for (size_t i = 0; i < jobs.size(); ++i) {
       const cancel_token token = i < tokens.size() ? tokens[i] : cancel_token{};
-      if (!jobs[i].hr_title.empty()) {
+      if (runs_alone(jobs[i])) {
         outs[i] = std::move(run_batch({jobs[i]}, {token}, self)[0]);
       } else {
         rest.push_back(jobs[i]);

@@ -18,9 +18,8 @@ void rescan(options_keeper_state& st) {
 void take_choice(generation_job& job, const model_choice& m) {
   job.checkpoint = m.checkpoint;
   job.vae = m.vae;
-  job.hr_checkpoint = m.hr_checkpoint;
-  job.hr_vae = m.hr_vae;
-  job.hr_title = m.hr_title;
+  job.hires = m.hires;
+  job.refiner = m.refiner;
 }
 
 /// The job's options and model files; a name not found is looked for once more after reading the

@@ -4,6 +4,7 @@
 
 #include "messages/requests.hpp"
 #include "runtime/base/errors.hpp"
+#include "runtime/formats/model_choice.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/meta/type_name.hpp>
@@ -123,18 +124,21 @@ struct generation_job {
   std::string checkpoint;
   /// The VAE file it runs with, resolved from `settings.sd_vae` (empty: the checkpoint's own).
   std::string vae;
-  /// Hires fix's `hr_checkpoint_name`, resolved (empty: not named): the checkpoint file the second
-  /// pass switches to, its VAE file, and its short title for the infotext.
-  std::string hr_checkpoint;
-  std::string hr_vae;
-  std::string hr_title;
+  /// Hires fix's `hr_checkpoint_name` and the refiner, resolved (no title: not named): the
+  /// checkpoint files the job switches to, their VAE files and short titles for the infotext.
+  switch_choice hires;
+  switch_choice refiner;
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, switch_choice& x) {
+  return f(caf::meta::type_name("sdw::switch_choice"), x.checkpoint, x.vae, x.title);
+}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generation_job& x) {
   return f(caf::meta::type_name("sdw::generation_job"), x.id, x.request, x.settings, x.options,
-           optional_of(x.rejected), optional_of(x.answered), x.checkpoint, x.vae, x.hr_checkpoint, x.hr_vae,
-           x.hr_title);
+           optional_of(x.rejected), optional_of(x.answered), x.checkpoint, x.vae, x.hires, x.refiner);
 }
 
 /// The model a job runs as placement and batching compare it: checkpoint and VAE.

@@ -11,7 +11,7 @@ namespace sdw {
 cfg_denoiser::cfg_denoiser(const sdw::unet& model, const discrete_schedule& schedule, prediction parameterization,
                            std::vector<multi_cond> conds, std::vector<cond_schedule> unconds,
                            std::vector<double> cfg_scales, bool batch_cond_uncond, double s_min_uncond)
-  : unet_(model), schedule_(schedule), parameterization_(parameterization), conds_(std::move(conds)), unconds_(std::move(unconds)),
+  : unet_(&model), schedule_(&schedule), parameterization_(parameterization), conds_(std::move(conds)), unconds_(std::move(unconds)),
     cfg_scales_(std::move(cfg_scales)), batch_cond_uncond_(batch_cond_uncond), s_min_uncond_(s_min_uncond) {}
 
 template <class F>
@@ -102,7 +102,7 @@ at::Tensor cfg_denoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
     [this](const at::Tensor& xi, const at::Tensor& si, const at::Tensor& cond, const at::Tensor& y, const at::Tensor& ic) {
       auto s = si.view({-1, 1, 1, 1});
       auto c_in = 1.0 / (s * s + 1.0).sqrt();
-      auto out = unet_.forward(unet_input(xi * c_in, ic), schedule_.sigma_to_t(si), cond, y);
+      auto out = unet_->forward(unet_input(xi * c_in, ic), schedule_->sigma_to_t(si), cond, y);
       if (parameterization_ == prediction::v) {
         // k-diffusion DiscreteVDDPMDenoiser (σ_data = 1): c_skip = 1/(σ²+1), c_out = −σ/√(σ²+1).
         return out * (-s * c_in) + xi * (1.0 / (s * s + 1.0));
@@ -117,13 +117,22 @@ at::Tensor cfg_denoiser::eps(const at::Tensor& x, const at::Tensor& t) {
   return guided(blend(x), t,
                 [this](const at::Tensor& xi, const at::Tensor& ti, const at::Tensor& cond, const at::Tensor& y,
                        const at::Tensor& ic) {
-                  auto out = unet_.forward(unet_input(xi, ic), ti, cond, y);
+                  auto out = unet_->forward(unet_input(xi, ic), ti, cond, y);
                   if (parameterization_ == prediction::eps) return out;
                   // eps = √ᾱ_t·v + √(1−ᾱ_t)·x at the integer timestep (A1111's predict_eps_from_z_and_v).
-                  auto ac = schedule_.alphas_cumprod().to(xi.device()).index_select(0, ti.to(xi.device(), at::kLong));
+                  auto ac = schedule_->alphas_cumprod().to(xi.device()).index_select(0, ti.to(xi.device(), at::kLong));
                   ac = ac.view({-1, 1, 1, 1});
                   return ac.sqrt() * out + (1.0 - ac).sqrt() * xi;
                 });
+}
+
+void cfg_denoiser::switch_model(const sdw::unet& model, const discrete_schedule& schedule, prediction parameterization,
+                                std::vector<multi_cond> conds, std::vector<cond_schedule> unconds) {
+  unet_ = &model;
+  schedule_ = &schedule;
+  parameterization_ = parameterization;
+  conds_ = std::move(conds);
+  unconds_ = std::move(unconds);
 }
 
 void cfg_denoiser::set_blend(at::Tensor init, at::Tensor mask, at::Tensor nmask) {

@@ -34,6 +34,11 @@ public:
 
   int step() const noexcept { return step_; }
 
+  /// Goes on with another model and its prompts' conditioning (A1111's refiner: the same rows, in
+  /// the same order); the step count carries on.
+  void switch_model(const sdw::unet& model, const discrete_schedule& schedule, prediction parameterization,
+                    std::vector<multi_cond> conds, std::vector<cond_schedule> unconds);
+
   /// Inpainting (A1111's apply_blend): `init` is kept where `mask` is 1 (`nmask` = 1 − mask), in the
   /// denoised output of denoise() and, as A1111's timestep samplers mask before denoising, in the
   /// input of eps(). Tensors broadcast against the batch [B, C, H, W].
@@ -52,8 +57,8 @@ private:
   /// The UNet input of rows `x` (already scaled) with their image conditioning rows `ic`, if any.
   at::Tensor unet_input(const at::Tensor& x, const at::Tensor& ic) const;
 
-  const sdw::unet& unet_;
-  const discrete_schedule& schedule_;
+  const sdw::unet* unet_;
+  const discrete_schedule* schedule_;
   prediction parameterization_;
   std::vector<multi_cond> conds_;
   std::vector<cond_schedule> unconds_;

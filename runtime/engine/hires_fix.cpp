@@ -194,17 +194,4 @@ at::Tensor run_hires_pass(const sd_model& first_model, const sd_model& model, co
   return sample_plan_batches(model, {&batch}, hooks);
 }
 
-void check_hires_checkpoint(const sd_model& first, const sd_model& second) {
-  const model_config& a = first.config();
-  const model_config& b = second.config();
-  // The plan's conditioning (encoders' widths, SDXL's vector) and latents must suit both UNets.
-  if (std::string(model_family(a)) != model_family(b) || a.unet.in_channels != b.unet.in_channels ||
-      a.unet.context_dim != b.unet.context_dim || !(embedding_kind_of(a) == embedding_kind_of(b))) {
-    throw error(errc::unsupported, "hr_checkpoint_name",
-                "a hires checkpoint of another kind than the first pass's is not supported: " + second.name() + " is " +
-                  model_family(b) + (is_inpainting(b) ? " inpainting" : "") + ", " + first.name() + " is " +
-                  model_family(a) + (is_inpainting(a) ? " inpainting" : ""));
-  }
-}
-
 } // namespace sdw

@@ -38,15 +38,6 @@ struct hires_plan {
   std::string first_pass_schedule_type;  ///< to tell whether "Hires schedule type" differs
 };
 
-/// The checkpoint a request's `hr_checkpoint_name` chose for the second pass. A1111 switches to it
-/// after the first pass (after decoding that pass for a pixel upscaler) and stays on it: the
-/// second pass's conditioning, sampling and decode, and the job's later n_iter batches, run on it.
-struct hires_checkpoint {
-  std::string short_title;  ///< "Hires checkpoint" in the infotext (A1111's short_title)
-  /// The model to switch to, loaded when the first pass is done; null: the first pass's model.
-  std::function<std::shared_ptr<const sd_model>()> load;
-};
-
 /// The hires plan of a request with enable_hr, built on its first-pass plan (whose
 /// extra_generation_params gain A1111's Hires entries, in A1111's order; "Hires checkpoint" is
 /// `hr_title` when not empty). Errors: bad_request "denoising_strength" when null (A1111 fails
@@ -68,10 +59,5 @@ at::Tensor hires_init_latent(const sd_model& first_model, const sd_model& model,
 at::Tensor run_hires_pass(const sd_model& first_model, const sd_model& model, const clip_tokenizer& tokenizer,
                           hires_plan& hr, const txt2img_plan& first, const at::Tensor& low, int iter,
                           const sampling_hooks& hooks);
-
-/// Whether `second` can run the hires pass of a plan made for `first`: the same family (SD1,
-/// SD2, SDXL: the text encoders, conditioning and latent space the plan holds) and the same
-/// input channels. Else sdw::error(unsupported) naming hr_checkpoint_name and both models.
-void check_hires_checkpoint(const sd_model& first, const sd_model& second);
 
 } // namespace sdw

@@ -4,6 +4,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/brownian_noise.hpp"
 #include "runtime/engine/cfg_denoiser.hpp"
+#include "runtime/engine/checkpoint_switch.hpp"
 #include "runtime/engine/inpaint_init.hpp"
 #include "runtime/engine/sd_model.hpp"
 
@@ -16,6 +17,16 @@ namespace {
 /// Thrown from the model callbacks when the stop hook asks for it.
 struct sampling_stopped {};
 
+/// The batches' conditioning rows, joined in batch order.
+std::pair<std::vector<multi_cond>, std::vector<cond_schedule>> joined_conds(const std::vector<const plan_batch*>& batches) {
+  std::pair<std::vector<multi_cond>, std::vector<cond_schedule>> out;
+  for (const plan_batch* b : batches) {
+    out.first.insert(out.first.end(), b->conds.begin(), b->conds.end());
+    out.second.insert(out.second.end(), b->unconds.begin(), b->unconds.end());
+  }
+  return out;
+}
+
 } // namespace
 
 at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const plan_batch*>& batches,
@@ -26,8 +37,6 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   }
   // The shared settings come from the first batch; callers group batches whose settings are equal.
   const txt2img_plan& lead = *batches.front()->plan;
-  std::vector<multi_cond> conds;
-  std::vector<cond_schedule> unconds;
   std::vector<double> cfg_scales;
   std::vector<image_rng> rngs;
   std::vector<brownian_noise_sampler> trees;
@@ -36,8 +45,6 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     const txt2img_plan& p = *b->plan;
     const auto first = static_cast<size_t>(b->iter * p.batch_size);
     const auto n = static_cast<size_t>(p.batch_size);
-    conds.insert(conds.end(), b->conds.begin(), b->conds.end());
-    unconds.insert(unconds.end(), b->unconds.begin(), b->unconds.end());
     cfg_scales.insert(cfg_scales.end(), n, p.request->cfg_scale);
     const std::vector<int64_t> seeds(p.all_seeds.begin() + first, p.all_seeds.begin() + first + n);
     rngs.emplace_back(p.source, seeds,
@@ -55,8 +62,25 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
                                           p.no_dpmpp_sde_batch_determinism));
     }
   }
-  cfg_denoiser denoiser(model.unet(), model.schedule(), model.parameterization(), std::move(conds), std::move(unconds), std::move(cfg_scales),
-                        lead.batch_cond_uncond, lead.setup.s_min_uncond);
+  auto [conds, unconds] = joined_conds(batches);
+  cfg_denoiser denoiser(model.unet(), model.schedule(), model.parameterization(), std::move(conds), std::move(unconds),
+                        std::move(cfg_scales), lead.batch_cond_uncond, lead.setup.s_min_uncond);
+  // The model sampling now: a refiner may take over partway.
+  const sd_model* current = &model;
+  // The model calls of the run (A1111's total_steps of the steps it launches the sampler with).
+  const int calls = (lead.img2img ? lead.t_enc + 1 : lead.sample_steps) * (lead.setup.sampler->second_order ? 2 : 1);
+  const auto maybe_switch = [&](float by_sigma) {
+    if (!hooks.switch_model) return;
+    const sd_model* next = hooks.switch_model({by_sigma, static_cast<double>(denoiser.step()) / calls});
+    if (next == nullptr || next == current) return;
+    std::vector<plan_batch> again;
+    for (const plan_batch* b : batches) again.push_back(encode_plan_batch(*next, *hooks.tokenizer, *b->plan, b->iter));
+    std::vector<const plan_batch*> order;
+    for (const plan_batch& b : again) order.push_back(&b);
+    auto [c, u] = joined_conds(order);
+    denoiser.switch_model(next->unet(), next->schedule(), next->parameterization(), std::move(c), std::move(u));
+    current = next;
+  };
   if (lead.image_cond.defined()) {
     std::vector<at::Tensor> image_conds;
     for (const plan_batch* b : batches) {
@@ -90,14 +114,16 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   };
   sm.denoise = [&](const at::Tensor& x, const at::Tensor& s) {
     stop_check();
+    if (hooks.switch_model) maybe_switch(completed_ratio_at_sigma(current->schedule(), s));
     last_denoised = denoiser.denoise(x, s);
     return last_denoised;
   };
   sm.eps = [&](const at::Tensor& x, const at::Tensor& t) {
     stop_check();
+    if (hooks.switch_model) maybe_switch(completed_ratio_at_timestep(t));
     at::Tensor e = denoiser.eps(x, t);
     // x0 = (x − √(1−ᾱ)·eps) / √ᾱ at the nearest discrete timestep.
-    const auto ac = model.schedule().alphas_cumprod().to(at::kCPU, at::kFloat);
+    const auto ac = current->schedule().alphas_cumprod().to(at::kCPU, at::kFloat);
     const auto idx = t.to(at::kCPU, at::kFloat).round().clamp(0, ac.size(0) - 1).to(at::kLong);
     const auto a = ac.index_select(0, idx).to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
     last_denoised = (denoiser.blend(x) - (1 - a).sqrt() * e) / a.sqrt();

@@ -2,9 +2,12 @@
 
 #include "runtime/formats/a1111_response.hpp"
 #include "runtime/base/encoding.hpp"
+#include "runtime/base/json_writer.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/base/png_codec.hpp"
+#include "runtime/engine/checkpoint_switch.hpp"
 #include "runtime/engine/hires_fix.hpp"
+#include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/lora_apply.hpp"
 #include "runtime/engine/sd_upscale.hpp"
 #include "runtime/formats/a1111_scripts.hpp"
@@ -16,18 +19,68 @@
 #include <spdlog/spdlog.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
+#include <memory>
 #include <optional>
+#include <utility>
 
 namespace sdw {
 namespace {
 
 bool is_set(const std::atomic<bool>* flag) { return flag != nullptr && flag->load(); }
 
+/// The models a job runs on: its own, and those it switches to (hires checkpoint, refiner), each
+/// loaded once and held with the job's LoRAs merged into its weights until the job ends.
+class job_models {
+public:
+  job_models(const sd_model& own, const lora_set& loras) : own_(own), loras_(loras) { patch(own); }
+
+  const sd_model& own() const { return own_; }
+
+  /// The model `target` names; `field` names it in the error for a model of another kind.
+  const sd_model& take(const checkpoint_switch& target, const std::string& field) {
+    if (!target.load) return own_;
+    for (const auto& [which, model] : taken_) {
+      if (which == &target) return *model;
+    }
+    std::shared_ptr<const sd_model> model = target.load();
+    if (model.get() != &own_) {
+      check_switch_target(own_, *model, field);
+      if (std::none_of(taken_.begin(), taken_.end(), [&](const auto& t) { return t.second == model; })) patch(*model);
+    }
+    taken_.emplace_back(&target, model);
+    return model.get() == &own_ ? own_ : *model;
+  }
+
+private:
+  void patch(const sd_model& model) {
+    auto& patcher = patched_.emplace_back(std::make_unique<lora_patcher>(model));
+    patcher->apply(loras_, lora_part::text);
+    patcher->apply(loras_, lora_part::unet);
+  }
+
+  const sd_model& own_;
+  const lora_set& loras_;
+  std::vector<std::pair<const checkpoint_switch*, std::shared_ptr<const sd_model>>> taken_;
+  std::vector<std::unique_ptr<lora_patcher>> patched_;  // destroyed first: weights restored while held
+};
+
+/// Adds an entry to the plan's extra_generation_params when it is not there yet, as A1111 sets
+/// them while sampling (the same value each time).
+void note_extra(txt2img_plan& plan, const std::string& key, const json_value& value) {
+  for (const auto& [k, v] : plan.setup.extra) {
+    if (k == key) return;
+  }
+  plan.setup.extra.emplace_back(key, value);
+  if (!value.is_null()) plan.info_in.extra_params.emplace_back(key, python_str(value));
+}
+
 } // namespace
 
 txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& req,
                            const options& opts, const txt2img_hooks& hooks, lora_library* loras,
-                           std::shared_ptr<const embedding_set> embeddings, const hires_checkpoint* hires) {
+                           std::shared_ptr<const embedding_set> embeddings, const checkpoint_switch* hires,
+                           const checkpoint_switch* refiner) {
   if (is_sd_upscale(req)) {
     return run_sd_upscale(model, tokenizer, req, opts, hooks, loras, embeddings);
   }
@@ -37,27 +90,35 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
     spdlog::warn("restore_faces: no face restoration model is loaded ({}); the images are returned as they are, "
                  "as A1111 does without one", opts.face_restoration_model);
   }
-  const txt2img_plan plan =
+  txt2img_plan plan =
     make_txt2img_plan(model, req, opts, loras, embeddings, hires != nullptr ? hires->short_title : std::string());
-  // The job's LoRAs are in the weights from here until the patcher goes out of scope (both
-  // passes of hires fix run with them).
-  lora_patcher patched(model);
-  patched.apply(plan.loras, lora_part::text);
-  patched.apply(plan.loras, lora_part::unet);
-  // The model the job runs on now: a hires checkpoint takes over after the first pass, for the
-  // rest of the job (A1111 does not switch back for later n_iter batches), LoRAs merged alike.
+  // The job's LoRAs are in the weights of every model it runs on until it ends.
+  job_models models(model, plan.loras);
+  // The model the job runs on now. Each n_iter batch starts on the job's own (A1111 reloads it);
+  // a refiner may take over while sampling, a hires checkpoint for the second pass.
   const sd_model* current = &model;
-  std::shared_ptr<const sd_model> switched;
-  std::optional<lora_patcher> patched_hires;
-  const auto switch_to_hires = [&] {
-    if (hires == nullptr || !hires->load || switched) return;
-    switched = hires->load();
-    if (switched.get() == &model) return;
-    check_hires_checkpoint(model, *switched);
-    patched_hires.emplace(*switched);
-    patched_hires->apply(plan.loras, lora_part::text);
-    patched_hires->apply(plan.loras, lora_part::unet);
-    current = switched.get();
+  // A1111's apply_refiner, asked before each model call of a pass.
+  const auto refiner_switch = [&](bool hires_pass) -> std::function<const sd_model*(const sampling_point&)> {
+    if (refiner == nullptr && !opts.refiner_switch_by_sample_steps) return {};
+    return [&, hires_pass](const sampling_point& at) -> const sd_model* {
+      const bool by_steps = opts.refiner_switch_by_sample_steps;
+      if (by_steps) note_extra(plan, "Refiner switch by sampling steps", json_value(true));
+      if (req.refiner_switch_at &&
+          (by_steps ? at.by_steps < *req.refiner_switch_at : at.by_sigma < static_cast<float>(*req.refiner_switch_at))) {
+        return nullptr;
+      }
+      if (refiner == nullptr || refiner->checkpoint == current->path()) return nullptr;
+      if (plan.hires) {
+        const std::string& pass = opts.hires_fix_refiner_pass;
+        if ((pass == "first pass" && hires_pass) || (pass == "second pass" && !hires_pass)) return nullptr;
+        if (pass != "second pass") note_extra(plan, "Hires refiner", json_value(pass));
+      }
+      const sd_model& next = models.take(*refiner, "refiner_checkpoint");
+      note_extra(plan, "Refiner", json_value(refiner->short_title));
+      note_extra(plan, "Refiner switch at", req.refiner_switch_at ? json_value(*req.refiner_switch_at) : json_value());
+      current = &next;
+      return current;
+    };
   };
   // Progress counts both passes of hires fix, as A1111's job count does.
   const int iter_steps = plan.sample_steps + (plan.hires ? plan.hires->pass.sample_steps : 0);
@@ -75,7 +136,8 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
     if (is_set(hooks.interrupt)) {
       break;
     }
-    const plan_batch batch = encode_plan_batch(*current, tokenizer, plan, iter);
+    current = &model;
+    const plan_batch batch = encode_plan_batch(model, tokenizer, plan, iter);
     sampling_hooks sh;
     sh.stop = [&] { return is_set(hooks.interrupt) || is_set(hooks.skip); };
     sh.on_step = [&](int step, int) {
@@ -86,14 +148,19 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
         hooks.on_step(iter * iter_steps + step + 1, job_steps);
       }
     };
-    at::Tensor samples = sample_plan_batches(*current, {&batch}, sh);
+    sh.switch_model = refiner_switch(false);
+    sh.tokenizer = &tokenizer;
+    at::Tensor samples = sample_plan_batches(model, {&batch}, sh);
     // An interrupt ends the job with the first pass's images; a skip still set ends the second
     // pass at its first model call, as in A1111.
     if (plan.hires && !is_set(hooks.interrupt)) {
       sampling_hooks hr = sh;
       hr.on_step = [&](int step, int steps) { sh.on_step(plan.sample_steps + step, steps); };
+      hr.switch_model = refiner_switch(true);
+      // The first pass is decoded (for a pixel upscaler) by the model it ended on; the second
+      // starts on the hires checkpoint, or on the job's own model.
       const sd_model* first_pass = current;
-      switch_to_hires();
+      current = hires != nullptr ? &models.take(*hires, "hr_checkpoint_name") : &model;
       samples = run_hires_pass(*first_pass, *current, tokenizer, *plan.hires, plan, samples, iter, hr);
     }
 

@@ -18,7 +18,7 @@ class clip_tokenizer;
 class embedding_set;
 class lora_library;
 class sd_model;
-struct hires_checkpoint;
+struct checkpoint_switch;
 
 /// One output image: 8-bit RGB, row-major, with its own infotext.
 struct rgb_image {
@@ -52,13 +52,17 @@ struct txt2img_hooks {
 
 /// Runs a txt2img request. `opts` are the effective options (defaults + override_settings).
 /// The prompt's `<lora:…>` tags are looked up in `loras` (null: no Lora folder) and merged into
-/// the model's weights for this job only. `hires`: the checkpoint hr_checkpoint_name chose (null:
-/// none named); the job switches to it after its first pass (hires_fix.hpp). Errors: not_found for
-/// an unknown sampler, bad_request for values out of range.
+/// the weights of every model the job runs on, for this job only. `hires`: the checkpoint
+/// hr_checkpoint_name chose, which each second pass runs on; `refiner`: the one refiner_checkpoint
+/// chose, which takes a sampling run over once it has come refiner_switch_at of the way (the
+/// second pass only, with hires fix, unless option hires_fix_refiner_pass says otherwise); null:
+/// none named (checkpoint_switch.hpp). Each n_iter batch starts on `model` again, as A1111 reloads
+/// it. Errors: not_found for an unknown sampler, bad_request for values out of range, unsupported
+/// naming the field for a checkpoint to switch to of another kind.
 txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& request,
                            const options& opts, const txt2img_hooks& hooks = {}, lora_library* loras = nullptr,
                            std::shared_ptr<const embedding_set> embeddings = nullptr,
-                           const hires_checkpoint* hires = nullptr);
+                           const checkpoint_switch* hires = nullptr, const checkpoint_switch* refiner = nullptr);
 
 /// A1111's txt2img response JSON (`images` as base64 PNGs with infotext, `parameters`, `info`).
 std::string encode_txt2img_response(const txt2img_result& result, const txt2img_request& request);

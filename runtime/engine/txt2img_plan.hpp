@@ -108,6 +108,12 @@ plan_batch encode_plan_batch(const sd_model& model, const clip_tokenizer& tokeni
 /// share UNet calls without padding, and so without changing their results, only when these are equal.
 std::vector<std::pair<int64_t, int64_t>> cond_lengths(const plan_batch& batch);
 
+/// Where a sampling run stands at a model call, as A1111's refiner measures it (apply_refiner).
+struct sampling_point {
+  float by_sigma = 0;   ///< the completed ratio of the call's σ or timestep (checkpoint_switch.hpp)
+  double by_steps = 0;  ///< model calls made / the calls the run makes (option refiner_switch_by_sample_steps)
+};
+
 /// Callbacks of the sampling stage.
 struct sampling_hooks {
   /// After each sampler step (index, steps); may throw (e.g. errc::cancelled) to end sampling.
@@ -118,6 +124,10 @@ struct sampling_hooks {
   std::function<void(const at::Tensor& reached)> before_call;
   /// Checked before each model call; true ends sampling with the last denoised prediction.
   std::function<bool()> stop;
+  /// Asked before each model call, after `stop` (A1111's refiner): a model returned takes the run
+  /// over from that call, the batches' prompts encoded again by it with `tokenizer`.
+  std::function<const sd_model*(const sampling_point&)> switch_model;
+  const clip_tokenizer* tokenizer = nullptr;
 };
 
 /// Samples several plan batches as one: conditioning and CFG scales concatenated, each image with

@@ -44,26 +44,36 @@ model_choice choose_model(const txt2img_request& request, const options& setting
   } catch (const error& e) {
     throw error(e.code(), field_of(request, "sd_vae"), e.message());
   }
-  if (request.enable_hr && request.kind == request_kind::txt2img && request.hr_checkpoint_name && !request.hr_checkpoint_name->empty() &&
-      *request.hr_checkpoint_name != "Use same checkpoint") {
-    const checkpoint_info* hr = catalog.find(*request.hr_checkpoint_name);
-    if (hr == nullptr) {
-      throw error(errc::bad_request, "hr_checkpoint_name",
-                  "Could not find checkpoint with name " + *request.hr_checkpoint_name);
+  // A checkpoint to switch to: the same file keeps the VAE (A1111 loads nothing), another gets
+  // the one A1111 resolves when it loads that checkpoint.
+  const auto switch_to = [&](const std::string& field, const std::string& name) {
+    const checkpoint_info* found = catalog.find(name);
+    if (found == nullptr) {
+      throw error(errc::bad_request, field, "Could not find checkpoint with name " + name);
     }
-    choice.hr_checkpoint = hr->path;
-    choice.hr_title = hr->short_title();
-    if (ckpt != nullptr && hr->path == ckpt->path) {
-      choice.hr_vae = choice.vae;  // the same checkpoint: A1111 loads nothing, the VAE stays
-    } else {
-      try {
-        if (auto vae = resolve_vae(vaes, hr->path, settings.sd_vae, settings.sd_vae_overrides_per_model_preferences)) {
-          choice.hr_vae = vae->path;
-        }
-      } catch (const error& e) {
-        throw error(e.code(), field_of(request, "sd_vae"), e.message());
+    switch_choice to;
+    to.checkpoint = found->path;
+    to.title = found->short_title();
+    if (ckpt != nullptr && found->path == ckpt->path) {
+      to.vae = choice.vae;
+      return to;
+    }
+    try {
+      if (auto vae = resolve_vae(vaes, found->path, settings.sd_vae, settings.sd_vae_overrides_per_model_preferences)) {
+        to.vae = vae->path;
       }
+    } catch (const error& e) {
+      throw error(e.code(), field_of(request, "sd_vae"), e.message());
     }
+    return to;
+  };
+  if (request.enable_hr && request.kind == request_kind::txt2img && request.hr_checkpoint_name &&
+      !request.hr_checkpoint_name->empty() && *request.hr_checkpoint_name != "Use same checkpoint") {
+    choice.hires = switch_to("hr_checkpoint_name", *request.hr_checkpoint_name);
+  }
+  const auto& refiner = request.refiner_checkpoint;
+  if (refiner && *refiner != "" && *refiner != "None" && *refiner != "none") {
+    choice.refiner = switch_to("refiner_checkpoint", *refiner);
   }
   return choice;
 }

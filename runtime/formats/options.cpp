@@ -70,6 +70,8 @@ const std::vector<option_field>& fields() {
       {"sd_model_checkpoint", &options::sd_model_checkpoint},
       {"sd_vae", &options::sd_vae},
       {"sd_vae_overrides_per_model_preferences", &options::sd_vae_overrides_per_model_preferences},
+      {"hires_fix_refiner_pass", &options::hires_fix_refiner_pass, {"first pass", "second pass", "both passes"}},
+      {"refiner_switch_by_sample_steps", &options::refiner_switch_by_sample_steps},
       {"samples_format", &options::samples_format, {"png", "jpg", "jpeg", "webp"}},
       {"enable_pnginfo", &options::enable_pnginfo},
       {"add_model_hash_to_info", &options::add_model_hash_to_info},

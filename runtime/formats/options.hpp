@@ -67,6 +67,8 @@ struct options {
   std::optional<std::string> sd_model_checkpoint;  ///< checkpoint title or alias; none = the loaded one
   std::string sd_vae = "Automatic";  ///< "Automatic", "None" or a VAE file name
   bool sd_vae_overrides_per_model_preferences = true;
+  std::string hires_fix_refiner_pass = "second pass";  ///< which hires pass a refiner may switch in
+  bool refiner_switch_by_sample_steps = false;         ///< refiner_switch_at counts model calls, not σ
   // Output and infotext.
   std::string samples_format = "png";
   bool enable_pnginfo = true;

@@ -5,6 +5,7 @@
 #include "runtime/engine/make_model.hpp"
 #include "runtime/engine/safetensors.hpp"
 #include "tests/support/api_server.hpp"
+#include "tests/support/test_pictures.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -225,4 +226,60 @@ BOOST_AUTO_TEST_CASE(a_hires_pass_on_another_checkpoint) {
   const auto unknown = call("POST", "/sdapi/v1/txt2img", hires_body("nowhere"));
   BOOST_TEST(unknown.status == 422, unknown.body.substr(0, 300));
   BOOST_TEST(has(unknown.body, "hr_checkpoint_name"), unknown.body);
+}
+
+// refiner_checkpoint: another checkpoint takes the sampling over at refiner_switch_at, for txt2img
+// and img2img; the infotext names it after everything noted before sampling. Its jobs run on their
+// own; an unknown name is refused naming the field, and the worker goes on.
+BOOST_AUTO_TEST_CASE(a_refiner_takes_over_partway) {
+  const auto refined = [](double at, const std::string& name = "other") {
+    return std::string(R"({"prompt":"a lighthouse","steps":4,"width":64,"height":64,"sampler_name":"Euler","seed":5,)") +
+           R"("refiner_checkpoint":")" + name + R"(","refiner_switch_at":)" + std::to_string(at) + "}";
+  };
+  const generated plain = generate(R"({"prompt":"a lighthouse","steps":4,"width":64,"height":64,"sampler_name":"Euler","seed":5})");
+  const generated half = generate(refined(0.5));
+  BOOST_TEST(!same_image(plain.pixels, half.pixels));
+  BOOST_TEST(has(half.infotext, "Model: tiny,"), half.infotext);
+  // The title is the stem and, once the file is hashed, its short hash.
+  BOOST_TEST(has(half.infotext, "Model: tiny, Refiner: other"), half.infotext);
+  BOOST_TEST(has(half.infotext, ", Refiner switch at: 0.5, Version: "), half.infotext);
+  // Never reached: the job's own image, no Refiner entry.
+  const generated never = generate(refined(1.0));
+  BOOST_TEST(never.pixels == plain.pixels);
+  BOOST_TEST(!has(never.infotext, "Refiner"), never.infotext);
+  // "None" names no refiner.
+  const generated none = generate(refined(0.5, "None"));
+  BOOST_TEST(none.pixels == plain.pixels);
+
+  std::vector<std::future<generated>> answers;
+  for (int i = 0; i < 4; ++i) {
+    answers.push_back(std::async(std::launch::async, generate,
+                                 i % 2 == 0 ? refined(0.5)
+                                            : std::string(R"({"prompt":"a lighthouse","steps":4,"width":64,"height":64,)"
+                                                          R"("sampler_name":"Euler","seed":5})")));
+  }
+  for (int i = 0; i < 4; ++i) {
+    const generated g = answers[static_cast<size_t>(i)].get();
+    BOOST_TEST(same_image(g.pixels, i % 2 == 0 ? half.pixels : plain.pixels), "job " << i);
+  }
+
+  // img2img: the same switch inside its shortened run.
+  const std::string init = sdw::test::write_init_png((server().server.dir().dir / "init.png").string(), 64, 64, 3);
+  const auto img2img = [&](const std::string& refiner) {
+    const auto r = call("POST", "/sdapi/v1/img2img",
+                        R"({"init_images":[")" + init + R"("],"prompt":"a lighthouse","steps":4,"width":64,"height":64,)"
+                        R"("sampler_name":"Euler","seed":5,"denoising_strength":0.75)" + refiner + "}");
+    BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 400));
+    return images_of(r).at(0);
+  };
+  const auto img_plain = img2img("");
+  const auto img_refined = img2img(R"(,"refiner_checkpoint":"other","refiner_switch_at":0.5)");
+  BOOST_TEST(!same_image(img_plain.pixels, img_refined.pixels));
+  BOOST_TEST(has(img_refined.text.at("parameters"), "Denoising strength: 0.75, Refiner: other"),
+             img_refined.text.at("parameters"));
+
+  const auto unknown = call("POST", "/sdapi/v1/txt2img", refined(0.5, "nowhere"));
+  BOOST_TEST(unknown.status == 422, unknown.body.substr(0, 300));
+  BOOST_TEST(has(unknown.body, "refiner_checkpoint"), unknown.body);
+  BOOST_TEST(server().server.call("GET", "/health").status == 200);
 }

@@ -216,13 +216,24 @@ BOOST_AUTO_TEST_CASE(a_request_chooses_its_files_or_is_refused_naming_the_field)
   // checkpoint; its short title (the stem, with the hash once known) for the infotext.
   const model_choice hr_b = choose(R"({"prompt":"x","enable_hr":true,"denoising_strength":0.5,"hr_checkpoint_name":"b"})");
   BOOST_TEST(hr_b.checkpoint == plain.checkpoint);
-  BOOST_TEST(fs::path(hr_b.hr_checkpoint).filename() == "b.safetensors");
-  BOOST_TEST(hr_b.hr_vae.empty());  // Automatic: b has no VAE of its own
-  BOOST_TEST(hr_b.hr_title == "b");
+  BOOST_TEST(fs::path(hr_b.hires.checkpoint).filename() == "b.safetensors");
+  BOOST_TEST(hr_b.hires.vae.empty());  // Automatic: b has no VAE of its own
+  BOOST_TEST(hr_b.hires.title == "b");
   const model_choice hr_a = choose(R"({"prompt":"x","enable_hr":true,"denoising_strength":0.5,"hr_checkpoint_name":"A"})");
-  BOOST_TEST(hr_a.hr_checkpoint == plain.checkpoint);
-  BOOST_TEST(hr_a.hr_vae == plain.vae);
+  BOOST_TEST(hr_a.hires.checkpoint == plain.checkpoint);
+  BOOST_TEST(hr_a.hires.vae == plain.vae);
   BOOST_TEST(choose(R"({"prompt":"x","enable_hr":true,"denoising_strength":0.5,"hr_checkpoint_name":"Use same checkpoint"})")
-               .hr_checkpoint.empty());
-  BOOST_TEST(choose(R"({"prompt":"x","enable_hr":false,"hr_checkpoint_name":"b"})").hr_checkpoint.empty());
+               .hires.checkpoint.empty());
+  BOOST_TEST(choose(R"({"prompt":"x","enable_hr":false,"hr_checkpoint_name":"b"})").hires.checkpoint.empty());
+
+  // refiner_checkpoint: found the same way, for txt2img and img2img alike; "None" or "" names none.
+  BOOST_TEST(refused(R"({"prompt":"x","refiner_checkpoint":"nope","refiner_switch_at":0.8})") == "refiner_checkpoint");
+  const model_choice refiner = choose(R"({"prompt":"x","refiner_checkpoint":"b","refiner_switch_at":0.8})");
+  BOOST_TEST(refiner.checkpoint == plain.checkpoint);
+  BOOST_TEST(fs::path(refiner.refiner.checkpoint).filename() == "b.safetensors");
+  BOOST_TEST(refiner.refiner.title == "b");
+  BOOST_TEST(!refiner.hires.named());
+  for (const char* none : {"None", "none", ""}) {
+    BOOST_TEST(!choose(R"({"prompt":"x","refiner_checkpoint":")" + std::string(none) + R"("})").refiner.named());
+  }
 }
