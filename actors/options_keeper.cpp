@@ -22,6 +22,14 @@ void take_choice(generation_job& job, const model_choice& m) {
   job.refiner = m.refiner;
 }
 
+/// Whether a checkpoint name is listed (after reading the folder again when it is not).
+bool checkpoint_known(options_keeper_state& st, const std::string& name) {
+  if (st.checkpoints.find_exact(name) == nullptr) {
+    rescan(st);
+  }
+  return st.checkpoints.find_exact(name) != nullptr;
+}
+
 /// The job's options and model files; a name not found is looked for once more after reading the
 /// folder again (a file copied in since, or the demo model written after start).
 void resolve(options_keeper_state& st, generation_job& job) {
@@ -37,6 +45,14 @@ void resolve(options_keeper_state& st, generation_job& job) {
     rescan(st);
     const model_choice m = choose_model(job.request, job.settings, st.checkpoints, st.vaes);
     take_choice(job, m);
+  }
+  // override_settings_restore_afterwards false: A1111 leaves the overrides set, so the requests that
+  // come in after this one run with them as stored options.
+  const auto& overrides = job.request.override_settings;
+  if (!job.request.override_settings_restore_afterwards && overrides && !overrides->empty()) {
+    options_post kept = post_options(to_json(json_value(*overrides)), st.stored,
+                                     [&st](const std::string& name) { return checkpoint_known(st, name); });
+    if (!kept.refused) st.stored = std::move(kept.stored);
   }
 }
 
@@ -56,13 +72,8 @@ options_keeper_actor::behavior_type options_keeper(options_keeper_actor::statefu
       // the options they came in with.
       auto& st = self->state;
       st.checkpoints.refresh_hashes();
-      const auto known = [&st](const std::string& name) {
-        if (st.checkpoints.find_exact(name) == nullptr) {
-          rescan(st);
-        }
-        return st.checkpoints.find_exact(name) != nullptr;
-      };
-      options_post merged = post_options(body, st.stored, known);
+      options_post merged =
+        post_options(body, st.stored, [&st](const std::string& name) { return checkpoint_known(st, name); });
       if (merged.refused) {
         return {static_cast<int32_t>(merged.refused->status), merged.refused->body};
       }

@@ -167,6 +167,21 @@ BOOST_AUTO_TEST_CASE(the_stored_checkpoint_option_selects_the_model_for_later_jo
   BOOST_TEST(generate(txt2img_body()).pixels != other.pixels);
 }
 
+// override_settings_restore_afterwards false: A1111 leaves the overrides set, so they are the stored
+// options of the requests that come after.
+BOOST_AUTO_TEST_CASE(overrides_kept_afterwards_become_the_stored_options) {
+  const generated other = generate(txt2img_body(R"({"sd_model_checkpoint":"other"})"));
+  const generated plain = generate(txt2img_body());
+  BOOST_TEST(other.pixels != plain.pixels);
+  std::string kept = txt2img_body(R"({"sd_model_checkpoint":"other"})");
+  kept.insert(kept.size() - 1, R"(,"override_settings_restore_afterwards":false)");
+  BOOST_TEST(generate(kept).pixels == other.pixels);
+  BOOST_TEST(generate(txt2img_body()).pixels == other.pixels);
+  BOOST_TEST(has(call("GET", "/sdapi/v1/options").body, R"("sd_model_checkpoint":"other)"));
+  BOOST_TEST(call("POST", "/sdapi/v1/options", R"({"sd_model_checkpoint":"tiny"})").status == 200);
+  BOOST_TEST(generate(txt2img_body()).pixels == plain.pixels);
+}
+
 BOOST_AUTO_TEST_CASE(a_vae_file_chosen_per_request_changes_the_image_and_the_infotext) {
   const generated own = generate(txt2img_body());
   const generated with = generate(txt2img_body(R"({"sd_vae":"donor-vae.safetensors"})"));
