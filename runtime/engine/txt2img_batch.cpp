@@ -137,64 +137,87 @@ std::vector<std::vector<unit*>> make_runs(const std::vector<std::pair<std::strin
   return runs;
 }
 
-} // namespace
+/// One call of run_txt2img_batch: the members' plans, their sampling runs (first passes, then hires
+/// fix's second passes grouped again), their answers, and the members that run alone.
+class batch_runner {
+public:
+  batch_runner(const sd_model& model, const clip_tokenizer& tokenizer, const std::vector<batch_member>& members,
+               const batch_hooks& hooks, int max_images, lora_library* loras,
+               std::shared_ptr<const embedding_set> embeddings)
+    : model_(model), tokenizer_(tokenizer), members_(members), hooks_(hooks), max_images_(max_images), loras_(loras),
+      embeddings_(std::move(embeddings)), patched_(model), out_(members.size()), key_of_(members.size()) {}
 
-std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_tokenizer& tokenizer,
-                                             const std::vector<batch_member>& members, const batch_hooks& hooks,
-                                             int max_images, lora_library* loras,
-                                             std::shared_ptr<const embedding_set> embeddings) {
-  c10::InferenceMode guard;
-  lora_patcher patched(model);
-  std::vector<batch_outcome> out(members.size());
-  const auto cancel_of = [&](size_t i) { return i < hooks.cancel.size() ? hooks.cancel[i] : nullptr; };
-  const auto interrupt_of = [&](size_t i) { return i < hooks.interrupt.size() ? hooks.interrupt[i] : nullptr; };
-  const auto skip_of = [&](size_t i) { return i < hooks.skip.size() ? hooks.skip[i] : nullptr; };
-
-  // Plan every batchable member and encode each of its n_iter batches.
-  std::vector<size_t> alone;
-  std::vector<std::string> key_of(members.size());
-  std::vector<std::unique_ptr<planned>> plans;
-  std::vector<std::unique_ptr<unit>> units;
-  std::vector<std::pair<std::string, unit*>> keyed;
-  for (size_t i = 0; i < members.size(); ++i) {
-    const auto key = batch_key(members[i].request, members[i].opts);
-    if (!key) {
-      alone.push_back(i);
-      continue;
+  std::vector<batch_outcome> run() {
+    plan_members();
+    const std::vector<std::vector<unit*>> runs = make_runs(first_keyed_, max_images_);
+    count_expected_steps(runs);
+    for (const auto& r : runs) sample_run(r, true);
+    if (!second_keyed_.empty()) {
+      const auto second_runs = make_runs(second_keyed_, max_images_);
+      // The second passes grouped as the first ones did unless some members stopped early.
+      int remaining = alone_steps();
+      for (const auto& r : second_runs) remaining += r.front()->plan().sample_steps;
+      total_steps_ = std::max(total_steps_, done_steps_ + remaining);
+      for (const auto& r : second_runs) sample_run(r, false);
     }
-    key_of[i] = *key;
-    try {
-      auto p = std::make_unique<planned>(planned{i, make_txt2img_plan(model, members[i].request, members[i].opts, loras, embeddings), {}});
-      patched.apply(p->plan.loras, lora_part::text);
-      std::vector<std::unique_ptr<unit>> mine;
-      for (int iter = 0; iter < members[i].request.n_iter; ++iter) {
-        mine.push_back(std::make_unique<unit>(unit{p.get(), nullptr, encode_plan_batch(model, tokenizer, p->plan, iter)}));
+    assemble_answers();
+    run_alone_members();
+    return std::move(out_);
+  }
+
+private:
+  const std::atomic<bool>* cancel_of(size_t i) const { return i < hooks_.cancel.size() ? hooks_.cancel[i] : nullptr; }
+  const std::atomic<bool>* interrupt_of(size_t i) const {
+    return i < hooks_.interrupt.size() ? hooks_.interrupt[i] : nullptr;
+  }
+  std::atomic<bool>* skip_of(size_t i) const { return i < hooks_.skip.size() ? hooks_.skip[i] : nullptr; }
+
+  int alone_steps() const {
+    int steps = 0;
+    for (size_t i : alone_) steps += members_[i].request.steps * members_[i].request.n_iter;
+    return steps;
+  }
+
+  /// Plans every batchable member and encodes each of its n_iter batches.
+  void plan_members() {
+    for (size_t i = 0; i < members_.size(); ++i) {
+      const auto key = batch_key(members_[i].request, members_[i].opts);
+      if (!key) {
+        alone_.push_back(i);
+        continue;
       }
-      for (auto& u : mine) {
-        keyed.emplace_back(*key, u.get());
-        units.push_back(std::move(u));
+      key_of_[i] = *key;
+      try {
+        auto p = std::make_unique<planned>(
+          planned{i, make_txt2img_plan(model_, members_[i].request, members_[i].opts, loras_, embeddings_), {}});
+        patched_.apply(p->plan.loras, lora_part::text);
+        std::vector<std::unique_ptr<unit>> mine;
+        for (int iter = 0; iter < members_[i].request.n_iter; ++iter) {
+          mine.push_back(std::make_unique<unit>(unit{p.get(), nullptr, encode_plan_batch(model_, tokenizer_, p->plan, iter)}));
+        }
+        for (auto& u : mine) {
+          first_keyed_.emplace_back(*key, u.get());
+          units_.push_back(std::move(u));
+        }
+        plans_.push_back(std::move(p));
+      } catch (const error& e) {
+        out_[i].failure = e;
       }
-      plans.push_back(std::move(p));
-    } catch (const error& e) {
-      out[i].failure = e;
     }
   }
-  std::vector<std::vector<unit*>> runs = make_runs(keyed, max_images);
 
-  // Progress counts both passes of hires fix; the second passes are expected to run as the
-  // first ones grouped (their keys hold every second-pass setting).
-  int total_steps = 0;
-  for (const auto& run : runs) {
-    const txt2img_plan& first = run.front()->member->plan;
-    total_steps += first.sample_steps + (first.hires ? first.hires->pass.sample_steps : 0);
+  /// Progress counts both passes of hires fix; the second passes are expected to run as the first
+  /// ones grouped (their keys hold every second-pass setting).
+  void count_expected_steps(const std::vector<std::vector<unit*>>& runs) {
+    total_steps_ = alone_steps();
+    for (const auto& r : runs) {
+      const txt2img_plan& first = r.front()->member->plan;
+      total_steps_ += first.sample_steps + (first.hires ? first.hires->pass.sample_steps : 0);
+    }
   }
-  for (size_t i : alone) {
-    total_steps += members[i].request.steps * members[i].request.n_iter;
-  }
-  int done_steps = 0;
 
-  // A unit's final latents: decoded into its member's images.
-  const auto decode = [&](unit* u, const at::Tensor& latents) {
+  /// A unit's final latents, decoded into its member's images.
+  void decode(unit* u, const at::Tensor& latents) {
     planned* p = u->member;
     try {
       const int n = u->rows();
@@ -202,17 +225,16 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
       std::vector<rgb_image>& images = p->images[u->batch.iter];
       for (int i = 0; i < n; ++i) {
         std::vector<rgb_image> masks;
-        images.push_back(decode_plan_image(model, p->plan, latents.narrow(0, i, 1), first + static_cast<size_t>(i), &masks));
+        images.push_back(decode_plan_image(model_, p->plan, latents.narrow(0, i, 1), first + static_cast<size_t>(i), &masks));
         for (auto& m : masks) images.push_back(std::move(m));
       }
     } catch (const error& e) {
-      out[p->index].failure = e;
+      out_[p->index].failure = e;
     }
-  };
+  }
 
-  // The second passes, made as the first passes end.
-  std::vector<std::pair<std::string, unit*>> second_keyed;
-  const auto first_pass_done = [&](unit* u, const at::Tensor& latents, bool skipped) {
+  /// A first pass ended: decoded, or (hires fix) made into its second pass's unit.
+  void first_pass_done(unit* u, const at::Tensor& latents, bool skipped) {
     planned* p = u->member;
     // An interrupt ends the job with the first pass's images, as run_txt2img does.
     if (!p->plan.hires || is_set(interrupt_of(p->index))) {
@@ -220,198 +242,223 @@ std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_t
     }
     try {
       auto pass = std::make_unique<txt2img_plan>(p->plan.hires->pass);
-      pass->init_latent = hires_init_latent(model, model, *p->plan.hires, p->plan, latents, u->batch.iter);
-      patched.apply(p->plan.loras, lora_part::text);
-      plan_batch batch = encode_plan_batch(model, tokenizer, *pass, u->batch.iter);
+      pass->init_latent = hires_init_latent(model_, model_, *p->plan.hires, p->plan, latents, u->batch.iter);
+      patched_.apply(p->plan.loras, lora_part::text);
+      plan_batch batch = encode_plan_batch(model_, tokenizer_, *pass, u->batch.iter);
       auto second = std::make_unique<unit>(unit{p, std::move(pass), std::move(batch), skipped});
       second->batch.plan = second->hires_pass.get();
-      second_keyed.emplace_back(key_of[p->index], second.get());
-      units.push_back(std::move(second));
+      second_keyed_.emplace_back(key_of_[p->index], second.get());
+      units_.push_back(std::move(second));
     } catch (const error& e) {
-      out[p->index].failure = e;
+      out_[p->index].failure = e;
     }
-  };
+  }
 
-  // Runs the sampling runs of one pass; each unit that finishes goes to `done`.
-  const auto sample_runs = [&](const std::vector<std::vector<unit*>>& pass_runs, bool first_pass,
-                               const std::function<void(unit*, const at::Tensor&, bool)>& done) {
-    for (const auto& run : pass_runs) {
-      const int steps = run.front()->plan().sample_steps;
-      // What run_txt2img does at the start of an n_iter batch: an earlier skip is dropped, an
-      // interrupt ends the job with the images made so far. A second pass keeps a skip still set.
-      if (first_pass) {
-        for (unit* u : run) {
-          if (std::atomic<bool>* skip = skip_of(u->member->index)) {
-            skip->store(false);
-          }
-        }
-      }
-      std::vector<unit*> active;
+  /// The units of a run that still sample: what run_txt2img does at the start of an n_iter batch
+  /// (an earlier skip is dropped, an interrupt ends the job with the images made so far); a second
+  /// pass keeps a skip still set.
+  std::vector<unit*> active_units(const std::vector<unit*>& run, bool first_pass) {
+    if (first_pass) {
       for (unit* u : run) {
-        planned* p = u->member;
-        if (out[p->index].failure) {
-          continue;
-        }
-        if (is_set(cancel_of(p->index))) {
-          out[p->index].failure = cancelled_error();
-        } else if (first_pass && (p->stopped || is_set(interrupt_of(p->index)))) {
-          p->stopped = true;
-        } else {
-          active.push_back(u);
-        }
+        if (std::atomic<bool>* skip = skip_of(u->member->index)) skip->store(false);
       }
-      if (active.empty()) {
-        done_steps += steps;
+    }
+    std::vector<unit*> active;
+    for (unit* u : run) {
+      planned* p = u->member;
+      if (out_[p->index].failure) {
         continue;
       }
-      std::vector<const plan_batch*> batches;
-      for (unit* u : active) {
-        batches.push_back(&u->batch);
+      if (is_set(cancel_of(p->index))) {
+        out_[p->index].failure = cancelled_error();
+      } else if (first_pass && (p->stopped || is_set(interrupt_of(p->index)))) {
+        p->stopped = true;
+      } else {
+        active.push_back(u);
       }
-      patched.apply(active.front()->member->plan.loras, lora_part::unet);
-      // A stopped batch keeps riding along like a cancelled one; the latents it reached are kept
-      // apart and decoded in place of the final ones. A member's batches stop as they would one
-      // after another: a skip ends its earliest batch still sampling (the next ones go on); an
-      // interrupt ends that one, and its later batches count as never run.
-      std::vector<at::Tensor> reached(active.size());
-      std::vector<bool> dropped(active.size(), false), skipped(active.size(), false);
-      const auto finished = [&](size_t a) { return reached[a].defined() || dropped[a]; };
-      sampling_hooks sh;
-      sh.before_call = [&](const at::Tensor& now) {
-        int64_t row = 0;
-        std::vector<const planned*> interrupted;
-        for (size_t a = 0; a < active.size(); ++a) {
-          const planned* p = active[a]->member;
-          const int n = active[a]->rows();
-          if (!finished(a)) {
-            if (std::find(interrupted.begin(), interrupted.end(), p) != interrupted.end()) {
-              dropped[a] = true;
-            } else if (is_set(interrupt_of(p->index))) {
-              reached[a] = now.narrow(0, row, n).clone();
-              interrupted.push_back(p);
-            } else if (std::atomic<bool>* skip = skip_of(p->index); is_set(skip) || active[a]->skip_at_once) {
-              reached[a] = now.narrow(0, row, n).clone();
-              skipped[a] = true;
-              if (skip != nullptr) {
-                skip->store(false);
-              }
+    }
+    return active;
+  }
+
+  /// One sampling run of a pass; each unit that finishes goes on (first pass) or is decoded.
+  void sample_run(const std::vector<unit*>& run, bool first_pass) {
+    const int steps = run.front()->plan().sample_steps;
+    const std::vector<unit*> active = active_units(run, first_pass);
+    if (active.empty()) {
+      done_steps_ += steps;
+      return;
+    }
+    std::vector<const plan_batch*> batches;
+    for (unit* u : active) {
+      batches.push_back(&u->batch);
+    }
+    patched_.apply(active.front()->member->plan.loras, lora_part::unet);
+    // A stopped batch keeps riding along like a cancelled one; the latents it reached are kept
+    // apart and decoded in place of the final ones. A member's batches stop as they would one
+    // after another: a skip ends its earliest batch still sampling (the next ones go on); an
+    // interrupt ends that one, and its later batches count as never run.
+    std::vector<at::Tensor> reached(active.size());
+    std::vector<bool> dropped(active.size(), false), skipped(active.size(), false);
+    const auto finished = [&](size_t a) { return reached[a].defined() || dropped[a]; };
+    sampling_hooks sh;
+    sh.before_call = [&](const at::Tensor& now) {
+      int64_t row = 0;
+      std::vector<const planned*> interrupted;
+      for (size_t a = 0; a < active.size(); ++a) {
+        const planned* p = active[a]->member;
+        const int n = active[a]->rows();
+        if (!finished(a)) {
+          if (std::find(interrupted.begin(), interrupted.end(), p) != interrupted.end()) {
+            dropped[a] = true;
+          } else if (is_set(interrupt_of(p->index))) {
+            reached[a] = now.narrow(0, row, n).clone();
+            interrupted.push_back(p);
+          } else if (std::atomic<bool>* skip = skip_of(p->index); is_set(skip) || active[a]->skip_at_once) {
+            reached[a] = now.narrow(0, row, n).clone();
+            skipped[a] = true;
+            if (skip != nullptr) {
+              skip->store(false);
             }
           }
-          row += n;
         }
-      };
-      sh.stop = [&] {
-        for (size_t a = 0; a < active.size(); ++a) {
-          if (!finished(a) && !is_set(cancel_of(active[a]->member->index))) {
-            return false;
-          }
-        }
-        return true;
-      };
-      sh.on_step = [&](int step, int) {
-        // A cancelled member still rides along (its rows cannot leave a sampler's history); only
-        // when every member is cancelled does the run stop.
-        bool any_left = false;
-        for (unit* u : active) {
-          any_left = any_left || !is_set(cancel_of(u->member->index));
-        }
-        if (!any_left) {
-          throw cancelled_error();
-        }
-        if (hooks.on_step) {
-          hooks.on_step(done_steps + step + 1, total_steps);
-        }
-      };
-      at::Tensor samples;
-      try {
-        samples = sample_plan_batches(model, batches, sh);
-      } catch (const error& e) {
-        for (unit* u : active) {
-          out[u->member->index].failure = e.code() == errc::cancelled ? cancelled_error() : e;
-        }
-        done_steps += steps;
-        continue;
-      }
-      done_steps += steps;
-
-      int64_t row = 0;
-      for (size_t a = 0; a < active.size(); ++a) {
-        unit* u = active[a];
-        planned* p = u->member;
-        const int n = u->rows();
-        const at::Tensor latents = reached[a].defined() ? reached[a] : samples.narrow(0, row, n);
         row += n;
-        if (dropped[a]) {
-          p->stopped = true;
-          continue;
-        }
-        if (is_set(cancel_of(p->index))) {
-          out[p->index].failure = cancelled_error();
-          continue;
-        }
-        done(u, latents, skipped[a]);
       }
-    }
-  };
-
-  sample_runs(runs, true, first_pass_done);
-  if (!second_keyed.empty()) {
-    const auto second_runs = make_runs(second_keyed, max_images);
-    // The second passes grouped as the first ones did unless some members stopped early.
-    int remaining = 0;
-    for (const auto& run : second_runs) remaining += run.front()->plan().sample_steps;
-    for (size_t i : alone) remaining += members[i].request.steps * members[i].request.n_iter;
-    total_steps = std::max(total_steps, done_steps + remaining);
-    sample_runs(second_runs, false, [&](unit* u, const at::Tensor& latents, bool) { decode(u, latents); });
-  }
-
-  // Each member's answer: its images in n_iter order, as run_txt2img assembles them.
-  for (const auto& p : plans) {
-    batch_outcome& o = out[p->index];
-    if (o.failure) {
-      continue;
-    }
-    txt2img_result r;
-    r.all_seeds = p->plan.all_seeds;
-    r.all_subseeds = p->plan.all_subseeds;
-    std::vector<std::string> infotexts;
-    for (auto& [iter, images] : p->images) {
-      for (auto& img : images) {
-        // The mask images after an inpainted one carry no infotext and are not counted.
-        if (!img.infotext.empty()) infotexts.push_back(img.infotext);
-        r.images.push_back(std::move(img));
+    };
+    sh.stop = [&] {
+      for (size_t a = 0; a < active.size(); ++a) {
+        if (!finished(a) && !is_set(cancel_of(active[a]->member->index))) {
+          return false;
+        }
       }
-    }
-    try {
-      r.info_json = plan_info_json(model, p->plan, infotexts);
-      o.result = std::move(r);
-    } catch (const error& e) {
-      o.failure = e;
-    }
-  }
-
-  // Members that run alone merge their own LoRAs into the original weights.
-  patched.restore();
-  for (size_t i : alone) {
-    const int offset = done_steps;
-    txt2img_hooks h;
-    h.cancel = cancel_of(i);
-    h.interrupt = interrupt_of(i);
-    h.skip = skip_of(i);
-    if (hooks.on_step) {
-      h.on_step = [&, offset](int step, int) { hooks.on_step(offset + step, total_steps); };
-    }
-    try {
-      if (is_set(h.cancel)) {
+      return true;
+    };
+    sh.on_step = [&](int step, int) {
+      // A cancelled member still rides along (its rows cannot leave a sampler's history); only
+      // when every member is cancelled does the run stop.
+      bool any_left = false;
+      for (unit* u : active) {
+        any_left = any_left || !is_set(cancel_of(u->member->index));
+      }
+      if (!any_left) {
         throw cancelled_error();
       }
-      out[i].result = run_txt2img(model, tokenizer, members[i].request, members[i].opts, h, loras, embeddings);
+      if (hooks_.on_step) {
+        hooks_.on_step(done_steps_ + step + 1, total_steps_);
+      }
+    };
+    at::Tensor samples;
+    try {
+      samples = sample_plan_batches(model_, batches, sh);
     } catch (const error& e) {
-      out[i].failure = e;
+      for (unit* u : active) {
+        out_[u->member->index].failure = e.code() == errc::cancelled ? cancelled_error() : e;
+      }
+      done_steps_ += steps;
+      return;
     }
-    done_steps += members[i].request.steps * members[i].request.n_iter;
+    done_steps_ += steps;
+
+    int64_t row = 0;
+    for (size_t a = 0; a < active.size(); ++a) {
+      unit* u = active[a];
+      planned* p = u->member;
+      const int n = u->rows();
+      const at::Tensor latents = reached[a].defined() ? reached[a] : samples.narrow(0, row, n);
+      row += n;
+      if (dropped[a]) {
+        p->stopped = true;
+        continue;
+      }
+      if (is_set(cancel_of(p->index))) {
+        out_[p->index].failure = cancelled_error();
+        continue;
+      }
+      if (first_pass) {
+        first_pass_done(u, latents, skipped[a]);
+      } else {
+        decode(u, latents);
+      }
+    }
   }
-  return out;
+
+  /// Each member's answer: its images in n_iter order, as run_txt2img assembles them.
+  void assemble_answers() {
+    for (const auto& p : plans_) {
+      batch_outcome& o = out_[p->index];
+      if (o.failure) {
+        continue;
+      }
+      txt2img_result r;
+      r.all_seeds = p->plan.all_seeds;
+      r.all_subseeds = p->plan.all_subseeds;
+      std::vector<std::string> infotexts;
+      for (auto& [iter, images] : p->images) {
+        for (auto& img : images) {
+          // The mask images after an inpainted one carry no infotext and are not counted.
+          if (!img.infotext.empty()) infotexts.push_back(img.infotext);
+          r.images.push_back(std::move(img));
+        }
+      }
+      try {
+        r.info_json = plan_info_json(model_, p->plan, infotexts);
+        o.result = std::move(r);
+      } catch (const error& e) {
+        o.failure = e;
+      }
+    }
+  }
+
+  /// Members that run alone merge their own LoRAs into the original weights.
+  void run_alone_members() {
+    patched_.restore();
+    for (size_t i : alone_) {
+      const int offset = done_steps_;
+      txt2img_hooks h;
+      h.cancel = cancel_of(i);
+      h.interrupt = interrupt_of(i);
+      h.skip = skip_of(i);
+      if (hooks_.on_step) {
+        h.on_step = [this, offset](int step, int) { hooks_.on_step(offset + step, total_steps_); };
+      }
+      try {
+        if (is_set(h.cancel)) {
+          throw cancelled_error();
+        }
+        out_[i].result = run_txt2img(model_, tokenizer_, members_[i].request, members_[i].opts, h, loras_, embeddings_);
+      } catch (const error& e) {
+        out_[i].failure = e;
+      }
+      done_steps_ += members_[i].request.steps * members_[i].request.n_iter;
+    }
+  }
+
+  const sd_model& model_;
+  const clip_tokenizer& tokenizer_;
+  const std::vector<batch_member>& members_;
+  const batch_hooks& hooks_;
+  const int max_images_;
+  lora_library* const loras_;
+  const std::shared_ptr<const embedding_set> embeddings_;
+  lora_patcher patched_;
+  std::vector<batch_outcome> out_;
+  std::vector<std::string> key_of_;
+  std::vector<size_t> alone_;
+  std::vector<std::unique_ptr<planned>> plans_;
+  std::vector<std::unique_ptr<unit>> units_;
+  std::vector<std::pair<std::string, unit*>> first_keyed_;
+  std::vector<std::pair<std::string, unit*>> second_keyed_;  ///< made as the first passes end
+  int total_steps_ = 0;
+  int done_steps_ = 0;
+};
+
+} // namespace
+
+std::vector<batch_outcome> run_txt2img_batch(const sd_model& model, const clip_tokenizer& tokenizer,
+                                             const std::vector<batch_member>& members, const batch_hooks& hooks,
+                                             int max_images, lora_library* loras,
+                                             std::shared_ptr<const embedding_set> embeddings) {
+  c10::InferenceMode guard;
+  return batch_runner(model, tokenizer, members, hooks, max_images, loras, std::move(embeddings)).run();
 }
 
 } // namespace sdw
