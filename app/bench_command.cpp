@@ -52,6 +52,15 @@ double median_seconds(int repeats, const std::function<void()>& fn) {
   return times[times.size() / 2];
 }
 
+std::optional<model_preset> preset_of(const model_config& config) {
+  for (model_preset candidate : {model_preset::tiny, model_preset::sd15, model_preset::sd2_tiny, model_preset::sd2,
+                                 model_preset::sdxl_tiny, model_preset::sdxl}) {
+    const model_config c = preset_config(candidate);
+    if (c.unet == config.unet && c.text == config.text) return candidate;
+  }
+  return std::nullopt;
+}
+
 std::string bench_model(const bench_args& args) {
   if (!args.model.empty()) {
     return args.model;
@@ -128,12 +137,7 @@ int run_bench(const bench_args& args) {
 
   // The cost a LoRA adds to a job: merging it into both networks and swapping the originals back,
   // for a model of one of make-model's presets (the LoCon is made for its layers).
-  std::optional<model_preset> preset;
-  for (model_preset candidate : {model_preset::tiny, model_preset::sd15, model_preset::sd2_tiny, model_preset::sd2,
-                                 model_preset::sdxl_tiny, model_preset::sdxl}) {
-    const model_config c = preset_config(candidate);
-    if (c.unet == model->config().unet && c.text == model->config().text) preset = candidate;
-  }
+  const std::optional<model_preset> preset = preset_of(model->config());
   if (args.lora_rank > 0 && preset) {
     const std::string lora_path = (fs::path(args.model_dir) / ("sdworker-" + std::string(to_string(*preset)) + "-locon-r" +
                                                                 std::to_string(args.lora_rank) + ".safetensors"))

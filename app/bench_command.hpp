@@ -1,7 +1,11 @@
 #pragma once
 /// `sdworker bench`: the engine's speed on this machine, measured (not a test).
 
+#include "runtime/engine/make_model.hpp"
+#include "runtime/engine/model_config.hpp"
+
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +56,9 @@ int run_switch_bench(const bench_args& args);
 
 /// The checkpoint to measure: `model`, else the sd15-size random one in model_dir (made on first use).
 std::string bench_model(const bench_args& args);
+
+/// The make-model preset whose networks a model has (its UNet and text encoder shapes), if any.
+std::optional<model_preset> preset_of(const model_config& config);
 
 /// Median wall time in seconds of `repeats` runs of `fn`, after one untimed warm-up run.
 double median_seconds(int repeats, const std::function<void()>& fn);

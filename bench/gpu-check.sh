@@ -14,7 +14,7 @@ out="${OUT:-$root/out/gpu-check}"
 mkdir -p "$out"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-# SKIP="accuracy batch variants hires sdxl coldstart" leaves those parts out (a rerun after one part failed).
+# SKIP="accuracy batch variants hires switch sdxl coldstart" leaves those parts out (a rerun after one part failed).
 skip() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$out/report.md"; }
 
@@ -96,7 +96,7 @@ fi
 timeout 200 "$binary" bench --model "$model" --clip-vocab "$vocab" --device "$device" --dtype "$dtype" \
   --sizes $sizes --step-batches $batches --repeats $repeats --json "$out/bench-steps.json" > "$out/bench-steps.log" 2>&1 ||
   { log "bench failed"; failures=$((failures + 1)); }
-grep -E "ready|encode|step|decode|memory|graphs" "$out/bench-steps.log" | sed 's/^.*\] //' | tee -a "$out/report.md"
+grep -E "ready|encode|step|decode|memory|graphs|LoCon" "$out/bench-steps.log" | sed 's/^.*\] //' | tee -a "$out/report.md"
 # Steps per second, images x steps per second, and the share of the chip's peak: one CFG step
 # of one 512x512 image is two UNet passes of about 0.8 TFLOP each (issue 9's figure).
 "$python" - "$out/bench-steps.json" "$peak_tflops" <<'PY' | tee -a "$out/report.md"
@@ -135,6 +135,15 @@ if ! skip hires; then
     --batch-image "$image" --batch-steps "$steps" > "$out/bench-hires.log" 2>&1 ||
     { log "bench --hires failed"; failures=$((failures + 1)); }
   grep -a -E "pass|hires|total" "$out/bench-hires.log" | sed 's/^.*\] //' | tee -a "$out/report.md"
+fi
+# Checkpoint switching: two checkpoints of the speed model's size through a model cache holding
+# both (a hit) and one holding one (loaded again from the page cache).
+if ! skip switch; then
+  log "## checkpoint switch on $device ($dtype)"
+  timeout 90 "$binary" bench --model "$model" --model-dir "$work" --clip-vocab "$vocab" --device "$device" \
+    --dtype "$dtype" --switch --repeats $repeats --json "$out/bench-switch.json" > "$out/bench-switch.log" 2>&1 ||
+    { log "bench --switch failed"; failures=$((failures + 1)); }
+  grep -a -E "switch|from disk" "$out/bench-switch.log" | sed 's/^.*\] //' | tee -a "$out/report.md"
 fi
 # SDXL base at real size (random weights, fp16): load, text encode, the UNet step at 1024² (and
 # 512²), VAE decode, and a LoCon's merge; made here (about a minute: 6.9 GB written).
