@@ -47,29 +47,6 @@ job_error failure_of(const std::exception& e) {
   return job_error{kind, "", public_error_text(e.what(), id)};
 }
 
-/// A checkpoint a job switches to partway, loaded from the executor's cache when the switch comes
-/// (no loader for the hires pass when it is the first pass's model and VAE); nullopt when none is named.
-std::optional<checkpoint_switch> switch_of(const switch_choice& choice, const generation_job& job,
-                                           const loaded_model& model, const sd_model& first, bool hires) {
-  if (!choice.named()) {
-    return std::nullopt;
-  }
-  checkpoint_switch to;
-  to.short_title = choice.title;
-  to.checkpoint = choice.checkpoint;
-  if (!hires || choice.checkpoint != first.path() || choice.vae != job.vae) {
-    // From this device's cache, which gives the first model back when the paths name the same file.
-    to.load = [cache = model.cache, path = choice.checkpoint, vae = choice.vae,
-               field = std::string(hires ? "hr_checkpoint_name" : "refiner_checkpoint")] {
-      if (!cache) {
-        throw error(errc::unsupported, field, "this worker runs only its startup checkpoint");
-      }
-      return cache->get(path, vae);
-    };
-  }
-  return to;
-}
-
 /// Jobs that switch checkpoints partway (or note the refiner's option) run on their own.
 bool runs_alone(const generation_job& job) {
   return job.hires.named() || job.refiner.named() || job.settings.refiner_switch_by_sample_steps;
@@ -125,8 +102,8 @@ generation_output executor_state::run(const generation_job& job, const cancel_to
     };
     report(0, request.steps * request.n_iter);
     hooks.on_step = report;
-    const std::optional<checkpoint_switch> hires = switch_of(job.hires, job, model, *sd, true);
-    const std::optional<checkpoint_switch> refiner = switch_of(job.refiner, job, model, *sd, false);
+    const auto hires = switch_to(job.hires, "hr_checkpoint_name", model.cache, *sd, job.vae, true);
+    const auto refiner = switch_to(job.refiner, "refiner_checkpoint", model.cache, *sd, job.vae, false);
     txt2img_result result = run_txt2img(*sd, *model.tokenizer, request, job.settings, hooks, model.loras.get(),
                                          model.embeddings ? model.embeddings->current(embedding_kind_of(sd->config())) : nullptr,
                                          hires ? &*hires : nullptr, refiner ? &*refiner : nullptr);

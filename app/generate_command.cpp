@@ -1,12 +1,17 @@
 #include "app/generate_command.hpp"
 
+#include "runtime/catalog/checkpoint_catalog.hpp"
+#include "runtime/catalog/vae_catalog.hpp"
+#include "runtime/engine/checkpoint_switch.hpp"
 #include "runtime/engine/clip_tokenizer.hpp"
+#include "runtime/engine/model_cache.hpp"
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/lora_library.hpp"
 #include "runtime/engine/make_model.hpp"
 #include "runtime/base/npy.hpp"
 #include "runtime/base/png_codec.hpp"
+#include "runtime/formats/model_choice.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/txt2img.hpp"
@@ -19,6 +24,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <memory>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -54,16 +61,28 @@ int run_generate(const generate_args& args) {
     const std::string model_path = args.model.empty() ? ensure_demo_model(args.model_dir) : args.model;
     clip_tokenizer tokenizer = clip_tokenizer::from_file(find_clip_vocab(args.clip_vocab, args.model_dir));
 
+    // The checkpoints and VAE the request names (sd_model_checkpoint, sd_vae, hr_checkpoint_name,
+    // refiner_checkpoint), found in the models folder as the API finds them.
+    const model_folders folders{args.model_dir};
+    checkpoint_catalog catalog(folders, model_path);
+    catalog.refresh_hashes();
+    const model_choice choice = choose_model(request, opts, catalog, scan_vaes(folders));
+
     device_options dev{args.device, args.dtype};
     dev.keep_file_dtype = !args.widen_weights;
     dev.cuda_graphs = args.cuda_graphs;
-    auto model = sd_model::load(model_path, dev, [](double f, const std::string& stage) {
-      std::fprintf(stderr, "\rloading %3.0f%% %-40s", f * 100.0, stage.c_str());
-      if (f >= 1.0) {
-        std::fputc('\n', stderr);
-      }
-    });
+    // One job: the cache holds whatever it names.
+    const auto cache = std::make_shared<model_cache>(dev, std::numeric_limits<size_t>::max());
+    const auto model = cache->get(choice.checkpoint.empty() ? model_path : choice.checkpoint, choice.vae,
+                                  [](double f, const std::string& stage) {
+                                    std::fprintf(stderr, "\rloading %3.0f%% %-40s", f * 100.0, stage.c_str());
+                                    if (f >= 1.0) {
+                                      std::fputc('\n', stderr);
+                                    }
+                                  });
     spdlog::info("model {} ready in {:.2f} s ({})", model->name(), seconds_since(t0), model->config().source);
+    const auto hires = switch_to(choice.hires, "hr_checkpoint_name", cache, *model, choice.vae, true);
+    const auto refiner = switch_to(choice.refiner, "refiner_checkpoint", cache, *model, choice.vae, false);
 
     txt2img_hooks hooks;
     const auto t_sample = std::chrono::steady_clock::now();
@@ -83,7 +102,8 @@ int run_generate(const generate_args& args) {
     lora_library loras(args.lora_dir);
     embedding_library embeddings(args.embeddings_dir);
     embeddings.load_for(embedding_kind_of(model->config()), std::make_shared<const clip_tokenizer>(tokenizer));
-    txt2img_result result = run_txt2img(*model, tokenizer, request, opts, hooks, &loras, embeddings.current());
+    txt2img_result result = run_txt2img(*model, tokenizer, request, opts, hooks, &loras, embeddings.current(),
+                                         hires ? &*hires : nullptr, refiner ? &*refiner : nullptr);
 
     fs::create_directories(args.out_dir);
     const std::string response = encode_txt2img_response(result, request);

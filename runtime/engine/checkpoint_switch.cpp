@@ -2,12 +2,32 @@
 
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/embedding_library.hpp"
+#include "runtime/engine/model_cache.hpp"
 #include "runtime/engine/noise_schedule.hpp"
 #include "runtime/engine/sd_model.hpp"
 
 #include <ATen/ATen.h>
 
 namespace sdw {
+
+std::optional<checkpoint_switch> switch_to(const switch_choice& choice, const std::string& field,
+                                           std::shared_ptr<model_cache> cache, const sd_model& own,
+                                           const std::string& own_vae, bool hires) {
+  if (!choice.named()) {
+    return std::nullopt;
+  }
+  checkpoint_switch to{choice.title, choice.checkpoint, {}};
+  if (!hires || choice.checkpoint != own.path() || choice.vae != own_vae) {
+    // The cache gives the job's own model back when the paths name the same file.
+    to.load = [cache = std::move(cache), path = choice.checkpoint, vae = choice.vae, field] {
+      if (!cache) {
+        throw error(errc::unsupported, field, "this worker runs only its startup checkpoint");
+      }
+      return cache->get(path, vae);
+    };
+  }
+  return to;
+}
 
 void check_switch_target(const sd_model& first, const sd_model& second, const std::string& field) {
   const model_config& a = first.config();

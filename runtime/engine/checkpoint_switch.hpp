@@ -3,15 +3,19 @@
 /// fix's `hr_checkpoint_name` for the second pass, and the refiner (`refiner_checkpoint`) inside a
 /// sampling run once it has come `refiner_switch_at` of the way (sd_samplers_common.apply_refiner).
 
+#include "runtime/formats/model_choice.hpp"
+
 #include <ATen/core/Tensor.h>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace sdw {
 
 class discrete_schedule;
+class model_cache;
 class sd_model;
 
 /// A checkpoint a request named to switch to.
@@ -21,6 +25,13 @@ struct checkpoint_switch {
   /// Loads it (from the device's model cache); null: the job's own model, nothing to load.
   std::function<std::shared_ptr<const sd_model>()> load;
 };
+
+/// The switch a resolved choice names (model_choice.hpp), loaded from `cache` when the switch
+/// comes; nullopt when none is named. A hires checkpoint that is the job's own model with its own
+/// VAE (`own_vae`) loads nothing; without a cache the switch fails naming `field`.
+std::optional<checkpoint_switch> switch_to(const switch_choice& choice, const std::string& field,
+                                           std::shared_ptr<model_cache> cache, const sd_model& own,
+                                           const std::string& own_vae, bool hires);
 
 /// Whether `second` can take over a job planned for `first`: the same family (SD1, SD2, SDXL: the
 /// text encoders, conditioning and latent space a plan holds), input channels and embeddings.

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -62,4 +63,37 @@ BOOST_AUTO_TEST_CASE(bad_input_is_a_clear_error_and_exit_code) {
                          dir.file("ok.json") + " --out " + dir.file("o") + " --clip-vocab " + sdw::test::clip_vocab());
   BOOST_TEST(rc2 != 0);
   BOOST_TEST(out2.find(dir.file("none.safetensors")) != std::string::npos, out2);
+}
+
+// generate finds the checkpoints a request names in --model-dir as the API finds them: here the
+// refiner; an unknown name is a clear error naming the field.
+BOOST_AUTO_TEST_CASE(generate_runs_the_checkpoints_a_request_names_in_the_models_folder) {
+  sdw::test::temp_dir dir;
+  const std::string models = dir.file("models");
+  auto [rc_a, out_a] = sdw::test::run_command(bin + " make-model --preset tiny --dtype f16 --seed 3 " + dir.file("m.safetensors"));
+  BOOST_TEST_REQUIRE(rc_a == 0, out_a);
+  std::filesystem::create_directories(models + "/Stable-diffusion");
+  auto [rc_b, out_b] = sdw::test::run_command(bin + " make-model --preset tiny --dtype f16 --seed 4 " + models +
+                                              "/Stable-diffusion/other.safetensors");
+  BOOST_TEST_REQUIRE(rc_b == 0, out_b);
+  const auto generate = [&](const std::string& extra, const std::string& out) {
+    std::ofstream(dir.file(out + ".json")) << R"({"prompt": "a cat", "seed": 9, "steps": 4, "width": 64, "height": 64,)"
+                                           << R"( "sampler_name": "Euler")" << extra << "}";
+    return sdw::test::run_command(bin + " generate --model " + dir.file("m.safetensors") + " --model-dir " + models +
+                                  " --input " + dir.file(out + ".json") + " --clip-vocab " + sdw::test::clip_vocab() +
+                                  " --out " + dir.file(out));
+  };
+  auto [rc, out] = generate(R"(, "refiner_checkpoint": "other", "refiner_switch_at": 0.5)", "refined");
+  BOOST_TEST_REQUIRE(rc == 0, out);
+  auto [rc_plain, out_plain] = generate("", "plain");
+  BOOST_TEST_REQUIRE(rc_plain == 0, out_plain);
+  const auto refined = sdw::decode_png(slurp(dir.file("refined/00000-9.png")));
+  const auto plain = sdw::decode_png(slurp(dir.file("plain/00000-9.png")));
+  BOOST_TEST(refined.pixels != plain.pixels);
+  BOOST_TEST(refined.text.at("parameters").find("Model: m, Refiner: other") != std::string::npos,
+             refined.text.at("parameters"));
+
+  auto [rc_bad, out_bad] = generate(R"(, "refiner_checkpoint": "nowhere")", "bad");
+  BOOST_TEST(rc_bad == 2);
+  BOOST_TEST(out_bad.find("refiner_checkpoint") != std::string::npos, out_bad);
 }
