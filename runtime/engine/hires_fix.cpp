@@ -6,6 +6,8 @@
 #include "runtime/engine/img2img_init.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/upscaler_library.hpp"
+#include "runtime/formats/infotext.hpp"
+#include "runtime/formats/prompt_attention.hpp"
 #include "runtime/image/model_upscalers.hpp"
 #include "runtime/image/resample.hpp"
 
@@ -124,8 +126,14 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
       }
     }
   }
-  if (!req.hr_prompt.empty()) p.prompt = req.hr_prompt;
-  if (!req.hr_negative_prompt.empty()) p.negative = req.hr_negative_prompt;
+  // The hires prompts go through the styles and comment stripping the first pass's went through.
+  const auto as_prompt = [&](std::string text) {
+    if (req.styles && !req.styles->empty()) text = python_strip(text);
+    if (opts.enable_prompt_comments) text = strip_prompt_comments(text);
+    return text;
+  };
+  if (!req.hr_prompt.empty()) p.prompt = as_prompt(req.hr_prompt);
+  if (!req.hr_negative_prompt.empty()) p.negative = as_prompt(req.hr_negative_prompt);
   // A1111's get_hr_prompt / get_hr_negative_prompt: the hires text only where it differs.
   for (auto& [k, v] : hires_extra) {
     if (k == "Hires prompt" && p.prompt != first.prompt) v = json_value(p.prompt);

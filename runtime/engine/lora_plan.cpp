@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace sdw {
 
 job_loras resolve_job_loras(const std::string& prompt, lora_library* library, const model_config& config) {
@@ -51,7 +53,9 @@ job_loras resolve_job_loras(const std::string& prompt, lora_library* library, co
           alias.push_back(c);
         }
       }
-      hashes.push_back(alias + ": " + hash);
+      // One entry per name, as the extension's dict keeps them.
+      const std::string entry = alias + ": " + hash;
+      if (std::find(hashes.begin(), hashes.end(), entry) == hashes.end()) hashes.push_back(entry);
     }
   }
   for (size_t i = 0; i < hashes.size(); ++i) {
@@ -68,14 +72,25 @@ job_loras resolve_job_loras(const std::string& prompt, lora_library* library, co
 }
 
 std::string lora_batch_key(const txt2img_request& req, const options& opts) {
-  std::string prompt = req.prompt;
-  if (req.styles && !req.styles->empty()) {
-    prompt = python_strip(prompt);
+  if (req.disable_extra_networks) {
+    return lora_key_text(lora_request_of(parse_extra_networks("")));
   }
-  if (opts.enable_prompt_comments) {
-    prompt = strip_prompt_comments(prompt);
+  const auto key_of = [&](std::string prompt) {
+    if (req.styles && !req.styles->empty()) {
+      prompt = python_strip(prompt);
+    }
+    if (opts.enable_prompt_comments) {
+      prompt = strip_prompt_comments(prompt);
+    }
+    return lora_key_text(lora_request_of(parse_extra_networks(prompt)));
+  };
+  const std::string key = key_of(req.prompt);
+  if (req.enable_hr && req.kind == request_kind::txt2img && !req.hr_prompt.empty()) {
+    // The second pass runs its own prompt's networks.
+    const std::string hires = key_of(req.hr_prompt);
+    if (hires != key) return key + "|hires:" + hires;
   }
-  return lora_key_text(lora_request_of(parse_extra_networks(prompt)));
+  return key;
 }
 
 } // namespace sdw

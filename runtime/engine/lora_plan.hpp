@@ -32,7 +32,8 @@ struct job_loras {
 job_loras resolve_job_loras(const std::string& prompt, lora_library* library, const model_config& config);
 
 /// The part of the executor's batch key that keeps jobs with different LoRAs apart: the tags of
-/// the prompt the job encodes (styles and comments applied as make_txt2img_plan does).
+/// the prompt the job encodes and of its hires prompt (styles and comments applied as
+/// make_txt2img_plan does); none with disable_extra_networks.
 std::string lora_batch_key(const txt2img_request& request, const options& opts);
 
 } // namespace sdw

@@ -20,6 +20,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -30,39 +31,45 @@ namespace {
 bool is_set(const std::atomic<bool>* flag) { return flag != nullptr && flag->load(); }
 
 /// The models a job runs on: its own, and those it switches to (hires checkpoint, refiner), each
-/// loaded once and held with the job's LoRAs merged into its weights until the job ends.
+/// loaded once and held, with the networks active now (A1111 activates each pass's LoRAs before
+/// it) merged into its weights until the job ends.
 class job_models {
 public:
-  job_models(const sd_model& own, const lora_set& loras) : own_(own), loras_(loras) { patch(own); }
+  job_models(const sd_model& own, const lora_set& loras) : own_(own), active_(&loras) { ready(own); }
 
-  const sd_model& own() const { return own_; }
+  /// The networks the models run with from now on.
+  void activate(const lora_set& loras) { active_ = &loras; }
 
-  /// The model `target` names; `field` names it in the error for a model of another kind.
+  /// `model` with the active networks in its weights.
+  const sd_model& ready(const sd_model& model) {
+    auto it = std::find_if(patched_.begin(), patched_.end(), [&](const auto& p) { return p.first == &model; });
+    if (it == patched_.end()) {
+      patched_.emplace_back(&model, std::make_unique<lora_patcher>(model));
+      it = std::prev(patched_.end());
+    }
+    it->second->apply(*active_, lora_part::text);
+    it->second->apply(*active_, lora_part::unet);
+    return model;
+  }
+
+  /// The model `target` names, ready; `field` names it in the error for a model of another kind.
   const sd_model& take(const checkpoint_switch& target, const std::string& field) {
-    if (!target.load) return own_;
+    if (!target.load) return ready(own_);
     for (const auto& [which, model] : taken_) {
-      if (which == &target) return *model;
+      if (which == &target) return ready(model.get() == &own_ ? own_ : *model);
     }
     std::shared_ptr<const sd_model> model = target.load();
-    if (model.get() != &own_) {
-      check_switch_target(own_, *model, field);
-      if (std::none_of(taken_.begin(), taken_.end(), [&](const auto& t) { return t.second == model; })) patch(*model);
-    }
+    if (model.get() != &own_) check_switch_target(own_, *model, field);
     taken_.emplace_back(&target, model);
-    return model.get() == &own_ ? own_ : *model;
+    return ready(model.get() == &own_ ? own_ : *model);
   }
 
 private:
-  void patch(const sd_model& model) {
-    auto& patcher = patched_.emplace_back(std::make_unique<lora_patcher>(model));
-    patcher->apply(loras_, lora_part::text);
-    patcher->apply(loras_, lora_part::unet);
-  }
-
   const sd_model& own_;
-  const lora_set& loras_;
+  const lora_set* active_;
   std::vector<std::pair<const checkpoint_switch*, std::shared_ptr<const sd_model>>> taken_;
-  std::vector<std::unique_ptr<lora_patcher>> patched_;  // destroyed first: weights restored while held
+  // Declared after the models they patch: destroyed first, so weights are restored while held.
+  std::vector<std::pair<const sd_model*, std::unique_ptr<lora_patcher>>> patched_;
 };
 
 /// Adds an entry to the plan's extra_generation_params when it is not there yet, as A1111 sets
@@ -136,7 +143,8 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
     if (is_set(hooks.interrupt)) {
       break;
     }
-    current = &model;
+    models.activate(plan.loras);
+    current = &models.ready(model);
     const plan_batch batch = encode_plan_batch(model, tokenizer, plan, iter);
     sampling_hooks sh;
     sh.stop = [&] { return is_set(hooks.interrupt) || is_set(hooks.skip); };
@@ -160,7 +168,8 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
       // The first pass is decoded (for a pixel upscaler) by the model it ended on; the second
       // starts on the hires checkpoint, or on the job's own model.
       const sd_model* first_pass = current;
-      current = hires != nullptr ? &models.take(*hires, "hr_checkpoint_name") : &model;
+      models.activate(plan.hires->pass.loras);
+      current = hires != nullptr ? &models.take(*hires, "hr_checkpoint_name") : &models.ready(model);
       samples = run_hires_pass(*first_pass, *current, tokenizer, *plan.hires, plan, samples, iter, hr);
     }
 

@@ -243,7 +243,8 @@ private:
     try {
       auto pass = std::make_unique<txt2img_plan>(p->plan.hires->pass);
       pass->init_latent = hires_init_latent(model_, model_, *p->plan.hires, p->plan, latents, u->batch.iter);
-      patched_.apply(p->plan.loras, lora_part::text);
+      // The second pass's prompts are encoded with its own networks.
+      patched_.apply(pass->loras, lora_part::text);
       plan_batch batch = encode_plan_batch(model_, tokenizer_, *pass, u->batch.iter);
       auto second = std::make_unique<unit>(unit{p, std::move(pass), std::move(batch), skipped});
       second->batch.plan = second->hires_pass.get();
@@ -292,7 +293,7 @@ private:
     for (unit* u : active) {
       batches.push_back(&u->batch);
     }
-    patched_.apply(active.front()->member->plan.loras, lora_part::unet);
+    patched_.apply(active.front()->plan().loras, lora_part::unet);
     // A stopped batch keeps riding along like a cancelled one; the latents it reached are kept
     // apart and decoded in place of the final ones. A member's batches stop as they would one
     // after another: a skip ends its earliest batch still sampling (the next ones go on); an

@@ -21,6 +21,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
@@ -217,6 +218,44 @@ void plan_img2img(const sd_model& model, const txt2img_request& req, const optio
   p.setup.extra = std::move(extra);
 }
 
+/// Joins the second pass's LoRA hashes to "Lora hashes" as the Lora extension keeps them during
+/// the hires pass: one entry per name, the first pass's first; a key the first pass did not set
+/// comes last.
+void add_lora_hashes(txt2img_plan& p, const std::string& more) {
+  if (more.empty()) return;
+  const auto split = [](const std::string& text) {
+    std::vector<std::string> out;
+    for (size_t at = 0; at <= text.size();) {
+      const size_t end = std::min(text.find(", ", at), text.size());
+      out.push_back(text.substr(at, end - at));
+      at = end + 2;
+    }
+    return out;
+  };
+  const auto name_of = [](const std::string& entry) { return entry.substr(0, entry.rfind(": ")); };
+  auto it = std::find_if(p.setup.extra.begin(), p.setup.extra.end(), [](const auto& e) { return e.first == "Lora hashes"; });
+  std::vector<std::string> entries = it != p.setup.extra.end() ? split(it->second.as_string()) : std::vector<std::string>{};
+  for (const std::string& e : split(more)) {
+    if (std::none_of(entries.begin(), entries.end(), [&](const std::string& x) { return name_of(x) == name_of(e); })) {
+      entries.push_back(e);
+    }
+  }
+  std::string joined;
+  for (size_t i = 0; i < entries.size(); ++i) joined += (i ? ", " : "") + entries[i];
+  if (it != p.setup.extra.end()) {
+    it->second = json_value(joined);
+  } else {
+    p.setup.extra.emplace_back("Lora hashes", json_value(joined));
+  }
+  auto shown = std::find_if(p.info_in.extra_params.begin(), p.info_in.extra_params.end(),
+                            [](const auto& e) { return e.first == "Lora hashes"; });
+  if (shown != p.info_in.extra_params.end()) {
+    shown->second = joined;
+  } else {
+    p.info_in.extra_params.emplace_back("Lora hashes", joined);
+  }
+}
+
 } // namespace
 
 txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req, const options& opts,
@@ -358,6 +397,12 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   }
   if (req.enable_hr && req.kind == request_kind::txt2img) {
     p.hires = std::make_shared<hires_plan>(make_hires_plan(model, req, opts, p, hr_title));
+    if (p.hires->pass.prompt != p.prompt && !req.disable_extra_networks) {
+      // The second pass activates its own prompt's networks (A1111's hr_extra_network_data).
+      job_loras hr_found = resolve_job_loras(p.hires->pass.prompt, loras, model.config());
+      p.hires->pass.loras = std::move(hr_found.set);
+      add_lora_hashes(p, hr_found.hashes);
+    }
   }
   return p;
 }
