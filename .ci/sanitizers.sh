@@ -46,7 +46,10 @@ status=0
 printf '%-26s %12s %8s %8s %s\n' target executions cov ft result
 while read -r target; do
   name="${target%_fuzz}"
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+  # A request image may declare up to PIL's 89.5-megapixel limit: decoding one (a 16-bit PNG, a
+  # progressive JPEG's coefficient buffers) takes about a gigabyte for a moment, which with ASan's
+  # quarantine passed 2 GB of peak RSS once. Each allocation stays bounded at 2 GB.
+  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$crashes/$target-")
   if [ -f "$root/fuzz/dict/$name.dict" ]; then args+=(-dict="$root/fuzz/dict/$name.dict"); fi
   mkdir -p "$scratch/$name"

@@ -246,7 +246,8 @@ std::string encode_png(const std::uint8_t* rgb, int width, int height,
   return out;
 }
 
-decoded_png decode_png(const std::string& bytes, const std::string& where) {
+decoded_png decode_png(const std::string& bytes, const std::string& where,
+                       const std::function<void(int width, int height)>& check_size) {
   if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0)
     throw error(errc::bad_request, where, "invalid PNG: not a PNG file (bad signature)");
   if (std::string fault; !chunks_fit(bytes, &fault)) throw error(errc::bad_request, where, "invalid PNG: " + fault);
@@ -268,6 +269,7 @@ decoded_png decode_png(const std::string& bytes, const std::string& where) {
   if (h.rowbytes * h.height > max_decoded_bytes)
     throw error(errc::bad_request, where, "invalid PNG: image too large (" + std::to_string(h.width) + "x" +
                                               std::to_string(h.height) + ")");
+  if (check_size) check_size(static_cast<int>(h.width), static_cast<int>(h.height));
 
   decoded_png out;
   out.width = static_cast<int>(h.width);

@@ -3,6 +3,7 @@
 /// under the `parameters` key.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -31,7 +32,9 @@ struct decoded_png {
 
 /// Decodes a PNG held in memory; tEXt, zTXt and iTXt chunks are all read into `text`.
 /// Corrupt or truncated data, or an image over 16384 pixels on a side →
-/// sdw::error(bad_request, where, "invalid PNG: ...").
-decoded_png decode_png(const std::string& bytes, const std::string& where = "image");
+/// sdw::error(bad_request, where, "invalid PNG: ..."). `check_size`, when set, sees the header's
+/// width and height before any pixel memory is allocated, and may throw to refuse them.
+decoded_png decode_png(const std::string& bytes, const std::string& where = "image",
+                       const std::function<void(int width, int height)>& check_size = {});
 
 } // namespace sdw

@@ -263,7 +263,15 @@ http_answer png_info_answer(std::string_view body, const infotext_parse_options&
       422, std::string("image: ") + format + " images are not read yet; png-info reads the text chunks of PNG images");
   }
   try {
-    png = decode_png(bytes, "image");
+    // PIL's Image.open refuses a decompression bomb (over twice its pixel limit) from the header.
+    png = decode_png(bytes, "image", [](int w, int h) {
+      constexpr long long bomb = 2LL * 89478485;
+      if (static_cast<long long>(w) * h > bomb) {
+        throw error(errc::bad_request, "image",
+                    "Image size (" + std::to_string(static_cast<long long>(w) * h) + " pixels) exceeds limit of " +
+                      std::to_string(bomb) + " pixels, could be decompression bomb DOS attack.");
+      }
+    });
   } catch (const error& e) {
     return invalid_image(bytes.empty() ? "no data" : e.message());
   }

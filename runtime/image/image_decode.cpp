@@ -154,8 +154,8 @@ image8 decode_webp(const std::string& bytes, const std::string& field) {
 // -- PNG --
 
 image8 decode_png_image(const std::string& bytes, const std::string& field) {
-  decoded_png png = decode_png(bytes, field);
-  check_size(png.width, png.height, field, "PNG");
+  // The size is refused from the header, before a tiny file can make the decoder allocate a gigabyte.
+  decoded_png png = decode_png(bytes, field, [&field](int w, int h) { check_size(w, h, field, "PNG"); });
   image8 out;
   out.width = png.width;
   out.height = png.height;
@@ -180,8 +180,8 @@ image8 decode_image(const std::string& bytes, const std::string& field) {
 
 image_with_text decode_image_with_text(const std::string& bytes, const std::string& field) {
   if (!starts_with(bytes, "\x89PNG\r\n\x1a\n")) return {decode_image(bytes, field), {}};
-  decoded_png png = decode_png(bytes, field);
-  check_size(png.width, png.height, field, "PNG");
+  // The size is refused from the header, before a tiny file can make the decoder allocate a gigabyte.
+  decoded_png png = decode_png(bytes, field, [&field](int w, int h) { check_size(w, h, field, "PNG"); });
   image_with_text out;
   out.image.width = png.width;
   out.image.height = png.height;

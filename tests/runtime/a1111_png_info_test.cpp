@@ -6,6 +6,8 @@
 #include "runtime/base/png_codec.hpp"
 #include "runtime/formats/a1111_png_info.hpp"
 
+#include <zlib.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -116,6 +118,22 @@ BOOST_AUTO_TEST_CASE(a_bad_body_is_422_as_fastapi_answers) {
   a = png_info_answer("{\"image\": ", {});
   BOOST_TEST(a.status == 422);
   BOOST_TEST(a.body.find("value_error.jsondecode") != std::string::npos);
+}
+
+// A few bytes declaring 16384x16384 pixels: PIL's decompression-bomb error, from the header.
+BOOST_AUTO_TEST_CASE(a_decompression_bomb_is_refused_from_its_header) {
+  std::string bomb = png({});
+  for (int at : {16, 20}) {  // IHDR's width and height, big-endian
+    bomb[at] = 0;
+    bomb[at + 1] = 0;
+    bomb[at + 2] = 0x40;
+    bomb[at + 3] = 0;
+  }
+  const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(bomb.data() + 12), 17);
+  for (int i = 0; i < 4; ++i) bomb[29 + i] = static_cast<char>((crc >> (24 - 8 * i)) & 0xFF);
+  const auto a = png_info_answer(body_with(base64_encode(bomb)), {});
+  BOOST_TEST(a.status == 500);
+  BOOST_TEST(a.body.find("Image size (268435456 pixels) exceeds limit of 178956970 pixels") != std::string::npos, a.body);
 }
 
 BOOST_AUTO_TEST_CASE(an_undecodable_image_is_a1111s_500_naming_image) {

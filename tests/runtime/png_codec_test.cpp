@@ -190,6 +190,30 @@ BOOST_AUTO_TEST_CASE(a_chunk_longer_than_the_file_is_refused_before_it_is_read) 
   BOOST_TEST(decode_png(hand_png(1, 1, 8, 0, std::string("\0\x07", 2)) + claim + "junk").width == 1);
 }
 
+BOOST_AUTO_TEST_CASE(the_size_check_sees_the_header_before_pixels_are_allocated) {
+  // A few bytes declaring a 16384x16384 RGBA image (1 GiB of pixels): the caller's check refuses it
+  // from the header; without a check the missing data is found only after the allocation.
+  const std::string png = hand_png(16384, 16384, 8, 6, std::string("\0\0\0\0\0", 5));
+  std::pair<int, int> seen;
+  try {
+    decode_png(png, "init_images.0", [&](int w, int h) {
+      seen = {w, h};
+      throw error(errc::bad_request, "init_images.0", "image too large");
+    });
+    BOOST_ERROR("a 16384x16384 image was decoded");
+  } catch (const error& e) {
+    BOOST_TEST(std::string(e.what()).find("image too large") != std::string::npos, e.what());
+  }
+  BOOST_TEST(seen.first == 16384);
+  BOOST_TEST(seen.second == 16384);
+  // A size the check accepts decodes as before.
+  const auto rgb = test_image(3, 2);
+  bool checked = false;
+  const decoded_png ok = decode_png(encode_png(rgb.data(), 3, 2, {}), "image", [&](int w, int h) { checked = w == 3 && h == 2; });
+  BOOST_TEST(checked);
+  BOOST_TEST(ok.pixels == rgb);
+}
+
 BOOST_AUTO_TEST_CASE(every_single_byte_corruption_decodes_or_errors) {
   const auto rgb = test_image(16, 16);
   const std::string png = encode_png(rgb.data(), 16, 16, {{"parameters", "a cat"}, {"comment", cjk_text}});
