@@ -71,6 +71,29 @@ job_loras resolve_job_loras(const std::string& prompt, lora_library* library, co
   return out;
 }
 
+std::string joined_lora_hashes(const std::string& first, const std::string& more) {
+  // Names have no ',' or ':' (the extension drops them), so ", " and ": " split the text.
+  const auto split = [](const std::string& text) {
+    std::vector<std::string> out;
+    for (size_t at = 0; !text.empty() && at <= text.size();) {
+      const size_t end = std::min(text.find(", ", at), text.size());
+      out.push_back(text.substr(at, end - at));
+      at = end + 2;
+    }
+    return out;
+  };
+  const auto name_of = [](const std::string& entry) { return entry.substr(0, entry.rfind(": ")); };
+  std::vector<std::string> entries = split(first);
+  for (const std::string& e : split(more)) {
+    if (std::none_of(entries.begin(), entries.end(), [&](const std::string& x) { return name_of(x) == name_of(e); })) {
+      entries.push_back(e);
+    }
+  }
+  std::string joined;
+  for (size_t i = 0; i < entries.size(); ++i) joined += (i ? ", " : "") + entries[i];
+  return joined;
+}
+
 std::string lora_batch_key(const txt2img_request& req, const options& opts) {
   if (req.disable_extra_networks) {
     return lora_key_text(lora_request_of(parse_extra_networks("")));

@@ -31,6 +31,10 @@ struct job_loras {
 /// `config` is the job's model's: a file's modules are matched to its layers.
 job_loras resolve_job_loras(const std::string& prompt, lora_library* library, const model_config& config);
 
+/// "Lora hashes" as the Lora extension keeps them over both passes of hires fix: `first`'s
+/// entries ("name: hash, ...") then those of `more` whose names are new (a dict by name).
+std::string joined_lora_hashes(const std::string& first, const std::string& more);
+
 /// The part of the executor's batch key that keeps jobs with different LoRAs apart: the tags of
 /// the prompt the job encodes and of its hires prompt (styles and comments applied as
 /// make_txt2img_plan does); none with disable_extra_networks.

@@ -218,30 +218,12 @@ void plan_img2img(const sd_model& model, const txt2img_request& req, const optio
   p.setup.extra = std::move(extra);
 }
 
-/// Joins the second pass's LoRA hashes to "Lora hashes" as the Lora extension keeps them during
-/// the hires pass: one entry per name, the first pass's first; a key the first pass did not set
-/// comes last.
+/// Sets "Lora hashes" to the first pass's joined with the second pass's, in place (a key the first
+/// pass did not set comes last, as A1111 adds it during the hires pass).
 void add_lora_hashes(txt2img_plan& p, const std::string& more) {
   if (more.empty()) return;
-  const auto split = [](const std::string& text) {
-    std::vector<std::string> out;
-    for (size_t at = 0; at <= text.size();) {
-      const size_t end = std::min(text.find(", ", at), text.size());
-      out.push_back(text.substr(at, end - at));
-      at = end + 2;
-    }
-    return out;
-  };
-  const auto name_of = [](const std::string& entry) { return entry.substr(0, entry.rfind(": ")); };
   auto it = std::find_if(p.setup.extra.begin(), p.setup.extra.end(), [](const auto& e) { return e.first == "Lora hashes"; });
-  std::vector<std::string> entries = it != p.setup.extra.end() ? split(it->second.as_string()) : std::vector<std::string>{};
-  for (const std::string& e : split(more)) {
-    if (std::none_of(entries.begin(), entries.end(), [&](const std::string& x) { return name_of(x) == name_of(e); })) {
-      entries.push_back(e);
-    }
-  }
-  std::string joined;
-  for (size_t i = 0; i < entries.size(); ++i) joined += (i ? ", " : "") + entries[i];
+  const std::string joined = joined_lora_hashes(it != p.setup.extra.end() ? it->second.as_string() : "", more);
   if (it != p.setup.extra.end()) {
     it->second = json_value(joined);
   } else {

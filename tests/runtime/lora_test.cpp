@@ -11,6 +11,7 @@
 #include "runtime/engine/safetensors.hpp"
 #include "runtime/engine/sd1_layout.hpp"
 #include "runtime/engine/sd_model.hpp"
+#include "runtime/engine/lora_plan.hpp"
 #include "runtime/engine/txt2img.hpp"
 #include "runtime/engine/txt2img_batch.hpp"
 #include "runtime/formats/txt2img_request.hpp"
@@ -255,6 +256,11 @@ BOOST_AUTO_TEST_CASE(the_hires_pass_runs_the_hires_prompts_networks) {
   BOOST_TEST(second_only.images.at(0).infotext.find("Lora hashes: \"style: " + hash + "\"") != std::string::npos,
              second_only.images.at(0).infotext);
   BOOST_TEST(plain.images.at(0).infotext.find("Lora hashes") == std::string::npos);
+  // Named in both passes: listed once.
+  BOOST_TEST(both.images.at(0).infotext.find("Lora hashes: \"style: " + hash + "\"") != std::string::npos,
+             both.images.at(0).infotext);
+  BOOST_TEST(sdw::joined_lora_hashes("a: 1, b: 2", "b: 2, c: 3") == "a: 1, b: 2, c: 3");
+  BOOST_TEST(sdw::joined_lora_hashes("", "c: 3") == "c: 3");
 
   std::vector<sdw::batch_member> members;
   for (const auto& [prompt, hr_prompt] : std::vector<std::pair<std::string, std::string>>{
