@@ -114,7 +114,7 @@ def torch_pickles():
             out[name + ".pkl"] = next(z.read(n) for n in z.namelist() if n.endswith("data.pkl"))
         buf = io.BytesIO()
         torch.save(obj, buf, _use_new_zipfile_serialization=False)
-        out[name + "_legacy.pt"] = buf.getvalue()
+        out[name + "_legacy.bin"] = buf.getvalue()  # a whole legacy torch.save file
     out["protocol0.pkl"] = pickle.dumps({"a": [1, 2.5, "x"], "b": (None, True)}, protocol=0)
     out["refused_global.pkl"] = b"cos\nsystem\n(S'true'\ntR."
     return out
