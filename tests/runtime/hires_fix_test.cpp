@@ -9,6 +9,7 @@
 #include "runtime/formats/txt2img_request.hpp"
 #include "runtime/engine/txt2img.hpp"
 #include "tests/support/run_command.hpp"
+#include "tests/support/job_runs.hpp"
 #include "tests/support/tiny_engine.hpp"
 
 #include <filesystem>
@@ -16,29 +17,11 @@
 
 namespace {
 
-struct ran {
-  sdw::txt2img_result result;
-  at::Tensor latents;
-  int last_step = 0, steps = 0;
-};
+using ran = sdw::test::job_run;
 
 ran run(const std::string& body, const sdw::options& opts = {}, const sdw::checkpoint_switch* hires = nullptr,
         const sdw::sd_model* model = nullptr) {
-  auto& e = sdw::test::shared_tiny_engine();
-  const auto req = sdw::txt2img_request_from_json(sdw::parse_json(body));
-  ran r;
-  std::vector<at::Tensor> latents;
-  sdw::txt2img_hooks hooks;
-  hooks.on_latent = [&](const std::vector<float>& v, const std::vector<int64_t>& shape) {
-    latents.push_back(at::tensor(v).view(shape));
-  };
-  hooks.on_step = [&](int step, int steps) {
-    r.last_step = step;
-    r.steps = steps;
-  };
-  r.result = sdw::run_txt2img(model != nullptr ? *model : *e.model, e.tokenizer, req, opts, hooks, nullptr, nullptr, hires);
-  r.latents = at::cat(latents);
-  return r;
+  return sdw::test::run_job(body, opts, model, hires);
 }
 
 struct hires_case {
@@ -146,12 +129,7 @@ namespace {
 /// A second tiny checkpoint (other weights) in the shared engine's folder.
 std::shared_ptr<const sdw::sd_model> other_tiny_model(sdw::model_preset preset = sdw::model_preset::tiny,
                                                       const std::string& name = "tiny-other.safetensors") {
-  auto& e = sdw::test::shared_tiny_engine();
-  const std::string path = e.dir.file(name);
-  if (!std::filesystem::exists(path)) {
-    sdw::make_model(preset, sdw::st_dtype::f32, 11, path);
-  }
-  return sdw::sd_model::load(path, {"cpu", "f32"});
+  return sdw::test::other_tiny_model(preset, name, 11);
 }
 
 } // namespace

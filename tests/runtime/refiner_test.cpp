@@ -9,6 +9,7 @@
 #include "runtime/formats/txt2img_request.hpp"
 #include "runtime/engine/txt2img.hpp"
 #include "tests/support/run_command.hpp"
+#include "tests/support/job_runs.hpp"
 #include "tests/support/tiny_engine.hpp"
 
 #include <filesystem>
@@ -20,23 +21,12 @@
 
 namespace {
 
-struct ran {
-  sdw::txt2img_result result;
-  at::Tensor latents;
-};
+using ran = sdw::test::job_run;
 
 /// A second tiny checkpoint (other weights) in the shared engine's folder.
 std::shared_ptr<const sdw::sd_model> other_model(sdw::model_preset preset = sdw::model_preset::tiny,
                                                  const std::string& name = "refiner.safetensors") {
-  auto& e = sdw::test::shared_tiny_engine();
-  const std::string path = e.dir.file(name);
-  if (!std::filesystem::exists(path)) {
-    sdw::make_model(preset, sdw::st_dtype::f32, 23, path);
-  }
-  static std::map<std::string, std::shared_ptr<const sdw::sd_model>> loaded;
-  auto& m = loaded[path];
-  if (!m) m = sdw::sd_model::load(path, {"cpu", "f32"});
-  return m;
+  return sdw::test::other_tiny_model(preset, name, 23);
 }
 
 const sdw::sd_model& own_model() { return *sdw::test::shared_tiny_engine().model; }
@@ -47,17 +37,7 @@ sdw::checkpoint_switch to(const std::shared_ptr<const sdw::sd_model>& model, con
 
 ran run(const std::string& body, const sdw::options& opts, const sdw::checkpoint_switch* refiner,
         const sdw::sd_model& model = own_model(), const sdw::checkpoint_switch* hires = nullptr) {
-  auto& e = sdw::test::shared_tiny_engine();
-  const auto req = sdw::txt2img_request_from_json(sdw::parse_json(body));
-  ran r;
-  std::vector<at::Tensor> latents;
-  sdw::txt2img_hooks hooks;
-  hooks.on_latent = [&](const std::vector<float>& v, const std::vector<int64_t>& shape) {
-    latents.push_back(at::tensor(v).view(shape));
-  };
-  r.result = sdw::run_txt2img(model, e.tokenizer, req, opts, hooks, nullptr, nullptr, hires, refiner);
-  r.latents = at::cat(latents);
-  return r;
+  return sdw::test::run_job(body, opts, &model, hires, refiner);
 }
 
 sdw::options cpu_noise() {
