@@ -13,6 +13,7 @@
 #include "runtime/formats/options.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 #include "tests/support/run_command.hpp"
+#include "tests/support/job_runs.hpp"
 #include "tests/support/tiny_engine.hpp"
 
 #include <ATen/ATen.h>
@@ -194,16 +195,9 @@ struct latent_case {
 at::Tensor run_latents(const sdw::sd_model& model, const std::string& sampler) {
   const std::string body = R"({"prompt": "a red house", "negative_prompt": "fog", "seed": 77, "sampler_name": ")" +
                            sampler + R"(", "steps": 3, "width": 64, "height": 64, "cfg_scale": 6})";
-  const auto req = sdw::txt2img_request_from_json(sdw::parse_json(body));
   sdw::options opts;
   opts.randn_source = "CPU";
-  std::vector<at::Tensor> latents;
-  sdw::txt2img_hooks hooks;
-  hooks.on_latent = [&](const std::vector<float>& v, const std::vector<int64_t>& shape) {
-    latents.push_back(at::tensor(v).view(shape));
-  };
-  sdw::run_txt2img(model, models().tokenizer, req, opts, hooks);
-  return at::cat(latents);
+  return sdw::test::run_job_on(model, models().tokenizer, body, opts).latents;
 }
 
 } // namespace

@@ -23,6 +23,7 @@
 #include "runtime/formats/txt2img_request.hpp"
 #include "tests/support/run_command.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/job_runs.hpp"
 #include "tests/support/sdxl_tiny.hpp"
 #include "tests/support/tiny_engine.hpp"
 
@@ -65,16 +66,9 @@ std::shared_ptr<sdw::sd_model> loaded_model() {
 }
 
 at::Tensor run_latents(const std::string& body) {
-  const auto req = sdw::txt2img_request_from_json(sdw::parse_json(body));
   sdw::options opts;
   opts.randn_source = "CPU";
-  std::vector<at::Tensor> latents;
-  sdw::txt2img_hooks hooks;
-  hooks.on_latent = [&](const std::vector<float>& v, const std::vector<int64_t>& shape) {
-    latents.push_back(at::tensor(v).view(shape));
-  };
-  sdw::run_txt2img(*loaded_model(), model().tokenizer, req, opts, hooks);
-  return at::cat(latents);
+  return sdw::test::run_job_on(*loaded_model(), model().tokenizer, body, opts).latents;
 }
 
 struct latent_case {

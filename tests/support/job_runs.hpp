@@ -27,10 +27,10 @@ struct job_run {
   int last_step = 0, steps = 0;
 };
 
-/// Runs a txt2img body on `model` (the shared tiny one when null) with the checkpoints it may switch to.
-inline job_run run_job(const std::string& body, const options& opts = {}, const sd_model* model = nullptr,
-                       const checkpoint_switch* hires = nullptr, const checkpoint_switch* refiner = nullptr) {
-  auto& e = shared_tiny_engine();
+/// Runs a txt2img body on `model` with `tokenizer` and the checkpoints it may switch to.
+inline job_run run_job_on(const sd_model& model, const clip_tokenizer& tokenizer, const std::string& body,
+                          const options& opts = {}, const checkpoint_switch* hires = nullptr,
+                          const checkpoint_switch* refiner = nullptr) {
   const auto req = txt2img_request_from_json(parse_json(body));
   job_run r;
   std::vector<at::Tensor> latents;
@@ -42,10 +42,16 @@ inline job_run run_job(const std::string& body, const options& opts = {}, const 
     r.last_step = step;
     r.steps = steps;
   };
-  r.result = run_txt2img(model != nullptr ? *model : *e.model, e.tokenizer, req, opts, hooks, nullptr, nullptr, hires,
-                         refiner);
+  r.result = run_txt2img(model, tokenizer, req, opts, hooks, nullptr, nullptr, hires, refiner);
   r.latents = at::cat(latents);
   return r;
+}
+
+/// The same on `model` (the shared tiny one when null) with the shared engine's tokenizer.
+inline job_run run_job(const std::string& body, const options& opts = {}, const sd_model* model = nullptr,
+                       const checkpoint_switch* hires = nullptr, const checkpoint_switch* refiner = nullptr) {
+  auto& e = shared_tiny_engine();
+  return run_job_on(model != nullptr ? *model : *e.model, e.tokenizer, body, opts, hires, refiner);
 }
 
 /// A checkpoint of `preset` with other weights (`seed`) in the shared engine's folder, loaded once.
