@@ -102,7 +102,17 @@ at::Tensor cfg_denoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
     [this](const at::Tensor& xi, const at::Tensor& si, const at::Tensor& cond, const at::Tensor& y, const at::Tensor& ic) {
       auto s = si.view({-1, 1, 1, 1});
       auto c_in = 1.0 / (s * s + 1.0).sqrt();
-      auto out = unet_->forward(unet_input(xi * c_in, ic), schedule_->sigma_to_t(si), cond, y);
+      const at::Tensor t = schedule_->sigma_to_t(si);
+      auto out = unet_->forward(unet_input(xi * c_in, ic), t, cond, y);
+      if (schedule_->lcm_skip_steps() > 0) {
+        // A1111's LCMCompVisDenoiser (whatever the model predicts): x0 as for eps at the table's
+        // timestep, then LCM's boundary condition with σ_data = 0.5 on that timestep · 10.
+        auto x0 = xi + out * (-s);
+        auto st = t.view({-1, 1, 1, 1}).to(x0.device()) * 10.0;
+        auto c_skip = 0.25 / (st * st + 0.25);
+        auto c_out = st / (st * st + 0.25).sqrt();
+        return c_out * x0 + c_skip * xi;
+      }
       if (parameterization_ == prediction::v) {
         // k-diffusion DiscreteVDDPMDenoiser (σ_data = 1): c_skip = 1/(σ²+1), c_out = −σ/√(σ²+1).
         return out * (-s * c_in) + xi * (1.0 / (s * s + 1.0));

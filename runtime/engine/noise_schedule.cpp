@@ -37,11 +37,30 @@ at::Tensor discrete_schedule::sd1_alphas_cumprod(double linear_start, double lin
   return at::cumprod(alphas, 0).to(at::kFloat);
 }
 
+discrete_schedule discrete_schedule::lcm(const discrete_schedule& model) {
+  constexpr int64_t timesteps = 1000, original_timesteps = 50, skip = timesteps / original_timesteps;
+  const at::Tensor& ac = model.alphas_cumprod();
+  if (ac.size(0) != timesteps)
+    throw error(errc::bad_checkpoint, "alphas_cumprod",
+                "the LCM sampler needs a schedule of 1000 timesteps, not " + std::to_string(ac.size(0)));
+  // Entry i is timestep 19 + 20·i (A1111 fills it from the end: 999 − 20·x at 49 − x).
+  discrete_schedule s(ac.slice(0, skip - 1, timesteps, skip).clone());
+  s.skip_steps_ = static_cast<int>(skip);
+  return s;
+}
+
 double discrete_schedule::sigma_min() const { return sigmas_[0].item<double>(); }
 double discrete_schedule::sigma_max() const { return sigmas_[sigmas_.size(0) - 1].item<double>(); }
 
 at::Tensor discrete_schedule::sigma_to_t(const at::Tensor& sigma) const {
   const int64_t n = log_sigmas_.size(0);
+  if (skip_steps_ > 0) {
+    // LCMCompVisDenoiser.sigma_to_t: the nearest entry in log σ, as a model timestep.
+    auto log_sigma = sigma.to(at::kFloat).reshape({-1}).log();
+    auto dists = log_sigma.unsqueeze(0) - log_sigmas_.to(log_sigma.device()).unsqueeze(1);
+    auto idx = dists.abs().argmin(0);
+    return (idx * skip_steps_ + (skip_steps_ - 1)).to(at::kFloat).view(sigma.sizes());
+  }
   auto log_sigma = sigma.to(at::kFloat).reshape({-1}).log();
   auto ls = log_sigmas_.to(log_sigma.device());
   auto dists = log_sigma.unsqueeze(0) - ls.unsqueeze(1); // [N, M]
@@ -57,8 +76,12 @@ at::Tensor discrete_schedule::sigma_to_t(const at::Tensor& sigma) const {
 
 at::Tensor discrete_schedule::t_to_sigma(const at::Tensor& t_in) const {
   auto t = t_in.to(at::kFloat);
-  auto flat = t.reshape({-1});
   const int64_t last = log_sigmas_.size(0) - 1;
+  if (skip_steps_ > 0) {
+    // LCMCompVisDenoiser.t_to_sigma: the table position, clamped to the table.
+    t = ((t - (skip_steps_ - 1)) / skip_steps_).clamp(0, static_cast<double>(last));
+  }
+  auto flat = t.reshape({-1});
   if (flat.numel() > 0 && !(flat.min().item<double>() >= 0 && flat.max().item<double>() <= last))
     throw error(errc::bad_request, "timestep", "must lie between 0 and " + std::to_string(last));
   auto ls = log_sigmas_.to(flat.device());
@@ -70,6 +93,10 @@ at::Tensor discrete_schedule::t_to_sigma(const at::Tensor& t_in) const {
 }
 
 at::Tensor discrete_schedule::uniform_sigmas(int n) const {
+  if (skip_steps_ > 0) {
+    const double start = static_cast<double>((sigmas_.size(0) - 1) * skip_steps_ + skip_steps_ - 1);
+    return append_zero(t_to_sigma(float_options_linspace(start, skip_steps_ - 1, n)));
+  }
   const double t_max = static_cast<double>(sigmas_.size(0) - 1);
   return append_zero(t_to_sigma(float_options_linspace(t_max, 0, n)));
 }

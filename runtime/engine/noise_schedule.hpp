@@ -23,6 +23,15 @@ public:
   static at::Tensor sd1_alphas_cumprod(double linear_start = 0.00085, double linear_end = 0.012,
                                        int timesteps = 1000);
 
+  /// A1111's LCMCompVisDenoiser view of `model` (1000 timesteps): the 50 timesteps of LCM's
+  /// original schedule (999, 979, ..., 19) as its σ table. Its timesteps are those of the model: σ
+  /// maps to the nearest table entry's (index·20 + 19), a timestep back through the table.
+  /// Throws bad_checkpoint for a model schedule without 1000 entries.
+  static discrete_schedule lcm(const discrete_schedule& model);
+
+  /// LCM's stride between table entries in model timesteps (20), or 0 for a model's own schedule.
+  int lcm_skip_steps() const noexcept { return skip_steps_; }
+
   /// ᾱ as float32 [N].
   const at::Tensor& alphas_cumprod() const { return alphas_cumprod_; }
   /// σ per discrete timestep, float32 [N], ascending.
@@ -34,13 +43,17 @@ public:
   /// sigmas()[N-1] as a double.
   double sigma_max() const;
   /// Continuous timestep for each σ (piecewise linear in log σ, k-diffusion's formula); same shape.
+  /// LCM: the nearest table entry's model timestep (integral values).
   at::Tensor sigma_to_t(const at::Tensor& sigma) const;
-  /// σ for each (fractional) timestep t: exp of the linear interpolation of log σ.
+  /// σ for each (fractional) timestep t: exp of the linear interpolation of log σ. LCM: of the
+  /// table position (t − 19) / 20, clamped to the table.
   at::Tensor t_to_sigma(const at::Tensor& t) const;
-  /// The model's own sigma list for n steps: t = linspace(N−1, 0, n), σ(t), then a final 0.
+  /// The model's own sigma list for n steps: t = linspace(N−1, 0, n), σ(t), then a final 0 (LCM:
+  /// t = linspace(t(σ_max), t(σ_min), n) in model timesteps).
   at::Tensor uniform_sigmas(int n) const;
 
 private:
+  int skip_steps_ = 0;
   at::Tensor alphas_cumprod_;
   at::Tensor sigmas_;
   at::Tensor log_sigmas_;

@@ -63,7 +63,8 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     }
   }
   auto [conds, unconds] = joined_conds(batches);
-  cfg_denoiser denoiser(model.unet(), model.schedule(), model.parameterization(), std::move(conds), std::move(unconds),
+  const sampler_info& sampler = *lead.setup.sampler;
+  cfg_denoiser denoiser(model.unet(), model.schedule_for(sampler), model.parameterization(), std::move(conds), std::move(unconds),
                         std::move(cfg_scales), lead.batch_cond_uncond, lead.setup.s_min_uncond);
   // The model sampling now: a refiner may take over partway.
   const sd_model* current = &model;
@@ -78,7 +79,8 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     std::vector<const plan_batch*> order;
     for (const plan_batch& b : again) order.push_back(&b);
     auto [c, u] = joined_conds(order);
-    denoiser.switch_model(next->unet(), next->schedule(), next->parameterization(), std::move(c), std::move(u));
+    denoiser.switch_model(next->unet(), next->schedule_for(sampler), next->parameterization(), std::move(c),
+                          std::move(u));
     current = next;
   };
   if (lead.image_cond.defined()) {
@@ -114,7 +116,8 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   };
   sm.denoise = [&](const at::Tensor& x, const at::Tensor& s) {
     stop_check();
-    if (hooks.switch_model) maybe_switch(completed_ratio_at_sigma(current->schedule(), s));
+    // A1111 measures against the σ table of the sampler's model wrapper (LCM's has 50 entries).
+    if (hooks.switch_model) maybe_switch(completed_ratio_at_sigma(current->schedule_for(sampler), s));
     last_denoised = denoiser.denoise(x, s);
     return last_denoised;
   };
@@ -149,7 +152,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   if (!lead.img2img) {
     start = noise * lead.sigmas[0].item<double>();
     try {
-      return sample(*lead.setup.sampler, sm, noise, model.schedule(), lead.sigmas, lead.setup.params);
+      return sample(sampler, sm, noise, model.schedule_for(sampler), lead.sigmas, lead.setup.params);
     } catch (const sampling_stopped&) {
       return last_denoised.defined() ? last_denoised : start;
     }
@@ -178,7 +181,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   if (inpainting) denoiser.set_blend(start, at::cat(masks), at::cat(nmasks));
   at::Tensor samples;
   try {
-    samples = sample_img2img(*lead.setup.sampler, sm, start, scaled.to(start.scalar_type()), model.schedule(),
+    samples = sample_img2img(sampler, sm, start, scaled.to(start.scalar_type()), model.schedule_for(sampler),
                              lead.sigmas, lead.t_enc, lead.setup.params, lead.extra_noise);
   } catch (const sampling_stopped&) {
     samples = last_denoised.defined() ? last_denoised : start;

@@ -20,6 +20,7 @@ sampler_fn function_of(const sampler_info& info) {
       {"DDIM", sampler_fn::ddim},               {"PLMS", sampler_fn::plms},
       {"UniPC", sampler_fn::unipc},             {"Restart", sampler_fn::restart},
       {"DPM fast", sampler_fn::dpm_fast},       {"DPM adaptive", sampler_fn::dpm_adaptive},
+      {"LCM", sampler_fn::lcm},
   };
   auto it = map.find(info.name);
   return it == map.end() ? sampler_fn::unsupported : it->second;
@@ -149,6 +150,7 @@ at::Tensor run_kdiffusion(const sampler_info& info, sampling_model& model, const
   case sampler_fn::restart: return detail::sample_restart(c, x);
   case sampler_fn::dpm_fast: return detail::sample_dpm_fast(c, x);
   case sampler_fn::dpm_adaptive: return detail::sample_dpm_adaptive(c, x);
+  case sampler_fn::lcm: return detail::sample_lcm(c, x);
   default: break;
   }
   throw error(errc::unsupported, "sampler_name", "sampler \"" + info.name + "\" is not supported yet");

@@ -8,7 +8,7 @@ namespace sdw::detail {
 /// Which k-diffusion function (or A1111 timestep function) a sampler runs.
 enum class sampler_fn {
   euler, euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2m, dpmpp_2s_ancestral,
-  dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, restart, dpm_fast, dpm_adaptive, ddim, plms, unipc, unsupported
+  dpmpp_sde, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_3m_sde, restart, dpm_fast, dpm_adaptive, lcm, ddim, plms, unipc, unsupported
 };
 
 /// The function a sampler of all_samplers() maps to.
@@ -47,6 +47,8 @@ at::Tensor sample_dpmpp_3m_sde(run_context& c, at::Tensor x);
 at::Tensor sample_restart(run_context& c, at::Tensor x);
 at::Tensor sample_dpm_fast(run_context& c, at::Tensor x);
 at::Tensor sample_dpm_adaptive(run_context& c, at::Tensor x);
+/// A1111's LCM loop (the model's denoise must be the LCM denoiser's).
+at::Tensor sample_lcm(run_context& c, at::Tensor x);
 
 /// Timestep samplers get the schedule's ᾱ and the timesteps instead of sigmas.
 at::Tensor sample_ddim(run_context& c, const discrete_schedule& s, const at::Tensor& timesteps, at::Tensor x);

@@ -118,6 +118,9 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
   std::shared_ptr<const safetensors_file> file = open_checkpoint_weights(path);
   m->config_ = load_model_config(path, *file);
   m->schedule_ = std::make_shared<discrete_schedule>(alphas_cumprod_of(*file, m->config_));
+  if (m->schedule_->alphas_cumprod().size(0) == 1000) {
+    m->lcm_schedule_ = std::make_shared<discrete_schedule>(discrete_schedule::lcm(*m->schedule_));
+  }
 
   report(0.05, "text encoder");
   if (is_sdxl(m->config_)) {
@@ -171,6 +174,12 @@ size_t sd_model::weight_bytes() const {
     n += t.nbytes();
   }
   return n;
+}
+
+const discrete_schedule& sd_model::schedule_for(const sampler_info& sampler) const {
+  if (!sampler.lcm_denoiser) return *schedule_;
+  if (!lcm_schedule_) discrete_schedule::lcm(*schedule_);  // throws, naming the schedule's length
+  return *lcm_schedule_;
 }
 
 std::string sd_model::sha256() const { return sha256_.get(); }

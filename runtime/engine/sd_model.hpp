@@ -63,6 +63,9 @@ public:
   const sdw::unet& unet() const noexcept { return *unet_; }
   const sdw::vae& vae() const noexcept { return *vae_; }
   const discrete_schedule& schedule() const noexcept { return *schedule_; }
+  /// The schedule a sampler's model wrapper works on: LCM's table for the LCM sampler
+  /// (discrete_schedule::lcm), the model's own otherwise.
+  const discrete_schedule& schedule_for(const sampler_info& sampler) const;
   const weight_placement& placement() const noexcept { return placement_; }
 
   /// The checkpoint path and A1111's model name (file name without directory and extension).
@@ -95,6 +98,7 @@ private:
   std::shared_ptr<sdw::unet> unet_;
   std::shared_ptr<sdw::vae> vae_;
   std::shared_ptr<discrete_schedule> schedule_;
+  std::shared_ptr<discrete_schedule> lcm_schedule_;  ///< null when the model's schedule has no LCM table
   std::string path_, name_;
   std::string vae_path_, vae_name_, vae_hash_;
   std::shared_future<std::string> sha256_;

@@ -172,7 +172,7 @@ void plan_img2img(const sd_model& model, const txt2img_request& req, const optio
   const auto [total, t_enc] = img2img_steps(req.steps, strength, opts.img2img_fix_steps);
   p.t_enc = t_enc;
   p.sample_steps = t_enc + 1;
-  p.sigmas = total > 0 ? make_sigmas(model.schedule(), p.setup.scheduler, total, p.setup.sigma_opts) : at::Tensor();
+  p.sigmas = total > 0 ? make_sigmas(model.schedule_for(*p.setup.sampler), p.setup.scheduler, total, p.setup.sigma_opts) : at::Tensor();
   p.noise_multiplier = req.initial_noise_multiplier.value_or(opts.initial_noise_multiplier);
   p.extra_noise = opts.img2img_extra_noise;
   p.batch_size = img2img_batch_size(req);
@@ -269,7 +269,7 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   if (req.kind == request_kind::img2img) {
     plan_img2img(model, req, opts, p);
   } else {
-    p.sigmas = make_sigmas(model.schedule(), p.setup.scheduler, req.steps, p.setup.sigma_opts);
+    p.sigmas = make_sigmas(model.schedule_for(*p.setup.sampler), p.setup.scheduler, req.steps, p.setup.sigma_opts);
   }
   if (is_inpainting(model.config()) && req.enable_hr && req.kind == request_kind::txt2img) {
     throw error(errc::unsupported, "enable_hr", "hires fix with an inpainting model is not supported yet");

@@ -28,6 +28,12 @@ const scheduler_entry& entry_of(scheduler_kind kind) {
   return k_schedulers[0];
 }
 
+// A1111's LCMSampler: a k-diffusion loop around LCMCompVisDenoiser instead of CompVisDenoiser.
+sampler_info lcm(sampler_info info) {
+  info.lcm_denoiser = true;
+  return info;
+}
+
 sampler_info make_info(std::string name, std::vector<std::string> aliases,
                        std::map<std::string, std::string> options, bool timestep_based = false) {
   sampler_info info;
@@ -68,7 +74,7 @@ std::vector<sampler_info> build_list() {
       make_info("DDIM", {"ddim"}, {}, true),
       make_info("PLMS", {"plms"}, {}, true),
       make_info("UniPC", {"unipc"}, {}, true),
-      make_info("LCM", {"k_lcm"}, {}),
+      lcm(make_info("LCM", {"k_lcm"}, {})),
   };
 }
 

@@ -34,6 +34,7 @@ struct sampler_info {
   bool uses_ensd = false;                        ///< the infotext shows ENSD when eta ≠ 0
   bool brownian_noise = false;                   ///< A1111 uses a Brownian-tree noise sampler
   bool timestep_based = false;                   ///< DDIM, PLMS, UniPC
+  bool lcm_denoiser = false;                     ///< LCM: its own model wrapper and σ table
   std::map<std::string, std::string> options;    ///< as /sdapi/v1/samplers shows them ("True" etc.)
 };
 

@@ -54,6 +54,16 @@ def euler_a(m, x, sigmas, p):
     return x
 
 
+def lcm(m, x, sigmas, p):
+    # A1111 1.9.4's sample_lcm: jump to the denoised prediction, noise it to the next sigma.
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        x = m.denoise(x, sigmas[i] * s_in)
+        if sigmas[i + 1] > 0:
+            x = x + sigmas[i + 1] * m.randn_like(x)
+    return x
+
+
 def dpm2_a(m, x, sigmas, p):
     s_in = x.new_ones([x.shape[0]])
     for i in range(len(sigmas) - 1):

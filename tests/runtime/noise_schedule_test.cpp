@@ -89,6 +89,41 @@ BOOST_AUTO_TEST_CASE(every_scheduler_matches_python_recomputation) {
   }
 }
 
+// The LCM sampler's denoiser works on a table of 50 of the model's timesteps (A1111's
+// LCMCompVisDenoiser): σ to the nearest entry's timestep, timesteps back through the table, and every
+// scheduler on that table's range.
+BOOST_AUTO_TEST_CASE(lcm_schedule_matches_python_recomputation) {
+  const discrete_schedule model = sd1();
+  const discrete_schedule lcm = discrete_schedule::lcm(model);
+  BOOST_CHECK_EQUAL(model.lcm_skip_steps(), 0);
+  BOOST_CHECK_EQUAL(lcm.lcm_skip_steps(), 20);
+  BOOST_CHECK_EQUAL(test::max_abs_diff(lcm.sigmas(), test::read_floats(ref().dir + "/lcm_sigmas.bin")), 0.0);
+  // Its ends are the model's σ at timesteps 19 and 999.
+  BOOST_CHECK_EQUAL(lcm.sigma_min(), model.sigmas()[19].item<double>());
+  BOOST_CHECK_EQUAL(lcm.sigma_max(), model.sigma_max());
+  auto probe = at::tensor({0.0291675, 0.03, 0.1, 0.5, 1.0, 2.5, 7.0, 14.0, 14.6146, 20.0, 0.01}, at::kFloat);
+  BOOST_CHECK_EQUAL(test::max_abs_diff(lcm.sigma_to_t(probe), test::read_floats(ref().dir + "/lcm_sigma_to_t.bin")), 0.0);
+  auto ts = at::tensor({0.0, 19.0, 25.0, 39.0, 500.0, 998.0, 999.0, 1200.0}, at::kFloat);
+  BOOST_CHECK_LE(test::max_abs_diff(lcm.t_to_sigma(ts), test::read_floats(ref().dir + "/lcm_t_to_sigma.bin")), 1e-6);
+  auto rows = test::read_manifest(ref().dir + "/lcm_manifest.txt");
+  BOOST_REQUIRE_GE(rows.size(), 5u);
+  for (const auto& r : rows) {
+    BOOST_TEST_CONTEXT("case " << r[0]) {
+      auto got = make_sigmas(lcm, parse_scheduler(r[1]), std::stoi(r[2]));
+      auto want = test::read_floats(ref().dir + "/" + r[0] + ".bin");
+      BOOST_REQUIRE_EQUAL(got.size(0), want.size(0));
+      BOOST_CHECK_LE(test::max_abs_diff(got, want), 1e-6);
+    }
+  }
+  // A schedule of another length has no LCM table.
+  try {
+    discrete_schedule::lcm(discrete_schedule(discrete_schedule::sd1_alphas_cumprod(0.00085, 0.012, 500)));
+    BOOST_FAIL("an LCM table from 500 timesteps");
+  } catch (const error& e) {
+    BOOST_CHECK(e.code() == errc::bad_checkpoint);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(discard_removes_the_penultimate_sigma) {
   auto s = sd1();
   sigma_options o;

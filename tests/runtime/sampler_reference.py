@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from schedule_reference import Schedule, make_sigmas, sd1_alphas_cumprod  # noqa: E402
+from schedule_reference import LcmSchedule, Schedule, make_sigmas, sd1_alphas_cumprod  # noqa: E402
 from kdiffusion_reference import (dpm2_a, dpmpp_2m, dpmpp_2m_sde, dpmpp_2s_a, dpmpp_3m_sde,  # noqa: E402
-                                  dpmpp_sde, churn_loop, dpm_adaptive, dpm_fast, euler_a, lms, restart)
+                                  dpmpp_sde, churn_loop, dpm_adaptive, dpm_fast, euler_a, lcm, lms, restart)
 from timestep_reference import ddim, plms, timesteps_for, unipc  # noqa: E402
 
 SHAPE = (2, 4, 5, 6)
@@ -71,6 +71,7 @@ KDIFF = {
     'Restart': restart,
     'DPM fast': dpm_fast,
     'DPM adaptive': dpm_adaptive,
+    'LCM': lcm,
 }
 
 # A1111 passes s_churn/s_tmin/s_tmax/s_noise only to these (sampler_extra_params).
@@ -127,6 +128,9 @@ CASES = [
     ('unipc_quadratic', 'UniPC', 'uniform', 9, 0.0, 'bh2:time_quadratic:2:0', 0.0, 1.0),
     ('unipc_logsnr', 'UniPC', 'uniform', 12, 0.0, 'bh1:logSNR:4:1', 0.0, 1.0),
     ('unipc_order1', 'UniPC', 'uniform', 5, 0.0, 'bh1:time_uniform:1:1', 0.0, 1.0),
+    # LCM runs on its denoiser's sigma table (LcmSchedule)
+    ('lcm', 'LCM', 'automatic', 6, 1.0, 0.0, 0.0, 1.0),
+    ('lcm_karras', 'LCM', 'karras', 4, 1.0, 0.0, 0.0, 1.0),
 ]
 
 
@@ -141,6 +145,7 @@ IMG2IMG_CASES = [
     ('i2i_ddim', 'DDIM', 'uniform', 20, 11),
     ('i2i_plms', 'PLMS', 'uniform', 15, 8),
     ('i2i_unipc', 'UniPC', 'uniform', 20, 10),
+    ('i2i_lcm', 'LCM', 'automatic', 8, 5),
 ]
 
 
@@ -156,7 +161,7 @@ def img2img(m, name, kind, steps, t_enc, ac, sch, init, noise):
             return plms(m, xi, ac, sched)
         t_start = sched[-1] / 1000 + 1 / 1000
         return unipc(m, xi, ac, len(sched), t_start=t_start)
-    sigmas = make_sigmas(sch, kind, steps, discard=name in DISCARD)
+    sigmas = make_sigmas(LcmSchedule(ac) if name == 'LCM' else sch, kind, steps, discard=name in DISCARD)
     sched = sigmas[steps - t_enc - 1:]
     xi = init + noise * sched[0]
     p = dict(eta=1.0, s_churn=0.0, s_tmin=0.0, s_tmax=float('inf'), s_noise=1.0)
@@ -173,7 +178,7 @@ def main():
     torch.stack([bank_draw(k) for k in range(BANK)]).numpy().astype('<f4').tofile(os.path.join(out, 'noise.bin'))
     with open(os.path.join(out, 'manifest.txt'), 'w') as f:
         for case, name, kind, steps, eta, churn, tmin, snoise in CASES:
-            sigmas = make_sigmas(sch, kind, steps, discard=name in DISCARD)
+            sigmas = make_sigmas(LcmSchedule(ac) if name == 'LCM' else sch, kind, steps, discard=name in DISCARD)
             m = Counters()
             p = dict(eta=eta, s_churn=churn, s_tmin=tmin, s_tmax=float('inf'), s_noise=snoise,
                      model_range=(sch.sigmas[0].item(), sch.sigmas[-1].item()))

@@ -41,6 +41,29 @@ class Schedule:
         return append_zero(self.t_to_sigma(t))
 
 
+class LcmSchedule(Schedule):
+    """A1111 1.9.4's LCMCompVisDenoiser (sd_samplers_lcm.py): the timesteps 19, 39, ..., 999 of LCM's
+    50-step original schedule as the sigma table; sigmas map to the nearest entry's model timestep."""
+    SKIP = 20
+
+    def __init__(self, alphas_cumprod):
+        table = torch.zeros(50, dtype=torch.float32)
+        for k in range(50):
+            table[49 - k] = alphas_cumprod[999 - k * self.SKIP]
+        super().__init__(table)
+
+    def sigma_to_t(self, sigma):
+        dists = sigma.log() - self.log_sigmas[:, None]
+        return dists.abs().argmin(dim=0).view(sigma.shape) * self.SKIP + (self.SKIP - 1)
+
+    def t_to_sigma(self, t):
+        return super().t_to_sigma(torch.clamp(((t - (self.SKIP - 1)) / self.SKIP).float(), min=0, max=49))
+
+    def get_sigmas(self, n):
+        start, end = self.sigma_to_t(self.sigmas[-1]), self.sigma_to_t(self.sigmas[0])
+        return append_zero(self.t_to_sigma(torch.linspace(start, end, n)))
+
+
 def append_zero(x):
     return torch.cat([x, x.new_zeros([1])])
 
@@ -119,6 +142,17 @@ CASES = [
     ('uniform33_discard', 'uniform', 33, 0, 0, 0, 1, 0),
 ]
 
+# The LCM sampler's schedules (its denoiser's table): Automatic, and other schedulers on its range.
+LCM_CASES = [
+    ('lcm_automatic4', 'automatic', 4, 0, 0, 0, 0, 0),
+    ('lcm_uniform8', 'uniform', 8, 0, 0, 0, 0, 0),
+    ('lcm_uniform1', 'uniform', 1, 0, 0, 0, 0, 0),
+    ('lcm_karras6', 'karras', 6, 0, 0, 0, 0, 0),
+    ('lcm_exponential5', 'exponential', 5, 0, 0, 0, 0, 0),
+    ('lcm_sgm_uniform7', 'sgm_uniform', 7, 0, 0, 0, 0, 0),
+    ('lcm_uniform60', 'uniform', 60, 0, 0, 0, 0, 0),
+]
+
 
 def main():
     out = sys.argv[1]
@@ -134,6 +168,16 @@ def main():
     with open(os.path.join(out, 'manifest.txt'), 'w') as f:
         for name, kind, steps, smin, smax, rho, discard, old in CASES:
             s = make_sigmas(sch, kind, steps, smin, smax, rho, bool(discard), bool(old))
+            s.numpy().astype('<f4').tofile(os.path.join(out, name + '.bin'))
+            f.write(f'{name} {kind} {steps} {smin!r} {smax!r} {rho!r} {discard} {old}\n')
+    lcm = LcmSchedule(ac)
+    lcm.sigmas.numpy().astype('<f4').tofile(os.path.join(out, 'lcm_sigmas.bin'))
+    lcm.sigma_to_t(probe).float().numpy().astype('<f4').tofile(os.path.join(out, 'lcm_sigma_to_t.bin'))
+    ts = torch.tensor([0.0, 19.0, 25.0, 39.0, 500.0, 998.0, 999.0, 1200.0])
+    lcm.t_to_sigma(ts).numpy().astype('<f4').tofile(os.path.join(out, 'lcm_t_to_sigma.bin'))
+    with open(os.path.join(out, 'lcm_manifest.txt'), 'w') as f:
+        for name, kind, steps, smin, smax, rho, discard, old in LCM_CASES:
+            s = make_sigmas(lcm, kind, steps, smin, smax, rho, bool(discard), bool(old))
             s.numpy().astype('<f4').tofile(os.path.join(out, name + '.bin'))
             f.write(f'{name} {kind} {steps} {smin!r} {smax!r} {rho!r} {discard} {old}\n')
 
