@@ -142,7 +142,9 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   const auto [total, t_enc] = img2img_steps(hr_steps, *req.denoising_strength, true);
   p.img2img = true;
   p.t_enc = t_enc;
-  p.sigmas = total > 0 ? make_sigmas(model.schedule_for(*p.setup.sampler), p.setup.scheduler, total, p.setup.sigma_opts) : at::Tensor();
+  p.sigmas = total > 0 ? make_sigmas(model.schedule_for(*p.setup.sampler, p.setup.noise_schedule), p.setup.scheduler, total,
+                                         p.setup.sigma_opts)
+                           : at::Tensor();
   p.sample_steps = hr_steps;
   p.schedule_steps = p.setup.sampler->second_order ? hr_steps * 2 : hr_steps;
   p.noise_multiplier = 1.0;

@@ -37,6 +37,24 @@ at::Tensor discrete_schedule::sd1_alphas_cumprod(double linear_start, double lin
   return at::cumprod(alphas, 0).to(at::kFloat);
 }
 
+noise_schedule_kind parse_noise_schedule(const std::string& option) {
+  if (option == "Default") return noise_schedule_kind::model_default;
+  if (option == "Zero Terminal SNR") return noise_schedule_kind::zero_terminal_snr;
+  throw error(errc::bad_request, "override_settings.sd_noise_schedule",
+              "unknown noise schedule '" + option + "' (use Default or Zero Terminal SNR)");
+}
+
+discrete_schedule discrete_schedule::zero_terminal_snr(const discrete_schedule& model) {
+  // float32 throughout, in A1111's order of operations.
+  auto sqrt_ac = model.alphas_cumprod().sqrt();
+  const auto first = sqrt_ac[0].clone();
+  const auto last = sqrt_ac[-1].clone();
+  sqrt_ac = (sqrt_ac - last) * (first / (first - last));
+  auto ac = sqrt_ac.pow(2);
+  ac[-1] = 4.8973451890853435e-08;
+  return discrete_schedule(ac);
+}
+
 discrete_schedule discrete_schedule::lcm(const discrete_schedule& model) {
   constexpr int64_t timesteps = 1000, original_timesteps = 50, skip = timesteps / original_timesteps;
   const at::Tensor& ac = model.alphas_cumprod();

@@ -11,6 +11,13 @@
 
 namespace sdw {
 
+/// The ᾱ override A1111 applies to the model before sampling (option sd_noise_schedule).
+enum class noise_schedule_kind { model_default, zero_terminal_snr };
+
+/// "Default" → model_default, "Zero Terminal SNR" → zero_terminal_snr; throws bad_request
+/// (override_settings.sd_noise_schedule) for anything else.
+noise_schedule_kind parse_noise_schedule(const std::string& option);
+
 /// The k-diffusion view of a DDPM schedule: sigmas = sqrt((1 - ᾱ) / ᾱ), ascending, float32.
 class discrete_schedule {
 public:
@@ -28,6 +35,10 @@ public:
   /// maps to the nearest table entry's (index·20 + 19), a timestep back through the table.
   /// Throws bad_checkpoint for a model schedule without 1000 entries.
   static discrete_schedule lcm(const discrete_schedule& model);
+
+  /// A1111's rescale_zero_terminal_snr_abar of `model`: √ᾱ shifted so that its last entry is 0
+  /// and scaled so that its first is unchanged, squared, with the last ᾱ set to 4.8973451890853435e-08.
+  static discrete_schedule zero_terminal_snr(const discrete_schedule& model);
 
   /// LCM's stride between table entries in model timesteps (20), or 0 for a model's own schedule.
   int lcm_skip_steps() const noexcept { return skip_steps_; }

@@ -64,7 +64,11 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   }
   auto [conds, unconds] = joined_conds(batches);
   const sampler_info& sampler = *lead.setup.sampler;
-  cfg_denoiser denoiser(model.unet(), model.schedule_for(sampler), model.parameterization(), std::move(conds), std::move(unconds),
+  // The ᾱ schedule the sampler's model wrapper works on (option sd_noise_schedule; LCM's table).
+  const auto schedule_of = [&](const sd_model& m) -> const discrete_schedule& {
+    return m.schedule_for(sampler, lead.setup.noise_schedule);
+  };
+  cfg_denoiser denoiser(model.unet(), schedule_of(model), model.parameterization(), std::move(conds), std::move(unconds),
                         std::move(cfg_scales), lead.batch_cond_uncond, lead.setup.s_min_uncond);
   // The model sampling now: a refiner may take over partway.
   const sd_model* current = &model;
@@ -79,7 +83,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     std::vector<const plan_batch*> order;
     for (const plan_batch& b : again) order.push_back(&b);
     auto [c, u] = joined_conds(order);
-    denoiser.switch_model(next->unet(), next->schedule_for(sampler), next->parameterization(), std::move(c),
+    denoiser.switch_model(next->unet(), schedule_of(*next), next->parameterization(), std::move(c),
                           std::move(u));
     current = next;
   };
@@ -117,7 +121,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   sm.denoise = [&](const at::Tensor& x, const at::Tensor& s) {
     stop_check();
     // A1111 measures against the σ table of the sampler's model wrapper (LCM's has 50 entries).
-    if (hooks.switch_model) maybe_switch(completed_ratio_at_sigma(current->schedule_for(sampler), s));
+    if (hooks.switch_model) maybe_switch(completed_ratio_at_sigma(schedule_of(*current), s));
     last_denoised = denoiser.denoise(x, s);
     return last_denoised;
   };
@@ -126,7 +130,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     if (hooks.switch_model) maybe_switch(completed_ratio_at_timestep(t));
     at::Tensor e = denoiser.eps(x, t);
     // x0 = (x − √(1−ᾱ)·eps) / √ᾱ at the nearest discrete timestep.
-    const auto ac = current->schedule().alphas_cumprod().to(at::kCPU, at::kFloat);
+    const auto ac = schedule_of(*current).alphas_cumprod().to(at::kCPU, at::kFloat);
     const auto idx = t.to(at::kCPU, at::kFloat).round().clamp(0, ac.size(0) - 1).to(at::kLong);
     const auto a = ac.index_select(0, idx).to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
     last_denoised = (denoiser.blend(x) - (1 - a).sqrt() * e) / a.sqrt();
@@ -152,7 +156,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   if (!lead.img2img) {
     start = noise * lead.sigmas[0].item<double>();
     try {
-      return sample(sampler, sm, noise, model.schedule_for(sampler), lead.sigmas, lead.setup.params);
+      return sample(sampler, sm, noise, schedule_of(model), lead.sigmas, lead.setup.params);
     } catch (const sampling_stopped&) {
       return last_denoised.defined() ? last_denoised : start;
     }
@@ -181,7 +185,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   if (inpainting) denoiser.set_blend(start, at::cat(masks), at::cat(nmasks));
   at::Tensor samples;
   try {
-    samples = sample_img2img(sampler, sm, start, scaled.to(start.scalar_type()), model.schedule_for(sampler),
+    samples = sample_img2img(sampler, sm, start, scaled.to(start.scalar_type()), schedule_of(model),
                              lead.sigmas, lead.t_enc, lead.setup.params, lead.extra_noise);
   } catch (const sampling_stopped&) {
     samples = last_denoised.defined() ? last_denoised : start;

@@ -118,8 +118,12 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
   std::shared_ptr<const safetensors_file> file = open_checkpoint_weights(path);
   m->config_ = load_model_config(path, *file);
   m->schedule_ = std::make_shared<discrete_schedule>(alphas_cumprod_of(*file, m->config_));
+  m->schedules_[0][0] = m->schedule_;
+  m->schedules_[1][0] = std::make_shared<discrete_schedule>(discrete_schedule::zero_terminal_snr(*m->schedule_));
   if (m->schedule_->alphas_cumprod().size(0) == 1000) {
-    m->lcm_schedule_ = std::make_shared<discrete_schedule>(discrete_schedule::lcm(*m->schedule_));
+    for (auto& variant : m->schedules_) {
+      variant[1] = std::make_shared<discrete_schedule>(discrete_schedule::lcm(*variant[0]));
+    }
   }
 
   report(0.05, "text encoder");
@@ -176,10 +180,11 @@ size_t sd_model::weight_bytes() const {
   return n;
 }
 
-const discrete_schedule& sd_model::schedule_for(const sampler_info& sampler) const {
-  if (!sampler.lcm_denoiser) return *schedule_;
-  if (!lcm_schedule_) discrete_schedule::lcm(*schedule_);  // throws, naming the schedule's length
-  return *lcm_schedule_;
+const discrete_schedule& sd_model::schedule_for(const sampler_info& sampler, noise_schedule_kind kind) const {
+  const auto& variant = schedules_[kind == noise_schedule_kind::zero_terminal_snr ? 1 : 0];
+  if (!sampler.lcm_denoiser) return *variant[0];
+  if (!variant[1]) discrete_schedule::lcm(*variant[0]);  // throws, naming the schedule's length
+  return *variant[1];
 }
 
 std::string sd_model::sha256() const { return sha256_.get(); }

@@ -63,9 +63,10 @@ public:
   const sdw::unet& unet() const noexcept { return *unet_; }
   const sdw::vae& vae() const noexcept { return *vae_; }
   const discrete_schedule& schedule() const noexcept { return *schedule_; }
-  /// The schedule a sampler's model wrapper works on: LCM's table for the LCM sampler
-  /// (discrete_schedule::lcm), the model's own otherwise.
-  const discrete_schedule& schedule_for(const sampler_info& sampler) const;
+  /// The schedule a sampler's model wrapper works on: the model's (rescaled for zero terminal SNR
+  /// when `kind` asks for it), or LCM's table of it for the LCM sampler (discrete_schedule::lcm).
+  const discrete_schedule& schedule_for(const sampler_info& sampler,
+                                        noise_schedule_kind kind = noise_schedule_kind::model_default) const;
   const weight_placement& placement() const noexcept { return placement_; }
 
   /// The checkpoint path and A1111's model name (file name without directory and extension).
@@ -98,7 +99,9 @@ private:
   std::shared_ptr<sdw::unet> unet_;
   std::shared_ptr<sdw::vae> vae_;
   std::shared_ptr<discrete_schedule> schedule_;
-  std::shared_ptr<discrete_schedule> lcm_schedule_;  ///< null when the model's schedule has no LCM table
+  /// schedule_for's variants: [zero terminal SNR][LCM]; [0][0] is schedule_. LCM's are null when
+  /// the model's schedule has no LCM table.
+  std::shared_ptr<discrete_schedule> schedules_[2][2];
   std::string path_, name_;
   std::string vae_path_, vae_name_, vae_hash_;
   std::shared_future<std::string> sha256_;

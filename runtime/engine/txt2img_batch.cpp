@@ -77,6 +77,7 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
   key += ";uni_pc=" + p.uni_pc_variant + "/" + p.uni_pc_skip_type + "/" + std::to_string(p.uni_pc_order) + "/" +
          std::to_string(p.uni_pc_lower_order_final);
   key += ";sgm_noise=" + std::to_string(p.sgm_noise_multiplier);
+  key += ";noise_schedule=" + std::to_string(static_cast<int>(s.noise_schedule));
   key += ";s_min_uncond=" + exact(s.s_min_uncond);
   key += ";batch_cond_uncond=" + std::to_string(opts.batch_cond_uncond);
   // Members of a run share the weights, so only jobs with the same LoRAs may join.

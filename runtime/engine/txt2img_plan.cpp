@@ -158,6 +158,7 @@ sampling_setup make_sampling_setup(const txt2img_request& req, const options& op
     params.s_tmax = INFINITY;
   }
   s.s_min_uncond = req.s_min_uncond.value_or(opts.s_min_uncond);
+  s.noise_schedule = parse_noise_schedule(opts.sd_noise_schedule);
   return s;
 }
 
@@ -172,7 +173,9 @@ void plan_img2img(const sd_model& model, const txt2img_request& req, const optio
   const auto [total, t_enc] = img2img_steps(req.steps, strength, opts.img2img_fix_steps);
   p.t_enc = t_enc;
   p.sample_steps = t_enc + 1;
-  p.sigmas = total > 0 ? make_sigmas(model.schedule_for(*p.setup.sampler), p.setup.scheduler, total, p.setup.sigma_opts) : at::Tensor();
+  p.sigmas = total > 0 ? make_sigmas(model.schedule_for(*p.setup.sampler, p.setup.noise_schedule), p.setup.scheduler, total,
+                                         p.setup.sigma_opts)
+                           : at::Tensor();
   p.noise_multiplier = req.initial_noise_multiplier.value_or(opts.initial_noise_multiplier);
   p.extra_noise = opts.img2img_extra_noise;
   p.batch_size = img2img_batch_size(req);
@@ -269,7 +272,8 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   if (req.kind == request_kind::img2img) {
     plan_img2img(model, req, opts, p);
   } else {
-    p.sigmas = make_sigmas(model.schedule_for(*p.setup.sampler), p.setup.scheduler, req.steps, p.setup.sigma_opts);
+    p.sigmas = make_sigmas(model.schedule_for(*p.setup.sampler, p.setup.noise_schedule), p.setup.scheduler, req.steps,
+                           p.setup.sigma_opts);
   }
   if (is_inpainting(model.config()) && req.enable_hr && req.kind == request_kind::txt2img) {
     throw error(errc::unsupported, "enable_hr", "hires fix with an inpainting model is not supported yet");
@@ -359,7 +363,12 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   if (opts.textual_inversion_add_hashes_to_infotext) {
     const std::string used =
       ti_hashes(strip_extra_networks(p.prompt), p.negative, p.schedule_steps, p.prompt_opts);
-    if (!used.empty()) p.setup.extra.insert(at, {"TI hashes", json_value(used)});
+    if (!used.empty()) at = p.setup.extra.insert(at, {"TI hashes", json_value(used)}) + 1;
+  }
+  // A1111 overrides the model's ᾱ just before sampling (apply_alpha_schedule_override), after the
+  // conds and before the sampler notes its settings.
+  if (p.setup.noise_schedule == noise_schedule_kind::zero_terminal_snr) {
+    p.setup.extra.insert(at, {"Noise Schedule", json_value(opts.sd_noise_schedule)});
   }
   for (const auto& [k, v] : p.setup.extra) {
     if (k == "Denoising strength") {

@@ -40,6 +40,7 @@ struct sampling_setup {
   sigma_options sigma_opts;
   sampler_params params;
   double s_min_uncond = 0.0;
+  noise_schedule_kind noise_schedule = noise_schedule_kind::model_default;  ///< option sd_noise_schedule
   std::optional<std::string> schedule_type;  ///< the infotext's "Schedule type" slot
   json_object extra;                         ///< extra_generation_params of the sampling settings
 };

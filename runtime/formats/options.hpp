@@ -40,6 +40,7 @@ struct options {
   bool sgm_noise_multiplier = false;
   bool batch_cond_uncond = true;
   bool no_dpmpp_sde_batch_determinism = false;  ///< SDE samplers: k-diffusion's one tree per batch
+  std::string sd_noise_schedule = "Default";      ///< "Default" or "Zero Terminal SNR" (ᾱ rescaled)
   std::string uni_pc_variant = "bh1";             ///< "bh1", "bh2", "vary_coeff"
   std::string uni_pc_skip_type = "time_uniform";  ///< "time_uniform", "time_quadratic", "logSNR"
   int uni_pc_order = 3;

@@ -124,6 +124,29 @@ BOOST_AUTO_TEST_CASE(lcm_schedule_matches_python_recomputation) {
   }
 }
 
+// Option sd_noise_schedule "Zero Terminal SNR": A1111 rescales ᾱ so that the last timestep is pure
+// noise (σ_max in the thousands), and every sigma list follows from the rescaled table.
+BOOST_AUTO_TEST_CASE(zero_terminal_snr_matches_python_recomputation) {
+  const discrete_schedule model = sd1();
+  const discrete_schedule z = discrete_schedule::zero_terminal_snr(model);
+  BOOST_CHECK_EQUAL(test::max_abs_diff(z.alphas_cumprod(), test::read_floats(ref().dir + "/ztsnr_alphas_cumprod.bin")), 0.0);
+  BOOST_CHECK_EQUAL(z.alphas_cumprod()[0].item<float>(), model.alphas_cumprod()[0].item<float>());
+  BOOST_CHECK_GT(z.sigma_max(), 4000.0);
+  for (const auto& [kind, steps] : {std::pair<std::string, int>{"uniform", 9}, {"karras", 7}}) {
+    BOOST_TEST_CONTEXT(kind) {
+      auto want = test::read_floats(ref().dir + "/ztsnr_" + kind + std::to_string(steps) + ".bin");
+      auto got = make_sigmas(z, parse_scheduler(kind), steps);
+      BOOST_REQUIRE_EQUAL(got.size(0), want.size(0));
+      BOOST_CHECK_LE((got - want).abs().div(want.abs().clamp_min(1e-3)).max().item<double>(), 1e-6);
+    }
+  }
+  auto lcm = make_sigmas(discrete_schedule::lcm(z), scheduler_kind::automatic, 4);
+  BOOST_CHECK_LE(test::max_abs_diff(lcm, test::read_floats(ref().dir + "/ztsnr_lcm4.bin")) / lcm[0].item<double>(), 1e-6);
+  BOOST_CHECK(parse_noise_schedule("Default") == noise_schedule_kind::model_default);
+  BOOST_CHECK(parse_noise_schedule("Zero Terminal SNR") == noise_schedule_kind::zero_terminal_snr);
+  BOOST_CHECK_THROW(parse_noise_schedule("zero terminal snr"), error);
+}
+
 BOOST_AUTO_TEST_CASE(discard_removes_the_penultimate_sigma) {
   auto s = sd1();
   sigma_options o;

@@ -41,6 +41,17 @@ class Schedule:
         return append_zero(self.t_to_sigma(t))
 
 
+def zero_terminal_snr(alphas_cumprod):
+    """A1111 1.9.4's rescale_zero_terminal_snr_abar (option sd_noise_schedule = "Zero Terminal SNR")."""
+    root = alphas_cumprod.sqrt()
+    first, last = root[0].clone(), root[-1].clone()
+    root -= last
+    root *= first / (first - last)
+    out = root ** 2
+    out[-1] = 4.8973451890853435e-08
+    return out
+
+
 class LcmSchedule(Schedule):
     """A1111 1.9.4's LCMCompVisDenoiser (sd_samplers_lcm.py): the timesteps 19, 39, ..., 999 of LCM's
     50-step original schedule as the sigma table; sigmas map to the nearest entry's model timestep."""
@@ -170,6 +181,12 @@ def main():
             s = make_sigmas(sch, kind, steps, smin, smax, rho, bool(discard), bool(old))
             s.numpy().astype('<f4').tofile(os.path.join(out, name + '.bin'))
             f.write(f'{name} {kind} {steps} {smin!r} {smax!r} {rho!r} {discard} {old}\n')
+    ztsnr = zero_terminal_snr(ac)
+    ztsnr.numpy().astype('<f4').tofile(os.path.join(out, 'ztsnr_alphas_cumprod.bin'))
+    for kind, steps in (('uniform', 9), ('karras', 7)):
+        make_sigmas(Schedule(ztsnr), kind, steps).numpy().astype('<f4').tofile(
+            os.path.join(out, f'ztsnr_{kind}{steps}.bin'))
+    make_sigmas(LcmSchedule(ztsnr), 'automatic', 4).numpy().astype('<f4').tofile(os.path.join(out, 'ztsnr_lcm4.bin'))
     lcm = LcmSchedule(ac)
     lcm.sigmas.numpy().astype('<f4').tofile(os.path.join(out, 'lcm_sigmas.bin'))
     lcm.sigma_to_t(probe).float().numpy().astype('<f4').tofile(os.path.join(out, 'lcm_sigma_to_t.bin'))
