@@ -19,6 +19,11 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   c10::InferenceMode guard;
   auto pos = multi_cond_batch_at(conds_, step_);
   auto uncond = cond_batch_at(unconds_, step_);
+  padded_ = false;
+  if (padding_ != cond_padding::none && pos.tensor.size(1) != uncond.size(1)) {
+    pad(pos.tensor, uncond);
+    padded_ = true;
+  }
   // SDXL's vector conditioning goes wherever its crossattn rows go (A1111's dict conds are
   // concatenated and sliced key by key).
   const at::Tensor uncond_y = vector_batch_at(unconds_, step_);
@@ -90,6 +95,28 @@ at::Tensor cfg_denoiser::guided(const at::Tensor& x, const at::Tensor& s, F&& mo
   }
   ++step_;
   return denoised;
+}
+
+void cfg_denoiser::set_cond_padding(cond_padding mode, at::Tensor empty) {
+  padding_ = mode;
+  empty_cond_ = std::move(empty);
+}
+
+void cfg_denoiser::pad(at::Tensor& cond, at::Tensor& uncond) const {
+  const int64_t c = cond.size(1), u = uncond.size(1);
+  if (padding_ == cond_padding::last_vector) {
+    // A1111's pad_cond_uncond_v0 (DDIM's padding before 1.6).
+    uncond = u < c ? at::cat({uncond, uncond.narrow(1, u - 1, 1).repeat({1, c - u, 1})}, 1) : uncond.narrow(1, 0, c);
+    return;
+  }
+  // pad_cond_uncond: whole empty-prompt chunks after the shorter side's own.
+  const at::Tensor empty = empty_cond_.to(cond.device(), cond.scalar_type()).unsqueeze(0);
+  const int64_t chunk = empty.size(1);
+  if (c < u) {
+    cond = at::cat({cond, empty.repeat({cond.size(0), (u - c) / chunk, 1})}, 1);
+  } else {
+    uncond = at::cat({uncond, empty.to(uncond.scalar_type()).repeat({uncond.size(0), (c - u) / chunk, 1})}, 1);
+  }
 }
 
 at::Tensor cfg_denoiser::unet_input(const at::Tensor& x, const at::Tensor& ic) const {

@@ -14,6 +14,14 @@ namespace sdw {
 class unet;
 class discrete_schedule;
 
+/// How prompt and negative prompt of different token lengths are evened out so they share one UNet
+/// call (A1111's options pad_cond_uncond_v0, which wins, and pad_cond_uncond); none: separate calls.
+enum class cond_padding {
+  none,
+  empty_prompt,  ///< the shorter side gets copies of the empty prompt's conditioning (77 tokens each)
+  last_vector,   ///< the negative's last vector repeated, or the negative cut, to the prompt's length
+};
+
 /// Counts denoiser calls (the step prompt schedules are read at) and applies CFG.
 class cfg_denoiser {
 public:
@@ -33,6 +41,12 @@ public:
   at::Tensor eps(const at::Tensor& x, const at::Tensor& t);
 
   int step() const noexcept { return step_; }
+
+  /// Evens out token lengths with `mode`; `empty` is the model's conditioning of the empty prompt
+  /// [77, width] (for empty_prompt).
+  void set_cond_padding(cond_padding mode, at::Tensor empty);
+  /// Whether the last model call padded (A1111 notes "Pad conds" / "Pad conds v0" from it).
+  bool padded() const noexcept { return padded_; }
 
   /// Goes on with another model and its prompts' conditioning (A1111's refiner: the same rows, in
   /// the same order); the step count carries on.
@@ -54,6 +68,8 @@ private:
   /// Runs the model on the CFG batch; `model_out(x_in, s_in, cond, y, image_cond)` gives one output per row.
   template <class F>
   at::Tensor guided(const at::Tensor& x, const at::Tensor& s, F&& model_out);
+  /// Evens out the token lengths of `cond` and `uncond` by padding_.
+  void pad(at::Tensor& cond, at::Tensor& uncond) const;
   /// The UNet input of rows `x` (already scaled) with their image conditioning rows `ic`, if any.
   at::Tensor unet_input(const at::Tensor& x, const at::Tensor& ic) const;
 
@@ -66,6 +82,9 @@ private:
   bool batch_cond_uncond_;
   double s_min_uncond_;
   int step_ = 0;
+  cond_padding padding_ = cond_padding::none;
+  at::Tensor empty_cond_;
+  bool padded_ = false;
   at::Tensor blend_init_, blend_mask_, blend_nmask_;
   at::Tensor image_cond_;
 };

@@ -83,9 +83,18 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     std::vector<const plan_batch*> order;
     for (const plan_batch& b : again) order.push_back(&b);
     auto [c, u] = joined_conds(order);
+    denoiser.set_cond_padding(lead.setup.padding, again.front().empty_cond);
     denoiser.switch_model(next->unet(), schedule_of(*next), next->parameterization(), std::move(c),
                           std::move(u));
     current = next;
+  };
+  denoiser.set_cond_padding(lead.setup.padding, batches.front()->empty_cond);
+  // A1111's add_infotext once the sampler returns: whether its last model call padded.
+  const auto noted = [&](at::Tensor out) {
+    if (hooks.note && denoiser.padded()) {
+      hooks.note(lead.setup.padding == cond_padding::last_vector ? "Pad conds v0" : "Pad conds", json_value(true));
+    }
+    return out;
   };
   if (lead.image_cond.defined()) {
     std::vector<at::Tensor> image_conds;
@@ -156,9 +165,9 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   if (!lead.img2img) {
     start = noise * lead.sigmas[0].item<double>();
     try {
-      return sample(sampler, sm, noise, schedule_of(model), lead.sigmas, lead.setup.params);
+      return noted(sample(sampler, sm, noise, schedule_of(model), lead.sigmas, lead.setup.params));
     } catch (const sampling_stopped&) {
-      return last_denoised.defined() ? last_denoised : start;
+      return noted(last_denoised.defined() ? last_denoised : start);
     }
   }
   // img2img: each batch starts from its own init latents and scales its own noise.
@@ -191,7 +200,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     samples = last_denoised.defined() ? last_denoised : start;
   }
   // A1111 blends once more after sampling, interrupted or not.
-  return denoiser.blend(samples);
+  return noted(denoiser.blend(samples));
 }
 
 } // namespace sdw

@@ -137,6 +137,7 @@ txt2img_result run_sd_upscale(const sd_model& model, const clip_tokenizer& token
         if (is_set(hooks.cancel)) throw error(errc::cancelled, "", "the job was interrupted");
         if (hooks.on_step) hooks.on_step(job_step + step + 1, job_steps);
       };
+      sh.note = [&plan](const std::string& key, const json_value& value) { note_extra(*plan, key, value); };
       const at::Tensor samples = sample_plan_batches(model, {&batch}, sh);
       job_step += plan->sample_steps;
       std::vector<std::string> infotexts;

@@ -72,16 +72,6 @@ private:
   std::vector<std::pair<const sd_model*, std::unique_ptr<lora_patcher>>> patched_;
 };
 
-/// Adds an entry to the plan's extra_generation_params when it is not there yet, as A1111 sets
-/// them while sampling (the same value each time).
-void note_extra(txt2img_plan& plan, const std::string& key, const json_value& value) {
-  for (const auto& [k, v] : plan.setup.extra) {
-    if (k == key) return;
-  }
-  plan.setup.extra.emplace_back(key, value);
-  if (!value.is_null()) plan.info_in.extra_params.emplace_back(key, python_str(value));
-}
-
 } // namespace
 
 txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_request& req,
@@ -158,6 +148,7 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
     };
     sh.switch_model = refiner_switch(false);
     sh.tokenizer = &tokenizer;
+    sh.note = [&plan](const std::string& key, const json_value& value) { note_extra(plan, key, value); };
     at::Tensor samples = sample_plan_batches(model, {&batch}, sh);
     // An interrupt ends the job with the first pass's images; a skip still set ends the second
     // pass at its first model call, as in A1111.

@@ -78,6 +78,7 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
          std::to_string(p.uni_pc_lower_order_final);
   key += ";sgm_noise=" + std::to_string(p.sgm_noise_multiplier);
   key += ";noise_schedule=" + std::to_string(static_cast<int>(s.noise_schedule));
+  key += ";cond_padding=" + std::to_string(static_cast<int>(s.padding));
   key += ";s_min_uncond=" + exact(s.s_min_uncond);
   key += ";batch_cond_uncond=" + std::to_string(opts.batch_cond_uncond);
   // Members of a run share the weights, so only jobs with the same LoRAs may join.
@@ -347,6 +348,10 @@ private:
       if (hooks_.on_step) {
         hooks_.on_step(done_steps_ + step + 1, total_steps_);
       }
+    };
+    // The run's notes go into every member's infotext (its job's, for a second pass).
+    sh.note = [&active](const std::string& key, const json_value& value) {
+      for (unit* u : active) note_extra(u->member->plan, key, value);
     };
     at::Tensor samples;
     try {

@@ -159,6 +159,9 @@ sampling_setup make_sampling_setup(const txt2img_request& req, const options& op
   }
   s.s_min_uncond = req.s_min_uncond.value_or(opts.s_min_uncond);
   s.noise_schedule = parse_noise_schedule(opts.sd_noise_schedule);
+  s.padding = opts.pad_cond_uncond_v0 ? cond_padding::last_vector
+              : opts.pad_cond_uncond  ? cond_padding::empty_prompt
+                                      : cond_padding::none;
   return s;
 }
 
@@ -398,6 +401,14 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   return p;
 }
 
+void note_extra(txt2img_plan& plan, const std::string& key, const json_value& value) {
+  for (const auto& [k, v] : plan.setup.extra) {
+    if (k == key) return;
+  }
+  plan.setup.extra.emplace_back(key, value);
+  if (!value.is_null()) plan.info_in.extra_params.emplace_back(key, python_str(value));
+}
+
 plan_batch encode_plan_batch(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_plan& plan,
                              int iter) {
   c10::InferenceMode guard;
@@ -411,6 +422,10 @@ plan_batch encode_plan_batch(const sd_model& model, const clip_tokenizer& tokeni
   b.iter = iter;
   b.conds = encoder.multi_schedules(std::vector<std::string>(n, strip_extra_networks(plan.prompt)), plan.schedule_steps);
   b.unconds = encoder.schedules(std::vector<std::string>(n, plan.negative), plan.schedule_steps, true);
+  if (plan.setup.padding == cond_padding::empty_prompt) {
+    // A1111's cond_stage_model_empty_prompt: "" through the text encoder(s), as a prompt.
+    b.empty_cond = encoder.schedules({""}, 1).front().front().cond;
+  }
   return b;
 }
 

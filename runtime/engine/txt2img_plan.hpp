@@ -3,6 +3,7 @@
 /// request (settings, seeds, infotext inputs), prompt encoding of one n_iter batch, a sampling stage
 /// over the batches of several plans, and the decode and report stage.
 
+#include "runtime/engine/cfg_denoiser.hpp"
 #include "runtime/engine/conditioning.hpp"
 #include "runtime/engine/lora_apply.hpp"
 #include "runtime/formats/a1111_response.hpp"
@@ -41,6 +42,7 @@ struct sampling_setup {
   sampler_params params;
   double s_min_uncond = 0.0;
   noise_schedule_kind noise_schedule = noise_schedule_kind::model_default;  ///< option sd_noise_schedule
+  cond_padding padding = cond_padding::none;  ///< options pad_cond_uncond_v0, pad_cond_uncond
   std::optional<std::string> schedule_type;  ///< the infotext's "Schedule type" slot
   json_object extra;                         ///< extra_generation_params of the sampling settings
 };
@@ -99,7 +101,12 @@ struct plan_batch {
   int iter = 0;
   std::vector<multi_cond> conds;
   std::vector<cond_schedule> unconds;
+  at::Tensor empty_cond;  ///< cond_padding::empty_prompt: the model's conditioning of "" [77, width]
 };
+
+/// Adds an entry to the plan's extra_generation_params (and its infotext's) when it is not there
+/// yet, as A1111 sets them while sampling (the same value each time).
+void note_extra(txt2img_plan& plan, const std::string& key, const json_value& value);
 
 /// Encodes the prompts of batch `iter` of a plan.
 plan_batch encode_plan_batch(const sd_model& model, const clip_tokenizer& tokenizer, const txt2img_plan& plan,
@@ -129,6 +136,9 @@ struct sampling_hooks {
   /// over from that call, the batches' prompts encoded again by it with `tokenizer`.
   std::function<const sd_model*(const sampling_point&)> switch_model;
   const clip_tokenizer* tokenizer = nullptr;
+  /// Called once sampling has ended (stopped or not) with an extra_generation_params entry the
+  /// sampler adds then (A1111's add_infotext: "Pad conds", "Pad conds v0").
+  std::function<void(const std::string& key, const json_value& value)> note;
 };
 
 /// Samples several plan batches as one: conditioning and CFG scales concatenated, each image with

@@ -47,6 +47,8 @@ const std::vector<option_field>& fields() {
       {"use_old_karras_scheduler_sigmas", &options::use_old_karras_scheduler_sigmas},
       {"sgm_noise_multiplier", &options::sgm_noise_multiplier},
       {"batch_cond_uncond", &options::batch_cond_uncond},
+      {"pad_cond_uncond", &options::pad_cond_uncond},
+      {"pad_cond_uncond_v0", &options::pad_cond_uncond_v0},
       {"no_dpmpp_sde_batch_determinism", &options::no_dpmpp_sde_batch_determinism},
       {"sd_noise_schedule", &options::sd_noise_schedule, {"Default", "Zero Terminal SNR"}},
       {"uni_pc_variant", &options::uni_pc_variant, {"bh1", "bh2", "vary_coeff"}},
