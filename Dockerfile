@@ -8,19 +8,28 @@
 # Without MODEL_URL the model is read from $SDWORKER_MODEL (e.g. on a network volume), else the
 # tiny random-weight demo model is used (loudly announced). deploy/docker-smoke.sh builds and runs it.
 ARG DEBIAN_IMAGE=debian:12
+# The build stage's image: Debian 12, to which the CUDA 13.0 toolkit is added from NVIDIA's
+# repository unless the image has it already (deploy/docker-smoke.sh gives such an image where
+# that repository cannot be reached).
+ARG BUILD_IMAGE=debian:12
 
-FROM ${DEBIAN_IMAGE} AS build
+FROM ${BUILD_IMAGE} AS build
 # The CUDA toolkit (nvcc and headers) for the build only; the runtime libraries come with the wheel.
 ARG CUDA_KEYRING=https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/cuda-keyring_1.1-1_all.deb
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl ca-certificates \
- && curl -fsSL -o /tmp/keyring.deb "${CUDA_KEYRING}" && dpkg -i /tmp/keyring.deb && rm /tmp/keyring.deb \
- && apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cuda-toolkit-13-0 \
- && rm -rf /var/lib/apt/lists/*
+RUN if [ ! -x /usr/local/cuda/bin/nvcc ]; then \
+      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl ca-certificates \
+      && curl -fsSL -o /tmp/keyring.deb "${CUDA_KEYRING}" && dpkg -i /tmp/keyring.deb && rm /tmp/keyring.deb \
+      && apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cuda-toolkit-13-0 \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 ENV PATH=/usr/local/cuda/bin:${PATH}
 WORKDIR /src
+# setup.sh installs the Debian packages and the pinned torch into /opt/venv, then builds the binary.
+# The packages and torch come first, from deploy/ alone: a rebuild after a source change reuses them.
+COPY deploy deploy
+RUN SDW_IMAGE=1 SDW_VENV=/opt/venv SDW_SKIP_BUILD=1 deploy/setup.sh
 COPY . .
-# setup.sh installs the Debian packages and the pinned wheel into /opt/venv, then builds.
-RUN SDW_VENV=/opt/venv SDW_BUILD_DIR=/src/build-release deploy/setup.sh \
+RUN SDW_IMAGE=1 SDW_VENV=/opt/venv SDW_BUILD_DIR=/src/build-release deploy/setup.sh \
  && cp build-release/app/sdworker /usr/local/bin/sdworker
 
 FROM ${DEBIAN_IMAGE} AS runtime
@@ -29,11 +38,9 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
       libyaml-cpp0.7 libspdlog1.10 libfmt9 libicu72 libboost-test1.74.0 libjpeg62-turbo libwebp7 libexif12 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
-# The same pinned torch: its lib/ holds libtorch, and its CUDA runtime, cuBLAS and cuDNN wheels
-# are the libraries the binary finds through its run path.
-COPY deploy/requirements.txt /tmp/requirements.txt
-RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir \
-      "$(grep '^torch==' /tmp/requirements.txt)" && rm /tmp/requirements.txt
+# The same torch the binary was built against: its lib/ holds libtorch, and its CUDA runtime,
+# cuBLAS and cuDNN wheels are the libraries the binary finds through its run path.
+COPY --from=build /opt/venv /opt/venv
 COPY --from=build /usr/local/bin/sdworker /usr/local/bin/sdworker
 COPY --from=build /src/models/clip /usr/share/sdworker
 COPY conf /etc/sdworker

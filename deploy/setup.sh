@@ -5,6 +5,8 @@
 #   SDW_SKIP_APT=1 ...         skip the package step (images that already have them)
 #   SDW_BUILD_DIR=dir ...      build somewhere else
 #   SDW_VENV=dir ...           the Python environment (default .venv/ in the checkout)
+#   SDW_IMAGE=1 ...            the Docker image's build: torch only, and only the sdworker binary
+#   SDW_SKIP_BUILD=1 ...       packages and the Python environment only
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,14 +30,24 @@ install_missing_packages setup "${packages[@]}"
 # test references and RunPod's SDK; then the packages whose declared dependencies must not come
 # along (requirements-nodeps.txt). Reinstalled only when the pins of either file change.
 stamp="$venv/.sdw-requirements"
-pins="$(cat "$root/deploy/requirements.txt" "$root/deploy/requirements-nodeps.txt")"
+if [ -n "${SDW_IMAGE:-}" ]; then
+  pins="$(grep '^torch==' "$root/deploy/requirements.txt")"
+else
+  pins="$(cat "$root/deploy/requirements.txt" "$root/deploy/requirements-nodeps.txt")"
+fi
 if [ ! -x "$venv/bin/python" ] || [ "$pins" != "$(cat "$stamp" 2>/dev/null)" ]; then
   echo "setup: Python environment in $venv (torch and the test references; a few GB the first time)"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/deploy/requirements.txt"
-  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$root/deploy/requirements-nodeps.txt"
+  if [ -n "${SDW_IMAGE:-}" ]; then
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-cache-dir "$pins"
+  else
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/deploy/requirements.txt"
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$root/deploy/requirements-nodeps.txt"
+  fi
   printf '%s' "$pins" > "$stamp"
 fi
+
+[ -n "${SDW_SKIP_BUILD:-}" ] && exit 0
 
 # The CLIP BPE merges. A checkout beside ../shared (development, CI) uses that copy; a deployment
 # downloads the file once into models/clip/.
@@ -44,5 +56,7 @@ fi
 # ccache shares objects between checkouts in different folders (CI builds a fresh clone).
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSDW_PYTHON="$venv/bin/python"
-ninja -C "$build_dir" -j"$(nproc)"
+targets=()
+[ -n "${SDW_IMAGE:-}" ] && targets=(sdworker)
+ninja -C "$build_dir" -j"$(nproc)" "${targets[@]}"
 echo "setup: built $build_dir/app/sdworker"
