@@ -97,6 +97,23 @@ at::Tensor prompt_encoder::encode(const std::vector<std::string>& texts) const {
   return at::cat(zs, 1);
 }
 
+std::vector<std::pair<int, std::string>> scheduled_texts(const std::string& prompt, int steps,
+                                                         const prompt_settings& settings) {
+  if (settings.first_pass_steps > 0) {
+    return prompt_schedule(prompt, settings.first_pass_steps, steps, settings.use_old_scheduling);
+  }
+  return prompt_schedule(prompt, steps, 0, settings.use_old_scheduling);
+}
+
+bool old_timelines_differ(const std::vector<std::string>& prompts, int steps, const prompt_settings& settings) {
+  prompt_settings old = settings, fresh = settings;
+  old.use_old_scheduling = true;
+  fresh.use_old_scheduling = false;
+  return std::any_of(prompts.begin(), prompts.end(), [&](const std::string& p) {
+    return scheduled_texts(p, steps, old) != scheduled_texts(p, steps, fresh);
+  });
+}
+
 std::vector<cond_schedule> prompt_encoder::schedules(const std::vector<std::string>& prompts, int steps,
                                                     bool negative) const {
   std::map<std::string, cond_schedule> cache;
@@ -104,7 +121,7 @@ std::vector<cond_schedule> prompt_encoder::schedules(const std::vector<std::stri
   for (const auto& prompt : prompts) {
     auto hit = cache.find(prompt);
     if (hit == cache.end()) {
-      auto plan = prompt_schedule(prompt, steps);
+      auto plan = scheduled_texts(prompt, steps, settings_);
       std::vector<std::string> texts;
       for (const auto& entry : plan) {
         texts.push_back(entry.second);
@@ -169,7 +186,7 @@ std::string ti_hashes(const std::string& prompt, const std::string& negative, in
   auto used_by_call = [&](const std::string& text) {
     std::vector<std::vector<token_chunk>> chunked;
     size_t chunk_count = 0;
-    for (const auto& [end, scheduled] : prompt_schedule(text, steps)) {
+    for (const auto& [end, scheduled] : scheduled_texts(text, steps, settings)) {
       chunked.push_back(tokenize_prompt(scheduled, set.tokenizer(), settings.emphasis,
                                         settings.comma_padding_backtrack, &set));
       chunk_count = std::max(chunk_count, chunked.back().size());

@@ -47,7 +47,19 @@ struct prompt_settings {
   emphasis_mode emphasis = emphasis_mode::original;
   int comma_padding_backtrack = 20;
   std::shared_ptr<const embedding_set> embeddings;  ///< null: none
+  /// A hires pass: the first pass's denoiser steps. Prompt editing then runs on A1111's separate
+  /// hires timeline (a fraction `when` counts from 1.0, a step number from the first pass's end).
+  int first_pass_steps = 0;
+  bool use_old_scheduling = false;  ///< option use_old_scheduling: `when` < 1 a fraction, else a step
 };
+
+/// A prompt's (end_at_step, text) schedule over `steps` denoiser steps with `settings`' timeline.
+std::vector<std::pair<int, std::string>> scheduled_texts(const std::string& prompt, int steps,
+                                                         const prompt_settings& settings);
+
+/// Whether the old scheduling gives any of `prompts` another schedule than the new one on
+/// `settings`' timeline (A1111 then notes "Old prompt editing timelines" when the option is on).
+bool old_timelines_differ(const std::vector<std::string>& prompts, int steps, const prompt_settings& settings);
 
 /// Encodes prompts with a loaded text encoder. Not thread-safe; one per executor.
 class prompt_encoder {

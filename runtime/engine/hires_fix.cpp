@@ -6,6 +6,7 @@
 #include "runtime/engine/img2img_init.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/upscaler_library.hpp"
+#include "runtime/formats/extra_networks.hpp"
 #include "runtime/formats/infotext.hpp"
 #include "runtime/formats/prompt_attention.hpp"
 #include "runtime/image/model_upscalers.hpp"
@@ -13,6 +14,8 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+
+#include <algorithm>
 
 namespace sdw {
 namespace {
@@ -147,6 +150,7 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
                            : at::Tensor();
   p.sample_steps = hr_steps;
   p.schedule_steps = p.setup.sampler->second_order ? hr_steps * 2 : hr_steps;
+  p.prompt_opts.first_pass_steps = first.schedule_steps;
   p.noise_multiplier = 1.0;
   p.extra_noise = opts.img2img_extra_noise;
   p.latent_shape = {first.latent_shape[0], hr.target_height / 8 - hr.truncate_y, hr.target_width / 8 - hr.truncate_x};
@@ -158,6 +162,13 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   json_object merged = std::move(hires_extra);
   for (auto& e : first.setup.extra) merged.push_back(e);
   first.setup.extra = std::move(merged);
+  // The hires conds are set up after the first pass; their timelines may differ where the first's did not.
+  const bool noted = std::any_of(first.setup.extra.begin(), first.setup.extra.end(),
+                                 [](const auto& e) { return e.first == "Old prompt editing timelines"; });
+  if (opts.use_old_scheduling && !noted &&
+      old_timelines_differ({p.negative, parse_extra_networks(p.prompt).prompt}, p.schedule_steps, p.prompt_opts)) {
+    first.setup.extra.emplace_back("Old prompt editing timelines", json_value(true));
+  }
   first.info_in.denoising_strength = *req.denoising_strength;
   first.info_in.extra_params.clear();
   for (const auto& [k, v] : first.setup.extra) {

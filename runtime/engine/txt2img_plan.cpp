@@ -286,6 +286,7 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   p.prompt_opts.emphasis = parse_emphasis(opts.emphasis);
   p.prompt_opts.comma_padding_backtrack = opts.comma_padding_backtrack;
   p.prompt_opts.embeddings = std::move(embeddings);
+  p.prompt_opts.use_old_scheduling = opts.use_old_scheduling;
   if (p.prompt_opts.emphasis != emphasis_mode::original && p.prompt.find_first_of("([") != std::string::npos) {
     p.setup.extra.emplace_back("Emphasis", json_value(opts.emphasis));
   }
@@ -362,6 +363,11 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   if (p.img2img) at += static_cast<std::ptrdiff_t>(init_keys);
   if (!found.hashes.empty()) {
     at = p.setup.extra.insert(at, {"Lora hashes", json_value(found.hashes)}) + 1;
+  }
+  // get_conds_with_caching compares the two timelines before encoding.
+  if (opts.use_old_scheduling &&
+      old_timelines_differ({p.negative, strip_extra_networks(p.prompt)}, p.schedule_steps, p.prompt_opts)) {
+    at = p.setup.extra.insert(at, {"Old prompt editing timelines", json_value(true)}) + 1;
   }
   if (opts.textual_inversion_add_hashes_to_infotext) {
     const std::string used =

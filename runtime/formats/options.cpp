@@ -47,6 +47,7 @@ const std::vector<option_field>& fields() {
       {"use_old_karras_scheduler_sigmas", &options::use_old_karras_scheduler_sigmas},
       {"sgm_noise_multiplier", &options::sgm_noise_multiplier},
       {"batch_cond_uncond", &options::batch_cond_uncond},
+      {"use_old_scheduling", &options::use_old_scheduling},
       {"pad_cond_uncond", &options::pad_cond_uncond},
       {"pad_cond_uncond_v0", &options::pad_cond_uncond_v0},
       {"no_dpmpp_sde_batch_determinism", &options::no_dpmpp_sde_batch_determinism},

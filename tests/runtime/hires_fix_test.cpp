@@ -219,3 +219,42 @@ BOOST_AUTO_TEST_CASE(a_hires_checkpoint_of_another_kind_is_refused_naming_the_fi
     BOOST_TEST(std::string(e.what()).find("sd2") != std::string::npos, e.what());
   }
 }
+
+// Prompt editing in the second pass runs on A1111's hires timeline (get_learned_conditioning with
+// hires_steps): a fraction `when` counts from 1.0 and a step number from the first pass's end, so
+// `[a:b:0.5]` is already `b` when the second pass starts, and `[a:b:1.5]` of a 3-step pass switches
+// where `[a:b:5]` does after a 4-step first pass.
+BOOST_AUTO_TEST_CASE(prompt_editing_in_the_second_pass_runs_on_the_hires_timeline) {
+  const auto body = [](const std::string& prompt, const std::string& hr_prompt) {
+    return R"({"prompt": ")" + prompt + R"(", "hr_prompt": ")" + hr_prompt +
+           R"(", "seed": 9, "sampler_name": "Euler", "steps": 4, "width": 64, "height": 64, "enable_hr": true,
+               "hr_scale": 1.5, "hr_upscaler": "Latent", "hr_second_pass_steps": 3, "denoising_strength": 0.6})";
+  };
+  const std::string half = "[a red house:a blue door:0.5]";
+  const ran edited = run(body(half, ""));
+  BOOST_TEST(at::equal(edited.latents, run(body(half, "a blue door")).latents));
+  BOOST_TEST(!at::equal(edited.latents, run(body(half, "a red house")).latents));
+
+  const ran by_fraction = run(body(half, "[a red house:a blue door:1.5]"));
+  const ran by_step = run(body(half, "[a red house:a blue door:5]"));
+  BOOST_TEST(at::equal(by_fraction.latents, by_step.latents));
+  BOOST_TEST(!at::equal(by_fraction.latents, edited.latents));
+}
+
+// Option use_old_scheduling: `when` ≥ 1 is a step number even with a decimal point (2.0 is step 2,
+// where the new scheduling reads a fraction of 200 % and never switches), noted in the infotext.
+BOOST_AUTO_TEST_CASE(old_scheduling_reads_when_as_before_and_is_noted) {
+  const auto body = [](const std::string& prompt) {
+    return R"({"prompt": ")" + prompt + R"(", "seed": 9, "sampler_name": "Euler", "steps": 4, "width": 64, "height": 64})";
+  };
+  sdw::options old;
+  sdw::apply_override(old, "use_old_scheduling", sdw::json_value(true));
+  const ran with_old = run(body("[a red house:a blue door:2.0]"), old);
+  BOOST_TEST(at::equal(with_old.latents, run(body("[a red house:a blue door:2]")).latents));
+  BOOST_TEST(at::equal(run(body("[a red house:a blue door:2.0]")).latents, run(body("a red house")).latents));
+  BOOST_TEST(with_old.result.images[0].infotext.find(", Old prompt editing timelines: True, ") != std::string::npos,
+             with_old.result.images[0].infotext);
+  // Where both timelines agree nothing is noted.
+  const ran same = run(body("[a red house:a blue door:2]"), old);
+  BOOST_TEST(same.result.images[0].infotext.find("Old prompt editing") == std::string::npos);
+}
