@@ -3,7 +3,7 @@
 /// request (settings, seeds, infotext inputs), prompt encoding of one n_iter batch, a sampling stage
 /// over the batches of several plans, and the decode and report stage.
 
-#include "runtime/engine/cfg_denoiser.hpp"
+#include "runtime/engine/sampling_setup.hpp"
 #include "runtime/engine/conditioning.hpp"
 #include "runtime/engine/lora_apply.hpp"
 #include "runtime/formats/a1111_response.hpp"
@@ -32,24 +32,6 @@ class clip_tokenizer;
 class embedding_set;
 class lora_library;
 class sd_model;
-
-/// What a request's sampler settings resolve to, without a model: the sampler, its sigma
-/// schedule recipe, the sampler parameters, and the infotext entries they produce.
-struct sampling_setup {
-  const sampler_info* sampler = nullptr;     ///< never null after make_sampling_setup
-  scheduler_kind scheduler = scheduler_kind::uniform;
-  sigma_options sigma_opts;
-  sampler_params params;
-  double s_min_uncond = 0.0;
-  noise_schedule_kind noise_schedule = noise_schedule_kind::model_default;  ///< option sd_noise_schedule
-  cond_padding padding = cond_padding::none;  ///< options pad_cond_uncond_v0, pad_cond_uncond
-  std::optional<std::string> schedule_type;  ///< the infotext's "Schedule type" slot
-  json_object extra;                         ///< extra_generation_params of the sampling settings
-};
-
-/// Resolves a request's sampling settings. Throws not_found for an unknown sampler, unsupported for
-/// features the engine does not have (hires fix, face restoration, tiling, scripts).
-sampling_setup make_sampling_setup(const txt2img_request& request, const options& opts);
 
 /// One request made ready to run: everything run_txt2img derives before sampling.
 struct txt2img_plan {
