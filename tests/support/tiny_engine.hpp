@@ -8,7 +8,10 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +49,31 @@ inline at::Tensor read_f32_file(const std::string& path) {
   auto t = at::empty({bytes > 0 ? bytes / 4 : 0}, at::kFloat);
   if (bytes > 0) f.read(reinterpret_cast<char*>(t.data_ptr<float>()), bytes);
   return t;
+}
+
+/// How far `ours` is from the reference's latents in the raw float32 file at `path`: the largest
+/// difference relative to the reference's largest magnitude. Throws when the sizes differ.
+inline double relative_difference_to_file(const at::Tensor& ours, const std::string& path) {
+  const at::Tensor want = read_f32_file(path);
+  if (want.numel() != ours.numel())
+    throw std::runtime_error(path + " holds " + std::to_string(want.numel()) + " values, not " +
+                             std::to_string(ours.numel()));
+  const at::Tensor shaped = want.view(ours.sizes());
+  return (ours - shaped).abs().max().item<double>() / shaped.abs().max().item<double>();
+}
+
+/// The largest difference, in levels, between the images' pixels and the reference's 8-bit RGB
+/// bytes in `rgb`, the images one after another. Throws when the sizes differ.
+template <class Images>
+int worst_level_difference(const Images& images, const std::vector<uint8_t>& rgb) {
+  size_t at = 0;
+  int worst = 0;
+  for (const auto& image : images) {
+    if (rgb.size() < at + image.pixels.size()) throw std::runtime_error("the reference holds fewer pixels than the images");
+    for (uint8_t v : image.pixels) worst = std::max(worst, std::abs(int(v) - int(rgb[at++])));
+  }
+  if (at != rgb.size()) throw std::runtime_error("the reference holds more pixels than the images");
+  return worst;
 }
 
 } // namespace sdw::test
