@@ -118,12 +118,19 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
   std::shared_ptr<const safetensors_file> file = open_checkpoint_weights(path);
   m->config_ = load_model_config(path, *file);
   m->schedule_ = std::make_shared<discrete_schedule>(alphas_cumprod_of(*file, m->config_));
+  // The variants a job may ask for; one a checkpoint's own ᾱ cannot give (too few timesteps for
+  // LCM's table, a degenerate rescale) stays empty, and only a job asking for it is refused.
   m->schedules_[0][0] = m->schedule_;
-  m->schedules_[1][0] = std::make_shared<discrete_schedule>(discrete_schedule::zero_terminal_snr(*m->schedule_));
-  if (m->schedule_->alphas_cumprod().size(0) == 1000) {
-    for (auto& variant : m->schedules_) {
-      variant[1] = std::make_shared<discrete_schedule>(discrete_schedule::lcm(*variant[0]));
+  const auto variant_of = [](auto make) -> std::shared_ptr<discrete_schedule> {
+    try {
+      return std::make_shared<discrete_schedule>(make());
+    } catch (const error&) {
+      return nullptr;
     }
+  };
+  m->schedules_[1][0] = variant_of([&] { return discrete_schedule::zero_terminal_snr(*m->schedule_); });
+  for (auto& variant : m->schedules_) {
+    if (variant[0]) variant[1] = variant_of([&] { return discrete_schedule::lcm(*variant[0]); });
   }
 
   report(0.05, "text encoder");
@@ -181,10 +188,13 @@ size_t sd_model::weight_bytes() const {
 }
 
 const discrete_schedule& sd_model::schedule_for(const sampler_info& sampler, noise_schedule_kind kind) const {
-  const auto& variant = schedules_[kind == noise_schedule_kind::zero_terminal_snr ? 1 : 0];
-  if (!sampler.lcm_denoiser) return *variant[0];
-  if (!variant[1]) discrete_schedule::lcm(*variant[0]);  // throws, naming the schedule's length
-  return *variant[1];
+  const bool rescaled = kind == noise_schedule_kind::zero_terminal_snr;
+  const auto& chosen = schedules_[rescaled ? 1 : 0][sampler.lcm_denoiser ? 1 : 0];
+  if (chosen) return *chosen;
+  // The checkpoint's ᾱ cannot give this variant: made again, to throw what stopped it.
+  const discrete_schedule base = rescaled ? discrete_schedule::zero_terminal_snr(*schedule_) : *schedule_;
+  discrete_schedule::lcm(base);
+  throw error(errc::internal, "sampler", "no noise schedule for this sampler");
 }
 
 std::string sd_model::sha256() const { return sha256_.get(); }
