@@ -32,6 +32,15 @@ def image_rng(seeds, shape):
     return lambda: torch.stack([torch.randn(shape, generator=g) for g in gens])  # noqa: E731
 
 
+def decoded_rgb(samples):
+    # A1111's decode of each latent to 8-bit RGB (float32 clamp, truncation), [images, H, W, 3].
+    images = []
+    for z in samples:
+        x = torch.clamp((ref.vae_decode(z[None], 0.18215)[0] + 1.0) / 2.0, min=0.0, max=1.0)
+        images.append((255. * np.moveaxis(x.numpy(), 0, 2)).astype(np.uint8))
+    return np.stack(images)
+
+
 def target(case):
     w, h = case["width"], case["height"]
     rx, ry = case["hr_resize_x"], case["hr_resize_y"]

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import torch
 
-from hires_reference import image_rng
+from hires_reference import decoded_rgb, image_rng
 from img2img_reference import automatic_sigmas, conditioning, make_denoiser, ref, run_sampler
 from schedule_reference import Schedule, sd1_alphas_cumprod
 
@@ -51,12 +51,9 @@ def main():
         draw = image_rng(seeds, (4, case["height"] // 8, case["width"] // 8))
         sigmas = automatic_sigmas(sched, case["sampler"], case["steps"])
         samples = run_sampler(case["sampler"], denoiser, draw() * sigmas[0], sigmas, draw)
-        images = []
-        for z in samples:
-            x = torch.clamp((ref.vae_decode(z[None], 0.18215)[0] + 1.0) / 2.0, min=0.0, max=1.0)
-            images.append((255. * np.moveaxis(x.numpy(), 0, 2)).astype(np.uint8))
+        images = decoded_rgb(samples)
     samples.numpy().astype(np.float32).tofile(case["out"])
-    np.stack(images).tofile(case["out_images"])
+    images.tofile(case["out_images"])
     print(json.dumps({"switched_at_call": state["switched_at_call"]}))
 
 

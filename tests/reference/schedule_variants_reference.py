@@ -21,7 +21,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "runtime"))
 
-from hires_reference import image_rng  # noqa: E402
+from hires_reference import decoded_rgb, image_rng  # noqa: E402
 from img2img_reference import conditioning, make_denoiser, ref, run_sampler  # noqa: E402
 from schedule_reference import LcmSchedule, Schedule, make_sigmas, sd1_alphas_cumprod, zero_terminal_snr  # noqa: E402
 
@@ -70,12 +70,9 @@ def main():
             sched = Schedule(ac)
             sigmas = make_sigmas(sched, case["scheduler"], case["steps"])
             x = run_sampler(case["sampler"], make_denoiser(sched, cond, uncond, case), draw() * sigmas[0], sigmas, draw)
-        images = []
-        for z in x:
-            im = torch.clamp((ref.vae_decode(z[None], 0.18215)[0] + 1.0) / 2.0, min=0.0, max=1.0)
-            images.append((255. * np.moveaxis(im.numpy(), 0, 2)).astype(np.uint8))
+        images = decoded_rgb(x)
     x.numpy().astype(np.float32).tofile(case["out"])
-    np.stack(images).tofile(case["out_images"])
+    images.tofile(case["out_images"])
 
 
 if __name__ == "__main__":

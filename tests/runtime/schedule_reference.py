@@ -165,6 +165,15 @@ LCM_CASES = [
 ]
 
 
+def write_cases(out, manifest, sched, cases):
+    # Each case's sigmas to OUTDIR/<case>.bin, its parameters to the manifest.
+    with open(os.path.join(out, manifest), 'w') as f:
+        for name, kind, steps, smin, smax, rho, discard, old in cases:
+            s = make_sigmas(sched, kind, steps, smin, smax, rho, bool(discard), bool(old))
+            s.numpy().astype('<f4').tofile(os.path.join(out, name + '.bin'))
+            f.write(f'{name} {kind} {steps} {smin!r} {smax!r} {rho!r} {discard} {old}\n')
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -176,11 +185,7 @@ def main():
     sch.sigma_to_t(probe).numpy().astype('<f4').tofile(os.path.join(out, 'sigma_to_t.bin'))
     ts = torch.tensor([0.0, 0.25, 1.5, 10.0, 499.5, 998.75, 999.0])
     sch.t_to_sigma(ts).numpy().astype('<f4').tofile(os.path.join(out, 't_to_sigma.bin'))
-    with open(os.path.join(out, 'manifest.txt'), 'w') as f:
-        for name, kind, steps, smin, smax, rho, discard, old in CASES:
-            s = make_sigmas(sch, kind, steps, smin, smax, rho, bool(discard), bool(old))
-            s.numpy().astype('<f4').tofile(os.path.join(out, name + '.bin'))
-            f.write(f'{name} {kind} {steps} {smin!r} {smax!r} {rho!r} {discard} {old}\n')
+    write_cases(out, 'manifest.txt', sch, CASES)
     ztsnr = zero_terminal_snr(ac)
     ztsnr.numpy().astype('<f4').tofile(os.path.join(out, 'ztsnr_alphas_cumprod.bin'))
     for kind, steps in (('uniform', 9), ('karras', 7)):
@@ -192,11 +197,7 @@ def main():
     lcm.sigma_to_t(probe).float().numpy().astype('<f4').tofile(os.path.join(out, 'lcm_sigma_to_t.bin'))
     ts = torch.tensor([0.0, 19.0, 25.0, 39.0, 500.0, 998.0, 999.0, 1200.0])
     lcm.t_to_sigma(ts).numpy().astype('<f4').tofile(os.path.join(out, 'lcm_t_to_sigma.bin'))
-    with open(os.path.join(out, 'lcm_manifest.txt'), 'w') as f:
-        for name, kind, steps, smin, smax, rho, discard, old in LCM_CASES:
-            s = make_sigmas(lcm, kind, steps, smin, smax, rho, bool(discard), bool(old))
-            s.numpy().astype('<f4').tofile(os.path.join(out, name + '.bin'))
-            f.write(f'{name} {kind} {steps} {smin!r} {smax!r} {rho!r} {discard} {old}\n')
+    write_cases(out, 'lcm_manifest.txt', lcm, LCM_CASES)
 
 
 if __name__ == '__main__':
