@@ -4,6 +4,7 @@
 #include "runtime/base/json_writer.hpp"
 #include "runtime/engine/embedding_library.hpp"
 #include "runtime/engine/img2img_init.hpp"
+#include "runtime/engine/inpaint_conditioning.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/upscaler_library.hpp"
 #include "runtime/formats/extra_networks.hpp"
@@ -46,6 +47,29 @@ at::Tensor interpolate(const at::Tensor& x, int64_t h, int64_t w, const std::str
   return at::upsample_nearest2d(x, {h, w});
 }
 
+/// torch's global generator as A1111's second pass of batch `iter` finds it: seeded with the
+/// batch's last seed by the first pass's noise draw (the NV source leaves it alone), then advanced
+/// by an inpainting model's first-pass image conditioning.
+at::Generator global_generator_after_first_pass(const txt2img_plan& first, int iter, int64_t rows) {
+  if (static_cast<size_t>(iter) < first.global_after_conditioning.size())
+    return first.global_after_conditioning[static_cast<size_t>(iter)].clone();
+  const bool global_seeded = first.source != rng_source::nv;
+  const int64_t last_seed = first.all_seeds.at(static_cast<size_t>(iter * first.batch_size + rows - 1));
+  return at::make_generator<at::CPUGeneratorImpl>(global_seeded ? static_cast<uint64_t>(last_seed) : torch_default_seed);
+}
+
+/// An image list as one [B, 3, H, W] float tensor in [0, 1] (A1111's decoded_samples of the hires pass).
+at::Tensor unit_range_pixels(const std::vector<image8>& images) {
+  std::vector<at::Tensor> rows;
+  for (const image8& im : images) {
+    rows.push_back(at::from_blob(const_cast<uint8_t*>(im.pixels.data()), {im.height, im.width, 3}, at::kByte)
+                     .to(at::kFloat)
+                     .div(255.0)
+                     .permute({2, 0, 1}));
+  }
+  return at::stack(rows);
+}
+
 } // namespace
 
 hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, const options& opts, txt2img_plan& first,
@@ -62,6 +86,7 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   }
   hr.upscale.tile = opts.ESRGAN_tile;
   hr.upscale.overlap = opts.ESRGAN_tile_overlap;
+  hr.mask_weight = opts.inpainting_mask_weight;
 
   // calculate_target_resolution (first-pass width/height are the request's, or firstphase_*).
   const int w = first.latent_shape[2] * 8, h = first.latent_shape[1] * 8;
@@ -178,16 +203,24 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   return hr;
 }
 
-at::Tensor hires_init_latent(const sd_model& first_model, const sd_model& model, const hires_plan& hr,
-                             const txt2img_plan& first, const at::Tensor& low, int iter) {
+hires_start hires_init(const sd_model& first_model, const sd_model& model, const hires_plan& hr,
+                       const txt2img_plan& first, const at::Tensor& low, int iter) {
   c10::InferenceMode guard;
   const int64_t th = hr.target_height / 8, tw = hr.target_width / 8;
+  const bool inpainting = is_inpainting(model.config());
+  at::Generator global = global_generator_after_first_pass(first, iter, low.size(0));
+  hires_start start;
   at::Tensor up;
   if (hr.upscale.latent_mode) {
     up = interpolate(low, th, tw, *hr.upscale.latent_mode, hr.upscale.antialias);
+    if (inpainting) {
+      start.image_cond = hr.mask_weight < 1.0
+                           ? unmasked_inpaint_conditioning(model, model.vae().decode(up), hr.mask_weight, global)
+                           : txt2img_inpaint_conditioning(model, static_cast<int>(low.size(0)), hr.target_width,
+                                                          hr.target_height, global);
+    }
   } else {
-    // Decoded to 8-bit pixels, upscaled, encoded again. The posterior noise comes from torch's
-    // global generator, which the first pass's noise draw left seeded with the batch's last seed.
+    // Decoded to 8-bit pixels, upscaled, encoded again with posterior noise from torch's global generator.
     std::vector<image8> images;
     // A model upscaler runs on this model's device.
     const auto models = model_upscalers_on(model.placement().device, model.placement().dtype);
@@ -199,18 +232,24 @@ at::Tensor hires_init_latent(const sd_model& first_model, const sd_model& model,
       im.pixels = std::move(px.pixels);
       images.push_back(a1111_upscale_image(im, hr.target_width, hr.target_height, hr.upscale.upscaler, use));
     }
-    const bool global_seeded = first.source != rng_source::nv;
-    const int64_t last_seed = first.all_seeds.at(first_k + static_cast<size_t>(low.size(0)) - 1);
-    up = encode_pixels(model, images, global_seeded ? static_cast<uint64_t>(last_seed) : torch_default_seed);
+    up = encode_pixels(model, images, global);
+    if (inpainting) start.image_cond = unmasked_inpaint_conditioning(model, unit_range_pixels(images), hr.mask_weight, global);
   }
-  return up.narrow(2, hr.truncate_y / 2, th - hr.truncate_y).narrow(3, hr.truncate_x / 2, tw - hr.truncate_x).contiguous();
+  const auto truncated = [&](const at::Tensor& t) {
+    return t.narrow(2, hr.truncate_y / 2, th - hr.truncate_y).narrow(3, hr.truncate_x / 2, tw - hr.truncate_x).contiguous();
+  };
+  start.latent = truncated(up);
+  if (start.image_cond.defined()) start.image_cond = truncated(start.image_cond);
+  return start;
 }
 
 at::Tensor run_hires_pass(const sd_model& first_model, const sd_model& model, const clip_tokenizer& tokenizer,
                           hires_plan& hr, const txt2img_plan& first, const at::Tensor& low, int iter,
                           const sampling_hooks& hooks) {
   c10::InferenceMode guard;
-  hr.pass.init_latent = hires_init_latent(first_model, model, hr, first, low, iter);
+  hires_start start = hires_init(first_model, model, hr, first, low, iter);
+  hr.pass.init_latent = std::move(start.latent);
+  hr.pass.image_cond = std::move(start.image_cond);
   const plan_batch batch = encode_plan_batch(model, tokenizer, hr.pass, iter);
   return sample_plan_batches(model, {&batch}, hooks);
 }

@@ -35,6 +35,7 @@ struct hires_plan {
   int truncate_x = 0;     ///< latent columns cropped away (hr_resize_x/y with another aspect)
   int truncate_y = 0;
   hires_upscale upscale;
+  double mask_weight = 1.0;  ///< option inpainting_mask_weight, for an inpainting model's conditioning
   std::string first_pass_schedule_type;  ///< to tell whether "Hires schedule type" differs
 };
 
@@ -46,11 +47,21 @@ struct hires_plan {
 hires_plan make_hires_plan(const sd_model& model, const txt2img_request& request, const options& opts,
                            txt2img_plan& first, const std::string& hr_title = {});
 
-/// Where the second pass of n_iter batch `iter` starts: `low`, its first-pass latents [B, C, h, w],
+/// Where the second pass of an n_iter batch starts.
+struct hires_start {
+  at::Tensor latent;      ///< [B, C, h, w] at the target size, truncated
+  at::Tensor image_cond;  ///< an inpainting `model`'s conditioning [B, 5, h, w]; undefined for others
+};
+
+/// The start of the second pass of n_iter batch `iter`: `low`, its first-pass latents [B, C, h, w],
 /// upscaled to the target size (in latent space, or decoded by `first_model`, upscaled as pixels
-/// and encoded again by `model`) and truncated as hr_resize_x/y ask.
-at::Tensor hires_init_latent(const sd_model& first_model, const sd_model& model, const hires_plan& hr,
-                             const txt2img_plan& first, const at::Tensor& low, int iter);
+/// and encoded again by `model`) and truncated as hr_resize_x/y ask. An inpainting `model` also
+/// gets its image conditioning as A1111's sample_hr_pass makes it: of the upscaled pixels (in
+/// [0, 1], as A1111 hands them over), or for a Latent upscaler of the decoded latents when
+/// inpainting_mask_weight < 1, else of a mid-gray picture (A1111 makes that one at the first
+/// pass's size, which its UNet then refuses unless the sizes agree; here it has the target size).
+hires_start hires_init(const sd_model& first_model, const sd_model& model, const hires_plan& hr,
+                       const txt2img_plan& first, const at::Tensor& low, int iter);
 
 /// The second pass of n_iter batch `iter` on `model`: `low` are its first-pass latents [B, C, h, w]
 /// from `first_model` (the same model unless a hires checkpoint is switched to). Returns the

@@ -25,4 +25,10 @@ at::Tensor img2img_inpaint_conditioning(const sd_model& model, const std::vector
                                         bool round, double mask_weight, int64_t latent_h, int64_t latent_w,
                                         at::Generator& gen);
 
+/// inpainting_image_conditioning with no mask, as the hires pass asks for it: `source` [B, 3, H, W]
+/// (whatever range the caller's A1111 path hands over) taken towards 0 by `mask_weight`, encoded
+/// with posterior noise from `gen`, behind a mask channel of ones at the latents' size.
+at::Tensor unmasked_inpaint_conditioning(const sd_model& model, const at::Tensor& source, double mask_weight,
+                                         at::Generator& gen);
+
 } // namespace sdw

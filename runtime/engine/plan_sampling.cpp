@@ -100,7 +100,8 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     std::vector<at::Tensor> image_conds;
     for (const plan_batch* b : batches) {
       const txt2img_plan& p = *b->plan;
-      image_conds.push_back(p.image_cond.narrow(0, int64_t{b->iter} * p.batch_size, p.batch_size));
+      const int64_t from = p.image_cond.size(0) == p.batch_size ? 0 : int64_t{b->iter} * p.batch_size;
+      image_conds.push_back(p.image_cond.narrow(0, from, p.batch_size));
     }
     denoiser.set_image_cond(image_conds.size() == 1 ? image_conds.front() : at::cat(image_conds));
   }

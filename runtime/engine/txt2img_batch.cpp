@@ -244,7 +244,9 @@ private:
     }
     try {
       auto pass = std::make_unique<txt2img_plan>(p->plan.hires->pass);
-      pass->init_latent = hires_init_latent(model_, model_, *p->plan.hires, p->plan, latents, u->batch.iter);
+      hires_start start = hires_init(model_, model_, *p->plan.hires, p->plan, latents, u->batch.iter);
+      pass->init_latent = std::move(start.latent);
+      pass->image_cond = std::move(start.image_cond);
       // The second pass's prompts are encoded with its own networks.
       patched_.apply(pass->loras, lora_part::text);
       plan_batch batch = encode_plan_batch(model_, tokenizer_, *pass, u->batch.iter);

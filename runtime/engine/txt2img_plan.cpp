@@ -156,9 +156,6 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
     p.sigmas = make_sigmas(model.schedule_for(*p.setup.sampler, p.setup.noise_schedule), p.setup.scheduler, req.steps,
                            p.setup.sigma_opts);
   }
-  if (is_inpainting(model.config()) && req.enable_hr && req.kind == request_kind::txt2img) {
-    throw error(errc::unsupported, "enable_hr", "hires fix with an inpainting model is not supported yet");
-  }
 
   p.prompt_opts.clip_skip = opts.CLIP_stop_at_last_layers;
   p.prompt_opts.emphasis = parse_emphasis(opts.emphasis);
@@ -190,6 +187,7 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
       const auto last = static_cast<uint64_t>(p.all_seeds.at(static_cast<size_t>((iter + 1) * req.batch_size - 1)));
       if (p.source != rng_source::nv) posterior = at::make_generator<at::CPUGeneratorImpl>(last);
       parts.push_back(txt2img_inpaint_conditioning(model, req.batch_size, width, height, posterior));
+      p.global_after_conditioning.push_back(posterior.clone());
     }
     p.image_cond = at::cat(parts);
   }

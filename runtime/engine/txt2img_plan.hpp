@@ -15,6 +15,7 @@
 #include "runtime/engine/txt2img.hpp"
 #include "runtime/formats/txt2img_request.hpp"
 
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
 #include <array>
@@ -55,7 +56,12 @@ struct txt2img_plan {
   bool img2img = false;
   int t_enc = 0;
   at::Tensor init_latent;               ///< [batch_size, C, H, W] on the model's device
-  at::Tensor image_cond;                ///< inpainting models: [batch_size × n_iter, 5, H, W] (inpaint_conditioning.hpp)
+  /// Inpainting models: [batch_size × n_iter, 5, H, W] (inpaint_conditioning.hpp); a hires pass's,
+  /// set per n_iter batch, [batch_size, 5, H, W].
+  at::Tensor image_cond;
+  /// torch's global generator after each n_iter batch's image conditioning (txt2img with an
+  /// inpainting model), where A1111's hires pass goes on drawing posterior noise.
+  std::vector<at::Generator> global_after_conditioning;
   double noise_multiplier = 1.0;        ///< initial_noise_multiplier
   double extra_noise = 0.0;             ///< option img2img_extra_noise
   std::array<int64_t, 3> latent_shape{};  ///< C, H, W of one image

@@ -7,7 +7,9 @@ CASE.json: checkpoint, heads_unet, heads_text, width, height, steps, sampler, cf
 batch_size, cond_tokens, uncond_tokens, denoising_strength, hr_scale, hr_resize_x, hr_resize_y,
 hr_upscaler, hr_second_pass_steps, out, and optionally hr_checkpoint: the checkpoint A1111 switches to
 after the first pass (after decoding it for a pixel upscaler); the second pass's conditioning,
-encode and sampling then run on it. The randn source is A1111's "CPU".
+encode and sampling then run on it. With "inpainting_model": true the checkpoint's UNet takes A1111's
+hybrid conditioning in both passes (inpainting_mask_weight "mask_weight"). The randn source is A1111's
+"CPU".
 """
 import json
 import sys
@@ -17,6 +19,7 @@ import torch
 from PIL import Image
 
 from img2img_reference import automatic_sigmas, conditioning, make_denoiser, ref, run_sampler
+from inpaint_reference import encode, hybrid_denoiser
 from pil_reference import upscale_image
 from schedule_reference import Schedule, sd1_alphas_cumprod
 
@@ -61,9 +64,29 @@ def main():
     sched = Schedule(sd1_alphas_cumprod())
     n = case["batch_size"]
     seeds = [case["seed"] + k for k in range(n)]
+    inpainting, weight = case.get("inpainting_model", False), case.get("mask_weight", 1.0)
+    w, h = case["width"], case["height"]
+
+    def denoiser_with(cond, uncond, image_cond):
+        if inpainting:
+            return hybrid_denoiser(sched, cond, uncond, image_cond, case)
+        return make_denoiser(sched, cond, uncond, case)
+
+    def unmasked_conditioning(pixels, gen):
+        # inpainting_image_conditioning with no mask: the picture taken towards 0 by the weight, encoded,
+        # behind a mask channel of ones.
+        latents = encode(torch.lerp(pixels, pixels * 0.0, weight), gen)
+        return torch.cat([torch.ones(latents.shape[0], 1, *latents.shape[2:]), latents], dim=1)
+
     with torch.no_grad():
+        # The first pass's noise draw leaves torch's global generator seeded with the batch's last
+        # seed; an inpainting model's image conditioning, and the second pass's encodes, draw from it.
+        gen = torch.Generator().manual_seed(seeds[-1])
+        image_cond = None
+        if inpainting:
+            image_cond = unmasked_conditioning(torch.zeros(n, 3, h, w), gen)
         cond, uncond = conditioning(case, n)
-        denoiser = make_denoiser(sched, cond, uncond, case)
+        denoiser = denoiser_with(cond, uncond, image_cond)
         # First pass: txt2img.
         draw = image_rng(seeds, (4, case["height"] // 8, case["width"] // 8))
         sigmas = automatic_sigmas(sched, case["sampler"], case["steps"])
@@ -81,22 +104,29 @@ def main():
             ref.SD.clear()
             ref.SD.update(ref.load_safetensors(case["hr_checkpoint"]))
             cond, uncond = conditioning(case, n)
-            denoiser = make_denoiser(sched, cond, uncond, case)
         if mode is not None:
             samples = torch.nn.functional.interpolate(samples, size=(th // 8, tw // 8), mode=mode[0], antialias=mode[1])
+            if inpainting and weight < 1.0:
+                image_cond = unmasked_conditioning(ref.vae_decode(samples, 0.18215), gen)
+            elif inpainting:
+                image_cond = unmasked_conditioning(torch.zeros(n, 3, th, tw), gen)
         else:
-            # 8-bit → upscale → encode; the posterior noise comes from the global generator,
-            # which the first pass's noise left seeded with the batch's last seed.
-            gen = torch.Generator().manual_seed(seeds[-1])
-            latents = []
+            # 8-bit → upscale → encode, with posterior noise from the global generator.
+            pixels = []
             for im in lowres:
                 im = upscale_image(im, tw, th, case["hr_upscaler"])
-                a = torch.from_numpy(np.moveaxis(np.array(im).astype(np.float32) / 255.0, 2, 0))[None]
-                mean, logvar = ref.vae_encode(a * 2 - 1)
-                latents.append((mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=gen)) * 0.18215)
-            samples = torch.cat(latents)
-        samples = samples[:, :, trunc_y // 2:samples.shape[2] - (trunc_y + 1) // 2,
-                          trunc_x // 2:samples.shape[3] - (trunc_x + 1) // 2]
+                pixels.append(torch.from_numpy(np.moveaxis(np.array(im).astype(np.float32) / 255.0, 2, 0)))
+            pixels = torch.stack(pixels)
+            samples = encode(pixels * 2 - 1, gen)
+            if inpainting:
+                # sample_hr_pass hands the conditioning the upscaled pixels in [0, 1].
+                image_cond = unmasked_conditioning(pixels, gen)
+        crop = (slice(None), slice(None), slice(trunc_y // 2, samples.shape[2] - (trunc_y + 1) // 2),
+                slice(trunc_x // 2, samples.shape[3] - (trunc_x + 1) // 2))
+        samples = samples[crop]
+        if image_cond is not None:
+            image_cond = image_cond[crop]
+        denoiser = denoiser_with(cond, uncond, image_cond)
 
         # Second pass: img2img with the fixed-steps formula.
         draw = image_rng(seeds, tuple(samples.shape[1:]))

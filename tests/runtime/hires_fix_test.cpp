@@ -188,6 +188,64 @@ BOOST_AUTO_TEST_CASE(a_hires_checkpoint_runs_the_second_pass_as_the_reference_do
   }
 }
 
+// Hires fix with an inpainting checkpoint (a 9-channel UNet): both passes take A1111's hybrid
+// conditioning. The first pass's is a gray picture, all masked; the second pass's is made in
+// sample_hr_pass from the upscaled pixels (in [0, 1]) for a pixel upscaler, from the decoded
+// upscaled latents for a Latent one when inpainting_mask_weight < 1, else from a gray picture at the
+// target size. Its posterior noise goes on from the first pass's draws on torch's global generator.
+BOOST_AUTO_TEST_CASE(an_inpainting_checkpoint_takes_its_conditioning_in_both_passes) {
+  auto& e = sdw::test::shared_tiny_engine();
+  const std::string checkpoint = e.dir.file("tiny-inpainting.safetensors");
+  if (!std::filesystem::exists(checkpoint)) sdw::make_model(sdw::model_preset::tiny, sdw::st_dtype::f32, 7, checkpoint, true);
+  const auto model = sdw::sd_model::load(checkpoint, {"cpu", "f32"});
+  BOOST_REQUIRE(sdw::is_inpainting(model->config()));
+  const std::string script = std::string(std::getenv("SDW_SOURCE_DIR")) + "/tests/reference/hires_reference.py";
+  const struct {
+    std::string upscaler;
+    double weight;
+    std::string shown;  // as the infotext writes it
+    int batch_size;
+  } cases[] = {{"Lanczos", 0.7, "0.7", 2}, {"Latent", 1.0, "1.0", 1}, {"Latent (bicubic)", 0.5, "0.5", 1}};
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT("hr_upscaler " << c.upscaler << ", mask weight " << c.weight) {
+      const std::string body = R"({"prompt": "a red house", "negative_prompt": "fog", "seed": 23, "sampler_name": "Euler a",)"
+                               R"( "steps": 3, "width": 64, "height": 64, "cfg_scale": 6, "batch_size": )" +
+                               std::to_string(c.batch_size) +
+                               R"(, "enable_hr": true, "denoising_strength": 0.6, "hr_scale": 1.5,)"
+                               R"( "hr_second_pass_steps": 2, "hr_upscaler": ")" + c.upscaler + R"("})";
+      sdw::options opts;
+      opts.randn_source = "CPU";
+      opts.inpainting_mask_weight = c.weight;
+      const ran ours = run(body, opts, nullptr, model.get());
+      BOOST_TEST(ours.result.images.at(0).width == 96);
+      BOOST_TEST(ours.result.images.at(0).infotext.find("Conditional mask weight: " + c.shown) !=
+                   std::string::npos,
+                 ours.result.images.at(0).infotext);
+
+      const std::string name = "inpainting-" + c.upscaler.substr(0, 6) + std::to_string(c.batch_size);
+      const std::string out = e.dir.file(name + ".bin"), json = e.dir.file(name + ".json");
+      std::ofstream(json) << R"({"checkpoint": ")" << checkpoint << R"(", "inpainting_model": true, "mask_weight": )"
+                          << c.weight << R"(, "heads_unet": )" << model->config().unet.num_heads
+                          << R"(, "heads_text": )" << model->config().text.heads
+                          << R"(, "width": 64, "height": 64, "steps": 3, "sampler": "Euler a", "cfg_scale": 6, "seed": 23,)"
+                          << R"( "batch_size": )" << c.batch_size << R"(, "cond_tokens": )" << e.tokens_json("a red house")
+                          << R"(, "uncond_tokens": )" << e.tokens_json("fog")
+                          << R"(, "denoising_strength": 0.6, "hr_scale": 1.5, "hr_resize_x": 0, "hr_resize_y": 0,)"
+                          << R"( "hr_upscaler": ")" << c.upscaler << R"(", "hr_second_pass_steps": 2, "out": ")" << out << R"("})";
+      auto [rc, log] = sdw::test::run_command(sdw::test::python() + " '" + script + "' " + json);
+      BOOST_REQUIRE_MESSAGE(rc == 0, "hires_reference.py failed:\n" << log);
+      const double rel = sdw::test::relative_difference_to_file(ours.latents, out);
+      BOOST_TEST_MESSAGE(c.upscaler << ": max relative difference " << rel);
+      // A gray picture's encode differs by ~1e-4 between implementations (inpaint_test says why), which
+      // the first pass carries to ~6e-4, and 8-bit truncation may put a pixel one level apart. With the
+      // pixel upscaler a source in [-1, 1] or posterior noise not drawn on from the first pass moves the
+      // latents by 0.2. (The random tiny VAE decodes to nearly 0, so in the Latent cases the decoded
+      // picture and the gray one differ little: those check the conditioning's size and place.)
+      BOOST_TEST(rel <= 2e-3);
+    }
+  }
+}
+
 // As in A1111, each n_iter batch starts on the job's own checkpoint again (process_images reloads
 // it): the second image is the one a single-batch job with the next seed makes.
 BOOST_AUTO_TEST_CASE(each_n_iter_batch_runs_its_first_pass_on_the_jobs_own_checkpoint) {
