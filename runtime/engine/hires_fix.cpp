@@ -17,6 +17,8 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <cmath>
+#include <tuple>
 
 namespace sdw {
 namespace {
@@ -72,6 +74,16 @@ at::Tensor unit_range_pixels(const std::vector<image8>& images) {
 
 } // namespace
 
+std::pair<int, int> requested_first_pass_size(const txt2img_request& req) {
+  const bool firstphase = req.firstphase_width > 0 && req.firstphase_height > 0;
+  return firstphase ? std::make_pair(req.firstphase_width, req.firstphase_height) : std::make_pair(req.width, req.height);
+}
+
+std::pair<int, int> old_hires_fix_first_pass_size(int width, int height) {
+  const double scale = std::sqrt(512.0 * 512.0 / (static_cast<double>(width) * height));
+  return {static_cast<int>(std::ceil(scale * width / 64)) * 64, static_cast<int>(std::ceil(scale * height / 64)) * 64};
+}
+
 hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, const options& opts, txt2img_plan& first,
                            const std::string& hr_title) {
   if (!req.denoising_strength)
@@ -88,8 +100,11 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   hr.upscale.overlap = opts.ESRGAN_tile_overlap;
   hr.mask_weight = opts.inpainting_mask_weight;
 
-  // calculate_target_resolution (first-pass width/height are the request's, or firstphase_*).
+  // calculate_target_resolution (first-pass width/height are the request's, or firstphase_*); with
+  // use_old_hires_fix_width_height those are the final size (hr_resize) and the first pass is smaller.
   const int w = first.latent_shape[2] * 8, h = first.latent_shape[1] * 8;
+  int resize_x = req.hr_resize_x, resize_y = req.hr_resize_y;
+  if (opts.use_old_hires_fix_width_height) std::tie(resize_x, resize_y) = requested_first_pass_size(req);
   json_object hires_extra;
   hires_extra.emplace_back("Denoising strength", json_value(*req.denoising_strength));
   if (!hr_title.empty()) hires_extra.emplace_back("Hires checkpoint", json_value(hr_title));
@@ -98,35 +113,35 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   hires_extra.emplace_back("Hires prompt", json_value());
   hires_extra.emplace_back("Hires negative prompt", json_value());
   hires_extra.emplace_back("Hires schedule type", json_value());
-  if (req.hr_resize_x == 0 && req.hr_resize_y == 0) {
+  if (resize_x == 0 && resize_y == 0) {
     hires_extra.emplace_back("Hires upscale", json_value(req.hr_scale));
     hr.target_width = static_cast<int>(w * req.hr_scale);
     hr.target_height = static_cast<int>(h * req.hr_scale);
   } else {
     hires_extra.emplace_back("Hires resize",
-                             json_value(std::to_string(req.hr_resize_x) + "x" + std::to_string(req.hr_resize_y)));
-    if (req.hr_resize_y == 0) {
-      hr.target_width = req.hr_resize_x;
-      hr.target_height = req.hr_resize_x * h / w;
-    } else if (req.hr_resize_x == 0) {
-      hr.target_width = req.hr_resize_y * w / h;
-      hr.target_height = req.hr_resize_y;
+                             json_value(std::to_string(resize_x) + "x" + std::to_string(resize_y)));
+    if (resize_y == 0) {
+      hr.target_width = resize_x;
+      hr.target_height = resize_x * h / w;
+    } else if (resize_x == 0) {
+      hr.target_width = resize_y * w / h;
+      hr.target_height = resize_y;
     } else {
-      if (static_cast<double>(w) / h < static_cast<double>(req.hr_resize_x) / req.hr_resize_y) {
-        hr.target_width = req.hr_resize_x;
-        hr.target_height = req.hr_resize_x * h / w;
+      if (static_cast<double>(w) / h < static_cast<double>(resize_x) / resize_y) {
+        hr.target_width = resize_x;
+        hr.target_height = resize_x * h / w;
       } else {
-        hr.target_width = req.hr_resize_y * w / h;
-        hr.target_height = req.hr_resize_y;
+        hr.target_width = resize_y * w / h;
+        hr.target_height = resize_y;
       }
       // Python's floor division of the (possibly negative) excess.
       const auto floordiv8 = [](int v) { return v >= 0 ? v / 8 : -((-v + 7) / 8); };
-      hr.truncate_x = floordiv8(hr.target_width - req.hr_resize_x);
-      hr.truncate_y = floordiv8(hr.target_height - req.hr_resize_y);
+      hr.truncate_x = floordiv8(hr.target_width - resize_x);
+      hr.truncate_y = floordiv8(hr.target_height - resize_y);
     }
   }
   if (hr.target_width < 64 || hr.target_height < 64 || hr.target_width > 4096 || hr.target_height > 4096)
-    throw error(errc::bad_request, req.hr_resize_x || req.hr_resize_y ? "hr_resize_x" : "hr_scale",
+    throw error(errc::bad_request, resize_x || resize_y ? "hr_resize_x" : "hr_scale",
                 "gives a hires size of " + std::to_string(hr.target_width) + "x" + std::to_string(hr.target_height) +
                   "; it must be from 64 to 4096 on each side");
   const int hr_steps = req.hr_second_pass_steps > 0 ? req.hr_second_pass_steps : req.steps;

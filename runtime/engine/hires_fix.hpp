@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace sdw {
 
@@ -38,6 +39,14 @@ struct hires_plan {
   double mask_weight = 1.0;  ///< option inpainting_mask_weight, for an inpainting model's conditioning
   std::string first_pass_schedule_type;  ///< to tell whether "Hires schedule type" differs
 };
+
+/// The first pass's size a hires request asks for (firstphase_width/height when given, else
+/// width/height) before the option use_old_hires_fix_width_height.
+std::pair<int, int> requested_first_pass_size(const txt2img_request& request);
+
+/// A1111's old_hires_fix_first_pass_dimensions (option use_old_hires_fix_width_height, where width ×
+/// height is the final size): about 512² pixels of the same aspect, each side rounded up to 64.
+std::pair<int, int> old_hires_fix_first_pass_size(int width, int height);
 
 /// The hires plan of a request with enable_hr, built on its first-pass plan (whose
 /// extra_generation_params gain A1111's Hires entries, in A1111's order; "Hires checkpoint" is

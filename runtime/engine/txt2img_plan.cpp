@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <regex>
+#include <tuple>
 
 namespace sdw {
 namespace {
@@ -167,10 +168,21 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   }
   // Prompt schedules count denoiser calls; second-order samplers make two per step.
   p.schedule_steps = sampler.second_order ? req.steps * 2 : req.steps;
-  // Legacy hires requests name the first pass's size in firstphase_width/height.
-  const bool firstphase = req.enable_hr && req.firstphase_width > 0 && req.firstphase_height > 0;
-  const int width = firstphase ? req.firstphase_width : req.width;
-  const int height = firstphase ? req.firstphase_height : req.height;
+  // Legacy hires requests name the first pass's size in firstphase_width/height, or (option
+  // use_old_hires_fix_width_height) the final size in width/height.
+  const bool hires = req.enable_hr && req.kind == request_kind::txt2img;
+  int width = req.width, height = req.height;
+  if (hires) std::tie(width, height) = requested_first_pass_size(req);
+  if (hires && opts.use_old_hires_fix_width_height) {
+    const auto [w, h] = old_hires_fix_first_pass_size(width, height);
+    if (w > 2048 || h > 2048)
+      throw error(errc::bad_request, w > 2048 ? "width" : "height",
+                  "with the option use_old_hires_fix_width_height " + std::to_string(width) + "x" +
+                    std::to_string(height) + " makes a first pass of " + std::to_string(w) + "x" + std::to_string(h) +
+                    "; each side must be at most 2048");
+    width = w;
+    height = h;
+  }
   // The latents have the UNet's output channels (an inpainting UNet takes 5 more as input).
   p.latent_shape = {model.config().unet.out_channels, height / 8, width / 8};
   p.sdxl_size.width = width;

@@ -246,6 +246,46 @@ BOOST_AUTO_TEST_CASE(an_inpainting_checkpoint_takes_its_conditioning_in_both_pas
   }
 }
 
+// Option use_old_hires_fix_width_height (A1111's hires fix before 1.0): width × height is the final
+// size and the first pass has about 512² pixels of its aspect, each side rounded up to 64 (the
+// sizes checked against Python's arithmetic). The job is then the one that names both sizes itself.
+BOOST_AUTO_TEST_CASE(old_hires_width_height_asks_for_the_final_size) {
+  const std::pair<int, int> sizes[] = {{96, 64}, {1024, 1024}, {1920, 1080}, {64, 2048}, {520, 776}, {2048, 2048}};
+  std::string code = "import math\nfor w, h in [";
+  for (const auto& [w, h] : sizes) code += "(" + std::to_string(w) + ", " + std::to_string(h) + "),";
+  code += "]:\n s = math.sqrt(512 * 512 / (w * h))\n print(math.ceil(s * w / 64) * 64, math.ceil(s * h / 64) * 64)\n";
+  auto [rc, log] = sdw::test::run_command(sdw::test::python() + " -c '" + code + "'");
+  BOOST_REQUIRE_MESSAGE(rc == 0, log);
+  std::string ours;
+  for (const auto& [w, h] : sizes) {
+    const auto [fw, fh] = sdw::old_hires_fix_first_pass_size(w, h);
+    ours += std::to_string(fw) + " " + std::to_string(fh) + "\n";
+  }
+  BOOST_TEST(ours == log);
+
+  sdw::options old;
+  sdw::apply_override(old, "use_old_hires_fix_width_height", sdw::json_value(true));
+  const std::string tail = R"(, "seed": 3, "sampler_name": "Euler", "steps": 2, "enable_hr": true,)"
+                           R"( "denoising_strength": 0.5, "hr_upscaler": "Latent"})";
+  const ran with_old = run(R"({"prompt": "a boat", "width": 96, "height": 64, "hr_scale": 3)" + tail, old);
+  // What the option makes of it, asked for without the option: a 640x448 first pass resized to 96x64.
+  const ran named = run(R"({"prompt": "a boat", "width": 640, "height": 448, "hr_resize_x": 96, "hr_resize_y": 64)" + tail);
+  BOOST_TEST(at::equal(with_old.latents, named.latents));
+  const auto& img = with_old.result.images.at(0);
+  BOOST_TEST(img.width == 96);
+  BOOST_TEST(img.height == 64);
+  BOOST_TEST(img.infotext == named.result.images.at(0).infotext);
+  BOOST_TEST(img.infotext.find("Size: 640x448") != std::string::npos, img.infotext);
+  BOOST_TEST(img.infotext.find("Hires resize: 96x64") != std::string::npos, img.infotext);
+  // A final size whose first pass would pass 2048 on a side is refused naming the side.
+  try {
+    run(R"({"prompt": "a boat", "width": 64, "height": 2048, "hr_scale": 2)" + tail, old);
+    BOOST_ERROR("a 128x2944 first pass was accepted");
+  } catch (const sdw::error& e) {
+    BOOST_TEST(e.where() == "height", e.what());
+  }
+}
+
 // As in A1111, each n_iter batch starts on the job's own checkpoint again (process_images reloads
 // it): the second image is the one a single-batch job with the next seed makes.
 BOOST_AUTO_TEST_CASE(each_n_iter_batch_runs_its_first_pass_on_the_jobs_own_checkpoint) {
