@@ -99,6 +99,7 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   hr.upscale.tile = opts.ESRGAN_tile;
   hr.upscale.overlap = opts.ESRGAN_tile_overlap;
   hr.mask_weight = opts.inpainting_mask_weight;
+  hr.firstpass_conds = opts.hires_fix_use_firstpass_conds && hr_title.empty();
 
   // calculate_target_resolution (first-pass width/height are the request's, or firstphase_*); with
   // use_old_hires_fix_width_height those are the final size (hr_resize) and the first pass is smaller.
@@ -260,11 +261,12 @@ hires_start hires_init(const sd_model& first_model, const sd_model& model, const
 
 at::Tensor run_hires_pass(const sd_model& first_model, const sd_model& model, const clip_tokenizer& tokenizer,
                           hires_plan& hr, const txt2img_plan& first, const at::Tensor& low, int iter,
-                          const sampling_hooks& hooks) {
+                          const sampling_hooks& hooks, const plan_batch* encoded) {
   c10::InferenceMode guard;
   hires_start start = hires_init(first_model, model, hr, first, low, iter);
   hr.pass.init_latent = std::move(start.latent);
   hr.pass.image_cond = std::move(start.image_cond);
+  if (encoded != nullptr) return sample_plan_batches(model, {encoded}, hooks);
   const plan_batch batch = encode_plan_batch(model, tokenizer, hr.pass, iter);
   return sample_plan_batches(model, {&batch}, hooks);
 }

@@ -37,6 +37,9 @@ struct hires_plan {
   int truncate_y = 0;
   hires_upscale upscale;
   double mask_weight = 1.0;  ///< option inpainting_mask_weight, for an inpainting model's conditioning
+  /// Option hires_fix_use_firstpass_conds (without a hires checkpoint): the second pass's prompts
+  /// are encoded before the first pass, with the first pass's LoRAs on the text encoder.
+  bool firstpass_conds = false;
   std::string first_pass_schedule_type;  ///< to tell whether "Hires schedule type" differs
 };
 
@@ -75,9 +78,10 @@ hires_start hires_init(const sd_model& first_model, const sd_model& model, const
 /// The second pass of n_iter batch `iter` on `model`: `low` are its first-pass latents [B, C, h, w]
 /// from `first_model` (the same model unless a hires checkpoint is switched to). Returns the
 /// latents at the target size. The hooks are those of the first pass (a skip still set ends this
-/// pass at its first model call, as in A1111).
+/// pass at its first model call, as in A1111). `encoded`: the pass's prompts encoded beforehand
+/// (hr.firstpass_conds); null: encoded here by `model`.
 at::Tensor run_hires_pass(const sd_model& first_model, const sd_model& model, const clip_tokenizer& tokenizer,
                           hires_plan& hr, const txt2img_plan& first, const at::Tensor& low, int iter,
-                          const sampling_hooks& hooks);
+                          const sampling_hooks& hooks, const plan_batch* encoded = nullptr);
 
 } // namespace sdw

@@ -136,6 +136,9 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
     models.activate(plan.loras);
     current = &models.ready(model);
     const plan_batch batch = encode_plan_batch(model, tokenizer, plan, iter);
+    // A1111's setup_conds with hires_fix_use_firstpass_conds: the hires conds now, with these LoRAs.
+    std::optional<plan_batch> hires_batch;
+    if (plan.hires && plan.hires->firstpass_conds) hires_batch = encode_plan_batch(model, tokenizer, plan.hires->pass, iter);
     sampling_hooks sh;
     sh.stop = [&] { return is_set(hooks.interrupt) || is_set(hooks.skip); };
     sh.on_step = [&](int step, int) {
@@ -161,7 +164,8 @@ txt2img_result run_txt2img(const sd_model& model, const clip_tokenizer& tokenize
       const sd_model* first_pass = current;
       models.activate(plan.hires->pass.loras);
       current = hires != nullptr ? &models.take(*hires, "hr_checkpoint_name") : &models.ready(model);
-      samples = run_hires_pass(*first_pass, *current, tokenizer, *plan.hires, plan, samples, iter, hr);
+      samples = run_hires_pass(*first_pass, *current, tokenizer, *plan.hires, plan, samples, iter, hr,
+                               hires_batch ? &*hires_batch : nullptr);
     }
 
     const auto first = static_cast<size_t>(iter * plan.batch_size);

@@ -99,6 +99,7 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
            req.hr_sampler_name.value_or("") + ";hr_scheduler=" + req.hr_scheduler.value_or("") +
            ";hr_checkpoint=" + req.hr_checkpoint_name.value_or("") +
            ";old_hires_size=" + std::to_string(opts.use_old_hires_fix_width_height) +
+           ";firstpass_conds=" + std::to_string(opts.hires_fix_use_firstpass_conds) +
            ";denoising_strength=" + (req.denoising_strength ? exact(*req.denoising_strength) : "none");
   }
   // The RNG source and ENSD are not in the key: each member draws from its own generators.
@@ -248,8 +249,9 @@ private:
       hires_start start = hires_init(model_, model_, *p->plan.hires, p->plan, latents, u->batch.iter);
       pass->init_latent = std::move(start.latent);
       pass->image_cond = std::move(start.image_cond);
-      // The second pass's prompts are encoded with its own networks.
-      patched_.apply(pass->loras, lora_part::text);
+      // The second pass's prompts are encoded with its own networks (with the first pass's, as
+      // A1111 encodes them before the first pass, under hires_fix_use_firstpass_conds).
+      patched_.apply(p->plan.hires->firstpass_conds ? p->plan.loras : pass->loras, lora_part::text);
       plan_batch batch = encode_plan_batch(model_, tokenizer_, *pass, u->batch.iter);
       auto second = std::make_unique<unit>(unit{p, std::move(pass), std::move(batch), skipped});
       second->batch.plan = second->hires_pass.get();

@@ -75,6 +75,7 @@ const std::vector<option_field>& fields() {
       {"sd_vae", &options::sd_vae},
       {"sd_vae_overrides_per_model_preferences", &options::sd_vae_overrides_per_model_preferences},
       {"use_old_hires_fix_width_height", &options::use_old_hires_fix_width_height},
+      {"hires_fix_use_firstpass_conds", &options::hires_fix_use_firstpass_conds},
       {"hires_fix_refiner_pass", &options::hires_fix_refiner_pass, {"first pass", "second pass", "both passes"}},
       {"refiner_switch_by_sample_steps", &options::refiner_switch_by_sample_steps},
       {"samples_format", &options::samples_format, {"png", "jpg", "jpeg", "webp"}},

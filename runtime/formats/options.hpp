@@ -72,6 +72,7 @@ struct options {
   std::string sd_vae = "Automatic";  ///< "Automatic", "None" or a VAE file name
   bool sd_vae_overrides_per_model_preferences = true;
   bool use_old_hires_fix_width_height = false;  ///< hires fix: width × height is the final size (before 1.0)
+  bool hires_fix_use_firstpass_conds = false;   ///< hires prompts encoded with the first pass's LoRAs
   std::string hires_fix_refiner_pass = "second pass";  ///< which hires pass a refiner may switch in
   bool refiner_switch_by_sample_steps = false;         ///< refiner_switch_at counts model calls, not σ
   // Output and infotext.

@@ -275,6 +275,37 @@ BOOST_AUTO_TEST_CASE(the_hires_pass_runs_the_hires_prompts_networks) {
   BOOST_TEST(px(*outcomes[1].result) == px(second_only));
 }
 
+// Option hires_fix_use_firstpass_conds: A1111 encodes the hires prompts before the first pass, so
+// the text encoder has the first pass's networks and the UNet the second's: a network named in only
+// one of the prompts acts as `<lora:style:te:unet>` with the other pass's text multiplier.
+BOOST_AUTO_TEST_CASE(firstpass_conds_encode_the_hires_prompts_with_the_first_passs_networks) {
+  auto& e = the_engine();
+  const auto hires_run = [&](const std::string& prompt, const std::string& hr_prompt, bool firstpass) {
+    std::string b = body(prompt);
+    b.insert(1, R"("enable_hr": true, "denoising_strength": 0.6, "hr_scale": 1.5, "hr_second_pass_steps": 2, "hr_prompt": ")" +
+                  hr_prompt + R"(", )");
+    const auto req = sdw::parse_txt2img_request(b);
+    sdw::options opts;
+    sdw::apply_overrides(opts, *req.override_settings);
+    opts.hires_fix_use_firstpass_conds = firstpass;
+    return sdw::batch_member{req, opts};
+  };
+  const auto solo = [&](const sdw::batch_member& m) {
+    return sdw::run_txt2img(*e.model, e.tokenizer, m.request, m.opts, {}, e.library.get()).images.at(0).pixels;
+  };
+  const auto second_only = hires_run("a fox ", "a fox in the snow <lora:style:1>", true);
+  const auto first_only = hires_run("a fox <lora:style:1>", "a fox in the snow ", true);
+  BOOST_TEST(solo(second_only) == solo(hires_run("a fox ", "a fox in the snow <lora:style:0:1>", false)));
+  BOOST_TEST(solo(first_only) == solo(hires_run("a fox <lora:style:1>", "a fox in the snow <lora:style:1:0>", false)));
+  BOOST_TEST(solo(second_only) != solo(hires_run("a fox ", "a fox in the snow <lora:style:1>", false)));
+  // Batched with others the same: the batch encodes the hires prompts with the first pass's networks too.
+  const auto outcomes = sdw::run_txt2img_batch(*e.model, e.tokenizer, {second_only, first_only}, {}, 64, e.library.get());
+  BOOST_REQUIRE(outcomes.at(0).ok());
+  BOOST_REQUIRE(outcomes.at(1).ok());
+  BOOST_TEST(outcomes[0].result->images.at(0).pixels == solo(second_only));
+  BOOST_TEST(outcomes[1].result->images.at(0).pixels == solo(first_only));
+}
+
 BOOST_AUTO_TEST_CASE(lora_merge_equals_an_independent_pytorch_merge) {
   check_against_reference("<lora:style:te=0.7:unet=1.3>", "style", 0.7, 1.3);
 }
