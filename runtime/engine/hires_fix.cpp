@@ -186,7 +186,7 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   const auto [total, t_enc] = img2img_steps(hr_steps, *req.denoising_strength, true);
   p.img2img = true;
   p.t_enc = t_enc;
-  p.sigmas = total > 0 ? make_sigmas(model.schedule_for(*p.setup.sampler, p.setup.noise_schedule), p.setup.scheduler, total,
+  p.sigmas = total > 0 ? make_sigmas(sampling_schedule(model, p.setup), p.setup.scheduler, total,
                                          p.setup.sigma_opts)
                            : at::Tensor();
   p.sample_steps = hr_steps;

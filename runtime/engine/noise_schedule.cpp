@@ -24,9 +24,23 @@ discrete_schedule::discrete_schedule(const at::Tensor& alphas_cumprod) {
   alphas_cumprod_ = alphas_cumprod.detach().to(at::kCPU, at::kFloat).contiguous();
   if (!(alphas_cumprod_.gt(0).all().item<bool>() && alphas_cumprod_.lt(1).all().item<bool>()))
     throw error(errc::bad_checkpoint, "alphas_cumprod", "values must lie strictly between 0 and 1");
-  // Same op order as k-diffusion's DiscreteEpsDDPMDenoiser so the float32 values agree bit for bit.
+  make_tables();
+}
+
+void discrete_schedule::make_tables() {
+  // Same op order as k-diffusion's DiscreteEpsDDPMDenoiser so the values agree bit for bit.
   sigmas_ = ((1 - alphas_cumprod_) / alphas_cumprod_).pow(0.5);
   log_sigmas_ = sigmas_.log();
+}
+
+discrete_schedule discrete_schedule::downcast(const discrete_schedule& model) {
+  if (model.skip_steps_ > 0) throw error(errc::internal, "alphas_cumprod", "LCM's table is made from a downcast ᾱ, not downcast");
+  discrete_schedule s;
+  s.alphas_cumprod_ = model.alphas_cumprod_.to(at::kHalf);
+  s.make_tables();
+  if (!(at::isfinite(s.log_sigmas_).all().item<bool>()))
+    throw error(errc::bad_checkpoint, "alphas_cumprod", "rounded to fp16 (use_downcasted_alpha_bar) gives a σ of 0 or ∞");
+  return s;
 }
 
 at::Tensor discrete_schedule::sd1_alphas_cumprod(double linear_start, double linear_end, int timesteps) {

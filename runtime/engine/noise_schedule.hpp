@@ -40,14 +40,19 @@ public:
   /// and scaled so that its first is unchanged, squared, with the last ᾱ set to 4.8973451890853435e-08.
   static discrete_schedule zero_terminal_snr(const discrete_schedule& model);
 
+  /// A1111's option use_downcasted_alpha_bar: ᾱ rounded to fp16, and σ and log σ computed from it
+  /// in fp16 as k-diffusion's wrapper then does (the tables stay fp16; what reads them promotes to
+  /// float32 where PyTorch would). Throws bad_checkpoint when that makes a σ 0 or infinite.
+  static discrete_schedule downcast(const discrete_schedule& model);
+
   /// LCM's stride between table entries in model timesteps (20), or 0 for a model's own schedule.
   int lcm_skip_steps() const noexcept { return skip_steps_; }
 
-  /// ᾱ as float32 [N].
+  /// ᾱ [N], float32 (fp16 when downcast).
   const at::Tensor& alphas_cumprod() const { return alphas_cumprod_; }
-  /// σ per discrete timestep, float32 [N], ascending.
+  /// σ per discrete timestep [N], ascending, in ᾱ's dtype.
   const at::Tensor& sigmas() const { return sigmas_; }
-  /// log σ, float32 [N].
+  /// log σ [N], in ᾱ's dtype.
   const at::Tensor& log_sigmas() const { return log_sigmas_; }
   /// sigmas()[0] as a double (what `.item()` gives in Python).
   double sigma_min() const;
@@ -64,6 +69,10 @@ public:
   at::Tensor uniform_sigmas(int n) const;
 
 private:
+  discrete_schedule() = default;
+  /// σ and log σ from alphas_cumprod_, in its dtype and k-diffusion's order of operations.
+  void make_tables();
+
   int skip_steps_ = 0;
   at::Tensor alphas_cumprod_;
   at::Tensor sigmas_;

@@ -64,10 +64,7 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
   }
   auto [conds, unconds] = joined_conds(batches);
   const sampler_info& sampler = *lead.setup.sampler;
-  // The ᾱ schedule the sampler's model wrapper works on (option sd_noise_schedule; LCM's table).
-  const auto schedule_of = [&](const sd_model& m) -> const discrete_schedule& {
-    return m.schedule_for(sampler, lead.setup.noise_schedule);
-  };
+  const auto schedule_of = [&](const sd_model& m) -> const discrete_schedule& { return sampling_schedule(m, lead.setup); };
   cfg_denoiser denoiser(model.unet(), schedule_of(model), model.parameterization(), std::move(conds), std::move(unconds),
                         std::move(cfg_scales), lead.batch_cond_uncond, lead.setup.s_min_uncond);
   // The model sampling now: a refiner may take over partway.

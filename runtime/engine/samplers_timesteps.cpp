@@ -10,24 +10,27 @@ namespace sdw::detail {
 
 namespace {
 
-/// ᾱ at the timesteps (float32) and at the previous timesteps (ᾱ[0] for the first), as doubles.
+/// ᾱ at the timesteps and at the previous timesteps (ᾱ[0] for the first), √(1 − ᾱ) and 1 / (1 − ᾱ)
+/// computed in ᾱ's dtype (fp16 under use_downcasted_alpha_bar), each as Python's `.item()` reads it.
 struct alpha_table {
-  std::vector<float> alphas, sqrt_one_minus;
-  std::vector<double> alphas_prev;
+  std::vector<double> alphas, sqrt_one_minus, recip_one_minus, alphas_prev;
 };
 
 alpha_table make_table(const discrete_schedule& s, const at::Tensor& timesteps) {
   auto ac = s.alphas_cumprod();
   auto ts = timesteps.to(at::kLong).contiguous();
   auto prev_ts = at::cat({at::zeros({1}, ts.options()), ts.slice(0, 0, ts.size(0) - 1)});
-  auto alphas = ac.index_select(0, ts).contiguous();
-  auto alphas_prev = ac.index_select(0, prev_ts).to(at::kDouble).contiguous();
-  auto sqrt_one_minus = at::sqrt(1 - alphas).contiguous();
+  auto alphas = ac.index_select(0, ts);
+  // A1111's σ_t divides a float64 array by (1 − ᾱ), which torch does as a reciprocal in ᾱ's dtype.
+  const auto as_doubles = [](const at::Tensor& v) {
+    const auto d = v.to(at::kDouble).contiguous();
+    return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
+  };
   alpha_table t;
-  const int64_t n = ts.size(0);
-  t.alphas.assign(alphas.data_ptr<float>(), alphas.data_ptr<float>() + n);
-  t.sqrt_one_minus.assign(sqrt_one_minus.data_ptr<float>(), sqrt_one_minus.data_ptr<float>() + n);
-  t.alphas_prev.assign(alphas_prev.data_ptr<double>(), alphas_prev.data_ptr<double>() + n);
+  t.alphas = as_doubles(alphas);
+  t.sqrt_one_minus = as_doubles(at::sqrt(1 - alphas));
+  t.recip_one_minus = as_doubles((1 - alphas).reciprocal());
+  t.alphas_prev = as_doubles(ac.index_select(0, prev_ts));
   return t;
 }
 
@@ -51,10 +54,9 @@ at::Tensor sample_ddim(run_context& c, const discrete_schedule& s, const at::Ten
   for (int64_t i = 0; i < len - 1; ++i) {
     const int64_t index = len - 1 - i;
     auto e_t = c.model.eps(x, timestep_batch(tp[index], x));
-    // σ_t as A1111 computes it: 1/(1 − ᾱ_t) as a float32 reciprocal, the rest in float64.
+    // σ_t as A1111 computes it: the reciprocal from the table, the rest in float64.
     const double a = tab.alphas[index], ap = tab.alphas_prev[index];
-    const double recip = 1.0f / (1.0f - tab.alphas[index]);
-    const double sigma_val = eta * std::sqrt(recip * (1 - ap) * (1 - a / ap));
+    const double sigma_val = eta * std::sqrt(tab.recip_one_minus[index] * (1 - ap) * (1 - a / ap));
     auto a_t = per_image(a, x);
     auto a_prev = per_image(ap, x);
     auto sigma_t = per_image(sigma_val, x);

@@ -38,7 +38,9 @@ private:
   static at::Tensor interpolate(const at::Tensor& x_in, const at::Tensor& xp, const at::Tensor& yp) {
     auto x = x_in.reshape({-1});
     const int64_t k = xp.size(0);
-    auto xpd = xp.to(x.device()), ypd = yp.to(x.device());
+    // A1111's interpolate_fn sorts x among the keypoints in one tensor, which promotes fp16 keypoints
+    // (use_downcasted_alpha_bar) to x's dtype; the y values keep theirs.
+    auto xpd = xp.to(x.device(), x.scalar_type()), ypd = yp.to(x.device());
     auto below = xpd.unsqueeze(0).lt(x.unsqueeze(1)).sum(1);
     auto seg = (below - 1).clamp(0, k - 2);
     auto start_x = xpd.index_select(0, seg), end_x = xpd.index_select(0, seg + 1);

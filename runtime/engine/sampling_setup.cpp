@@ -120,6 +120,11 @@ sampling_setup make_sampling_setup(const txt2img_request& req, const options& op
   }
   s.s_min_uncond = req.s_min_uncond.value_or(opts.s_min_uncond);
   s.noise_schedule = parse_noise_schedule(opts.sd_noise_schedule);
+  s.downcast_alphas = opts.use_downcasted_alpha_bar;
+  if (s.downcast_alphas && s.noise_schedule == noise_schedule_kind::zero_terminal_snr)
+    throw error(errc::bad_request, "override_settings.use_downcasted_alpha_bar",
+                "cannot go with sd_noise_schedule \"Zero Terminal SNR\": the rescale of the fp16 ᾱ gives an "
+                "infinite σ (A1111's job fails there too)");
   s.padding = opts.pad_cond_uncond_v0 ? cond_padding::last_vector
               : opts.pad_cond_uncond  ? cond_padding::empty_prompt
                                       : cond_padding::none;

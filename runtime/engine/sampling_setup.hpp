@@ -24,6 +24,7 @@ struct sampling_setup {
   sampler_params params;
   double s_min_uncond = 0.0;
   noise_schedule_kind noise_schedule = noise_schedule_kind::model_default;  ///< option sd_noise_schedule
+  bool downcast_alphas = false;              ///< option use_downcasted_alpha_bar: ᾱ rounded to fp16
   cond_padding padding = cond_padding::none;  ///< options pad_cond_uncond_v0, pad_cond_uncond
   std::optional<std::string> schedule_type;  ///< the infotext's "Schedule type" slot
   json_object extra;                         ///< extra_generation_params of the sampling settings

@@ -120,7 +120,9 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
   m->schedule_ = std::make_shared<discrete_schedule>(alphas_cumprod_of(*file, m->config_));
   // The variants a job may ask for; one a checkpoint's own ᾱ cannot give (too few timesteps for
   // LCM's table, a degenerate rescale) stays empty, and only a job asking for it is refused.
-  m->schedules_[0][0] = m->schedule_;
+  // A1111 rounds ᾱ to fp16 first, then rescales it; the rescale of an fp16 ᾱ ends in an infinite σ,
+  // so that variant stays empty.
+  m->schedules_[0][0][0] = m->schedule_;
   const auto variant_of = [](auto make) -> std::shared_ptr<discrete_schedule> {
     try {
       return std::make_shared<discrete_schedule>(make());
@@ -128,9 +130,12 @@ std::shared_ptr<sd_model> sd_model::load(const std::string& path, const device_o
       return nullptr;
     }
   };
-  m->schedules_[1][0] = variant_of([&] { return discrete_schedule::zero_terminal_snr(*m->schedule_); });
-  for (auto& variant : m->schedules_) {
-    if (variant[0]) variant[1] = variant_of([&] { return discrete_schedule::lcm(*variant[0]); });
+  m->schedules_[0][1][0] = variant_of([&] { return discrete_schedule::zero_terminal_snr(*m->schedule_); });
+  m->schedules_[1][0][0] = variant_of([&] { return discrete_schedule::downcast(*m->schedule_); });
+  for (auto& downcast : m->schedules_) {
+    for (auto& variant : downcast) {
+      if (variant[0]) variant[1] = variant_of([&] { return discrete_schedule::lcm(*variant[0]); });
+    }
   }
 
   report(0.05, "text encoder");
@@ -187,12 +192,17 @@ size_t sd_model::weight_bytes() const {
   return n;
 }
 
-const discrete_schedule& sd_model::schedule_for(const sampler_info& sampler, noise_schedule_kind kind) const {
+const discrete_schedule& sd_model::schedule_for(const sampler_info& sampler, noise_schedule_kind kind,
+                                                bool downcast) const {
   const bool rescaled = kind == noise_schedule_kind::zero_terminal_snr;
-  const auto& chosen = schedules_[rescaled ? 1 : 0][sampler.lcm_denoiser ? 1 : 0];
+  const auto& chosen = schedules_[downcast ? 1 : 0][rescaled ? 1 : 0][sampler.lcm_denoiser ? 1 : 0];
   if (chosen) return *chosen;
+  if (downcast && rescaled)
+    throw error(errc::bad_request, "override_settings.use_downcasted_alpha_bar",
+                "with sd_noise_schedule \"Zero Terminal SNR\" the fp16 ᾱ gives an infinite σ (A1111 fails there too)");
   // The checkpoint's ᾱ cannot give this variant: made again, to throw what stopped it.
-  const discrete_schedule base = rescaled ? discrete_schedule::zero_terminal_snr(*schedule_) : *schedule_;
+  discrete_schedule base = downcast ? discrete_schedule::downcast(*schedule_) : *schedule_;
+  if (rescaled) base = discrete_schedule::zero_terminal_snr(base);
   discrete_schedule::lcm(base);
   throw error(errc::internal, "sampler", "no noise schedule for this sampler");
 }

@@ -63,10 +63,13 @@ public:
   const sdw::unet& unet() const noexcept { return *unet_; }
   const sdw::vae& vae() const noexcept { return *vae_; }
   const discrete_schedule& schedule() const noexcept { return *schedule_; }
-  /// The schedule a sampler's model wrapper works on: the model's (rescaled for zero terminal SNR
-  /// when `kind` asks for it), or LCM's table of it for the LCM sampler (discrete_schedule::lcm).
+  /// The schedule a sampler's model wrapper works on: the model's (rounded to fp16 when `downcast`,
+  /// option use_downcasted_alpha_bar; rescaled for zero terminal SNR when `kind` asks for it), or
+  /// LCM's table of it for the LCM sampler (discrete_schedule::lcm). Throws when the checkpoint's ᾱ
+  /// cannot give that variant.
   const discrete_schedule& schedule_for(const sampler_info& sampler,
-                                        noise_schedule_kind kind = noise_schedule_kind::model_default) const;
+                                        noise_schedule_kind kind = noise_schedule_kind::model_default,
+                                        bool downcast = false) const;
   const weight_placement& placement() const noexcept { return placement_; }
 
   /// The checkpoint path and A1111's model name (file name without directory and extension).
@@ -99,9 +102,9 @@ private:
   std::shared_ptr<sdw::unet> unet_;
   std::shared_ptr<sdw::vae> vae_;
   std::shared_ptr<discrete_schedule> schedule_;
-  /// schedule_for's variants: [zero terminal SNR][LCM]; [0][0] is schedule_. LCM's are null when
-  /// the model's schedule has no LCM table.
-  std::shared_ptr<discrete_schedule> schedules_[2][2];
+  /// schedule_for's variants: [downcast][zero terminal SNR][LCM]; [0][0][0] is schedule_. A variant
+  /// the model's ᾱ cannot give (no LCM table, a degenerate rescale, fp16 rounding to 0 or 1) is null.
+  std::shared_ptr<discrete_schedule> schedules_[2][2][2];
   std::string path_, name_;
   std::string vae_path_, vae_name_, vae_hash_;
   std::shared_future<std::string> sha256_;

@@ -78,6 +78,7 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
          std::to_string(p.uni_pc_lower_order_final);
   key += ";sgm_noise=" + std::to_string(p.sgm_noise_multiplier);
   key += ";noise_schedule=" + std::to_string(static_cast<int>(s.noise_schedule));
+  key += ";downcast_alphas=" + std::to_string(s.downcast_alphas);
   key += ";cond_padding=" + std::to_string(static_cast<int>(s.padding));
   key += ";s_min_uncond=" + exact(s.s_min_uncond);
   key += ";batch_cond_uncond=" + std::to_string(opts.batch_cond_uncond);

@@ -55,7 +55,7 @@ void plan_img2img(const sd_model& model, const txt2img_request& req, const optio
   const auto [total, t_enc] = img2img_steps(req.steps, strength, opts.img2img_fix_steps);
   p.t_enc = t_enc;
   p.sample_steps = t_enc + 1;
-  p.sigmas = total > 0 ? make_sigmas(model.schedule_for(*p.setup.sampler, p.setup.noise_schedule), p.setup.scheduler, total,
+  p.sigmas = total > 0 ? make_sigmas(sampling_schedule(model, p.setup), p.setup.scheduler, total,
                                          p.setup.sigma_opts)
                            : at::Tensor();
   p.noise_multiplier = req.initial_noise_multiplier.value_or(opts.initial_noise_multiplier);
@@ -125,6 +125,10 @@ void add_lora_hashes(txt2img_plan& p, const std::string& more) {
 
 } // namespace
 
+const discrete_schedule& sampling_schedule(const sd_model& model, const sampling_setup& setup) {
+  return model.schedule_for(*setup.sampler, setup.noise_schedule, setup.downcast_alphas);
+}
+
 txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req, const options& opts,
                                lora_library* loras, std::shared_ptr<const embedding_set> embeddings,
                                const std::string& hr_title) {
@@ -154,7 +158,7 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   if (req.kind == request_kind::img2img) {
     plan_img2img(model, req, opts, p);
   } else {
-    p.sigmas = make_sigmas(model.schedule_for(*p.setup.sampler, p.setup.noise_schedule), p.setup.scheduler, req.steps,
+    p.sigmas = make_sigmas(sampling_schedule(model, p.setup), p.setup.scheduler, req.steps,
                            p.setup.sigma_opts);
   }
 
@@ -265,8 +269,9 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   // A1111 overrides the model's ᾱ just before sampling (apply_alpha_schedule_override), after the
   // conds and before the sampler notes its settings.
   if (p.setup.noise_schedule == noise_schedule_kind::zero_terminal_snr) {
-    p.setup.extra.insert(at, {"Noise Schedule", json_value(opts.sd_noise_schedule)});
+    at = p.setup.extra.insert(at, {"Noise Schedule", json_value(opts.sd_noise_schedule)});
   }
+  if (p.setup.downcast_alphas) p.setup.extra.insert(at, {"Downcast alphas_cumprod", json_value(true)});
   for (const auto& [k, v] : p.setup.extra) {
     if (k == "Denoising strength") {
       info.denoising_strength = v.as_double();

@@ -74,6 +74,10 @@ struct txt2img_plan {
   lora_set loras;                       ///< the prompt's LoRA tags found in the Lora folder
 };
 
+/// The ᾱ schedule a plan's sampler works on with `model` (options sd_noise_schedule and
+/// use_downcasted_alpha_bar; LCM's table for LCM).
+const discrete_schedule& sampling_schedule(const sd_model& model, const sampling_setup& setup);
+
 /// Builds the plan of a request (seeds fixed, job timestamp taken now), its LoRAs found in
 /// `loras` (null: none found), its prompts' textual-inversion embeddings in `embeddings` (null:
 /// none). `hr_title`: the short title of the hires checkpoint the request named (the infotext's

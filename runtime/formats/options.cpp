@@ -52,6 +52,7 @@ const std::vector<option_field>& fields() {
       {"pad_cond_uncond_v0", &options::pad_cond_uncond_v0},
       {"no_dpmpp_sde_batch_determinism", &options::no_dpmpp_sde_batch_determinism},
       {"sd_noise_schedule", &options::sd_noise_schedule, {"Default", "Zero Terminal SNR"}},
+      {"use_downcasted_alpha_bar", &options::use_downcasted_alpha_bar},
       {"uni_pc_variant", &options::uni_pc_variant, {"bh1", "bh2", "vary_coeff"}},
       {"uni_pc_skip_type", &options::uni_pc_skip_type, {"time_uniform", "time_quadratic", "logSNR"}},
       {"uni_pc_order", &options::uni_pc_order, {}, 1, 50},

@@ -44,6 +44,7 @@ struct options {
   bool pad_cond_uncond_v0 = false;  ///< the older padding: repeat (or cut) the negative's last vector
   bool no_dpmpp_sde_batch_determinism = false;  ///< SDE samplers: k-diffusion's one tree per batch
   std::string sd_noise_schedule = "Default";      ///< "Default" or "Zero Terminal SNR" (ᾱ rescaled)
+  bool use_downcasted_alpha_bar = false;          ///< ᾱ rounded to fp16 before sampling (A1111 before 1.8)
   std::string uni_pc_variant = "bh1";             ///< "bh1", "bh2", "vary_coeff"
   std::string uni_pc_skip_type = "time_uniform";  ///< "time_uniform", "time_quadratic", "logSNR"
   int uni_pc_order = 3;

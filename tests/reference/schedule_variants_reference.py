@@ -2,12 +2,14 @@
 independent networks of sd1_reference.py: the LCM sampler (sd_samplers_lcm.py: the LCMCompVisDenoiser
 wrapper, i.e. the model's eps at the nearest of LCM's 50 original timesteps, then LCM's boundary
 scalings c_skip, c_out at that timestep · 10, inside classifier-free guidance, and sample_lcm's loop),
-and the option sd_noise_schedule = "Zero Terminal SNR" (ᾱ rescaled before sampling) under any of
-them, k-diffusion's own Euler a and DPM++ 2M included.
+the option sd_noise_schedule = "Zero Terminal SNR" (ᾱ rescaled before sampling) under any of them,
+k-diffusion's own Euler a and DPM++ 2M included, and the option use_downcasted_alpha_bar (ᾱ rounded to
+fp16 before k-diffusion's wrapper builds its σ tables from it, in fp16).
 
 usage: schedule_variants_reference.py CASE.json
 CASE.json: checkpoint, heads_unet, heads_text, width, height, steps, sampler ("LCM", "Euler a",
 "DPM++ 2M"), scheduler ("automatic" or "karras"), noise_schedule ("Default" or "Zero Terminal SNR"),
+downcast (bool, optional),
 cfg_scale, seed, batch_size, cond_tokens, uncond_tokens, out (latents, float32), out_images (uint8
 RGB, the batch's images one after another). The randn source is A1111's "CPU".
 """
@@ -56,6 +58,8 @@ def main():
     ref.SD.update(ref.load_safetensors(case["checkpoint"]))
     torch.set_num_threads(2)
     ac = sd1_alphas_cumprod()
+    if case.get("downcast"):
+        ac = ac.half()
     if case["noise_schedule"] == "Zero Terminal SNR":
         ac = zero_terminal_snr(ac)
     n = case["batch_size"]

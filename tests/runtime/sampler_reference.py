@@ -131,6 +131,16 @@ CASES = [
     # LCM runs on its denoiser's sigma table (LcmSchedule)
     ('lcm', 'LCM', 'automatic', 6, 1.0, 0.0, 0.0, 1.0),
     ('lcm_karras', 'LCM', 'karras', 4, 1.0, 0.0, 0.0, 1.0),
+    # half_*: option use_downcasted_alpha_bar, the model's alphas_cumprod rounded to fp16 first
+    ('half_euler_a', 'Euler a', 'karras', 6, 1.0, 0.0, 0.0, 1.0),
+    ('half_dpmpp_2m', 'DPM++ 2M', 'uniform', 7, 1.0, 0.0, 0.0, 1.0),
+    ('half_euler_sgm', 'Euler', 'sgm_uniform', 6, 1.0, 0.0, 0.0, 1.0),
+    ('half_dpm_fast', 'DPM fast', 'uniform', 8, 1.0, 0.0, 0.0, 1.0),
+    ('half_ddim_eta', 'DDIM', 'uniform', 9, 0.7, 0.0, 0.0, 1.0),
+    ('half_plms', 'PLMS', 'uniform', 8, 0.0, 0.0, 0.0, 1.0),
+    ('half_unipc', 'UniPC', 'uniform', 10, 0.0, 'bh1:time_uniform:3:1', 0.0, 1.0),
+    ('half_unipc_logsnr', 'UniPC', 'uniform', 12, 0.0, 'bh2:logSNR:3:1', 0.0, 1.0),
+    ('half_lcm', 'LCM', 'automatic', 6, 1.0, 0.0, 0.0, 1.0),
 ]
 
 
@@ -146,6 +156,9 @@ IMG2IMG_CASES = [
     ('i2i_plms', 'PLMS', 'uniform', 15, 8),
     ('i2i_unipc', 'UniPC', 'uniform', 20, 10),
     ('i2i_lcm', 'LCM', 'automatic', 8, 5),
+    ('half_i2i_euler_a', 'Euler a', 'uniform', 10, 6),
+    ('half_i2i_ddim', 'DDIM', 'uniform', 20, 11),
+    ('half_i2i_unipc', 'UniPC', 'uniform', 20, 10),
 ]
 
 
@@ -171,13 +184,20 @@ def img2img(m, name, kind, steps, t_enc, ac, sch, init, noise):
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    ac = sd1_alphas_cumprod()
-    sch = Schedule(ac)
+    ac32 = sd1_alphas_cumprod()
+    sch32 = Schedule(ac32)
+    ac16 = ac32.half()
+    sch16 = Schedule(ac16)
+
+    def schedules(case):
+        return (ac16, sch16) if case.startswith('half_') else (ac32, sch32)
+
     x0 = initial_noise()
     x0.numpy().astype('<f4').tofile(os.path.join(out, 'x0.bin'))
     torch.stack([bank_draw(k) for k in range(BANK)]).numpy().astype('<f4').tofile(os.path.join(out, 'noise.bin'))
     with open(os.path.join(out, 'manifest.txt'), 'w') as f:
         for case, name, kind, steps, eta, churn, tmin, snoise in CASES:
+            ac, sch = schedules(case)
             sigmas = make_sigmas(LcmSchedule(ac) if name == 'LCM' else sch, kind, steps, discard=name in DISCARD)
             m = Counters()
             p = dict(eta=eta, s_churn=churn, s_tmin=tmin, s_tmax=float('inf'), s_noise=snoise,
@@ -205,6 +225,7 @@ def main():
     noise = bank_draw(BANK - 1)
     with open(os.path.join(out, 'img2img.txt'), 'w') as f:
         for case, name, kind, steps, t_enc in IMG2IMG_CASES:
+            ac, sch = schedules(case)
             m = Counters()
             x = img2img(m, name, kind, steps, t_enc, ac, sch, init, noise)
             x.numpy().astype('<f4').tofile(os.path.join(out, case + '.x.bin'))

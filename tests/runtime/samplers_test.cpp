@@ -36,9 +36,13 @@ const discrete_schedule& sd1() {
   return s;
 }
 
-/// The schedule of the sampler's model wrapper: LCM's table for LCM.
-const discrete_schedule& schedule_of(const sampler_info& info) {
+/// The schedule of the sampler's model wrapper: LCM's table for LCM; for the reference's half_*
+/// cases (option use_downcasted_alpha_bar) made from ᾱ rounded to fp16.
+const discrete_schedule& schedule_of(const sampler_info& info, const std::string& reference_case = {}) {
   static discrete_schedule lcm = discrete_schedule::lcm(sd1());
+  static discrete_schedule half = discrete_schedule::downcast(sd1());
+  static discrete_schedule half_lcm = discrete_schedule::lcm(half);
+  if (reference_case.rfind("half_", 0) == 0) return info.lcm_denoiser ? half_lcm : half;
   return info.lcm_denoiser ? lcm : sd1();
 }
 
@@ -159,12 +163,12 @@ BOOST_AUTO_TEST_CASE(every_sampler_matches_python_reference) {
       // The C++ schedule builds the same sigmas.
       sigma_options o;
       o.discard_next_to_last_sigma = info->discard_next_to_last_sigma;
-      auto own = make_sigmas(schedule_of(*info), parse_scheduler(r[2]), std::stoi(r[3]), o);
+      auto own = make_sigmas(schedule_of(*info, r[0]), parse_scheduler(r[2]), std::stoi(r[3]), o);
       BOOST_REQUIRE_EQUAL(own.size(0), sigmas.size(0));
       BOOST_CHECK_LE(test::max_abs_diff(own, sigmas), 1e-6);
 
       fake_model fm;
-      auto x = sample(*info, fm.m, ref().x0.clone(), schedule_of(*info), sigmas, params_of(r));
+      auto x = sample(*info, fm.m, ref().x0.clone(), schedule_of(*info, r[0]), sigmas, params_of(r));
       auto want = test::read_floats(ref().dir + "/" + r[0] + ".x.bin").view(k_shape);
       BOOST_CHECK(x.sizes() == want.sizes());
       const double scale = std::max(1.0, want.abs().max().item<double>());
@@ -189,11 +193,11 @@ BOOST_AUTO_TEST_CASE(img2img_matches_python_reference) {
       BOOST_REQUIRE(info);
       sigma_options o;
       o.discard_next_to_last_sigma = info->discard_next_to_last_sigma;
-      auto sigmas = make_sigmas(schedule_of(*info), parse_scheduler(r[2]), std::stoi(r[3]), o);
+      auto sigmas = make_sigmas(schedule_of(*info, r[0]), parse_scheduler(r[2]), std::stoi(r[3]), o);
       fake_model fm;
       sampler_params p;
       p.eta = default_eta(*info);
-      auto x = sample_img2img(*info, fm.m, init, noise, schedule_of(*info), sigmas, std::stoi(r[4]), p);
+      auto x = sample_img2img(*info, fm.m, init, noise, schedule_of(*info, r[0]), sigmas, std::stoi(r[4]), p);
       auto want = test::read_floats(ref().dir + "/" + r[0] + ".x.bin").view(k_shape);
       BOOST_CHECK_LE(test::max_abs_diff(x, want), 1e-5 * std::max(1.0, want.abs().max().item<double>()));
       BOOST_CHECK_EQUAL(fm.calls, std::stoi(r[5]));

@@ -75,6 +75,8 @@ def interp_sorted(x, xp, yp):
     sorted_x, order = torch.sort(all_x, dim=1, stable=True)
     pos = torch.argmin(order, dim=1)
     seg = torch.clamp(pos - 1, 0, k - 2)
+    # the keypoints as the sorted row holds them: torch.cat promotes fp16 ones to x's dtype
+    xp = xp.to(all_x.dtype)
     # the neighbours of x in the sorted row are keypoints seg and seg+1 of xp
     sx, ex = xp[seg], xp[seg + 1]
     sy, ey = yp[seg], yp[seg + 1]
