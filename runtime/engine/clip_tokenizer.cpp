@@ -319,6 +319,12 @@ std::vector<int> clip_tokenizer::encode(const std::string& text) const {
   return ids;
 }
 
+std::string clip_tokenizer::token(int id) const {
+  const tables& t = *tables_;
+  return id >= 0 && static_cast<std::size_t>(id) < t.decoder.size() ? t.decoder[static_cast<std::size_t>(id)]
+                                                                     : std::string();
+}
+
 std::string clip_tokenizer::decode(const std::vector<int>& ids) const {
   const tables& t = *tables_;
   std::string bytes;

@@ -24,6 +24,10 @@ public:
   /// The id of a vocabulary entry in its byte-mapped spelling (e.g. ",</w>"), or -1.
   int token_id(const std::string& token) const;
 
+  /// The byte-mapped spelling of a vocabulary entry (ASCII punctuation spells itself), or "" for
+  /// an id outside the vocabulary.
+  std::string token(int id) const;
+
   /// `<|startoftext|>`.
   static constexpr int start_id() { return 49406; }
   /// `<|endoftext|>`, also the padding token of SD1.

@@ -60,8 +60,7 @@ at::Tensor prompt_encoder::encode(const std::vector<std::string>& texts) const {
   std::vector<std::vector<token_chunk>> chunked;
   size_t chunk_count = 0;
   for (const auto& text : texts) {
-    chunked.push_back(tokenize_prompt(text, tokenizer_, settings_.emphasis, settings_.comma_padding_backtrack,
-                                      settings_.embeddings.get()));
+    chunked.push_back(prompt_chunks_of(text, tokenizer_, settings_, settings_.embeddings.get()));
     chunk_count = std::max(chunk_count, chunked.back().size());
   }
   // Texts with fewer chunks than others in the batch get empty ones.
@@ -95,6 +94,12 @@ at::Tensor prompt_encoder::encode(const std::vector<std::string>& texts) const {
     zs.push_back(z);
   }
   return at::cat(zs, 1);
+}
+
+std::vector<token_chunk> prompt_chunks_of(const std::string& text, const clip_tokenizer& tokenizer,
+                                          const prompt_settings& settings, const embedding_set* embeddings) {
+  if (settings.old_emphasis) return {tokenize_prompt_old(text, tokenizer, embeddings)};
+  return tokenize_prompt(text, tokenizer, settings.emphasis, settings.comma_padding_backtrack, embeddings);
 }
 
 std::vector<std::pair<int, std::string>> scheduled_texts(const std::string& prompt, int steps,
@@ -187,8 +192,7 @@ std::string ti_hashes(const std::string& prompt, const std::string& negative, in
     std::vector<std::vector<token_chunk>> chunked;
     size_t chunk_count = 0;
     for (const auto& [end, scheduled] : scheduled_texts(text, steps, settings)) {
-      chunked.push_back(tokenize_prompt(scheduled, set.tokenizer(), settings.emphasis,
-                                        settings.comma_padding_backtrack, &set));
+      chunked.push_back(prompt_chunks_of(scheduled, set.tokenizer(), settings, &set));
       chunk_count = std::max(chunk_count, chunked.back().size());
     }
     std::vector<const text_embedding*> used;

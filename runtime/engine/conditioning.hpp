@@ -51,7 +51,12 @@ struct prompt_settings {
   /// hires timeline (a fraction `when` counts from 1.0, a step number from the first pass's end).
   int first_pass_steps = 0;
   bool use_old_scheduling = false;  ///< option use_old_scheduling: `when` < 1 a fraction, else a step
+  bool old_emphasis = false;        ///< option use_old_emphasis_implementation (SD1): tokenize_prompt_old
 };
+
+/// A text's chunks as `settings` tokenize it (tokenize_prompt, or tokenize_prompt_old).
+std::vector<token_chunk> prompt_chunks_of(const std::string& text, const clip_tokenizer& tokenizer,
+                                          const prompt_settings& settings, const embedding_set* embeddings);
 
 /// A prompt's (end_at_step, text) schedule over `steps` denoiser steps with `settings`' timeline.
 std::vector<std::pair<int, std::string>> scheduled_texts(const std::string& prompt, int steps,

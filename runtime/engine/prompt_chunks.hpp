@@ -43,6 +43,14 @@ std::vector<token_chunk> tokenize_prompt(const std::string& prompt, const clip_t
                                          emphasis_mode mode = emphasis_mode::original,
                                          int comma_padding_backtrack = 20, const embedding_set* embeddings = nullptr);
 
+/// A1111's option use_old_emphasis_implementation (sd_hijack_clip_old.process_text_old, with the
+/// enable_emphasis of the settings files that still hold it): the prompt tokenized whole, brackets
+/// included; each vocabulary token whose brackets weigh other than 1 (1.1 per `(` or `]`, 1/1.1 per
+/// `)` or `[`) multiplies the weight of the tokens after it and is dropped. No BREAK, no chunks
+/// beyond the first: the tokens after 75 are cut off.
+token_chunk tokenize_prompt_old(const std::string& prompt, const clip_tokenizer& tokenizer,
+                                const embedding_set* embeddings = nullptr);
+
 /// The empty chunk (start, then 76 end tokens, multipliers 1.0) that pads shorter prompts of a batch.
 token_chunk empty_chunk();
 

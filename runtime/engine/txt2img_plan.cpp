@@ -167,7 +167,14 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   p.prompt_opts.comma_padding_backtrack = opts.comma_padding_backtrack;
   p.prompt_opts.embeddings = std::move(embeddings);
   p.prompt_opts.use_old_scheduling = opts.use_old_scheduling;
-  if (p.prompt_opts.emphasis != emphasis_mode::original && p.prompt.find_first_of("([") != std::string::npos) {
+  // A1111's old emphasis is the SD1 CLIP embedder's (its bracket tokens come from that vocabulary);
+  // it returns before noting Emphasis or TI hashes.
+  p.prompt_opts.old_emphasis = opts.use_old_emphasis_implementation;
+  if (p.prompt_opts.old_emphasis && (is_sdxl(model.config()) || is_sd2(model.config())))
+    throw error(errc::bad_request, "override_settings.use_old_emphasis_implementation",
+                std::string("applies to SD1 checkpoints only; this one is ") + model_family(model.config()));
+  if (!p.prompt_opts.old_emphasis && p.prompt_opts.emphasis != emphasis_mode::original &&
+      p.prompt.find_first_of("([") != std::string::npos) {
     p.setup.extra.emplace_back("Emphasis", json_value(opts.emphasis));
   }
   // Prompt schedules count denoiser calls; second-order samplers make two per step.
@@ -261,7 +268,7 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
       old_timelines_differ({p.negative, strip_extra_networks(p.prompt)}, p.schedule_steps, p.prompt_opts)) {
     at = p.setup.extra.insert(at, {"Old prompt editing timelines", json_value(true)}) + 1;
   }
-  if (opts.textual_inversion_add_hashes_to_infotext) {
+  if (opts.textual_inversion_add_hashes_to_infotext && !p.prompt_opts.old_emphasis) {
     const std::string used =
       ti_hashes(strip_extra_networks(p.prompt), p.negative, p.schedule_steps, p.prompt_opts);
     if (!used.empty()) at = p.setup.extra.insert(at, {"TI hashes", json_value(used)}) + 1;

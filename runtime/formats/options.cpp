@@ -48,6 +48,7 @@ const std::vector<option_field>& fields() {
       {"sgm_noise_multiplier", &options::sgm_noise_multiplier},
       {"batch_cond_uncond", &options::batch_cond_uncond},
       {"use_old_scheduling", &options::use_old_scheduling},
+      {"use_old_emphasis_implementation", &options::use_old_emphasis_implementation},
       {"pad_cond_uncond", &options::pad_cond_uncond},
       {"pad_cond_uncond_v0", &options::pad_cond_uncond_v0},
       {"no_dpmpp_sde_batch_determinism", &options::no_dpmpp_sde_batch_determinism},

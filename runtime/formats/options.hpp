@@ -40,6 +40,7 @@ struct options {
   bool sgm_noise_multiplier = false;
   bool batch_cond_uncond = true;
   bool use_old_scheduling = false;  ///< prompt editing: `when` < 1 a fraction, else a step (before 1.6)
+  bool use_old_emphasis_implementation = false;  ///< SD1: brackets weigh as vocabulary tokens (2022)
   bool pad_cond_uncond = false;     ///< pad the shorter of prompt and negative with empty-prompt chunks
   bool pad_cond_uncond_v0 = false;  ///< the older padding: repeat (or cut) the negative's last vector
   bool no_dpmpp_sde_batch_determinism = false;  ///< SDE samplers: k-diffusion's one tree per batch

@@ -64,8 +64,8 @@ def words(text):
     return out
 
 
-def main():
-    vocab_path, in_path, out_path = sys.argv[1:4]
+def load_tokenizer(vocab_path):
+    """(encode, vocab): text → ids, and the vocabulary's spellings by id."""
     lines = gzip.open(vocab_path).read().decode("utf-8").split("\n")
     merges = [tuple(line.split()) for line in lines[1:48895]]
     enc = byte_encoder()
@@ -95,20 +95,29 @@ def main():
             word = merged
         return word
 
+    def encode(raw):
+        out = []
+        # Special tokens spelled exactly are split off first, as HF's added-token split does.
+        for piece in re.split(r"(<\|startoftext\|>|<\|endoftext\|>)", raw):
+            if piece in ("<|startoftext|>", "<|endoftext|>"):
+                out.append(ids[piece])
+                continue
+            text = re.sub(r"\s+", " ", piece).strip().lower()
+            for w in words(text):
+                mapped = "".join(enc[b] for b in w.encode("utf-8"))
+                out += [ids.get(t, 49407) for t in bpe(mapped)]
+        return out
+
+    return encode, vocab
+
+
+def main():
+    vocab_path, in_path, out_path = sys.argv[1:4]
+    encode, _ = load_tokenizer(vocab_path)
     with open(in_path) as src, open(out_path, "w") as dst:
         for line in src:
             raw = bytes.fromhex(line.strip()).decode("utf-8")
-            out = []
-            # Special tokens spelled exactly are split off first, as HF's added-token split does.
-            for piece in re.split(r"(<\|startoftext\|>|<\|endoftext\|>)", raw):
-                if piece in ("<|startoftext|>", "<|endoftext|>"):
-                    out.append(ids[piece])
-                    continue
-                text = re.sub(r"\s+", " ", piece).strip().lower()
-                for w in words(text):
-                    mapped = "".join(enc[b] for b in w.encode("utf-8"))
-                    out += [ids.get(t, 49407) for t in bpe(mapped)]
-            dst.write(" ".join(map(str, out)) + "\n")
+            dst.write(" ".join(map(str, encode(raw))) + "\n")
 
 
 if __name__ == "__main__":

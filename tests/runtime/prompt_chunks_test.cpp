@@ -3,8 +3,12 @@
 
 #include "runtime/engine/clip_tokenizer.hpp"
 #include "runtime/engine/prompt_chunks.hpp"
+#include "tests/support/run_command.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -181,4 +185,61 @@ BOOST_AUTO_TEST_CASE(break_inside_brackets_is_text) {
 
   auto plain = sdw::tokenize_prompt("((([[[a]]]))) BREAK b", tok());
   BOOST_TEST(plain.size() == 2u);
+}
+
+// Option use_old_emphasis_implementation against tests/runtime/old_emphasis_reference.py (A1111's
+// process_text_old over an independent BPE): bracket tokens weigh the tokens after them and vanish,
+// `(x:1.5)` and `\\(` are plain text, weights outlive unbalanced brackets, BREAK is a word, and the
+// tokens after 75 are cut off. A bracket glued to other punctuation is one token of its own weight.
+BOOST_AUTO_TEST_CASE(old_emphasis_matches_a1111s_process_text_old) {
+  const std::vector<std::string> prompts = {
+    "a (red) house",
+    "((masterpiece)), [[blurry]], (cat:1.3), best quality",
+    "a ((( big ))) dog) and [a small (cat]",
+    "\\(escaped\\) parens, BREAK, [[[x]]]:",
+    "(((a)))),((b)",
+    "",
+    repeat("(tree)", 40) + " lake",
+  };
+  sdw::test::temp_dir dir;
+  const std::string in = dir.file("in.txt"), out = dir.file("out.txt");
+  {
+    std::ofstream f(in);
+    for (const std::string& t : prompts) {
+      static const char* hex = "0123456789abcdef";
+      for (unsigned char c : t) f << hex[c >> 4] << hex[c & 15];
+      f << '\n';
+    }
+  }
+  const std::string script = std::string(std::getenv("SDW_SOURCE_DIR")) + "/tests/runtime/old_emphasis_reference.py";
+  const char* shared = std::getenv("SDW_SHARED_DIR");
+  BOOST_TEST_REQUIRE(shared != nullptr);
+  const auto [rc, log] = sdw::test::run_command(sdw::test::python() + " '" + script + "' '" + shared +
+                                                "/clip/bpe_simple_vocab_16e6.txt.gz' '" + in + "' '" + out + "'");
+  BOOST_TEST_REQUIRE(rc == 0, log);
+  std::ifstream f(out);
+  std::string line;
+  std::size_t k = 0;
+  int weighted = 0;
+  for (; std::getline(f, line) && k < prompts.size(); ++k) {
+    BOOST_TEST_CONTEXT("prompt " << k << ": " << prompts[k]) {
+      const auto bar = line.find('|');
+      std::istringstream ids(line.substr(0, bar)), mults(line.substr(bar + 1));
+      std::vector<int> want_tokens;
+      std::vector<float> want_mults;
+      for (int id; ids >> id;) want_tokens.push_back(id);
+      for (double m; mults >> m;) want_mults.push_back(static_cast<float>(m));
+      const sdw::token_chunk ours = sdw::tokenize_prompt_old(prompts[k], tok());
+      BOOST_TEST(ours.tokens == want_tokens, tt::per_element());
+      BOOST_TEST(ours.multipliers == want_mults, tt::per_element());
+      for (float m : ours.multipliers) weighted += m != 1.0f;
+    }
+  }
+  BOOST_TEST(k == prompts.size());
+  BOOST_TEST(weighted > 40);  // the cases do weigh tokens
+  // Where the two implementations agree: simple brackets around words.
+  const auto fresh = sdw::tokenize_prompt("a (red) house, [[blurry]]", tok());
+  const auto old = sdw::tokenize_prompt_old("a (red) house, [[blurry]]", tok());
+  BOOST_TEST(fresh.at(0).tokens == old.tokens, tt::per_element());
+  BOOST_TEST(fresh.at(0).multipliers == old.multipliers, tt::per_element());
 }

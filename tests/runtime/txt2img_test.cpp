@@ -6,6 +6,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/formats/options.hpp"
 #include "runtime/base/png_codec.hpp"
+#include "runtime/engine/make_model.hpp"
 #include "runtime/engine/samplers.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/txt2img.hpp"
@@ -205,4 +206,34 @@ BOOST_AUTO_TEST_CASE(restore_faces_leaves_the_image_and_tiling_changes_it) {
   BOOST_TEST((plain[0].pixels != tiled[0].pixels));
   BOOST_TEST(tiled[0].text.at("parameters").find("Tiling: True") != std::string::npos);
   BOOST_TEST(plain[0].text.at("parameters").find("Tiling") == std::string::npos);
+}
+
+// Option use_old_emphasis_implementation: the prompt's brackets weigh as tokens (prompt_chunks_test
+// checks the tokens against A1111's process_text_old). Plain brackets give what the new parser gives;
+// `(x:1.5)` is text to it; A1111 notes neither Emphasis nor TI hashes on that path; SD1 only.
+BOOST_AUTO_TEST_CASE(old_emphasis_weighs_brackets_as_tokens) {
+  const auto job = [](const std::string& prompt, bool old) {
+    const std::string settings = std::string(R"({"emphasis": "No norm", "use_old_emphasis_implementation": )") +
+                                 (old ? "true" : "false") + "}";
+    return images_of(respond(R"({"prompt": ")" + prompt + R"(", "seed": 8, "steps": 3, "width": 64, "height": 64,)"
+                             R"( "override_settings": )" + settings + "}"))[0];
+  };
+  BOOST_TEST((job("a (red) house", true).pixels == job("a (red) house", false).pixels));
+  BOOST_TEST((job("a (red:1.5) house", true).pixels != job("a (red:1.5) house", false).pixels));
+  BOOST_TEST((job("a (red:1.5) house", true).pixels != job("a red:1.5 house", true).pixels));
+  BOOST_TEST(job("a (red) house", false).text.at("parameters").find("Emphasis: No norm") != std::string::npos);
+  BOOST_TEST(job("a (red) house", true).text.at("parameters").find("Emphasis") == std::string::npos);
+
+  auto& e = the_engine();
+  const std::string sd2 = e.dir.file("sd2-tiny.safetensors");
+  sdw::make_model(sdw::model_preset::sd2_tiny, sdw::st_dtype::f32, 3, sd2);
+  const auto model = sdw::sd_model::load(sd2, {"cpu", "f32"});
+  sdw::options opts;
+  opts.use_old_emphasis_implementation = true;
+  try {
+    sdw::run_txt2img(*model, e.tokenizer, request(R"({"prompt": "x", "steps": 1, "width": 64, "height": 64})"), opts);
+    BOOST_ERROR("an SD2 job with the old emphasis was accepted");
+  } catch (const sdw::error& err) {
+    BOOST_TEST(err.where() == "override_settings.use_old_emphasis_implementation", err.what());
+  }
 }
