@@ -60,18 +60,6 @@ at::Generator global_generator_after_first_pass(const txt2img_plan& first, int i
   return at::make_generator<at::CPUGeneratorImpl>(global_seeded ? static_cast<uint64_t>(last_seed) : torch_default_seed);
 }
 
-/// An image list as one [B, 3, H, W] float tensor in [0, 1] (A1111's decoded_samples of the hires pass).
-at::Tensor unit_range_pixels(const std::vector<image8>& images) {
-  std::vector<at::Tensor> rows;
-  for (const image8& im : images) {
-    rows.push_back(at::from_blob(const_cast<uint8_t*>(im.pixels.data()), {im.height, im.width, 3}, at::kByte)
-                     .to(at::kFloat)
-                     .div(255.0)
-                     .permute({2, 0, 1}));
-  }
-  return at::stack(rows);
-}
-
 } // namespace
 
 std::pair<int, int> requested_first_pass_size(const txt2img_request& req) {

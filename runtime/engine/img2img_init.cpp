@@ -26,6 +26,17 @@ at::Tensor encode_one(const sd_model& model, const image8& im, at::Generator& ge
 
 } // namespace
 
+at::Tensor unit_range_pixels(const std::vector<image8>& images) {
+  std::vector<at::Tensor> rows;
+  for (const image8& im : images) {
+    rows.push_back(at::from_blob(const_cast<uint8_t*>(im.pixels.data()), {im.height, im.width, 3}, at::kByte)
+                     .to(at::kFloat)
+                     .div(255.0)
+                     .permute({2, 0, 1}));
+  }
+  return at::stack(rows);
+}
+
 at::Generator default_torch_generator() { return at::make_generator<at::CPUGeneratorImpl>(torch_default_seed); }
 
 at::Tensor encode_first_stage(const sd_model& model, const at::Tensor& x, at::Generator& gen) {

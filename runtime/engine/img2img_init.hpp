@@ -48,6 +48,10 @@ at::Generator default_torch_generator();
 /// factor. [B, C, H/8, W/8] on the model's device.
 at::Tensor encode_first_stage(const sd_model& model, const at::Tensor& x, at::Generator& gen);
 
+/// RGB images as one float tensor [B, 3, H, W] in [0, 1] (A1111's np.array(image) / 255, channels
+/// first); the images must have one size.
+at::Tensor unit_range_pixels(const std::vector<image8>& images);
+
 /// torch's default CPU seed (c10::default_rng_seed_val): its global generator's state at start.
 constexpr uint64_t torch_default_seed = 67280421310721ULL;
 

@@ -32,14 +32,7 @@ at::Tensor img2img_inpaint_conditioning(const sd_model& model, const std::vector
                                         bool round, double mask_weight, int64_t latent_h, int64_t latent_w,
                                         at::Generator& gen) {
   c10::InferenceMode guard;
-  std::vector<at::Tensor> rows;
-  for (const image8& im : images) {
-    rows.push_back(at::from_blob(const_cast<uint8_t*>(im.pixels.data()), {im.height, im.width, 3}, at::kByte)
-                     .to(at::kFloat)
-                     .div(255.0)
-                     .permute({2, 0, 1}));
-  }
-  const at::Tensor source = at::stack(rows) * 2 - 1;
+  const at::Tensor source = unit_range_pixels(images) * 2 - 1;
   at::Tensor m;
   if (mask != nullptr) {
     m = at::from_blob(const_cast<uint8_t*>(mask->pixels.data()), {1, 1, mask->height, mask->width}, at::kByte)
