@@ -100,7 +100,6 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
            req.hr_sampler_name.value_or("") + ";hr_scheduler=" + req.hr_scheduler.value_or("") +
            ";hr_checkpoint=" + req.hr_checkpoint_name.value_or("") +
            ";old_hires_size=" + std::to_string(opts.use_old_hires_fix_width_height) +
-           ";firstpass_conds=" + std::to_string(opts.hires_fix_use_firstpass_conds) +
            ";denoising_strength=" + (req.denoising_strength ? exact(*req.denoising_strength) : "none");
   }
   // The RNG source and ENSD are not in the key: each member draws from its own generators.
