@@ -130,7 +130,7 @@ at::Tensor cfg_denoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
       auto s = si.view({-1, 1, 1, 1});
       auto c_in = 1.0 / (s * s + 1.0).sqrt();
       const at::Tensor t = schedule_->sigma_to_t(si);
-      auto out = unet_->forward(unet_input(xi * c_in, ic), t, cond, y);
+      auto out = unet_->forward(unet_input(xi * c_in, ic), t, cond, y, token_merging_);
       if (schedule_->lcm_skip_steps() > 0) {
         // A1111's LCMCompVisDenoiser (whatever the model predicts): x0 as for eps at the table's
         // timestep, then LCM's boundary condition with σ_data = 0.5 on that timestep · 10.
@@ -154,7 +154,7 @@ at::Tensor cfg_denoiser::eps(const at::Tensor& x, const at::Tensor& t) {
   return guided(blend(x), t,
                 [this](const at::Tensor& xi, const at::Tensor& ti, const at::Tensor& cond, const at::Tensor& y,
                        const at::Tensor& ic) {
-                  auto out = unet_->forward(unet_input(xi, ic), ti, cond, y);
+                  auto out = unet_->forward(unet_input(xi, ic), ti, cond, y, token_merging_);
                   if (parameterization_ == prediction::eps) return out;
                   // eps = √ᾱ_t·v + √(1−ᾱ_t)·x at the integer timestep (A1111's predict_eps_from_z_and_v).
                   auto ac = schedule_->alphas_cumprod().to(xi.device()).index_select(0, ti.to(xi.device(), at::kLong));

@@ -64,6 +64,9 @@ public:
   /// every row's UNet input along the channels, as A1111's c_concat.
   void set_image_cond(at::Tensor image_cond) { image_cond_ = std::move(image_cond); }
 
+  /// A1111's token merging at `ratio` in every UNet call (token_merge.hpp); 0 merges nothing.
+  void set_token_merging(double ratio) { token_merging_ = ratio; }
+
 private:
   /// Runs the model on the CFG batch; `model_out(x_in, s_in, cond, y, image_cond)` gives one output per row.
   template <class F>
@@ -87,6 +90,7 @@ private:
   bool padded_ = false;
   at::Tensor blend_init_, blend_mask_, blend_nmask_;
   at::Tensor image_cond_;
+  double token_merging_ = 0.0;
 };
 
 } // namespace sdw

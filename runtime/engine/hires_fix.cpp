@@ -148,6 +148,7 @@ hires_plan make_hires_plan(const sd_model& model, const txt2img_request& req, co
   hr.pass = first;
   txt2img_plan& p = hr.pass;
   p.setup = make_sampling_setup(hr_req, opts);
+  p.setup.token_merging = token_merging_ratio(req, opts, true);
   for (const auto& [k, v] : first.setup.extra) {
     if (k == "Schedule type") hr.first_pass_schedule_type = v.as_string();
   }

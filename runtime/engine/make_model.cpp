@@ -242,15 +242,11 @@ void fill_random(uint8_t* out, size_t numel, st_dtype dtype, const init_rule& r,
   });
 }
 
-} // namespace
-
-void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::string& out_path, bool inpainting,
-                bool v_prediction) {
+/// Writes `config`'s checkpoint; `label` goes into the metadata, `yaml` beside the file or not.
+void write_model(const model_config& config, const std::string& label, st_dtype dtype, uint64_t seed,
+                 const std::string& out_path, bool yaml_beside) {
   if (dtype != st_dtype::f16 && dtype != st_dtype::f32)
     throw error(errc::bad_request, "dtype", std::string("make_model writes F16 or F32 weights, not ") + to_string(dtype));
-  model_config config = preset_config(preset);
-  if (inpainting) config.unet.in_channels = 9;
-  if (v_prediction) config.parameterization = prediction::v;
   auto layout = sd1_checkpoint_layout(config);
   if (config.text.open_clip) {
     // Real SD2 checkpoints carry OpenCLIP's pooled-output projection and logit scale; unused here.
@@ -293,17 +289,30 @@ void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::s
   }
 
   const std::map<std::string, std::string> metadata = {
-      {"format", "pt"},
-      {"sdworker_preset",
-       std::string(to_string(preset)) + (inpainting ? "-inpainting" : "") + (v_prediction ? "-v" : "")},
-      {"sdworker_seed", std::to_string(seed)}};
+      {"format", "pt"}, {"sdworker_preset", label}, {"sdworker_seed", std::to_string(seed)}};
   write_safetensors_streamed(out_path, entries, metadata);
   const std::string yaml = config_path_for(out_path);
-  if (preset == model_preset::tiny || v_prediction) {
+  if (yaml_beside) {
     write_model_config_yaml(config, yaml);
   } else if (config.text.open_clip || config.text2) {
     std::filesystem::remove(yaml);  // a stale one would override detection
   }
+}
+
+} // namespace
+
+void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::string& out_path, bool inpainting,
+                bool v_prediction) {
+  model_config config = preset_config(preset);
+  if (inpainting) config.unet.in_channels = 9;
+  if (v_prediction) config.parameterization = prediction::v;
+  const std::string label =
+    std::string(to_string(preset)) + (inpainting ? "-inpainting" : "") + (v_prediction ? "-v" : "");
+  write_model(config, label, dtype, seed, out_path, preset == model_preset::tiny || v_prediction);
+}
+
+void make_model(const model_config& config, st_dtype dtype, uint64_t seed, const std::string& out_path) {
+  write_model(config, "custom", dtype, seed, out_path, true);
 }
 
 namespace {

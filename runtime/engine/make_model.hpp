@@ -41,6 +41,10 @@ model_config preset_config(model_preset preset);
 void make_model(model_preset preset, st_dtype dtype, uint64_t seed, const std::string& out_path,
                 bool inpainting = false, bool v_prediction = false);
 
+/// The same for an architecture of one's own (e.g. a preset's with attention at other
+/// resolutions), always with `<stem>.yaml` beside it.
+void make_model(const model_config& config, st_dtype dtype, uint64_t seed, const std::string& out_path);
+
 /// The embedded default model: the tiny random-weight checkpoint in `model_dir`, made on first use.
 std::string ensure_demo_model(const std::string& model_dir);
 

@@ -86,6 +86,8 @@ at::Tensor sample_plan_batches(const sd_model& model, const std::vector<const pl
     current = next;
   };
   denoiser.set_cond_padding(lead.setup.padding, batches.front()->empty_cond);
+  // A1111 patches the UNet once per pass; a refiner loaded into it keeps the patch.
+  denoiser.set_token_merging(lead.setup.token_merging);
   // A1111's add_infotext once the sampler returns: whether its last model call padded.
   const auto noted = [&](at::Tensor out) {
     if (hooks.note && denoiser.padded()) {

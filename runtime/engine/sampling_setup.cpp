@@ -3,6 +3,8 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/formats/a1111_scripts.hpp"
 
+#include <algorithm>
+
 namespace sdw {
 namespace {
 
@@ -128,7 +130,21 @@ sampling_setup make_sampling_setup(const txt2img_request& req, const options& op
   s.padding = opts.pad_cond_uncond_v0 ? cond_padding::last_vector
               : opts.pad_cond_uncond  ? cond_padding::empty_prompt
                                       : cond_padding::none;
+  s.token_merging = token_merging_ratio(req, opts, false);
   return s;
+}
+
+double token_merging_ratio(const txt2img_request& req, const options& opts, bool hires_pass) {
+  if (req.kind == request_kind::img2img) {
+    // The img2img ratio wins over the general one, unless the request overrides the general one.
+    const bool overridden =
+      req.override_settings && std::any_of(req.override_settings->begin(), req.override_settings->end(),
+                                           [](const json_member& m) { return m.first == "token_merging_ratio"; });
+    if (overridden && opts.token_merging_ratio != 0) return opts.token_merging_ratio;
+    return opts.token_merging_ratio_img2img != 0 ? opts.token_merging_ratio_img2img : opts.token_merging_ratio;
+  }
+  if (hires_pass && opts.token_merging_ratio_hr != 0) return opts.token_merging_ratio_hr;
+  return opts.token_merging_ratio;
 }
 
 } // namespace sdw

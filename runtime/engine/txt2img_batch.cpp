@@ -79,6 +79,7 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
   key += ";sgm_noise=" + std::to_string(p.sgm_noise_multiplier);
   key += ";noise_schedule=" + std::to_string(static_cast<int>(s.noise_schedule));
   key += ";downcast_alphas=" + std::to_string(s.downcast_alphas);
+  key += ";token_merging=" + exact(s.token_merging);
   key += ";cond_padding=" + std::to_string(static_cast<int>(s.padding));
   key += ";s_min_uncond=" + exact(s.s_min_uncond);
   key += ";batch_cond_uncond=" + std::to_string(opts.batch_cond_uncond);
@@ -100,6 +101,7 @@ std::optional<std::string> batch_key(const txt2img_request& req, const options& 
            req.hr_sampler_name.value_or("") + ";hr_scheduler=" + req.hr_scheduler.value_or("") +
            ";hr_checkpoint=" + req.hr_checkpoint_name.value_or("") +
            ";old_hires_size=" + std::to_string(opts.use_old_hires_fix_width_height) +
+           ";hr_token_merging=" + exact(token_merging_ratio(req, opts, true)) +
            ";denoising_strength=" + (req.denoising_strength ? exact(*req.denoising_strength) : "none");
   }
   // The RNG source and ENSD are not in the key: each member draws from its own generators.

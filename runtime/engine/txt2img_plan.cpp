@@ -251,6 +251,9 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   info.seed_resize_from_w = req.seed_resize_from_w;
   info.seed_resize_from_h = req.seed_resize_from_h;
   info.s_min_uncond = p.setup.s_min_uncond;
+  if (p.setup.token_merging != 0) info.token_merging_ratio = p.setup.token_merging;
+  const double hr_merging = token_merging_ratio(req, opts, true);
+  if (req.enable_hr && req.kind == request_kind::txt2img && hr_merging != 0) info.token_merging_ratio_hr = hr_merging;
   // LoRA: A1111 activates the prompt's networks after img2img's init notes its keys and before
   // the sampler notes its own, so "Lora hashes" goes between them.
   // Then the conds are set up, which notes "TI hashes" (the embeddings the prompts used).

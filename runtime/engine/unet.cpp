@@ -3,6 +3,7 @@
 #include "runtime/base/errors.hpp"
 #include "runtime/engine/nn_layers.hpp"
 #include "runtime/engine/safetensors.hpp"
+#include "runtime/engine/token_merge.hpp"
 #include "runtime/engine/unet_graphs.hpp"
 
 #include <torch/torch.h>
@@ -14,6 +15,12 @@ namespace sdw {
 namespace {
 
 namespace tnn = torch::nn;
+
+/// What a transformer block needs to merge tokens: the UNet input's latent size and the ratio.
+struct merge_context {
+  double ratio = 0;
+  int64_t height = 0, width = 0;
+};
 
 nn::conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1) {
   return nn::conv2d(in, out, k, stride);
@@ -94,9 +101,15 @@ struct transformer_block_impl : tnn::Module {
     norm2 = register_module("norm2", nn::layer_norm(dim));
     norm3 = register_module("norm3", nn::layer_norm(dim));
   }
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& context) {
-    auto h = norm1(x);
-    x = attn1(h, h) + x;
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& context, const merge_context& tome) {
+    // Token merging (tomesd with A1111's settings) shrinks the self-attention only.
+    if (auto m = block_token_merge(x, tome.height, tome.width, tome.ratio)) {
+      auto h = m->merge(norm1(x));
+      x = m->unmerge(attn1(h, h)) + x;
+    } else {
+      auto h = norm1(x);
+      x = attn1(h, h) + x;
+    }
     x = attn2(norm2(x), context) + x;
     auto parts = ff_proj(norm3(x)).chunk(2, -1);
     return ff_out(parts[0] * torch::gelu(parts[1])) + x;
@@ -123,7 +136,7 @@ struct spatial_transformer_impl : tnn::Module {
       blocks->push_back(transformer_block(ch, context_dim, heads));
     }
   }
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context) {
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context, const merge_context& tome) {
     const auto b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
     auto y = gn(norm, x);
     if (!linear) {
@@ -135,7 +148,7 @@ struct spatial_transformer_impl : tnn::Module {
       y = proj_in_linear(y);
     }
     for (auto& blk : *blocks) {
-      y = blk->as<transformer_block_impl>()->forward(y, context);
+      y = blk->as<transformer_block_impl>()->forward(y, context, tome);
     }
     if (linear) {
       y = proj_out_linear(y);
@@ -176,12 +189,13 @@ TORCH_MODULE_IMPL(upsample, upsample_impl);
 
 /// One entry of input_blocks / middle_block / output_blocks: layers applied in order.
 struct timestep_block_impl : tnn::Module {
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& emb, const torch::Tensor& context) {
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& emb, const torch::Tensor& context,
+                        const merge_context& tome) {
     for (auto& layer : layers) {
       if (auto* r = layer->as<res_block_impl>()) {
         x = r->forward(x, emb);
       } else if (auto* s = layer->as<spatial_transformer_impl>()) {
-        x = s->forward(x, context);
+        x = s->forward(x, context, tome);
       } else if (auto* d = layer->as<downsample_impl>()) {
         x = d->forward(x);
       } else if (auto* u = layer->as<upsample_impl>()) {
@@ -328,7 +342,8 @@ void unet::use_graphs(bool on) const {
 
 bool unet::graphs_on() const { return graphs_ && graphs_->enabled(); }
 
-at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context, const at::Tensor& y) const {
+at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context, const at::Tensor& y,
+                         double token_merging) const {
   const bool wants_y = config_.adm_in_channels > 0;
   if (wants_y != y.defined() ||
       (wants_y && (y.dim() != 2 || y.size(0) != x.size(0) || y.size(1) != config_.adm_in_channels))) {
@@ -336,17 +351,18 @@ at::Tensor unet::forward(const at::Tensor& x, const at::Tensor& t, const at::Ten
                 wants_y ? "this UNet needs y of shape [batch, " + std::to_string(config_.adm_in_channels) + "]"
                         : std::string("this UNet takes no y"));
   }
-  if (graphs_) {
+  // Merged steps run eagerly: the graphs replay unmerged steps.
+  if (graphs_ && token_merging <= 0) {
     return graphs_->run(x, t, context, y,
                         [this](const at::Tensor& gx, const at::Tensor& gt, const at::Tensor& gc, const at::Tensor& gy) {
-                          return forward_eager(gx, gt, gc, gy);
+                          return forward_eager(gx, gt, gc, gy, 0);
                         });
   }
-  return forward_eager(x, t, context, y);
+  return forward_eager(x, t, context, y, token_merging);
 }
 
 at::Tensor unet::forward_eager(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context,
-                               const at::Tensor& y) const {
+                               const at::Tensor& y, double token_merging) const {
   c10::InferenceMode guard;
   auto& m = *impl_;
   const auto dtype = dtype_;
@@ -362,13 +378,14 @@ at::Tensor unet::forward_eager(const at::Tensor& x, const at::Tensor& t, const a
   // Channels-last activations with channels-last conv weights: oneDNN and cuDNN run their
   // fastest convolutions without reordering every layer's input.
   auto h = x.to(device, dtype).contiguous(layout_);
+  const merge_context tome{token_merging, x.size(2), x.size(3)};
   std::vector<torch::Tensor> skips;
   skips.reserve(m.input_blocks->size());
   for (auto& blk : *m.input_blocks) {
-    h = blk->as<timestep_block_impl>()->forward(h, emb, ctx);
+    h = blk->as<timestep_block_impl>()->forward(h, emb, ctx, tome);
     skips.push_back(h);
   }
-  h = m.middle_block->forward(h, emb, ctx);
+  h = m.middle_block->forward(h, emb, ctx, tome);
   for (auto& blk : *m.output_blocks) {
     const auto& skip = skips.back();
     if (h.size(2) != skip.size(2) || h.size(3) != skip.size(3)) {
@@ -380,7 +397,7 @@ at::Tensor unet::forward_eager(const at::Tensor& x, const at::Tensor& t, const a
     }
     h = torch::cat({h, skip}, 1);
     skips.pop_back();
-    h = blk->as<timestep_block_impl>()->forward(h, emb, ctx);
+    h = blk->as<timestep_block_impl>()->forward(h, emb, ctx, tome);
   }
   h = m.out_conv(torch::silu(gn(m.out_norm, h)));
   return h.to(x.scalar_type()).contiguous();

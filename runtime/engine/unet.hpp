@@ -30,9 +30,10 @@ public:
 
   /// x: [B, 4, h, w] latents, t: [B] (fractional) timesteps, context: [B, L, context_dim], y:
   /// [B, adm_in_channels] for a UNet with a label embedding (SDXL), else undefined.
+  /// `token_merging`: A1111's token merging ratio (token_merge.hpp); 0 merges nothing.
   /// Returns the predicted noise, same shape and dtype as x.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context,
-                     const at::Tensor& y = at::Tensor()) const;
+                     const at::Tensor& y = at::Tensor(), double token_merging = 0) const;
 
   const unet_config& config() const noexcept { return config_; }
 
@@ -48,7 +49,7 @@ public:
 
 private:
   at::Tensor forward_eager(const at::Tensor& x, const at::Tensor& t, const at::Tensor& context,
-                           const at::Tensor& y) const;
+                           const at::Tensor& y, double token_merging) const;
 
   struct impl;
   c10::ScalarType dtype_ = c10::kFloat;  ///< compute dtype, from the placement at load

@@ -21,6 +21,7 @@ struct option_field {
   std::vector<const char*> choices = {};
   std::int64_t min = std::numeric_limits<std::int64_t>::min();
   std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  double high = std::numeric_limits<double>::infinity();  ///< a number option's largest value; its least is 0
 };
 
 const std::vector<option_field>& fields() {
@@ -54,6 +55,10 @@ const std::vector<option_field>& fields() {
       {"no_dpmpp_sde_batch_determinism", &options::no_dpmpp_sde_batch_determinism},
       {"sd_noise_schedule", &options::sd_noise_schedule, {"Default", "Zero Terminal SNR"}},
       {"use_downcasted_alpha_bar", &options::use_downcasted_alpha_bar},
+      // A1111's sliders end at 0.9; tomesd merges at most 3 tokens of 4 whatever the ratio.
+      {"token_merging_ratio", &options::token_merging_ratio, {}, 0, 0, 0.9},
+      {"token_merging_ratio_img2img", &options::token_merging_ratio_img2img, {}, 0, 0, 0.9},
+      {"token_merging_ratio_hr", &options::token_merging_ratio_hr, {}, 0, 0, 0.9},
       {"uni_pc_variant", &options::uni_pc_variant, {"bh1", "bh2", "vary_coeff"}},
       {"uni_pc_skip_type", &options::uni_pc_skip_type, {"time_uniform", "time_quadratic", "logSNR"}},
       {"uni_pc_order", &options::uni_pc_order, {}, 1, 50},
@@ -154,6 +159,8 @@ void apply_override(options& opts, const std::string& key, const json_value& val
           opts.*member = value.as_bool();
         } else if constexpr (std::is_same_v<T, double>) {
           if (!value.is_number() || !std::isfinite(value.as_number())) wrong(key, "expected a number", value);
+          if (std::isfinite(f->high) && (value.as_number() < 0 || value.as_number() > f->high))
+            wrong(key, "expected a number from 0 to " + to_json(json_value(f->high)), value);
           opts.*member = value.as_number();
         } else {
           opts.*member = static_cast<T>(check_int(*f, key, value));

@@ -46,6 +46,10 @@ struct options {
   bool no_dpmpp_sde_batch_determinism = false;  ///< SDE samplers: k-diffusion's one tree per batch
   std::string sd_noise_schedule = "Default";      ///< "Default" or "Zero Terminal SNR" (ᾱ rescaled)
   bool use_downcasted_alpha_bar = false;          ///< ᾱ rounded to fp16 before sampling (A1111 before 1.8)
+  // Token merging (token_merge.hpp), 0 to 0.9; the img2img and hires ratios win when not 0.
+  double token_merging_ratio = 0.0;
+  double token_merging_ratio_img2img = 0.0;
+  double token_merging_ratio_hr = 0.0;
   std::string uni_pc_variant = "bh1";             ///< "bh1", "bh2", "vary_coeff"
   std::string uni_pc_skip_type = "time_uniform";  ///< "time_uniform", "time_quadratic", "logSNR"
   int uni_pc_order = 3;

@@ -98,14 +98,33 @@ def res_block(x, emb, p):
     return skip + h
 
 
+# Token merging (A1111's option token_merging_ratio): TOME[0] is the ratio; each transformer block
+# merges through tomesd's own compute_merge with the arguments A1111's apply_token_merging passes,
+# SIZE[0] being the UNet input's latent size that tomesd's forward hook records.
+TOME = [0.0]
+SIZE = [None]
+
+
+def token_merge(y):
+    if TOME[0] <= 0:
+        return (lambda t: t), (lambda t: t)
+    from tomesd.patch import compute_merge
+    info = {"size": SIZE[0], "args": {"ratio": TOME[0], "max_downsample": 1, "sx": 2, "sy": 2, "use_rand": False,
+                                      "generator": None, "merge_attn": True, "merge_crossattn": False,
+                                      "merge_mlp": False}}
+    merge, _, _, unmerge, _, _ = compute_merge(y, info)
+    return merge, unmerge
+
+
 def spatial_transformer(x, ctx, p, heads):
     b, c, hh, ww = x.shape
     y = conv(gn(x, p + ".norm", 1e-6), p + ".proj_in").reshape(b, c, hh * ww).transpose(1, 2)
     i = 0
     while f"{p}.transformer_blocks.{i}.norm1.weight" in SD:
         q = f"{p}.transformer_blocks.{i}"
-        h = ln(y, q + ".norm1")
-        y = lin(mha(lin(h, q + ".attn1.to_q"), lin(h, q + ".attn1.to_k"), lin(h, q + ".attn1.to_v"), heads), q + ".attn1.to_out.0") + y
+        merge, unmerge = token_merge(y)
+        h = merge(ln(y, q + ".norm1"))
+        y = unmerge(lin(mha(lin(h, q + ".attn1.to_q"), lin(h, q + ".attn1.to_k"), lin(h, q + ".attn1.to_v"), heads), q + ".attn1.to_out.0")) + y
         h = ln(y, q + ".norm2")
         y = lin(mha(lin(h, q + ".attn2.to_q"), lin(ctx, q + ".attn2.to_k"), lin(ctx, q + ".attn2.to_v"), heads), q + ".attn2.to_out.0") + y
         a, g = lin(ln(y, q + ".norm3"), q + ".ff.net.0.proj").chunk(2, -1)
@@ -142,6 +161,7 @@ def unet(x, t, ctx, heads):
     emb = lin(F.silu(lin(emb, p + ".time_embed.0")), p + ".time_embed.2")
     skips = []
     h = x
+    SIZE[0] = (x.shape[2], x.shape[3])
     n = 0
     while f"{p}.input_blocks.{n}.0.weight" in SD or any(k.startswith(f"{p}.input_blocks.{n}.") for k in SD):
         h = block(h, emb, ctx, f"{p}.input_blocks.{n}", heads)
@@ -150,7 +170,10 @@ def unet(x, t, ctx, heads):
     h = block(h, emb, ctx, f"{p}.middle_block", heads)
     n = 0
     while any(k.startswith(f"{p}.output_blocks.{n}.") for k in SD):
-        h = block(torch.cat([h, skips.pop()], 1), emb, ctx, f"{p}.output_blocks.{n}", heads)
+        skip = skips.pop()
+        if h.shape[-2:] != skip.shape[-2:]:  # odd latent sizes: A1111's hijacked cat resizes
+            h = F.interpolate(h, skip.shape[-2:], mode="nearest")
+        h = block(torch.cat([h, skip], 1), emb, ctx, f"{p}.output_blocks.{n}", heads)
         n += 1
     return conv(F.silu(gn(h, p + ".out.0", 1e-5)), p + ".out.2")
 
