@@ -15,6 +15,8 @@
 #include "runtime/engine/lora_plan.hpp"
 #include "runtime/formats/extra_networks.hpp"
 #include "runtime/engine/seeds.hpp"
+#include "runtime/image/color_correction.hpp"
+#include "runtime/image/lab_color.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -63,6 +65,10 @@ void plan_img2img(const sd_model& model, const txt2img_request& req, const optio
   p.batch_size = img2img_batch_size(req);
   if (req.mask_image) p.inpaint = std::make_shared<inpaint_plan>(make_inpaint_mask(req, opts));
   const std::vector<image8> images = prepare_init_images(req, opts, p.inpaint.get());
+  // setup_color_correction, of each image as the VAE gets it (resized, its masked area filled).
+  if (opts.img2img_color_correction) {
+    for (const image8& im : images) p.color_corrections.push_back(rgb_to_lab(im));
+  }
   // A1111 draws the posterior noise of every encode in init from one global generator, in order.
   at::Generator posterior = default_torch_generator();
   p.init_latent = encode_init_images(model, req, opts, images, posterior);
@@ -361,12 +367,18 @@ rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, con
   img.height = static_cast<int>(hwc.size(0));
   img.width = static_cast<int>(hwc.size(1));
   img.pixels.assign(hwc.data_ptr<uint8_t>(), hwc.data_ptr<uint8_t>() + hwc.numel());
+  const auto row = k % static_cast<size_t>(plan.batch_size);
+  if (row < plan.color_corrections.size()) {
+    image8 generated(img.width, img.height, 3);
+    generated.pixels = std::move(img.pixels);
+    img.pixels = apply_color_correction(plan.color_corrections[row], generated).pixels;
+  }
   if (plan.inpaint) {
     // The original goes back over everything outside the mask (and, for only-masked inpainting,
     // the processed region back into the whole picture).
     image8 generated(img.width, img.height, 3);
     generated.pixels = std::move(img.pixels);
-    image8 answer = overlay_result(*plan.inpaint, generated, static_cast<int>(k % static_cast<size_t>(plan.batch_size)));
+    image8 answer = overlay_result(*plan.inpaint, generated, static_cast<int>(row));
     if (mask_images) {
       // No infotext: A1111 gives these images none.
       for (image8& im : returned_mask_images(*plan.inpaint, generated)) {

@@ -14,6 +14,7 @@
 #include "runtime/engine/samplers.hpp"
 #include "runtime/engine/txt2img.hpp"
 #include "runtime/formats/txt2img_request.hpp"
+#include "runtime/image/image8.hpp"
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
@@ -71,6 +72,9 @@ struct txt2img_plan {
   infotext_input info_in;               ///< shared infotext fields; prompt/seed/subseed per image
   std::shared_ptr<struct hires_plan> hires;  ///< enable_hr: the second pass (hires_fix.hpp)
   std::shared_ptr<struct inpaint_plan> inpaint;  ///< img2img with a mask (inpaint_init.hpp)
+  /// Option img2img_color_correction: each batch row's prepared init image in Lab, whose colours
+  /// that row's results take (color_correction.hpp); empty: none.
+  std::vector<image8> color_corrections;
   lora_set loras;                       ///< the prompt's LoRA tags found in the Lora folder
 };
 
