@@ -100,7 +100,7 @@ typename Inspector::result_type inspect(Inspector& f, options& x) {
            x.pad_cond_uncond_v0, x.use_old_scheduling, x.use_old_hires_fix_width_height,
            x.hires_fix_use_firstpass_conds, x.use_downcasted_alpha_bar, x.use_old_emphasis_implementation,
            x.token_merging_ratio, x.token_merging_ratio_img2img, x.token_merging_ratio_hr,
-           x.img2img_color_correction);
+           x.img2img_color_correction, x.sd_vae_decode_method);
 }
 
 } // namespace sdw

@@ -141,6 +141,9 @@ txt2img_plan make_txt2img_plan(const sd_model& model, const txt2img_request& req
   txt2img_plan p;
   p.request = &req;
   p.setup = make_sampling_setup(req, opts);
+  if (opts.sd_vae_decode_method != "Full")
+    throw error(errc::unsupported, "sd_vae_decode_method",
+                "\"" + opts.sd_vae_decode_method + "\" needs a TAESD model, which this worker does not have; use \"Full\"");
   const sampler_info& sampler = *p.setup.sampler;
 
   const int total = req.batch_size * req.n_iter;

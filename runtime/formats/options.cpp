@@ -68,6 +68,7 @@ const std::vector<option_field>& fields() {
       {"img2img_extra_noise", &options::img2img_extra_noise},
       {"img2img_background_color", &options::img2img_background_color},
       {"sd_vae_encode_method", &options::sd_vae_encode_method, {"Full", "TAESD"}},
+      {"sd_vae_decode_method", &options::sd_vae_decode_method, {"Full", "TAESD"}},
       {"img2img_color_correction", &options::img2img_color_correction},
       {"inpainting_mask_weight", &options::inpainting_mask_weight},
       {"overlay_inpaint", &options::overlay_inpaint},

@@ -60,6 +60,7 @@ struct options {
   double img2img_extra_noise = 0.0;
   std::string img2img_background_color = "#ffffff";  ///< what transparent init images are flattened onto
   std::string sd_vae_encode_method = "Full";     ///< "Full" (the VAE encoder) or "TAESD"
+  std::string sd_vae_decode_method = "Full";     ///< "Full" (the VAE decoder) or "TAESD"
   bool img2img_color_correction = false;         ///< results take their init image's colours
   // Inpainting.
   double inpainting_mask_weight = 1.0;           ///< inpainting models: how much of the masked image they see

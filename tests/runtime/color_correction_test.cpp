@@ -137,3 +137,49 @@ BOOST_AUTO_TEST_CASE(each_result_takes_its_init_images_colours) {
     }
   }
 }
+
+// With a mask the correction comes before the overlay: the original outside the mask, inside it the
+// result corrected towards the init image (here the init image itself: inpainting_fill 1).
+BOOST_AUTO_TEST_CASE(inpainting_corrects_before_the_overlay) {
+  auto& e = sdw::test::shared_tiny_engine();
+  const std::string init_png = e.dir.file("cc-inpaint.png");
+  const std::string init = sdw::test::write_init_png(init_png, 64, 64, 23);
+  sdw::image8 mask(64, 64, 3);
+  const auto inside = [](int x, int y) { return x >= 16 && x < 48 && y >= 12 && y < 40; };
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 64; ++x)
+      if (inside(x, y)) std::fill_n(mask.row(y) + x * 3, 3, std::uint8_t{255});
+  const std::string mask_b64 = sdw::base64_encode(sdw::encode_png(mask.pixels.data(), 64, 64, {}));
+  const std::string body = R"({"init_images": [")" + init + R"("], "mask": ")" + mask_b64 + R"(", "prompt": "a boat",
+    "seed": 8, "steps": 3, "width": 64, "height": 64, "denoising_strength": 0.7, "mask_blur": 0,
+    "inpainting_fill": 1, "inpaint_full_res": false})";
+  const auto req = sdw::txt2img_request_from_json(sdw::parse_json(body), sdw::request_kind::img2img);
+  sdw::options raw_opts, corrected;
+  raw_opts.overlay_inpaint = false;
+  corrected.img2img_color_correction = true;
+  const auto raw = sdw::run_txt2img(*e.model, e.tokenizer, req, raw_opts);
+  const auto ours = sdw::run_txt2img(*e.model, e.tokenizer, req, corrected);
+  sdw::image8 generated(64, 64, 3);
+  generated.pixels = raw.images.at(0).pixels;
+  write_png(e.dir.file("cc-inpaint-raw.png"), generated);
+  auto [rc, log] = sdw::test::run_command(sdw::test::python() + " '" + script("color_correction_reference.py") + "' " +
+                                          init_png + " " + e.dir.file("cc-inpaint-raw.png") + " " +
+                                          e.dir.file("cc-inpaint-want.png"));
+  BOOST_REQUIRE_MESSAGE(rc == 0, "color_correction_reference.py failed:\n" << log);
+  const sdw::image8 want = read_png(e.dir.file("cc-inpaint-want.png"));
+  const sdw::image8 original = read_png(init_png);
+  std::size_t wrong_inside = 0, wrong_outside = 0;
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 64; ++x)
+      for (int k = 0; k < 3; ++k) {
+        const std::size_t i = (static_cast<std::size_t>(y) * 64 + x) * 3 + k;
+        if (inside(x, y)) {
+          wrong_inside += ours.images.at(0).pixels[i] != want.pixels[i];
+        } else {
+          wrong_outside += ours.images.at(0).pixels[i] != original.pixels[i];
+        }
+      }
+  BOOST_TEST(wrong_inside == 0u);
+  BOOST_TEST(wrong_outside == 0u);
+  BOOST_TEST(differing(ours.images.at(0).pixels, generated.pixels) > 0u);
+}

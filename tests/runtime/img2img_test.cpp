@@ -162,3 +162,32 @@ BOOST_AUTO_TEST_CASE(one_image_fills_the_batch_each_with_its_own_seed) {
   BOOST_TEST(!at::equal(r.latents[0], r.latents[1]));
   BOOST_TEST(r.result.images[1].infotext.find("Seed: 4,") != std::string::npos);
 }
+
+// TAESD encode or decode needs a TAESD model, which no worker has: a clear refusal naming the
+// option, not an image made another way.
+BOOST_AUTO_TEST_CASE(taesd_vae_methods_are_refused_naming_the_option) {
+  auto& e = the_engine();
+  const std::string b64 = write_init_png(e.dir.file("taesd.png"), 64, 64, 2);
+  const auto img = sdw::txt2img_request_from_json(
+    sdw::parse_json(R"({"init_images": [")" + b64 + R"("], "prompt": "a boat", "steps": 2, "width": 64, "height": 64})"),
+    sdw::request_kind::img2img);
+  const auto txt = sdw::txt2img_request_from_json(sdw::parse_json(R"({"prompt": "a boat", "steps": 2, "width": 64, "height": 64})"));
+  struct example {
+    const sdw::txt2img_request* req;
+    const char* option;
+  };
+  for (const example& c : {example{&img, "sd_vae_encode_method"}, example{&txt, "sd_vae_decode_method"},
+                           example{&img, "sd_vae_decode_method"}}) {
+    BOOST_TEST_CONTEXT(c.option) {
+      sdw::options opts;
+      sdw::apply_override(opts, c.option, sdw::json_value("TAESD"));
+      try {
+        run(*c.req, opts);
+        BOOST_ERROR("a job with " << c.option << " TAESD ran");
+      } catch (const sdw::error& err) {
+        BOOST_TEST(err.code() == sdw::errc::unsupported);
+        BOOST_TEST(err.where() == c.option, err.what());
+      }
+    }
+  }
+}
