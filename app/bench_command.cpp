@@ -8,6 +8,7 @@
 #include "runtime/engine/lora_keys.hpp"
 #include "runtime/engine/make_lora.hpp"
 #include "runtime/engine/make_model.hpp"
+#include "runtime/base/json_writer.hpp"
 #include "runtime/base/png_codec.hpp"
 #include "runtime/engine/sd_model.hpp"
 #include "runtime/engine/sdxl_conditioning.hpp"
@@ -178,7 +179,7 @@ int run_bench(const bench_args& args) {
         auto y = label(size, 2 * batch);
         const std::string name = "unet step " + std::to_string(size) + "x" + std::to_string(size) + " batch " +
                                  std::to_string(batch) + " (CFG)" + suffix;
-        const auto step = [&] { model->unet().forward(x, t, context, y).sum().item<float>(); };
+        const auto step = [&] { model->unet().forward(x, t, context, y, args.token_merging).sum().item<float>(); };
         // A new shape's first step pays for cuDNN's algorithm search and the graph's capture.
         const auto t_first = std::chrono::steady_clock::now();
         step();
@@ -187,7 +188,8 @@ int run_bench(const bench_args& args) {
       }
     }
   };
-  time_steps(model->unet().graphs_on() ? ", CUDA graphs" : "");
+  const std::string merging = args.token_merging > 0 ? ", token merging " + python_float_repr(args.token_merging) : "";
+  time_steps((model->unet().graphs_on() && args.token_merging <= 0 ? ", CUDA graphs" : "") + merging);
   if (cuda) {
     // What a job needs, once cuDNN's benchmark (which tries algorithms with huge workspaces) is done.
     const cuda_memory tuning = cuda_memory_of(cuda_index);

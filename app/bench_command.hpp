@@ -26,6 +26,7 @@ struct bench_args {
   std::string json_out;
   bool widen_weights = false;
   std::string memory_format = "channels_last";  ///< the networks' layout (device_options::memory_format)
+  double token_merging = 0;  ///< the UNet steps with A1111's token merging at this ratio (0: none)
   int batch = 0;  ///< > 0: time this many txt2img requests as one batch against as many singles instead
   int batch_steps = 8;   ///< sampler steps of each request of the batch measurement
   int batch_image = 64;  ///< image width and height of the batch measurement (and of --hires's first pass)

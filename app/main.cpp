@@ -132,6 +132,10 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   bench_cmd->add_option("--memory-format", bench.memory_format, "channels_last or contiguous")
     ->capture_default_str();
+  bench_cmd->add_option("--token-merging", bench.token_merging,
+                        "time the UNet steps with A1111's token merging at this ratio (0 to 0.9)")
+    ->check(CLI::Range(0.0, 0.9))
+    ->capture_default_str();
   bench_cmd->add_option("--batch", bench.batch,
                         "instead: N txt2img requests as one batch against N singles (tiny model unless --model)");
   bench_cmd->add_option("--batch-steps", bench.batch_steps, "sampler steps per request for --batch")

@@ -118,9 +118,10 @@ for n in $batches; do
   grep -v "^\s*$" "$out/bench-batch-$n.log" | tail -3 | sed 's/^.*\] //' | tee -a "$out/report.md"
 done
 # Variants of the step: cuDNN's heuristics against its benchmark (a new shape's first call), the
-# layout (contiguous against channels-last), bf16 against fp16.
+# layout (contiguous against channels-last), bf16 against fp16, token merging at 0.5 (eager steps).
 if ! skip variants; then
-  for variant in "--dtype $dtype --no-cudnn-benchmark" "--dtype $dtype --memory-format contiguous" "--dtype bf16"; do
+  for variant in "--dtype $dtype --no-cudnn-benchmark" "--dtype $dtype --memory-format contiguous" "--dtype bf16" \
+                 "--dtype $dtype --token-merging 0.5"; do
     log "## unet step with $variant"
     timeout 90 "$binary" bench --model "$model" --clip-vocab "$vocab" --device "$device" $variant \
       --sizes "${sizes%% *}" --step-batches 1 8 --repeats $repeats > "$out/bench-variant.log" 2>&1 ||
