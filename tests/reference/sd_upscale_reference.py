@@ -5,7 +5,9 @@ sd1_reference.py and k-diffusion's samplers, for the image sdworker must reprodu
 usage: sd_upscale_reference.py CASE.json
 CASE.json: checkpoint, heads_unet, heads_text, init (an RGB PNG path), width, height (the tile size),
 overlap, upscaler ("None", "Lanczos", "Nearest"), scale, steps, denoising_strength, sampler, cfg_scale,
-seed, batch_size, n_iter, cond_tokens, uncond_tokens, out (raw 8-bit RGB of every upscale, in order).
+seed, batch_size, n_iter, cond_tokens, uncond_tokens, out (raw 8-bit RGB of every upscale, in order),
+optionally color_correction (option img2img_color_correction: each batch's results corrected towards
+their own tiles, tests/runtime/color_correction_reference.py).
 The randn source is A1111's "CPU". The VAE posterior noise comes from torch's global generator:
 torch's default seed for the first batch (A1111's first job after start), then as the previous
 batch's noise draw left it, seeded with that batch's last seed.
@@ -26,6 +28,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "runtime"))
 from img2img_reference import automatic_sigmas, conditioning, make_denoiser, ref, run_sampler  # noqa: E402
 from schedule_reference import Schedule, sd1_alphas_cumprod  # noqa: E402
 from tile_grid_reference import combine_grid, split_grid, upscaler_upscale  # noqa: E402
+from color_correction_reference import apply_color_correction, setup_color_correction  # noqa: E402
 
 
 def process_batch(case, sched, tiles, seed, gen):
@@ -56,6 +59,10 @@ def process_batch(case, sched, tiles, seed, gen):
     for z in out:
         x = torch.clamp((ref.vae_decode(z[None], 0.18215)[0] + 1.0) / 2.0, min=0.0, max=1.0)
         images.append(Image.fromarray((255. * np.moveaxis(x.numpy(), 0, 2)).astype(np.uint8)))
+    if case.get("color_correction"):
+        # init's color_corrections, one per tile (repeated when one tile fills the batch).
+        targets = [setup_color_correction(t) for t in tiles] * (n if len(tiles) == 1 else 1)
+        images = [apply_color_correction(targets[i], im) for i, im in enumerate(images)]
     return images, seeds
 
 

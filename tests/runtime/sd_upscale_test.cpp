@@ -45,6 +45,7 @@ struct upscale_case {
   int steps;
   double strength;
   int batch_size, n_iter;
+  bool color_correction = false;  ///< option img2img_color_correction: each batch towards its own tiles
 };
 
 } // namespace
@@ -60,6 +61,7 @@ BOOST_AUTO_TEST_CASE(images_match_the_pytorch_and_pillow_reference) {
   const upscale_case cases[] = {
     {"a1111_api_test", "Euler a", "Lanczos", 64, 64, 64, 64, 8, 2.0, 3, 0.75, 1, 1},
     {"batches_share_seeds", "Euler", "Nearest", 56, 40, 64, 64, 16, 2.0, 2, 0.6, 3, 2},
+    {"color_corrected", "Euler", "Lanczos", 64, 48, 64, 64, 8, 2.0, 2, 0.6, 2, 1, true},
   };
   auto& e = the_engine();
   const std::string script = std::string(std::getenv("SDW_SOURCE_DIR")) + "/tests/reference/sd_upscale_reference.py";
@@ -78,6 +80,7 @@ BOOST_AUTO_TEST_CASE(images_match_the_pytorch_and_pillow_reference) {
       const auto req = sdw::txt2img_request_from_json(sdw::parse_json(body), sdw::request_kind::img2img);
       sdw::options opts;
       opts.randn_source = "CPU";
+      opts.img2img_color_correction = c.color_correction;
       const sdw::txt2img_result ours = sdw::run_txt2img(*e.model, e.tokenizer, req, opts);
       BOOST_REQUIRE_EQUAL(ours.images.size(), static_cast<std::size_t>(c.n_iter));
 
@@ -90,7 +93,8 @@ BOOST_AUTO_TEST_CASE(images_match_the_pytorch_and_pillow_reference) {
           << R"(, "steps": )" << c.steps << R"(, "denoising_strength": )" << c.strength << R"(, "sampler": ")"
           << c.sampler << R"(", "cfg_scale": 5.5, "seed": 1234, "batch_size": )" << c.batch_size
           << R"(, "n_iter": )" << c.n_iter << R"(, "cond_tokens": )" << e.tokens_json("a red house")
-          << R"(, "uncond_tokens": )" << e.tokens_json("fog") << R"(, "out": ")" << out << R"("})";
+          << R"(, "uncond_tokens": )" << e.tokens_json("fog") << R"(, "color_correction": )"
+          << (c.color_correction ? "true" : "false") << R"(, "out": ")" << out << R"("})";
       auto [rc, log] = sdw::test::run_command(sdw::test::python() + " '" + script + "' " + e.dir.file(c.name + ".json"));
       BOOST_REQUIRE_MESSAGE(rc == 0, "sd_upscale_reference.py failed:\n" << log);
       std::ifstream f(out, std::ios::binary);
@@ -110,7 +114,9 @@ BOOST_AUTO_TEST_CASE(images_match_the_pytorch_and_pillow_reference) {
       BOOST_TEST(offset == want.size());
       BOOST_TEST_MESSAGE(c.name << ": largest difference " << worst << ", " << differing << " of " << total
                                 << " samples differ");
-      BOOST_TEST(worst <= 1);
+      // Color correction maps each value through the picture's histogram, which can stretch such a
+      // one-level difference by a few levels; a wrong correction moves most of the picture.
+      BOOST_TEST(worst <= (c.color_correction ? 6 : 1));
       BOOST_TEST(differing * 100 <= total);
     }
   }
