@@ -366,32 +366,26 @@ rgb_image decode_plan_image(const sd_model& model, const txt2img_plan& plan, con
   // where it was decoded: a GPU sends a quarter of the bytes back.
   auto x = at::clamp((decoded.to(at::kFloat) + 1.0) / 2.0, 0.0, 1.0);
   auto hwc = (255.0 * x.permute({1, 2, 0})).contiguous().to(at::kByte).to(at::kCPU);
-  rgb_image img;
-  img.height = static_cast<int>(hwc.size(0));
-  img.width = static_cast<int>(hwc.size(1));
-  img.pixels.assign(hwc.data_ptr<uint8_t>(), hwc.data_ptr<uint8_t>() + hwc.numel());
+  image8 generated(static_cast<int>(hwc.size(1)), static_cast<int>(hwc.size(0)), 3);
+  generated.pixels.assign(hwc.data_ptr<uint8_t>(), hwc.data_ptr<uint8_t>() + hwc.numel());
   const auto row = k % static_cast<size_t>(plan.batch_size);
   if (row < plan.color_corrections.size()) {
-    image8 generated(img.width, img.height, 3);
-    generated.pixels = std::move(img.pixels);
-    img.pixels = apply_color_correction(plan.color_corrections[row], generated).pixels;
+    generated = apply_color_correction(plan.color_corrections[row], generated);
   }
+  image8 answer = std::move(generated);
   if (plan.inpaint) {
     // The original goes back over everything outside the mask (and, for only-masked inpainting,
     // the processed region back into the whole picture).
-    image8 generated(img.width, img.height, 3);
-    generated.pixels = std::move(img.pixels);
-    image8 answer = overlay_result(*plan.inpaint, generated, static_cast<int>(row));
+    const image8 result = std::move(answer);
+    answer = overlay_result(*plan.inpaint, result, static_cast<int>(row));
     if (mask_images) {
       // No infotext: A1111 gives these images none.
-      for (image8& im : returned_mask_images(*plan.inpaint, generated)) {
+      for (image8& im : returned_mask_images(*plan.inpaint, result)) {
         mask_images->push_back(rgb_image{im.width, im.height, std::move(im.pixels), ""});
       }
     }
-    img.width = answer.width;
-    img.height = answer.height;
-    img.pixels = std::move(answer.pixels);
   }
+  rgb_image img{answer.width, answer.height, std::move(answer.pixels), ""};
   infotext_input info = plan.info_in;
   info.seed = plan.all_seeds.at(k);
   info.subseed = plan.all_subseeds.at(k);
